@@ -1,0 +1,147 @@
+import { z } from 'zod'
+import { regionDomain } from './genesys/regions.js'
+
+export interface ApiKey {
+  name: string
+  key: string
+}
+
+export interface Config {
+  env: 'development' | 'test' | 'production'
+  port: number
+  host: string
+  logLevel: string
+  /** sandbox: no Genesys credentials, the simulator runs in-process. */
+  mode: 'genesys' | 'sandbox'
+  genesys: {
+    clientId: string
+    clientSecret: string
+    apiUrl: string
+    loginUrl: string
+    timeoutMs: number
+    conflictRetries: number
+  }
+  /** Empty means caller authentication is off (allowed in sandbox only). */
+  apiKeys: ApiKey[]
+  limits: {
+    maxAttributes: number
+    maxValueLength: number
+  }
+  redisUrl: string | undefined
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+// Empty strings count as unset: `FOO=` in a compose file or .env means "no value".
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional())
+const int = (min: number, max: number, fallback: number) =>
+  optional(z.coerce.number().int().min(min).max(max)).transform((v) => v ?? fallback)
+const httpUrl = optional(
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, '')),
+)
+
+const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
+  if (raw === undefined) return []
+  const keys: ApiKey[] = []
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [name, key, ...rest] = entry.split(':')
+    if (!name || !key || rest.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `entry "${name ?? ''}:…" must be name:key (neither part empty, no further ':')` })
+      continue
+    }
+    if (keys.some((k) => k.name === name)) ctx.addIssue({ code: 'custom', message: `name "${name}" appears twice` })
+    keys.push({ name, key })
+  }
+  if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no name:key pair' })
+  return keys
+})
+
+const schema = z.object({
+  NODE_ENV: optional(z.enum(['development', 'test', 'production'])).transform((v) => v ?? 'development'),
+  PORT: int(0, 65535, 3000),
+  HOST: optional(z.string()).transform((v) => v ?? '127.0.0.1'),
+  LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).transform((v) => v ?? 'info'),
+  GENESYS_REGION: optional(z.string()),
+  GENESYS_CLIENT_ID: optional(z.string()),
+  GENESYS_CLIENT_SECRET: optional(z.string()),
+  GENESYS_API_URL: httpUrl,
+  GENESYS_LOGIN_URL: httpUrl,
+  GENESYS_TIMEOUT_MS: int(100, 120_000, 10_000),
+  GENESYS_CONFLICT_RETRIES: int(0, 20, 5),
+  API_KEYS: apiKeys,
+  MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
+  MAX_VALUE_LENGTH: int(1, 65_536, 1024),
+  REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+})
+
+/**
+ * Parses the environment once. Every problem is reported at once, each naming its variable,
+ * so a bad deployment is fixed in one round.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env)
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`))
+  }
+  const e = parsed.data
+  const problems: string[] = []
+  const hasCredentials = e.GENESYS_CLIENT_ID !== undefined || e.GENESYS_CLIENT_SECRET !== undefined
+  const production = e.NODE_ENV === 'production'
+
+  if (hasCredentials && (e.GENESYS_CLIENT_ID === undefined || e.GENESYS_CLIENT_SECRET === undefined)) {
+    problems.push('GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET: set both or neither')
+  }
+  if (production && !hasCredentials) {
+    problems.push('GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production (sandbox mode is for development only)')
+  }
+  if (production && e.API_KEYS.length === 0) {
+    problems.push('API_KEYS: required when NODE_ENV=production, as name:key pairs separated by commas')
+  }
+
+  let apiUrl = e.GENESYS_API_URL
+  let loginUrl = e.GENESYS_LOGIN_URL
+  if (e.GENESYS_REGION !== undefined) {
+    const domain = regionDomain(e.GENESYS_REGION)
+    if (domain === undefined) {
+      problems.push(`GENESYS_REGION: unknown region "${e.GENESYS_REGION}" (use a code such as us-east-1 or a domain such as mypurecloud.ie)`)
+    } else {
+      apiUrl ??= `https://api.${domain}`
+      loginUrl ??= `https://login.${domain}`
+    }
+  }
+  if (hasCredentials && (apiUrl === undefined || loginUrl === undefined)) {
+    problems.push('GENESYS_REGION: required with credentials, unless GENESYS_API_URL and GENESYS_LOGIN_URL are both set')
+  }
+  if (e.REDIS_URL !== undefined) {
+    // Running replicas without the shared lock would break "one write in flight per
+    // conversation"; refusing is safer than starting uncoordinated.
+    problems.push('REDIS_URL: multi-replica mode is not available in this version; unset it and run one replica')
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    mode: hasCredentials ? 'genesys' : 'sandbox',
+    genesys: {
+      clientId: e.GENESYS_CLIENT_ID ?? '',
+      clientSecret: e.GENESYS_CLIENT_SECRET ?? '',
+      // Sandbox fills these in once the in-process simulator listens.
+      apiUrl: apiUrl ?? '',
+      loginUrl: loginUrl ?? '',
+      timeoutMs: e.GENESYS_TIMEOUT_MS,
+      conflictRetries: e.GENESYS_CONFLICT_RETRIES,
+    },
+    apiKeys: e.API_KEYS,
+    limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
+    redisUrl: e.REDIS_URL,
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The error catalogue: every answer that is not 2xx carries one of these codes. Codes are
+ * part of the API (flows and CRMs branch on them), so they are never renamed.
+ */
+export const CATALOGUE = {
+  UNAUTHORIZED: { status: 401, title: 'Missing or unknown credentials' },
+  INVALID_ID: { status: 400, title: 'Malformed conversation or participant id' },
+  INVALID_BODY: { status: 400, title: 'Request body failed validation' },
+  BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Request body must be application/json' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  CONVERSATION_NOT_FOUND: { status: 404, title: 'Conversation not found in Genesys Cloud' },
+  PARTICIPANT_NOT_FOUND: { status: 404, title: 'Participant not found in the conversation' },
+  UPSTREAM_CONFLICT: { status: 409, title: 'Conversation kept changing; attributes not written' },
+  UPSTREAM_REJECTED: { status: 422, title: 'Genesys Cloud rejected the attributes; not written' },
+  UPSTREAM_AUTH_FAILED: { status: 502, title: 'Could not authenticate with Genesys Cloud' },
+  UPSTREAM_RATE_LIMITED: { status: 503, title: 'Genesys Cloud rate limit reached; not written' },
+  UPSTREAM_ERROR: { status: 502, title: 'Genesys Cloud failed; attributes not written' },
+  UPSTREAM_OUTCOME_UNKNOWN: { status: 502, title: 'Write sent to Genesys Cloud but no answer came back; it may or may not have been applied' },
+  SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
+  INTERNAL_ERROR: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>
+
+export type ErrorCode = keyof typeof CATALOGUE
+
+/** One offending field. `path` is a JSON Pointer into the part of the request named by `in`. */
+export interface FieldError {
+  in: 'body' | 'path' | 'header'
+  path: string
+  message: string
+}
+
+/** What Genesys said, quoted so an operator can take it to Genesys support. */
+export interface UpstreamDetail {
+  status?: number
+  code?: string
+  message?: string
+  correlationId?: string
+}
+
+export interface ApiErrorOptions {
+  errors?: FieldError[]
+  upstream?: UpstreamDetail
+  /** Seconds, sent as `Retry-After`. */
+  retryAfter?: number
+  cause?: unknown
+}
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly errors: FieldError[] | undefined
+  readonly upstream: UpstreamDetail | undefined
+  readonly retryAfter: number | undefined
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    opts: ApiErrorOptions = {},
+  ) {
+    super(`${code}: ${detail}`, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.name = 'ApiError'
+    this.status = CATALOGUE[code].status
+    this.errors = opts.errors
+    this.upstream = opts.upstream
+    this.retryAfter = opts.retryAfter
+  }
+}
+
+export function toProblem(err: ApiError, instance: string) {
+  return {
+    title: CATALOGUE[err.code].title,
+    status: err.status,
+    code: err.code,
+    detail: err.detail,
+    instance,
+    ...(err.errors && { errors: err.errors }),
+    ...(err.upstream && { upstream: err.upstream }),
+  }
+}
+
+/** RFC 6901: `~` and `/` inside a key are escaped so the pointer stays unambiguous. */
+export function jsonPointer(path: readonly PropertyKey[]): string {
+  return path.map((p) => '/' + String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('')
+}
