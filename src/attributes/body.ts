@@ -1,0 +1,103 @@
+import { z } from 'zod'
+
+/** Participant attributes as Genesys stores them: string → string. */
+export type Attributes = Record<string, string>
+
+export interface AttributeLimits {
+  maxAttributes: number
+  maxValueLength: number
+}
+
+export const MAX_KEY_LENGTH = 256
+// Keys that would reach Object.prototype if any code ever assigned them into a plain object.
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u
+
+function keyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'attribute name is empty'
+  if (key.length > MAX_KEY_LENGTH) return `attribute name is ${key.length} characters long; at most ${MAX_KEY_LENGTH}`
+  if (WHITESPACE_OR_CONTROL.test(key)) return 'attribute name contains whitespace or a control character'
+  if (FORBIDDEN_KEYS.has(key)) return `attribute name "${key}" is reserved`
+  return undefined
+}
+
+/**
+ * The attribute map a caller sends, normalized to what Genesys stores: numbers and booleans
+ * become their string form, null becomes "" (the only portable way to clear a key). Written by
+ * hand rather than with z.record because z.record silently drops a `__proto__` key, and a
+ * dropped key is a lost update. Messages name keys, never values (values may be personal data).
+ */
+export function attributeMap(limits: AttributeLimits) {
+  return z.unknown().transform((input, ctx): Attributes => {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an object mapping attribute names to values' })
+      return z.NEVER
+    }
+    const keys = Object.keys(input)
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'must hold at least one attribute' })
+    if (keys.length > limits.maxAttributes) {
+      ctx.addIssue({ code: 'custom', message: `holds ${keys.length} attributes; at most ${limits.maxAttributes} per request` })
+    }
+    const out: Attributes = Object.create(null)
+    for (const key of keys) {
+      const problem = keyProblem(key)
+      if (problem) {
+        ctx.addIssue({ code: 'custom', path: [key], message: problem })
+        continue
+      }
+      const value = (input as Record<string, unknown>)[key]
+      if (typeof value === 'string') {
+        if (value.length > limits.maxValueLength) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `value is ${value.length} characters long; at most ${limits.maxValueLength}` })
+        }
+        out[key] = value
+      } else if (typeof value === 'number' || typeof value === 'boolean') {
+        out[key] = String(value)
+      } else if (value === null) {
+        out[key] = ''
+      } else {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `value is ${Array.isArray(value) ? 'an array' : 'an object'}; values must be strings, numbers, booleans or null`,
+        })
+      }
+    }
+    return out
+  })
+}
+
+export interface UpdateBody {
+  attributes: Attributes
+  participantId: string | undefined
+}
+
+/**
+ * `{"attributes": {...}}`, or `{"data": {...}}` as some CRMs send it, optionally with a
+ * `participantId` the route checks against its path. Unknown top-level fields are rejected so a
+ * typo such as `atributes` is reported instead of writing nothing.
+ */
+export function updateBody(limits: AttributeLimits) {
+  const map = attributeMap(limits)
+  return z
+    .object({ attributes: map.optional(), data: map.optional(), participantId: z.string().optional() })
+    .strict()
+    .transform((body, ctx): UpdateBody => {
+      if (body.attributes !== undefined && body.data !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['data'], message: 'send either "attributes" or "data", not both' })
+        return z.NEVER
+      }
+      const attributes = body.attributes ?? body.data
+      if (attributes === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['attributes'], message: 'required: an object of attribute names to values' })
+        return z.NEVER
+      }
+      return { attributes, participantId: body.participantId }
+    })
+}
+
+/** Genesys ids are UUIDs. Lower-cased so one conversation never gets two queues by case alone. */
+export const genesysId = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a Genesys id: a UUID such as 3f2c9a4e-0b1d-4c5e-9f6a-7b8c9d0e1f2a')
+  .transform((id) => id.toLowerCase())
