@@ -1,0 +1,72 @@
+import { ApiError } from '../errors.js'
+import { exchange, type HttpOptions } from './http.js'
+
+export interface TokenOptions extends HttpOptions {
+  loginUrl: string
+  clientId: string
+  clientSecret: string
+  now?: () => number
+}
+
+/**
+ * Client-credentials token, cached until shortly before it expires. Concurrent callers share
+ * one refresh; a token the API rejected is dropped only once, however many callers saw the 401.
+ */
+export class TokenProvider {
+  readonly #opts: TokenOptions
+  readonly #basic: string
+  readonly #now: () => number
+  #token: { value: string; refreshAt: number } | undefined
+  #pending: Promise<string> | undefined
+  /** Token requests sent, for tests and metrics. */
+  requests = 0
+
+  constructor(opts: TokenOptions) {
+    this.#opts = opts
+    this.#basic = 'Basic ' + Buffer.from(`${opts.clientId}:${opts.clientSecret}`).toString('base64')
+    this.#now = opts.now ?? Date.now
+  }
+
+  get(): Promise<string> {
+    const t = this.#token
+    if (t !== undefined && this.#now() < t.refreshAt) return Promise.resolve(t.value)
+    this.#pending ??= this.#fetch().finally(() => {
+      this.#pending = undefined
+    })
+    return this.#pending
+  }
+
+  /** The API answered 401 to `token`: forget it unless a newer one already replaced it. */
+  invalidate(token: string): void {
+    if (this.#token?.value === token) this.#token = undefined
+  }
+
+  async #fetch(): Promise<string> {
+    this.requests++
+    const { text } = await exchange(
+      'token',
+      {
+        method: 'POST',
+        url: `${this.#opts.loginUrl}/oauth/token`,
+        headers: { authorization: this.#basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: 'grant_type=client_credentials',
+      },
+      this.#opts,
+    )
+    let body: { access_token?: unknown; expires_in?: unknown }
+    try {
+      body = JSON.parse(text)
+    } catch {
+      body = {}
+    }
+    const { access_token: value, expires_in: expiresIn } = body
+    if (typeof value !== 'string' || value === '' || typeof expiresIn !== 'number' || !(expiresIn > 0)) {
+      throw new ApiError('UPSTREAM_AUTH_FAILED', 'token endpoint answered 200 without access_token and expires_in')
+    }
+    // Refresh a tenth of the lifetime early, at most a minute: a 24 h token is renewed a minute
+    // before expiry, a 5 min token 30 s before, so no request ever carries a token about to lapse.
+    const lifetimeMs = expiresIn * 1000
+    this.#token = { value, refreshAt: this.#now() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) }
+    return value
+  }
+}
