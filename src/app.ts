@@ -1,0 +1,102 @@
+import sensible from '@fastify/sensible'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
+import type { Dispatcher } from 'undici'
+import type { Config } from './config.js'
+import { ApiError, toProblem, type ErrorCode } from './errors.js'
+import { authenticate } from './plugins/auth.js'
+import { RequestLog } from './request-log.js'
+import genesys from './plugins/genesys.js'
+import health from './routes/health.js'
+import participants from './routes/participants.js'
+import { validatorCompiler } from './validation.js'
+
+export interface AppDeps {
+  dispatcher?: Dispatcher
+  now?: () => number
+  /** Where logs go; stdout when absent. Tests capture them here. */
+  logStream?: DestinationStream
+}
+
+/** 64 KiB: a full 50-attribute write at the default value limit fits with room to spare. */
+export const BODY_LIMIT_BYTES = 64 * 1024
+
+// Fastify's own 4xx errors, in catalogue terms.
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_BODY',
+}
+
+function asApiError(err: FastifyError): ApiError {
+  if (err instanceof ApiError) return err
+  const code = FASTIFY_CODES[err.code]
+  if (code !== undefined) return new ApiError(code, err.message)
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ApiError('INVALID_BODY', err.message)
+  return new ApiError('INTERNAL_ERROR', 'unexpected error; it has been logged', { cause: err })
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Catalogue code of the error this reply carries, for the request log line. */
+    problemCode: ErrorCode | undefined
+  }
+}
+
+/** Builds the service; never listens, so tests and the server entry share it. */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      // Belt and braces: nothing logs these, and if a future change does, they come out masked.
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.clientSecret', '*.access_token'], censor: '[redacted]' },
+      ...(deps.logStream && { stream: deps.logStream }),
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: 'x-request-id',
+    logController: new RequestLog(),
+    // Answered with a catalogue problem by the hook below rather than Fastify's plain 503.
+    return503OnClosing: false,
+  })
+
+  app.setValidatorCompiler(validatorCompiler)
+  // JSON.parse (not secure-json-parse) so `__proto__` and `constructor` reach validation as
+  // ordinary keys and are rejected by name, and so a syntax error says where it is.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(new ApiError('INVALID_BODY', 'body is empty; send a JSON object'), undefined)
+    try {
+      done(null, JSON.parse(body as string))
+    } catch (err) {
+      done(new ApiError('INVALID_BODY', `body is not valid JSON: ${(err as Error).message}`), undefined)
+    }
+  })
+
+  app.decorateReply('problemCode', undefined)
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const problem = asApiError(err)
+    if (problem.code === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
+    reply.problemCode = problem.code
+    if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter))
+    return reply.status(problem.status).type('application/problem+json').send(toProblem(problem, req.url))
+  })
+  app.setNotFoundHandler((req) => {
+    throw new ApiError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)
+  })
+
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ApiError('SHUTTING_DOWN', 'not accepting new requests; retry on another instance', { retryAfter: 1 })
+  })
+
+  await app.register(sensible)
+  await app.register(genesys, { config: config.genesys, dispatcher: deps.dispatcher, now: deps.now })
+  await app.register(health)
+  await app.register(async (api) => {
+    authenticate(api, config.apiKeys)
+    await api.register(participants, { limits: config.limits })
+  })
+  return app
+}

@@ -1,0 +1,59 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ApiKey } from '../config.js'
+import { ApiError } from '../errors.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Name of the API key the caller presented; undefined when auth is off. */
+    caller: string | undefined
+  }
+}
+
+const digest = (key: string) => createHash('sha256').update(key).digest()
+
+/**
+ * The key a caller presents, in any of the three ways Genesys Data Actions and CRMs can send
+ * it: `Authorization: Bearer KEY`, `X-API-Key: KEY`, or Basic auth with KEY as the password
+ * (the Data Action `basicAuth` credential type; the user name is ignored).
+ */
+function presentedKey(req: FastifyRequest): string | undefined {
+  const header = req.headers['x-api-key']
+  if (typeof header === 'string' && header !== '') return header
+  const auth = req.headers.authorization
+  if (auth === undefined) return undefined
+  const space = auth.indexOf(' ')
+  const scheme = auth.slice(0, space).toLowerCase()
+  const credentials = auth.slice(space + 1).trim()
+  if (scheme === 'bearer') return credentials
+  if (scheme === 'basic') {
+    const decoded = Buffer.from(credentials, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    return colon === -1 ? undefined : decoded.slice(colon + 1)
+  }
+  return undefined
+}
+
+/**
+ * Adds caller authentication to the routes of the context it is registered in. Keys are
+ * compared as SHA-256 digests with timingSafeEqual, against every configured key, so neither
+ * a key's content nor its position in API_KEYS shows in the answer time.
+ */
+export function authenticate(app: FastifyInstance, keys: readonly ApiKey[]): void {
+  const known = keys.map((k) => ({ name: k.name, digest: digest(k.key) }))
+  app.decorateRequest('caller', undefined)
+  if (known.length === 0) return
+
+  app.addHook('onRequest', async (req, reply) => {
+    const key = presentedKey(req)
+    if (key === undefined) {
+      reply.header('www-authenticate', 'Bearer, Basic realm="participant-data"')
+      throw new ApiError('UNAUTHORIZED', 'send an API key as "Authorization: Bearer KEY", "X-API-Key: KEY" or Basic auth with KEY as the password')
+    }
+    const presented = digest(key)
+    let match: string | undefined
+    for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k.name
+    if (match === undefined) throw new ApiError('UNAUTHORIZED', 'the API key is not one this service knows')
+    req.caller = match
+  })
+}

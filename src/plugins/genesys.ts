@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import { Agent, type Dispatcher } from 'undici'
+import type { Config } from '../config.js'
+import { GenesysClient } from '../genesys/client.js'
+import { TokenProvider } from '../genesys/token.js'
+import { UpdateQueue } from '../updates/queue.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    genesys: GenesysClient
+    tokens: TokenProvider
+    updates: UpdateQueue
+  }
+}
+
+export interface GenesysPluginOptions {
+  config: Config['genesys']
+  /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
+  dispatcher?: Dispatcher
+  now?: () => number
+}
+
+export default fp<GenesysPluginOptions>(
+  async (app, { config, dispatcher, now }) => {
+    const owned = dispatcher === undefined
+    const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
+    const http = { dispatcher: net, timeoutMs: config.timeoutMs }
+    const tokens = new TokenProvider({ ...http, loginUrl: config.loginUrl, clientId: config.clientId, clientSecret: config.clientSecret, now })
+    const genesys = new GenesysClient({ ...http, apiUrl: config.apiUrl, tokens })
+    app.decorate('tokens', tokens)
+    app.decorate('genesys', genesys)
+    app.decorate('updates', new UpdateQueue(genesys, { conflictRetries: config.conflictRetries }))
+    if (owned) app.addHook('onClose', () => net.close())
+  },
+  { name: 'genesys' },
+)

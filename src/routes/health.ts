@@ -1,0 +1,14 @@
+import type { FastifyPluginAsync } from 'fastify'
+
+const health: FastifyPluginAsync = async (app) => {
+  // Liveness: the process answers. Never touches Genesys, so a Genesys outage does not get us restarted.
+  app.get('/healthz', { logLevel: 'silent' }, async () => ({ status: 'ok' }))
+
+  // Readiness: we could write right now, which needs a token (cached, so this is cheap).
+  app.get('/readyz', { logLevel: 'silent' }, async () => {
+    await app.tokens.get()
+    return { status: 'ready' }
+  })
+}
+
+export default health

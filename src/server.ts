@@ -1,0 +1,56 @@
+// Process entry: config → (sandbox simulator) → buildApp → listen → graceful close.
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { buildSimulator, type Simulator } from './sim/simulator.js'
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(`participant-data-gateway cannot start, ${err.message}`)
+  process.exit(1)
+}
+
+let sim: Simulator | undefined
+if (config.mode === 'sandbox') {
+  // No Genesys credentials: run against the simulator, in this process, on a private port.
+  sim = buildSimulator({ clientId: 'sandbox', clientSecret: 'sandbox' })
+  const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
+  config = { ...config, genesys: { ...config.genesys, clientId: 'sandbox', clientSecret: 'sandbox', apiUrl: url, loginUrl: url } }
+}
+
+const app = await buildApp(config)
+
+closeWithGrace({ delay: 10_000, logger: app.log }, async ({ err }) => {
+  if (err) app.log.error({ err }, 'closing after an error')
+  // Fastify waits for in-flight requests, whose handlers wait for their queued writes.
+  await app.close()
+  await sim?.app.close()
+})
+
+const address = await app.listen({ port: config.port, host: config.host })
+
+if (sim !== undefined) {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+  const base = `http://${host}:${new URL(address).port}`
+  const authOff = config.apiKeys.length === 0
+  app.log.warn({ mode: 'sandbox', callerAuth: !authOff }, 'SANDBOX MODE: writes go to the built-in Genesys simulator, not to Genesys Cloud')
+  // Plain text as well, for the person at the terminal: a JSON log line hides a banner.
+  process.stderr.write(
+    [
+      '',
+      '  *** SANDBOX MODE ***',
+      '  No GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET: writes go to the built-in Genesys simulator,',
+      '  not to Genesys Cloud. Set the credentials and GENESYS_REGION to talk to your org.',
+      authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : '  Callers must send one of API_KEYS.',
+      '',
+      '  Try it:',
+      `  curl -s -X POST ${base}/participants/7d7a8c0e-4f43-4a6e-9a31-2b0b7c4f0d11/9c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e5f/data \\`,
+      `    -H 'Content-Type: application/json'${authOff ? '' : " -H 'Authorization: Bearer YOUR_KEY'"} -d '{"attributes":{"customer_tier":"gold"}}'`,
+      '',
+      '',
+    ].join('\n'),
+  )
+}
