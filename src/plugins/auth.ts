@@ -46,14 +46,21 @@ export function authenticate(app: FastifyInstance, keys: readonly ApiKey[]): voi
 
   app.addHook('onRequest', async (req, reply) => {
     const key = presentedKey(req)
-    if (key === undefined) {
-      reply.header('www-authenticate', 'Bearer, Basic realm="participant-data"')
-      throw new ApiError('UNAUTHORIZED', 'send an API key as "Authorization: Bearer KEY", "X-API-Key: KEY" or Basic auth with KEY as the password')
-    }
-    const presented = digest(key)
     let match: string | undefined
-    for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k.name
-    if (match === undefined) throw new ApiError('UNAUTHORIZED', 'the API key is not one this service knows')
+    if (key !== undefined) {
+      const presented = digest(key)
+      for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k.name
+    }
+    if (match === undefined) {
+      // RFC 9110: every 401 names the schemes that would work.
+      reply.header('www-authenticate', 'Bearer, Basic realm="participant-data"')
+      throw new ApiError(
+        'UNAUTHORIZED',
+        key === undefined
+          ? 'send an API key as "Authorization: Bearer KEY", "X-API-Key: KEY" or Basic auth with KEY as the password'
+          : 'the API key is not one this service knows',
+      )
+    }
     req.caller = match
   })
 }

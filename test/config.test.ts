@@ -1,0 +1,78 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+const problems = (env: Record<string, string>) => {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
+}
+
+t.test('no variables at all: sandbox on 127.0.0.1:3000 with documented defaults', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.mode, 'sandbox')
+  t.equal(c.port, 3000)
+  t.equal(c.host, '127.0.0.1')
+  t.same(c.apiKeys, [])
+  t.same(c.limits, { maxAttributes: 50, maxValueLength: 1024 })
+  t.equal(c.genesys.conflictRetries, 5)
+})
+
+t.test('a region, as code or as domain, picks the api. and login. hosts', async (t) => {
+  const creds = { GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's' }
+  const ie = loadConfig({ ...creds, GENESYS_REGION: 'eu-west-1' })
+  t.equal(ie.mode, 'genesys')
+  t.equal(ie.genesys.apiUrl, 'https://api.mypurecloud.ie')
+  t.equal(ie.genesys.loginUrl, 'https://login.mypurecloud.ie')
+  t.equal(loadConfig({ ...creds, GENESYS_REGION: 'usw2.pure.cloud' }).genesys.apiUrl, 'https://api.usw2.pure.cloud')
+  const explicit = loadConfig({ ...creds, GENESYS_REGION: 'us-east-1', GENESYS_API_URL: 'http://127.0.0.1:8787/' })
+  t.equal(explicit.genesys.apiUrl, 'http://127.0.0.1:8787', 'an explicit URL wins over the region, trailing slash dropped')
+  t.equal(explicit.genesys.loginUrl, 'https://login.mypurecloud.com')
+})
+
+t.test('API_KEYS parses name:key pairs', async (t) => {
+  t.same(loadConfig({ API_KEYS: 'crm:abc, flow:def ,' }).apiKeys, [
+    { name: 'crm', key: 'abc' },
+    { name: 'flow', key: 'def' },
+  ])
+})
+
+t.test('every bad value is reported, naming its variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /^PORT: /],
+    [{ PORT: '70000' }, /^PORT: /],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
+    [{ NODE_ENV: 'staging' }, /^NODE_ENV: /],
+    [{ GENESYS_API_URL: 'not a url' }, /^GENESYS_API_URL: must be an http\(s\) URL/],
+    [{ GENESYS_LOGIN_URL: 'ftp://x' }, /^GENESYS_LOGIN_URL: /],
+    [{ GENESYS_CLIENT_ID: 'id' }, /^GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET: set both or neither/],
+    [{ GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's' }, /^GENESYS_REGION: required with credentials/],
+    [{ GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'mars-1' }, /^GENESYS_REGION: unknown region "mars-1"/],
+    [{ API_KEYS: 'justakey' }, /^API_KEYS: entry/],
+    [{ API_KEYS: 'a:b:c' }, /^API_KEYS: entry/],
+    [{ API_KEYS: 'a:1,a:2' }, /^API_KEYS: name "a" appears twice/],
+    [{ API_KEYS: ' , ' }, /^API_KEYS: is set but holds no name:key pair/],
+    [{ MAX_ATTRIBUTES_PER_REQUEST: '0' }, /^MAX_ATTRIBUTES_PER_REQUEST: /],
+    [{ MAX_VALUE_LENGTH: '1.5' }, /^MAX_VALUE_LENGTH: /],
+    [{ GENESYS_TIMEOUT_MS: '5' }, /^GENESYS_TIMEOUT_MS: /],
+    [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must be a redis/],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, /^REDIS_URL: multi-replica mode is not available/],
+    [{ NODE_ENV: 'production', API_KEYS: 'a:b' }, /^GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production/],
+    [{ NODE_ENV: 'production', GENESYS_CLIENT_ID: 'i', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'us-east-1' }, /^API_KEYS: required when NODE_ENV=production/],
+  ]
+  for (const [env, message] of cases) {
+    const found = problems(env)
+    t.ok(found.some((p) => message.test(p)), `${JSON.stringify(env)} → ${JSON.stringify(found)}`)
+  }
+  t.equal(problems({ PORT: 'x', LOG_LEVEL: 'y' }).length, 2, 'all problems at once, not the first only')
+  t.same(problems({ PORT: '', HOST: '' }), [], 'an empty variable counts as unset')
+})
+
+t.test('production with credentials and keys starts in genesys mode', async (t) => {
+  const c = loadConfig({ NODE_ENV: 'production', GENESYS_CLIENT_ID: 'i', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'eu-central-1', API_KEYS: 'crm:k' })
+  t.equal(c.mode, 'genesys')
+  t.equal(c.genesys.apiUrl, 'https://api.mypurecloud.de')
+})

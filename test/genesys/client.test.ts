@@ -1,0 +1,129 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { Agent } from 'undici'
+import { ApiError } from '../../src/errors.js'
+import { GenesysClient } from '../../src/genesys/client.js'
+import { TokenProvider } from '../../src/genesys/token.js'
+import { id, startStack, type Teardown } from '../helpers/stack.js'
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
+
+/** A fake Genesys that answers tokens normally and the API with `api`. */
+async function upstream(t: Teardown, api: Handler, token?: Handler) {
+  const seen = { token: 0, api: 0 }
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      if (req.url === '/oauth/token') {
+        seen.token++
+        if (token) return token(req, res, body)
+        res.setHeader('content-type', 'application/json')
+        return res.end(JSON.stringify({ access_token: `tok-${seen.token}`, token_type: 'bearer', expires_in: 3600 }))
+      }
+      seen.api++
+      api(req, res, body)
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise((r) => server.close(r)))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return { url, seen }
+}
+
+function client(url: string, timeoutMs = 2000) {
+  const dispatcher = new Agent()
+  const http = { dispatcher, timeoutMs }
+  const tokens = new TokenProvider({ ...http, loginUrl: url, clientId: 'id', clientSecret: 'secret' })
+  return new GenesysClient({ ...http, apiUrl: url, tokens })
+}
+
+async function failure(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p
+  } catch (err) {
+    if (err instanceof ApiError) return err
+    throw err
+  }
+  throw new Error('expected a failure')
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', 'inin-correlation-id': 'corr-123', ...headers })
+  res.end(JSON.stringify(body))
+}
+
+t.test('an API that keeps answering 401: one refresh, one retry, then UPSTREAM_AUTH_FAILED', async (t) => {
+  const { url, seen } = await upstream(t, (_q, res) => json(res, 401, { code: 'bad.credentials', message: 'Invalid login credentials.', status: 401 }))
+  const err = await failure(client(url).getConversation(id()))
+  t.equal(err.code, 'UPSTREAM_AUTH_FAILED')
+  t.equal(seen.api, 2, 'the API was tried twice')
+  t.equal(seen.token, 2, 'with two tokens')
+  t.equal(err.upstream?.code, 'bad.credentials')
+})
+
+t.test('each Genesys failure becomes the catalogue code that tells the truth about the write', async (t) => {
+  const cases: Array<{ name: string; status: number; body: unknown; op: 'get' | 'patch'; code: string; retryAfter?: number; headers?: Record<string, string> }> = [
+    { name: '404 on read', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'get', code: 'CONVERSATION_NOT_FOUND' },
+    { name: '404 on write', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'patch', code: 'PARTICIPANT_NOT_FOUND' },
+    { name: '409 on write', status: 409, body: { code: 'conflict', message: 'changed' }, op: 'patch', code: 'UPSTREAM_CONFLICT' },
+    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests', message: 'slow down' }, op: 'patch', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
+    { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
+    { name: '403 missing permissions', status: 403, body: { code: 'missing.permissions', message: 'no' }, op: 'patch', code: 'UPSTREAM_AUTH_FAILED' },
+    { name: '400 on write', status: 400, body: { code: 'invalid.value', message: 'attribute rejected' }, op: 'patch', code: 'UPSTREAM_REJECTED' },
+    { name: '500 on read: nothing was written', status: 500, body: { code: 'internal.server.error' }, op: 'get', code: 'UPSTREAM_ERROR' },
+    { name: '500 on write: may or may not have been applied', status: 500, body: { code: 'internal.server.error' }, op: 'patch', code: 'UPSTREAM_OUTCOME_UNKNOWN' },
+    { name: '502 with an HTML page', status: 502, body: '<html>bad gateway</html>', op: 'get', code: 'UPSTREAM_ERROR' },
+  ]
+  for (const k of cases) {
+    const { url } = await upstream(t, (_q, res) =>
+      typeof k.body === 'string' ? (res.writeHead(k.status, { 'inin-correlation-id': 'corr-123' }), res.end(k.body)) : json(res, k.status, k.body, k.headers),
+    )
+    const c = client(url)
+    const err = await failure(k.op === 'get' ? c.getConversation(id()) : c.patchParticipantAttributes(id(), id(), { a: 'b' }))
+    t.test(k.name, async (t) => {
+      t.equal(err.code, k.code)
+      t.equal(err.upstream?.status, k.status, 'quotes the Genesys status')
+      t.equal(err.upstream?.correlationId, 'corr-123', 'quotes inin-correlation-id')
+      if (typeof k.body === 'object' && k.body !== null && 'code' in k.body) t.equal(err.upstream?.code, (k.body as { code: string }).code, 'quotes the Genesys code')
+      if (k.retryAfter !== undefined) t.equal(err.retryAfter, k.retryAfter, 'carries the wait Genesys asked for')
+    })
+  }
+})
+
+t.test('no answer at all', async (t) => {
+  t.test('connection refused: nothing was sent, so the write is known not applied', async (t) => {
+    const { url } = await upstream(t, (_q, res) => res.end())
+    const c = client(url.replace(/:\d+$/, ':1'))
+    t.equal((await failure(c.patchParticipantAttributes(id(), id(), { a: 'b' }))).code, 'UPSTREAM_ERROR')
+  })
+  t.test('socket dropped after the write was received: outcome unknown', async (t) => {
+    const { url } = await upstream(t, (req, res) => (req.method === 'GET' ? json(res, 200, { id: 'x', participants: [] }) : res.socket?.destroy()))
+    const c = client(url)
+    t.equal((await failure(c.patchParticipantAttributes(id(), id(), { a: 'b' }))).code, 'UPSTREAM_OUTCOME_UNKNOWN')
+    t.equal((await failure(c.getConversation(id()).then(() => c.patchParticipantAttributes(id(), id(), { a: 'b' })))).code, 'UPSTREAM_OUTCOME_UNKNOWN')
+  })
+  t.test('write not answered within the timeout: outcome unknown', async (t) => {
+    const { url } = await upstream(t, () => {})
+    const err = await failure(client(url, 200).patchParticipantAttributes(id(), id(), { a: 'b' }))
+    t.equal(err.code, 'UPSTREAM_OUTCOME_UNKNOWN')
+    t.match(err.detail, /UND_ERR_HEADERS_TIMEOUT/)
+  })
+  t.test('token endpoint answers 200 without a token', async (t) => {
+    const { url } = await upstream(t, (_q, res) => res.end(), (_q, res) => json(res, 200, { token_type: 'bearer' }))
+    t.equal((await failure(client(url).getConversation(id()))).code, 'UPSTREAM_AUTH_FAILED')
+  })
+})
+
+t.test('through the service: a Genesys 429 is answered 503 with Retry-After', async (t) => {
+  const { url } = await upstream(t, (req, res) =>
+    req.method === 'GET' ? json(res, 200, { id: 'x', participants: [] }) : json(res, 429, { code: 'too.many.requests', message: 'Rate limit exceeded' }, { 'retry-after': '9' }),
+  )
+  const { post } = await startStack(t, { env: { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url } })
+  const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } })
+  t.equal(a.status, 503)
+  t.equal(a.body.code, 'UPSTREAM_RATE_LIMITED')
+  t.equal(a.headers['retry-after'], '9')
+  t.equal(a.body.upstream.correlationId, 'corr-123')
+})

@@ -1,0 +1,45 @@
+import t from 'tap'
+import { request } from 'undici'
+import { id, startStack, type Stack } from '../helpers/stack.js'
+
+/** Another system (an agent script, say) writing straight to Genesys, outside our queue. */
+async function foreignWrite(stack: Stack, conversationId: string, participantId: string, attributes: Record<string, string>) {
+  const token = await stack.app.tokens.get()
+  const res = await request(`${stack.config.genesys.apiUrl}/api/v2/conversations/${conversationId}/participants/${participantId}/attributes`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ attributes }),
+  })
+  await res.body.dump()
+  return res.statusCode
+}
+
+t.test('a 409 caused by another writer: re-read, re-merge, retry, and keep both', async (t) => {
+  const stack = await startStack(t, { sim: { semantics: 'replace', writeMs: 150 } })
+  const c = id()
+  const p = id()
+  stack.sim.seed({ id: c, participants: [{ id: p, purpose: 'customer', attributes: { before: '1' } }] })
+  const foreign = foreignWrite(stack, c, p, { before: '1', agent: 'wrote this' })
+  await new Promise((r) => setTimeout(r, 20)) // the foreign write now holds the conversation
+  const ours = await stack.post(`/participants/${c}/${p}/data`, { attributes: { ours: 'too' } })
+  t.equal(await foreign, 202)
+  t.equal(ours.status, 200)
+  t.ok(ours.body.attempts > 1, `took ${ours.body.attempts} attempts`)
+  t.ok(stack.sim.stats.conflicts >= 1, 'Genesys did answer 409')
+  t.same(stack.sim.conversation(c)!.participants[0]!.attributes, { before: '1', agent: 'wrote this', ours: 'too' }, 'the other writer’s key survived a replace-semantics write')
+})
+
+t.test('retries are bounded: a conversation that keeps changing gets UPSTREAM_CONFLICT, not a hang', async (t) => {
+  const stack = await startStack(t, { sim: { writeMs: 400 }, env: { GENESYS_CONFLICT_RETRIES: '1' } })
+  const c = id()
+  const p = id()
+  const foreign = foreignWrite(stack, c, p, { agent: 'x' })
+  await new Promise((r) => setTimeout(r, 20))
+  const ours = await stack.post(`/participants/${c}/${p}/data`, { attributes: { ours: 'y' } })
+  await foreign
+  t.equal(ours.status, 409)
+  t.equal(ours.body.code, 'UPSTREAM_CONFLICT')
+  t.equal(stack.sim.stats.conflicts, 2, 'one try plus one retry')
+  t.equal(stack.sim.conversation(c)!.participants[0]!.attributes.ours, undefined, 'and indeed not written')
+  t.equal(stack.app.updates.size, 0)
+})

@@ -1,0 +1,61 @@
+import { execFile, spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import t from 'tap'
+
+const root = new URL('../../', import.meta.url)
+
+/** The curl the README shows for sandbox mode, exactly as a user would paste it. */
+async function readmeCurl(): Promise<string> {
+  const readme = await readFile(new URL('README.md', root), 'utf8')
+  const block = readme.split('<!-- sandbox-curl')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]
+  if (!block) throw new Error('README.md has no sandbox curl block')
+  return block.replaceAll('\\\n', ' ').trim()
+}
+
+t.test('npm start with no configuration serves the README curl from the sandbox', async (t) => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|API_KEYS|REDIS_URL|NODE_ENV|PORT|HOST)/.test(k)))
+  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  t.teardown(() => {
+    try {
+      process.kill(-child.pid!, 'SIGTERM')
+    } catch {}
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no sandbox banner within 60 s:\n${stderr}\n${stdout}`)), 60_000)
+    child.stderr.on('data', (d) => {
+      stderr += d
+      const m = stderr.match(/curl -s -X POST (http:\/\/[\d.]+:\d+)\//)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`npm start exited ${code}:\n${stderr}\n${stdout}`)))
+  })
+  t.match(stderr, /SANDBOX MODE/, 'a loud warning says this is the sandbox')
+  t.match(stderr, /caller authentication is OFF/, 'and that auth is off')
+
+  const curl = (await readmeCurl()).replace('http://127.0.0.1:3000', base)
+  const { stdout: answer } = await promisify(execFile)('sh', ['-c', curl])
+  const body = JSON.parse(answer)
+  t.equal(body.attributes.customer_tier, 'gold')
+  t.equal(body.attributes.visits, '3')
+  t.same(body.updated, ['customer_tier', 'visits'])
+  t.match(stdout, /"level":40.*SANDBOX MODE/, 'the warning is in the structured log too')
+})
+
+t.test('production without credentials refuses to start, naming what is missing', async (t) => {
+  const run = promisify(execFile)
+  await run('npm', ['run', 'build', '--silent'], { cwd: root })
+  const err = await run('node', ['dist/server.js'], { cwd: root, env: { PATH: process.env.PATH, NODE_ENV: 'production' } }).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  )
+  t.equal(err?.code, 1, 'exit code 1')
+  t.match(err?.stderr, /GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production/)
+  t.match(err?.stderr, /API_KEYS: required when NODE_ENV=production/)
+})

@@ -1,0 +1,33 @@
+import t from 'tap'
+import platformClient from 'purecloud-platform-client-v2'
+import { buildSimulator } from '../../src/sim/simulator.js'
+import { id } from '../helpers/stack.js'
+
+// The official Genesys JS SDK, unchanged, against the simulator: if the SDK accepts it, the
+// simulator speaks the real wire contract (paths, auth, bodies, status codes).
+t.test('the official Genesys JS SDK logs in, patches and reads back through the simulator', async (t) => {
+  const sim = buildSimulator({ clientId: 'sdk-client', clientSecret: 'sdk-secret', semantics: 'replace' })
+  const url = new URL(await sim.app.listen({ port: 0, host: '127.0.0.1' }))
+  t.teardown(() => sim.app.close())
+
+  const client = platformClient.ApiClient.instance
+  client.setGateway({ host: url.hostname, protocol: 'http', port: Number(url.port) })
+  await t.rejects(client.loginClientCredentialsGrant('sdk-client', 'wrong'), 'a wrong secret is refused')
+  const auth = await client.loginClientCredentialsGrant('sdk-client', 'sdk-secret')
+  t.type(auth.accessToken, 'string', 'logged in')
+
+  const api = new platformClient.ConversationsApi()
+  const c = id()
+  const p = id()
+  await api.patchConversationParticipantAttributes(c, p, { attributes: { customer_tier: 'gold', crm_id: 'A-1' } })
+  const echoed = await api.patchConversationsCallParticipantAttributes(c, p, { attributes: { customer_tier: 'platinum', crm_id: 'A-1' } })
+  t.same(echoed.attributes, { customer_tier: 'platinum', crm_id: 'A-1' }, 'the media-specific variant answers with the map')
+
+  const conversation = await api.getConversation(c)
+  t.equal(conversation.id, c)
+  const participant = conversation.participants?.find((x) => x.id === p)
+  t.equal(participant?.purpose, 'customer', 'created on first use as the customer')
+  t.same(participant?.attributes, { customer_tier: 'platinum', crm_id: 'A-1' }, 'read back what was written')
+  t.equal(sim.stats.writes, 2)
+  t.equal(sim.stats.tokenRequests, 2)
+})
