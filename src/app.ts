@@ -1,5 +1,5 @@
 import sensible from '@fastify/sensible'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
@@ -18,7 +18,7 @@ export interface AppDeps {
   logStream?: DestinationStream
 }
 
-/** 64 KiB: a full 50-attribute write at the default value limit fits with room to spare. */
+/** 64 KiB: a full 50-attribute write of ASCII values at the default value limit fits. */
 export const BODY_LIMIT_BYTES = 64 * 1024
 
 // Fastify's own 4xx errors, in catalogue terms.
@@ -26,14 +26,27 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_BODY',
+  // An id with a broken %-escape, or longer than any id can be (both before routing).
+  FST_ERR_BAD_URL: 'INVALID_ID',
+  FST_ERR_MAX_PARAM_LENGTH: 'INVALID_ID',
 }
 
 function asApiError(err: FastifyError): ApiError {
   if (err instanceof ApiError) return err
   const code = FASTIFY_CODES[err.code]
   if (code !== undefined) return new ApiError(code, err.message)
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ApiError('INVALID_BODY', err.message)
+  // Some other malformed request Fastify refused: still the caller's, still not a 500.
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ApiError('BAD_REQUEST', err.message)
   return new ApiError('INTERNAL_ERROR', 'unexpected error; it has been logged', { cause: err })
+}
+
+function sendProblem(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  const problem = asApiError(err)
+  if (problem.code === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
+  else if (problem.code === 'BAD_REQUEST') req.log.warn({ fastifyCode: err.code }, 'request refused by Fastify; map its code in FASTIFY_CODES')
+  reply.problemCode = problem.code
+  if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter))
+  return reply.status(problem.status).type('application/problem+json').send(toProblem(problem, req.url))
 }
 
 declare module 'fastify' {
@@ -57,6 +70,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     logController: new RequestLog(),
     // Answered with a catalogue problem by the hook below rather than Fastify's plain 503.
     return503OnClosing: false,
+    frameworkErrors: sendProblem,
   })
 
   app.setValidatorCompiler(validatorCompiler)
@@ -72,13 +86,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
 
   app.decorateReply('problemCode', undefined)
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    const problem = asApiError(err)
-    if (problem.code === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
-    reply.problemCode = problem.code
-    if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter))
-    return reply.status(problem.status).type('application/problem+json').send(toProblem(problem, req.url))
-  })
+  app.setErrorHandler(sendProblem)
   app.setNotFoundHandler((req) => {
     throw new ApiError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)
   })

@@ -8,6 +8,7 @@ export const CATALOGUE = {
   INVALID_BODY: { status: 400, title: 'Request body failed validation' },
   BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Request body must be application/json' },
+  BAD_REQUEST: { status: 400, title: 'Malformed request' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   CONVERSATION_NOT_FOUND: { status: 404, title: 'Conversation not found in Genesys Cloud' },
   PARTICIPANT_NOT_FOUND: { status: 404, title: 'Participant not found in the conversation' },
