@@ -1,20 +1,17 @@
+import { z } from 'zod'
 import { ApiError } from '../errors.js'
 import type { Attributes } from '../attributes/body.js'
 import { exchange, type HttpOptions, type Sent } from './http.js'
 import type { TokenProvider } from './token.js'
 import type { Operation } from './upstream-error.js'
 
-/** The parts of Genesys's `Participant` this service reads. */
-export interface Participant {
-  id: string
-  purpose: string
-  attributes?: Attributes
-}
+// Only what the write path reads; everything else in Genesys's Conversation is dropped.
+const conversationSchema = z.object({
+  id: z.string(),
+  participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: z.record(z.string(), z.string()).optional() })),
+})
 
-export interface Conversation {
-  id: string
-  participants: Participant[]
-}
+export type Conversation = z.infer<typeof conversationSchema>
 
 export interface GenesysClientOptions extends HttpOptions {
   apiUrl: string
@@ -31,11 +28,15 @@ export class GenesysClient {
 
   async getConversation(conversationId: string): Promise<Conversation> {
     const text = await this.#call('getConversation', 'GET', `/api/v2/conversations/${conversationId}`)
-    const conversation = JSON.parse(text) as Conversation
-    if (!Array.isArray(conversation?.participants)) {
-      throw new ApiError('UPSTREAM_ERROR', 'Genesys Cloud answered a conversation without a participants list')
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      // A proxy's HTML page, a truncated body: not something to merge into.
     }
-    return conversation
+    const conversation = conversationSchema.safeParse(parsed)
+    if (!conversation.success) throw new ApiError('UPSTREAM_ERROR', 'Genesys Cloud answered 200 to getConversation with something that is not a conversation')
+    return conversation.data
   }
 
   async patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void> {
@@ -54,7 +55,7 @@ export class GenesysClient {
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
       if (body !== undefined) headers['content-type'] = 'application/json'
       try {
-        return (await exchange(op, { method, url: this.#opts.apiUrl + path, headers, body }, this.#opts)).text
+        return await exchange(op, { method, url: this.#opts.apiUrl + path, headers, body }, this.#opts)
       } catch (err) {
         // A 401 means the token was revoked or expired early: one fresh token, one more try.
         if (attempt === 1 && err instanceof ApiError && err.upstream?.status === 401) {

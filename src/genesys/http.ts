@@ -17,7 +17,7 @@ export interface Sent {
  * One upstream exchange. Returns the 2xx body as text; turns every other outcome into a
  * catalogue error, so callers only ever see success or an ApiError.
  */
-export async function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<{ status: number; text: string }> {
+export async function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<string> {
   let res: Dispatcher.ResponseData
   try {
     res = await request(req.url, {
@@ -31,12 +31,15 @@ export async function exchange(op: Operation, req: Sent, opts: HttpOptions): Pro
   } catch (err) {
     throw fromNetwork(op, err)
   }
+  const ok = res.statusCode >= 200 && res.statusCode < 300
   let text: string
   try {
     text = await res.body.text()
   } catch (err) {
+    // A write whose 2xx status line arrived has landed, even if its (empty) body was cut off.
+    if (ok && op === 'patchAttributes') return ''
     throw fromNetwork(op, err)
   }
-  if (res.statusCode >= 200 && res.statusCode < 300) return { status: res.statusCode, text }
+  if (ok) return text
   throw fromResponse(op, res.statusCode, res.headers, text)
 }

@@ -18,8 +18,6 @@ export class TokenProvider {
   readonly #now: () => number
   #token: { value: string; refreshAt: number } | undefined
   #pending: Promise<string> | undefined
-  /** Token requests sent, for tests and metrics. */
-  requests = 0
 
   constructor(opts: TokenOptions) {
     this.#opts = opts
@@ -42,8 +40,7 @@ export class TokenProvider {
   }
 
   async #fetch(): Promise<string> {
-    this.requests++
-    const { text } = await exchange(
+    const text = await exchange(
       'token',
       {
         method: 'POST',

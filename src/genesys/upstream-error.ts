@@ -4,7 +4,8 @@ import { ApiError, type ErrorCode, type UpstreamDetail } from '../errors.js'
 export type Operation = 'token' | 'getConversation' | 'patchAttributes'
 
 // Failures that happen before a single byte of the request is sent: the write cannot have landed.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+// UND_ERR_CLOSED: the pool was already closed (shutdown) when the request was dispatched.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED'])
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const v = headers[name]
@@ -23,6 +24,8 @@ function codeFor(op: Operation, status: number): ErrorCode {
   if (status === 409) return 'UPSTREAM_CONFLICT'
   if (status === 429) return 'UPSTREAM_RATE_LIMITED'
   if (status === 401 || status === 403) return 'UPSTREAM_AUTH_FAILED'
+  // 408: Genesys gave up waiting for our request to arrive, so it was not applied.
+  if (status === 408) return 'UPSTREAM_ERROR'
   if (status < 500) return 'UPSTREAM_REJECTED'
   // A 5xx on the write does not say whether Genesys applied it before failing.
   return op === 'patchAttributes' ? 'UPSTREAM_OUTCOME_UNKNOWN' : 'UPSTREAM_ERROR'

@@ -72,6 +72,7 @@ t.test('each Genesys failure becomes the catalogue code that tells the truth abo
     { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
     { name: '403 missing permissions', status: 403, body: { code: 'missing.permissions', message: 'no' }, op: 'patch', code: 'UPSTREAM_AUTH_FAILED' },
     { name: '400 on write', status: 400, body: { code: 'invalid.value', message: 'attribute rejected' }, op: 'patch', code: 'UPSTREAM_REJECTED' },
+    { name: '408 on write: Genesys never got the whole request', status: 408, body: { code: 'request.timeout' }, op: 'patch', code: 'UPSTREAM_ERROR' },
     { name: '500 on read: nothing was written', status: 500, body: { code: 'internal.server.error' }, op: 'get', code: 'UPSTREAM_ERROR' },
     { name: '500 on write: may or may not have been applied', status: 500, body: { code: 'internal.server.error' }, op: 'patch', code: 'UPSTREAM_OUTCOME_UNKNOWN' },
     { name: '502 with an HTML page', status: 502, body: '<html>bad gateway</html>', op: 'get', code: 'UPSTREAM_ERROR' },
@@ -90,6 +91,30 @@ t.test('each Genesys failure becomes the catalogue code that tells the truth abo
       if (k.retryAfter !== undefined) t.equal(err.retryAfter, k.retryAfter, 'carries the wait Genesys asked for')
     })
   }
+})
+
+t.test('a 200 to the read that is not a conversation is an upstream error, never a 500', async (t) => {
+  const bodies: Array<[string, string]> = [
+    ['HTML', '<html>login</html>'],
+    ['truncated JSON', '{"id":"x","partic'],
+    ['no participants', '{"id":"x"}'],
+    ['a null participant', '{"id":"x","participants":[null]}'],
+    ['a non-string attribute value', '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":{"a":1}}]}'],
+  ]
+  for (const [name, body] of bodies) {
+    const { url } = await upstream(t, (_q, res) => (res.writeHead(200, { 'content-type': 'application/json' }), res.end(body)))
+    t.equal((await failure(client(url).getConversation(id()))).code, 'UPSTREAM_ERROR', name)
+  }
+})
+
+t.test('a write answered 202 whose body is then cut off has landed', async (t) => {
+  const { url } = await upstream(t, (_q, res) => {
+    res.writeHead(202, { 'content-length': '100' })
+    res.write('{"attr')
+    setTimeout(() => res.socket?.destroy(), 20)
+  })
+  await client(url).patchParticipantAttributes(id(), id(), { a: 'b' })
+  t.pass('resolved as written')
 })
 
 t.test('no answer at all', async (t) => {
