@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
@@ -29,7 +30,9 @@ export default fp<GenesysPluginOptions>(
     const genesys = new GenesysClient({ ...http, apiUrl: config.apiUrl, tokens })
     app.decorate('tokens', tokens)
     app.decorate('genesys', genesys)
-    app.decorate('updates', new UpdateQueue(genesys, { conflictRetries: config.conflictRetries }))
+    // A lost PATCH cannot outlive our own wait for its answer by much.
+    const unknownOutcomePause = () => sleep(config.timeoutMs)
+    app.decorate('updates', new UpdateQueue(genesys, { conflictRetries: config.conflictRetries, unknownOutcomePause }))
     if (owned) app.addHook('onClose', () => net.close())
   },
   { name: 'genesys' },

@@ -24,6 +24,12 @@ export interface QueueOptions {
   conflictRetries: number
   /** Pause before re-reading after the n-th 409 (1-based). */
   conflictBackoff?: (attempt: number) => Promise<void>
+  /**
+   * After a write whose outcome is unknown, the conversation waits this long before its next
+   * write: the lost PATCH may still be working its way through Genesys, and the next write must
+   * neither overlap it (a 409 of our own making) nor be overwritten by it when it lands late.
+   */
+  unknownOutcomePause: () => Promise<void>
 }
 
 interface Batch {
@@ -49,11 +55,13 @@ export class UpdateQueue {
   readonly #upstream: Upstream
   readonly #retries: number
   readonly #backoff: (attempt: number) => Promise<void>
+  readonly #unknownOutcomePause: () => Promise<void>
 
   constructor(upstream: Upstream, opts: QueueOptions) {
     this.#upstream = upstream
     this.#retries = opts.conflictRetries
     this.#backoff = opts.conflictBackoff ?? defaultBackoff
+    this.#unknownOutcomePause = opts.unknownOutcomePause
   }
 
   /** Conversations with a write in flight or pending. */
@@ -91,6 +99,8 @@ export class UpdateQueue {
         for (const w of batch.waiters) w.resolve(result)
       } catch (err) {
         for (const w of batch.waiters) w.reject(err)
+        // The lane stays registered during the pause, so newcomers queue behind it too.
+        if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') await this.#unknownOutcomePause()
       }
     }
     this.#lanes.delete(conversationId)
