@@ -76,7 +76,8 @@ const schema = z.object({
   GENESYS_CONFLICT_RETRIES: int(0, 20, 5),
   API_KEYS: apiKeys,
   MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
-  MAX_VALUE_LENGTH: int(1, 65_536, 1024),
+  // A longer value could never fit the 64 KiB body limit anyway.
+  MAX_VALUE_LENGTH: int(1, 60_000, 1024),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
 })
 
