@@ -19,7 +19,7 @@ export interface AppDeps {
 }
 
 /** 64 KiB: a full 50-attribute write of ASCII values at the default value limit fits. */
-export const BODY_LIMIT_BYTES = 64 * 1024
+const BODY_LIMIT_BYTES = 64 * 1024
 
 // Fastify's own 4xx errors, in catalogue terms.
 const FASTIFY_CODES: Record<string, ErrorCode> = {

@@ -8,7 +8,7 @@ export interface AttributeLimits {
   maxValueLength: number
 }
 
-export const MAX_KEY_LENGTH = 256
+const MAX_KEY_LENGTH = 256
 // Keys that would reach Object.prototype if any code ever assigned them into a plain object.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u

@@ -8,7 +8,6 @@ import { UpdateQueue } from '../updates/queue.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    genesys: GenesysClient
     tokens: TokenProvider
     updates: UpdateQueue
   }
@@ -29,7 +28,6 @@ export default fp<GenesysPluginOptions>(
     const tokens = new TokenProvider({ ...http, loginUrl: config.loginUrl, clientId: config.clientId, clientSecret: config.clientSecret, now })
     const genesys = new GenesysClient({ ...http, apiUrl: config.apiUrl, tokens })
     app.decorate('tokens', tokens)
-    app.decorate('genesys', genesys)
     // A lost PATCH cannot outlive our own wait for its answer by much.
     const unknownOutcomePause = () => sleep(config.timeoutMs)
     app.decorate('updates', new UpdateQueue(genesys, { conflictRetries: config.conflictRetries, unknownOutcomePause }))

@@ -56,11 +56,9 @@ export interface Simulator {
   seed(conversation: { id: string; participants: Array<Partial<SimParticipant> & { id: string; purpose: string }> }): void
   /** Invalidates every token issued so far, as if Genesys revoked them. */
   revokeTokens(): void
-  resetStats(): void
 }
 
 const MEDIA = new Set(['calls', 'callbacks', 'emails', 'messages'])
-const zeroStats = (): SimStats => ({ tokenRequests: 0, reads: 0, writes: 0, conflicts: 0, writesInFlight: 0, peakWritesInFlight: 0, unauthorized: 0 })
 
 /** Genesys's ErrorBody. */
 function fail(reply: FastifyReply, status: number, code: string, message: string) {
@@ -74,7 +72,7 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
   const tokens = new Map<string, number>() // token → expiry (ms)
   const conversations = new Map<string, SimConversation>()
   const writing = new Set<string>() // conversations with a write in flight
-  let stats = zeroStats()
+  const stats: SimStats = { tokenRequests: 0, reads: 0, writes: 0, conflicts: 0, writesInFlight: 0, peakWritesInFlight: 0, unauthorized: 0 }
 
   const app = Fastify({ logger: opts.logger ?? false })
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -85,9 +83,9 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
     reply.header('inin-correlation-id', randomUUID())
   })
 
-  function conversation(id: string, create: boolean): SimConversation | undefined {
+  function conversation(id: string): SimConversation | undefined {
     let c = conversations.get(id)
-    if (c === undefined && create && !strict) {
+    if (c === undefined && !strict) {
       c = { id, startTime: new Date(now()).toISOString(), participants: [] }
       conversations.set(id, c)
     }
@@ -129,7 +127,7 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
   app.get<{ Params: { id: string } }>('/api/v2/conversations/:id', async (req, reply) => {
     if (!authorized(req, reply)) return reply
     stats.reads++
-    const c = conversation(req.params.id, true)
+    const c = conversation(req.params.id)
     if (c === undefined) return fail(reply, 404, 'not.found', `Conversation ${req.params.id} not found`)
     return c
   })
@@ -142,7 +140,7 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
     if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes) || !Object.values(attributes).every((v) => typeof v === 'string')) {
       return fail(reply, 400, 'bad.request', 'attributes must be an object of string values')
     }
-    const c = conversation(id, true)
+    const c = conversation(id)
     const p = c && participant(c, pid)
     if (c === undefined || p === undefined) return fail(reply, 404, 'not.found', `Participant ${pid} not found in conversation ${id}`)
     if (writing.has(id)) {
@@ -171,9 +169,7 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
 
   return {
     app,
-    get stats() {
-      return stats
-    },
+    stats,
     conversation: (id) => conversations.get(id),
     seed(c) {
       conversations.set(c.id, {
@@ -183,8 +179,5 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
       })
     },
     revokeTokens: () => tokens.clear(),
-    resetStats: () => {
-      stats = zeroStats()
-    },
   }
 }
