@@ -2,7 +2,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { buildSimulator, type Simulator } from './sim/simulator.js'
+import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './sim/simulator.js'
 
 let config: Config
 try {
@@ -16,9 +16,9 @@ try {
 let sim: Simulator | undefined
 if (config.mode === 'sandbox') {
   // No Genesys credentials: run against the simulator, in this process, on a private port.
-  sim = buildSimulator({ clientId: 'sandbox', clientSecret: 'sandbox' })
+  sim = buildSimulator()
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
-  config = { ...config, genesys: { ...config.genesys, clientId: 'sandbox', clientSecret: 'sandbox', apiUrl: url, loginUrl: url } }
+  config = { ...config, genesys: { ...config.genesys, clientId: SANDBOX_CLIENT.id, clientSecret: SANDBOX_CLIENT.secret, apiUrl: url, loginUrl: url } }
 }
 
 const app = await buildApp(config)

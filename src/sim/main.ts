@@ -1,13 +1,13 @@
 // `npm run sim`: the Genesys simulator on its own, for docker-compose, benchmarks and poking at.
 import { z } from 'zod'
-import { buildSimulator } from './simulator.js'
+import { buildSimulator, SANDBOX_CLIENT } from './simulator.js'
 
 const env = z
   .object({
     SIM_PORT: z.coerce.number().int().min(0).max(65535).default(8787),
     SIM_HOST: z.string().default('127.0.0.1'),
-    SIM_CLIENT_ID: z.string().min(1).default('sandbox'),
-    SIM_CLIENT_SECRET: z.string().min(1).default('sandbox'),
+    SIM_CLIENT_ID: z.string().min(1).default(SANDBOX_CLIENT.id),
+    SIM_CLIENT_SECRET: z.string().min(1).default(SANDBOX_CLIENT.secret),
     SIM_SEMANTICS: z.enum(['merge', 'replace']).default('merge'),
     SIM_WRITE_MS: z.coerce.number().int().min(0).default(0),
     SIM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).default(86_400),

@@ -58,6 +58,9 @@ export interface Simulator {
   revokeTokens(): void
 }
 
+/** What the simulator accepts unless told otherwise; sandbox mode and `npm run sim` use it. */
+export const SANDBOX_CLIENT = { id: 'sandbox', secret: 'sandbox' } as const
+
 const MEDIA = new Set(['calls', 'callbacks', 'emails', 'messages'])
 
 /** Genesys's ErrorBody. */
@@ -66,7 +69,7 @@ function fail(reply: FastifyReply, status: number, code: string, message: string
 }
 
 export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
-  const { clientId = 'sandbox', clientSecret = 'sandbox', semantics = 'merge', writeMs = 0, tokenTtlSeconds = 86_400, strict = false } = opts
+  const { clientId = SANDBOX_CLIENT.id, clientSecret = SANDBOX_CLIENT.secret, semantics = 'merge', writeMs = 0, tokenTtlSeconds = 86_400, strict = false } = opts
   const now = opts.now ?? Date.now
   const expectedBasic = 'Basic ' + Buffer.from(`${clientId}:${clientSecret}`).toString('base64')
   const tokens = new Map<string, number>() // token → expiry (ms)
