@@ -95,8 +95,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onRequest', async () => {
-    if (closing) throw new ApiError('SHUTTING_DOWN', 'not accepting new requests; retry on another instance', { retryAfter: 1 })
+  // Callback style: this runs on every request, and an async hook costs a promise each time.
+  app.addHook('onRequest', (_req, _reply, done) => {
+    done(closing ? new ApiError('SHUTTING_DOWN', 'not accepting new requests; retry on another instance', { retryAfter: 1 }) : undefined)
   })
 
   await app.register(sensible)

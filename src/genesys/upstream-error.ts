@@ -19,11 +19,12 @@ function retryAfter(headers: IncomingHttpHeaders): number {
 }
 
 function codeFor(op: Operation, status: number): ErrorCode {
-  if (op === 'token') return status === 400 || status === 401 || status === 403 ? 'UPSTREAM_AUTH_FAILED' : status === 429 ? 'UPSTREAM_RATE_LIMITED' : 'UPSTREAM_ERROR'
+  if (status === 429) return 'UPSTREAM_RATE_LIMITED'
+  // The login endpoint answers 400 invalid_client as readily as 401.
+  if (status === 401 || status === 403 || (op === 'token' && status === 400)) return 'UPSTREAM_AUTH_FAILED'
+  if (op === 'token') return 'UPSTREAM_ERROR'
   if (status === 404) return op === 'getConversation' ? 'CONVERSATION_NOT_FOUND' : 'PARTICIPANT_NOT_FOUND'
   if (status === 409) return 'UPSTREAM_CONFLICT'
-  if (status === 429) return 'UPSTREAM_RATE_LIMITED'
-  if (status === 401 || status === 403) return 'UPSTREAM_AUTH_FAILED'
   // 408: Genesys gave up waiting for our request to arrive, so it was not applied.
   if (status === 408) return 'UPSTREAM_ERROR'
   if (status < 500) return 'UPSTREAM_REJECTED'
