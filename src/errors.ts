@@ -6,6 +6,7 @@ export const CATALOGUE = {
   UNAUTHORIZED: { status: 401, title: 'Missing or unknown credentials' },
   INVALID_ID: { status: 400, title: 'Malformed conversation or participant id' },
   INVALID_BODY: { status: 400, title: 'Request body failed validation' },
+  INVALID_HEADER: { status: 400, title: 'A request header has an invalid value' },
   BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Request body must be application/json' },
   BAD_REQUEST: { status: 400, title: 'Malformed request' },
@@ -18,7 +19,10 @@ export const CATALOGUE = {
   UPSTREAM_RATE_LIMITED: { status: 503, title: 'Genesys Cloud rate limit reached; not written' },
   UPSTREAM_ERROR: { status: 502, title: 'Genesys Cloud failed; attributes not written' },
   UPSTREAM_OUTCOME_UNKNOWN: { status: 502, title: 'Write sent to Genesys Cloud but no answer came back; it may or may not have been applied' },
-  SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
+  RATE_BUDGET_EXHAUSTED: { status: 503, title: 'Genesys Cloud request budget used up for now; not written' },
+  OVERLOADED: { status: 503, title: 'Too many updates waiting; not written' },
+  DEADLINE_EXCEEDED: { status: 504, title: 'Deadline passed before the write was sent; not written' },
+  SHUTTING_DOWN: { status: 503, title: 'Service is shutting down; not written' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>
 
@@ -30,6 +34,12 @@ export interface FieldError {
   path: string
   message: string
 }
+
+/**
+ * Why an upstream failure might not repeat: the conversation changed (409), the rate limit
+ * (429), Genesys failed (500/502/503/504), the connection broke, or the token was rejected.
+ */
+export type Retryable = 'conflict' | 'rate_limited' | 'server' | 'network' | 'token'
 
 /** What Genesys said, quoted so an operator can take it to Genesys support. */
 export interface UpstreamDetail {
@@ -44,6 +54,8 @@ export interface ApiErrorOptions {
   upstream?: UpstreamDetail
   /** Seconds, sent as `Retry-After`. */
   retryAfter?: number
+  /** The failure may pass if the request is sent again; the retry policy decides whether it is. */
+  retryable?: Retryable
   cause?: unknown
 }
 
@@ -52,6 +64,7 @@ export class ApiError extends Error {
   readonly errors: FieldError[] | undefined
   readonly upstream: UpstreamDetail | undefined
   readonly retryAfter: number | undefined
+  readonly retryable: Retryable | undefined
 
   constructor(
     readonly code: ErrorCode,
@@ -64,6 +77,7 @@ export class ApiError extends Error {
     this.errors = opts.errors
     this.upstream = opts.upstream
     this.retryAfter = opts.retryAfter
+    this.retryable = opts.retryable
   }
 }
 

@@ -18,7 +18,7 @@ export interface GenesysClientOptions extends HttpOptions {
   tokens: TokenProvider
 }
 
-/** The two calls the write path needs, with a cached token and one retry on 401. */
+/** The two calls the write path needs, with a cached token. Retries are the caller's (RetryPolicy). */
 export class GenesysClient {
   readonly #opts: GenesysClientOptions
 
@@ -50,20 +50,19 @@ export class GenesysClient {
 
   async #call(op: Operation, method: Sent['method'], path: string, body?: string): Promise<string> {
     const { tokens } = this.#opts
-    for (let attempt = 1; ; attempt++) {
-      const token = await tokens.get()
-      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
-      if (body !== undefined) headers['content-type'] = 'application/json'
-      try {
-        return await exchange(op, { method, url: this.#opts.apiUrl + path, headers, body }, this.#opts)
-      } catch (err) {
-        // A 401 means the token was revoked or expired early: one fresh token, one more try.
-        if (attempt === 1 && err instanceof ApiError && err.upstream?.status === 401) {
-          tokens.invalidate(token)
-          continue
-        }
-        throw err
+    const token = await tokens.get()
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    try {
+      return await exchange(op, { method, url: this.#opts.apiUrl + path, headers, body }, this.#opts)
+    } catch (err) {
+      // A 401 means the token was revoked or expired early: drop it, so the retry policy's next
+      // attempt fetches a fresh one. Nothing was applied.
+      if (err instanceof ApiError && err.upstream?.status === 401) {
+        tokens.invalidate(token)
+        throw new ApiError(err.code, err.detail, { upstream: err.upstream, retryable: 'token' })
       }
+      throw err
     }
   }
 }

@@ -1,7 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { ApiError, type ErrorCode, type UpstreamDetail } from '../errors.js'
+import { ApiError, type ErrorCode, type Retryable, type UpstreamDetail } from '../errors.js'
 
 export type Operation = 'token' | 'getConversation' | 'patchAttributes'
+
+// Answers that may not repeat. A 5xx is Genesys (or its load balancer) failing, not our request.
+const RETRYABLE: Record<number, Retryable> = { 409: 'conflict', 429: 'rate_limited', 500: 'server', 502: 'server', 503: 'server', 504: 'server' }
 
 // Failures that happen before a single byte of the request is sent: the write cannot have landed.
 // UND_ERR_CLOSED: the pool was already closed (shutdown) when the request was dispatched.
@@ -48,6 +51,7 @@ export function fromResponse(op: Operation, status: number, headers: IncomingHtt
   const said = upstream.message ? `: ${upstream.message}` : ''
   return new ApiError(code, `Genesys Cloud answered ${status} to ${op}${said}`, {
     upstream,
+    retryable: RETRYABLE[status],
     ...(code === 'UPSTREAM_RATE_LIMITED' && { retryAfter: retryAfter(headers) }),
   })
 }
@@ -57,5 +61,5 @@ export function fromNetwork(op: Operation, err: unknown): ApiError {
   const code = (err as { code?: string }).code ?? 'UNKNOWN'
   const sent = !NOT_SENT.has(code)
   const outcome: ErrorCode = op === 'patchAttributes' && sent ? 'UPSTREAM_OUTCOME_UNKNOWN' : 'UPSTREAM_ERROR'
-  return new ApiError(outcome, `no answer from Genesys Cloud to ${op} (${code})`, { cause: err })
+  return new ApiError(outcome, `no answer from Genesys Cloud to ${op} (${code})`, { cause: err, retryable: 'network' })
 }

@@ -54,13 +54,24 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(JSON.stringify(body))
 }
 
-t.test('an API that keeps answering 401: one refresh, one retry, then UPSTREAM_AUTH_FAILED', async (t) => {
+t.test('a 401 from the API drops the token, so the next call fetches a fresh one', async (t) => {
   const { url, seen } = await upstream(t, (_q, res) => json(res, 401, { code: 'bad.credentials', message: 'Invalid login credentials.', status: 401 }))
-  const err = await failure(client(url).getConversation(id()))
+  const c = client(url)
+  const err = await failure(c.getConversation(id()))
   t.equal(err.code, 'UPSTREAM_AUTH_FAILED')
-  t.equal(seen.api, 2, 'the API was tried twice')
-  t.equal(seen.token, 2, 'with two tokens')
+  t.equal(err.retryable, 'token', 'marked for one retry with a new token')
   t.equal(err.upstream?.code, 'bad.credentials')
+  await failure(c.getConversation(id()))
+  t.same(seen, { api: 2, token: 2 }, 'the second call came with a second token')
+})
+
+t.test('through the service: an API that keeps answering 401 gets one retry, then UPSTREAM_AUTH_FAILED', async (t) => {
+  const { url, seen } = await upstream(t, (_q, res) => json(res, 401, { code: 'bad.credentials', message: 'Invalid login credentials.', status: 401 }))
+  const { post } = await startStack(t, { env: { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url } })
+  const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } })
+  t.equal(a.status, 502)
+  t.equal(a.body.code, 'UPSTREAM_AUTH_FAILED')
+  t.same(seen, { api: 2, token: 2 }, 'tried twice, with two tokens')
 })
 
 t.test('each Genesys failure becomes the catalogue code that tells the truth about the write', async (t) => {

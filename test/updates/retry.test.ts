@@ -1,0 +1,69 @@
+import t from 'tap'
+import { ApiError, type Retryable } from '../../src/errors.js'
+import { RetryPolicy } from '../../src/updates/retry.js'
+
+// A fake clock and fixed dice: every decision below is exact, and nothing waits.
+let clock = 1_000_000
+const now = () => clock
+const policy = (opts: { conflictRetries?: number; random?: number; maxAttempts?: number } = {}) =>
+  new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 5, maxAttempts: opts.maxAttempts, now, random: () => opts.random ?? 0.5 })
+
+const fail = (retryable: Retryable | undefined, retryAfter?: number) =>
+  new ApiError(retryable === 'rate_limited' ? 'UPSTREAM_RATE_LIMITED' : 'UPSTREAM_ERROR', 'x', { retryable, retryAfter })
+const far = () => clock + 600_000
+
+t.test('backoff doubles from 50 ms, capped at 2 s, jittered ±50%', async (t) => {
+  const r = policy({ maxAttempts: 20 }).begin()
+  const delays = Array.from({ length: 9 }, () => r.after(fail('server'), far())?.delayMs)
+  t.same(delays, [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000])
+  t.equal(policy({ random: 0 }).begin().after(fail('server'), far())?.delayMs, 25, 'low end of the jitter')
+  t.equal(policy({ random: 0.999 }).begin().after(fail('server'), far())?.delayMs, 75, 'high end of the jitter')
+})
+
+t.test('each cause is named, and the ones that would only fail again are not retried', async (t) => {
+  for (const cause of ['conflict', 'rate_limited', 'server', 'network', 'token'] as const) {
+    t.equal(policy().begin().after(fail(cause), far())?.cause, cause, `${cause} is retried`)
+  }
+  t.equal(policy().begin().after(fail(undefined), far()), undefined, 'a 4xx, bad credentials or junk: final')
+  t.equal(policy().begin().after(new Error('bug'), far()), undefined, 'not an upstream failure: final')
+  t.equal(policy().begin().after(new ApiError('RATE_BUDGET_EXHAUSTED', 'x'), far()), undefined, 'our own budget refusal: final')
+})
+
+t.test('409: at most conflictRetries re-reads', async (t) => {
+  const r = policy({ conflictRetries: 2 }).begin()
+  t.ok(r.after(fail('conflict'), far()))
+  t.ok(r.after(fail('conflict'), far()))
+  t.equal(r.after(fail('conflict'), far()), undefined, 'the third 409 is final')
+  t.equal(policy({ conflictRetries: 0 }).begin().after(fail('conflict'), far()), undefined, 'zero means none')
+})
+
+t.test('401: one retry with a fresh token, not two', async (t) => {
+  const r = policy().begin()
+  t.ok(r.after(fail('token'), far()))
+  t.equal(r.after(fail('token'), far()), undefined)
+})
+
+t.test('429 waits what Genesys asked when that is longer than the backoff', async (t) => {
+  const r = policy().begin()
+  t.equal(r.after(fail('rate_limited', 3), far())?.delayMs, 3000, 'Retry-After: 3')
+  t.equal(policy().begin().after(fail('rate_limited', 0), far())?.delayMs, 50, 'never less than the backoff')
+})
+
+t.test('a retry whose pause would end at or past the deadline is not taken', async (t) => {
+  t.equal(policy().begin().after(fail('rate_limited', 3), clock + 3000), undefined, 'Retry-After 3 s, deadline in 3 s: answer now')
+  t.equal(policy().begin().after(fail('rate_limited', 3), clock + 3001)?.delayMs, 3000, 'deadline in 3.001 s: wait')
+  t.equal(policy().begin().after(fail('server'), clock + 50), undefined, 'backoff 50 ms, deadline in 50 ms')
+  const r = policy().begin()
+  t.ok(r.after(fail('server'), clock + 1000))
+  clock += 900
+  t.equal(r.after(fail('server'), clock + 100), undefined, 'the second backoff (100 ms) no longer fits')
+})
+
+t.test('attempts are capped whatever the deadline', async (t) => {
+  const r = policy({ maxAttempts: 3 }).begin()
+  t.ok(r.after(fail('network'), far()))
+  t.ok(r.after(fail('network'), far()))
+  t.equal(r.after(fail('network'), far()), undefined, 'three attempts, then final')
+  const fresh = policy({ maxAttempts: 3 }).begin()
+  t.ok(fresh.after(fail('network'), far()), 'each write counts its own')
+})
