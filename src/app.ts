@@ -50,6 +50,15 @@ function sendProblem(err: FastifyError, req: FastifyRequest, reply: FastifyReply
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** True from the start of shutdown: new requests are refused, readiness fails. */
+    closing(): boolean
+    /**
+     * Graceful shutdown, before close(): refuse new requests and answer every waiting caller by
+     * `by` (epoch ms), so that close() finds nothing left in flight.
+     */
+    shutdown(by: number): Promise<void>
+  }
   interface FastifyReply {
     /** Catalogue code of the error this reply carries, for the request log line. */
     problemCode: ErrorCode | undefined
@@ -92,20 +101,28 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
 
   let closing = false
+  app.decorate('closing', () => closing)
+  app.decorate('shutdown', async (by: number) => {
+    closing = true
+    await app.updates.close(by)
+  })
   app.addHook('preClose', async () => {
     closing = true
   })
   // Callback style: this runs on every request, and an async hook costs a promise each time.
-  app.addHook('onRequest', (_req, _reply, done) => {
-    done(closing ? new ApiError('SHUTTING_DOWN', 'not accepting new requests; retry on another instance', { retryAfter: 1 }) : undefined)
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!closing) return done()
+    // The connection goes too, so a keep-alive client finds another instance for its next request.
+    reply.header('connection', 'close')
+    done(new ApiError('SHUTTING_DOWN', 'not accepting new requests; send it to another instance', { retryAfter: 1 }))
   })
 
   await app.register(sensible)
-  await app.register(genesys, { config: config.genesys, dispatcher: deps.dispatcher, now: deps.now })
+  await app.register(genesys, { config, dispatcher: deps.dispatcher, now: deps.now })
   await app.register(health)
   await app.register(async (api) => {
     authenticate(api, config.apiKeys)
-    await api.register(participants, { limits: config.limits })
+    await api.register(participants, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
   })
   return app
 }

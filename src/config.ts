@@ -1,9 +1,12 @@
 import { z } from 'zod'
+import type { Priority } from './genesys/budget.js'
 import { regionDomain } from './genesys/regions.js'
 
 export interface ApiKey {
   name: string
   key: string
+  /** live: flows waiting on the answer, served first. bulk: syncs that can wait. */
+  priority: Priority
 }
 
 export interface Config {
@@ -11,6 +14,10 @@ export interface Config {
   port: number
   host: string
   logLevel: string
+  /** Every request's deadline, unless the caller asks for a shorter one. */
+  requestTimeoutMs: number
+  /** From SIGTERM to exit: every caller is answered within this. */
+  shutdownTimeoutMs: number
   /** sandbox: no Genesys credentials, the simulator runs in-process. */
   mode: 'genesys' | 'sandbox'
   genesys: {
@@ -20,7 +27,11 @@ export interface Config {
     loginUrl: string
     timeoutMs: number
     conflictRetries: number
+    /** Upstream requests allowed in any window of windowMs (Genesys: 300 per minute per token). */
+    rateLimit: { requests: number; windowMs: number }
   }
+  /** Updates waiting or being written, before new ones are refused with OVERLOADED. */
+  queue: { maxPerConversation: number; maxTotal: number }
   /** Empty means caller authentication is off (allowed in sandbox only). */
   apiKeys: ApiKey[]
   limits: {
@@ -50,13 +61,13 @@ const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
   if (raw === undefined) return []
   const keys: ApiKey[] = []
   for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
-    const [name, key, ...rest] = entry.split(':')
-    if (!name || !key || rest.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `entry "${name ?? ''}:…" must be name:key (neither part empty, no further ':')` })
+    const [name, key, priority = 'live', ...rest] = entry.split(':')
+    if (!name || !key || rest.length > 0 || (priority !== 'live' && priority !== 'bulk')) {
+      ctx.addIssue({ code: 'custom', message: `entry "${name ?? ''}:…" must be name:key or name:key:live or name:key:bulk (no part empty)` })
       continue
     }
     if (keys.some((k) => k.name === name)) ctx.addIssue({ code: 'custom', message: `name "${name}" appears twice` })
-    keys.push({ name, key })
+    keys.push({ name, key, priority })
   }
   if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no name:key pair' })
   return keys
@@ -74,6 +85,12 @@ const schema = z.object({
   GENESYS_LOGIN_URL: httpUrl,
   GENESYS_TIMEOUT_MS: int(100, 120_000, 10_000),
   GENESYS_CONFLICT_RETRIES: int(0, 20, 5),
+  GENESYS_RATE_LIMIT_PER_MINUTE: int(10, 1_000_000, 300),
+  // A Data Action waits 1 to 60 s; the default leaves a flow with the usual 10 s timeout 2 s to spare.
+  REQUEST_TIMEOUT_MS: int(100, 120_000, 8000),
+  SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 10_000),
+  MAX_QUEUED_PER_CONVERSATION: int(1, 100_000, 1000),
+  MAX_QUEUED_TOTAL: int(1, 10_000_000, 20_000),
   API_KEYS: apiKeys,
   MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
   // A longer value could never fit the 64 KiB body limit anyway.
@@ -131,6 +148,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     mode: hasCredentials ? 'genesys' : 'sandbox',
     genesys: {
       clientId: e.GENESYS_CLIENT_ID ?? '',
@@ -140,7 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginUrl: loginUrl ?? '',
       timeoutMs: e.GENESYS_TIMEOUT_MS,
       conflictRetries: e.GENESYS_CONFLICT_RETRIES,
+      rateLimit: { requests: e.GENESYS_RATE_LIMIT_PER_MINUTE, windowMs: 60_000 },
     },
+    queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },
     apiKeys: e.API_KEYS,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,

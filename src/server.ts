@@ -23,11 +23,16 @@ if (config.mode === 'sandbox') {
 
 const app = await buildApp(config)
 
-closeWithGrace({ delay: 10_000, logger: app.log }, async ({ err }) => {
+// SIGTERM/SIGINT: refuse new requests with 503, answer every waiting caller (a second before the
+// limit, so the answers get out), then close. Past the limit close-with-grace exits regardless.
+closeWithGrace({ delay: config.shutdownTimeoutMs, logger: app.log }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error')
-  // Fastify waits for in-flight requests, whose handlers wait for their queued writes.
+  const started = Date.now()
+  app.log.info({ signal, waiting: app.updates.callers }, 'shutting down')
+  await app.shutdown(started + Math.max(config.shutdownTimeoutMs - 1000, config.shutdownTimeoutMs / 2))
   await app.close()
   await sim?.app.close()
+  app.log.info({ ms: Date.now() - started }, 'shut down')
 })
 
 const address = await app.listen({ port: config.port, host: config.host })

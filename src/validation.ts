@@ -37,5 +37,6 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
     const first = errors[0]
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
     const detail = `${first?.path || where}: ${first?.message}${more}`
-    return { error: new ApiError(where === 'path' ? 'INVALID_ID' : 'INVALID_BODY', detail, { errors }) }
+    const code = where === 'path' ? 'INVALID_ID' : where === 'header' ? 'INVALID_HEADER' : 'INVALID_BODY'
+    return { error: new ApiError(code, detail, { errors }) }
   }

@@ -19,6 +19,10 @@ t.test('no variables at all: sandbox on 127.0.0.1:3000 with documented defaults'
   t.same(c.apiKeys, [])
   t.same(c.limits, { maxAttributes: 50, maxValueLength: 1024 })
   t.equal(c.genesys.conflictRetries, 5)
+  t.equal(c.requestTimeoutMs, 8000)
+  t.equal(c.shutdownTimeoutMs, 10_000)
+  t.same(c.genesys.rateLimit, { requests: 300, windowMs: 60_000 })
+  t.same(c.queue, { maxPerConversation: 1000, maxTotal: 20_000 })
 })
 
 t.test('a region, as code or as domain, picks the api. and login. hosts', async (t) => {
@@ -33,10 +37,11 @@ t.test('a region, as code or as domain, picks the api. and login. hosts', async 
   t.equal(explicit.genesys.loginUrl, 'https://login.mypurecloud.com')
 })
 
-t.test('API_KEYS parses name:key pairs', async (t) => {
-  t.same(loadConfig({ API_KEYS: 'crm:abc, flow:def ,' }).apiKeys, [
-    { name: 'crm', key: 'abc' },
-    { name: 'flow', key: 'def' },
+t.test('API_KEYS parses name:key pairs, each with a priority that defaults to live', async (t) => {
+  t.same(loadConfig({ API_KEYS: 'crm:abc, flow:def:live ,sync:ghi:bulk' }).apiKeys, [
+    { name: 'crm', key: 'abc', priority: 'live' },
+    { name: 'flow', key: 'def', priority: 'live' },
+    { name: 'sync', key: 'ghi', priority: 'bulk' },
   ])
 })
 
@@ -52,7 +57,13 @@ t.test('every bad value is reported, naming its variable', async (t) => {
     [{ GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's' }, /^GENESYS_REGION: required with credentials/],
     [{ GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'mars-1' }, /^GENESYS_REGION: unknown region "mars-1"/],
     [{ API_KEYS: 'justakey' }, /^API_KEYS: entry/],
-    [{ API_KEYS: 'a:b:c' }, /^API_KEYS: entry/],
+    [{ API_KEYS: 'a:b:c' }, /^API_KEYS: entry "a:…" must be name:key or name:key:live or name:key:bulk/],
+    [{ API_KEYS: 'a:b:live:x' }, /^API_KEYS: entry/],
+    [{ GENESYS_RATE_LIMIT_PER_MINUTE: '5' }, /^GENESYS_RATE_LIMIT_PER_MINUTE: /],
+    [{ REQUEST_TIMEOUT_MS: 'soon' }, /^REQUEST_TIMEOUT_MS: /],
+    [{ SHUTDOWN_TIMEOUT_MS: '10' }, /^SHUTDOWN_TIMEOUT_MS: /],
+    [{ MAX_QUEUED_PER_CONVERSATION: '0' }, /^MAX_QUEUED_PER_CONVERSATION: /],
+    [{ MAX_QUEUED_TOTAL: '-1' }, /^MAX_QUEUED_TOTAL: /],
     [{ API_KEYS: 'a:1,a:2' }, /^API_KEYS: name "a" appears twice/],
     [{ API_KEYS: ' , ' }, /^API_KEYS: is set but holds no name:key pair/],
     [{ MAX_ATTRIBUTES_PER_REQUEST: '0' }, /^MAX_ATTRIBUTES_PER_REQUEST: /],

@@ -1,12 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ApiKey } from '../config.js'
+import type { Priority } from '../genesys/budget.js'
 import { ApiError } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Name of the API key the caller presented; undefined when auth is off. */
     caller: string | undefined
+    /** The presented key's priority for the Genesys request budget; live when auth is off. */
+    priority: Priority
   }
 }
 
@@ -40,16 +43,17 @@ function presentedKey(req: FastifyRequest): string | undefined {
  * a key's content nor its position in API_KEYS shows in the answer time.
  */
 export function authenticate(app: FastifyInstance, keys: readonly ApiKey[]): void {
-  const known = keys.map((k) => ({ name: k.name, digest: digest(k.key) }))
+  const known = keys.map((k) => ({ ...k, digest: digest(k.key) }))
   app.decorateRequest('caller', undefined)
+  app.decorateRequest('priority', 'live')
   if (known.length === 0) return
 
   app.addHook('onRequest', async (req, reply) => {
     const key = presentedKey(req)
-    let match: string | undefined
+    let match: (typeof known)[number] | undefined
     if (key !== undefined) {
       const presented = digest(key)
-      for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k.name
+      for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k
     }
     if (match === undefined) {
       // RFC 9110: every 401 names the schemes that would work.
@@ -61,6 +65,7 @@ export function authenticate(app: FastifyInstance, keys: readonly ApiKey[]): voi
           : 'the API key is not one this service knows',
       )
     }
-    req.caller = match
+    req.caller = match.name
+    req.priority = match.priority
   })
 }

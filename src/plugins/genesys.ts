@@ -2,9 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
+import { RateBudget } from '../genesys/budget.js'
 import { GenesysClient } from '../genesys/client.js'
 import { TokenProvider } from '../genesys/token.js'
 import { UpdateQueue } from '../updates/queue.js'
+import { RetryPolicy } from '../updates/retry.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,7 +16,7 @@ declare module 'fastify' {
 }
 
 export interface GenesysPluginOptions {
-  config: Config['genesys']
+  config: Config
   /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
   dispatcher?: Dispatcher
   now?: () => number
@@ -22,16 +24,28 @@ export interface GenesysPluginOptions {
 
 export default fp<GenesysPluginOptions>(
   async (app, { config, dispatcher, now }) => {
+    const { genesys: g, queue } = config
     const owned = dispatcher === undefined
     const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
-    const http = { dispatcher: net, timeoutMs: config.timeoutMs }
-    const tokens = new TokenProvider({ ...http, loginUrl: config.loginUrl, clientId: config.clientId, clientSecret: config.clientSecret, now })
-    const genesys = new GenesysClient({ ...http, apiUrl: config.apiUrl, tokens })
+    const http = { dispatcher: net, timeoutMs: g.timeoutMs }
+    const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, now })
+    const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
     app.decorate('tokens', tokens)
-    // A lost PATCH cannot outlive our own wait for its answer by much.
-    const unknownOutcomePause = () => sleep(config.timeoutMs)
-    app.decorate('updates', new UpdateQueue(genesys, { conflictRetries: config.conflictRetries, unknownOutcomePause }))
-    if (owned) app.addHook('onClose', () => net.close())
+    app.decorate(
+      'updates',
+      new UpdateQueue(client, {
+        policy: new RetryPolicy({ conflictRetries: g.conflictRetries }),
+        budget: new RateBudget(g.rateLimit),
+        maxPerConversation: queue.maxPerConversation,
+        maxTotal: queue.maxTotal,
+        // A lost PATCH cannot outlive our own wait for its answer by much.
+        unknownOutcomePause: () => sleep(g.timeoutMs),
+        onRetry: (r) => app.log.debug(r, 'retrying upstream'),
+      }),
+    )
+    // By the time this runs every request has been answered; a write still on the wire has
+    // nobody waiting for it, so there is nothing to wait for.
+    if (owned) app.addHook('onClose', () => net.destroy())
   },
   { name: 'genesys' },
 )

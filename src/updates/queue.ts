@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { ApiError } from '../errors.js'
+import type { Priority, RateBudget } from '../genesys/budget.js'
 import type { Conversation } from '../genesys/client.js'
+import type { Retry, RetryPolicy } from './retry.js'
 
 /** What the queue needs from Genesys; GenesysClient is the real one. */
 export interface Upstream {
@@ -10,58 +12,90 @@ export interface Upstream {
   patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void>
 }
 
+/** One caller's update. */
+export interface Update {
+  changes: Attributes
+  /** Epoch ms by which the caller must have its answer. */
+  deadline: number
+  priority: Priority
+}
+
 export interface WriteResult {
   /** The participant's full map as written. */
   attributes: Attributes
   /** How many callers' updates went into this write. */
   coalesced: number
-  /** PATCH attempts the write took (more than one after 409s). */
+  /** PATCH attempts the write took (more than one after retries). */
   attempts: number
 }
 
 export interface QueueOptions {
-  /** Re-reads after a 409 before giving up with UPSTREAM_CONFLICT. */
-  conflictRetries: number
-  /** Pause before re-reading after the n-th 409 (1-based). */
-  conflictBackoff?: (attempt: number) => Promise<void>
+  policy: RetryPolicy
+  budget: RateBudget
+  /** Updates waiting or being written, for one conversation and in all, before OVERLOADED. */
+  maxPerConversation: number
+  maxTotal: number
   /**
-   * After a write whose outcome is unknown, the conversation waits this long before its next
-   * write: the lost PATCH may still be working its way through Genesys, and the next write must
-   * neither overlap it (a 409 of our own making) nor be overwritten by it when it lands late.
+   * After a write whose outcome stayed unknown, the conversation waits this long before its
+   * next write: the lost PATCH may still be working its way through Genesys, and the next write
+   * must neither overlap it (a 409 of our own making) nor be overwritten by it when it lands.
    */
   unknownOutcomePause: () => Promise<void>
+  onRetry?: (retry: Retry) => void
+  now?: () => number
 }
 
+interface Waiter extends Update {
+  resolve: (r: WriteResult) => void
+  reject: (e: unknown) => void
+  timer: NodeJS.Timeout
+}
+
+/** The updates to one participant that will go out in one write. */
 interface Batch {
+  participantId: string
+  /** Callers not yet answered, in arrival order. */
+  waiters: Set<Waiter>
+  /** A PATCH of this batch is on the wire: an expiring caller's outcome is unknown, not "not applied". */
+  sending: boolean
+  /** An earlier PATCH of this batch may have landed; its changes can no longer be taken back. */
+  mayHaveLanded: boolean
   changes: Attributes
-  waiters: Array<{ resolve: (r: WriteResult) => void; reject: (e: unknown) => void }>
 }
 
-/** Pending batches of one conversation, by participant id, in arrival order. */
-type Lane = Map<string, Batch>
-
-// Jittered exponential pause: 50 ms, 100 ms, 200 ms… ±50%, so two writers that collided once
-// are unlikely to collide again.
-const defaultBackoff = (attempt: number) => sleep(Math.min(50 * 2 ** (attempt - 1), 1000) * (0.5 + Math.random()))
+/** A conversation's pending batches, by participant id, in arrival order. */
+interface Lane {
+  batches: Map<string, Batch>
+  /** The batch being written now. */
+  current: Batch | undefined
+  /** Unanswered callers, pending and in flight. */
+  callers: number
+}
 
 /**
  * One upstream write in flight per conversation. Updates that arrive while a write is in flight
  * are coalesced per participant (later value wins per key) into the next write, and every
  * caller whose update went into a write gets that write's outcome. Different conversations
  * proceed in parallel; a conversation's lane is removed as soon as it has nothing pending.
+ *
+ * Every caller has a deadline and is answered by it. One whose update has not been sent yet is
+ * withdrawn from its batch and answered DEADLINE_EXCEEDED: its changes are never written. One
+ * whose write is on the wire, or may have landed, is answered UPSTREAM_OUTCOME_UNKNOWN.
  */
 export class UpdateQueue {
   readonly #lanes = new Map<string, Lane>()
   readonly #upstream: Upstream
-  readonly #retries: number
-  readonly #backoff: (attempt: number) => Promise<void>
-  readonly #unknownOutcomePause: () => Promise<void>
+  readonly #opts: QueueOptions
+  readonly #now: () => number
+  #callers = 0
+  /** Set by close(): the time by which every caller must have been answered. */
+  #closingBy: number | undefined
+  #idle: (() => void) | undefined
 
   constructor(upstream: Upstream, opts: QueueOptions) {
     this.#upstream = upstream
-    this.#retries = opts.conflictRetries
-    this.#backoff = opts.conflictBackoff ?? defaultBackoff
-    this.#unknownOutcomePause = opts.unknownOutcomePause
+    this.#opts = opts
+    this.#now = opts.now ?? Date.now
   }
 
   /** Conversations with a write in flight or pending. */
@@ -69,56 +103,178 @@ export class UpdateQueue {
     return this.#lanes.size
   }
 
-  submit(conversationId: string, participantId: string, changes: Attributes): Promise<WriteResult> {
+  /** Callers waiting for an answer, in all. */
+  get callers(): number {
+    return this.#callers
+  }
+
+  submit(conversationId: string, participantId: string, update: Update): Promise<WriteResult> {
+    const now = this.#now()
+    const deadline = Math.min(update.deadline, this.#closingBy ?? Infinity)
+    if (deadline <= now) return Promise.reject(this.#expired(false))
+    if (this.#callers >= this.#opts.maxTotal) return Promise.reject(overloaded(`${this.#callers} updates are waiting in all`))
     let lane = this.#lanes.get(conversationId)
+    if (lane !== undefined && lane.callers >= this.#opts.maxPerConversation) {
+      return Promise.reject(overloaded(`${lane.callers} updates are waiting for this conversation`))
+    }
     const idle = lane === undefined
     if (lane === undefined) {
-      lane = new Map()
+      lane = { batches: new Map(), current: undefined, callers: 0 }
       this.#lanes.set(conversationId, lane)
     }
-    let batch = lane.get(participantId)
+    let batch = lane.batches.get(participantId)
     if (batch === undefined) {
-      batch = { changes: Object.create(null) as Attributes, waiters: [] }
-      lane.set(participantId, batch)
+      batch = { participantId, waiters: new Set(), sending: false, mayHaveLanded: false, changes: {} }
+      lane.batches.set(participantId, batch)
     }
-    Object.assign(batch.changes, changes)
-    const waiters = batch.waiters
-    const done = new Promise<WriteResult>((resolve, reject) => waiters.push({ resolve, reject }))
+    const l = lane
+    const b = batch
+    const done = new Promise<WriteResult>((resolve, reject) => {
+      const waiter: Waiter = { ...update, deadline, resolve, reject, timer: setTimeout(() => this.#expire(l, b, waiter), deadline - now) }
+      b.waiters.add(waiter)
+    })
+    lane.callers++
+    this.#callers++
     if (idle) void this.#drain(conversationId, lane)
     return done
+  }
+
+  /**
+   * Shutdown: answer every caller by `by` (those not yet sent get SHUTTING_DOWN, so they can be
+   * sent to another instance at once) and resolve when none is left waiting.
+   */
+  close(by: number): Promise<void> {
+    this.#closingBy = by
+    for (const lane of this.#lanes.values()) {
+      if (lane.current !== undefined) this.#hurry(lane, lane.current, by)
+      for (const batch of lane.batches.values()) this.#hurry(lane, batch, by)
+    }
+    return this.#callers === 0 ? Promise.resolve() : new Promise((r) => (this.#idle = r))
+  }
+
+  #hurry(lane: Lane, batch: Batch, by: number): void {
+    for (const w of batch.waiters) {
+      if (w.deadline <= by) continue
+      clearTimeout(w.timer)
+      w.deadline = by
+      w.timer = setTimeout(() => this.#expire(lane, batch, w), Math.max(0, by - this.#now()))
+    }
+  }
+
+  #expired(sent: boolean): ApiError {
+    if (sent) return new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'the deadline passed while the write was on its way to Genesys Cloud; it may or may not have been applied')
+    if (this.#closingBy !== undefined) return new ApiError('SHUTTING_DOWN', 'the service is shutting down and the update was not sent; send it again', { retryAfter: 1 })
+    return new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before the update could be sent; it was not applied and never will be')
+  }
+
+  #expire(lane: Lane, batch: Batch, waiter: Waiter): void {
+    const sent = batch.sending || batch.mayHaveLanded
+    this.#answer(lane, batch, waiter)
+    // Not sent: withdrawn, so whatever is written next for this batch is built without it.
+    waiter.reject(this.#expired(sent))
+  }
+
+  /** Takes a caller off the books; the caller of this settles its promise. */
+  #answer(lane: Lane, batch: Batch, waiter: Waiter): void {
+    clearTimeout(waiter.timer)
+    batch.waiters.delete(waiter)
+    lane.callers--
+    if (--this.#callers === 0) this.#idle?.()
   }
 
   async #drain(conversationId: string, lane: Lane): Promise<void> {
     // Writes for one conversation run one after another, oldest participant batch first;
     // whatever arrives meanwhile joins a batch still waiting in the lane.
-    for (let next = lane.entries().next(); !next.done; next = lane.entries().next()) {
-      const [participantId, batch] = next.value
-      lane.delete(participantId)
+    for (let next = lane.batches.values().next(); !next.done; next = lane.batches.values().next()) {
+      const batch = next.value
+      lane.batches.delete(batch.participantId)
+      lane.current = batch
+      let settled = false
       try {
-        const result = await this.#write(conversationId, participantId, batch)
-        for (const w of batch.waiters) w.resolve(result)
+        const result = await this.#write(conversationId, batch)
+        settled = result !== undefined
+        for (const w of [...batch.waiters]) {
+          this.#answer(lane, batch, w)
+          w.resolve(result!)
+        }
       } catch (err) {
-        for (const w of batch.waiters) w.reject(err)
-        // The lane stays registered during the pause, so newcomers queue behind it too.
-        if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') await this.#unknownOutcomePause()
+        const final = batch.mayHaveLanded ? outcomeUnknown(err) : err
+        for (const w of [...batch.waiters]) {
+          this.#answer(lane, batch, w)
+          w.reject(final)
+        }
       }
+      lane.current = undefined
+      // The lane stays registered during the pause, so newcomers queue behind it too.
+      if (batch.mayHaveLanded && !settled && this.#closingBy === undefined) await this.#opts.unknownOutcomePause()
     }
     this.#lanes.delete(conversationId)
   }
 
-  /** Read, merge, write; after a 409 the conversation changed under us, so read and merge again. */
-  async #write(conversationId: string, participantId: string, batch: Batch): Promise<WriteResult> {
-    for (let attempt = 1; ; attempt++) {
-      const conversation = await this.#upstream.getConversation(conversationId)
-      const current = conversation.participants.find((p) => p.id === participantId)?.attributes
-      const attributes = merge(current, batch.changes)
+  /**
+   * Read, merge, write, retrying as the policy says. Undefined when every caller of the batch
+   * was answered (by its deadline) before the write could be confirmed.
+   */
+  async #write(conversationId: string, batch: Batch): Promise<WriteResult | undefined> {
+    const { policy, onRetry } = this.#opts
+    const retries = policy.begin()
+    let patches = 0
+    for (;;) {
       try {
-        await this.#upstream.patchParticipantAttributes(conversationId, participantId, attributes)
-        return { attributes, coalesced: batch.waiters.length, attempts: attempt }
+        if (!(await this.#take(batch))) return undefined
+        const conversation = await this.#upstream.getConversation(conversationId)
+        if (!(await this.#take(batch))) return undefined
+        const current = conversation.participants.find((p) => p.id === batch.participantId)?.attributes
+        // Built from the callers still waiting, at the moment of sending; once a PATCH may have
+        // landed, its changes stay in every later attempt.
+        if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
+        const attributes = merge(current, batch.changes)
+        batch.sending = true
+        patches++
+        try {
+          await this.#upstream.patchParticipantAttributes(conversationId, batch.participantId, attributes)
+        } catch (err) {
+          if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') batch.mayHaveLanded = true
+          throw err
+        } finally {
+          batch.sending = false
+        }
+        return { attributes, coalesced: batch.waiters.size, attempts: patches }
       } catch (err) {
-        if (!(err instanceof ApiError) || err.code !== 'UPSTREAM_CONFLICT' || attempt > this.#retries) throw err
-        await this.#backoff(attempt)
+        if (batch.waiters.size === 0) return undefined
+        const retry = retries.after(err, deadlineOf(batch))
+        if (retry === undefined) throw err
+        onRetry?.(retry)
+        await sleep(retry.delayMs)
       }
     }
   }
+
+  /** One unit of the request budget, for the batch's most urgent caller; false when no caller is left to write for. */
+  async #take(batch: Batch): Promise<boolean> {
+    if (batch.waiters.size === 0) return false
+    let priority: Priority = 'bulk'
+    for (const w of batch.waiters) if (w.priority === 'live') priority = 'live'
+    await this.#opts.budget.take(priority, deadlineOf(batch))
+    return batch.waiters.size > 0
+  }
+}
+
+function deadlineOf(batch: Batch): number {
+  let d = 0
+  for (const w of batch.waiters) d = Math.max(d, w.deadline)
+  return d
+}
+
+function overloaded(why: string): ApiError {
+  return new ApiError('OVERLOADED', `${why}; send it again shortly`, { retryAfter: 1 })
+}
+
+/** A write that may have landed and then failed for another reason is still "may have landed". */
+function outcomeUnknown(err: unknown): ApiError {
+  if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') return err
+  const why = err instanceof ApiError ? err.detail : String(err)
+  return new ApiError('UPSTREAM_OUTCOME_UNKNOWN', `an earlier attempt of this write got no answer, and the retry failed (${why}); it may or may not have been applied`, {
+    cause: err,
+  })
 }

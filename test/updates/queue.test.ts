@@ -2,9 +2,26 @@ import t from 'tap'
 import type { Attributes } from '../../src/attributes/body.js'
 import { ApiError } from '../../src/errors.js'
 import type { Conversation } from '../../src/genesys/client.js'
-import { UpdateQueue, type Upstream } from '../../src/updates/queue.js'
+import { RateBudget } from '../../src/genesys/budget.js'
+import { UpdateQueue, type QueueOptions, type Update, type Upstream } from '../../src/updates/queue.js'
+import { RetryPolicy } from '../../src/updates/retry.js'
 
 const noPause = async () => {}
+
+/** A queue with no waiting of its own: retries at once, a budget that never runs short. */
+function queue(upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetries?: number } = {}) {
+  return new UpdateQueue(upstream, {
+    policy: new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 0, baseDelayMs: 0 }),
+    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+    maxPerConversation: 1000,
+    maxTotal: 10_000,
+    unknownOutcomePause: noPause,
+    ...opts,
+  })
+}
+
+/** An update with a long deadline unless told otherwise. */
+const u = (changes: Attributes, deadlineInMs = 60_000): Update => ({ changes, deadline: Date.now() + deadlineInMs, priority: 'live' })
 
 /** An in-memory Genesys with a gate on each call, so a test decides when each one finishes. */
 function fakeUpstream() {
@@ -32,15 +49,16 @@ function fakeUpstream() {
       state.set(`${cid}/${pid}`, { ...attributes })
     },
   }
-  // Releases the calls waiting now.
+  // Releases the calls waiting now. (A millisecond, not setImmediate: retries wait on timers.)
+  const tick = () => new Promise((r) => setTimeout(r, 1))
   const settleOnce = async () => {
-    await new Promise((r) => setImmediate(r))
+    await tick()
     for (const open of gates.splice(0)) open()
   }
   // Releases every call waiting now and any that start while we wait, until nothing is pending.
   const settle = async () => {
     for (let idle = 0; idle < 5; ) {
-      await new Promise((r) => setImmediate(r))
+      await tick()
       if (gates.length === 0) {
         idle++
       } else {
@@ -54,10 +72,10 @@ function fakeUpstream() {
 
 t.test('updates that pile up are coalesced in arrival order, later value wins', async (t) => {
   const f = fakeUpstream()
-  const q = new UpdateQueue(f.upstream, { conflictRetries: 0, unknownOutcomePause: noPause })
-  const first = q.submit('c', 'p', { a: '1' })
-  const second = q.submit('c', 'p', { a: '2', b: '2' })
-  const third = q.submit('c', 'p', { b: '3', c: '3' })
+  const q = queue(f.upstream, { conflictRetries: 0 })
+  const first = q.submit('c', 'p', u({ a: '1' }))
+  const second = q.submit('c', 'p', u({ a: '2', b: '2' }))
+  const third = q.submit('c', 'p', u({ b: '3', c: '3' }))
   await f.settle()
   const [r1, r2, r3] = await Promise.all([first, second, third])
   t.same(r1.attributes, { a: '1' })
@@ -71,8 +89,8 @@ t.test('updates that pile up are coalesced in arrival order, later value wins', 
 
 t.test('two participants of one conversation never have writes in flight together', async (t) => {
   const f = fakeUpstream()
-  const q = new UpdateQueue(f.upstream, { conflictRetries: 0, unknownOutcomePause: noPause })
-  const done = Promise.all([q.submit('c', 'p1', { a: '1' }), q.submit('c', 'p2', { b: '1' }), q.submit('c', 'p1', { a: '2' })])
+  const q = queue(f.upstream, { conflictRetries: 0 })
+  const done = Promise.all([q.submit('c', 'p1', u({ a: '1' })), q.submit('c', 'p2', u({ b: '1' })), q.submit('c', 'p1', u({ a: '2' }))])
   await f.settle()
   await done
   t.equal(f.peak(), 1)
@@ -82,14 +100,14 @@ t.test('two participants of one conversation never have writes in flight togethe
 
 t.test('a failed read fails every caller of its batch, and the lane moves on', async (t) => {
   const f = fakeUpstream()
-  const q = new UpdateQueue(f.upstream, { conflictRetries: 0, unknownOutcomePause: noPause })
+  const q = queue(f.upstream, { conflictRetries: 0 })
   f.upstream.failRead = { nth: 2, err: new ApiError('UPSTREAM_ERROR', 'boom') }
-  const first = q.submit('c', 'p', { a: '1' }) // alone, holds the lane
-  const failed = [q.submit('c', 'p', { b: '1' }), q.submit('c', 'p', { c: '1' })] // coalesced, then failed
+  const first = q.submit('c', 'p', u({ a: '1' })) // alone, holds the lane
+  const failed = [q.submit('c', 'p', u({ b: '1' })), q.submit('c', 'p', u({ c: '1' }))] // coalesced, then failed
   for (const p of failed) p.catch(() => {})
   // Let the first write finish and the coalesced batch's read start before anything else arrives.
   for (let i = 0; i < 10; i++) await f.settleOnce()
-  const later = q.submit('c', 'p', { d: '1' })
+  const later = q.submit('c', 'p', u({ d: '1' }))
   await f.settle()
   await first
   for (const p of failed) await t.rejects(p, { code: 'UPSTREAM_ERROR' }, 'each coalesced caller hears of the failure')
@@ -115,13 +133,13 @@ t.test('after a write with an unknown outcome the conversation pauses before its
     }
     return patch(cid, pid, attrs)
   }
-  const q = new UpdateQueue(f.upstream, { conflictRetries: 0, unknownOutcomePause: pause })
-  const unknown = q.submit('c', 'p', { a: '1' })
+  const q = queue(f.upstream, { unknownOutcomePause: pause })
+  const unknown = q.submit('c', 'p', u({ a: '1' }))
   unknown.catch(() => {})
   await f.settle()
   await t.rejects(unknown, { code: 'UPSTREAM_OUTCOME_UNKNOWN' })
   t.equal(paused, 1, 'the lane is pausing')
-  const next = q.submit('c', 'p', { b: '1' }) // arrives during the pause
+  const next = q.submit('c', 'p', u({ b: '1' })) // arrives during the pause
   await f.settle()
   t.equal(f.log.filter((l) => l.startsWith('get')).length, 1, 'no read or write while paused')
   t.equal(q.size, 1, 'the lane is held, so newcomers queue behind it')
@@ -138,14 +156,129 @@ t.test('a 409 re-reads and merges what is there now', async (t) => {
   f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
     if (conflicts-- > 0) {
       f.state.set(`${cid}/${pid}`, { other: 'writer' })
-      throw new ApiError('UPSTREAM_CONFLICT', 'changed')
+      throw new ApiError('UPSTREAM_CONFLICT', 'changed', { retryable: 'conflict' })
     }
     return patch(cid, pid, attrs)
   }
-  const q = new UpdateQueue(f.upstream, { conflictRetries: 2, conflictBackoff: noPause, unknownOutcomePause: noPause })
-  const r = q.submit('c', 'p', { mine: '1' })
+  const q = queue(f.upstream, { conflictRetries: 2 })
+  const r = q.submit('c', 'p', u({ mine: '1' }))
   await f.settle()
   t.same((await r).attributes, { other: 'writer', mine: '1' })
   t.equal((await r).attempts, 2)
   t.equal(f.log.filter((l) => l.startsWith('get')).length, 2, 'read again after the 409')
+})
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: ApiError) => e.code,
+  )
+
+t.test('an update still queued at its deadline is withdrawn: 504, and never written', async (t) => {
+  const f = fakeUpstream()
+  const q = queue(f.upstream)
+  const first = q.submit('c', 'p', u({ a: '1' })) // holds the lane until the test lets it go
+  const late = outcome(q.submit('c', 'p', u({ b: '1' }, 30)))
+  const patient = q.submit('c', 'p', u({ c: '1' }))
+  t.equal(await late, 'DEADLINE_EXCEEDED', 'answered at its deadline, while the lane was still busy')
+  t.equal(q.callers, 2)
+  await f.settle()
+  await first
+  t.same((await patient).attributes, { a: '1', c: '1' }, 'its batch went out without it')
+  t.notOk(f.log.some((l) => l.includes('b')), 'no write ever carried it')
+})
+
+t.test('an update whose write is on the wire at its deadline is answered UPSTREAM_OUTCOME_UNKNOWN', async (t) => {
+  const f = fakeUpstream()
+  const q = queue(f.upstream)
+  const holder = q.submit('c', 'p', u({ x: '1' }))
+  const short = outcome(q.submit('c', 'p', u({ a: '1' }, 150)))
+  const long = q.submit('c', 'p', u({ b: '1' }))
+  for (let i = 0; i < 3; i++) await f.settleOnce() // the holder's read and write, then the batch's read
+  await wait(5)
+  t.equal(f.log.at(-1), 'patch c/p x,a,b', 'the write carrying both is out')
+  t.equal(await short, 'UPSTREAM_OUTCOME_UNKNOWN', 'the short one cannot be told either way')
+  await f.settle()
+  await holder
+  t.same((await long).attributes, { x: '1', a: '1', b: '1' }, 'the long one hears that it landed')
+  t.equal((await long).coalesced, 1, 'the answer counts the callers it answered')
+})
+
+t.test('a write that may have landed is never reported as not applied', async (t) => {
+  const f = fakeUpstream()
+  const patch = f.upstream.patchParticipantAttributes
+  const failures = [
+    new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'socket hang up', { retryable: 'network' }),
+    new ApiError('UPSTREAM_REJECTED', 'no', { upstream: { status: 400 } }),
+  ]
+  f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
+    const err = failures.shift()
+    if (err) throw err
+    return patch(cid, pid, attrs)
+  }
+  const q = queue(f.upstream)
+  const a = outcome(q.submit('c', 'p', u({ a: '1' })))
+  await f.settle()
+  t.equal(await a, 'UPSTREAM_OUTCOME_UNKNOWN', 'the retry got a 400, but the first attempt may have landed')
+})
+
+t.test('a failure that may pass is retried within the deadline, with the full map again', async (t) => {
+  const f = fakeUpstream()
+  const patch = f.upstream.patchParticipantAttributes
+  let fails = 2
+  f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
+    if (fails-- > 0) throw new ApiError('UPSTREAM_OUTCOME_UNKNOWN', '503', { retryable: 'server', upstream: { status: 503 } })
+    return patch(cid, pid, attrs)
+  }
+  const retries: string[] = []
+  const q = queue(f.upstream, { onRetry: (r) => retries.push(r.cause) })
+  const a = q.submit('c', 'p', u({ a: '1' }))
+  await f.settle()
+  t.equal((await a).attempts, 3)
+  t.same(retries, ['server', 'server'])
+  t.same(f.state.get('c/p'), { a: '1' })
+})
+
+t.test('queues are bounded: past the limit an update is refused at once with OVERLOADED', async (t) => {
+  const f = fakeUpstream()
+  const q = queue(f.upstream, { maxPerConversation: 2, maxTotal: 3 })
+  const held = [q.submit('c1', 'p', u({ a: '1' })), q.submit('c1', 'p', u({ a: '2' }))]
+  const refused = (await q.submit('c1', 'p', u({ a: '3' })).catch((e: unknown) => e)) as ApiError
+  t.equal(refused.code, 'OVERLOADED', 'a third for one conversation')
+  t.equal(refused.retryAfter, 1)
+  held.push(q.submit('c2', 'p', u({ a: '1' })))
+  t.equal(await outcome(q.submit('c3', 'p', u({ a: '1' }))), 'OVERLOADED', 'a fourth in all')
+  await f.settle()
+  await Promise.all(held)
+  t.equal(q.callers, 0)
+  const again = outcome(q.submit('c1', 'p', u({ a: '4' })))
+  await f.settle()
+  t.equal(await again, 'ok', 'room again once answered')
+})
+
+t.test('an update that arrives past its deadline is refused without queueing', async (t) => {
+  const q = queue(fakeUpstream().upstream)
+  t.equal(await outcome(q.submit('c', 'p', u({ a: '1' }, -1))), 'DEADLINE_EXCEEDED')
+  t.equal(q.size, 0)
+})
+
+t.test('close: writes on the wire finish, queued updates are answered SHUTTING_DOWN by the limit', async (t) => {
+  const f = fakeUpstream()
+  const q = queue(f.upstream)
+  const inFlight = q.submit('c', 'p', u({ a: '1' }))
+  const queued = outcome(q.submit('c', 'p', u({ b: '1' })))
+  await f.settleOnce() // the read; the write is now out
+  const closed = q.close(Date.now() + 50)
+  const late = outcome(q.submit('c', 'p', u({ c: '1' })))
+  await f.settleOnce() // the write is answered; the queued batch's read is held
+  t.same((await inFlight).attributes, { a: '1' }, 'the write on the wire finished and was answered')
+  t.equal(await queued, 'SHUTTING_DOWN', 'the queued one, at the limit, so it can go to another instance')
+  t.equal(await late, 'SHUTTING_DOWN', 'as is one that arrived during shutdown')
+  await closed
+  t.equal(q.callers, 0)
+  await f.settle()
+  t.same(f.log.filter((l) => l.startsWith('patch')), ['patch c/p a'], 'and neither was ever sent')
+  await q.close(Date.now())
+  t.pass('closing an idle queue resolves at once')
 })

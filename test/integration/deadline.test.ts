@@ -1,0 +1,77 @@
+import t from 'tap'
+import { id, startStack } from '../helpers/stack.js'
+
+const since = (start: number) => Date.now() - start
+
+t.test('a request with a 1 s deadline queued behind a slow write: 504 in about 1 s, and never written', async (t) => {
+  const { sim, post } = await startStack(t, { sim: { writeMs: 2500 } })
+  const c = id()
+  const p = id()
+  const slow = post(`/participants/${c}/${p}/data`, { attributes: { first: 'slow' } })
+  await new Promise((r) => setTimeout(r, 100)) // the slow write is out
+  const start = Date.now()
+  const late = await post(`/participants/${c}/${p}/data`, { attributes: { second: 'late' } }, { 'x-request-timeout-ms': '1000' })
+  const took = since(start)
+  t.equal(late.status, 504)
+  t.equal(late.body.code, 'DEADLINE_EXCEEDED')
+  t.match(late.body.detail, /not applied/)
+  t.ok(took >= 950 && took < 1500, `answered at its deadline (${took} ms)`)
+  t.equal((await slow).status, 200, 'the slow write itself succeeded')
+  await new Promise((r) => setTimeout(r, 500)) // time for anything still queued to go out
+  t.same(sim.conversation(c)?.participants[0]?.attributes, { first: 'slow' }, 'the late update never reached Genesys')
+  t.equal(sim.stats.writes, 1)
+})
+
+t.test('a write still on the wire at the deadline is answered UPSTREAM_OUTCOME_UNKNOWN, in time', async (t) => {
+  const { sim, post } = await startStack(t, { sim: { writeMs: 1500 } })
+  const c = id()
+  const start = Date.now()
+  const a = await post(`/participants/${c}/${id()}/data`, { attributes: { tier: 'gold' } }, { 'x-request-timeout-ms': '600' })
+  t.equal(a.status, 502)
+  t.equal(a.body.code, 'UPSTREAM_OUTCOME_UNKNOWN')
+  t.ok(since(start) < 1000, 'answered at the deadline, not when Genesys answered')
+  await new Promise((r) => setTimeout(r, 1200))
+  t.equal(sim.conversation(c)?.participants[0]?.attributes.tier, 'gold', 'here it did land: "unknown" was the truthful answer')
+})
+
+t.test('REQUEST_TIMEOUT_MS is every request\'s deadline, and a caller may only shorten it', async (t) => {
+  const { post } = await startStack(t, { sim: { writeMs: 1000 }, env: { REQUEST_TIMEOUT_MS: '400' } })
+  const c = id()
+  const p = id()
+  const first = post(`/participants/${c}/${p}/data`, { attributes: { a: '1' } })
+  const start = Date.now()
+  const second = await post(`/participants/${c}/${p}/data`, { attributes: { b: '1' } }, { 'x-request-timeout-ms': '5000' })
+  t.equal(second.body.code, 'DEADLINE_EXCEEDED')
+  t.ok(since(start) < 800, 'the longer deadline asked for was cut to REQUEST_TIMEOUT_MS')
+  t.equal((await first).body.code, 'UPSTREAM_OUTCOME_UNKNOWN', 'the first, on the wire past 400 ms')
+})
+
+t.test('a bad deadline header is a 400 that names the header', async (t) => {
+  const { post } = await startStack(t)
+  for (const value of ['soon', '50', '1.5', '-100', '']) {
+    const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-request-timeout-ms': value })
+    t.equal(a.status, 400, JSON.stringify(value))
+    t.equal(a.body.code, 'INVALID_HEADER')
+    t.same(a.body.errors, [{ in: 'header', path: '/x-request-timeout-ms', message: 'must be a whole number of milliseconds, at least 100' }])
+  }
+  const ok = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-request-timeout-ms': '3000' })
+  t.equal(ok.status, 200, 'a good one is simply used')
+})
+
+t.test('past the queue bound, updates are refused at once with 503 OVERLOADED and Retry-After', async (t) => {
+  const { sim, post } = await startStack(t, { sim: { writeMs: 300 }, env: { MAX_QUEUED_PER_CONVERSATION: '3' } })
+  const c = id()
+  const p = id()
+  const accepted = Array.from({ length: 3 }, (_, i) => post(`/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } }))
+  await new Promise((r) => setTimeout(r, 50))
+  const start = Date.now()
+  const refused = await post(`/participants/${c}/${p}/data`, { attributes: { extra: 'v' } })
+  t.ok(since(start) < 200, 'at once, not after the deadline')
+  t.equal(refused.status, 503)
+  t.equal(refused.body.code, 'OVERLOADED')
+  t.equal(refused.headers['retry-after'], '1')
+  t.ok((await Promise.all(accepted)).every((a) => a.status === 200), 'those already accepted are all written')
+  t.same(Object.keys(sim.conversation(c)!.participants[0]!.attributes).sort(), ['k0', 'k1', 'k2'])
+  const other = await post(`/participants/${id()}/${p}/data`, { attributes: { a: '1' } })
+  t.equal(other.status, 200, 'the bound is per conversation')
+})
