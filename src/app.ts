@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import sensible from '@fastify/sensible'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { DestinationStream } from 'pino'
@@ -17,6 +18,9 @@ export interface AppDeps {
   /** Where logs go; stdout when absent. Tests capture them here. */
   logStream?: DestinationStream
 }
+
+/** During shutdown, how long no request must arrive before the listener closes. */
+const QUIET_MS = 250
 
 /** 64 KiB: a full 50-attribute write of ASCII values at the default value limit fits. */
 const BODY_LIMIT_BYTES = 64 * 1024
@@ -51,11 +55,10 @@ function sendProblem(err: FastifyError, req: FastifyRequest, reply: FastifyReply
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** True from the start of shutdown: new requests are refused, readiness fails. */
-    closing(): boolean
     /**
-     * Graceful shutdown, before close(): refuse new requests and answer every waiting caller by
-     * `by` (epoch ms), so that close() finds nothing left in flight.
+     * Graceful shutdown, before close(): refuse new requests with 503 (readiness included),
+     * answer every waiting caller by `by` (epoch ms), then keep refusing until callers have
+     * stopped coming, so that close() finds nothing in flight and nobody knocking.
      */
     shutdown(by: number): Promise<void>
   }
@@ -101,10 +104,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
 
   let closing = false
-  app.decorate('closing', () => closing)
+  let lastRefused = 0
   app.decorate('shutdown', async (by: number) => {
     closing = true
     await app.updates.close(by)
+    // A client (or load balancer) that was just answered 503 moves on; one whose request was in
+    // flight until now sends its next one here. Closing the listener under it would turn that
+    // into a refused or reset connection, so wait for a quiet moment, up to the limit.
+    while (Date.now() - lastRefused < QUIET_MS && Date.now() + QUIET_MS < by) await sleep(QUIET_MS / 5)
   })
   app.addHook('preClose', async () => {
     closing = true
@@ -112,6 +119,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // Callback style: this runs on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (_req, reply, done) => {
     if (!closing) return done()
+    lastRefused = Date.now()
     // The connection goes too, so a keep-alive client finds another instance for its next request.
     reply.header('connection', 'close')
     done(new ApiError('SHUTTING_DOWN', 'not accepting new requests; send it to another instance', { retryAfter: 1 }))

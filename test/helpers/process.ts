@@ -1,0 +1,44 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import type { Teardown } from './stack.js'
+
+const root = new URL('../../', import.meta.url)
+
+export interface ServiceProcess {
+  child: ChildProcessWithoutNullStreams
+  url: string
+  /** Everything written to stdout so far (the JSON log). */
+  stdout(): string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/**
+ * The service's real entry point (src/server.ts) in a process of its own, straight from the
+ * TypeScript sources, so signals and exit codes are the real ones. Resolves once it listens.
+ */
+export async function startService(t: Teardown, env: Record<string, string>): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })))
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (err += d))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not listen within 60 s:\n${err}\n${out}`)), 60_000)
+    child.stdout.on('data', () => {
+      const m = out.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+    void exited.then(({ code }) => reject(new Error(`service exited ${code} before listening:\n${err}\n${out}`)))
+  })
+  return { child, url, stdout: () => out, exited }
+}
