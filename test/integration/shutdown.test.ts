@@ -3,7 +3,7 @@ import { Agent, request } from 'undici'
 import { CATALOGUE } from '../../src/errors.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from '../helpers/process.js'
-import { id } from '../helpers/stack.js'
+import { id, send, startStack } from '../helpers/stack.js'
 
 t.test('SIGTERM in the middle of load: every request is answered, and every 2xx is in Genesys', async (t) => {
   const sim = buildSimulator({ clientId: 'c', clientSecret: 's', writeMs: 100 })
@@ -77,4 +77,17 @@ t.test('SIGTERM in the middle of load: every request is answered, and every 2xx 
   const notApplied = outcomes.filter((o) => o.status !== 200 && o.code !== 'UPSTREAM_OUTCOME_UNKNOWN')
   t.equal(notApplied.filter(stored).length, 0, `none of the ${notApplied.length} answered "not written" was written`)
   t.match(svc.stdout(), /"msg":"shutting down"/, 'the shutdown is logged')
+})
+
+t.test('once shutdown starts, readiness and new requests get 503 SHUTTING_DOWN and the connection is closed', async (t) => {
+  const { app, url, post } = await startStack(t)
+  const stopped = app.shutdown(Date.now() + 2000)
+  const ready = await send(`${url}/readyz`, 'GET')
+  t.equal(ready.status, 503)
+  t.equal(ready.body.code, 'SHUTTING_DOWN')
+  t.equal(ready.headers.connection, 'close')
+  const write = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })
+  t.equal(write.body.code, 'SHUTTING_DOWN')
+  t.equal(write.headers['retry-after'], '1')
+  await stopped
 })
