@@ -15,6 +15,9 @@ export interface BudgetOptions {
 
 interface Waiter {
   priority: Priority
+  /** Units this caller still needs, this one included. */
+  units: number
+  queue: Waiter[]
   resolve: () => void
   reject: (err: ApiError) => void
   timer: NodeJS.Timeout
@@ -40,7 +43,9 @@ export function slicing(requests: number, windowMs: number): { points: number; s
  * sent; when none is left it waits for the next slice if that comes before its deadline, and
  * is refused at once with RATE_BUDGET_EXHAUSTED if it would not. Live callers are served
  * first, and bulk callers never take the last fifth of a slice, so a bulk flood cannot make a
- * flow wait more than one slice.
+ * flow wait more than one slice. Within a priority, a caller's last request (a write whose read
+ * is done) goes before first requests: budget spent on a read whose write then cannot be sent
+ * is budget wasted.
  */
 export class RateBudget {
   readonly #limiter: RateLimiterAbstract
@@ -48,7 +53,8 @@ export class RateBudget {
   readonly #bulkPoints: number
   readonly #sliceMs: number
   readonly #now: () => number
-  readonly #waiting: Record<Priority, Waiter[]> = { live: [], bulk: [] }
+  /** Served in this order: live finishing, live starting, bulk finishing, bulk starting. */
+  readonly #queues: Waiter[][] = [[], [], [], []]
   #timer: NodeJS.Timeout | undefined
   #pumping = false
 
@@ -67,9 +73,15 @@ export class RateBudget {
     return { points: this.#points, ms: this.#sliceMs }
   }
 
-  /** Resolves when one request may be sent; rejects with RATE_BUDGET_EXHAUSTED. */
-  async take(priority: Priority, deadline: number): Promise<void> {
-    const ahead = this.#waiting.live.length + (priority === 'bulk' ? this.#waiting.bulk.length : 0)
+  /**
+   * Resolves when one request may be sent; rejects with RATE_BUDGET_EXHAUSTED. `more`: the
+   * requests the caller will need right after this one (a read is followed by its write), so it
+   * is refused now, before spending anything, if it could not finish by its deadline.
+   */
+  async take(priority: Priority, deadline: number, more = 0): Promise<void> {
+    const rank = (priority === 'live' ? 0 : 2) + (more === 0 ? 0 : 1)
+    let ahead = 0
+    for (let i = 0; i <= rank; i++) for (const w of this.#queues[i]!) ahead += w.units
     let msBeforeNext: number
     if (ahead === 0) {
       const res = await this.#consume(priority)
@@ -80,12 +92,14 @@ export class RateBudget {
     }
     // Those ahead take whole slices first; later live arrivals may still pass a bulk caller.
     const perSlice = priority === 'live' ? this.#points : this.#bulkPoints
-    const wait = msBeforeNext + Math.floor(ahead / perSlice) * this.#sliceMs
+    const wait = msBeforeNext + Math.floor((ahead + more) / perSlice) * this.#sliceMs
     if (this.#now() + wait >= deadline) throw exhausted(wait)
     return new Promise<void>((resolve, reject) => {
-      const queue = this.#waiting[priority]
+      const queue = this.#queues[rank]!
       const waiter: Waiter = {
         priority,
+        units: 1 + more,
+        queue,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -118,19 +132,19 @@ export class RateBudget {
     if (this.#timer === undefined) this.#timer = setTimeout(() => void this.#pump(), ms)
   }
 
-  /** Hands the new slice's units to the waiting callers, live first, in arrival order. */
+  /** Hands the new slice's units to the waiting callers, in rank order, then arrival order. */
   async #pump(): Promise<void> {
     this.#timer = undefined
     if (this.#pumping) return
     this.#pumping = true
     try {
       for (;;) {
-        const head = this.#waiting.live[0] ?? this.#waiting.bulk[0]
+        const head = this.#queues.find((q) => q.length > 0)?.[0]
         if (head === undefined) return
         const wait = await this.#consume(head.priority)
         // The head may have timed out while we asked; it is no longer at the front then.
         if (wait > 0) return this.#schedule(wait)
-        const queue = this.#waiting[head.priority]
+        const queue = head.queue
         const at = queue.indexOf(head)
         if (at === -1) {
           await this.#limiter.reward(KEY) // nobody to use it: give the unit back

@@ -221,9 +221,9 @@ export class UpdateQueue {
     let patches = 0
     for (;;) {
       try {
-        if (!(await this.#take(batch))) return undefined
+        if (!(await this.#take(batch, 1))) return undefined
         const conversation = await this.#upstream.getConversation(conversationId)
-        if (!(await this.#take(batch))) return undefined
+        if (!(await this.#take(batch, 0))) return undefined
         const current = conversation.participants.find((p) => p.id === batch.participantId)?.attributes
         // Built from the callers still waiting, at the moment of sending; once a PATCH may have
         // landed, its changes stay in every later attempt.
@@ -250,12 +250,15 @@ export class UpdateQueue {
     }
   }
 
-  /** One unit of the request budget, for the batch's most urgent caller; false when no caller is left to write for. */
-  async #take(batch: Batch): Promise<boolean> {
+  /**
+   * One unit of the request budget, for the batch's most urgent caller, with `more` to follow;
+   * false when no caller is left to write for.
+   */
+  async #take(batch: Batch, more: number): Promise<boolean> {
     if (batch.waiters.size === 0) return false
     let priority: Priority = 'bulk'
     for (const w of batch.waiters) if (w.priority === 'live') priority = 'live'
-    await this.#opts.budget.take(priority, deadlineOf(batch))
+    await this.#opts.budget.take(priority, deadlineOf(batch), more)
     return batch.waiters.size > 0
   }
 }
