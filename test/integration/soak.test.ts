@@ -1,0 +1,56 @@
+import t from 'tap'
+import { Agent, request } from 'undici'
+import { CATALOGUE } from '../../src/errors.js'
+import { id, startStack } from '../helpers/stack.js'
+
+// SOAK_UPDATES shortens (or lengthens) the run; CI runs the full 5,000.
+const updates = Number(process.env.SOAK_UPDATES ?? 5000)
+const conversations = 200
+const concurrency = 100
+
+t.test(`soak: ${updates} updates over ${conversations} conversations under injected faults`, async (t) => {
+  const { sim, url } = await startStack(t, {
+    sim: { faults: { seed: 42, conflictRate: 0.1, rateLimitRate: 0.05, serverErrorRate: 0.05, dropRate: 0.01 } },
+    // A lost write holds its conversation this long; the default 10 s would only slow the run.
+    env: { GENESYS_TIMEOUT_MS: '2000' },
+  })
+  const targets = Array.from({ length: conversations }, () => ({ c: id(), p: id() }))
+  const dispatcher = new Agent({ connections: concurrency })
+  t.teardown(() => dispatcher.close())
+  const answers: Array<{ status: number; code?: string }> = new Array(updates)
+  let next = 0
+  const worker = async () => {
+    for (let i = next++; i < updates; i = next++) {
+      const { c, p } = targets[i % conversations]!
+      // Every tenth caller is an impatient flow: a 429's 1 s wait does not fit its deadline, and
+      // it may expire in the queue, so "not written" answers happen and are checked too.
+      const res = await request(`${url}/participants/${c}/${p}/data`, {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json', ...(i % 10 === 0 && { 'x-request-timeout-ms': '1000' }) },
+        body: JSON.stringify({ attributes: { [`u${i}`]: `v${i}` } }),
+      })
+      const body = (await res.body.json()) as { code?: string }
+      answers[i] = { status: res.statusCode, code: body.code }
+    }
+  }
+  const started = Date.now()
+  await Promise.all(Array.from({ length: concurrency }, worker))
+
+  const counts: Record<string, number> = {}
+  for (const a of answers) counts[a.status === 200 ? '200' : `${a.status} ${a.code}`] = (counts[`${a.status === 200 ? '200' : `${a.status} ${a.code}`}`] ?? 0) + 1
+  const s = sim.stats
+  t.comment(`${updates} updates in ${Date.now() - started} ms: ${JSON.stringify(counts)}`)
+  t.comment(`simulator: ${s.reads} reads, ${s.writes} writes, injected ${JSON.stringify(s.injected)}`)
+
+  const stored = (i: number) => sim.conversation(targets[i % conversations]!.c)?.participants.find((x) => x.id === targets[i % conversations]!.p)?.attributes[`u${i}`]
+  const lost = answers.flatMap((a, i) => (a.status === 200 && stored(i) !== `v${i}` ? [i] : []))
+  t.same(lost, [], 'every update answered 200 is in the final state')
+  const phantom = answers.flatMap((a, i) => (a.status !== 200 && a.code !== 'UPSTREAM_OUTCOME_UNKNOWN' && stored(i) !== undefined ? [i] : []))
+  t.same(phantom, [], 'every update answered "not written" is absent from it')
+  t.ok(answers.some((a) => a.status !== 200 && a.code !== 'UPSTREAM_OUTCOME_UNKNOWN'), 'and there were such answers to check')
+  t.ok(answers.every((a) => a.status === 200 || (a.code !== undefined && a.code in CATALOGUE && a.code !== 'INTERNAL_ERROR')), 'every failure has a catalogue code, none is a 500')
+  t.ok(counts['200']! > updates * 0.85, 'the great majority got through the faults')
+  t.equal(s.conflicts, 0, 'no 409 of our own making: never two writes to one conversation at once')
+  t.ok(s.injected.conflicts > 0 && s.injected.rateLimited > 0 && s.injected.serverErrors > 0, 'the faults did happen')
+})
