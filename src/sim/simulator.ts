@@ -110,6 +110,8 @@ export interface Simulator {
   /** API requests (GET and PATCH) in arrival order; stays empty unless `recordRequests`. */
   requests: SimRequest[]
   conversation(id: string): SimConversation | undefined
+  /** One participant's attributes as the simulator holds them; undefined when unknown. */
+  attributes(conversationId: string, participantId: string): Record<string, string> | undefined
   /** Adds or replaces a conversation, for tests that need particular participants. */
   seed(conversation: { id: string; participants: Array<Partial<SimParticipant> & { id: string; purpose: string }> }): void
   /** Invalidates every token issued so far, as if Genesys revoked them. */
@@ -302,19 +304,24 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
     return true
   }
 
+  // A conversation made up on first use looks like an inbound call: a customer and an agent,
+  // so a caller that knows only the conversation id finds its customer.
   function conversation(id: string): SimConversation | undefined {
     let c = conversations.get(id)
     if (c === undefined && !strict) {
-      c = { id, startTime: new Date(now()).toISOString(), participants: [] }
+      const joined = (purpose: string): SimParticipant => ({ id: randomUUID(), purpose, state: 'connected', attributes: {} })
+      c = { id, startTime: new Date(now()).toISOString(), participants: [joined('customer'), joined('agent')] }
       conversations.set(id, c)
     }
     return c
   }
 
+  // A participant id made up by the caller joins as another agent: the conversation already has
+  // its customer, and one customer keeps "the customer" unambiguous.
   function participant(c: SimConversation, id: string): SimParticipant | undefined {
     let p = c.participants.find((x) => x.id === id)
     if (p === undefined && !strict) {
-      p = { id, purpose: 'customer', state: 'connected', attributes: {} }
+      p = { id, purpose: 'agent', state: 'connected', attributes: {} }
       c.participants.push(p)
     }
     return p
@@ -406,6 +413,7 @@ export function buildSimulator(opts: SimulatorOptions = {}): Simulator {
     stats,
     requests,
     conversation: (id) => conversations.get(id),
+    attributes: (c, p) => conversations.get(c)?.participants.find((x) => x.id === p)?.attributes,
     seed(c) {
       conversations.set(c.id, {
         id: c.id,

@@ -18,20 +18,21 @@ t.test('a request with a 1 s deadline queued behind a slow write: 504 in about 1
   t.ok(took >= 950 && took < 1500, `answered at its deadline (${took} ms)`)
   t.equal((await slow).status, 200, 'the slow write itself succeeded')
   await new Promise((r) => setTimeout(r, 500)) // time for anything still queued to go out
-  t.same(sim.conversation(c)?.participants[0]?.attributes, { first: 'slow' }, 'the late update never reached Genesys')
+  t.same(sim.attributes(c, p), { first: 'slow' }, 'the late update never reached Genesys')
   t.equal(sim.stats.writes, 1)
 })
 
 t.test('a write still on the wire at the deadline is answered UPSTREAM_OUTCOME_UNKNOWN, in time', async (t) => {
   const { sim, post } = await startStack(t, { sim: { writeMs: 1500 } })
   const c = id()
+  const p = id()
   const start = Date.now()
-  const a = await post(`/participants/${c}/${id()}/data`, { attributes: { tier: 'gold' } }, { 'x-request-timeout-ms': '600' })
+  const a = await post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, { 'x-request-timeout-ms': '600' })
   t.equal(a.status, 502)
   t.equal(a.body.code, 'UPSTREAM_OUTCOME_UNKNOWN')
   t.ok(since(start) < 1000, 'answered at the deadline, not when Genesys answered')
   await new Promise((r) => setTimeout(r, 1200))
-  t.equal(sim.conversation(c)?.participants[0]?.attributes.tier, 'gold', 'here it did land: "unknown" was the truthful answer')
+  t.equal(sim.attributes(c, p)?.tier, 'gold', 'here it did land: "unknown" was the truthful answer')
 })
 
 t.test('REQUEST_TIMEOUT_MS is every request\'s deadline, and a caller may only shorten it', async (t) => {
@@ -71,7 +72,7 @@ t.test('past the queue bound, updates are refused at once with 503 OVERLOADED an
   t.equal(refused.body.code, 'OVERLOADED')
   t.equal(refused.headers['retry-after'], '1')
   t.ok((await Promise.all(accepted)).every((a) => a.status === 200), 'those already accepted are all written')
-  t.same(Object.keys(sim.conversation(c)!.participants[0]!.attributes).sort(), ['k0', 'k1', 'k2'])
+  t.same(Object.keys(sim.attributes(c, p)!).sort(), ['k0', 'k1', 'k2'])
   const other = await post(`/participants/${id()}/${p}/data`, { attributes: { a: '1' } })
   t.equal(other.status, 200, 'the bound is per conversation')
 })

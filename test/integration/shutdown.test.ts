@@ -24,7 +24,7 @@ t.test('SIGTERM in the middle of load: every request is answered, and every 2xx 
   const conversations = Array.from({ length: 10 }, () => ({ c: id(), p: id() }))
   const dispatcher = new Agent({ connections: 40 })
   t.teardown(() => dispatcher.destroy())
-  const outcomes: Array<{ key: string; c: string; status: number; code?: string; error?: string; afterSignal: boolean }> = []
+  const outcomes: Array<{ key: string; c: string; p: string; status: number; code?: string; error?: string; afterSignal: boolean }> = []
   let signalled = false
   let n = 0
   const worker = async (w: number) => {
@@ -40,11 +40,11 @@ t.test('SIGTERM in the middle of load: every request is answered, and every 2xx 
           body: JSON.stringify({ attributes: { [key]: 'v' } }),
         })
         const body = (await res.body.json()) as { code?: string }
-        outcomes.push({ key, c, status: res.statusCode, code: body.code, afterSignal })
+        outcomes.push({ key, c, p, status: res.statusCode, code: body.code, afterSignal })
         // As a load balancer does: an instance that said it is shutting down gets no more.
         if (body.code === 'SHUTTING_DOWN') return
       } catch (err) {
-        outcomes.push({ key, c, status: 0, error: (err as { code?: string }).code ?? String(err), afterSignal })
+        outcomes.push({ key, c, p, status: 0, error: (err as { code?: string }).code ?? String(err), afterSignal })
         return
       }
     }
@@ -71,7 +71,7 @@ t.test('SIGTERM in the middle of load: every request is answered, and every 2xx 
   t.ok(count((o) => o.afterSignal && o.code === 'SHUTTING_DOWN') > 0, 'new requests after the signal are refused with 503 SHUTTING_DOWN')
   t.ok(count((o) => !o.afterSignal && o.status === 200) > 100, 'the load was real')
 
-  const stored = (o: { c: string; key: string }) => sim.conversation(o.c)?.participants[0]?.attributes[o.key] !== undefined
+  const stored = (o: { c: string; p: string; key: string }) => sim.attributes(o.c, o.p)?.[o.key] !== undefined
   const ok = outcomes.filter((o) => o.status === 200)
   t.equal(ok.filter((o) => !stored(o)).length, 0, `all ${ok.length} updates answered 200 are in the simulator`)
   const notApplied = outcomes.filter((o) => o.status !== 200 && o.code !== 'UPSTREAM_OUTCOME_UNKNOWN')

@@ -43,7 +43,7 @@ t.test(`soak: ${updates} updates over ${conversations} conversations under injec
   t.comment(`${updates} updates in ${Date.now() - started} ms: ${JSON.stringify(counts)}`)
   t.comment(`simulator: ${s.reads} reads, ${s.writes} writes, injected ${JSON.stringify(s.injected)}`)
 
-  const stored = (i: number) => sim.conversation(targets[i % conversations]!.c)?.participants.find((x) => x.id === targets[i % conversations]!.p)?.attributes[`u${i}`]
+  const stored = (i: number) => sim.attributes(targets[i % conversations]!.c, targets[i % conversations]!.p)?.[`u${i}`]
   const lost = answers.flatMap((a, i) => (a.status === 200 && stored(i) !== `v${i}` ? [i] : []))
   t.same(lost, [], 'every update answered 200 is in the final state')
   const phantom = answers.flatMap((a, i) => (a.status !== 200 && a.code !== 'UPSTREAM_OUTCOME_UNKNOWN' && stored(i) !== undefined ? [i] : []))

@@ -131,7 +131,7 @@ t.test('the same seed answers the same sequence; another seed does not', async (
   t.ok(new Set(a).size >= 5, 'and the sequence mixes successes and several faults')
 })
 
-const attributesOf = (sim: Simulator, conversationId: string) => sim.conversation(conversationId)?.participants[0]?.attributes
+const attributesOf = (sim: Simulator, conversationId: string) => sim.attributes(conversationId, 'p1')
 
 t.test('a PATCH dropped after its write was applied; one dropped before was not', async (t) => {
   const { sim, url } = await start(t, { faults: { seed: 5, dropRate: 0.5 } })
@@ -217,7 +217,7 @@ t.test('the budget lets exactly N requests per window through for each token', a
   t.equal(refused.headers['inin-ratelimit-allowed'], '5')
   t.equal(refused.headers['inin-ratelimit-count'], '6')
   t.equal(refused.headers['inin-ratelimit-reset'], '1')
-  t.equal(sim.conversation(c)!.participants[0]!.attributes.n, '2', 'the refused write was not applied')
+  t.equal(sim.attributes(c, 'p1')!.n, '2', 'the refused write was not applied')
 
   const b = await token(url)
   const other = []
