@@ -5,11 +5,15 @@ import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
 import { ApiError, toProblem, type ErrorCode } from './errors.js'
+import { MemoryIdempotencyStore } from './idempotency.js'
 import { authenticate } from './plugins/auth.js'
-import { RequestLog } from './request-log.js'
+import docs from './plugins/docs.js'
 import genesys from './plugins/genesys.js'
+import { verifySignatures } from './plugins/signature.js'
+import { RequestLog } from './request-log.js'
+import attributes from './routes/attributes.js'
+import dataAction from './routes/data-action.js'
 import health from './routes/health.js'
-import participants from './routes/participants.js'
 import { validatorCompiler } from './validation.js'
 
 export interface AppDeps {
@@ -62,6 +66,10 @@ declare module 'fastify' {
      */
     shutdown(by: number): Promise<void>
   }
+  interface FastifyRequest {
+    /** The body as received, before parsing. */
+    rawBody: string
+  }
   interface FastifyReply {
     /** Catalogue code of the error this reply carries, for the request log line. */
     problemCode: ErrorCode | undefined
@@ -86,10 +94,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
 
   app.setValidatorCompiler(validatorCompiler)
+  // Response schemas are there to describe the API; answers are plain JSON.stringify.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data))
   // JSON.parse (not secure-json-parse) so `__proto__` and `constructor` reach validation as
-  // ordinary keys and are rejected by name, and so a syntax error says where it is.
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  // ordinary keys and are rejected by name, and so a syntax error says where it is. The text
+  // is kept for signature checks and idempotency fingerprints.
+  app.decorateRequest('rawBody', '')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (body === '') return done(new ApiError('INVALID_BODY', 'body is empty; send a JSON object'), undefined)
+    req.rawBody = body as string
     try {
       done(null, JSON.parse(body as string))
     } catch (err) {
@@ -126,11 +139,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
 
   await app.register(sensible)
+  await app.register(docs)
   await app.register(genesys, { config, dispatcher: deps.dispatcher, now: deps.now })
   await app.register(health)
+  const idempotency = new MemoryIdempotencyStore({ max: config.idempotencyMaxKeys, ttlMs: 24 * 60 * 60 * 1000 })
   await app.register(async (api) => {
     authenticate(api, config.apiKeys)
-    await api.register(participants, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
+    verifySignatures(api, config.apiKeys, deps.now)
+    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, idempotency })
+    await api.register(dataAction)
   })
   return app
 }

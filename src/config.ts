@@ -7,6 +7,8 @@ export interface ApiKey {
   key: string
   /** live: flows waiting on the answer, served first. bulk: syncs that can wait. */
   priority: Priority
+  /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it. */
+  signingSecret?: string
 }
 
 export interface Config {
@@ -32,6 +34,8 @@ export interface Config {
   }
   /** Updates waiting or being written, before new ones are refused with OVERLOADED. */
   queue: { maxPerConversation: number; maxTotal: number }
+  /** Idempotency keys remembered (24 h each) before the least recently used are forgotten. */
+  idempotencyMaxKeys: number
   /** Empty means caller authentication is off (allowed in sandbox only). */
   apiKeys: ApiKey[]
   limits: {
@@ -91,6 +95,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 10_000),
   MAX_QUEUED_PER_CONVERSATION: int(1, 100_000, 1000),
   MAX_QUEUED_TOTAL: int(1, 10_000_000, 20_000),
+  SIGNING_SECRETS: optional(z.string()),
+  IDEMPOTENCY_MAX_KEYS: int(100, 10_000_000, 100_000),
   API_KEYS: apiKeys,
   MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
   // A longer value could never fit the 64 KiB body limit anyway.
@@ -136,6 +142,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (hasCredentials && (apiUrl === undefined || loginUrl === undefined)) {
     problems.push('GENESYS_REGION: required with credentials, unless GENESYS_API_URL and GENESYS_LOGIN_URL are both set')
   }
+  for (const entry of (e.SIGNING_SECRETS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const colon = entry.indexOf(':')
+    const name = entry.slice(0, colon)
+    const secret = entry.slice(colon + 1)
+    const key = e.API_KEYS.find((k) => k.name === name)
+    if (colon < 1 || secret.length < 16) problems.push(`SIGNING_SECRETS: entry "${name || entry.slice(0, 8)}…" must be name:secret with a secret of at least 16 characters`)
+    else if (key === undefined) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
+    else key.signingSecret = secret
+  }
   if (e.REDIS_URL !== undefined) {
     // Running replicas without the shared lock would break "one write in flight per
     // conversation"; refusing is safer than starting uncoordinated.
@@ -162,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimit: { requests: e.GENESYS_RATE_LIMIT_PER_MINUTE, windowMs: 60_000 },
     },
     queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },
+    idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
     apiKeys: e.API_KEYS,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,

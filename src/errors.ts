@@ -1,3 +1,5 @@
+import { z } from 'zod'
+
 /**
  * The error catalogue: every answer that is not 2xx carries one of these codes. Codes are
  * part of the API (flows and CRMs branch on them), so they are never renamed.
@@ -7,12 +9,16 @@ export const CATALOGUE = {
   INVALID_ID: { status: 400, title: 'Malformed conversation or participant id' },
   INVALID_BODY: { status: 400, title: 'Request body failed validation' },
   INVALID_HEADER: { status: 400, title: 'A request header has an invalid value' },
+  INVALID_QUERY: { status: 400, title: 'A query parameter has an invalid value' },
   BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Request body must be application/json' },
   BAD_REQUEST: { status: 400, title: 'Malformed request' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   CONVERSATION_NOT_FOUND: { status: 404, title: 'Conversation not found in Genesys Cloud' },
   PARTICIPANT_NOT_FOUND: { status: 404, title: 'Participant not found in the conversation' },
+  PARTICIPANT_AMBIGUOUS: { status: 409, title: 'Several participants match; name one' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key already used for a different request' },
+  SIGNATURE_INVALID: { status: 401, title: 'Request signature missing, wrong or too old' },
   UPSTREAM_CONFLICT: { status: 409, title: 'Conversation kept changing; attributes not written' },
   UPSTREAM_REJECTED: { status: 422, title: 'Genesys Cloud rejected the attributes; not written' },
   UPSTREAM_AUTH_FAILED: { status: 502, title: 'Could not authenticate with Genesys Cloud' },
@@ -21,7 +27,7 @@ export const CATALOGUE = {
   UPSTREAM_OUTCOME_UNKNOWN: { status: 502, title: 'Write sent to Genesys Cloud but no answer came back; it may or may not have been applied' },
   RATE_BUDGET_EXHAUSTED: { status: 503, title: 'Genesys Cloud request budget used up for now; not written' },
   OVERLOADED: { status: 503, title: 'Too many updates waiting; not written' },
-  DEADLINE_EXCEEDED: { status: 504, title: 'Deadline passed before the write was sent; not written' },
+  DEADLINE_EXCEEDED: { status: 504, title: 'Deadline passed before the update could be sent; not written' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down; not written' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>
@@ -30,7 +36,7 @@ export type ErrorCode = keyof typeof CATALOGUE
 
 /** One offending field. `path` is a JSON Pointer into the part of the request named by `in`. */
 export interface FieldError {
-  in: 'body' | 'path' | 'header'
+  in: 'body' | 'path' | 'query' | 'header'
   path: string
   message: string
 }
@@ -56,6 +62,8 @@ export interface ApiErrorOptions {
   retryAfter?: number
   /** The failure may pass if the request is sent again; the retry policy decides whether it is. */
   retryable?: Retryable
+  /** More members for the problem document (RFC 9457 extensions), e.g. the purposes present. */
+  extra?: Record<string, unknown>
   cause?: unknown
 }
 
@@ -65,6 +73,7 @@ export class ApiError extends Error {
   readonly upstream: UpstreamDetail | undefined
   readonly retryAfter: number | undefined
   readonly retryable: Retryable | undefined
+  readonly extra: Record<string, unknown> | undefined
 
   constructor(
     readonly code: ErrorCode,
@@ -78,6 +87,7 @@ export class ApiError extends Error {
     this.upstream = opts.upstream
     this.retryAfter = opts.retryAfter
     this.retryable = opts.retryable
+    this.extra = opts.extra
   }
 }
 
@@ -90,10 +100,28 @@ export function toProblem(err: ApiError, instance: string) {
     instance,
     ...(err.errors && { errors: err.errors }),
     ...(err.upstream && { upstream: err.upstream }),
+    ...err.extra,
   }
 }
 
 /** RFC 6901: `~` and `/` inside a key are escaped so the pointer stays unambiguous. */
 export function jsonPointer(path: readonly PropertyKey[]): string {
   return path.map((p) => '/' + String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('')
+}
+
+/** The problem document for one status, with the codes that status can carry: for the API description. */
+export function problemSchema(status: number) {
+  const codes = (Object.keys(CATALOGUE) as ErrorCode[]).filter((c) => CATALOGUE[c].status === status)
+  return z
+    .object({
+      title: z.string(),
+      status: z.literal(status),
+      code: z.enum(codes as [ErrorCode, ...ErrorCode[]]).describe(codes.map((c) => `${c}: ${CATALOGUE[c].title}`).join('. ')),
+      detail: z.string(),
+      instance: z.string(),
+      errors: z.array(z.object({ in: z.enum(['body', 'path', 'query', 'header']), path: z.string(), message: z.string() })).optional(),
+      upstream: z.object({ status: z.number().optional(), code: z.string().optional(), message: z.string().optional(), correlationId: z.string().optional() }).optional(),
+    })
+    .catchall(z.unknown())
+    .describe(`application/problem+json (RFC 9457)`)
 }

@@ -1,14 +1,12 @@
-import type { FastifySchemaCompiler, FastifyTypeProvider } from 'fastify'
+import type { FastifySchemaCompiler } from 'fastify'
 import type { z } from 'zod'
 import { ApiError, jsonPointer, type FieldError } from './errors.js'
 
 /** Lets route handlers see the output type of the zod schemas they declare. */
-export interface ZodTypeProvider extends FastifyTypeProvider {
-  validator: this['schema'] extends z.ZodType ? z.output<this['schema']> : unknown
-  serializer: this['schema'] extends z.ZodType ? z.input<this['schema']> : unknown
-}
+export type { ZodTypeProvider } from 'fastify-type-provider-zod'
 
-const PART = { params: 'path', body: 'body', headers: 'header' } as const
+const PART = { params: 'path', body: 'body', querystring: 'query', headers: 'header' } as const
+const CODE = { path: 'INVALID_ID', body: 'INVALID_BODY', query: 'INVALID_QUERY', header: 'INVALID_HEADER' } as const
 
 function fieldErrors(where: FieldError['in'], issues: readonly z.core.$ZodIssue[]): FieldError[] {
   const errors: FieldError[] = []
@@ -31,12 +29,12 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
   ({ schema, httpPart }) =>
   (value) => {
     const result = schema.safeParse(value)
-    if (result.success) return { value: result.data }
+    // Headers are checked, not replaced: the handler and the hooks still see every header.
+    if (result.success) return httpPart === 'headers' ? {} : { value: result.data }
     const where = PART[httpPart as keyof typeof PART] ?? 'body'
     const errors = fieldErrors(where, result.error.issues)
     const first = errors[0]
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
     const detail = `${first?.path || where}: ${first?.message}${more}`
-    const code = where === 'path' ? 'INVALID_ID' : where === 'header' ? 'INVALID_HEADER' : 'INVALID_BODY'
-    return { error: new ApiError(code, detail, { errors }) }
+    return { error: new ApiError(CODE[where], detail, { errors }) }
   }

@@ -70,6 +70,8 @@ export function attributeMap(limits: AttributeLimits) {
 export interface UpdateBody {
   attributes: Attributes
   participantId: string | undefined
+  /** Conversation-level writes only: which participant, by purpose (customer, external, agent…). */
+  purpose: string | undefined
 }
 
 /**
@@ -77,10 +79,22 @@ export interface UpdateBody {
  * `participantId` the route checks against its path. Unknown top-level fields are rejected so a
  * typo such as `atributes` is reported instead of writing nothing.
  */
-export function updateBody(limits: AttributeLimits) {
-  const map = attributeMap(limits)
+export function updateBody(limits: AttributeLimits, opts: { purpose?: boolean } = {}) {
+  const map = attributeMap(limits).meta(ATTRIBUTE_MAP_DOC)
   return z
-    .object({ attributes: map.optional(), data: map.optional(), participantId: z.string().optional() })
+    .object({
+      attributes: map.optional(),
+      data: map.optional().describe('The same as attributes, for CRMs that send it under this name'),
+      participantId: genesysId.optional().describe(opts.purpose ? 'Write to this participant' : 'Must match the participant id in the URL'),
+      ...(opts.purpose && {
+        purpose: z
+          .string()
+          .regex(/^[A-Za-z]{1,32}$/, 'must be a participant purpose such as customer, external or agent')
+          .transform((p) => p.toLowerCase())
+          .optional()
+          .describe('Write to the one participant with this purpose; default: the customer, else the external participant'),
+      }),
+    })
     .strict()
     .transform((body, ctx): UpdateBody => {
       if (body.attributes !== undefined && body.data !== undefined) {
@@ -92,12 +106,25 @@ export function updateBody(limits: AttributeLimits) {
         ctx.addIssue({ code: 'custom', path: ['attributes'], message: 'required: an object of attribute names to values' })
         return z.NEVER
       }
-      return { attributes, participantId: body.participantId }
+      const purpose = 'purpose' in body ? (body.purpose as string | undefined) : undefined
+      if (purpose !== undefined && body.participantId !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'send either "purpose" or "participantId", not both' })
+        return z.NEVER
+      }
+      return { attributes, participantId: body.participantId, purpose }
     })
 }
+
+/** What the documentation shows for an attribute map; validation is the code above. */
+const ATTRIBUTE_MAP_DOC = {
+  type: 'object',
+  description: 'Attribute names to values. Strings are kept; numbers and booleans become strings; null clears the key.',
+  additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+  examples: [{ customer_tier: 'gold', visits: 3, old_note: null }],
+} as const
 
 /** Genesys ids are UUIDs. Lower-cased so one conversation never gets two queues by case alone. */
 export const genesysId = z
   .string()
-  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a Genesys id: a UUID such as 3f2c9a4e-0b1d-4c5e-9f6a-7b8c9d0e1f2a')
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a Genesys id: a UUID such as 3f2c9a4e-0b1d-4c5e-9f6a-7b8c9d0e1f2a')
   .transform((id) => id.toLowerCase())

@@ -12,6 +12,16 @@ export interface Upstream {
   patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void>
 }
 
+/** Which participant: a known id, or the one found in the conversation by purpose. */
+export type Target = { participantId: string } | { purposes: readonly string[] }
+
+/** Who is asking: for the request budget and for when to give up. */
+export interface Caller {
+  /** Epoch ms by which the caller must have its answer. */
+  deadline: number
+  priority: Priority
+}
+
 /** One caller's update. */
 export interface Update {
   changes: Attributes
@@ -21,6 +31,8 @@ export interface Update {
 }
 
 export interface WriteResult {
+  /** The participant written to (found by purpose, for a conversation-level write). */
+  participantId: string
   /** The participant's full map as written. */
   attributes: Attributes
   /** How many callers' updates went into this write. */
@@ -53,7 +65,9 @@ interface Waiter extends Update {
 
 /** The updates to one participant that will go out in one write. */
 interface Batch {
-  participantId: string
+  /** Its key in the lane. */
+  key: string
+  target: Target
   /** Callers not yet answered, in arrival order. */
   waiters: Set<Waiter>
   /** A PATCH of this batch is on the wire: an expiring caller's outcome is unknown, not "not applied". */
@@ -63,7 +77,7 @@ interface Batch {
   changes: Attributes
 }
 
-/** A conversation's pending batches, by participant id, in arrival order. */
+/** A conversation's pending batches, by target, in arrival order. */
 interface Lane {
   batches: Map<string, Batch>
   /** The batch being written now. */
@@ -108,7 +122,7 @@ export class UpdateQueue {
     return this.#callers
   }
 
-  submit(conversationId: string, participantId: string, update: Update): Promise<WriteResult> {
+  submit(conversationId: string, target: Target, update: Update): Promise<WriteResult> {
     const now = this.#now()
     const deadline = Math.min(update.deadline, this.#closingBy ?? Infinity)
     if (deadline <= now) return Promise.reject(this.#expired(false))
@@ -122,10 +136,11 @@ export class UpdateQueue {
       lane = { batches: new Map(), current: undefined, callers: 0 }
       this.#lanes.set(conversationId, lane)
     }
-    let batch = lane.batches.get(participantId)
+    const key = 'participantId' in target ? target.participantId : `purpose:${target.purposes.join('|')}`
+    let batch = lane.batches.get(key)
     if (batch === undefined) {
-      batch = { participantId, waiters: new Set(), sending: false, mayHaveLanded: false, changes: {} }
-      lane.batches.set(participantId, batch)
+      batch = { key, target, waiters: new Set(), sending: false, mayHaveLanded: false, changes: {} }
+      lane.batches.set(key, batch)
     }
     const l = lane
     const b = batch
@@ -187,7 +202,7 @@ export class UpdateQueue {
     // whatever arrives meanwhile joins a batch still waiting in the lane.
     for (let next = lane.batches.values().next(); !next.done; next = lane.batches.values().next()) {
       const batch = next.value
-      lane.batches.delete(batch.participantId)
+      lane.batches.delete(batch.key)
       lane.current = batch
       let settled = false
       try {
@@ -223,23 +238,23 @@ export class UpdateQueue {
       try {
         if (!(await this.#take(batch, 1))) return undefined
         const conversation = await this.#upstream.getConversation(conversationId)
+        const participant = resolve(conversation, batch.target, true)
         if (!(await this.#take(batch, 0))) return undefined
-        const current = conversation.participants.find((p) => p.id === batch.participantId)?.attributes
         // Built from the callers still waiting, at the moment of sending; once a PATCH may have
         // landed, its changes stay in every later attempt.
         if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
-        const attributes = merge(current, batch.changes)
+        const attributes = merge(participant.attributes, batch.changes)
         batch.sending = true
         patches++
         try {
-          await this.#upstream.patchParticipantAttributes(conversationId, batch.participantId, attributes)
+          await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
         } catch (err) {
           if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') batch.mayHaveLanded = true
           throw err
         } finally {
           batch.sending = false
         }
-        return { attributes, coalesced: batch.waiters.size, attempts: patches }
+        return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: patches }
       } catch (err) {
         if (batch.waiters.size === 0) return undefined
         const retry = retries.after(err, deadlineOf(batch))
@@ -248,6 +263,34 @@ export class UpdateQueue {
         await sleep(retry.delayMs)
       }
     }
+  }
+
+  /**
+   * The participant's attributes as they stand, for read-back and dry runs: not queued behind
+   * writes (a read changes nothing), but through the same budget and retry policy, and answered
+   * by the caller's deadline.
+   */
+  read(conversationId: string, target: Target, caller: Caller): Promise<{ participantId: string; attributes: Attributes }> {
+    const attempt = async () => {
+      const retries = this.#opts.policy.begin()
+      for (;;) {
+        try {
+          await this.#opts.budget.take(caller.priority, caller.deadline)
+          const p = resolve(await this.#upstream.getConversation(conversationId), target, false)
+          return { participantId: p.id, attributes: p.attributes ?? {} }
+        } catch (err) {
+          const retry = retries.after(err, caller.deadline)
+          if (retry === undefined) throw err
+          this.#opts.onRetry?.(retry)
+          await sleep(retry.delayMs)
+        }
+      }
+    }
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')), caller.deadline - this.#now())
+    })
+    return Promise.race([attempt(), late]).finally(() => clearTimeout(timer))
   }
 
   /**
@@ -261,6 +304,33 @@ export class UpdateQueue {
     await this.#opts.budget.take(priority, deadlineOf(batch), more)
     return batch.waiters.size > 0
   }
+}
+
+/**
+ * The participant a target names in this conversation. An id that is not there yet is still
+ * written to when `writing` (Genesys answers 404 if it is really unknown), so no extra request
+ * is spent in the common case; a purpose must match exactly one participant.
+ */
+function resolve(conversation: Conversation, target: Target, writing: boolean): { id: string; attributes?: Attributes | undefined } {
+  const { participants } = conversation
+  if ('participantId' in target) {
+    const p = participants.find((x) => x.id === target.participantId)
+    if (p === undefined && !writing) throw new ApiError('PARTICIPANT_NOT_FOUND', `participant ${target.participantId} is not in conversation ${conversation.id}`)
+    return { id: target.participantId, attributes: p?.attributes }
+  }
+  for (const purpose of target.purposes) {
+    const matches = participants.filter((p) => p.purpose.toLowerCase() === purpose)
+    if (matches.length === 1) return matches[0]!
+    if (matches.length > 1) {
+      throw new ApiError('PARTICIPANT_AMBIGUOUS', `${matches.length} participants have purpose ${purpose}; name one with participantId`, {
+        extra: { candidates: matches.map((m) => m.id) },
+      })
+    }
+  }
+  const present = [...new Set(participants.map((p) => p.purpose))]
+  throw new ApiError('PARTICIPANT_NOT_FOUND', `no participant with purpose ${target.purposes.join(' or ')}; purposes present: ${present.join(', ') || 'none'}`, {
+    extra: { purposes: present },
+  })
 }
 
 function deadlineOf(batch: Batch): number {

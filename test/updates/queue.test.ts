@@ -73,9 +73,9 @@ function fakeUpstream() {
 t.test('updates that pile up are coalesced in arrival order, later value wins', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream, { conflictRetries: 0 })
-  const first = q.submit('c', 'p', u({ a: '1' }))
-  const second = q.submit('c', 'p', u({ a: '2', b: '2' }))
-  const third = q.submit('c', 'p', u({ b: '3', c: '3' }))
+  const first = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
+  const second = q.submit('c', { participantId: 'p' }, u({ a: '2', b: '2' }))
+  const third = q.submit('c', { participantId: 'p' }, u({ b: '3', c: '3' }))
   await f.settle()
   const [r1, r2, r3] = await Promise.all([first, second, third])
   t.same(r1.attributes, { a: '1' })
@@ -90,7 +90,7 @@ t.test('updates that pile up are coalesced in arrival order, later value wins', 
 t.test('two participants of one conversation never have writes in flight together', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream, { conflictRetries: 0 })
-  const done = Promise.all([q.submit('c', 'p1', u({ a: '1' })), q.submit('c', 'p2', u({ b: '1' })), q.submit('c', 'p1', u({ a: '2' }))])
+  const done = Promise.all([q.submit('c', { participantId: 'p1' }, u({ a: '1' })), q.submit('c', { participantId: 'p2' }, u({ b: '1' })), q.submit('c', { participantId: 'p1' }, u({ a: '2' }))])
   await f.settle()
   await done
   t.equal(f.peak(), 1)
@@ -102,12 +102,12 @@ t.test('a failed read fails every caller of its batch, and the lane moves on', a
   const f = fakeUpstream()
   const q = queue(f.upstream, { conflictRetries: 0 })
   f.upstream.failRead = { nth: 2, err: new ApiError('UPSTREAM_ERROR', 'boom') }
-  const first = q.submit('c', 'p', u({ a: '1' })) // alone, holds the lane
-  const failed = [q.submit('c', 'p', u({ b: '1' })), q.submit('c', 'p', u({ c: '1' }))] // coalesced, then failed
+  const first = q.submit('c', { participantId: 'p' }, u({ a: '1' })) // alone, holds the lane
+  const failed = [q.submit('c', { participantId: 'p' }, u({ b: '1' })), q.submit('c', { participantId: 'p' }, u({ c: '1' }))] // coalesced, then failed
   for (const p of failed) p.catch(() => {})
   // Let the first write finish and the coalesced batch's read start before anything else arrives.
   for (let i = 0; i < 10; i++) await f.settleOnce()
-  const later = q.submit('c', 'p', u({ d: '1' }))
+  const later = q.submit('c', { participantId: 'p' }, u({ d: '1' }))
   await f.settle()
   await first
   for (const p of failed) await t.rejects(p, { code: 'UPSTREAM_ERROR' }, 'each coalesced caller hears of the failure')
@@ -134,12 +134,12 @@ t.test('after a write with an unknown outcome the conversation pauses before its
     return patch(cid, pid, attrs)
   }
   const q = queue(f.upstream, { unknownOutcomePause: pause })
-  const unknown = q.submit('c', 'p', u({ a: '1' }))
+  const unknown = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
   unknown.catch(() => {})
   await f.settle()
   await t.rejects(unknown, { code: 'UPSTREAM_OUTCOME_UNKNOWN' })
   t.equal(paused, 1, 'the lane is pausing')
-  const next = q.submit('c', 'p', u({ b: '1' })) // arrives during the pause
+  const next = q.submit('c', { participantId: 'p' }, u({ b: '1' })) // arrives during the pause
   await f.settle()
   t.equal(f.log.filter((l) => l.startsWith('get')).length, 1, 'no read or write while paused')
   t.equal(q.size, 1, 'the lane is held, so newcomers queue behind it')
@@ -161,7 +161,7 @@ t.test('a 409 re-reads and merges what is there now', async (t) => {
     return patch(cid, pid, attrs)
   }
   const q = queue(f.upstream, { conflictRetries: 2 })
-  const r = q.submit('c', 'p', u({ mine: '1' }))
+  const r = q.submit('c', { participantId: 'p' }, u({ mine: '1' }))
   await f.settle()
   t.same((await r).attributes, { other: 'writer', mine: '1' })
   t.equal((await r).attempts, 2)
@@ -178,9 +178,9 @@ const outcome = (p: Promise<unknown>) =>
 t.test('an update still queued at its deadline is withdrawn: 504, and never written', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream)
-  const first = q.submit('c', 'p', u({ a: '1' })) // holds the lane until the test lets it go
-  const late = outcome(q.submit('c', 'p', u({ b: '1' }, 30)))
-  const patient = q.submit('c', 'p', u({ c: '1' }))
+  const first = q.submit('c', { participantId: 'p' }, u({ a: '1' })) // holds the lane until the test lets it go
+  const late = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' }, 30)))
+  const patient = q.submit('c', { participantId: 'p' }, u({ c: '1' }))
   t.equal(await late, 'DEADLINE_EXCEEDED', 'answered at its deadline, while the lane was still busy')
   t.equal(q.callers, 2)
   await f.settle()
@@ -192,9 +192,9 @@ t.test('an update still queued at its deadline is withdrawn: 504, and never writ
 t.test('an update whose write is on the wire at its deadline is answered UPSTREAM_OUTCOME_UNKNOWN', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream)
-  const holder = q.submit('c', 'p', u({ x: '1' }))
-  const short = outcome(q.submit('c', 'p', u({ a: '1' }, 150)))
-  const long = q.submit('c', 'p', u({ b: '1' }))
+  const holder = q.submit('c', { participantId: 'p' }, u({ x: '1' }))
+  const short = outcome(q.submit('c', { participantId: 'p' }, u({ a: '1' }, 150)))
+  const long = q.submit('c', { participantId: 'p' }, u({ b: '1' }))
   for (let i = 0; i < 3; i++) await f.settleOnce() // the holder's read and write, then the batch's read
   await wait(5)
   t.equal(f.log.at(-1), 'patch c/p x,a,b', 'the write carrying both is out')
@@ -218,7 +218,7 @@ t.test('a write that may have landed is never reported as not applied', async (t
     return patch(cid, pid, attrs)
   }
   const q = queue(f.upstream)
-  const a = outcome(q.submit('c', 'p', u({ a: '1' })))
+  const a = outcome(q.submit('c', { participantId: 'p' }, u({ a: '1' })))
   await f.settle()
   t.equal(await a, 'UPSTREAM_OUTCOME_UNKNOWN', 'the retry got a 400, but the first attempt may have landed')
 })
@@ -233,7 +233,7 @@ t.test('a failure that may pass is retried within the deadline, with the full ma
   }
   const retries: string[] = []
   const q = queue(f.upstream, { onRetry: (r) => retries.push(r.cause) })
-  const a = q.submit('c', 'p', u({ a: '1' }))
+  const a = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
   await f.settle()
   t.equal((await a).attempts, 3)
   t.same(retries, ['server', 'server'])
@@ -243,34 +243,34 @@ t.test('a failure that may pass is retried within the deadline, with the full ma
 t.test('queues are bounded: past the limit an update is refused at once with OVERLOADED', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream, { maxPerConversation: 2, maxTotal: 3 })
-  const held = [q.submit('c1', 'p', u({ a: '1' })), q.submit('c1', 'p', u({ a: '2' }))]
-  const refused = (await q.submit('c1', 'p', u({ a: '3' })).catch((e: unknown) => e)) as ApiError
+  const held = [q.submit('c1', { participantId: 'p' }, u({ a: '1' })), q.submit('c1', { participantId: 'p' }, u({ a: '2' }))]
+  const refused = (await q.submit('c1', { participantId: 'p' }, u({ a: '3' })).catch((e: unknown) => e)) as ApiError
   t.equal(refused.code, 'OVERLOADED', 'a third for one conversation')
   t.equal(refused.retryAfter, 1)
-  held.push(q.submit('c2', 'p', u({ a: '1' })))
-  t.equal(await outcome(q.submit('c3', 'p', u({ a: '1' }))), 'OVERLOADED', 'a fourth in all')
+  held.push(q.submit('c2', { participantId: 'p' }, u({ a: '1' })))
+  t.equal(await outcome(q.submit('c3', { participantId: 'p' }, u({ a: '1' }))), 'OVERLOADED', 'a fourth in all')
   await f.settle()
   await Promise.all(held)
   t.equal(q.callers, 0)
-  const again = outcome(q.submit('c1', 'p', u({ a: '4' })))
+  const again = outcome(q.submit('c1', { participantId: 'p' }, u({ a: '4' })))
   await f.settle()
   t.equal(await again, 'ok', 'room again once answered')
 })
 
 t.test('an update that arrives past its deadline is refused without queueing', async (t) => {
   const q = queue(fakeUpstream().upstream)
-  t.equal(await outcome(q.submit('c', 'p', u({ a: '1' }, -1))), 'DEADLINE_EXCEEDED')
+  t.equal(await outcome(q.submit('c', { participantId: 'p' }, u({ a: '1' }, -1))), 'DEADLINE_EXCEEDED')
   t.equal(q.size, 0)
 })
 
 t.test('close: writes on the wire finish, queued updates are answered SHUTTING_DOWN by the limit', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream)
-  const inFlight = q.submit('c', 'p', u({ a: '1' }))
-  const queued = outcome(q.submit('c', 'p', u({ b: '1' })))
+  const inFlight = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
+  const queued = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' })))
   await f.settleOnce() // the read; the write is now out
   const closed = q.close(Date.now() + 50)
-  const late = outcome(q.submit('c', 'p', u({ c: '1' })))
+  const late = outcome(q.submit('c', { participantId: 'p' }, u({ c: '1' })))
   await f.settleOnce() // the write is answered; the queued batch's read is held
   t.same((await inFlight).attributes, { a: '1' }, 'the write on the wire finished and was answered')
   t.equal(await queued, 'SHUTTING_DOWN', 'the queued one, at the limit, so it can go to another instance')

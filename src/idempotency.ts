@@ -1,0 +1,75 @@
+import { LRUCache } from 'lru-cache'
+
+/** The answer a write got, kept so a repeat of the request gets it again without writing. */
+export interface StoredAnswer {
+  status: number
+  body: unknown
+}
+
+export type Claim =
+  /** First with this key: go ahead, then call `settle` with the answer, or with undefined when the
+   * request failed, which frees the key for a retry. */
+  | { kind: 'new'; settle(answer: StoredAnswer | undefined): void }
+  /** The key already holds an answer for the same request. */
+  | { kind: 'replay'; answer: StoredAnswer }
+  /** The key was used for a different request. */
+  | { kind: 'mismatch' }
+
+/** Where idempotency keys live: in memory here; a shared store (Redis) implements the same. */
+export interface IdempotencyStore {
+  /** Waits while another request holding the key is in flight, then answers for this one. */
+  claim(key: string, fingerprint: string): Promise<Claim>
+}
+
+interface Entry {
+  fingerprint: string
+  answer: StoredAnswer | undefined
+  /** Resolves when the request holding the key settles. */
+  settled: Promise<void>
+}
+
+export interface MemoryStoreOptions {
+  /** Keys kept at most; the least recently used go first. */
+  max: number
+  ttlMs: number
+}
+
+/**
+ * Idempotency keys in this process, each kept for ttlMs (24 h by default) and at most `max` of
+ * them. Only successful answers are kept: a request that failed left nothing written, so its
+ * retry should run again, not be told the same failure for a day.
+ */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  readonly #entries: LRUCache<string, Entry>
+
+  constructor(opts: MemoryStoreOptions) {
+    this.#entries = new LRUCache({ max: opts.max, ttl: opts.ttlMs })
+  }
+
+  async claim(key: string, fingerprint: string): Promise<Claim> {
+    for (;;) {
+      const entry = this.#entries.get(key)
+      if (entry === undefined) return this.#hold(key, fingerprint)
+      if (entry.fingerprint !== fingerprint) return { kind: 'mismatch' }
+      if (entry.answer !== undefined) return { kind: 'replay', answer: entry.answer }
+      await entry.settled
+    }
+  }
+
+  #hold(key: string, fingerprint: string): Claim {
+    let release!: () => void
+    const entry: Entry = { fingerprint, answer: undefined, settled: new Promise((r) => (release = r)) }
+    this.#entries.set(key, entry)
+    return {
+      kind: 'new',
+      settle: (answer) => {
+        if (answer === undefined) {
+          if (this.#entries.peek(key) === entry) this.#entries.delete(key)
+        } else {
+          entry.answer = answer
+        }
+        release()
+      },
+    }
+  }
+}

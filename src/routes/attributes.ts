@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.js'
+import { merge } from '../attributes/merge.js'
+import { ApiError, problemSchema } from '../errors.js'
+import type { IdempotencyStore } from '../idempotency.js'
+import type { Caller, Target } from '../updates/queue.js'
+import type { ZodTypeProvider } from '../validation.js'
+
+/** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
+export const TIMEOUT_HEADER = 'x-request-timeout-ms'
+
+const participantParams = z.object({ conversationId: genesysId, participantId: genesysId })
+const conversationParams = z.object({ conversationId: genesysId })
+
+const timeoutHeader = z
+  .string()
+  .regex(/^[1-9]\d{2,8}$/, 'must be a whole number of milliseconds, at least 100')
+  .optional()
+  .describe('Answer within this many milliseconds (at most REQUEST_TIMEOUT_MS). Give a Data Action one second less than its own timeout.')
+
+const readHeaders = z.object({ [TIMEOUT_HEADER]: timeoutHeader })
+const writeHeaders = z.object({
+  [TIMEOUT_HEADER]: timeoutHeader,
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters')
+    .optional()
+    .describe('A repeat within 24 h with the same key and body, from the same API key, gets the first answer without writing again'),
+  'x-signature': z.string().optional().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">; required for API keys with a signing secret'),
+})
+
+const dryRunQuery = z.object({
+  dryRun: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .describe('Validate, read and merge, and answer with the would-be map; write nothing'),
+})
+
+const attributes = z.record(z.string(), z.string()).describe('The participant\'s full attribute map')
+
+const written = z.object({
+  conversationId: z.string(),
+  participantId: z.string().describe('The participant written to'),
+  attributes: attributes.describe('The full map after the write, including keys other callers set'),
+  updated: z.array(z.string()).describe('The keys this request set'),
+  coalesced: z.number().int().optional().describe('Callers whose updates went into the same Genesys write'),
+  attempts: z.number().int().optional().describe('Genesys writes it took'),
+  dryRun: z.literal(true).optional().describe('Present on a dry run: nothing was written'),
+})
+
+const read = z.object({ conversationId: z.string(), participantId: z.string(), attributes })
+
+/** Every answer a route can give besides its success, for the API description. */
+const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, problemSchema(s)]))
+const WRITE_PROBLEMS = problems(400, 401, 404, 409, 413, 415, 422, 500, 502, 503, 504)
+
+// The customer on an inbound call; an outbound call's other party is `external`.
+const DEFAULT_PURPOSES = ['customer', 'external'] as const
+
+export interface AttributeRoutesOptions {
+  limits: AttributeLimits
+  requestTimeoutMs: number
+  idempotency: IdempotencyStore
+}
+
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, idempotency }) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>()
+
+  /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
+  const caller = (req: FastifyRequest, reply: FastifyReply): Caller => {
+    const asked = req.headers[TIMEOUT_HEADER]
+    const ms = typeof asked === 'string' ? Math.min(Number(asked), requestTimeoutMs) : requestTimeoutMs
+    return { deadline: Date.now() - reply.elapsedTime + ms, priority: req.priority }
+  }
+
+  async function write(req: FastifyRequest, reply: FastifyReply, conversationId: string, target: Target, body: UpdateBody, dryRun: boolean) {
+    // Participant data may be personal: no proxy keeps a copy.
+    reply.cacheControl('no-store')
+    const who = caller(req, reply)
+    const updated = Object.keys(body.attributes)
+    if (dryRun) {
+      const now = await app.updates.read(conversationId, target, who)
+      return { conversationId, participantId: now.participantId, attributes: merge(now.attributes, body.attributes), updated, dryRun: true as const }
+    }
+    const key = req.headers['idempotency-key']
+    const claim = typeof key === 'string' ? await idempotency.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req)) : undefined
+    if (claim?.kind === 'mismatch') {
+      throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
+    }
+    if (claim?.kind === 'replay') {
+      reply.header('idempotent-replayed', 'true')
+      return reply.status(claim.answer.status).send(claim.answer.body)
+    }
+    try {
+      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...who })
+      const answer = { conversationId, participantId: result.participantId, attributes: result.attributes, updated, coalesced: result.coalesced, attempts: result.attempts }
+      claim?.settle({ status: 200, body: answer })
+      return answer
+    } catch (err) {
+      claim?.settle(undefined)
+      throw err
+    }
+  }
+
+  app.post(
+    '/participants/:conversationId/:participantId/data',
+    {
+      schema: {
+        summary: 'Set attributes on one participant',
+        params: participantParams,
+        headers: writeHeaders,
+        querystring: dryRunQuery,
+        body: updateBody(limits),
+        response: { 200: written, ...WRITE_PROBLEMS },
+      },
+    },
+    async (req, reply) => {
+      const { conversationId, participantId } = req.params
+      if (req.body.participantId !== undefined && req.body.participantId !== participantId) {
+        const message = `does not match the participant id in the URL (${participantId})`
+        throw new ApiError('INVALID_BODY', `/participantId: ${message}`, { errors: [{ in: 'body', path: '/participantId', message }] })
+      }
+      return write(req, reply, conversationId, { participantId }, req.body, req.query.dryRun)
+    },
+  )
+
+  app.post(
+    '/conversations/:conversationId/data',
+    {
+      schema: {
+        summary: 'Set attributes on the conversation\'s customer (or external, or named) participant',
+        description:
+          'For flows that know only Call.ConversationId. The participant is the one with `purpose` (default: the customer, else the external participant), or `participantId`. ' +
+          'None: 404 PARTICIPANT_NOT_FOUND listing the purposes present. Several: 409 PARTICIPANT_AMBIGUOUS listing their ids.',
+        params: conversationParams,
+        headers: writeHeaders,
+        querystring: dryRunQuery,
+        body: updateBody(limits, { purpose: true }),
+        response: { 200: written, ...WRITE_PROBLEMS },
+      },
+    },
+    async (req, reply) => {
+      const { participantId, purpose } = req.body
+      const target: Target = participantId !== undefined ? { participantId } : { purposes: purpose !== undefined ? [purpose] : DEFAULT_PURPOSES }
+      return write(req, reply, req.params.conversationId, target, req.body, req.query.dryRun)
+    },
+  )
+
+  app.get(
+    '/participants/:conversationId/:participantId/data',
+    {
+      schema: {
+        summary: 'Read a participant\'s attributes',
+        params: participantParams,
+        headers: readHeaders,
+        querystring: z.object({
+          keys: z
+            .string()
+            .optional()
+            .describe('Comma-separated attribute names: answer with these only')
+            .transform((k) => (k === undefined ? undefined : new Set(k.split(',').filter(Boolean)))),
+        }),
+        response: { 200: read, ...problems(400, 401, 404, 500, 502, 503, 504) },
+      },
+    },
+    async (req, reply) => {
+      reply.cacheControl('no-store')
+      const { conversationId, participantId } = req.params
+      const now = await app.updates.read(conversationId, { participantId }, caller(req, reply))
+      const keys = req.query.keys
+      const attributes = keys === undefined ? now.attributes : Object.fromEntries(Object.entries(now.attributes).filter(([k]) => keys.has(k)))
+      return { conversationId, participantId, attributes }
+    },
+  )
+}
+
+/** The request an Idempotency-Key stands for: route, ids and body as sent. */
+function fingerprint(req: FastifyRequest): string {
+  return createHash('sha256').update(`${req.routeOptions.url}\n${JSON.stringify(req.params)}\n${req.rawBody}`).digest('base64url')
+}
+
+export default routes

@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { dataAction } from '../../src/data-action.js'
+import { id, send, startStack } from '../helpers/stack.js'
+
+/**
+ * The slice of Velocity a Genesys Data Action request uses: ${input.x}, $esc.jsonString(...)
+ * and $esc.url(...), escaping as Genesys's Java tools do (non-ASCII as \uXXXX, / as \/, spaces
+ * in URLs as +), so the test sees the bytes Genesys would send.
+ */
+function render(template: string, input: Record<string, string>): string {
+  const value = (name: string) => {
+    if (!(name in input)) throw new Error(`template uses \${input.${name}}, which the contract does not provide`)
+    return input[name]!
+  }
+  const jsonString = (s: string) =>
+    s.replace(/["\\/\u0000-\u001f\u007f-\uffff]/g, (ch) => {
+      const named: Record<string, string> = { '"': '\\"', '\\': '\\\\', '/': '\\/', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+      return named[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`
+    })
+  const url = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')
+  // One pass: a value that looks like Velocity is data, never evaluated again.
+  return template.replace(/\$esc\.(jsonString|url)\(\$\{input\.(\w+)\}\)|\$\{input\.(\w+)\}/g, (_, tool: string | undefined, n: string, bare: string) =>
+    tool === 'jsonString' ? jsonString(value(n)) : tool === 'url' ? url(value(n)) : value(bare),
+  )
+}
+
+const hostile = {
+  customer_tier: 'quote " backslash \\ slash / end',
+  crm_id: 'line1\nline2\r\n\ttab \u0000 nul',
+  note: 'café 日本語 emoji 🎉 and \u2028 separator',
+  empty: '',
+  velocity: '${input.crm_id} $esc.url(x) #set($a = 1)',
+}
+
+t.test('a generated Data Action, rendered with hostile inputs, writes the values intact', async (t) => {
+  const { sim, url } = await startStack(t)
+  for (const conversationOnly of [false, true]) {
+    const action = dataAction({ baseUrl: url, attributes: Object.keys(hostile), conversationOnly })
+    const c = id()
+    const p = id()
+    const input = { conversationId: c, ...(!conversationOnly && { participantId: p }), ...hostile }
+    t.same(action.contract.input.inputSchema.required.sort(), Object.keys(input).sort(), 'the contract asks for the ids and every attribute')
+    const { request } = action.config
+    const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]))
+    const answer = await send(render(request.requestUrlTemplate, input), 'POST', render(request.requestTemplate, input), headers)
+    t.equal(answer.status, 200, `accepted (${conversationOnly ? 'conversation only' : 'with participant'}): ${answer.body.code ?? ''}`)
+    const written = sim.attributes(c, answer.body.participantId)
+    t.same(written, hostile, 'every value arrived exactly as the flow had it')
+
+    // The response side: each attribute is a JSONPath into our answer, and the template is JSON.
+    const { translationMap, successTemplate } = action.config.response
+    const values = Object.fromEntries(Object.entries(translationMap).map(([k, path]) => [k, path.split('.').slice(1).reduce((o: any, key) => o[key], answer.body)]))
+    const output = JSON.parse(successTemplate.replace(/\$\{(\w+)\}/g, (_, k: string) => JSON.stringify(values[k])))
+    t.same(output, { participantId: answer.body.participantId, ...hostile }, 'the outputs read back the attributes')
+  }
+})
+
+t.test('it asks for our answer a second before its own timeout', async (t) => {
+  const action = dataAction({ baseUrl: 'https://gw.example.com/', attributes: ['tier'], timeoutSeconds: 5 })
+  t.equal(action.config.timeoutSeconds, 5)
+  t.equal(action.config.request.headers['X-Request-Timeout-Ms'], '4000')
+  t.match(action.config.request.requestUrlTemplate, /^https:\/\/gw\.example\.com\/participants\//, 'trailing slash dropped')
+  t.equal(action.integrationType, 'custom-rest-actions')
+})
+
+t.test('npm run data-action prints the same document; bad arguments exit 2 naming the flag', async (t) => {
+  const run = promisify(execFile)
+  const root = new URL('../../', import.meta.url)
+  const tsx = ['--import', '@tapjs/typescript/import', 'src/cli/data-action.ts']
+  const { stdout } = await run(process.execPath, [...tsx, '--base-url', 'https://gw.example.com', '--attributes', 'customer_tier, crm_id', '--conversation-only'], { cwd: root })
+  t.same(JSON.parse(stdout), dataAction({ baseUrl: 'https://gw.example.com', attributes: ['customer_tier', 'crm_id'], conversationOnly: true }))
+  const err = await run(process.execPath, [...tsx, '--base-url', 'ftp://x', '--attributes', 'bad-name'], { cwd: root }).catch((e: { code: number; stderr: string }) => e)
+  t.equal((err as { code: number }).code, 2)
+  t.match((err as { stderr: string }).stderr, /--base-url: must be an http\(s\) URL/)
+  t.match((err as { stderr: string }).stderr, /--attributes: must start with a letter/)
+})
+
+t.test('GET /genesys/data-action serves it, refusing bad attribute names with 400', async (t) => {
+  const { url } = await startStack(t, { env: { API_KEYS: 'ops:ops-key' } })
+  const auth = { 'x-api-key': 'ops-key' }
+  const a = await send(`${url}/genesys/data-action?attributes=customer_tier,crm_id&conversationOnly=true`, 'GET', undefined, auth)
+  t.equal(a.status, 200)
+  t.same(a.body, dataAction({ baseUrl: url, attributes: ['customer_tier', 'crm_id'], conversationOnly: true }), 'based at the address it was asked on')
+  const b = await send(`${url}/genesys/data-action?attributes=customer_tier&baseUrl=https://gw.example.com`, 'GET', undefined, auth)
+  t.match(b.body.config.request.requestUrlTemplate, /^https:\/\/gw\.example\.com\//)
+  const bad = await send(`${url}/genesys/data-action?attributes=ok,not-ok`, 'GET', undefined, auth)
+  t.equal(bad.status, 400)
+  t.equal(bad.body.code, 'INVALID_QUERY')
+  t.equal(bad.body.errors[0].path, '/attributes/1')
+  t.equal((await send(`${url}/genesys/data-action?attributes=a`, 'GET')).status, 401, 'behind the API keys like everything but health')
+})
