@@ -6,6 +6,8 @@ import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
 import { ApiError, toProblem, type ErrorCode } from './errors.js'
 import { MemoryIdempotencyStore } from './idempotency.js'
+import redis from './plugins/redis.js'
+import { RedisIdempotencyStore } from './redis/idempotency.js'
 import { authenticate } from './plugins/auth.js'
 import docs from './plugins/docs.js'
 import genesys from './plugins/genesys.js'
@@ -140,9 +142,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   await app.register(sensible)
   await app.register(docs)
+  await app.register(redis, { url: config.redisUrl, clientId: config.genesys.clientId })
   await app.register(genesys, { config, dispatcher: deps.dispatcher, now: deps.now })
   await app.register(health)
-  const idempotency = new MemoryIdempotencyStore({ max: config.idempotencyMaxKeys, ttlMs: 24 * 60 * 60 * 1000 })
+  const day = 24 * 60 * 60 * 1000
+  const idempotency = app.redis
+    ? new RedisIdempotencyStore(app.redis, { prefix: app.redisPrefix, ttlMs: day, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
+    : new MemoryIdempotencyStore({ max: config.idempotencyMaxKeys, ttlMs: day })
   await app.register(async (api) => {
     authenticate(api, config.apiKeys)
     verifySignatures(api, config.apiKeys, deps.now)

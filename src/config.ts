@@ -36,6 +36,8 @@ export interface Config {
   queue: { maxPerConversation: number; maxTotal: number }
   /** Idempotency keys remembered (24 h each) before the least recently used are forgotten. */
   idempotencyMaxKeys: number
+  /** Multi-replica mode: a dead replica holds a conversation's lock at most this long. */
+  lockLeaseMs: number
   /** Empty means caller authentication is off (allowed in sandbox only). */
   apiKeys: ApiKey[]
   limits: {
@@ -97,6 +99,7 @@ const schema = z.object({
   MAX_QUEUED_TOTAL: int(1, 10_000_000, 20_000),
   SIGNING_SECRETS: optional(z.string()),
   IDEMPOTENCY_MAX_KEYS: int(100, 10_000_000, 100_000),
+  LOCK_LEASE_MS: int(500, 60_000, 5000),
   API_KEYS: apiKeys,
   MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
   // A longer value could never fit the 64 KiB body limit anyway.
@@ -151,11 +154,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else if (key === undefined) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
     else key.signingSecret = secret
   }
-  if (e.REDIS_URL !== undefined) {
-    // Running replicas without the shared lock would break "one write in flight per
-    // conversation"; refusing is safer than starting uncoordinated.
-    problems.push('REDIS_URL: multi-replica mode is not available in this version; unset it and run one replica')
-  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -178,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },
     idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
+    lockLeaseMs: e.LOCK_LEASE_MS,
     apiKeys: e.API_KEYS,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,

@@ -27,6 +27,7 @@ export const CATALOGUE = {
   UPSTREAM_OUTCOME_UNKNOWN: { status: 502, title: 'Write sent to Genesys Cloud but no answer came back; it may or may not have been applied' },
   RATE_BUDGET_EXHAUSTED: { status: 503, title: 'Genesys Cloud request budget used up for now; not written' },
   OVERLOADED: { status: 503, title: 'Too many updates waiting; not written' },
+  COORDINATION_UNAVAILABLE: { status: 503, title: 'Redis, which replicas coordinate through, is unreachable; not written' },
   DEADLINE_EXCEEDED: { status: 504, title: 'Deadline passed before the update could be sent; not written' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down; not written' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
@@ -124,4 +125,10 @@ export function problemSchema(status: number) {
     })
     .catchall(z.unknown())
     .describe(`application/problem+json (RFC 9457)`)
+}
+
+/** Redis failed: without it replicas cannot coordinate, so nothing is written. */
+export function coordinationUnavailable(cause: unknown): ApiError {
+  const why = (cause as { message?: string }).message ?? String(cause)
+  return new ApiError('COORDINATION_UNAVAILABLE', `Redis is unreachable (${why}); nothing was written; try again shortly`, { retryAfter: 1, cause })
 }

@@ -70,7 +70,7 @@ t.test('every bad value is reported, naming its variable', async (t) => {
     [{ MAX_VALUE_LENGTH: '1.5' }, /^MAX_VALUE_LENGTH: /],
     [{ GENESYS_TIMEOUT_MS: '5' }, /^GENESYS_TIMEOUT_MS: /],
     [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must be a redis/],
-    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, /^REDIS_URL: multi-replica mode is not available/],
+    [{ LOCK_LEASE_MS: '10' }, /^LOCK_LEASE_MS: /],
     [{ NODE_ENV: 'production', API_KEYS: 'a:b' }, /^GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production/],
     [{ NODE_ENV: 'production', GENESYS_CLIENT_ID: 'i', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'us-east-1' }, /^API_KEYS: required when NODE_ENV=production/],
   ]

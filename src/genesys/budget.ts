@@ -1,5 +1,5 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
-import { ApiError } from '../errors.js'
+import { ApiError, coordinationUnavailable } from '../errors.js'
 
 /** live: a flow is waiting on the answer. bulk: a back-office sync that can wait its turn. */
 export type Priority = 'live' | 'bulk'
@@ -33,8 +33,11 @@ const KEY = 'genesys-api'
  * budget. The price is one slice's share (270 of 300 per minute), worth zero 429s.
  */
 export function slicing(requests: number, windowMs: number): { points: number; sliceMs: number } {
-  let k = 1 // the most usable requests, and on a tie the shorter slices: smoother flow
-  for (let n = 2; n <= 10; n++) if (Math.floor(requests / (n + 1)) * n >= Math.floor(requests / (k + 1)) * k) k = n
+  // Shared (Redis) counters expire in whole seconds, so slices are whole seconds when they can be.
+  const counts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  const whole = counts.filter((n) => (windowMs / n) % 1000 === 0)
+  let k = 0 // the most usable requests, and on a tie the shorter slices: smoother flow
+  for (const n of whole.length > 0 ? whole : counts) if (k === 0 || Math.floor(requests / (n + 1)) * n >= Math.floor(requests / (k + 1)) * k) k = n
   return { points: Math.floor(requests / (k + 1)), sliceMs: windowMs / k }
 }
 
@@ -88,7 +91,7 @@ export class RateBudget {
       if (res === 0) return
       msBeforeNext = res
     } else {
-      msBeforeNext = (await this.#limiter.get(KEY))?.msBeforeNext ?? 0
+      msBeforeNext = (await this.#limiter.get(KEY).catch((err: unknown) => Promise.reject(coordinationUnavailable(err))))?.msBeforeNext ?? 0
     }
     // Those ahead take whole slices first; later live arrivals may still pass a bulk caller.
     const perSlice = priority === 'live' ? this.#points : this.#bulkPoints
@@ -118,13 +121,13 @@ export class RateBudget {
       const res = await this.#limiter.consume(KEY)
       // Take, then give back: a check before taking would race with other takers.
       if (priority === 'bulk' && res.consumedPoints > this.#bulkPoints) {
-        await this.#limiter.reward(KEY)
+        await this.#limiter.reward(KEY).catch(() => {})
         return Math.max(res.msBeforeNext, 1)
       }
       return 0
     } catch (err) {
       if (err instanceof RateLimiterRes) return Math.max(err.msBeforeNext, 1)
-      throw err
+      throw coordinationUnavailable(err)
     }
   }
 
@@ -141,13 +144,23 @@ export class RateBudget {
       for (;;) {
         const head = this.#queues.find((q) => q.length > 0)?.[0]
         if (head === undefined) return
-        const wait = await this.#consume(head.priority)
+        let wait: number
+        try {
+          wait = await this.#consume(head.priority)
+        } catch (err) {
+          // The shared counter is unreachable: nobody waiting can be served; they hear why now.
+          for (const w of this.#queues.flatMap((q) => q.splice(0))) {
+            clearTimeout(w.timer)
+            w.reject(err as ApiError)
+          }
+          return
+        }
         // The head may have timed out while we asked; it is no longer at the front then.
         if (wait > 0) return this.#schedule(wait)
         const queue = head.queue
         const at = queue.indexOf(head)
         if (at === -1) {
-          await this.#limiter.reward(KEY) // nobody to use it: give the unit back
+          await this.#limiter.reward(KEY).catch(() => {}) // nobody to use it: give the unit back
           continue
         }
         queue.splice(at, 1)

@@ -6,6 +6,23 @@ export interface TokenOptions extends HttpOptions {
   clientId: string
   clientSecret: string
   now?: () => number
+  /** Shares the token between replicas (Redis); without it, this process keeps its own. */
+  store?: TokenStore
+}
+
+export interface CachedToken {
+  value: string
+  /** Epoch ms after which the token is renewed rather than used. */
+  refreshAt: number
+}
+
+/** Where replicas share one token, so it is fetched once, not once per replica. */
+export interface TokenStore {
+  get(): Promise<CachedToken | undefined>
+  /** Runs `fetch` unless another replica just did (then answers what it stored). */
+  refresh(fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken>
+  /** Forgets `value` if it is still the shared token. */
+  drop(value: string): Promise<void>
 }
 
 /**
@@ -16,7 +33,7 @@ export class TokenProvider {
   readonly #opts: TokenOptions
   readonly #basic: string
   readonly #now: () => number
-  #token: { value: string; refreshAt: number } | undefined
+  #token: CachedToken | undefined
   #pending: Promise<string> | undefined
 
   constructor(opts: TokenOptions) {
@@ -28,7 +45,7 @@ export class TokenProvider {
   get(): Promise<string> {
     const t = this.#token
     if (t !== undefined && this.#now() < t.refreshAt) return Promise.resolve(t.value)
-    this.#pending ??= this.#fetch().finally(() => {
+    this.#pending ??= this.#obtain().finally(() => {
       this.#pending = undefined
     })
     return this.#pending
@@ -37,9 +54,19 @@ export class TokenProvider {
   /** The API answered 401 to `token`: forget it unless a newer one already replaced it. */
   invalidate(token: string): void {
     if (this.#token?.value === token) this.#token = undefined
+    this.#opts.store?.drop(token).catch(() => {})
   }
 
-  async #fetch(): Promise<string> {
+  async #obtain(): Promise<string> {
+    const { store } = this.#opts
+    const fresh = (t: CachedToken) => this.#now() < t.refreshAt
+    let token = await store?.get()
+    if (token === undefined || !fresh(token)) token = store ? await store.refresh(() => this.#fetch(), fresh) : await this.#fetch()
+    this.#token = token
+    return token.value
+  }
+
+  async #fetch(): Promise<CachedToken> {
     const text = await exchange(
       'token',
       {
@@ -63,7 +90,6 @@ export class TokenProvider {
     // Refresh a tenth of the lifetime early, at most a minute: a 24 h token is renewed a minute
     // before expiry, a 5 min token 30 s before, so no request ever carries a token about to lapse.
     const lifetimeMs = expiresIn * 1000
-    this.#token = { value, refreshAt: this.#now() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) }
-    return value
+    return { value, refreshAt: this.#now() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) }
   }
 }

@@ -1,10 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
+import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
 import { RateBudget } from '../genesys/budget.js'
 import { GenesysClient } from '../genesys/client.js'
 import { TokenProvider } from '../genesys/token.js'
+import { RedisConversationLock } from '../redis/lock.js'
+import { RedisTokenStore } from '../redis/token-store.js'
 import { UpdateQueue } from '../updates/queue.js'
 import { RetryPolicy } from '../updates/retry.js'
 
@@ -28,14 +31,22 @@ export default fp<GenesysPluginOptions>(
     const owned = dispatcher === undefined
     const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
     const http = { dispatcher: net, timeoutMs: g.timeoutMs }
-    const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, now })
+    // With Redis (several replicas): one token, one request budget and one writer per
+    // conversation for all of them. Without it, this process's own.
+    const { redis, redisPrefix: prefix } = app
+    const store = redis && new RedisTokenStore(redis, prefix, g.timeoutMs)
+    const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, now, store })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
     app.decorate('tokens', tokens)
     app.decorate(
       'updates',
       new UpdateQueue(client, {
         policy: new RetryPolicy({ conflictRetries: g.conflictRetries }),
-        budget: new RateBudget(g.rateLimit),
+        budget: new RateBudget({
+          ...g.rateLimit,
+          limiter: redis && ((o) => new RateLimiterRedis({ ...o, keyPrefix: `${prefix}${o.keyPrefix}`, storeClient: redis, rejectIfRedisNotReady: true })),
+        }),
+        lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: config.lockLeaseMs }),
         maxPerConversation: queue.maxPerConversation,
         maxTotal: queue.maxTotal,
         // A lost PATCH cannot outlive our own wait for its answer by much.
@@ -47,5 +58,5 @@ export default fp<GenesysPluginOptions>(
     // nobody waiting for it, so there is nothing to wait for.
     if (owned) app.addHook('onClose', () => net.destroy())
   },
-  { name: 'genesys' },
+  { name: 'genesys', dependencies: ['redis'] },
 )

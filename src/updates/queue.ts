@@ -41,8 +41,24 @@ export interface WriteResult {
   attempts: number
 }
 
+/**
+ * Exclusive right to write to a conversation across replicas (Redis); absent when this process
+ * is the only writer and its lanes are enough.
+ */
+export interface ConversationLock {
+  /** Resolves once held; rejects with DEADLINE_EXCEEDED or COORDINATION_UNAVAILABLE. */
+  acquire(conversationId: string, deadline: number): Promise<Lease>
+}
+
+export interface Lease {
+  /** False once the lease could not be kept (Redis unreachable): nothing may be sent then. */
+  readonly held: boolean
+  release(): Promise<void>
+}
+
 export interface QueueOptions {
   policy: RetryPolicy
+  lock?: ConversationLock
   budget: RateBudget
   /** Updates waiting or being written, for one conversation and in all, before OVERLOADED. */
   maxPerConversation: number
@@ -205,8 +221,10 @@ export class UpdateQueue {
       lane.batches.delete(batch.key)
       lane.current = batch
       let settled = false
+      let lease: Lease | undefined
       try {
-        const result = await this.#write(conversationId, batch)
+        if (batch.waiters.size > 0) lease = await this.#opts.lock?.acquire(conversationId, deadlineOf(batch))
+        const result = await this.#write(conversationId, batch, lease)
         settled = result !== undefined
         for (const w of [...batch.waiters]) {
           this.#answer(lane, batch, w)
@@ -220,8 +238,9 @@ export class UpdateQueue {
         }
       }
       lane.current = undefined
-      // The lane stays registered during the pause, so newcomers queue behind it too.
+      // The lane (and the lock) stay held during the pause, so newcomers queue behind it too.
       if (batch.mayHaveLanded && !settled && this.#closingBy === undefined) await this.#opts.unknownOutcomePause()
+      await lease?.release()
     }
     this.#lanes.delete(conversationId)
   }
@@ -230,7 +249,7 @@ export class UpdateQueue {
    * Read, merge, write, retrying as the policy says. Undefined when every caller of the batch
    * was answered (by its deadline) before the write could be confirmed.
    */
-  async #write(conversationId: string, batch: Batch): Promise<WriteResult | undefined> {
+  async #write(conversationId: string, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
     const { policy, onRetry } = this.#opts
     const retries = policy.begin()
     let patches = 0
@@ -244,6 +263,9 @@ export class UpdateQueue {
         // landed, its changes stay in every later attempt.
         if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
         const attributes = merge(participant.attributes, batch.changes)
+        if (lease !== undefined && !lease.held) {
+          throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
+        }
         batch.sending = true
         patches++
         try {

@@ -41,15 +41,30 @@ export async function send(url: string, method: 'GET' | 'POST', body?: unknown, 
  */
 export async function startStack(
   t: Teardown,
-  opts: { sim?: SimulatorOptions; env?: Record<string, string>; deps?: AppDeps; tune?: (config: Config) => void } = {},
+  opts: {
+    sim?: SimulatorOptions
+    /** Another stack's simulator, for a second instance in front of the same "Genesys". */
+    shareSimWith?: Stack
+    env?: Record<string, string>
+    deps?: AppDeps
+    tune?: (config: Config) => void
+  } = {},
 ): Promise<Stack> {
-  const sim = buildSimulator({ clientId: 'test-client', clientSecret: 'test-secret', ...opts.sim })
-  const simUrl = await sim.app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => sim.app.close())
+  const clientId = opts.sim?.clientId ?? 'test-client'
+  let sim: Simulator
+  let simUrl: string
+  if (opts.shareSimWith) {
+    sim = opts.shareSimWith.sim
+    simUrl = opts.shareSimWith.config.genesys.apiUrl
+  } else {
+    sim = buildSimulator({ clientId, clientSecret: 'test-secret', ...opts.sim })
+    simUrl = await sim.app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => sim.app.close())
+  }
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    GENESYS_CLIENT_ID: 'test-client',
+    GENESYS_CLIENT_ID: opts.shareSimWith?.config.genesys.clientId ?? clientId,
     GENESYS_CLIENT_SECRET: 'test-secret',
     GENESYS_API_URL: simUrl,
     GENESYS_LOGIN_URL: simUrl,

@@ -1,0 +1,51 @@
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set in multi-replica mode (REDIS_URL): what replicas coordinate through. */
+    redis: Redis | undefined
+    /**
+     * Prefix of every key this deployment uses: its OAuth client id, since Genesys counts the
+     * rate per client and deployments for different orgs may share one Redis.
+     */
+    redisPrefix: string
+  }
+}
+
+/**
+ * The Redis connection for multi-replica mode. Commands fail at once while Redis is unreachable
+ * (no offline queue), so callers get a prompt 503 rather than a wait until their deadline, and
+ * the client reconnects by itself, so the service recovers when Redis does.
+ */
+export default fp<{ url: string | undefined; clientId: string }>(
+  async (app, { url, clientId }) => {
+    app.decorate('redisPrefix', `pdg:${clientId}:`)
+    if (url === undefined) return void app.decorate('redis', undefined)
+    const redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+      retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+    })
+    let down = false
+    redis.on('ready', () => {
+      down = false
+      app.log.info('redis connected')
+    })
+    redis.on('error', (err) => {
+      // Once per outage, not once per reconnect attempt.
+      if (!down) app.log.warn({ err: err.message }, 'redis unreachable; writes are refused until it is back')
+      down = true
+    })
+    // Start even if Redis is down (readiness says so), but give it a moment to connect first.
+    await Promise.race([once(redis, 'ready'), sleep(2000)])
+    app.decorate('redis', redis)
+    app.addHook('onClose', async () => {
+      await redis.quit().catch(() => redis.disconnect())
+    })
+  },
+  { name: 'redis' },
+)

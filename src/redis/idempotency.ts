@@ -1,0 +1,63 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Redis } from 'ioredis'
+import { coordinationUnavailable } from '../errors.js'
+import type { Claim, IdempotencyStore, StoredAnswer } from '../idempotency.js'
+
+export interface RedisIdempotencyOptions {
+  /** Namespace of this deployment's keys. */
+  prefix: string
+  ttlMs: number
+  /** How long a request in flight holds its key, should its instance die before settling. */
+  pendingMs: number
+  pollMs?: number
+}
+
+// Settle only the claim we hold: if ours expired and another request claimed the key since,
+// leave theirs alone.
+const SETTLE = `if redis.call('get', KEYS[1]) == ARGV[1] then
+  if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+end`
+
+interface Stored {
+  fingerprint: string
+  owner?: string
+  answer?: StoredAnswer
+}
+
+/** Idempotency keys in Redis, so a repeat sent to another replica is recognised too. */
+export class RedisIdempotencyStore implements IdempotencyStore {
+  readonly #redis: Redis
+  readonly #opts: Required<RedisIdempotencyOptions>
+
+  constructor(redis: Redis, opts: RedisIdempotencyOptions) {
+    this.#redis = redis
+    this.#opts = { pollMs: 50, ...opts }
+  }
+
+  async claim(key: string, fingerprint: string): Promise<Claim> {
+    const k = `${this.#opts.prefix}idempotency:${createHash('sha256').update(key).digest('base64url')}`
+    try {
+      for (;;) {
+        const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)
+        if ((await this.#redis.set(k, pending, 'PX', this.#opts.pendingMs, 'NX')) === 'OK') {
+          return {
+            kind: 'new',
+            settle: (answer) => {
+              const done = answer === undefined ? '' : JSON.stringify({ fingerprint, answer } satisfies Stored)
+              this.#redis.eval(SETTLE, 1, k, pending, done, this.#opts.ttlMs).catch(() => {}) // else it expires
+            },
+          }
+        }
+        const raw = await this.#redis.get(k)
+        if (raw === null) continue // settled as failed, or expired, between the two calls
+        const stored = JSON.parse(raw) as Stored
+        if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' }
+        if (stored.answer !== undefined) return { kind: 'replay', answer: stored.answer }
+        await sleep(this.#opts.pollMs)
+      }
+    } catch (err) {
+      throw coordinationUnavailable(err)
+    }
+  }
+}

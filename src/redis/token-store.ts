@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis'
+import { Mutex } from 'redis-semaphore'
+import { coordinationUnavailable } from '../errors.js'
+import type { CachedToken, TokenStore } from '../genesys/token.js'
+
+/** One OAuth token for every replica, refreshed by one of them while the others wait for it. */
+export class RedisTokenStore implements TokenStore {
+  readonly #redis: Redis
+  readonly #key: string
+  readonly #waitMs: number
+
+  /** `waitMs`: how long a replica waits for another's refresh (the token request's own timeout). */
+  constructor(redis: Redis, prefix: string, waitMs: number) {
+    this.#redis = redis
+    this.#key = `${prefix}token`
+    this.#waitMs = waitMs
+  }
+
+  async get(): Promise<CachedToken | undefined> {
+    const raw = await this.#redis.get(this.#key).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+    return raw === null ? undefined : (JSON.parse(raw) as CachedToken)
+  }
+
+  async refresh(fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken> {
+    const mutex = new Mutex(this.#redis, `${this.#key}:refresh`, { lockTimeout: this.#waitMs + 5000, acquireTimeout: this.#waitMs + 5000, retryInterval: 25 })
+    try {
+      await mutex.acquire()
+    } catch (err) {
+      throw coordinationUnavailable(err)
+    }
+    try {
+      // Another replica may have refreshed while we waited for the lock.
+      const stored = await this.get()
+      if (stored !== undefined && isFresh(stored)) return stored
+      const token = await fetch()
+      const ttl = Math.max(1, Math.round(token.refreshAt - Date.now()))
+      await this.#redis.set(this.#key, JSON.stringify(token), 'PX', ttl).catch(() => {})
+      return token
+    } finally {
+      await mutex.release().catch(() => {})
+    }
+  }
+
+  async drop(value: string): Promise<void> {
+    const stored = await this.get().catch(() => undefined)
+    if (stored?.value === value) await this.#redis.del(this.#key).catch(() => {})
+  }
+}
