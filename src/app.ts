@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import sensible from '@fastify/sensible'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -6,6 +7,7 @@ import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
 import { ApiError, toProblem, type ErrorCode } from './errors.js'
 import { MemoryIdempotencyStore } from './idempotency.js'
+import metrics from './plugins/metrics.js'
 import redis from './plugins/redis.js'
 import { RedisIdempotencyStore } from './redis/idempotency.js'
 import { authenticate } from './plugins/auth.js'
@@ -24,6 +26,8 @@ export interface AppDeps {
   /** Where logs go; stdout when absent. Tests capture them here. */
   logStream?: DestinationStream
 }
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
 /** During shutdown, how long no request must arrive before the listener closes. */
 const QUIET_MS = 250
@@ -75,6 +79,8 @@ declare module 'fastify' {
   interface FastifyReply {
     /** Catalogue code of the error this reply carries, for the request log line. */
     problemCode: ErrorCode | undefined
+    /** Attribute keys the request set, for the request log line (values are never logged). */
+    loggedKeys: string[] | undefined
   }
 }
 
@@ -88,7 +94,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       ...(deps.logStream && { stream: deps.logStream }),
     },
     bodyLimit: BODY_LIMIT_BYTES,
-    requestIdHeader: 'x-request-id',
+    // A caller's (or a proxy's) X-Request-Id is used when it is a plain token; else a new one.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
     logController: new RequestLog(),
     // Answered with a catalogue problem by the hook below rather than Fastify's plain 503.
     return503OnClosing: false,
@@ -113,6 +124,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   })
 
   app.decorateReply('problemCode', undefined)
+  app.decorateReply('loggedKeys', undefined)
   app.setErrorHandler(sendProblem)
   app.setNotFoundHandler((req) => {
     throw new ApiError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)
@@ -132,7 +144,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     closing = true
   })
   // Callback style: this runs on every request, and an async hook costs a promise each time.
-  app.addHook('onRequest', (_req, reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
+    // Echoed on every answer, so a caller can quote it and find the request's log lines.
+    reply.header('x-request-id', req.id)
     if (!closing) return done()
     lastRefused = Date.now()
     // The connection goes too, so a keep-alive client finds another instance for its next request.
@@ -142,6 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   await app.register(sensible)
   await app.register(docs)
+  await app.register(metrics)
   await app.register(redis, { url: config.redisUrl, clientId: config.genesys.clientId })
   await app.register(genesys, { config, dispatcher: deps.dispatcher, now: deps.now })
   await app.register(health)

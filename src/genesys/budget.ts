@@ -11,6 +11,9 @@ export interface BudgetOptions {
   /** Builds the shared counter; in memory unless another store (Redis) is passed. */
   limiter?: (opts: { points: number; duration: number; keyPrefix: string }) => RateLimiterAbstract
   now?: () => number
+  /** Told when a caller has to wait, and when one is refused. */
+  onWait?: (priority: Priority) => void
+  onRefuse?: (priority: Priority) => void
 }
 
 interface Waiter {
@@ -56,6 +59,8 @@ export class RateBudget {
   readonly #bulkPoints: number
   readonly #sliceMs: number
   readonly #now: () => number
+  readonly #onWait: (priority: Priority) => void
+  readonly #onRefuse: (priority: Priority) => void
   /** Served in this order: live finishing, live starting, bulk finishing, bulk starting. */
   readonly #queues: Waiter[][] = [[], [], [], []]
   #timer: NodeJS.Timeout | undefined
@@ -69,6 +74,8 @@ export class RateBudget {
     this.#bulkPoints = points - Math.floor(points / 5)
     this.#sliceMs = sliceMs
     this.#now = opts.now ?? Date.now
+    this.#onWait = opts.onWait ?? (() => {})
+    this.#onRefuse = opts.onRefuse ?? (() => {})
   }
 
   /** Requests this budget lets through in one slice, and the slice's length. */
@@ -96,7 +103,11 @@ export class RateBudget {
     // Those ahead take whole slices first; later live arrivals may still pass a bulk caller.
     const perSlice = priority === 'live' ? this.#points : this.#bulkPoints
     const wait = msBeforeNext + Math.floor((ahead + more) / perSlice) * this.#sliceMs
-    if (this.#now() + wait >= deadline) throw exhausted(wait)
+    if (this.#now() + wait >= deadline) {
+      this.#onRefuse(priority)
+      throw exhausted(wait)
+    }
+    this.#onWait(priority)
     return new Promise<void>((resolve, reject) => {
       const queue = this.#queues[rank]!
       const waiter: Waiter = {
@@ -107,6 +118,7 @@ export class RateBudget {
         reject,
         timer: setTimeout(() => {
           queue.splice(queue.indexOf(waiter), 1)
+          this.#onRefuse(priority)
           reject(exhausted(this.#sliceMs))
         }, deadline - this.#now()),
       }

@@ -8,6 +8,8 @@ export interface TokenOptions extends HttpOptions {
   now?: () => number
   /** Shares the token between replicas (Redis); without it, this process keeps its own. */
   store?: TokenStore
+  /** Told of each token this instance requests. */
+  onRefresh?: (ok: boolean) => void
 }
 
 export interface CachedToken {
@@ -67,6 +69,17 @@ export class TokenProvider {
   }
 
   async #fetch(): Promise<CachedToken> {
+    try {
+      const token = await this.#request()
+      this.#opts.onRefresh?.(true)
+      return token
+    } catch (err) {
+      this.#opts.onRefresh?.(false)
+      throw err
+    }
+  }
+
+  async #request(): Promise<CachedToken> {
     const text = await exchange(
       'token',
       {

@@ -81,6 +81,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     reply.cacheControl('no-store')
     const who = caller(req, reply)
     const updated = Object.keys(body.attributes)
+    reply.loggedKeys = updated
     if (dryRun) {
       const now = await app.updates.read(conversationId, target, who)
       return { conversationId, participantId: now.participantId, attributes: merge(now.attributes, body.attributes), updated, dryRun: true as const }
@@ -91,6 +92,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
     }
     if (claim?.kind === 'replay') {
+      app.metrics.replays.inc()
       reply.header('idempotent-replayed', 'true')
       return reply.status(claim.answer.status).send(claim.answer.body)
     }

@@ -70,6 +70,8 @@ export interface QueueOptions {
    */
   unknownOutcomePause: () => Promise<void>
   onRetry?: (retry: Retry) => void
+  /** Told of each successful write: how many callers' updates it carried. */
+  onWrite?: (coalesced: number) => void
   now?: () => number
 }
 
@@ -226,6 +228,7 @@ export class UpdateQueue {
         if (batch.waiters.size > 0) lease = await this.#opts.lock?.acquire(conversationId, deadlineOf(batch))
         const result = await this.#write(conversationId, batch, lease)
         settled = result !== undefined
+        if (settled) this.#opts.onWrite?.(result!.coalesced)
         for (const w of [...batch.waiters]) {
           this.#answer(lane, batch, w)
           w.resolve(result!)
