@@ -107,6 +107,9 @@ const schema = z.object({
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
 })
 
+/** Every variable the service reads. */
+export const VARIABLES = Object.keys(schema.shape)
+
 /**
  * Parses the environment once. Every problem is reported at once, each naming its variable,
  * so a bad deployment is fixed in one round.

@@ -15,9 +15,17 @@ export interface ServiceProcess {
  * The service's real entry point (src/server.ts) in a process of its own, straight from the
  * TypeScript sources, so signals and exit codes are the real ones. Resolves once it listens.
  */
-export async function startService(t: Teardown, env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'src/server.ts'], {
-    cwd: root,
+export async function startService(
+  t: Teardown,
+  env: Record<string, string>,
+  /** Another command (the image's), run in another folder. */
+  run: { command: string[]; cwd: string | URL } = { command: [process.execPath, '--import', '@tapjs/typescript/import', 'src/server.ts'], cwd: root },
+  /** What the process prints once it listens; its first group is the base URL. */
+  listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/,
+): Promise<ServiceProcess> {
+  const [command, ...args] = run.command
+  const child = spawn(command!, args, {
+    cwd: run.cwd,
     env: { PATH: process.env.PATH, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
@@ -32,7 +40,7 @@ export async function startService(t: Teardown, env: Record<string, string>): Pr
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`service did not listen within 60 s:\n${err}\n${out}`)), 60_000)
     child.stdout.on('data', () => {
-      const m = out.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+      const m = out.match(listening)
       if (m) {
         clearTimeout(timer)
         resolve(m[1]!)
