@@ -16,10 +16,16 @@ export interface BudgetOptions {
   onRefuse?: (priority: Priority) => void
 }
 
+/** Lets a caller waiting at bulk priority be moved up, when a live caller comes to depend on it. */
+export interface Ticket {
+  promote?: () => void
+}
+
 interface Waiter {
   priority: Priority
   /** Units this caller still needs, this one included. */
   units: number
+  /** The queue it waits in (it changes when promoted). */
   queue: Waiter[]
   resolve: () => void
   reject: (err: ApiError) => void
@@ -48,13 +54,14 @@ export function slicing(requests: number, windowMs: number): { points: number; s
  * The upstream request budget, shared by every write. A request takes one unit before it is
  * sent; when none is left it waits for the next slice if that comes before its deadline, and
  * is refused at once with RATE_BUDGET_EXHAUSTED if it would not. Live callers are served
- * first, and bulk callers never take the last fifth of a slice, so a bulk flood cannot make a
- * flow wait more than one slice. Within a priority, a caller's last request (a write whose read
- * is done) goes before first requests: budget spent on a read whose write then cannot be sent
- * is budget wasted.
+ * first, and bulk callers never take the last fifth of a slice (counted by a second limiter of
+ * their own), so a bulk flood cannot make a flow wait more than one slice. Within a priority, a
+ * caller's last request (a write whose read is done) goes before first requests: budget spent
+ * on a read whose write then cannot be sent is budget wasted.
  */
 export class RateBudget {
   readonly #limiter: RateLimiterAbstract
+  readonly #bulk: RateLimiterAbstract
   readonly #points: number
   readonly #bulkPoints: number
   readonly #sliceMs: number
@@ -69,9 +76,10 @@ export class RateBudget {
   constructor(opts: BudgetOptions) {
     const { points, sliceMs } = slicing(opts.requests, opts.windowMs)
     const make = opts.limiter ?? ((o) => new RateLimiterMemory(o))
-    this.#limiter = make({ points, duration: sliceMs / 1000, keyPrefix: 'budget' })
     this.#points = points
     this.#bulkPoints = points - Math.floor(points / 5)
+    this.#limiter = make({ points, duration: sliceMs / 1000, keyPrefix: 'budget' })
+    this.#bulk = make({ points: this.#bulkPoints, duration: sliceMs / 1000, keyPrefix: 'budget-bulk' })
     this.#sliceMs = sliceMs
     this.#now = opts.now ?? Date.now
     this.#onWait = opts.onWait ?? (() => {})
@@ -88,7 +96,7 @@ export class RateBudget {
    * requests the caller will need right after this one (a read is followed by its write), so it
    * is refused now, before spending anything, if it could not finish by its deadline.
    */
-  async take(priority: Priority, deadline: number, more = 0): Promise<void> {
+  async take(priority: Priority, deadline: number, more = 0, ticket?: Ticket): Promise<void> {
     const rank = (priority === 'live' ? 0 : 2) + (more === 0 ? 0 : 1)
     let ahead = 0
     for (let i = 0; i <= rank; i++) for (const w of this.#queues[i]!) ahead += w.units
@@ -117,12 +125,22 @@ export class RateBudget {
         resolve,
         reject,
         timer: setTimeout(() => {
-          queue.splice(queue.indexOf(waiter), 1)
-          this.#onRefuse(priority)
+          waiter.queue.splice(waiter.queue.indexOf(waiter), 1)
+          this.#onRefuse(waiter.priority)
           reject(exhausted(this.#sliceMs))
         }, deadline - this.#now()),
       }
       queue.push(waiter)
+      if (ticket !== undefined && priority === 'bulk') {
+        ticket.promote = () => {
+          const at = waiter.queue.indexOf(waiter)
+          if (at === -1) return
+          waiter.queue.splice(at, 1)
+          waiter.priority = 'live'
+          waiter.queue = this.#queues[rank - 2]!
+          waiter.queue.push(waiter)
+        }
+      }
       this.#schedule(msBeforeNext)
     })
   }
@@ -130,12 +148,9 @@ export class RateBudget {
   /** 0 when a unit was taken, else the ms until the current slice ends. */
   async #consume(priority: Priority): Promise<number> {
     try {
-      const res = await this.#limiter.consume(KEY)
-      // Take, then give back: a check before taking would race with other takers.
-      if (priority === 'bulk' && res.consumedPoints > this.#bulkPoints) {
-        await this.#limiter.reward(KEY).catch(() => {})
-        return Math.max(res.msBeforeNext, 1)
-      }
+      // A bulk unit first: when bulk callers have had their share of the slice, they wait.
+      if (priority === 'bulk') await this.#bulk.consume(KEY)
+      await this.#limiter.consume(KEY)
       return 0
     } catch (err) {
       if (err instanceof RateLimiterRes) return Math.max(err.msBeforeNext, 1)
@@ -167,15 +182,12 @@ export class RateBudget {
           }
           return
         }
-        // The head may have timed out while we asked; it is no longer at the front then.
         if (wait > 0) return this.#schedule(wait)
-        const queue = head.queue
-        const at = queue.indexOf(head)
-        if (at === -1) {
-          await this.#limiter.reward(KEY).catch(() => {}) // nobody to use it: give the unit back
-          continue
-        }
-        queue.splice(at, 1)
+        // The head may have timed out (or moved up) while we asked: its unit goes unused, which
+        // wastes budget but never exceeds it.
+        const at = head.queue.indexOf(head)
+        if (at === -1) continue
+        head.queue.splice(at, 1)
         clearTimeout(head.timer)
         head.resolve()
       }

@@ -26,6 +26,11 @@ export class GenesysClient {
     this.#opts = opts
   }
 
+  /** A token ready for the next call, so that the call itself goes out at once. */
+  prepare(): Promise<string> {
+    return this.#opts.tokens.get()
+  }
+
   async getConversation(conversationId: string): Promise<Conversation> {
     const text = await this.#call('getConversation', 'GET', `/api/v2/conversations/${conversationId}`)
     let parsed: unknown

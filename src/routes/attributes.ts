@@ -16,7 +16,7 @@ const conversationParams = z.object({ conversationId: genesysId })
 
 const timeoutHeader = z
   .string()
-  .regex(/^[1-9]\d{2,8}$/, 'must be a whole number of milliseconds, at least 100')
+  .regex(/^(?:[5-9]\d{2}|[1-9]\d{3,8})$/, 'must be a whole number of milliseconds, at least 500')
   .optional()
   .describe('Answer within this many milliseconds (at most REQUEST_TIMEOUT_MS). Give a Data Action one second less than its own timeout.')
 

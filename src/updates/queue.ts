@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { ApiError } from '../errors.js'
-import type { Priority, RateBudget } from '../genesys/budget.js'
+import type { Priority, RateBudget, Ticket } from '../genesys/budget.js'
 import type { Conversation } from '../genesys/client.js'
 import type { Retry, RetryPolicy } from './retry.js'
 
@@ -10,7 +10,15 @@ import type { Retry, RetryPolicy } from './retry.js'
 export interface Upstream {
   getConversation(conversationId: string): Promise<Conversation>
   patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void>
+  /** Whatever the write needs before it can go out (a token), so that "sent" means sent. */
+  prepare?(): Promise<unknown>
 }
+
+/**
+ * A write sent with less time than this left before its callers' deadline would most likely be
+ * answered "outcome unknown"; those callers are told "not written" instead, while that is true.
+ */
+const SEND_WINDOW_MS = 100
 
 /** Which participant: a known id, or the one found in the conversation by purpose. */
 export type Target = { participantId: string } | { purposes: readonly string[] }
@@ -100,6 +108,8 @@ interface Lane {
   batches: Map<string, Batch>
   /** The batch being written now. */
   current: Batch | undefined
+  /** Its place in the budget's queue, should a live caller arrive behind a bulk one. */
+  ticket: Ticket
   /** Unanswered callers, pending and in flight. */
   callers: number
 }
@@ -151,7 +161,7 @@ export class UpdateQueue {
     }
     const idle = lane === undefined
     if (lane === undefined) {
-      lane = { batches: new Map(), current: undefined, callers: 0 }
+      lane = { batches: new Map(), current: undefined, ticket: {}, callers: 0 }
       this.#lanes.set(conversationId, lane)
     }
     const key = 'participantId' in target ? target.participantId : `purpose:${target.purposes.join('|')}`
@@ -168,6 +178,8 @@ export class UpdateQueue {
     })
     lane.callers++
     this.#callers++
+    // A live caller waits behind whatever the lane is writing: that write is live now too.
+    if (update.priority === 'live') lane.ticket.promote?.()
     if (idle) void this.#drain(conversationId, lane)
     return done
   }
@@ -226,7 +238,7 @@ export class UpdateQueue {
       let lease: Lease | undefined
       try {
         if (batch.waiters.size > 0) lease = await this.#opts.lock?.acquire(conversationId, deadlineOf(batch))
-        const result = await this.#write(conversationId, batch, lease)
+        const result = await this.#write(conversationId, lane, batch, lease)
         settled = result !== undefined
         if (settled) this.#opts.onWrite?.(result!.coalesced)
         for (const w of [...batch.waiters]) {
@@ -241,8 +253,9 @@ export class UpdateQueue {
         }
       }
       lane.current = undefined
-      // The lane (and the lock) stay held during the pause, so newcomers queue behind it too.
-      if (batch.mayHaveLanded && !settled && this.#closingBy === undefined) await this.#opts.unknownOutcomePause()
+      // The lane (and the lock) stay held during the pause, so newcomers queue behind it too;
+      // during shutdown they are answered SHUTTING_DOWN meanwhile, which is true.
+      if (batch.mayHaveLanded && !settled) await this.#opts.unknownOutcomePause()
       await lease?.release()
     }
     this.#lanes.delete(conversationId)
@@ -252,16 +265,21 @@ export class UpdateQueue {
    * Read, merge, write, retrying as the policy says. Undefined when every caller of the batch
    * was answered (by its deadline) before the write could be confirmed.
    */
-  async #write(conversationId: string, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
+  async #write(conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
     const { policy, onRetry } = this.#opts
     const retries = policy.begin()
     let patches = 0
     for (;;) {
       try {
-        if (!(await this.#take(batch, 1))) return undefined
+        if (!(await this.#take(lane, batch, 1))) return undefined
         const conversation = await this.#upstream.getConversation(conversationId)
         const participant = resolve(conversation, batch.target, true)
-        if (!(await this.#take(batch, 0))) return undefined
+        if (!(await this.#take(lane, batch, 0))) return undefined
+        await this.#upstream.prepare?.()
+        if (!batch.mayHaveLanded) {
+          for (const w of batch.waiters) if (w.deadline - this.#now() < SEND_WINDOW_MS) this.#expire(lane, batch, w)
+          if (batch.waiters.size === 0) return undefined
+        }
         // Built from the callers still waiting, at the moment of sending; once a PATCH may have
         // landed, its changes stay in every later attempt.
         if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
@@ -322,11 +340,13 @@ export class UpdateQueue {
    * One unit of the request budget, for the batch's most urgent caller, with `more` to follow;
    * false when no caller is left to write for.
    */
-  async #take(batch: Batch, more: number): Promise<boolean> {
+  async #take(lane: Lane, batch: Batch, more: number): Promise<boolean> {
     if (batch.waiters.size === 0) return false
-    let priority: Priority = 'bulk'
-    for (const w of batch.waiters) if (w.priority === 'live') priority = 'live'
-    await this.#opts.budget.take(priority, deadlineOf(batch), more)
+    // Live when any caller in the batch, or waiting behind it in the lane, is live.
+    const live = (b: Batch) => [...b.waiters].some((w) => w.priority === 'live')
+    const priority: Priority = live(batch) || [...lane.batches.values()].some(live) ? 'live' : 'bulk'
+    lane.ticket = {}
+    await this.#opts.budget.take(priority, deadlineOf(batch) - SEND_WINDOW_MS, more, lane.ticket)
     return batch.waiters.size > 0
   }
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { RateBudget, slicing, type Priority } from '../../src/genesys/budget.js'
 import { ApiError } from '../../src/errors.js'
 
@@ -76,4 +77,31 @@ t.test('a waiting caller whose deadline passes gives up its place', async (t) =>
   t.equal(await bulk, 'RATE_BUDGET_EXHAUSTED', 'refused by its deadline rather than left waiting')
   const took = Date.now() - started
   t.ok(took >= 1400 && took < 1900, `at its deadline (${took} ms)`)
+})
+
+t.test('while a live caller waits, a bulk caller arriving in a fresh slice does not take its unit first', async (t) => {
+  // A counter the test opens by hand, so "a new slice began before the budget's timer fired" is exact.
+  let room = 0
+  let used = 0
+  const limiter = {
+    async consume() {
+      if (++used > room) throw new RateLimiterRes(0, 50, used, false)
+      return new RateLimiterRes(room - used, 50, used, false)
+    },
+    async get() {
+      return new RateLimiterRes(Math.max(room - used, 0), 50, used, false)
+    },
+  } as unknown as RateLimiterAbstract
+  const budget = new RateBudget({ requests: 600, windowMs: 60_000, limiter: () => limiter })
+  const order: string[] = []
+  const live = budget.take('live', Date.now() + 5000).then(() => void order.push('live'))
+  await new Promise((r) => setTimeout(r, 5))
+  room = 1
+  used = 0
+  const bulk = budget.take('bulk', Date.now() + 5000).then(() => void order.push('bulk'))
+  await new Promise((r) => setTimeout(r, 20))
+  room = 10
+  used = 0
+  await Promise.all([live, bulk])
+  t.same(order, ['live', 'bulk'])
 })

@@ -75,18 +75,18 @@ t.test('through the service: an API that keeps answering 401 gets one retry, the
 })
 
 t.test('each Genesys failure becomes the catalogue code that tells the truth about the write', async (t) => {
-  const cases: Array<{ name: string; status: number; body: unknown; op: 'get' | 'patch'; code: string; retryAfter?: number; headers?: Record<string, string> }> = [
+  const cases: Array<{ name: string; status: number; body: unknown; op: 'get' | 'patch'; code: string; retryable?: string; retryAfter?: number; headers?: Record<string, string> }> = [
     { name: '404 on read', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'get', code: 'CONVERSATION_NOT_FOUND' },
     { name: '404 on write', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'patch', code: 'PARTICIPANT_NOT_FOUND' },
-    { name: '409 on write', status: 409, body: { code: 'conflict', message: 'changed' }, op: 'patch', code: 'UPSTREAM_CONFLICT' },
-    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests', message: 'slow down' }, op: 'patch', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
-    { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
+    { name: '409 on write', status: 409, body: { code: 'conflict', message: 'changed' }, op: 'patch', retryable: 'conflict', code: 'UPSTREAM_CONFLICT' },
+    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests', message: 'slow down' }, op: 'patch', retryable: 'rate_limited', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
+    { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', retryable: 'rate_limited', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
     { name: '403 missing permissions', status: 403, body: { code: 'missing.permissions', message: 'no' }, op: 'patch', code: 'UPSTREAM_AUTH_FAILED' },
     { name: '400 on write', status: 400, body: { code: 'invalid.value', message: 'attribute rejected' }, op: 'patch', code: 'UPSTREAM_REJECTED' },
     { name: '408 on write: Genesys never got the whole request', status: 408, body: { code: 'request.timeout' }, op: 'patch', code: 'UPSTREAM_ERROR' },
-    { name: '500 on read: nothing was written', status: 500, body: { code: 'internal.server.error' }, op: 'get', code: 'UPSTREAM_ERROR' },
-    { name: '500 on write: may or may not have been applied', status: 500, body: { code: 'internal.server.error' }, op: 'patch', code: 'UPSTREAM_OUTCOME_UNKNOWN' },
-    { name: '502 with an HTML page', status: 502, body: '<html>bad gateway</html>', op: 'get', code: 'UPSTREAM_ERROR' },
+    { name: '500 on read: nothing was written', status: 500, body: { code: 'internal.server.error' }, op: 'get', retryable: 'server', code: 'UPSTREAM_ERROR' },
+    { name: '500 on write: may or may not have been applied', status: 500, body: { code: 'internal.server.error' }, op: 'patch', retryable: 'server', code: 'UPSTREAM_OUTCOME_UNKNOWN' },
+    { name: '502 with an HTML page', status: 502, body: '<html>bad gateway</html>', op: 'get', retryable: 'server', code: 'UPSTREAM_ERROR' },
   ]
   for (const k of cases) {
     const { url } = await upstream(t, (_q, res) =>
@@ -100,6 +100,7 @@ t.test('each Genesys failure becomes the catalogue code that tells the truth abo
       t.equal(err.upstream?.correlationId, 'corr-123', 'quotes inin-correlation-id')
       if (typeof k.body === 'object' && k.body !== null && 'code' in k.body) t.equal(err.upstream?.code, (k.body as { code: string }).code, 'quotes the Genesys code')
       if (k.retryAfter !== undefined) t.equal(err.retryAfter, k.retryAfter, 'carries the wait Genesys asked for')
+      t.equal(err.retryable, k.retryable, k.retryable ? `worth a retry (${k.retryable})` : 'not worth a retry')
     })
   }
 })

@@ -53,12 +53,12 @@ t.test('a repeat that arrives while the first is in flight waits for it and gets
 })
 
 t.test('a first attempt that failed frees the key, so the retry is carried out', async (t) => {
-  const { sim, post } = await startStack(t, { sim: { writeMs: 600 }, env: { API_KEYS: keys } })
+  const { sim, post } = await startStack(t, { sim: { writeMs: 1200 }, env: { API_KEYS: keys } })
   const c = id()
   const p = id()
   const blocker = post(`/participants/${c}/${p}/data`, { attributes: { first: '1' } }, as('crm-key'))
   await new Promise((r) => setTimeout(r, 50))
-  const failed = await post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, { ...as('crm-key', 'k-3'), 'x-request-timeout-ms': '200' })
+  const failed = await post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, { ...as('crm-key', 'k-3'), 'x-request-timeout-ms': '500' })
   t.equal(failed.body.code, 'DEADLINE_EXCEEDED')
   await blocker
   const retry = await post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, as('crm-key', 'k-3'))

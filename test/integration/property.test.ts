@@ -24,7 +24,7 @@ const body = fc.oneof(
 const headers = fc.record(
   {
     'content-type': often(fc.constant('application/json'), fc.constantFrom('text/plain', 'application/json; charset=utf-8', 'application/x-www-form-urlencoded', '')),
-    'x-request-timeout-ms': fc.oneof(fc.constantFrom('100', '5000', '0', '-1', '1e3', 'NaN', ''), fc.string({ maxLength: 6 })),
+    'x-request-timeout-ms': fc.oneof(fc.constantFrom('100', '500', '5000', '0', '-1', '1e3', 'NaN', ''), fc.string({ maxLength: 6 })),
     'idempotency-key': fc.oneof(fc.uuid(), fc.string({ maxLength: 8 })),
     'x-api-key': often(fc.constant('good-key'), fc.string({ maxLength: 10 })),
   },

@@ -79,7 +79,7 @@ t.test('live callers keep succeeding while a bulk flood is refused', async (t) =
   }
   await flooding
   t.comment(`live: ${JSON.stringify(tally(live))}; bulk: ${JSON.stringify(tally(bulk))}`)
-  t.ok(live.length >= 5, `${live.length} live requests`)
+  t.ok(live.length >= 3, `${live.length} live requests`)
   t.same(tally(live), { 200: live.length }, `every live request succeeded: ${JSON.stringify(tally(live))}`)
   t.ok(bulk.some((a) => a.body.code === 'RATE_BUDGET_EXHAUSTED'), 'bulk requests were refused')
   t.ok(bulk.every((a) => a.status === 200 || a.body.code === 'RATE_BUDGET_EXHAUSTED' || a.body.code === 'DEADLINE_EXCEEDED'), 'with budget codes only')

@@ -8,16 +8,17 @@ import { RetryPolicy } from '../../src/updates/retry.js'
 
 const noPause = async () => {}
 
-/** A queue with no waiting of its own: retries at once, a budget that never runs short. */
+/** No waiting of its own: retries at once, a budget that never runs short. */
+const queueOptions = (conflictRetries = 0): QueueOptions => ({
+  policy: new RetryPolicy({ conflictRetries, baseDelayMs: 0 }),
+  budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+  maxPerConversation: 1000,
+  maxTotal: 10_000,
+  unknownOutcomePause: noPause,
+})
+
 function queue(upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetries?: number } = {}) {
-  return new UpdateQueue(upstream, {
-    policy: new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 0, baseDelayMs: 0 }),
-    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
-    maxPerConversation: 1000,
-    maxTotal: 10_000,
-    unknownOutcomePause: noPause,
-    ...opts,
-  })
+  return new UpdateQueue(upstream, { ...queueOptions(opts.conflictRetries), ...opts })
 }
 
 /** An update with a long deadline unless told otherwise. */
@@ -30,7 +31,8 @@ function fakeUpstream() {
   let inFlight = 0
   let peak = 0
   const gates: Array<() => void> = []
-  const gate = () => new Promise<void>((r) => gates.push(r))
+  let open = false // true: every call answers at once
+  const gate = () => (open ? Promise.resolve() : new Promise<void>((r) => gates.push(r)))
   let reads = 0
   const upstream: Upstream & { failRead?: { nth: number; err: ApiError } } = {
     async getConversation(cid): Promise<Conversation> {
@@ -67,7 +69,17 @@ function fakeUpstream() {
       }
     }
   }
-  return { upstream, state, log, settle, settleOnce, peak: () => peak }
+  return {
+    upstream,
+    state,
+    log,
+    settle,
+    settleOnce,
+    peak: () => peak,
+    set open(v: boolean) {
+      open = v
+    },
+  }
 }
 
 t.test('updates that pile up are coalesced in arrival order, later value wins', async (t) => {
@@ -268,7 +280,9 @@ t.test('close: writes on the wire finish, queued updates are answered SHUTTING_D
   const q = queue(f.upstream)
   const inFlight = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
   const queued = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' })))
-  await f.settleOnce() // the read; the write is now out
+  await f.settleOnce() // the read
+  await wait(5) // the write is now out
+  t.match(f.log.at(-1), /^patch/)
   const closed = q.close(Date.now() + 50)
   const late = outcome(q.submit('c', { participantId: 'p' }, u({ c: '1' })))
   await f.settleOnce() // the write is answered; the queued batch's read is held
@@ -281,4 +295,79 @@ t.test('close: writes on the wire finish, queued updates are answered SHUTTING_D
   t.same(f.log.filter((l) => l.startsWith('patch')), ['patch c/p a'], 'and neither was ever sent')
   await q.close(Date.now())
   t.pass('closing an idle queue resolves at once')
+})
+
+// Found by review: each of these failed on a mutant the rest of the suite let through.
+
+t.test('a caller whose deadline passes during its batch\'s read is left out of the write', async (t) => {
+  const f = fakeUpstream()
+  const q = queue(f.upstream)
+  const holder = q.submit('c', { participantId: 'p' }, u({ h: '1' }))
+  const long = q.submit('c', { participantId: 'p' }, u({ long: '1' }))
+  const short = outcome(q.submit('c', { participantId: 'p' }, u({ short: '1' }, 150)))
+  await f.settleOnce() // holder's read
+  await f.settleOnce() // holder's write; the {long, short} batch's read is then held
+  await holder
+  t.equal(await short, 'DEADLINE_EXCEEDED')
+  await f.settle()
+  await long
+  t.notOk('short' in f.state.get('c/p')!, 'never written after being answered "not applied"')
+})
+
+t.test('a caller whose deadline passes while a possibly-landed write is retried hears "unknown"', async (t) => {
+  const f = fakeUpstream()
+  const patch = f.upstream.patchParticipantAttributes
+  const lost = [false, true] // the holder's write is answered; the next one lands but its answer is lost
+  f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
+    await patch(cid, pid, attrs)
+    if (lost.shift()) throw new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'socket hang up', { retryable: 'network' })
+  }
+  const q = new UpdateQueue(f.upstream, { ...queueOptions(), policy: new RetryPolicy({ conflictRetries: 0, baseDelayMs: 300, random: () => 0.5 }) })
+  const holder = q.submit('c', { participantId: 'p' }, u({ h: '1' }))
+  const a = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
+  const b = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' }, 250)))
+  for (let i = 0; i < 4; i++) await f.settleOnce() // the holder's read and write, then the {a, b} read and lost write
+  await holder
+  const code = await b // expires during the backoff
+  await wait(400) // the backoff ends; the retry reads and writes again
+  await f.settle()
+  await a
+  t.equal(f.state.get('c/p')?.b, '1', 'b is in Genesys')
+  t.equal(code, 'UPSTREAM_OUTCOME_UNKNOWN', 'so b was not told "not written"')
+})
+
+t.test('a write is not sent with less than a moment left: its callers hear "not written" while that is true', async (t) => {
+  const f = fakeUpstream()
+  const q = queue(f.upstream)
+  const holder = q.submit('c', { participantId: 'p' }, u({ h: '1' }))
+  const late = outcome(q.submit('c', { participantId: 'p' }, u({ late: '1' }, 160)))
+  await f.settleOnce() // holder's read
+  await f.settleOnce() // holder's write; the next batch's read is held
+  await holder
+  await wait(80) // its read answers with less than 100 ms to go
+  await f.settleOnce()
+  t.equal(await late, 'DEADLINE_EXCEEDED')
+  t.same(f.log.filter((l) => l.startsWith('patch')), ['patch c/p h'], 'and its write never went out')
+})
+
+t.test('a live update queued behind a bulk write of the same conversation lends it live priority', async (t) => {
+  const budget = new RateBudget({ requests: 60, windowMs: 1800 }) // 6 units per 200 ms slice
+  const f = fakeUpstream()
+  const q = new UpdateQueue(f.upstream, { ...queueOptions(), budget })
+  f.open = true
+  const stream: Array<Promise<string>> = []
+  let n = 0
+  // Live traffic on other conversations, a little over the budget, for 2.5 s.
+  const timer = setInterval(() => {
+    for (let i = 0; i < 4; i++) stream.push(outcome(q.submit(`other${n++}`, { participantId: 'p' }, { changes: { a: '1' }, deadline: Date.now() + 3000, priority: 'live' })))
+  }, 200)
+  await wait(300)
+  const crm = outcome(q.submit('C', { participantId: 'p' }, { changes: { crm: '1' }, deadline: Date.now() + 5000, priority: 'bulk' }))
+  await wait(5)
+  const flowC = outcome(q.submit('C', { participantId: 'p2' }, { changes: { flow: '1' }, deadline: Date.now() + 1600, priority: 'live' }))
+  const flowD = outcome(q.submit('D', { participantId: 'p' }, { changes: { flow: '1' }, deadline: Date.now() + 1600, priority: 'live' }))
+  t.equal(await flowD, 'ok')
+  t.equal(await flowC, 'ok', 'the flow behind the CRM write is served like the other')
+  clearInterval(timer)
+  await Promise.all([crm, ...stream])
 })
