@@ -29,6 +29,8 @@ export interface Config {
     loginUrl: string
     timeoutMs: number
     conflictRetries: number
+    /** merge: read-merge-write the full map; patch: send only the changes (see the README). */
+    writeMode: 'merge' | 'patch'
     /** Upstream requests allowed in any window of windowMs (Genesys: 300 per minute per token). */
     rateLimit: { requests: number; windowMs: number }
   }
@@ -92,6 +94,7 @@ const schema = z.object({
   GENESYS_TIMEOUT_MS: int(100, 120_000, 10_000),
   GENESYS_CONFLICT_RETRIES: int(0, 20, 5),
   GENESYS_RATE_LIMIT_PER_MINUTE: int(10, 1_000_000, 300),
+  GENESYS_WRITE_MODE: optional(z.enum(['merge', 'patch'])).transform((v) => v ?? 'merge'),
   // A Data Action waits 1 to 60 s; the default leaves a flow with the usual 10 s timeout 2 s to spare.
   REQUEST_TIMEOUT_MS: int(100, 120_000, 8000),
   SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 10_000),
@@ -175,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginUrl: loginUrl ?? '',
       timeoutMs: e.GENESYS_TIMEOUT_MS,
       conflictRetries: e.GENESYS_CONFLICT_RETRIES,
+      writeMode: e.GENESYS_WRITE_MODE,
       rateLimit: { requests: e.GENESYS_RATE_LIMIT_PER_MINUTE, windowMs: 60_000 },
     },
     queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },

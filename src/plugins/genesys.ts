@@ -53,6 +53,7 @@ export default fp<GenesysPluginOptions>(
     app.decorate(
       'updates',
       new UpdateQueue(client, {
+        mode: g.writeMode,
         policy: new RetryPolicy({ conflictRetries: g.conflictRetries }),
         budget: new RateBudget({
           ...g.rateLimit,

@@ -65,6 +65,11 @@ export interface Lease {
 }
 
 export interface QueueOptions {
+  /**
+   * merge (default): read, merge, write the full map; right whether Genesys merges or replaces.
+   * patch: write only the changes, one request per write; right only if Genesys merges per key.
+   */
+  mode?: 'merge' | 'patch'
   policy: RetryPolicy
   lock?: ConversationLock
   budget: RateBudget
@@ -271,9 +276,15 @@ export class UpdateQueue {
     let patches = 0
     for (;;) {
       try {
-        if (!(await this.#take(lane, batch, 1))) return undefined
-        const conversation = await this.#upstream.getConversation(conversationId)
-        const participant = resolve(conversation, batch.target, true)
+        // patch mode: a known participant is written without reading it first.
+        const blind = this.#opts.mode === 'patch' && 'participantId' in batch.target
+        let participant: { id: string; attributes?: Attributes | undefined }
+        if (blind) {
+          participant = { id: (batch.target as { participantId: string }).participantId }
+        } else {
+          if (!(await this.#take(lane, batch, 1))) return undefined
+          participant = resolve(await this.#upstream.getConversation(conversationId), batch.target, true)
+        }
         if (!(await this.#take(lane, batch, 0))) return undefined
         await this.#upstream.prepare?.()
         if (!batch.mayHaveLanded) {
@@ -283,7 +294,8 @@ export class UpdateQueue {
         // Built from the callers still waiting, at the moment of sending; once a PATCH may have
         // landed, its changes stay in every later attempt.
         if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
-        const attributes = merge(participant.attributes, batch.changes)
+        // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
+        const attributes = this.#opts.mode === 'patch' ? { ...batch.changes } : merge(participant.attributes, batch.changes)
         if (lease !== undefined && !lease.held) {
           throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
         }
