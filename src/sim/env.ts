@@ -15,6 +15,8 @@ export const simEnv = z
     SIM_WRITE_MS: z.coerce.number().int().min(0).default(0),
     SIM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(1).default(86_400),
     SIM_STRICT: z.enum(['0', '1']).default('0'),
+    // pino level of the simulator's own request log; benchmarks turn it down.
+    SIM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // Seed of the fault PRNG: the same seed and request order replay the same faults.
     SIM_SEED: z.coerce.number().int().default(1),
     // Fraction of PATCHes answered 409 conflict, not applied.

@@ -16,7 +16,7 @@ const sim = buildSimulator({
   writeMs: e.SIM_WRITE_MS,
   tokenTtlSeconds: e.SIM_TOKEN_TTL_SECONDS,
   strict: e.SIM_STRICT === '1',
-  logger: true,
+  logger: { level: e.SIM_LOG_LEVEL },
   faults: {
     seed: e.SIM_SEED,
     conflictRate: e.SIM_FAULT_CONFLICT_RATE,

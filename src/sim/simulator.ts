@@ -19,7 +19,7 @@ export interface SimulatorOptions {
   /** Unknown conversations and participants are 404 instead of created on first use. */
   strict?: boolean
   now?: () => number
-  logger?: boolean
+  logger?: boolean | { level: string }
   /** Seeded fault injection; the same seed and the same order of requests give the same faults. */
   faults?: FaultOptions
   /** Per-token request budget over a fixed window, as Genesys enforces it (300 per minute per token). */

@@ -1,0 +1,65 @@
+// `npm run bench:profile [-- merge|patch]`: a CPU profile of this service under the spread
+// scenario, and the functions that took the most time themselves. The .cpuprofile file opens
+// in Chrome DevTools or speedscope for the flame graph.
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import autocannon from 'autocannon'
+
+const mode = process.argv[2] === 'patch' ? 'patch' : 'merge'
+const root = new URL('../', import.meta.url).pathname
+
+async function port(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const p = (s.address() as AddressInfo).port
+  s.close()
+  return p
+}
+async function up(url: string) {
+  for (let i = 0; i < 300 && !(await fetch(url).then((r) => r.ok, () => false)); i++) await sleep(100)
+}
+
+const simPort = await port()
+const sim = spawn(process.execPath, ['dist/sim/main.js'], { cwd: root, env: { PATH: process.env.PATH, SIM_PORT: String(simPort), SIM_LOG_LEVEL: 'warn' }, stdio: 'ignore' })
+const simUrl = `http://127.0.0.1:${simPort}`
+await up(`${simUrl}/__sim/stats`)
+const dir = await mkdtemp(join(tmpdir(), 'pdg-profile-'))
+const svcPort = await port()
+const svc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], {
+  cwd: root,
+  env: { PATH: process.env.PATH, PORT: String(svcPort), GENESYS_API_URL: simUrl, GENESYS_LOGIN_URL: simUrl, GENESYS_CLIENT_ID: 'sandbox', GENESYS_CLIENT_SECRET: 'sandbox', GENESYS_WRITE_MODE: mode, GENESYS_RATE_LIMIT_PER_MINUTE: '1000000' },
+  stdio: 'ignore',
+})
+const url = `http://127.0.0.1:${svcPort}`
+await up(`${url}/healthz`)
+const targets = Array.from({ length: 1000 }, () => `/participants/${randomUUID()}/${randomUUID()}/data`)
+const result = await autocannon({
+  url,
+  connections: 50,
+  duration: 10,
+  requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, path: targets[Math.floor(Math.random() * targets.length)]!, headers: { 'content-type': 'application/json' }, body: '{"attributes":{"k":"v"}}' }) }],
+})
+svc.kill('SIGTERM')
+await once(svc, 'exit')
+sim.kill('SIGTERM')
+
+const file = join(dir, (await readdir(dir))[0]!)
+const profile = JSON.parse(await readFile(file, 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[] }
+const self = new Map<number, number>()
+for (const id of profile.samples) self.set(id, (self.get(id) ?? 0) + 1)
+const byFunction = new Map<string, number>()
+for (const node of profile.nodes) {
+  const { functionName, url: at, lineNumber } = node.callFrame
+  const where = `${functionName || '(anonymous)'} ${at.replace(/^.*node_modules\//, '').replace(`file://${root}`, '')}:${lineNumber + 1}`
+  byFunction.set(where, (byFunction.get(where) ?? 0) + (self.get(node.id) ?? 0))
+}
+const total = profile.samples.length
+console.log(`${mode} mode, spread, 50 connections: ${result.requests.average.toFixed(0)} req/s, p99 ${result.latency.p99} ms`)
+console.log(`profile: ${file}\n\nself time, top 25:`)
+for (const [where, n] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${((n / total) * 100).toFixed(1).padStart(5)}%  ${where}`)
