@@ -18,6 +18,7 @@ export const CATALOGUE = {
   PARTICIPANT_NOT_FOUND: { status: 404, title: 'Participant not found in the conversation' },
   PARTICIPANT_AMBIGUOUS: { status: 409, title: 'Several participants match; name one' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key already used for a different request' },
+  IDEMPOTENCY_KEY_IN_FLIGHT: { status: 409, title: 'A request with this Idempotency-Key is still being written; not written again' },
   SIGNATURE_INVALID: { status: 401, title: 'Request signature missing, wrong or too old' },
   UPSTREAM_CONFLICT: { status: 409, title: 'Conversation kept changing; attributes not written' },
   UPSTREAM_REJECTED: { status: 422, title: 'Genesys Cloud rejected the attributes; not written' },

@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
+import { ApiError } from './errors.js'
 
 /** The answer a write got, kept so a repeat of the request gets it again without writing. */
 export interface StoredAnswer {
@@ -17,8 +19,11 @@ export type Claim =
 
 /** Where idempotency keys live: in memory here; a shared store (Redis) implements the same. */
 export interface IdempotencyStore {
-  /** Waits while another request holding the key is in flight, then answers for this one. */
-  claim(key: string, fingerprint: string): Promise<Claim>
+  /**
+   * Waits while another request holding the key is in flight, then answers for this one;
+   * rejects with IDEMPOTENCY_KEY_IN_FLIGHT if that one is still going at `deadline`.
+   */
+  claim(key: string, fingerprint: string, deadline: number): Promise<Claim>
 }
 
 interface Entry {
@@ -46,13 +51,14 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#entries = new LRUCache({ max: opts.max, ttl: opts.ttlMs })
   }
 
-  async claim(key: string, fingerprint: string): Promise<Claim> {
+  async claim(key: string, fingerprint: string, deadline: number): Promise<Claim> {
     for (;;) {
       const entry = this.#entries.get(key)
       if (entry === undefined) return this.#hold(key, fingerprint)
       if (entry.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (entry.answer !== undefined) return { kind: 'replay', answer: entry.answer }
-      await entry.settled
+      const late = Symbol()
+      if ((await Promise.race([entry.settled, sleep(deadline - Date.now(), late)])) === late) throw inFlight()
     }
   }
 
@@ -72,4 +78,9 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       },
     }
   }
+}
+
+/** The first request with the key outlasted this one's deadline. */
+export function inFlight(): ApiError {
+  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
 }

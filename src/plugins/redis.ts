@@ -41,7 +41,7 @@ export default fp<{ url: string | undefined; clientId: string }>(
       down = true
     })
     // Start even if Redis is down (readiness says so), but give it a moment to connect first.
-    await Promise.race([once(redis, 'ready'), sleep(2000)])
+    await Promise.race([once(redis, 'ready').catch(() => {}), sleep(2000)])
     app.decorate('redis', redis)
     app.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect())

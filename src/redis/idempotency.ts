@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { coordinationUnavailable } from '../errors.js'
-import type { Claim, IdempotencyStore, StoredAnswer } from '../idempotency.js'
+import { inFlight, type Claim, type IdempotencyStore, type StoredAnswer } from '../idempotency.js'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */
@@ -35,11 +35,12 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.#opts = { pollMs: 50, ...opts }
   }
 
-  async claim(key: string, fingerprint: string): Promise<Claim> {
+  async claim(key: string, fingerprint: string, deadline: number): Promise<Claim> {
     const k = `${this.#opts.prefix}idempotency:${createHash('sha256').update(key).digest('base64url')}`
-    try {
-      for (;;) {
-        const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)
+    for (;;) {
+      const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)
+      let raw: string | null
+      try {
         if ((await this.#redis.set(k, pending, 'PX', this.#opts.pendingMs, 'NX')) === 'OK') {
           return {
             kind: 'new',
@@ -49,15 +50,16 @@ export class RedisIdempotencyStore implements IdempotencyStore {
             },
           }
         }
-        const raw = await this.#redis.get(k)
-        if (raw === null) continue // settled as failed, or expired, between the two calls
-        const stored = JSON.parse(raw) as Stored
-        if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' }
-        if (stored.answer !== undefined) return { kind: 'replay', answer: stored.answer }
-        await sleep(this.#opts.pollMs)
+        raw = await this.#redis.get(k)
+      } catch (err) {
+        throw coordinationUnavailable(err)
       }
-    } catch (err) {
-      throw coordinationUnavailable(err)
+      if (raw === null) continue // settled as failed, or expired, between the two calls
+      const stored = JSON.parse(raw) as Stored
+      if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' }
+      if (stored.answer !== undefined) return { kind: 'replay', answer: stored.answer }
+      if (Date.now() + this.#opts.pollMs >= deadline) throw inFlight()
+      await sleep(this.#opts.pollMs)
     }
   }
 }

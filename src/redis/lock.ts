@@ -13,18 +13,24 @@ export interface LockOptions {
   retryMs?: number
 }
 
+// Extend the lease only while it is still ours (the same check redis-semaphore makes).
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`
+
 /**
- * One writer per conversation across every replica: a redis-semaphore mutex per conversation,
- * its lease refreshed while the holder works, so a slow write keeps it and a dead holder loses
- * it within `leaseMs`. An instance that just released a conversation waits one retry interval
- * before taking it again, so the other replicas' waiters get their turn.
+ * One writer per conversation across every replica: a redis-semaphore mutex per conversation.
+ * The lease is renewed here rather than by the library, whose renewal turns an unreachable
+ * Redis into unhandled rejections and keeps reporting the lock as held: a lease counts as held
+ * only while its last renewal is recent enough that it cannot have lapsed in Redis, so a replica
+ * cut off from Redis stops writing before another can take over. An instance that just released
+ * a conversation waits two retry intervals before taking it again, so the other replicas'
+ * waiters get their turn.
  */
 export class RedisConversationLock implements ConversationLock {
   readonly #redis: Redis
   readonly #leaseMs: number
   readonly #retryMs: number
-  readonly #released = new Map<string, number>()
   readonly #prefix: string
+  readonly #released = new Map<string, number>()
 
   constructor(redis: Redis, opts: LockOptions) {
     this.#redis = redis
@@ -36,15 +42,12 @@ export class RedisConversationLock implements ConversationLock {
   async acquire(conversationId: string, deadline: number): Promise<Lease> {
     const turn = (this.#released.get(conversationId) ?? 0) + 2 * this.#retryMs - Date.now()
     if (turn > 0) await sleep(turn)
-    let lost = false
-    const mutex = new Mutex(this.#redis, `${this.#prefix}conversation:${conversationId}`, {
+    const key = `${this.#prefix}conversation:${conversationId}`
+    const mutex = new Mutex(this.#redis, key, {
       lockTimeout: this.#leaseMs,
-      refreshInterval: Math.floor(this.#leaseMs / 3),
+      refreshInterval: 0,
       acquireTimeout: Math.max(1, deadline - Date.now()),
       retryInterval: this.#retryMs,
-      onLockLost: () => {
-        lost = true
-      },
     })
     try {
       await mutex.acquire()
@@ -52,11 +55,22 @@ export class RedisConversationLock implements ConversationLock {
       if (err instanceof TimeoutError) throw new ApiError('DEADLINE_EXCEEDED', 'another instance was writing to this conversation until the deadline passed')
       throw coordinationUnavailable(err)
     }
+    let renewed = Date.now()
+    let lost = false
+    const renew = setInterval(() => {
+      // redis-semaphore keeps a mutex under `mutex:<key>`.
+      this.#redis.eval(RENEW, 1, `mutex:${key}`, mutex.identifier, this.#leaseMs).then(
+        (ok) => (Number(ok) === 1 ? (renewed = Date.now()) : (lost = true)),
+        () => {}, // unreachable: `held` turns false once the lease may have lapsed
+      )
+    }, Math.floor(this.#leaseMs / 3))
+    const safeMs = this.#leaseMs - Math.floor(this.#leaseMs / 6)
     return {
       get held() {
-        return !lost && mutex.isAcquired
+        return !lost && Date.now() - renewed < safeMs
       },
       release: async () => {
+        clearInterval(renew)
         this.#released.set(conversationId, Date.now())
         setTimeout(() => this.#released.delete(conversationId), 2 * this.#retryMs).unref()
         await mutex.release().catch(() => {}) // an unreachable Redis lets the lease run out instead

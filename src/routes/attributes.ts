@@ -87,7 +87,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       return { conversationId, participantId: now.participantId, attributes: merge(now.attributes, body.attributes), updated, dryRun: true as const }
     }
     const key = req.headers['idempotency-key']
-    const claim = typeof key === 'string' ? await idempotency.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req)) : undefined
+    const claim = typeof key === 'string' ? await idempotency.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), who.deadline) : undefined
     if (claim?.kind === 'mismatch') {
       throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
     }

@@ -74,3 +74,19 @@ t.test('a bad Idempotency-Key is a 400 naming the header', async (t) => {
   t.equal(a.body.code, 'INVALID_HEADER')
   t.same(a.body.errors[0], { in: 'header', path: '/idempotency-key', message: 'must be 1 to 255 visible ASCII characters' })
 })
+
+t.test('a repeat whose deadline comes before the first finishes is answered by its deadline', async (t) => {
+  const { post } = await startStack(t, { sim: { writeMs: 2000 }, env: { API_KEYS: keys } })
+  const path = `/participants/${id()}/${id()}/data`
+  const first = post(path, { attributes: { tier: 'gold' } }, as('crm-key', 'slow-1'))
+  await new Promise((r) => setTimeout(r, 100))
+  const started = Date.now()
+  const repeat = await post(path, { attributes: { tier: 'gold' } }, { ...as('crm-key', 'slow-1'), 'x-request-timeout-ms': '700' })
+  t.ok(Date.now() - started < 1000, `answered within its deadline (${Date.now() - started} ms)`)
+  t.equal(repeat.status, 409)
+  t.equal(repeat.body.code, 'IDEMPOTENCY_KEY_IN_FLIGHT')
+  t.equal(repeat.headers['retry-after'], '1')
+  t.equal((await first).status, 200)
+  const later = await post(path, { attributes: { tier: 'gold' } }, as('crm-key', 'slow-1'))
+  t.equal(later.headers['idempotent-replayed'], 'true', 'asked again, it gets the first answer')
+})

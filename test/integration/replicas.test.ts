@@ -156,3 +156,33 @@ t.test('a holder killed mid-write delays the next write to its conversation by n
   t.equal(answer.status, 200, 'and B succeeded')
   t.equal(sim.attributes(c, p)?.from, 'b')
 })
+
+t.test('Redis lost while a write holds the lock: every caller answered, the process keeps running, nothing queued is sent', async (t) => {
+  const redis = await startRedis(t)
+  const env = { REDIS_URL: redis.url, LOCK_LEASE_MS: '1500' }
+  const one = await startStack(t, { sim: { clientId: `cut-${id()}`, writeMs: 2500 }, env })
+  const c = id()
+  const p = id()
+  const answers = Promise.all([0, 1, 2].map((i) => one.post(`/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } })))
+  while (one.sim.stats.writesInFlight === 0) await wait(10)
+  await redis.cut()
+  const codes = (await answers).map((a) => a.body.code ?? a.status)
+  t.equal(codes[0], 200, 'the write that was out when Redis went finishes')
+  t.same(codes.slice(1), ['COORDINATION_UNAVAILABLE', 'COORDINATION_UNAVAILABLE'], 'the ones queued behind it are refused, not sent')
+  t.equal(one.sim.stats.writes, 1)
+  await wait(1200) // several lease renewals fail meanwhile: none may crash the process (tap fails on an unhandled rejection)
+  t.equal((await send(`${one.url}/healthz`, 'GET')).status, 200, 'still alive')
+})
+
+t.test('a replica starts while Redis is down: not ready and refusing writes, then ready when Redis comes', async (t) => {
+  const redis = await startRedis(t)
+  await redis.cut()
+  const one = await startStack(t, { sim: { clientId: `late-${id()}` }, env: { REDIS_URL: redis.url } })
+  t.equal((await send(`${one.url}/readyz`, 'GET')).status, 503, 'started, not ready')
+  const refused = await one.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })
+  t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE')
+  await redis.restore()
+  const back = Date.now()
+  while (Date.now() - back < 10_000 && (await send(`${one.url}/readyz`, 'GET')).status !== 200) await wait(100)
+  t.equal((await one.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })).status, 200, 'and writes once Redis is there')
+})
