@@ -39,7 +39,8 @@ export default fp<GenesysPluginOptions>(
       // line says enough, and the hot path stays lean).
       onExchange: ({ op, status, ms, correlationId }) => {
         metrics.upstreamSeconds.labels(op, status === 0 ? 'network' : String(status)).observe(ms / 1000)
-        log.debug({ upstream: op, status, ms: Math.round(ms), correlationId }, 'genesys')
+        // Built only when it will be written: this runs for every Genesys call.
+        if (log.level === 'debug' || log.level === 'trace') log.debug({ upstream: op, status, ms: Math.round(ms), correlationId }, 'genesys')
       },
     }
     // With Redis (several replicas): one token, one request budget and one writer per

@@ -271,50 +271,60 @@ export class UpdateQueue {
    * was answered (by its deadline) before the write could be confirmed.
    */
   async #write(conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
-    const { policy, onRetry } = this.#opts
-    const retries = policy.begin()
     let patches = 0
+    const gone = () => batch.waiters.size === 0
+    return this.#retrying(() => deadlineOf(batch), gone, async () => {
+      // patch mode: a known participant is written without reading it first.
+      const blind = this.#opts.mode === 'patch' && 'participantId' in batch.target
+      let participant: { id: string; attributes?: Attributes | undefined }
+      if (blind) {
+        participant = { id: (batch.target as { participantId: string }).participantId }
+      } else {
+        if (!(await this.#take(lane, batch, 1))) return undefined
+        participant = resolve(await this.#upstream.getConversation(conversationId), batch.target, true)
+      }
+      if (!(await this.#take(lane, batch, 0))) return undefined
+      await this.#upstream.prepare?.()
+      if (!batch.mayHaveLanded) {
+        for (const w of batch.waiters) if (w.deadline - this.#now() < SEND_WINDOW_MS) this.#expire(lane, batch, w)
+        if (batch.waiters.size === 0) return undefined
+      }
+      // Built from the callers still waiting, at the moment of sending; once a PATCH may have
+      // landed, its changes stay in every later attempt.
+      if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
+      // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
+      const attributes = this.#opts.mode === 'patch' ? { ...batch.changes } : merge(participant.attributes, batch.changes)
+      if (lease !== undefined && !lease.held) {
+        throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
+      }
+      batch.sending = true
+      patches++
+      try {
+        await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') batch.mayHaveLanded = true
+        throw err
+      } finally {
+        batch.sending = false
+      }
+      return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: patches }
+    })
+  }
+
+  /**
+   * Runs `attempt` until it succeeds or the retry policy says the failure is final. Undefined
+   * when, after a failure, nobody is left waiting for the outcome (`gone`).
+   */
+  async #retrying<T>(deadline: () => number, gone: () => boolean, attempt: () => Promise<T>): Promise<T | undefined> {
+    const retries = this.#opts.policy.begin()
     for (;;) {
       try {
-        // patch mode: a known participant is written without reading it first.
-        const blind = this.#opts.mode === 'patch' && 'participantId' in batch.target
-        let participant: { id: string; attributes?: Attributes | undefined }
-        if (blind) {
-          participant = { id: (batch.target as { participantId: string }).participantId }
-        } else {
-          if (!(await this.#take(lane, batch, 1))) return undefined
-          participant = resolve(await this.#upstream.getConversation(conversationId), batch.target, true)
-        }
-        if (!(await this.#take(lane, batch, 0))) return undefined
-        await this.#upstream.prepare?.()
-        if (!batch.mayHaveLanded) {
-          for (const w of batch.waiters) if (w.deadline - this.#now() < SEND_WINDOW_MS) this.#expire(lane, batch, w)
-          if (batch.waiters.size === 0) return undefined
-        }
-        // Built from the callers still waiting, at the moment of sending; once a PATCH may have
-        // landed, its changes stay in every later attempt.
-        if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
-        // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
-        const attributes = this.#opts.mode === 'patch' ? { ...batch.changes } : merge(participant.attributes, batch.changes)
-        if (lease !== undefined && !lease.held) {
-          throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
-        }
-        batch.sending = true
-        patches++
-        try {
-          await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
-        } catch (err) {
-          if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') batch.mayHaveLanded = true
-          throw err
-        } finally {
-          batch.sending = false
-        }
-        return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: patches }
+        return await attempt()
       } catch (err) {
-        if (batch.waiters.size === 0) return undefined
-        const retry = retries.after(err, deadlineOf(batch))
+        if (gone()) return undefined
+        const retry = retries.after(err, deadline())
         if (retry === undefined) throw err
-        onRetry?.(retry)
+        this.#opts.onRetry?.(retry)
         await sleep(retry.delayMs)
       }
     }
@@ -326,26 +336,20 @@ export class UpdateQueue {
    * by the caller's deadline.
    */
   read(conversationId: string, target: Target, caller: Caller): Promise<{ participantId: string; attributes: Attributes }> {
-    const attempt = async () => {
-      const retries = this.#opts.policy.begin()
-      for (;;) {
-        try {
-          await this.#opts.budget.take(caller.priority, caller.deadline)
-          const p = resolve(await this.#upstream.getConversation(conversationId), target, false)
-          return { participantId: p.id, attributes: p.attributes ?? {} }
-        } catch (err) {
-          const retry = retries.after(err, caller.deadline)
-          if (retry === undefined) throw err
-          this.#opts.onRetry?.(retry)
-          await sleep(retry.delayMs)
-        }
-      }
-    }
+    const attempt = this.#retrying(
+      () => caller.deadline,
+      () => false,
+      async () => {
+        await this.#opts.budget.take(caller.priority, caller.deadline)
+        const p = resolve(await this.#upstream.getConversation(conversationId), target, false)
+        return { participantId: p.id, attributes: p.attributes ?? {} }
+      },
+    ) as Promise<{ participantId: string; attributes: Attributes }>
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')), caller.deadline - this.#now())
     })
-    return Promise.race([attempt(), late]).finally(() => clearTimeout(timer))
+    return Promise.race([attempt, late]).finally(() => clearTimeout(timer))
   }
 
   /**
@@ -355,8 +359,8 @@ export class UpdateQueue {
   async #take(lane: Lane, batch: Batch, more: number): Promise<boolean> {
     if (batch.waiters.size === 0) return false
     // Live when any caller in the batch, or waiting behind it in the lane, is live.
-    const live = (b: Batch) => [...b.waiters].some((w) => w.priority === 'live')
-    const priority: Priority = live(batch) || [...lane.batches.values()].some(live) ? 'live' : 'bulk'
+    let priority: Priority = 'bulk'
+    for (const b of [batch, ...lane.batches.values()]) for (const w of b.waiters) if (w.priority === 'live') priority = 'live'
     lane.ticket = {}
     await this.#opts.budget.take(priority, deadlineOf(batch) - SEND_WINDOW_MS, more, lane.ticket)
     return batch.waiters.size > 0
