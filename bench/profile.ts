@@ -1,43 +1,26 @@
 // `npm run bench:profile [-- merge|patch]`: a CPU profile of this service under the spread
 // scenario, and the functions that took the most time themselves. The .cpuprofile file opens
 // in Chrome DevTools or speedscope for the flame graph.
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtemp, readdir, readFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
+import { root, simulator, start, stop } from './processes.js'
 
 const mode = process.argv[2] === 'patch' ? 'patch' : 'merge'
-const root = new URL('../', import.meta.url).pathname
 
-async function port(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const p = (s.address() as AddressInfo).port
-  s.close()
-  return p
-}
-async function up(url: string) {
-  for (let i = 0; i < 300 && !(await fetch(url).then((r) => r.ok, () => false)); i++) await sleep(100)
-}
-
-const simPort = await port()
-const sim = spawn(process.execPath, ['dist/sim/main.js'], { cwd: root, env: { PATH: process.env.PATH, SIM_PORT: String(simPort), SIM_LOG_LEVEL: 'warn' }, stdio: 'ignore' })
-const simUrl = `http://127.0.0.1:${simPort}`
-await up(`${simUrl}/__sim/stats`)
+const sim = await simulator()
 const dir = await mkdtemp(join(tmpdir(), 'pdg-profile-'))
-const svcPort = await port()
-const svc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], {
-  cwd: root,
-  env: { PATH: process.env.PATH, PORT: String(svcPort), GENESYS_API_URL: simUrl, GENESYS_LOGIN_URL: simUrl, GENESYS_CLIENT_ID: 'sandbox', GENESYS_CLIENT_SECRET: 'sandbox', GENESYS_WRITE_MODE: mode, GENESYS_RATE_LIMIT_PER_MINUTE: '1000000' },
-  stdio: 'ignore',
-})
-const url = `http://127.0.0.1:${svcPort}`
-await up(`${url}/healthz`)
+const svc = await start([process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], {
+  GENESYS_API_URL: sim.url,
+  GENESYS_LOGIN_URL: sim.url,
+  GENESYS_CLIENT_ID: 'sandbox',
+  GENESYS_CLIENT_SECRET: 'sandbox',
+  GENESYS_WRITE_MODE: mode,
+  GENESYS_RATE_LIMIT_PER_MINUTE: '1000000',
+}, '/healthz')
+const url = svc.url
 const targets = Array.from({ length: 1000 }, () => `/participants/${randomUUID()}/${randomUUID()}/data`)
 const result = await autocannon({
   url,
@@ -45,9 +28,8 @@ const result = await autocannon({
   duration: 10,
   requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, path: targets[Math.floor(Math.random() * targets.length)]!, headers: { 'content-type': 'application/json' }, body: '{"attributes":{"k":"v"}}' }) }],
 })
-svc.kill('SIGTERM')
-await once(svc, 'exit')
-sim.kill('SIGTERM')
+await stop(svc.child)
+await stop(sim.child)
 
 const file = join(dir, (await readdir(dir))[0]!)
 const profile = JSON.parse(await readFile(file, 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[] }

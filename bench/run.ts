@@ -1,17 +1,14 @@
 // `npm run bench [-- --quick]`: this service against a plain forwarder and the read-merge-write
 // that tutorials teach, in one run on this machine, against the Genesys simulator.
 // Every system runs in a process of its own; autocannon drives them from this one.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
+import { simulator, start, stop } from './processes.js'
 
 const quick = process.argv.includes('--quick')
 const seconds = quick ? 1 : 10
 const hotUpdates = quick ? 50 : 200
-const root = new URL('../', import.meta.url).pathname
 
 interface System {
   name: string
@@ -40,33 +37,6 @@ const SYSTEMS: System[] = [
   service('merge'),
   service('patch'),
 ]
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  s.close()
-  return port
-}
-
-/** Starts a process on a free port and waits until `ready` answers. */
-async function start(command: string[], env: Record<string, string>, ready: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const child = spawn(command[0]!, command.slice(1), { cwd: root, env: { PATH: process.env.PATH, PORT: String(port), SIM_PORT: String(port), ...env }, stdio: 'ignore' })
-  for (let i = 0; i < 300; i++) {
-    const up = await fetch(url + ready).then((r) => r.ok, () => false)
-    if (up) return { url, child }
-    await sleep(100)
-  }
-  child.kill()
-  throw new Error(`${command.join(' ')} did not start`)
-}
-
-async function stop(child: ChildProcess) {
-  child.kill('SIGTERM')
-  await once(child, 'exit')
-}
 
 interface Target {
   c: string
@@ -109,7 +79,7 @@ async function stats(sim: string) {
 }
 
 async function measure(system: System, scenario: Scenario, writeMs: number): Promise<Row> {
-  const sim = await start([process.execPath, 'dist/sim/main.js'], { SIM_WRITE_MS: String(writeMs), SIM_LOG_LEVEL: 'warn' }, '/__sim/stats')
+  const sim = await simulator(writeMs)
   const sut = await start(system.command, system.env(sim.url), '/healthz')
   try {
     const sent: Array<Sent & { status: number }> = []
@@ -176,7 +146,7 @@ function table(rows: Row[]): string {
 }
 
 async function memory(): Promise<string> {
-  const sim = await start([process.execPath, 'dist/sim/main.js'], { SIM_LOG_LEVEL: 'warn' }, '/__sim/stats')
+  const sim = await simulator()
   const sut = await start(service('merge').command, service('merge').env(sim.url), '/healthz')
   const rss = async () => {
     await sleep(2000)
