@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ApiError } from '../errors.js'
 import type { Attributes } from '../attributes/body.js'
-import { exchange, type HttpOptions, type Sent } from './http.js'
+import { base, exchange, type HttpOptions, type Sent } from './http.js'
 import type { TokenProvider } from './token.js'
 import type { Operation } from './upstream-error.js'
 
@@ -21,9 +21,12 @@ export interface GenesysClientOptions extends HttpOptions {
 /** The two calls the write path needs, with a cached token. Retries are the caller's (RetryPolicy). */
 export class GenesysClient {
   readonly #opts: GenesysClientOptions
+  readonly #origin: string
+  readonly #prefix: string
 
   constructor(opts: GenesysClientOptions) {
     this.#opts = opts
+    ;({ origin: this.#origin, prefix: this.#prefix } = base(opts.apiUrl))
   }
 
   /** A token ready for the next call, so that the call itself goes out at once. */
@@ -59,7 +62,7 @@ export class GenesysClient {
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
     try {
-      return await exchange(op, { method, url: this.#opts.apiUrl + path, headers, body }, this.#opts)
+      return await exchange(op, { method, origin: this.#origin, path: this.#prefix + path, headers, body }, this.#opts)
     } catch (err) {
       // A 401 means the token was revoked or expired early: drop it, so the retry policy's next
       // attempt fetches a fresh one. Nothing was applied.

@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js'
-import { exchange, type HttpOptions } from './http.js'
+import { base, exchange, type HttpOptions } from './http.js'
 
 export interface TokenOptions extends HttpOptions {
   loginUrl: string
@@ -34,6 +34,7 @@ export interface TokenStore {
 export class TokenProvider {
   readonly #opts: TokenOptions
   readonly #basic: string
+  readonly #login: { origin: string; path: string }
   readonly #now: () => number
   #token: CachedToken | undefined
   #pending: Promise<string> | undefined
@@ -41,6 +42,8 @@ export class TokenProvider {
   constructor(opts: TokenOptions) {
     this.#opts = opts
     this.#basic = 'Basic ' + Buffer.from(`${opts.clientId}:${opts.clientSecret}`).toString('base64')
+    const { origin, prefix } = base(opts.loginUrl)
+    this.#login = { origin, path: `${prefix}/oauth/token` }
     this.#now = opts.now ?? Date.now
   }
 
@@ -84,7 +87,7 @@ export class TokenProvider {
       'token',
       {
         method: 'POST',
-        url: `${this.#opts.loginUrl}/oauth/token`,
+        ...this.#login,
         headers: { authorization: this.#basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: 'grant_type=client_credentials',
       },
