@@ -178,7 +178,8 @@ export class UpdateQueue {
     const l = lane
     const b = batch
     const done = new Promise<WriteResult>((resolve, reject) => {
-      const waiter: Waiter = { ...update, deadline, resolve, reject, timer: setTimeout(() => this.#expire(l, b, waiter), deadline - now) }
+      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer: undefined! }
+      waiter.timer = setTimeout(() => this.#expire(l, b, waiter), deadline - now)
       b.waiters.add(waiter)
     })
     lane.callers++
@@ -291,9 +292,12 @@ export class UpdateQueue {
       }
       // Built from the callers still waiting, at the moment of sending; once a PATCH may have
       // landed, its changes stay in every later attempt.
-      if (!batch.mayHaveLanded) batch.changes = Object.assign({}, ...[...batch.waiters].map((w) => w.changes))
+      if (!batch.mayHaveLanded) {
+        batch.changes = {}
+        for (const w of batch.waiters) Object.assign(batch.changes, w.changes)
+      }
       // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
-      const attributes = this.#opts.mode === 'patch' ? { ...batch.changes } : merge(participant.attributes, batch.changes)
+      const attributes = this.#opts.mode === 'patch' ? batch.changes : merge(participant.attributes, batch.changes)
       if (lease !== undefined && !lease.held) {
         throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
       }
@@ -359,8 +363,12 @@ export class UpdateQueue {
   async #take(lane: Lane, batch: Batch, more: number): Promise<boolean> {
     if (batch.waiters.size === 0) return false
     // Live when any caller in the batch, or waiting behind it in the lane, is live.
-    let priority: Priority = 'bulk'
-    for (const b of [batch, ...lane.batches.values()]) for (const w of b.waiters) if (w.priority === 'live') priority = 'live'
+    const live = (b: Batch) => {
+      for (const w of b.waiters) if (w.priority === 'live') return true
+      return false
+    }
+    let priority: Priority = live(batch) ? 'live' : 'bulk'
+    if (priority === 'bulk') for (const b of lane.batches.values()) if (live(b)) priority = 'live'
     lane.ticket = {}
     await this.#opts.budget.take(priority, deadlineOf(batch) - SEND_WINDOW_MS, more, lane.ticket)
     return batch.waiters.size > 0
