@@ -1,13 +1,23 @@
-// `npm run bench [-- --quick]`: this service against a plain forwarder and the read-merge-write
-// that tutorials teach, in one run on this machine, against the Genesys simulator.
-// Every system runs in a process of its own; autocannon drives them from this one.
+// `npm run bench [-- --quick] [-- --runs N] [-- --before REV]`: this service against a plain
+// forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
+// the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
+// this one. Timed scenarios run N rounds (3 by default), each round in a rotated order, and each
+// row is the median round by req/s: these machines are shared, and one round can be unlucky.
+// --before REV adds this service as it was at git revision REV, built in .bench/, so a change's
+// before and after come from the same run.
+import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { simulator, start, stop } from './processes.js'
+import { root, simulator, start, stop } from './processes.js'
 
-const quick = process.argv.includes('--quick')
+const argv = process.argv.slice(2)
+const option = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined)
+const quick = argv.includes('--quick')
 const seconds = quick ? 1 : 10
+const runs = Number(option('--runs') ?? (quick ? 1 : 3))
+const before = option('--before')
 const hotUpdates = quick ? 50 : 200
 
 interface System {
@@ -17,9 +27,9 @@ interface System {
 }
 
 const ts = (file: string) => [process.execPath, '--import', '@tapjs/typescript/import', file]
-const service = (mode: 'merge' | 'patch'): System => ({
-  name: `this service, ${mode}`,
-  command: [process.execPath, 'dist/server.js'],
+const service = (mode: 'merge' | 'patch', dist = 'dist', label = ''): System => ({
+  name: `this service, ${mode}${label}`,
+  command: [process.execPath, `${dist}/server.js`],
   env: (sim) => ({
     GENESYS_API_URL: sim,
     GENESYS_LOGIN_URL: sim,
@@ -31,12 +41,41 @@ const service = (mode: 'merge' | 'patch'): System => ({
     LOG_LEVEL: 'info',
   }),
 })
+
+/** This service's source at `rev`, built into .bench/<rev>/dist (node_modules are this checkout's). */
+function buildRevision(rev: string): string {
+  const sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim()
+  const dir = `.bench/${sha}`
+  if (!existsSync(`${root}${dir}/dist/server.js`)) {
+    rmSync(`${root}${dir}`, { recursive: true, force: true })
+    mkdirSync(`${root}${dir}`, { recursive: true })
+    execFileSync('sh', ['-c', `git archive ${sha} src package.json tsconfig.json tsconfig.build.json | tar -x -C ${dir}`], { cwd: root })
+    execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${dir}/tsconfig.build.json`], { cwd: root, stdio: 'inherit' })
+  }
+  return sha
+}
+
 const SYSTEMS: System[] = [
   { name: 'raw forward', command: ts('bench/systems/raw.ts'), env: (sim) => ({ SIM_URL: sim }) },
   { name: 'naive read-merge-write', command: ts('bench/systems/naive.ts'), env: (sim) => ({ SIM_URL: sim }) },
   service('merge'),
   service('patch'),
 ]
+if (before !== undefined) {
+  const sha = buildRevision(before)
+  SYSTEMS.push(service('merge', `.bench/${sha}/dist`, ` (before: ${sha})`), service('patch', `.bench/${sha}/dist`, ` (before: ${sha})`))
+}
+
+/** CPU time (user + system) a process has used so far, in µs; undefined where /proc is not there. */
+function cpuMicros(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // utime and stime, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
 
 interface Target {
   c: string
@@ -72,6 +111,8 @@ interface Row {
   conflicts: number
   lost: number
   accepted: number
+  /** The system's own CPU time per request answered, in µs (its process only). */
+  cpu: number | undefined
 }
 
 async function stats(sim: string) {
@@ -84,6 +125,7 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
   try {
     const sent: Array<Sent & { status: number }> = []
     let n = 0
+    const cpuBefore = cpuMicros(sut.child.pid)
     const result = await autocannon({
       url: sut.url,
       connections: scenario.connections,
@@ -103,6 +145,7 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
         },
       ],
     })
+    const cpuAfter = cpuMicros(sut.child.pid)
     const s = await stats(sim.url)
     const accepted = sent.filter((x) => x.status === 200)
     // Lost: answered 200, yet not in the simulator's final state.
@@ -121,6 +164,7 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
       conflicts: s.conflicts,
       lost,
       accepted: accepted.length,
+      cpu: cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / Math.max(sent.length, 1),
     }
   } finally {
     await stop(sut.child)
@@ -130,13 +174,14 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
 
 function table(rows: Row[]): string {
   const raw = rows[0]!
-  const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'upstream req per update', '409s upstream', 'accepted', 'lost']
+  const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'CPU µs per request', 'upstream req per update', '409s upstream', 'accepted', 'lost']
   const body = rows.map((r) => [
     r.system,
     r.rps.toFixed(0),
     `${((r.rps / raw.rps) * 100).toFixed(0)}%`,
     r.p50.toFixed(0),
     r.p99.toFixed(0),
+    r.cpu === undefined ? '-' : r.cpu.toFixed(0),
     r.upstreamPerUpdate.toFixed(2),
     String(r.conflicts),
     String(r.accepted),
@@ -182,13 +227,28 @@ async function memory(): Promise<string> {
   }
 }
 
+/** Each system `rounds` times, in a different order each round; per system, the median round by req/s. */
+async function rows(scenario: Scenario, writeMs: number, rounds: number): Promise<Row[]> {
+  const seen = SYSTEMS.map(() => [] as Row[])
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < SYSTEMS.length; k++) {
+      const i = (k + round) % SYSTEMS.length
+      seen[i]!.push(await measure(SYSTEMS[i]!, scenario, writeMs))
+    }
+  }
+  return seen.map((r) => r.sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!)
+}
+
 console.log(`# Benchmark ${quick ? '(quick: numbers are for smoke only) ' : ''}${new Date().toISOString()}`)
-console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores; each system in its own process; ${seconds} s per timed run\n`)
+console.log(
+  `node ${process.version}, ${(await import('node:os')).cpus().length} cores; each system in its own process; ${seconds} s per timed run; ` +
+    `timed scenarios: median of ${runs} round${runs === 1 ? '' : 's'}\n`,
+)
 for (const writeMs of quick ? [0] : [0, 20]) {
   for (const scenario of scenarios()) {
-    const rows: Row[] = []
-    for (const system of SYSTEMS) rows.push(await measure(system, scenario, writeMs))
-    console.log(`## ${scenario.name}; simulator write time ${writeMs} ms\n\n${table(rows)}\n`)
+    // A fixed number of updates (hot) counts what is lost, not how fast: one round says it.
+    const table_ = table(await rows(scenario, writeMs, scenario.amount ? 1 : runs))
+    console.log(`## ${scenario.name}; simulator write time ${writeMs} ms\n\n${table_}\n`)
   }
 }
 if (!quick) console.log(await memory())
