@@ -29,9 +29,9 @@ export class GenesysClient {
     ;({ origin: this.#origin, prefix: this.#prefix } = base(opts.apiUrl))
   }
 
-  /** A token ready for the next call, so that the call itself goes out at once. */
-  prepare(): Promise<string> {
-    return this.#opts.tokens.get()
+  /** A token ready for the next call, so that the call itself goes out at once; undefined when one is. */
+  prepare(): Promise<string> | undefined {
+    return this.#opts.tokens.current() === undefined ? this.#opts.tokens.get() : undefined
   }
 
   async getConversation(conversationId: string): Promise<Conversation> {
@@ -58,7 +58,7 @@ export class GenesysClient {
 
   async #call(op: Operation, method: Sent['method'], path: string, body?: string): Promise<string> {
     const { tokens } = this.#opts
-    const token = await tokens.get()
+    const token = tokens.current() ?? (await tokens.get())
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
     try {

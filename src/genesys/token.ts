@@ -47,9 +47,15 @@ export class TokenProvider {
     this.#now = opts.now ?? Date.now
   }
 
-  get(): Promise<string> {
+  /** The cached token while it is fresh, without waiting; undefined when get() has work to do. */
+  current(): string | undefined {
     const t = this.#token
-    if (t !== undefined && this.#now() < t.refreshAt) return Promise.resolve(t.value)
+    return t !== undefined && this.#now() < t.refreshAt ? t.value : undefined
+  }
+
+  get(): Promise<string> {
+    const value = this.current()
+    if (value !== undefined) return Promise.resolve(value)
     this.#pending ??= this.#obtain().finally(() => {
       this.#pending = undefined
     })

@@ -10,8 +10,8 @@ import type { Retry, RetryPolicy } from './retry.js'
 export interface Upstream {
   getConversation(conversationId: string): Promise<Conversation>
   patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void>
-  /** Whatever the write needs before it can go out (a token), so that "sent" means sent. */
-  prepare?(): Promise<unknown>
+  /** Whatever the write needs before it can go out (a token), so that "sent" means sent; undefined when ready. */
+  prepare?(): Promise<unknown> | undefined
 }
 
 /**
@@ -285,7 +285,8 @@ export class UpdateQueue {
         participant = resolve(await this.#upstream.getConversation(conversationId), batch.target, true)
       }
       if (!(await this.#take(lane, batch, 0))) return undefined
-      await this.#upstream.prepare?.()
+      const preparing = this.#upstream.prepare?.()
+      if (preparing !== undefined) await preparing
       if (!batch.mayHaveLanded) {
         for (const w of batch.waiters) if (w.deadline - this.#now() < SEND_WINDOW_MS) this.#expire(lane, batch, w)
         if (batch.waiters.size === 0) return undefined
