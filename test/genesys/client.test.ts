@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
+import { merge } from '../../src/attributes/merge.js'
 import { ApiError } from '../../src/errors.js'
 import { GenesysClient } from '../../src/genesys/client.js'
 import { TokenProvider } from '../../src/genesys/token.js'
@@ -112,11 +113,21 @@ t.test('a 200 to the read that is not a conversation is an upstream error, never
     ['no participants', '{"id":"x"}'],
     ['a null participant', '{"id":"x","participants":[null]}'],
     ['a non-string attribute value', '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":{"a":1}}]}'],
+    ['attributes that are a list', '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":["a"]}]}'],
+    ['attributes that are null', '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":null}]}'],
   ]
   for (const [name, body] of bodies) {
     const { url } = await upstream(t, (_q, res) => (res.writeHead(200, { 'content-type': 'application/json' }), res.end(body)))
     t.equal((await failure(client(url).getConversation(id()))).code, 'UPSTREAM_ERROR', name)
   }
+})
+
+t.test('an attribute named __proto__ that another system set is read as an ordinary key', async (t) => {
+  const body = '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":{"__proto__":"kept","a":"b"}}]}'
+  const { url } = await upstream(t, (_q, res) => (res.writeHead(200, { 'content-type': 'application/json' }), res.end(body)))
+  const attributes = (await client(url).getConversation(id())).participants[0]!.attributes!
+  t.same(Object.entries(attributes), [['__proto__', 'kept'], ['a', 'b']], 'both keys, as own properties')
+  t.equal(JSON.stringify(merge(attributes, { c: 'd' })), '{"__proto__":"kept","a":"b","c":"d"}', 'and a merged write keeps it')
 })
 
 t.test('a write answered 202 whose body is then cut off has landed', async (t) => {
