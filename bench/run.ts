@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --runs N] [-- --before REV]`: this service against a plain
+// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed]`: this service against a plain
 // forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
 // the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
 // this one. Timed scenarios run N rounds (3 by default), each round in a rotated order, and each
@@ -19,6 +19,8 @@ const seconds = quick ? 1 : 10
 const runs = Number(option('--runs') ?? (quick ? 1 : 3))
 const before = option('--before')
 const hotUpdates = quick ? 50 : 200
+/** Only the scenarios whose name starts with this (spread, hot, mixed), for working on one. */
+const only = option('--only')
 
 interface System {
   name: string
@@ -125,6 +127,16 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
   try {
     const sent: Array<Sent & { status: number }> = []
     let n = 0
+    // A timed run starts warm: a second of the same load first, not counted, so that neither
+    // start-up nor the JIT's first compilations land on one system's numbers more than another's.
+    if (!scenario.amount && !quick) {
+      const warm = (req: autocannon.Request) => {
+        const t = scenario.pick()
+        return { ...req, path: `/participants/${t.c}/${t.p}/data`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ attributes: { [`w${n++}`]: 'v' } }) }
+      }
+      await autocannon({ url: sut.url, connections: scenario.connections, duration: 1, requests: [{ method: 'POST', setupRequest: warm }] })
+    }
+    const s0 = await stats(sim.url)
     const cpuBefore = cpuMicros(sut.child.pid)
     const result = await autocannon({
       url: sut.url,
@@ -146,7 +158,8 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
       ],
     })
     const cpuAfter = cpuMicros(sut.child.pid)
-    const s = await stats(sim.url)
+    const s1 = await stats(sim.url)
+    const s = { reads: s1.reads - s0.reads, writes: s1.writes - s0.writes, conflicts: s1.conflicts - s0.conflicts }
     const accepted = sent.filter((x) => x.status === 200)
     // Lost: answered 200, yet not in the simulator's final state.
     const state = new Map<string, Record<string, Record<string, string>>>()
@@ -245,7 +258,7 @@ console.log(
     `timed scenarios: median of ${runs} round${runs === 1 ? '' : 's'}\n`,
 )
 for (const writeMs of quick ? [0] : [0, 20]) {
-  for (const scenario of scenarios()) {
+  for (const scenario of scenarios().filter((s) => only === undefined || s.name.startsWith(only))) {
     // A fixed number of updates (hot) counts what is lost, not how fast: one round says it.
     const table_ = table(await rows(scenario, writeMs, scenario.amount ? 1 : runs))
     console.log(`## ${scenario.name}; simulator write time ${writeMs} ms\n\n${table_}\n`)
