@@ -38,7 +38,10 @@ export function attributeMap(limits: AttributeLimits) {
     if (keys.length > limits.maxAttributes) {
       ctx.addIssue({ code: 'custom', message: `holds ${keys.length} attributes; at most ${limits.maxAttributes} per request` })
     }
-    const out: Attributes = Object.create(null)
+    // A plain object is safe here (the keys that could reach a prototype are refused below, never set),
+    // and much cheaper to copy than a null-prototype one: Object.assign from a null-prototype
+    // source takes about ten times as long (V8 keeps such objects in dictionary mode).
+    const out: Attributes = {}
     for (const key of keys) {
       const problem = keyProblem(key)
       if (problem) {
