@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed]`: this service against a plain
+// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|memory]`: this service against a plain
 // forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
 // the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
 // this one. Timed scenarios run N rounds (3 by default), each round in a rotated order, and each
@@ -19,7 +19,7 @@ const seconds = quick ? 1 : 10
 const runs = Number(option('--runs') ?? (quick ? 1 : 3))
 const before = option('--before')
 const hotUpdates = quick ? 50 : 200
-/** Only the scenarios whose name starts with this (spread, hot, mixed), for working on one. */
+/** Only the scenarios whose name starts with this (spread, hot, mixed), or only the memory run. */
 const only = option('--only')
 
 interface System {
@@ -205,11 +205,16 @@ function table(rows: Row[]): string {
 
 async function memory(): Promise<string> {
   const sim = await simulator()
-  const sut = await start(service('merge').command, service('merge').env(sim.url), '/healthz')
-  const rss = async () => {
+  const system = service('merge')
+  const sut = await start([process.execPath, '--expose-gc', '--import', './bench/gc-on-signal.mjs', 'dist/server.js'], system.env(sim.url), '/healthz')
+  /** Resident and heap-in-use MiB once the load has drained and a full collection has run. */
+  const settled = async () => {
     await sleep(2000)
+    sut.child.kill('SIGUSR2')
+    await sleep(1000)
     const text = await (await fetch(`${sut.url}/metrics`)).text()
-    return Number(text.match(/^process_resident_memory_bytes (\d+)/m)![1]) / 2 ** 20
+    const mib = (name: string) => Number(text.match(new RegExp(`^${name} (\\d+)`, 'm'))![1]) / 2 ** 20
+    return { rss: mib('process_resident_memory_bytes'), heap: mib('nodejs_heap_size_used_bytes') }
   }
   const load = (amount: number, conversations: ReturnType<typeof pairs>) =>
     autocannon({
@@ -227,13 +232,16 @@ async function memory(): Promise<string> {
       ],
     })
   try {
-    const conversations = pairs(10_000)
-    await load(20_000, conversations)
-    const steady = await rss()
+    await load(20_000, pairs(10_000))
+    const steady = await settled()
     await load(100_000, pairs(10_000))
-    const after = await rss()
-    const change = ((after - steady) / steady) * 100
-    return `resident memory: ${steady.toFixed(1)} MiB steady (after 20,000 requests), ${after.toFixed(1)} MiB after 100,000 more over 10,000 new conversations (${change >= 0 ? '+' : ''}${change.toFixed(1)}%; target: within 10%)`
+    const after = await settled()
+    const change = (a: number, b: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%`
+    return (
+      `memory, after a full collection: resident ${steady.rss.toFixed(1)} MiB steady (after 20,000 requests over 10,000 conversations), ` +
+      `${after.rss.toFixed(1)} MiB after 100,000 more over 10,000 new conversations (${change(steady.rss, after.rss)}; target: within 10%); ` +
+      `heap in use ${steady.heap.toFixed(1)} MiB, then ${after.heap.toFixed(1)} MiB (${change(steady.heap, after.heap)})`
+    )
   } finally {
     await stop(sut.child)
     await stop(sim.child)
@@ -264,4 +272,4 @@ for (const writeMs of quick ? [0] : [0, 20]) {
     console.log(`## ${scenario.name}; simulator write time ${writeMs} ms\n\n${table_}\n`)
   }
 }
-if (!quick) console.log(await memory())
+if (!quick && (only === undefined || only === 'memory')) console.log(await memory())
