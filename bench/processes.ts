@@ -1,5 +1,5 @@
 // Starting and stopping the processes a benchmark measures.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -14,11 +14,15 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Starts a process on a free port (as PORT and SIM_PORT) and waits until `ready` answers. */
-export async function start(command: string[], env: Record<string, string>, ready: string): Promise<{ url: string; child: ChildProcess }> {
+/**
+ * Starts a process on a free port (as PORT and SIM_PORT) and waits until `ready` answers; with
+ * `ipc`, the process gets a message channel (child.send, process.send).
+ */
+export async function start(command: string[], env: Record<string, string>, ready: string, ipc = false): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(command[0]!, command.slice(1), { cwd: root, env: { PATH: process.env.PATH, PORT: String(port), SIM_PORT: String(port), ...env }, stdio: 'ignore' })
+  const stdio: StdioOptions = ipc ? ['ignore', 'ignore', 'ignore', 'ipc'] : 'ignore'
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), { cwd: root, env: { PATH: process.env.PATH, PORT: String(port), SIM_PORT: String(port), ...env }, stdio })
   for (let i = 0; i < 300; i++) {
     if (await fetch(url + ready).then((r) => r.ok, () => false)) return { url, child }
     await sleep(100)
@@ -28,6 +32,7 @@ export async function start(command: string[], env: Record<string, string>, read
 }
 
 export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
   child.kill('SIGTERM')
   await once(child, 'exit')
 }

@@ -6,6 +6,7 @@
 // --before REV adds this service as it was at git revision REV, built in .bench/, so a change's
 // before and after come from the same run.
 import { execFileSync } from 'node:child_process'
+import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -206,12 +207,12 @@ function table(rows: Row[]): string {
 async function memory(): Promise<string> {
   const sim = await simulator()
   const system = service('merge')
-  const sut = await start([process.execPath, '--expose-gc', '--import', './bench/gc-on-signal.mjs', 'dist/server.js'], system.env(sim.url), '/healthz')
+  const sut = await start([process.execPath, '--expose-gc', '--import', './bench/collect-on-message.mjs', 'dist/server.js'], system.env(sim.url), '/healthz', true)
   /** Resident and heap-in-use MiB once the load has drained and a full collection has run. */
   const settled = async () => {
     await sleep(2000)
-    sut.child.kill('SIGUSR2')
-    await sleep(1000)
+    sut.child.send('gc')
+    await once(sut.child, 'message')
     const text = await (await fetch(`${sut.url}/metrics`)).text()
     const mib = (name: string) => Number(text.match(new RegExp(`^${name} (\\d+)`, 'm'))![1]) / 2 ** 20
     return { rss: mib('process_resident_memory_bytes'), heap: mib('nodejs_heap_size_used_bytes') }
