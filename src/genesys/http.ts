@@ -47,22 +47,37 @@ export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<s
     let status = 0
     let headers: IncomingHttpHeaders = {}
     let chunks: Buffer[] = []
+    let settled = false
     const ok = () => status >= 200 && status < 300
-    const report = () => {
-      if (opts.onExchange === undefined) return
-      const id = headers['inin-correlation-id']
-      opts.onExchange({ op, status, ms: performance.now() - started, correlationId: Array.isArray(id) ? id[0] : id })
+    /**
+     * Reports the exchange, then settles the call, once. Nothing thrown here may reach undici (it
+     * would leave the call pending, or surface as an uncaught error): a throwing onExchange
+     * rejects the call instead, as it did from a `finally` before.
+     */
+    const settle = (text: string | undefined, err?: unknown) => {
+      if (settled) return
+      settled = true
+      try {
+        if (opts.onExchange) {
+          const id = headers['inin-correlation-id']
+          opts.onExchange({ op, status, ms: performance.now() - started, correlationId: Array.isArray(id) ? id[0] : id })
+        }
+      } catch (thrown) {
+        return reject(thrown)
+      }
+      if (text !== undefined) resolve(text)
+      else reject(err)
     }
     const fail = (err: unknown) => {
-      report()
       // A write whose 2xx status line arrived has landed, even if its (empty) body was cut off.
-      if (ok() && op === 'patchAttributes') resolve('')
-      else reject(fromNetwork(op, err))
+      if (ok() && op === 'patchAttributes') settle('')
+      else settle(undefined, fromNetwork(op, err))
     }
     const handler: Dispatcher.DispatchHandler = {
       // Its presence is what tells undici this handler speaks the current (controller) API.
       onRequestStart() {},
       onResponseStart(_controller, statusCode, responseHeaders) {
+        if (statusCode < 200) return // informational (103 Early Hints): the real answer follows
         status = statusCode
         headers = responseHeaders
       },
@@ -70,11 +85,10 @@ export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<s
         chunks.push(chunk)
       },
       onResponseEnd() {
-        report()
         const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')
         chunks = []
-        if (ok()) resolve(text)
-        else reject(fromResponse(op, status, headers, text))
+        if (ok()) settle(text)
+        else settle(undefined, fromResponse(op, status, headers, text))
       },
       onResponseError(_controller, err) {
         fail(err)

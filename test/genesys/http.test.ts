@@ -1,0 +1,54 @@
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { Agent } from 'undici'
+import { exchange, type Exchange } from '../../src/genesys/http.js'
+import type { Teardown } from '../helpers/stack.js'
+
+/** A server that answers every request with `answer`, and the exchange() options to reach it. */
+async function upstream(t: Teardown, answer: (res: ServerResponse) => void) {
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => answer(res))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const dispatcher = new Agent()
+  t.teardown(async () => {
+    await dispatcher.destroy()
+    await new Promise((r) => server.close(r))
+  })
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dispatcher }
+}
+
+/** Settles within a second, or fails the test instead of hanging it. */
+const settled = <T>(p: Promise<T>) =>
+  Promise.race([p.then((value) => ({ value }), (error: unknown) => ({ error })), new Promise<{ hung: true }>((r) => setTimeout(() => r({ hung: true }), 1000))])
+
+t.test('a throwing onExchange rejects the call once; it never leaves it pending', async (t) => {
+  const answers: Array<[string, (res: ServerResponse) => void]> = [
+    ['a 200', (res) => res.end('{}')],
+    ['a body cut off after the headers', (res) => (res.writeHead(200, { 'content-length': '100' }), res.write('{"a'), res.destroy())],
+  ]
+  for (const [name, answer] of answers) {
+    const { origin, dispatcher } = await upstream(t, answer)
+    let calls = 0
+    const onExchange = () => {
+      calls++
+      throw new Error('metrics broke')
+    }
+    const outcome = await settled(exchange('getConversation', { method: 'GET', origin, path: '/x', headers: {} }, { dispatcher, timeoutMs: 2000, onExchange }))
+    t.same(outcome, { error: new Error('metrics broke') }, `${name}: rejected with what onExchange threw`)
+    t.equal(calls, 1, `${name}: reported once`)
+  }
+})
+
+t.test('an informational 103 is not the answer: a connection lost after it is reported as no answer', async (t) => {
+  const { origin, dispatcher } = await upstream(t, (res) => {
+    res.writeEarlyHints({ link: '</x>; rel=preload' })
+    setTimeout(() => res.destroy(), 20)
+  })
+  const seen: Exchange[] = []
+  const outcome = await settled(exchange('getConversation', { method: 'GET', origin, path: '/x', headers: {} }, { dispatcher, timeoutMs: 2000, onExchange: (e) => seen.push(e) }))
+  t.match(outcome, { error: { code: 'UPSTREAM_ERROR' } }, 'not written, nothing to retry blindly')
+  t.same(seen.map((e) => e.status), [0], 'status 0: no answer came')
+})
