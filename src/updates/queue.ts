@@ -178,8 +178,7 @@ export class UpdateQueue {
     const l = lane
     const b = batch
     const done = new Promise<WriteResult>((resolve, reject) => {
-      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer: undefined! }
-      waiter.timer = setTimeout(() => this.#expire(l, b, waiter), deadline - now)
+      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer: setTimeout(() => this.#expire(l, b, waiter), deadline - now) }
       b.waiters.add(waiter)
     })
     lane.callers++
@@ -364,12 +363,8 @@ export class UpdateQueue {
   async #take(lane: Lane, batch: Batch, more: number): Promise<boolean> {
     if (batch.waiters.size === 0) return false
     // Live when any caller in the batch, or waiting behind it in the lane, is live.
-    const live = (b: Batch) => {
-      for (const w of b.waiters) if (w.priority === 'live') return true
-      return false
-    }
-    let priority: Priority = live(batch) ? 'live' : 'bulk'
-    if (priority === 'bulk') for (const b of lane.batches.values()) if (live(b)) priority = 'live'
+    let priority: Priority = hasLive(batch) ? 'live' : 'bulk'
+    if (priority === 'bulk') for (const b of lane.batches.values()) if (hasLive(b)) priority = 'live'
     lane.ticket = {}
     await this.#opts.budget.take(priority, deadlineOf(batch) - SEND_WINDOW_MS, more, lane.ticket)
     return batch.waiters.size > 0
@@ -401,6 +396,11 @@ function resolve(conversation: Conversation, target: Target, writing: boolean): 
   throw new ApiError('PARTICIPANT_NOT_FOUND', `no participant with purpose ${target.purposes.join(' or ')}; purposes present: ${present.join(', ') || 'none'}`, {
     extra: { purposes: present },
   })
+}
+
+function hasLive(batch: Batch): boolean {
+  for (const w of batch.waiters) if (w.priority === 'live') return true
+  return false
 }
 
 function deadlineOf(batch: Batch): number {
