@@ -1,4 +1,5 @@
-// Starting and stopping the processes a benchmark measures.
+// Starting and stopping the processes a benchmark measures, and the request that drives them.
+import type { Request } from 'autocannon'
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
@@ -39,3 +40,28 @@ export async function stop(child: ChildProcess): Promise<void> {
 
 /** The simulator on its own, quiet. */
 export const simulator = (writeMs = 0) => start([process.execPath, 'dist/sim/main.js'], { SIM_WRITE_MS: String(writeMs), SIM_LOG_LEVEL: 'warn' }, '/__sim/stats')
+
+/** A participant to write to: conversation and participant ids. */
+export interface Target {
+  c: string
+  p: string
+}
+
+/** autocannon's request for one update: attribute `key` = "v" on `t`. */
+export function update(req: Request, t: Target, key: string): Request {
+  return { ...req, path: `/participants/${t.c}/${t.p}/data`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ attributes: { [key]: 'v' } }) }
+}
+
+/** This service against the simulator at `sim`, with the simulator's token and no request budget to speak of. */
+export function serviceEnv(sim: string, mode: 'merge' | 'patch'): Record<string, string> {
+  return {
+    GENESYS_API_URL: sim,
+    GENESYS_LOGIN_URL: sim,
+    GENESYS_CLIENT_ID: 'sandbox',
+    GENESYS_CLIENT_SECRET: 'sandbox',
+    GENESYS_WRITE_MODE: mode,
+    // The simulator has no budget; Genesys's 300 a minute would make this a test of waiting.
+    GENESYS_RATE_LIMIT_PER_MINUTE: '1000000',
+    LOG_LEVEL: 'info',
+  }
+}

@@ -6,27 +6,19 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { root, simulator, start, stop } from './processes.js'
+import { root, serviceEnv, simulator, start, stop, update } from './processes.js'
 
 const mode = process.argv[2] === 'patch' ? 'patch' : 'merge'
 
 const sim = await simulator()
 const dir = await mkdtemp(join(tmpdir(), 'pdg-profile-'))
-const svc = await start([process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], {
-  GENESYS_API_URL: sim.url,
-  GENESYS_LOGIN_URL: sim.url,
-  GENESYS_CLIENT_ID: 'sandbox',
-  GENESYS_CLIENT_SECRET: 'sandbox',
-  GENESYS_WRITE_MODE: mode,
-  GENESYS_RATE_LIMIT_PER_MINUTE: '1000000',
-}, '/healthz')
-const url = svc.url
-const targets = Array.from({ length: 1000 }, () => `/participants/${randomUUID()}/${randomUUID()}/data`)
+const svc = await start([process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], serviceEnv(sim.url, mode), '/healthz')
+const targets = Array.from({ length: 1000 }, () => ({ c: randomUUID(), p: randomUUID() }))
 const result = await autocannon({
-  url,
+  url: svc.url,
   connections: 50,
   duration: 10,
-  requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, path: targets[Math.floor(Math.random() * targets.length)]!, headers: { 'content-type': 'application/json' }, body: '{"attributes":{"k":"v"}}' }) }],
+  requests: [{ method: 'POST', setupRequest: (req) => update(req, targets[Math.floor(Math.random() * targets.length)]!, 'k') }],
 })
 await stop(svc.child)
 await stop(sim.child)
