@@ -94,11 +94,8 @@ export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<s
         fail(err)
       },
     }
-    try {
-      const { origin, path, method, body } = req
-      opts.dispatcher.dispatch({ origin, path, method, headers: req.headers, body, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }, handler)
-    } catch (err) {
-      fail(err)
-    }
+    // Failures to dispatch (a destroyed or closed pool, say) come back through onResponseError.
+    const { origin, path, method, body } = req
+    opts.dispatcher.dispatch({ origin, path, method, headers: req.headers, body, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs }, handler)
   })
 }

@@ -52,3 +52,12 @@ t.test('an informational 103 is not the answer: a connection lost after it is re
   t.match(outcome, { error: { code: 'UPSTREAM_ERROR' } }, 'not written, nothing to retry blindly')
   t.same(seen.map((e) => e.status), [0], 'status 0: no answer came')
 })
+
+t.test('a pool that is already closed fails the call at once, reported once', async (t) => {
+  const dispatcher = new Agent()
+  await dispatcher.close()
+  const seen: Exchange[] = []
+  const outcome = await settled(exchange('getConversation', { method: 'GET', origin: 'http://127.0.0.1:9', path: '/x', headers: {} }, { dispatcher, timeoutMs: 2000, onExchange: (e) => seen.push(e) }))
+  t.match(outcome, { error: { code: 'UPSTREAM_ERROR' } }, 'a catalogue error, not a hang or a raw undici error')
+  t.same(seen.map((e) => e.status), [0])
+})
