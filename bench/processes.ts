@@ -38,6 +38,9 @@ export async function stop(child: ChildProcess): Promise<void> {
   await once(child, 'exit')
 }
 
+/** Node flags the service ships with (the Dockerfile's CMD and `npm start`; a test keeps them equal). */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32']
+
 /** The simulator on its own, quiet. */
 export const simulator = (writeMs = 0) => start([process.execPath, 'dist/sim/main.js'], { SIM_WRITE_MS: String(writeMs), SIM_LOG_LEVEL: 'warn' }, '/__sim/stats')
 

@@ -6,13 +6,13 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { root, serviceEnv, simulator, start, stop, update } from './processes.js'
+import { root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update } from './processes.js'
 
 const mode = process.argv[2] === 'patch' ? 'patch' : 'merge'
 
 const sim = await simulator()
 const dir = await mkdtemp(join(tmpdir(), 'pdg-profile-'))
-const svc = await start([process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], serviceEnv(sim.url, mode), '/healthz')
+const svc = await start([process.execPath, ...SERVICE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/server.js'], serviceEnv(sim.url, mode), '/healthz')
 const targets = Array.from({ length: 1000 }, () => ({ c: randomUUID(), p: randomUUID() }))
 const result = await autocannon({
   url: svc.url,

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { root, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
+import { root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
 
 const argv = process.argv.slice(2)
 const option = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined)
@@ -32,7 +32,7 @@ interface System {
 const ts = (file: string) => [process.execPath, '--import', '@tapjs/typescript/import', file]
 const service = (mode: 'merge' | 'patch', dist = 'dist', label = ''): System => ({
   name: `this service, ${mode}${label}`,
-  command: [process.execPath, `${dist}/server.js`],
+  command: [process.execPath, ...SERVICE_NODE_FLAGS, `${dist}/server.js`],
   env: (sim) => serviceEnv(sim, mode),
 })
 
@@ -192,7 +192,7 @@ function table(rows: Row[]): string {
 async function memory(): Promise<string> {
   const sim = await simulator()
   const system = service('merge')
-  const sut = await start([process.execPath, '--expose-gc', '--import', './bench/collect-on-message.mjs', 'dist/server.js'], system.env(sim.url), '/healthz', true)
+  const sut = await start([process.execPath, ...SERVICE_NODE_FLAGS, '--expose-gc', '--import', './bench/collect-on-message.mjs', 'dist/server.js'], system.env(sim.url), '/healthz', true)
   /** Resident and heap-in-use MiB once the load has drained and a full collection has run. */
   const settled = async () => {
     await sleep(2000)
