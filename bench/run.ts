@@ -1,8 +1,10 @@
 // `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|memory]`: this service against a plain
 // forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
 // the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
-// this one. Timed scenarios run N rounds (3 by default), each round in a rotated order, and each
-// row is the median round by req/s: these machines are shared, and one round can be unlucky.
+// this one. Timed scenarios run N rounds (3 by default), each round in a rotated order; each
+// row is the system's median round by req/s, and its ratios to raw forward ("vs raw", "p99 vs
+// raw") are the medians of the ratios within each round: these machines are shared, their speed
+// drifts from minute to minute, and one round can be unlucky.
 // --before REV adds this service as it was at git revision REV, built in .bench/, so a change's
 // before and after come from the same run.
 import { execFileSync } from 'node:child_process'
@@ -171,15 +173,18 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
   }
 }
 
-function table(rows: Row[]): string {
-  const raw = rows[0]!
-  const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'CPU µs per request', 'upstream req per update', '409s upstream', 'accepted', 'lost']
+/** A system's median round, with its ratios to raw forward: per round, then the median of those. */
+type Summary = Row & { vsRaw: number; p99VsRaw: number; rounds: number[] }
+
+function table(rows: Summary[]): string {
+  const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'p99 vs raw', 'CPU µs per request', 'upstream req per update', '409s upstream', 'accepted', 'lost']
   const body = rows.map((r) => [
     r.system,
     r.rps.toFixed(0),
-    `${((r.rps / raw.rps) * 100).toFixed(0)}%`,
+    `${(r.vsRaw * 100).toFixed(0)}%`,
     r.p50.toFixed(0),
     r.p99.toFixed(0),
+    `${r.p99VsRaw.toFixed(2)}x`,
     r.cpu === undefined ? '-' : r.cpu.toFixed(0),
     r.upstreamPerUpdate.toFixed(2),
     String(r.conflicts),
@@ -231,8 +236,15 @@ async function memory(): Promise<string> {
   }
 }
 
-/** Each system `rounds` times, in a different order each round; per system, the median round by req/s. */
-async function rows(scenario: Scenario, writeMs: number, rounds: number): Promise<Row[]> {
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/**
+ * Each system `rounds` times, in a different order each round. Per system: its median round by
+ * req/s, and its ratios to raw forward taken within each round (a minute apart at most), then
+ * their median. The machine's speed drifts from minute to minute; a ratio within a round
+ * carries less of that drift than a ratio of medians from different minutes.
+ */
+async function rows(scenario: Scenario, writeMs: number, rounds: number): Promise<Summary[]> {
   const seen = SYSTEMS.map(() => [] as Row[])
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < SYSTEMS.length; k++) {
@@ -240,8 +252,19 @@ async function rows(scenario: Scenario, writeMs: number, rounds: number): Promis
       seen[i]!.push(await measure(SYSTEMS[i]!, scenario, writeMs))
     }
   }
-  return seen.map((r) => r.sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!)
+  const raw = seen[0]!
+  return seen.map((r) => {
+    const rounds = r.map((x, round) => x.rps / raw[round]!.rps)
+    const p99s = r.map((x, round) => x.p99 / raw[round]!.p99)
+    return { ...[...r].sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!, vsRaw: median(rounds), p99VsRaw: median(p99s), rounds }
+  })
 }
+
+/** Each system's ratio to raw forward in every round, so the spread behind a median is in view. */
+const perRound = (rows: Summary[]) =>
+  rows.length > 0 && rows[0]!.rounds.length > 1
+    ? `vs raw, round by round: ${rows.slice(1).map((r) => `${r.system} ${r.rounds.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')}`).join('; ')}`
+    : ''
 
 console.log(`# Benchmark ${quick ? '(quick: numbers are for smoke only) ' : ''}${new Date().toISOString()}`)
 console.log(
@@ -251,8 +274,8 @@ console.log(
 for (const writeMs of quick ? [0] : [0, 20]) {
   for (const scenario of scenarios().filter((s) => only === undefined || s.name.startsWith(only))) {
     // A fixed number of updates (hot) counts what is lost, not how fast: one round says it.
-    const table_ = table(await rows(scenario, writeMs, scenario.amount ? 1 : runs))
-    console.log(`## ${scenario.name}; simulator write time ${writeMs} ms\n\n${table_}\n`)
+    const summary = await rows(scenario, writeMs, scenario.amount ? 1 : runs)
+    console.log([`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), perRound(summary)].filter(Boolean).join('\n\n') + '\n')
   }
 }
 if (!quick && (only === undefined || only === 'memory')) console.log(await memory())
