@@ -2,6 +2,7 @@
 import type { Request } from 'autocannon'
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -38,8 +39,19 @@ export async function stop(child: ChildProcess): Promise<void> {
   await once(child, 'exit')
 }
 
-/** Node flags the service ships with (the Dockerfile's CMD and `npm start`; a test keeps them equal). */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32']
+/**
+ * The Node flags the service ships with, read from a package.json's `npm start` (the
+ * Dockerfile's CMD runs the same; a test keeps the two equal), so the bench runs the service as
+ * it is run, at any revision.
+ */
+export function serviceFlags(packageJson: string): string[] {
+  const start = (JSON.parse(packageJson) as { scripts: { start: string } }).scripts.start
+  const flags = start.match(/\bnode((?: --[\w-]+(?:=\S+)?)*) dist\/server\.js/)
+  if (flags === null) throw new Error(`npm start does not run node dist/server.js: ${start}`)
+  return flags[1]!.split(' ').filter(Boolean)
+}
+
+export const SERVICE_NODE_FLAGS = serviceFlags(readFileSync(`${root}package.json`, 'utf8'))
 
 /** The simulator on its own, quiet. */
 export const simulator = (writeMs = 0) => start([process.execPath, 'dist/sim/main.js'], { SIM_WRITE_MS: String(writeMs), SIM_LOG_LEVEL: 'warn' }, '/__sim/stats')

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
+import { root, SERVICE_NODE_FLAGS, serviceEnv, serviceFlags, simulator, start, stop, update, type Target } from './processes.js'
 
 const argv = process.argv.slice(2)
 const option = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined)
@@ -32,14 +32,14 @@ interface System {
 }
 
 const ts = (file: string) => [process.execPath, '--import', '@tapjs/typescript/import', file]
-const service = (mode: 'merge' | 'patch', dist = 'dist', label = ''): System => ({
+const service = (mode: 'merge' | 'patch', dist = 'dist', label = '', flags = SERVICE_NODE_FLAGS): System => ({
   name: `this service, ${mode}${label}`,
-  command: [process.execPath, ...SERVICE_NODE_FLAGS, `${dist}/server.js`],
+  command: [process.execPath, ...flags, `${dist}/server.js`],
   env: (sim) => serviceEnv(sim, mode),
 })
 
-/** This service's source at `rev`, built into .bench/<rev>/dist (node_modules are this checkout's). */
-function buildRevision(rev: string): string {
+/** This service's source at `rev`, built into .bench/<rev>/dist (node_modules are this checkout's), and the Node flags it ran with. */
+function buildRevision(rev: string): { sha: string; flags: string[] } {
   const sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim()
   const dir = `.bench/${sha}`
   if (!existsSync(`${root}${dir}/dist/server.js`)) {
@@ -48,7 +48,7 @@ function buildRevision(rev: string): string {
     execFileSync('sh', ['-c', `git archive ${sha} src package.json tsconfig.json tsconfig.build.json | tar -x -C ${dir}`], { cwd: root })
     execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${dir}/tsconfig.build.json`], { cwd: root, stdio: 'inherit' })
   }
-  return sha
+  return { sha, flags: serviceFlags(execFileSync('git', ['show', `${sha}:package.json`], { cwd: root, encoding: 'utf8' })) }
 }
 
 const SYSTEMS: System[] = [
@@ -58,8 +58,8 @@ const SYSTEMS: System[] = [
   service('patch'),
 ]
 if (before !== undefined) {
-  const sha = buildRevision(before)
-  SYSTEMS.push(service('merge', `.bench/${sha}/dist`, ` (before: ${sha})`), service('patch', `.bench/${sha}/dist`, ` (before: ${sha})`))
+  const { sha, flags } = buildRevision(before)
+  SYSTEMS.push(service('merge', `.bench/${sha}/dist`, ` (before: ${sha})`, flags), service('patch', `.bench/${sha}/dist`, ` (before: ${sha})`, flags))
 }
 
 /** CPU time (user + system) a process has used so far, in µs; undefined where /proc is not there. */

@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
-import { SERVICE_NODE_FLAGS } from '../../bench/processes.js'
 import { loadConfig, VARIABLES } from '../../src/config.js'
 import { simEnv } from '../../src/sim/env.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
@@ -36,9 +35,10 @@ t.test('Dockerfile: multi-stage, production settings, a non-root user, a health 
   t.ok(image.run.some((r) => /^npm ci --omit=dev/.test(r)), 'runtime installs without dev dependencies')
   t.ok(image.copy.includes('--from=build /app/dist ./dist'), 'and takes only the compiled output from the build')
   t.equal(image.user, 'node', 'runs as the unprivileged node user')
-  t.same(image.cmd, ['node', ...SERVICE_NODE_FLAGS, 'dist/server.js'], 'the Node flags the benchmark measures')
+  t.same(image.cmd, ['node', '--max-semi-space-size=32', 'dist/server.js'])
+  // The benchmark reads the flags from npm start: it must run the service as the image does.
   const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string> }
-  t.match(pkg.scripts.start, ` && ${image.cmd.join(' ')}`, 'npm start runs the service as the image does')
+  t.ok(pkg.scripts.start!.endsWith(` && ${image.cmd.join(' ')}`), 'npm start runs the same command as the image')
   const ignored = (await read('.dockerignore')).split('\n')
   for (const entry of ['node_modules', 'dist', '.git', '.env']) t.ok(ignored.includes(entry), `.dockerignore keeps ${entry} out of the build context`)
 })
