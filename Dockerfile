@@ -19,8 +19,9 @@ COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# A 32 MiB young generation (V8's default tops out at 16 MiB): each request allocates tens of
-# KiB, and with the default the scavenger runs every few hundred requests and promotes what is
-# in flight, so old-space collections follow. About 6-10% less CPU per request for up to 32 MiB
-# more memory (BENCHMARKS.md). The same flag is in `npm start`.
+# Semi-spaces (where V8 collects short-lived objects) of up to 32 MiB, not the 16 MiB default
+# (less where memory is under 2 GiB): each request allocates tens of KiB, and with the default
+# the scavenger runs every few hundred requests and promotes many of the requests then in
+# flight to old space. 6-10% less CPU per request, for up to 48 MiB more heap (the young generation is three
+# semi-spaces); see README "Operations" and BENCHMARKS.md. npm start runs the same command.
 CMD ["node", "--max-semi-space-size=32", "dist/server.js"]

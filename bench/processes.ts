@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { serviceFlags } from './service-flags.js'
 
 export const root = new URL('../', import.meta.url).pathname
 
@@ -39,18 +40,7 @@ export async function stop(child: ChildProcess): Promise<void> {
   await once(child, 'exit')
 }
 
-/**
- * The Node flags the service ships with, read from a package.json's `npm start` (the
- * Dockerfile's CMD runs the same; a test keeps the two equal), so the bench runs the service as
- * it is run, at any revision.
- */
-export function serviceFlags(packageJson: string): string[] {
-  const start = (JSON.parse(packageJson) as { scripts: { start: string } }).scripts.start
-  const flags = start.match(/\bnode((?: --[\w-]+(?:=\S+)?)*) dist\/server\.js/)
-  if (flags === null) throw new Error(`npm start does not run node dist/server.js: ${start}`)
-  return flags[1]!.split(' ').filter(Boolean)
-}
-
+/** The Node flags the service ships with (npm start's, which the Dockerfile's CMD matches). */
 export const SERVICE_NODE_FLAGS = serviceFlags(readFileSync(`${root}package.json`, 'utf8'))
 
 /** The simulator on its own, quiet. */

@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { root, SERVICE_NODE_FLAGS, serviceEnv, serviceFlags, simulator, start, stop, update, type Target } from './processes.js'
+import { root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
+import { serviceFlags } from './service-flags.js'
 
 const argv = process.argv.slice(2)
 const option = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined)
@@ -174,7 +175,7 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
 }
 
 /** A system's median round, with its ratios to raw forward: per round, then the median of those. */
-type Summary = Row & { vsRaw: number; p99VsRaw: number; rounds: number[] }
+type Summary = Row & { vsRaw: number; p99VsRaw: number | undefined; byRound: { vsRaw: number[]; p99VsRaw: number[] } }
 
 function table(rows: Summary[]): string {
   const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'p99 vs raw', 'CPU µs per request', 'upstream req per update', '409s upstream', 'accepted', 'lost']
@@ -184,7 +185,7 @@ function table(rows: Summary[]): string {
     `${(r.vsRaw * 100).toFixed(0)}%`,
     r.p50.toFixed(0),
     r.p99.toFixed(0),
-    `${r.p99VsRaw.toFixed(2)}x`,
+    r.p99VsRaw === undefined ? '-' : `${r.p99VsRaw.toFixed(2)}x`,
     r.cpu === undefined ? '-' : r.cpu.toFixed(0),
     r.upstreamPerUpdate.toFixed(2),
     String(r.conflicts),
@@ -194,10 +195,20 @@ function table(rows: Summary[]): string {
   return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
 }
 
-async function memory(): Promise<string> {
+/** Peak resident memory of a process so far (VmHWM), in MiB; undefined where /proc is not there. */
+function peakMiB(pid: number | undefined): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m)![1]) / 1024
+  } catch {
+    return undefined
+  }
+}
+
+async function memory(system: System): Promise<string> {
   const sim = await simulator()
-  const system = service('merge')
-  const sut = await start([process.execPath, ...SERVICE_NODE_FLAGS, '--expose-gc', '--import', './bench/collect-on-message.mjs', 'dist/server.js'], system.env(sim.url), '/healthz', true)
+  const [node, ...flags] = system.command
+  const script = flags.pop()!
+  const sut = await start([node!, ...flags, '--expose-gc', '--import', './bench/collect-on-message.mjs', script], system.env(sim.url), '/healthz', true)
   /** Resident and heap-in-use MiB once the load has drained and a full collection has run. */
   const settled = async () => {
     await sleep(2000)
@@ -225,10 +236,12 @@ async function memory(): Promise<string> {
     await load(100_000, pairs(10_000))
     const after = await settled()
     const change = (a: number, b: number) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%`
+    const peak = peakMiB(sut.child.pid)
     return (
-      `memory, after a full collection: resident ${steady.rss.toFixed(1)} MiB steady (after 20,000 requests over 10,000 conversations), ` +
+      `${system.name}${flags.length > 0 ? ` (${flags.join(' ')})` : ''}: after a full collection, resident ${steady.rss.toFixed(1)} MiB steady (after 20,000 requests over 10,000 conversations), ` +
       `${after.rss.toFixed(1)} MiB after 100,000 more over 10,000 new conversations (${change(steady.rss, after.rss)}; target: within 10%); ` +
-      `heap in use ${steady.heap.toFixed(1)} MiB, then ${after.heap.toFixed(1)} MiB (${change(steady.heap, after.heap)})`
+      `heap in use ${steady.heap.toFixed(1)} MiB, then ${after.heap.toFixed(1)} MiB (${change(steady.heap, after.heap)}); ` +
+      `peak resident under load ${peak === undefined ? '-' : `${peak.toFixed(1)} MiB`}`
     )
   } finally {
     await stop(sut.child)
@@ -236,13 +249,20 @@ async function memory(): Promise<string> {
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+/** The middle value (the mean of the two middle ones for an even count); undefined when there is none. */
+function median(values: number[]): number | undefined {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
+  const mid = Math.floor(v.length / 2)
+  return v.length === 0 ? undefined : v.length % 2 === 1 ? v[mid] : (v[mid - 1]! + v[mid]!) / 2
+}
 
 /**
  * Each system `rounds` times, in a different order each round. Per system: its median round by
- * req/s, and its ratios to raw forward taken within each round (a minute apart at most), then
- * their median. The machine's speed drifts from minute to minute; a ratio within a round
- * carries less of that drift than a ratio of medians from different minutes.
+ * req/s (with an even count, the upper of the two middle ones), and its ratios to raw forward
+ * taken within each round, then their median. The machine's speed drifts from minute to minute;
+ * a ratio within one round (its runs are a few minutes apart at most) carries less of that
+ * drift than a ratio of medians from rounds far apart. A ratio to a p99 of 0 (raw forward
+ * answered nothing with a 2xx) counts as missing.
  */
 async function rows(scenario: Scenario, writeMs: number, rounds: number): Promise<Summary[]> {
   const seen = SYSTEMS.map(() => [] as Row[])
@@ -254,17 +274,20 @@ async function rows(scenario: Scenario, writeMs: number, rounds: number): Promis
   }
   const raw = seen[0]!
   return seen.map((r) => {
-    const rounds = r.map((x, round) => x.rps / raw[round]!.rps)
-    const p99s = r.map((x, round) => x.p99 / raw[round]!.p99)
-    return { ...[...r].sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!, vsRaw: median(rounds), p99VsRaw: median(p99s), rounds }
+    const byRound = { vsRaw: r.map((x, round) => x.rps / raw[round]!.rps), p99VsRaw: r.map((x, round) => x.p99 / raw[round]!.p99) }
+    return { ...[...r].sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!, vsRaw: median(byRound.vsRaw) ?? 0, p99VsRaw: median(byRound.p99VsRaw), byRound }
   })
 }
 
-/** Each system's ratio to raw forward in every round, so the spread behind a median is in view. */
-const perRound = (rows: Summary[]) =>
-  rows.length > 0 && rows[0]!.rounds.length > 1
-    ? `vs raw, round by round: ${rows.slice(1).map((r) => `${r.system} ${r.rounds.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')}`).join('; ')}`
-    : ''
+/** Each system's ratios to raw forward in every round, so the spread behind a median is in view. */
+function perRound(rows: Summary[]): string {
+  if (rows[0] === undefined || rows[0].byRound.vsRaw.length < 2) return ''
+  const list = (values: number[], show: (x: number) => string) => values.map((x) => (Number.isFinite(x) ? show(x) : '-')).join(' ')
+  return rows
+    .slice(1)
+    .map((r) => `- ${r.system}: vs raw ${list(r.byRound.vsRaw, (x) => `${(x * 100).toFixed(0)}%`)}; p99 vs raw ${list(r.byRound.p99VsRaw, (x) => `${x.toFixed(2)}x`)}`)
+    .join('\n')
+}
 
 console.log(`# Benchmark ${quick ? '(quick: numbers are for smoke only) ' : ''}${new Date().toISOString()}`)
 console.log(
@@ -275,7 +298,12 @@ for (const writeMs of quick ? [0] : [0, 20]) {
   for (const scenario of scenarios().filter((s) => only === undefined || s.name.startsWith(only))) {
     // A fixed number of updates (hot) counts what is lost, not how fast: one round says it.
     const summary = await rows(scenario, writeMs, scenario.amount ? 1 : runs)
-    console.log([`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), perRound(summary)].filter(Boolean).join('\n\n') + '\n')
+    const rounds = perRound(summary) && `Round by round:\n\n${perRound(summary)}`
+    console.log([`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), rounds].filter(Boolean).join('\n\n') + '\n')
   }
 }
-if (!quick && (only === undefined || only === 'memory')) console.log(await memory())
+if (!quick && (only === undefined || only === 'memory')) {
+  // This service in merge mode (the default), as shipped and, with --before, as it was.
+  console.log('## memory\n')
+  for (const system of SYSTEMS.filter((s) => s.name.startsWith('this service, merge'))) console.log(`- ${await memory(system)}`)
+}

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
+import { serviceFlags } from '../../bench/service-flags.js'
 import { loadConfig, VARIABLES } from '../../src/config.js'
 import { simEnv } from '../../src/sim/env.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
@@ -36,11 +37,19 @@ t.test('Dockerfile: multi-stage, production settings, a non-root user, a health 
   t.ok(image.copy.includes('--from=build /app/dist ./dist'), 'and takes only the compiled output from the build')
   t.equal(image.user, 'node', 'runs as the unprivileged node user')
   t.same(image.cmd, ['node', '--max-semi-space-size=32', 'dist/server.js'])
-  // The benchmark reads the flags from npm start: it must run the service as the image does.
-  const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string> }
-  t.ok(pkg.scripts.start!.endsWith(` && ${image.cmd.join(' ')}`), 'npm start runs the same command as the image')
+  // The benchmark takes the flags from npm start, so npm start must run what the image runs.
+  t.same(['node', ...serviceFlags(await read('package.json')), 'dist/server.js'], image.cmd, 'npm start runs the same command as the image')
   const ignored = (await read('.dockerignore')).split('\n')
   for (const entry of ['node_modules', 'dist', '.git', '.env']) t.ok(ignored.includes(entry), `.dockerignore keeps ${entry} out of the build context`)
+})
+
+t.test('the Node flags come from npm start, and anything but "node [--flags] dist/server.js" is refused', async (t) => {
+  const pkg = (start?: string) => JSON.stringify({ scripts: start === undefined ? {} : { start } })
+  t.same(serviceFlags(pkg('npm run build --silent && node dist/server.js')), [])
+  t.same(serviceFlags(pkg('npm run build && node --max-semi-space-size=32  --enable-source-maps dist/server.js')), ['--max-semi-space-size=32', '--enable-source-maps'])
+  for (const start of ['NODE_OPTIONS=--x node dist/server.js', 'node -r x dist/server.js', 'node --max-semi-space-size 32 dist/server.js', 'node ./dist/server.js', 'tsx src/server.ts', undefined]) {
+    t.throws(() => serviceFlags(pkg(start)), /npm start must end in/, `refused: ${start}`)
+  }
 })
 
 t.test("the image's steps, run here: clean install without dev dependencies, the image's command on the built output", async (t) => {
@@ -88,6 +97,7 @@ t.test('docker-compose.yml sets only variables the services read, and its addres
     t.doesNotThrow(() => loadConfig({ ...image.env, ...env }), `${name}: and the configuration is valid in production`)
     const port = env.PORT ?? image.env.PORT
     t.match(svc.ports?.[0], new RegExp(`^\\d+:${port}$`), `${name}: publishes the port it listens on`)
+    t.equal(svc.command, undefined, `${name}: runs the image's command, Node flags included`)
     for (const dep of Object.keys(svc.depends_on ?? {})) {
       t.equal(svc.depends_on![dep]!.condition, 'service_healthy', `${name} waits for ${dep} to be healthy`)
       t.ok(services[dep]?.healthcheck, `${dep} has a health check`)
