@@ -298,8 +298,8 @@ for (const writeMs of quick ? [0] : [0, 20]) {
   for (const scenario of scenarios().filter((s) => only === undefined || s.name.startsWith(only))) {
     // A fixed number of updates (hot) counts what is lost, not how fast: one round says it.
     const summary = await rows(scenario, writeMs, scenario.amount ? 1 : runs)
-    const rounds = perRound(summary) && `Round by round:\n\n${perRound(summary)}`
-    console.log([`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), rounds].filter(Boolean).join('\n\n') + '\n')
+    const rounds = perRound(summary)
+    console.log([`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), rounds && `Round by round:\n\n${rounds}`].filter(Boolean).join('\n\n') + '\n')
   }
 }
 if (!quick && (only === undefined || only === 'memory')) {
