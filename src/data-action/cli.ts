@@ -81,7 +81,7 @@ function main(argv: string[]): number {
     timeoutSeconds: text('timeout-seconds'),
     credentialType: text('credential-type'),
   })
-  // A value parseArgs misread would only be named again, less clearly: first things first.
+  // Zod would repeat a missing option in its own words ("expected string, received undefined").
   if (problems.length === 0 && !options.success) {
     const byField = Object.fromEntries(Object.entries(flags).map(([name, f]) => [f.field, name as Flag]))
     for (const issue of options.error.issues) {
