@@ -16,7 +16,7 @@ import genesys from './plugins/genesys.js'
 import { verifySignatures } from './plugins/signature.js'
 import { RequestLog } from './request-log.js'
 import attributes from './routes/attributes.js'
-import dataAction from './routes/data-action.js'
+import dataAction from './data-action/route.js'
 import health from './routes/health.js'
 import { validatorCompiler } from './validation.js'
 

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { dataAction } from '../../src/data-action.js'
+import { dataAction } from '../../src/data-action/build.js'
+import { dataActionOptions } from '../../src/data-action/options.js'
 import { id, send, startStack } from '../helpers/stack.js'
 
 /**
@@ -68,7 +69,7 @@ t.test('it asks for our answer a second before its own timeout', async (t) => {
 t.test('npm run data-action prints the same document; bad arguments exit 2 naming the flag', async (t) => {
   const run = promisify(execFile)
   const root = new URL('../../', import.meta.url)
-  const tsx = ['--import', '@tapjs/typescript/import', 'src/cli/data-action.ts']
+  const tsx = ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts']
   const { stdout } = await run(process.execPath, [...tsx, '--base-url', 'https://gw.example.com', '--attributes', 'customer_tier, crm_id', '--conversation-only'], { cwd: root })
   t.same(JSON.parse(stdout), dataAction({ baseUrl: 'https://gw.example.com', attributes: ['customer_tier', 'crm_id'], conversationOnly: true }))
   const err = await run(process.execPath, [...tsx, '--base-url', 'ftp://x', '--attributes', 'bad-name'], { cwd: root }).catch((e: { code: number; stderr: string }) => e)
@@ -90,4 +91,47 @@ t.test('GET /genesys/data-action serves it, refusing bad attribute names with 40
   t.equal(bad.body.code, 'INVALID_QUERY')
   t.equal(bad.body.errors[0].path, '/attributes/1')
   t.equal((await send(`${url}/genesys/data-action?attributes=a`, 'GET')).status, 401, 'behind the API keys like everything but health')
+})
+
+t.test('credentialType=userDefined: the action sends the credential apiKey as X-API-Key, and the gateway lets it in', async (t) => {
+  const { url } = await startStack(t, { env: { API_KEYS: 'flow:flow-key' } })
+  const auth = { 'x-api-key': 'flow-key' }
+  const get = (query: string) => send(`${url}/genesys/data-action?attributes=tier&conversationOnly=true${query}`, 'GET', undefined, auth)
+
+  const basic = await get('')
+  t.same(basic.body, dataAction({ baseUrl: url, attributes: ['tier'], conversationOnly: true }), 'basicAuth is the default')
+  t.same((await get('&credentialType=basicAuth')).body, basic.body)
+  t.notOk('X-API-Key' in basic.body.config.request.headers, 'Basic Auth adds its own Authorization header; the action adds none')
+
+  const user = await get('&credentialType=userDefined')
+  t.equal(user.status, 200)
+  t.same(user.body, dataAction({ baseUrl: url, attributes: ['tier'], conversationOnly: true, credentialType: 'userDefined' }))
+  const { request } = user.body.config
+  t.equal(request.headers['X-API-Key'], '${credentials.apiKey}')
+
+  // What Genesys sends with a User Defined credential whose field apiKey holds one of API_KEYS.
+  const input = { conversationId: id(), tier: 'gold' }
+  const headers = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v.replace('${credentials.apiKey}', 'flow-key')]))
+  const written = await send(render(request.requestUrlTemplate, input), 'POST', render(request.requestTemplate, input), headers(request.headers))
+  t.equal(written.status, 200, `the key arrives: ${written.body.code ?? ''}`)
+  t.same(written.body.attributes, { tier: 'gold' })
+  const unkeyed = await send(render(request.requestUrlTemplate, input), 'POST', render(request.requestTemplate, input), headers(basic.body.config.request.headers))
+  t.equal(unkeyed.status, 401, 'without the header a User Defined credential would send no key at all')
+
+  const bad = await get('&credentialType=oauth')
+  t.equal(bad.status, 400)
+  t.equal(bad.body.code, 'INVALID_QUERY')
+  t.equal(bad.body.errors[0].path, '/credentialType')
+  t.match(bad.body.detail, /credentialType: must be basicAuth or userDefined/)
+})
+
+t.test('the timeout bounds are the same on the route and in the builder', async (t) => {
+  const { url } = await startStack(t, { env: { API_KEYS: 'ops:ops-key' } })
+  for (const [seconds, status] of [['1', 400], ['2', 200], ['60', 200], ['61', 400], ['ten', 400]] as const) {
+    const a = await send(`${url}/genesys/data-action?attributes=tier&timeoutSeconds=${seconds}`, 'GET', undefined, { 'x-api-key': 'ops-key' })
+    t.equal(a.status, status, `timeoutSeconds=${seconds}`)
+    if (status === 400) t.equal(a.body.errors[0].path, '/timeoutSeconds')
+    else t.equal(a.body.config.request.headers['X-Request-Timeout-Ms'], String(Number(seconds) * 1000 - 1000))
+    t.equal(status === 200, dataActionOptions.safeParse({ baseUrl: url, attributes: ['tier'], timeoutSeconds: Number(seconds) }).success, 'the builder agrees')
+  }
 })
