@@ -29,8 +29,15 @@ export interface State {
   put(id: string, participants: ParticipantSpec[]): SimConversation
 }
 
+/** The purposes the service's conversation route falls back to; one of them makes "the customer". */
+const CUSTOMER_LIKE = new Set(['customer', 'external'])
+
 export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'>): State {
   const conversations = new Map<string, SimConversation>()
+  // Customers the simulator made up, not yet named by any write: the first participant a write
+  // names takes such a customer's place, so that a caller who made up both ids writes to the
+  // same participant that "the conversation's customer" finds.
+  const standIns = new WeakSet<SimParticipant>()
   const joined = (id: string, purpose: string): SimParticipant => ({ id, purpose, state: 'connected', attributes: {} })
 
   function put (id: string, participants: ParticipantSpec[]): SimConversation {
@@ -49,18 +56,23 @@ export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'
       let c = conversations.get(id)
       if (c === undefined && !strict) {
         c = put(id, [joined(randomUUID(), 'customer'), joined(randomUUID(), 'agent')])
+        standIns.add(c.participants[0]!)
       }
       return c
     },
 
-    // A participant id made up by the caller joins as another agent: the conversation already has
-    // its customer, and one customer keeps "the customer" unambiguous.
     participantToWrite (c, id) {
-      let p = c.participants.find((x) => x.id === id)
-      if (p === undefined && !strict) {
-        p = joined(id, 'agent')
-        c.participants.push(p)
+      const known = c.participants.find((x) => x.id === id)
+      if (known !== undefined || strict) {
+        if (known !== undefined) standIns.delete(known)
+        return known
       }
+      const standIn = c.participants.findIndex((x) => standIns.has(x))
+      if (standIn >= 0) return (c.participants[standIn] = joined(id, 'customer'))
+      // Otherwise the caller's participant becomes the customer when there is none, and another
+      // agent when there is: one customer keeps "the customer" unambiguous.
+      const p = joined(id, c.participants.some((x) => CUSTOMER_LIKE.has(x.purpose.toLowerCase())) ? 'agent' : 'customer')
+      c.participants.push(p)
       return p
     },
   }
