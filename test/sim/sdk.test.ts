@@ -26,7 +26,9 @@ t.test('the official Genesys JS SDK logs in, patches and reads back through the 
   const conversation = await api.getConversation(c)
   t.equal(conversation.id, c)
   const participant = conversation.participants?.find((x) => x.id === p)
-  t.equal(participant?.purpose, 'agent', 'created on first use, beside the customer the simulator made up')
+  // Issue 13 item 8: the participant a write makes up is the made-up conversation's customer.
+  t.equal(participant?.purpose, 'customer', 'created on first use as the customer of the conversation the simulator made up')
+  t.same(conversation.participants?.map((x) => x.purpose), ['customer', 'agent'], 'beside the agent the simulator made up')
   t.same(participant?.attributes, { customer_tier: 'platinum', crm_id: 'A-1' }, 'read back what was written')
   t.equal(sim.stats.writes, 2)
   t.equal(sim.stats.tokenRequests, 2)

@@ -1,0 +1,44 @@
+// The simulator's own routes, under /__sim, apart from the Genesys-shaped paths and without a
+// token: what reached it, and creating conversations, the only way to get one in strict mode.
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { fail } from './replies.js'
+import type { State } from './state.js'
+import type { SimStats } from './stats.js'
+
+// Genesys ids are lowercase UUIDs; the service lowercases the ids it is given, so these are too.
+const id = z.guid('must be a UUID').transform((s) => s.toLowerCase())
+
+const newConversation = z
+  .strictObject({
+    id: id.optional(),
+    participants: z
+      .array(z.strictObject({ id: id.optional(), purpose: z.string().min(1), attributes: z.record(z.string(), z.string()).optional() }))
+      .min(1)
+      .optional(),
+  })
+  .refine((c) => {
+    const ids = (c.participants ?? []).flatMap((p) => (p.id === undefined ? [] : [p.id]))
+    return new Set(ids).size === ids.length
+  }, { message: 'participant ids must differ', path: ['participants'] })
+
+export function adminRoutes (app: FastifyInstance, { stats, state }: { stats: SimStats; state: State }) {
+  app.get('/__sim/stats', async () => stats)
+
+  app.get<{ Params: { id: string } }>('/__sim/conversations/:id', async (req, reply) => state.get(req.params.id) ?? fail(reply, 404, 'not.found', 'unknown conversation'))
+
+  // Without a body: an inbound call, a customer and an agent, every id made up.
+  app.post('/__sim/conversations', async (req, reply) => {
+    const parsed = newConversation.safeParse(req.body ?? {})
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      // The field as a JSON Pointer into the body, as the service names fields.
+      return fail(reply, 400, 'bad.request', `/${issue.path.join('/')}: ${issue.message}`)
+    }
+    const { id = randomUUID(), participants = [{ purpose: 'customer' }, { purpose: 'agent' }] } = parsed.data
+    if (state.get(id) !== undefined) return fail(reply, 409, 'conflict', `Conversation ${id} already exists`)
+    const created = state.put(id, participants.map((p) => ({ ...p, id: p.id ?? randomUUID(), attributes: { ...p.attributes } })))
+    return reply.status(201).header('location', `/api/v2/conversations/${id}`).send(created)
+  })
+}
