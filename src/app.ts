@@ -12,12 +12,12 @@ import redis from './plugins/redis.js'
 import { RedisIdempotencyStore } from './redis/idempotency.js'
 import { authenticate } from './plugins/auth.js'
 import docs from './plugins/docs.js'
-import genesys from './plugins/genesys.js'
 import { verifySignatures } from './plugins/signature.js'
 import { RequestLog } from './request-log.js'
 import attributes from './routes/attributes.js'
 import dataAction from './data-action/route.js'
 import health from './routes/health.js'
+import updates from './updates/plugin.js'
 import { validatorCompiler } from './validation.js'
 
 export interface AppDeps {
@@ -158,7 +158,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(docs)
   await app.register(metrics)
   await app.register(redis, { url: config.redisUrl, clientId: config.genesys.clientId })
-  await app.register(genesys, { config, dispatcher: deps.dispatcher, now: deps.now })
+  await app.register(updates, { config, dispatcher: deps.dispatcher, clock: deps.now })
   await app.register(health)
   const day = 24 * 60 * 60 * 1000
   const idempotency = app.redis

@@ -43,12 +43,6 @@ export interface FieldError {
   message: string
 }
 
-/**
- * Why an upstream failure might not repeat: the conversation changed (409), the rate limit
- * (429), Genesys failed (500/502/503/504), the connection broke, or the token was rejected.
- */
-export type Retryable = 'conflict' | 'rate_limited' | 'server' | 'network' | 'token'
-
 /** What Genesys said, quoted so an operator can take it to Genesys support. */
 export interface UpstreamDetail {
   status?: number
@@ -62,8 +56,6 @@ export interface ApiErrorOptions {
   upstream?: UpstreamDetail
   /** Seconds, sent as `Retry-After`. */
   retryAfter?: number
-  /** The failure may pass if the request is sent again; the retry policy decides whether it is. */
-  retryable?: Retryable
   /** More members for the problem document (RFC 9457 extensions), e.g. the purposes present. */
   extra?: Record<string, unknown>
   cause?: unknown
@@ -74,7 +66,6 @@ export class ApiError extends Error {
   readonly errors: FieldError[] | undefined
   readonly upstream: UpstreamDetail | undefined
   readonly retryAfter: number | undefined
-  readonly retryable: Retryable | undefined
   readonly extra: Record<string, unknown> | undefined
 
   constructor(
@@ -88,7 +79,6 @@ export class ApiError extends Error {
     this.errors = opts.errors
     this.upstream = opts.upstream
     this.retryAfter = opts.retryAfter
-    this.retryable = opts.retryable
     this.extra = opts.extra
   }
 }
@@ -111,9 +101,11 @@ export function jsonPointer(path: readonly PropertyKey[]): string {
   return path.map((p) => '/' + String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('')
 }
 
-/** The problem document for one status, with the codes that status can carry: for the API description. */
-export function problemSchema(status: number) {
-  const codes = (Object.keys(CATALOGUE) as ErrorCode[]).filter((c) => CATALOGUE[c].status === status)
+/**
+ * The problem document for one status, with the codes it can carry (by default, the codes the
+ * catalogue gives that status): for the API description.
+ */
+export function problemSchema(status: number, codes = (Object.keys(CATALOGUE) as ErrorCode[]).filter((c) => CATALOGUE[c].status === status)) {
   return z
     .object({
       title: z.string(),
@@ -132,4 +124,25 @@ export function problemSchema(status: number) {
 export function coordinationUnavailable(cause: unknown): ApiError {
   const why = (cause as { message?: string }).message ?? String(cause)
   return new ApiError('COORDINATION_UNAVAILABLE', `Redis is unreachable (${why}); nothing was written; try again shortly`, { retryAfter: 1, cause })
+}
+
+/** The rate budget has no room for this request before its deadline. */
+export function rateBudgetExhausted(waitMs: number): ApiError {
+  return new ApiError('RATE_BUDGET_EXHAUSTED', `the Genesys Cloud request budget would not allow this write for ${Math.ceil(waitMs / 1000)} s`, {
+    retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
+  })
+}
+
+/** The queue is full, for one conversation or in all. */
+export function overloaded(why: string): ApiError {
+  return new ApiError('OVERLOADED', `${why}; send it again shortly`, { retryAfter: 1 })
+}
+
+/** A write that may have landed and then failed for another reason is still "may have landed". */
+export function outcomeUnknown(err: unknown): ApiError {
+  if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') return err
+  const why = err instanceof ApiError ? err.detail : String(err)
+  return new ApiError('UPSTREAM_OUTCOME_UNKNOWN', `an earlier attempt of this write got no answer, and the retry failed (${why}); it may or may not have been applied`, {
+    cause: err,
+  })
 }

@@ -1,5 +1,5 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
-import { ApiError, coordinationUnavailable } from '../errors.js'
+import { coordinationUnavailable, rateBudgetExhausted, type ApiError } from '../errors.js'
 
 /** live: a flow is waiting on the answer. bulk: a back-office sync that can wait its turn. */
 export type Priority = 'live' | 'bulk'
@@ -10,7 +10,7 @@ export interface BudgetOptions {
   windowMs: number
   /** Builds the shared counter; in memory unless another store (Redis) is passed. */
   limiter?: (opts: { points: number; duration: number; keyPrefix: string }) => RateLimiterAbstract
-  now?: () => number
+  clock?: () => number
   /** Told when a caller has to wait, and when one is refused. */
   onWait?: (priority: Priority) => void
   onRefuse?: (priority: Priority) => void
@@ -65,7 +65,7 @@ export class RateBudget {
   readonly #points: number
   readonly #bulkPoints: number
   readonly #sliceMs: number
-  readonly #now: () => number
+  readonly #clock: () => number
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
   /** Served in this order: live finishing, live starting, bulk finishing, bulk starting. */
@@ -81,7 +81,7 @@ export class RateBudget {
     this.#limiter = make({ points, duration: sliceMs / 1000, keyPrefix: 'budget' })
     this.#bulk = make({ points: this.#bulkPoints, duration: sliceMs / 1000, keyPrefix: 'budget-bulk' })
     this.#sliceMs = sliceMs
-    this.#now = opts.now ?? Date.now
+    this.#clock = opts.clock ?? Date.now
     this.#onWait = opts.onWait ?? (() => {})
     this.#onRefuse = opts.onRefuse ?? (() => {})
   }
@@ -111,9 +111,9 @@ export class RateBudget {
     // Those ahead take whole slices first; later live arrivals may still pass a bulk caller.
     const perSlice = priority === 'live' ? this.#points : this.#bulkPoints
     const wait = msBeforeNext + Math.floor((ahead + more) / perSlice) * this.#sliceMs
-    if (this.#now() + wait >= deadline) {
+    if (this.#clock() + wait >= deadline) {
       this.#onRefuse(priority)
-      throw exhausted(wait)
+      throw rateBudgetExhausted(wait)
     }
     this.#onWait(priority)
     return new Promise<void>((resolve, reject) => {
@@ -127,8 +127,8 @@ export class RateBudget {
         timer: setTimeout(() => {
           waiter.queue.splice(waiter.queue.indexOf(waiter), 1)
           this.#onRefuse(waiter.priority)
-          reject(exhausted(this.#sliceMs))
-        }, deadline - this.#now()),
+          reject(rateBudgetExhausted(this.#sliceMs))
+        }, deadline - this.#clock()),
       }
       queue.push(waiter)
       if (ticket !== undefined && priority === 'bulk') {
@@ -195,10 +195,4 @@ export class RateBudget {
       this.#pumping = false
     }
   }
-}
-
-function exhausted(waitMs: number): ApiError {
-  return new ApiError('RATE_BUDGET_EXHAUSTED', `the Genesys Cloud request budget would not allow this write for ${Math.ceil(waitMs / 1000)} s`, {
-    retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
-  })
 }

@@ -1,16 +1,15 @@
 import { z } from 'zod'
-import { ApiError } from '../errors.js'
 import type { Attributes } from '../attributes/body.js'
 import { base, exchange, type HttpOptions, type Sent } from './http.js'
 import type { TokenProvider } from './token.js'
-import type { Operation } from './upstream-error.js'
+import { malformed, UpstreamError, type Operation } from './upstream-error.js'
 
 /**
- * A participant's attributes: strings only. Checked with a loop rather than z.record, which
- * costs about 0.2 µs a key on every read (a 50-key map: 18 µs against 7 µs, parse included),
- * and which would drop a `__proto__` key that our merged write would then delete.
+ * A participant's attributes as Genesys holds them: strings only. Checked with a loop rather
+ * than z.record, which costs noticeably more per key on every read (BENCHMARKS.md), and which
+ * would drop a `__proto__` key that our merged write would then delete.
  */
-const attributeMap = z.custom<Attributes>((v) => {
+const storedAttributes = z.custom<Attributes>((v) => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
   for (const k in v) if (typeof (v as Record<string, unknown>)[k] !== 'string') return false
   return true
@@ -19,7 +18,7 @@ const attributeMap = z.custom<Attributes>((v) => {
 // Only what the write path reads; everything else in Genesys's Conversation is dropped.
 const conversationSchema = z.object({
   id: z.string(),
-  participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: attributeMap.optional() })),
+  participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: storedAttributes.optional() })),
 })
 
 export type Conversation = z.infer<typeof conversationSchema>
@@ -54,7 +53,7 @@ export class GenesysClient {
       // A proxy's HTML page, a truncated body: not something to merge into.
     }
     const conversation = conversationSchema.safeParse(parsed)
-    if (!conversation.success) throw new ApiError('UPSTREAM_ERROR', 'Genesys Cloud answered 200 to getConversation with something that is not a conversation')
+    if (!conversation.success) throw malformed('getConversation', 'Genesys Cloud answered 200 to getConversation with something that is not a conversation')
     return conversation.data
   }
 
@@ -64,23 +63,22 @@ export class GenesysClient {
       'PATCH',
       `/api/v2/conversations/${conversationId}/participants/${participantId}/attributes`,
       JSON.stringify({ attributes }),
+      // Its 202 is the whole answer: a body cut off after it does not undo the write.
+      true,
     )
   }
 
-  async #call(op: Operation, method: Sent['method'], path: string, body?: string): Promise<string> {
+  async #call(op: Operation, method: Sent['method'], path: string, body?: string, statusOnly = false): Promise<string> {
     const { tokens } = this.#opts
     const token = tokens.current() ?? (await tokens.get())
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
     try {
-      return await exchange(op, { method, origin: this.#origin, path: this.#prefix + path, headers, body }, this.#opts)
+      return await exchange(op, { method, origin: this.#origin, path: this.#prefix + path, headers, body, statusOnly }, this.#opts)
     } catch (err) {
       // A 401 means the token was revoked or expired early: drop it, so the retry policy's next
       // attempt fetches a fresh one. Nothing was applied.
-      if (err instanceof ApiError && err.upstream?.status === 401) {
-        tokens.invalidate(token)
-        throw new ApiError(err.code, err.detail, { upstream: err.upstream, retryable: 'token' })
-      }
+      if (err instanceof UpstreamError && err.status === 401) tokens.invalidate(token)
       throw err
     }
   }

@@ -25,6 +25,11 @@ export interface Sent {
   path: string
   headers: Record<string, string>
   body?: string
+  /**
+   * The caller needs only the status: a 2xx status line is then the whole answer, even when the
+   * (empty or ignored) body is cut off after it. A write's 202 means it landed.
+   */
+  statusOnly?: boolean
 }
 
 /** A base URL as the origin and the path prefix every request path goes under. */
@@ -34,12 +39,12 @@ export function base(url: string): { origin: string; prefix: string } {
 }
 
 /**
- * One upstream exchange. Resolves with the 2xx body as text; turns every other outcome into a
- * catalogue error, so callers only ever see success or an ApiError.
+ * One upstream exchange. Resolves with the 2xx body as text; turns every other outcome into an
+ * UpstreamError, so callers only ever see success or an UpstreamError.
  *
  * Uses undici's dispatch() with a handler of its own rather than request(): the body is a
- * small JSON document read whole, so request()'s body stream and async resource are a quarter
- * of the client's CPU time per call for nothing (43 against 32 µs; BENCHMARKS.md).
+ * small JSON document read whole, so request()'s body stream and async resource would be a
+ * large share of the client's CPU time per call for nothing (BENCHMARKS.md has the figures).
  */
 export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<string> {
   const started = performance.now()
@@ -48,6 +53,8 @@ export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<s
     let headers: IncomingHttpHeaders = {}
     let chunks: Buffer[] = []
     let settled = false
+    // Set once undici starts writing the request: a failure before that sent nothing.
+    let writing = false
     const ok = () => status >= 200 && status < 300
     /**
      * Reports the exchange, then settles the call, once. Nothing thrown here may reach undici (it
@@ -69,13 +76,15 @@ export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<s
       else reject(err)
     }
     const fail = (err: unknown) => {
-      // A write whose 2xx status line arrived has landed, even if its (empty) body was cut off.
-      if (ok() && op === 'patchAttributes') settle('')
-      else settle(undefined, fromNetwork(op, err))
+      if (ok() && req.statusOnly === true) settle('')
+      else settle(undefined, fromNetwork(op, err, writing))
     }
     const handler: Dispatcher.DispatchHandler = {
-      // Its presence is what tells undici this handler speaks the current (controller) API.
-      onRequestStart() {},
+      // Its presence tells undici this handler speaks the current (controller) API. undici calls
+      // it just before writing the request, after the connection is up.
+      onRequestStart() {
+        writing = true
+      },
       onResponseStart(_controller, statusCode, responseHeaders) {
         if (statusCode < 200) return // informational (103 Early Hints): the real answer follows
         status = statusCode

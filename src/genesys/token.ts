@@ -1,11 +1,11 @@
-import { ApiError } from '../errors.js'
 import { base, exchange, type HttpOptions } from './http.js'
+import { malformed } from './upstream-error.js'
 
 export interface TokenOptions extends HttpOptions {
   loginUrl: string
   clientId: string
   clientSecret: string
-  now?: () => number
+  clock?: () => number
   /** Shares the token between replicas (Redis); without it, this process keeps its own. */
   store?: TokenStore
   /** Told of each token this instance requests. */
@@ -35,7 +35,7 @@ export class TokenProvider {
   readonly #opts: TokenOptions
   readonly #basic: string
   readonly #login: { origin: string; path: string }
-  readonly #now: () => number
+  readonly #clock: () => number
   #token: CachedToken | undefined
   #pending: Promise<string> | undefined
 
@@ -44,13 +44,13 @@ export class TokenProvider {
     this.#basic = 'Basic ' + Buffer.from(`${opts.clientId}:${opts.clientSecret}`).toString('base64')
     const { origin, prefix } = base(opts.loginUrl)
     this.#login = { origin, path: `${prefix}/oauth/token` }
-    this.#now = opts.now ?? Date.now
+    this.#clock = opts.clock ?? Date.now
   }
 
   /** The cached token while it is fresh, without waiting; undefined when get() has work to do. */
   current(): string | undefined {
     const t = this.#token
-    return t !== undefined && this.#now() < t.refreshAt ? t.value : undefined
+    return t !== undefined && this.#clock() < t.refreshAt ? t.value : undefined
   }
 
   get(): Promise<string> {
@@ -70,7 +70,7 @@ export class TokenProvider {
 
   async #obtain(): Promise<string> {
     const { store } = this.#opts
-    const fresh = (t: CachedToken) => this.#now() < t.refreshAt
+    const fresh = (t: CachedToken) => this.#clock() < t.refreshAt
     let token = await store?.get()
     if (token === undefined || !fresh(token)) token = store ? await store.refresh(() => this.#fetch(), fresh) : await this.#fetch()
     this.#token = token
@@ -107,11 +107,11 @@ export class TokenProvider {
     }
     const { access_token: value, expires_in: expiresIn } = body
     if (typeof value !== 'string' || value === '' || typeof expiresIn !== 'number' || !(expiresIn > 0)) {
-      throw new ApiError('UPSTREAM_AUTH_FAILED', 'token endpoint answered 200 without access_token and expires_in')
+      throw malformed('token', 'token endpoint answered 200 without access_token and expires_in')
     }
     // Refresh a tenth of the lifetime early, at most a minute: a 24 h token is renewed a minute
     // before expiry, a 5 min token 30 s before, so no request ever carries a token about to lapse.
     const lifetimeMs = expiresIn * 1000
-    return { value, refreshAt: this.#now() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) }
+    return { value, refreshAt: this.#clock() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) }
   }
 }

@@ -1,14 +1,75 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { ApiError, type ErrorCode, type Retryable, type UpstreamDetail } from '../errors.js'
 
 export type Operation = 'token' | 'getConversation' | 'patchAttributes'
 
+/**
+ * Why a failure might not repeat: the conversation changed (409), the rate limit (429), Genesys
+ * failed (500/502/503/504), the connection broke, or the token was rejected (401).
+ */
+export type Retryable = 'conflict' | 'rate_limited' | 'server' | 'network' | 'token'
+
+/** answer: Genesys answered non-2xx. network: no answer came. malformed: a 2xx that is not what was asked for. */
+export type FailureKind = 'answer' | 'network' | 'malformed'
+
+export interface UpstreamErrorInit {
+  operation: Operation
+  kind: FailureKind
+  /** The HTTP status; undefined when no answer came. */
+  status?: number | undefined
+  /** Genesys's own code and message (ErrorBody, or the OAuth error), quoted for its support. */
+  genesysCode?: string | undefined
+  genesysMessage?: string | undefined
+  correlationId?: string | undefined
+  sent: boolean
+  retryable?: Retryable | undefined
+  retryAfter?: number | undefined
+  cause?: unknown
+}
+
+/**
+ * A Genesys call that did not succeed, as the wire saw it. What it means to a caller (which
+ * catalogue code) is decided once, where callers are answered (updates/answer.ts); whether it is
+ * tried again, by the retry policy.
+ */
+export class UpstreamError extends Error {
+  readonly operation: Operation
+  readonly kind: FailureKind
+  readonly status: number | undefined
+  readonly genesysCode: string | undefined
+  readonly genesysMessage: string | undefined
+  readonly correlationId: string | undefined
+  /** Some of the request may have reached Genesys; false only when nothing was dispatched. */
+  readonly sent: boolean
+  /** Why the same request may pass if sent again; undefined when it would fail the same way. */
+  readonly retryable: Retryable | undefined
+  /** Seconds Genesys asked us to wait before the next request (a 429's Retry-After). */
+  readonly retryAfter: number | undefined
+
+  constructor(message: string, init: UpstreamErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause })
+    this.name = 'UpstreamError'
+    this.operation = init.operation
+    this.kind = init.kind
+    this.status = init.status
+    this.genesysCode = init.genesysCode
+    this.genesysMessage = init.genesysMessage
+    this.correlationId = init.correlationId
+    this.sent = init.sent
+    this.retryable = init.retryable
+    this.retryAfter = init.retryAfter
+  }
+
+  /**
+   * A write Genesys may have applied without saying so: it went out, and then no answer came, or
+   * a 5xx, which does not say whether Genesys applied it before failing.
+   */
+  get mayHaveLanded(): boolean {
+    return this.operation === 'patchAttributes' && this.sent && this.kind !== 'malformed' && (this.status === undefined || this.status >= 500)
+  }
+}
+
 // Answers that may not repeat. A 5xx is Genesys (or its load balancer) failing, not our request.
 const RETRYABLE: Record<number, Retryable> = { 409: 'conflict', 429: 'rate_limited', 500: 'server', 502: 'server', 503: 'server', 504: 'server' }
-
-// Failures that happen before a single byte of the request is sent: the write cannot have landed.
-// UND_ERR_CLOSED: the pool was already closed (shutdown) when the request was dispatched.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED'])
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const v = headers[name]
@@ -21,45 +82,50 @@ function retryAfter(headers: IncomingHttpHeaders): number {
   return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 1
 }
 
-function codeFor(op: Operation, status: number): ErrorCode {
-  if (status === 429) return 'UPSTREAM_RATE_LIMITED'
-  // The login endpoint answers 400 invalid_client as readily as 401.
-  if (status === 401 || status === 403 || (op === 'token' && status === 400)) return 'UPSTREAM_AUTH_FAILED'
-  if (op === 'token') return 'UPSTREAM_ERROR'
-  if (status === 404) return op === 'getConversation' ? 'CONVERSATION_NOT_FOUND' : 'PARTICIPANT_NOT_FOUND'
-  if (status === 409) return 'UPSTREAM_CONFLICT'
-  // 408: Genesys gave up waiting for our request to arrive, so it was not applied.
-  if (status === 408) return 'UPSTREAM_ERROR'
-  if (status < 500) return 'UPSTREAM_REJECTED'
-  // A 5xx on the write does not say whether Genesys applied it before failing.
-  return op === 'patchAttributes' ? 'UPSTREAM_OUTCOME_UNKNOWN' : 'UPSTREAM_ERROR'
+function retryableFor(op: Operation, status: number): Retryable | undefined {
+  // A 401 from the API: the token was revoked or expired early. The client drops it, so one more
+  // attempt goes with a fresh token. From the login endpoint it means wrong credentials.
+  if (status === 401 && op !== 'token') return 'token'
+  return RETRYABLE[status]
 }
 
 /** A non-2xx answer from Genesys, with its ErrorBody (or OAuth error) quoted. */
-export function fromResponse(op: Operation, status: number, headers: IncomingHttpHeaders, body: string): ApiError {
-  const upstream: UpstreamDetail = { status, correlationId: header(headers, 'inin-correlation-id') }
+export function fromResponse(op: Operation, status: number, headers: IncomingHttpHeaders, body: string): UpstreamError {
+  let genesysCode: string | undefined
+  let genesysMessage: string | undefined
   try {
     const parsed = JSON.parse(body) as Record<string, unknown>
     const code = parsed.code ?? parsed.error
     const message = parsed.message ?? parsed.error_description ?? parsed.description
-    if (typeof code === 'string') upstream.code = code
-    if (typeof message === 'string') upstream.message = message.slice(0, 500)
+    if (typeof code === 'string') genesysCode = code
+    if (typeof message === 'string') genesysMessage = message.slice(0, 500)
   } catch {
     // Not JSON (a proxy's HTML page, say): status and correlation id are still worth quoting.
   }
-  const code = codeFor(op, status)
-  const said = upstream.message ? `: ${upstream.message}` : ''
-  return new ApiError(code, `Genesys Cloud answered ${status} to ${op}${said}`, {
-    upstream,
-    retryable: RETRYABLE[status],
-    ...(code === 'UPSTREAM_RATE_LIMITED' && { retryAfter: retryAfter(headers) }),
+  const said = genesysMessage ? `: ${genesysMessage}` : ''
+  return new UpstreamError(`Genesys Cloud answered ${status} to ${op}${said}`, {
+    operation: op,
+    kind: 'answer',
+    status,
+    genesysCode,
+    genesysMessage,
+    correlationId: header(headers, 'inin-correlation-id'),
+    sent: true,
+    retryable: retryableFor(op, status),
+    ...(status === 429 && { retryAfter: retryAfter(headers) }),
   })
 }
 
-/** The request failed without an HTTP answer: refused, reset, timed out. */
-export function fromNetwork(op: Operation, err: unknown): ApiError {
+/**
+ * The request failed without an HTTP answer: refused, reset, timed out. `sent` is false only when
+ * undici never started writing it (a refused connection, a closed or destroyed pool).
+ */
+export function fromNetwork(op: Operation, err: unknown, sent: boolean): UpstreamError {
   const code = (err as { code?: string }).code ?? 'UNKNOWN'
-  const sent = !NOT_SENT.has(code)
-  const outcome: ErrorCode = op === 'patchAttributes' && sent ? 'UPSTREAM_OUTCOME_UNKNOWN' : 'UPSTREAM_ERROR'
-  return new ApiError(outcome, `no answer from Genesys Cloud to ${op} (${code})`, { cause: err, retryable: 'network' })
+  return new UpstreamError(`no answer from Genesys Cloud to ${op} (${code})`, { operation: op, kind: 'network', sent, retryable: 'network', cause: err })
+}
+
+/** A 2xx whose body is not what the operation needs. */
+export function malformed(op: Operation, message: string): UpstreamError {
+  return new UpstreamError(message, { operation: op, kind: 'malformed', status: 200, sent: true })
 }

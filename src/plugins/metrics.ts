@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 
 /**
  * What an operator alerts on, in Prometheus form at GET /metrics. Labels stay few and bounded
@@ -37,8 +37,6 @@ export function createMetrics() {
       labelNames: ['cause'] as const,
       registers,
     }),
-    queued: new Gauge({ name: 'pdg_queue_updates', help: 'Updates waiting for an answer (queued or being written)', registers }),
-    conversations: new Gauge({ name: 'pdg_queue_conversations', help: 'Conversations with an update queued or being written', registers }),
     batchSize: new Histogram({
       name: 'pdg_write_batch_size',
       help: "Callers' updates coalesced into each successful Genesys write",
@@ -88,8 +86,6 @@ export default fp(
     })
     const schema = { summary: 'Prometheus metrics (text exposition format)', security: [], produces: ['text/plain'] }
     app.get('/metrics', { logLevel: 'silent', schema }, async (_req, reply) => {
-      metrics.queued.set(app.updates.callers)
-      metrics.conversations.set(app.updates.size)
       reply.type(metrics.registry.contentType)
       return metrics.registry.metrics()
     })

@@ -5,7 +5,7 @@ import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '..
 import { merge } from '../attributes/merge.js'
 import { ApiError, problemSchema } from '../errors.js'
 import type { IdempotencyStore } from '../idempotency.js'
-import type { Caller, Target } from '../updates/queue.js'
+import type { Target, Urgency as Caller } from '../updates/ports.js'
 import type { ZodTypeProvider } from '../validation.js'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */

@@ -1,6 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
-import { coordinationUnavailable, problemSchema } from '../errors.js'
+import { ApiError, coordinationUnavailable, problemSchema, toProblem, type ErrorCode } from '../errors.js'
+import { toApiError } from '../updates/answer.js'
+
+/** Why an instance may not be ready: Redis, the token (whatever Genesys answered), shutdown. */
+const NOT_READY: ErrorCode[] = ['COORDINATION_UNAVAILABLE', 'UPSTREAM_AUTH_FAILED', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_ERROR', 'SHUTTING_DOWN']
 
 const health: FastifyPluginAsync = async (app) => {
   // Liveness: the process answers. Never touches Genesys, so a Genesys outage does not get us restarted.
@@ -12,14 +16,23 @@ const health: FastifyPluginAsync = async (app) => {
   // Shutting down is answered by the onRequest hook with 503, so the load balancer moves on.
   const readiness = {
     summary: 'Readiness: a Genesys token can be had, Redis answers (when configured), and the instance is not shutting down',
+    description: 'Not ready is always 503, so a load balancer need look at one status; the problem\'s `code` and `detail` name the cause.',
     security: [],
-    response: { 200: z.object({ status: z.literal('ready') }), 502: problemSchema(502), 503: problemSchema(503) },
+    response: { 200: z.object({ status: z.literal('ready') }), 503: problemSchema(503, NOT_READY) },
   }
-  app.get('/readyz', { logLevel: 'silent', schema: readiness }, async () => {
-    // Multi-replica mode writes nothing without Redis, so without it this replica is not ready.
-    if (app.redis) await app.redis.ping().catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
-    await app.tokens.get()
-    return { status: 'ready' as const }
+  app.get('/readyz', { logLevel: 'silent', schema: readiness }, async (req, reply) => {
+    try {
+      // Multi-replica mode writes nothing without Redis, so without it this replica is not ready.
+      if (app.redis) await app.redis.ping().catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+      await app.tokens.get()
+      return { status: 'ready' as const }
+    } catch (err) {
+      const cause = toApiError(err)
+      if (!(cause instanceof ApiError)) throw cause
+      reply.problemCode = cause.code
+      if (cause.retryAfter !== undefined) reply.header('retry-after', String(cause.retryAfter))
+      return reply.status(503).type('application/problem+json').send({ ...toProblem(cause, req.url), status: 503 })
+    }
   })
 }
 

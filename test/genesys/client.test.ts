@@ -6,6 +6,8 @@ import { merge } from '../../src/attributes/merge.js'
 import { ApiError } from '../../src/errors.js'
 import { GenesysClient } from '../../src/genesys/client.js'
 import { TokenProvider } from '../../src/genesys/token.js'
+import { UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
+import { toApiError } from '../../src/updates/answer.js'
 import { id, startStack, type Teardown } from '../helpers/stack.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
@@ -40,11 +42,13 @@ function client(url: string, timeoutMs = 2000) {
   return new GenesysClient({ ...http, apiUrl: url, tokens })
 }
 
-async function failure(p: Promise<unknown>): Promise<ApiError> {
+/** A failure as callers are told it (its catalogue answer), with why the retry policy may try it again. */
+async function failure(p: Promise<unknown>): Promise<ApiError & { retryable: Retryable | undefined }> {
   try {
     await p
   } catch (err) {
-    if (err instanceof ApiError) return err
+    const answer = toApiError(err)
+    if (answer instanceof ApiError) return Object.assign(answer, { retryable: err instanceof UpstreamError ? err.retryable : undefined })
     throw err
   }
   throw new Error('expected a failure')
@@ -174,4 +178,16 @@ t.test('through the service: a Genesys 429 is answered 503 with Retry-After', as
   t.equal(a.body.code, 'UPSTREAM_RATE_LIMITED')
   t.equal(a.headers['retry-after'], '9')
   t.equal(a.body.upstream.correlationId, 'corr-123')
+})
+
+t.test('a write refused by a pool already destroyed was never sent: known not applied', async (t) => {
+  const { url } = await upstream(t, (_q, res) => json(res, 200, { id: 'x', participants: [] }))
+  const dispatcher = new Agent()
+  const http = { dispatcher, timeoutMs: 2000 }
+  const c = new GenesysClient({ ...http, apiUrl: url, tokens: new TokenProvider({ ...http, loginUrl: url, clientId: 'id', clientSecret: 'secret' }) })
+  await c.getConversation(id()) // the token is cached: the write's own request is the first to meet the pool
+  await dispatcher.destroy()
+  const err = await failure(c.patchParticipantAttributes(id(), id(), { a: 'b' }))
+  t.equal(err.code, 'UPSTREAM_ERROR', 'not "outcome unknown": nothing was dispatched')
+  t.match(err.detail, /UND_ERR_DESTROYED/)
 })

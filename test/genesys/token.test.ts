@@ -37,7 +37,7 @@ t.test('refreshes in the last tenth of the lifetime, capped at one minute, and n
   ] as const) {
     const { url, issued } = await tokenServer(t, expiresIn)
     let clock = 1_000_000
-    const tokens = new TokenProvider({ loginUrl: url, clientId: 'i', clientSecret: 's', dispatcher: new Agent(), timeoutMs: 1000, now: () => clock })
+    const tokens = new TokenProvider({ loginUrl: url, clientId: 'i', clientSecret: 's', dispatcher: new Agent(), timeoutMs: 1000, clock: () => clock })
     await tokens.get()
     clock += expiresIn * 1000 - early - 1
     await tokens.get()

@@ -44,7 +44,7 @@ t.test('a 401 from the API is followed by one refresh and one retry', async (t) 
   t.equal(sim.stats.tokenRequests, 3, 'and share one refresh between them')
 })
 
-t.test('wrong client credentials: 502 UPSTREAM_AUTH_FAILED quoting Genesys, and not ready', async (t) => {
+t.test('wrong client credentials: 502 UPSTREAM_AUTH_FAILED quoting Genesys, and not ready (503)', async (t) => {
   const { url, post } = await startStack(t, { env: { GENESYS_CLIENT_SECRET: 'wrong' } })
   const a = await write(post)
   t.equal(a.status, 502)
@@ -53,6 +53,8 @@ t.test('wrong client credentials: 502 UPSTREAM_AUTH_FAILED quoting Genesys, and 
   t.equal((a as any).body.upstream.status, 401)
   t.match((a as any).body.upstream.correlationId, /^[0-9a-f-]{36}$/, 'the inin-correlation-id is quoted for Genesys support')
   const ready = await send(`${url}/readyz`, 'GET')
-  t.equal(ready.status, 502, 'readiness fails while no token can be had')
+  t.equal(ready.status, 503, 'readiness fails while no token can be had: 503, like every other not-ready cause')
+  t.equal((ready as any).body.code, 'UPSTREAM_AUTH_FAILED', 'the cause is named')
+  t.match((ready as any).body.detail, /401 to token/)
   t.equal((await send(`${url}/healthz`, 'GET')).status, 200, 'liveness does not depend on Genesys')
 })

@@ -3,10 +3,15 @@ import type { Attributes } from '../../src/attributes/body.js'
 import { ApiError } from '../../src/errors.js'
 import type { Conversation } from '../../src/genesys/client.js'
 import { RateBudget } from '../../src/genesys/budget.js'
-import { UpdateQueue, type QueueOptions, type Update, type Upstream } from '../../src/updates/queue.js'
+import { UpstreamError, type UpstreamErrorInit } from '../../src/genesys/upstream-error.js'
+import type { Update, Upstream } from '../../src/updates/ports.js'
+import { UpdateQueue, type QueueOptions } from '../../src/updates/queue.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
 
 const noPause = async () => {}
+
+/** A failed PATCH as the Genesys client reports it. */
+const failed = (message: string, init: Partial<UpstreamErrorInit>) => new UpstreamError(message, { operation: 'patchAttributes', kind: 'answer', sent: true, ...init })
 
 /** No waiting of its own: retries at once, a budget that never runs short. */
 const queueOptions = (conflictRetries = 0): QueueOptions => ({
@@ -141,7 +146,7 @@ t.test('after a write with an unknown outcome the conversation pauses before its
   f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
     if (lost) {
       lost = false
-      throw new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'timed out')
+      throw failed('timed out', { kind: 'network' })
     }
     return patch(cid, pid, attrs)
   }
@@ -168,7 +173,7 @@ t.test('a 409 re-reads and merges what is there now', async (t) => {
   f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
     if (conflicts-- > 0) {
       f.state.set(`${cid}/${pid}`, { other: 'writer' })
-      throw new ApiError('UPSTREAM_CONFLICT', 'changed', { retryable: 'conflict' })
+      throw failed('changed', { status: 409, retryable: 'conflict' })
     }
     return patch(cid, pid, attrs)
   }
@@ -221,8 +226,8 @@ t.test('a write that may have landed is never reported as not applied', async (t
   const f = fakeUpstream()
   const patch = f.upstream.patchParticipantAttributes
   const failures = [
-    new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'socket hang up', { retryable: 'network' }),
-    new ApiError('UPSTREAM_REJECTED', 'no', { upstream: { status: 400 } }),
+    failed('socket hang up', { kind: 'network', retryable: 'network' }),
+    failed('no', { status: 400 }),
   ]
   f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
     const err = failures.shift()
@@ -240,7 +245,7 @@ t.test('a failure that may pass is retried within the deadline, with the full ma
   const patch = f.upstream.patchParticipantAttributes
   let fails = 2
   f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
-    if (fails-- > 0) throw new ApiError('UPSTREAM_OUTCOME_UNKNOWN', '503', { retryable: 'server', upstream: { status: 503 } })
+    if (fails-- > 0) throw failed('503', { status: 503, retryable: 'server' })
     return patch(cid, pid, attrs)
   }
   const retries: string[] = []
@@ -320,7 +325,7 @@ t.test('a caller whose deadline passes while a possibly-landed write is retried 
   const lost = [false, true] // the holder's write is answered; the next one lands but its answer is lost
   f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
     await patch(cid, pid, attrs)
-    if (lost.shift()) throw new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'socket hang up', { retryable: 'network' })
+    if (lost.shift()) throw failed('socket hang up', { kind: 'network', retryable: 'network' })
   }
   const q = new UpdateQueue(f.upstream, { ...queueOptions(), policy: new RetryPolicy({ conflictRetries: 0, baseDelayMs: 300, random: () => 0.5 }) })
   const holder = q.submit('c', { participantId: 'p' }, u({ h: '1' }))

@@ -1,15 +1,16 @@
 import t from 'tap'
-import { ApiError, type Retryable } from '../../src/errors.js'
+import { ApiError } from '../../src/errors.js'
+import { UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
 
 // A fake clock and fixed dice: every decision below is exact, and nothing waits.
 let clock = 1_000_000
 const now = () => clock
 const policy = (opts: { conflictRetries?: number; random?: number; maxAttempts?: number } = {}) =>
-  new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 5, maxAttempts: opts.maxAttempts, now, random: () => opts.random ?? 0.5 })
+  new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 5, maxAttempts: opts.maxAttempts, clock: now, random: () => opts.random ?? 0.5 })
 
 const fail = (retryable: Retryable | undefined, retryAfter?: number) =>
-  new ApiError(retryable === 'rate_limited' ? 'UPSTREAM_RATE_LIMITED' : 'UPSTREAM_ERROR', 'x', { retryable, retryAfter })
+  new UpstreamError('x', { operation: 'patchAttributes', kind: 'answer', status: retryable === 'rate_limited' ? 429 : 500, sent: true, retryable, retryAfter })
 const far = () => clock + 600_000
 
 t.test('backoff doubles from 50 ms, capped at 2 s, jittered ±50%', async (t) => {

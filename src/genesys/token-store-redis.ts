@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import { Mutex } from 'redis-semaphore'
 import { coordinationUnavailable } from '../errors.js'
-import type { CachedToken, TokenStore } from '../genesys/token.js'
+import type { CachedToken, TokenStore } from './token.js'
 
 /** One OAuth token for every replica, refreshed by one of them while the others wait for it. */
 export class RedisTokenStore implements TokenStore {

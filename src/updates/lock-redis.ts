@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { Mutex, TimeoutError } from 'redis-semaphore'
 import { ApiError, coordinationUnavailable } from '../errors.js'
-import type { ConversationLock, Lease } from '../updates/queue.js'
+import type { ConversationLock, Lease } from './ports.js'
 
 export interface LockOptions {
   /** Namespace of this deployment's keys. */

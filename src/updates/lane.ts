@@ -1,0 +1,49 @@
+import type { Attributes } from '../attributes/body.js'
+import type { Ticket } from '../genesys/budget.js'
+import type { Target, Update, WriteResult } from './ports.js'
+
+/** A caller waiting for its update's outcome. */
+export interface Waiter extends Update {
+  resolve: (r: WriteResult) => void
+  reject: (e: unknown) => void
+  timer: NodeJS.Timeout
+}
+
+/** The updates to one participant that will go out in one write. */
+export interface Batch {
+  /** Its key in the lane. */
+  key: string
+  target: Target
+  /** Callers not yet answered, in arrival order. */
+  waiters: Set<Waiter>
+  /** A PATCH of this batch is on the wire: an expiring caller's outcome is unknown, not "not applied". */
+  sending: boolean
+  /** An earlier PATCH of this batch may have landed; its changes can no longer be taken back. */
+  mayHaveLanded: boolean
+  changes: Attributes
+  /** PATCHes sent for this batch so far. */
+  attempts: number
+}
+
+/** A conversation's pending batches, by target, in arrival order. */
+export interface Lane {
+  batches: Map<string, Batch>
+  /** The batch being written now. */
+  current: Batch | undefined
+  /** Its place in the budget's queue, should a live caller arrive behind a bulk one. */
+  ticket: Ticket
+  /** Unanswered callers, pending and in flight. */
+  callers: number
+}
+
+export function hasLive(batch: Batch): boolean {
+  for (const w of batch.waiters) if (w.priority === 'live') return true
+  return false
+}
+
+/** The latest deadline among the batch's callers: the write is worth making until then. */
+export function deadlineOf(batch: Batch): number {
+  let d = 0
+  for (const w of batch.waiters) d = Math.max(d, w.deadline)
+  return d
+}

@@ -1,0 +1,129 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import fp from 'fastify-plugin'
+import { Gauge } from 'prom-client'
+import { RateLimiterRedis } from 'rate-limiter-flexible'
+import { Agent, type Dispatcher } from 'undici'
+import type { Config } from '../config.js'
+import { RateBudget } from '../genesys/budget.js'
+import { GenesysClient } from '../genesys/client.js'
+import type { HttpOptions } from '../genesys/http.js'
+import { TokenProvider } from '../genesys/token.js'
+import { RedisTokenStore } from '../genesys/token-store-redis.js'
+import { RedisConversationLock } from './lock-redis.js'
+import type { ReadResult, Target, Update, Urgency, WriteResult } from './ports.js'
+import { UpdateQueue } from './queue.js'
+import { AttributeReader } from './read.js'
+import { RetryPolicy, type Retry } from './retry.js'
+
+/** The write pipeline as the routes and shutdown see it. */
+export interface Updates {
+  submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
+  /** The participant's attributes as they stand (read-back, dry runs). */
+  read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
+  /** Answers every caller by `by` (epoch ms); resolves when none is left waiting. */
+  close(by: number): Promise<void>
+  /** Callers waiting for an answer, in all. */
+  readonly callers: number
+  /** Conversations with a write in flight or pending. */
+  readonly size: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: TokenProvider
+    updates: Updates
+  }
+}
+
+export interface UpdatesPluginOptions {
+  config: Config
+  /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
+  dispatcher?: Dispatcher | undefined
+  clock?: (() => number) | undefined
+}
+
+/** The write pipeline, put together: Genesys client and token, budget, lock, retry policy, queue. */
+export default fp<UpdatesPluginOptions>(
+  async (app, { config, dispatcher, clock }) => {
+    const { genesys: g, queue: limits } = config
+    const owned = dispatcher === undefined
+    const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
+    const { metrics, log } = app
+    const http: HttpOptions = {
+      dispatcher: net,
+      timeoutMs: g.timeoutMs,
+      // Each Genesys call once: in the metrics, and in the log at debug (at info the request
+      // line says enough, and the hot path stays lean).
+      onExchange: ({ op, status, ms, correlationId }) => {
+        metrics.upstreamSeconds.labels(op, status === 0 ? 'network' : String(status)).observe(ms / 1000)
+        // Built only when it will be written: this runs for every Genesys call.
+        if (log.level === 'debug' || log.level === 'trace') log.debug({ upstream: op, status, ms: Math.round(ms), correlationId }, 'genesys')
+      },
+    }
+    // With Redis (several replicas): one token, one request budget and one writer per
+    // conversation for all of them. Without it, this process's own.
+    const { redis, redisPrefix: prefix } = app
+    const store = redis && new RedisTokenStore(redis, prefix, g.timeoutMs)
+    const onRefresh = (ok: boolean) => metrics.tokenRefreshes.labels(ok ? 'ok' : 'failed').inc()
+    const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock, store, onRefresh })
+    const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
+    const policy = new RetryPolicy({ conflictRetries: g.conflictRetries })
+    const budget = new RateBudget({
+      ...g.rateLimit,
+      limiter: redis && ((o) => new RateLimiterRedis({ ...o, keyPrefix: `${prefix}${o.keyPrefix}`, storeClient: redis, rejectIfRedisNotReady: true })),
+      onWait: (p) => metrics.budgetWaits.labels(p).inc(),
+      onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
+    })
+    const onRetry = (r: Retry) => {
+      metrics.retries.labels(r.cause).inc()
+      log.debug(r, 'retrying upstream')
+    }
+    const queue = new UpdateQueue(client, {
+      mode: g.writeMode,
+      policy,
+      budget,
+      lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: config.lockLeaseMs }),
+      maxPerConversation: limits.maxPerConversation,
+      maxTotal: limits.maxTotal,
+      // A lost PATCH cannot outlive our own wait for its answer by much.
+      unknownOutcomePause: () => sleep(g.timeoutMs),
+      onRetry,
+      onWrite: (coalesced) => metrics.batchSize.observe(coalesced),
+    })
+    const reader = new AttributeReader(client, { policy, budget, onRetry })
+    app.decorate('tokens', tokens)
+    app.decorate('updates', {
+      submit: (conversationId, target, update) => queue.submit(conversationId, target, update),
+      read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
+      close: (by) => queue.close(by),
+      get callers() {
+        return queue.callers
+      },
+      get size() {
+        return queue.size
+      },
+    } satisfies Updates)
+    // Read when /metrics is scraped, so metrics need not know the queue.
+    const registers = [metrics.registry]
+    new Gauge({
+      name: 'pdg_queue_updates',
+      help: 'Updates waiting for an answer (queued or being written)',
+      registers,
+      collect() {
+        this.set(queue.callers)
+      },
+    })
+    new Gauge({
+      name: 'pdg_queue_conversations',
+      help: 'Conversations with an update queued or being written',
+      registers,
+      collect() {
+        this.set(queue.size)
+      },
+    })
+    // By the time this runs every request has been answered; a write still on the wire has
+    // nobody waiting for it, so there is nothing to wait for.
+    if (owned) app.addHook('onClose', () => net.destroy())
+  },
+  { name: 'updates', dependencies: ['redis', 'metrics'] },
+)

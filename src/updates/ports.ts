@@ -1,0 +1,60 @@
+import type { Attributes } from '../attributes/body.js'
+import type { Priority } from '../genesys/budget.js'
+import type { Conversation } from '../genesys/client.js'
+
+/**
+ * What the pipeline needs from Genesys; GenesysClient is the real one. Its failures are
+ * UpstreamErrors (genesys/upstream-error.ts).
+ */
+export interface Upstream {
+  getConversation(conversationId: string): Promise<Conversation>
+  patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void>
+  /** Whatever the write needs before it can go out (a token), so that "sent" means sent; undefined when ready. */
+  prepare?(): Promise<unknown> | undefined
+}
+
+/** Which participant: a known id, or the one found in the conversation by purpose. */
+export type Target = { participantId: string } | { purposes: readonly string[] }
+
+/** How urgent a caller is: for the request budget, and for when to give up. */
+export interface Urgency {
+  /** Epoch ms by which the caller must have its answer. */
+  deadline: number
+  priority: Priority
+}
+
+/** One caller's update. */
+export interface Update extends Urgency {
+  changes: Attributes
+}
+
+export interface WriteResult {
+  /** The participant written to (found by purpose, for a conversation-level write). */
+  participantId: string
+  /** The participant's full map as written. */
+  attributes: Attributes
+  /** How many callers' updates went into this write. */
+  coalesced: number
+  /** PATCH attempts the write took (more than one after retries). */
+  attempts: number
+}
+
+export interface ReadResult {
+  participantId: string
+  attributes: Attributes
+}
+
+/**
+ * Exclusive right to write to a conversation across replicas (Redis); absent when this process
+ * is the only writer and its lanes are enough.
+ */
+export interface ConversationLock {
+  /** Resolves once held; rejects with DEADLINE_EXCEEDED or COORDINATION_UNAVAILABLE. */
+  acquire(conversationId: string, deadline: number): Promise<Lease>
+}
+
+export interface Lease {
+  /** False once the lease could not be kept (Redis unreachable): nothing may be sent then. */
+  readonly held: boolean
+  release(): Promise<void>
+}

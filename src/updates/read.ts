@@ -1,0 +1,50 @@
+import { ApiError } from '../errors.js'
+import type { RateBudget } from '../genesys/budget.js'
+import { chooseParticipant } from '../attributes/participant.js'
+import { toApiError } from './answer.js'
+import type { ReadResult, Target, Upstream, Urgency } from './ports.js'
+import { withRetries, type Retry, type RetryPolicy } from './retry.js'
+
+export interface ReaderOptions {
+  policy: RetryPolicy
+  budget: RateBudget
+  onRetry?: ((retry: Retry) => void) | undefined
+  clock?: (() => number) | undefined
+}
+
+/**
+ * The participant's attributes as they stand, for read-back and dry runs: not queued behind
+ * writes (a read changes nothing), but through the same budget and retry policy, and answered
+ * by the caller's deadline.
+ */
+export class AttributeReader {
+  readonly #upstream: Upstream
+  readonly #opts: ReaderOptions
+  readonly #clock: () => number
+
+  constructor(upstream: Upstream, opts: ReaderOptions) {
+    this.#upstream = upstream
+    this.#opts = opts
+    this.#clock = opts.clock ?? Date.now
+  }
+
+  read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult> {
+    const { budget, policy, onRetry } = this.#opts
+    const attempt = withRetries(
+      policy,
+      () => urgency.deadline,
+      () => false,
+      async () => {
+        await budget.take(urgency.priority, urgency.deadline)
+        const p = chooseParticipant(await this.#upstream.getConversation(conversationId), target, false)
+        return { participantId: p.id, attributes: p.attributes ?? {} }
+      },
+      onRetry,
+    ) as Promise<ReadResult>
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')), urgency.deadline - this.#clock())
+    })
+    return Promise.race([attempt.catch((err: unknown) => Promise.reject(toApiError(err))), late]).finally(() => clearTimeout(timer))
+  }
+}

@@ -1,0 +1,93 @@
+import type { Attributes } from '../attributes/body.js'
+import { merge } from '../attributes/merge.js'
+import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
+import { ApiError } from '../errors.js'
+import type { Priority, RateBudget } from '../genesys/budget.js'
+import { UpstreamError } from '../genesys/upstream-error.js'
+import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
+import type { Lease, Upstream, WriteResult } from './ports.js'
+
+/**
+ * A write sent with less time than this left before its callers' deadline would most likely be
+ * answered "outcome unknown"; those callers are told "not written" instead, while that is true.
+ */
+export const SEND_WINDOW_MS = 100
+
+export interface WriterOptions {
+  /**
+   * merge: read, merge, write the full map; right whether Genesys merges or replaces.
+   * patch: write only the changes, one request per write; right only if Genesys merges per key.
+   */
+  mode: 'merge' | 'patch'
+  budget: RateBudget
+  clock: () => number
+}
+
+/** One attempt at a batch's write: read, merge, and PATCH, within the send window and the lease. */
+export class Writer {
+  readonly #upstream: Upstream
+  readonly #opts: WriterOptions
+
+  constructor(upstream: Upstream, opts: WriterOptions) {
+    this.#upstream = upstream
+    this.#opts = opts
+  }
+
+  /**
+   * Undefined when no caller is left to write for. `answerLate` answers a caller whose deadline
+   * is too close to send for. Throws what Genesys answered (an UpstreamError) or the pipeline's
+   * own refusal (an ApiError).
+   */
+  async attempt(conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined, answerLate: (w: Waiter) => void): Promise<WriteResult | undefined> {
+    const { mode, clock } = this.#opts
+    // patch mode: a known participant is written without reading it first.
+    let participant: ChosenParticipant
+    if (mode === 'patch' && 'participantId' in batch.target) {
+      participant = { id: batch.target.participantId }
+    } else {
+      if (!(await this.#take(lane, batch, 1))) return undefined
+      participant = chooseParticipant(await this.#upstream.getConversation(conversationId), batch.target, true)
+    }
+    if (!(await this.#take(lane, batch, 0))) return undefined
+    const preparing = this.#upstream.prepare?.()
+    if (preparing !== undefined) await preparing
+    if (!batch.mayHaveLanded) {
+      for (const w of batch.waiters) if (w.deadline - clock() < SEND_WINDOW_MS) answerLate(w)
+      if (batch.waiters.size === 0) return undefined
+      // Built from the callers still waiting, at the moment of sending; once a PATCH may have
+      // landed, its changes stay in every later attempt.
+      batch.changes = {}
+      for (const w of batch.waiters) Object.assign(batch.changes, w.changes)
+    }
+    // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
+    const attributes: Attributes = mode === 'patch' ? batch.changes : merge(participant.attributes, batch.changes)
+    if (lease !== undefined && !lease.held) {
+      throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
+    }
+    batch.sending = true
+    batch.attempts++
+    try {
+      await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
+    } catch (err) {
+      if (err instanceof UpstreamError && err.mayHaveLanded) batch.mayHaveLanded = true
+      throw err
+    } finally {
+      batch.sending = false
+    }
+    return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
+  }
+
+  /**
+   * One unit of the request budget, for the batch's most urgent caller, with `more` to follow;
+   * false when no caller is left to write for.
+   */
+  async #take(lane: Lane, batch: Batch, more: number): Promise<boolean> {
+    if (batch.waiters.size === 0) return false
+    // Live when any caller in the batch, or waiting behind it in the lane, is live.
+    let priority: Priority = hasLive(batch) ? 'live' : 'bulk'
+    if (priority === 'bulk') for (const b of lane.batches.values()) if (hasLive(b)) priority = 'live'
+    lane.ticket = {}
+    await this.#opts.budget.take(priority, deadlineOf(batch) - SEND_WINDOW_MS, more, lane.ticket)
+    return batch.waiters.size > 0
+  }
+}
