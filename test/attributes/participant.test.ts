@@ -1,8 +1,9 @@
 import t from 'tap'
 import { chooseParticipant } from '../../src/attributes/participant.js'
 import { ApiError } from '../../src/errors.js'
+import type { Conversation } from '../../src/genesys/client.js'
 
-const conversation = {
+const conversation: Conversation = {
   id: 'c',
   participants: [
     { id: 'a1', purpose: 'agent', attributes: { x: '1' } },
