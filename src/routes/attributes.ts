@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { ApiError, problemSchema } from '../errors.js'
-import type { IdempotencyStore } from '../idempotency.js'
 import type { Caller, Target } from '../updates/queue.js'
-import type { ZodTypeProvider } from '../validation.js'
+import type { ZodTypeProvider } from '../plugins/problems.js'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms'
@@ -31,13 +29,27 @@ const writeHeaders = z.object({
   'x-signature': z.string().optional().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">; required for API keys with a signing secret'),
 })
 
-const dryRunQuery = z.object({
-  dryRun: z
-    .enum(['true', 'false'])
-    .optional()
-    .transform((v) => v === 'true')
-    .describe('Validate, read and merge, and answer with the would-be map; write nothing'),
-})
+// Strict, as bodies are: a misspelt parameter (`dryrun`) is refused, not ignored.
+const dryRunQuery = z
+  .object({
+    dryRun: z
+      .enum(['true', 'false'])
+      .optional()
+      .transform((v) => v === 'true')
+      .describe('Validate, read and merge, and answer with the would-be map; write nothing'),
+  })
+  .strict()
+
+const readQuery = z
+  .object({
+    keys: z
+      .string()
+      .regex(/[^,]/, 'must name at least one attribute; leave the parameter out for all of them')
+      .optional()
+      .describe('Comma-separated attribute names: answer with these only')
+      .transform((k) => (k === undefined ? undefined : new Set(k.split(',').filter(Boolean)))),
+  })
+  .strict()
 
 const attributes = z.record(z.string(), z.string()).describe('The participant\'s full attribute map')
 
@@ -63,10 +75,9 @@ const DEFAULT_PURPOSES = ['customer', 'external'] as const
 export interface AttributeRoutesOptions {
   limits: AttributeLimits
   requestTimeoutMs: number
-  idempotency: IdempotencyStore
 }
 
-const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, idempotency }) => {
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
   /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
@@ -86,25 +97,10 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       const now = await app.updates.read(conversationId, target, who)
       return { conversationId, participantId: now.participantId, attributes: merge(now.attributes, body.attributes), updated, dryRun: true as const }
     }
-    const key = req.headers['idempotency-key']
-    const claim = typeof key === 'string' ? await idempotency.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), who.deadline) : undefined
-    if (claim?.kind === 'mismatch') {
-      throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
-    }
-    if (claim?.kind === 'replay') {
-      app.metrics.replays.inc()
-      reply.header('idempotent-replayed', 'true')
-      return reply.status(claim.answer.status).send(claim.answer.body)
-    }
-    try {
+    return app.idempotency.once(req, reply, who.deadline, async () => {
       const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...who })
-      const answer = { conversationId, participantId: result.participantId, attributes: result.attributes, updated, coalesced: result.coalesced, attempts: result.attempts }
-      claim?.settle({ status: 200, body: answer })
-      return answer
-    } catch (err) {
-      claim?.settle(undefined)
-      throw err
-    }
+      return { conversationId, participantId: result.participantId, attributes: result.attributes, updated, coalesced: result.coalesced, attempts: result.attempts }
+    })
   }
 
   app.post(
@@ -158,13 +154,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         summary: 'Read a participant\'s attributes',
         params: participantParams,
         headers: readHeaders,
-        querystring: z.object({
-          keys: z
-            .string()
-            .optional()
-            .describe('Comma-separated attribute names: answer with these only')
-            .transform((k) => (k === undefined ? undefined : new Set(k.split(',').filter(Boolean)))),
-        }),
+        querystring: readQuery,
         response: { 200: read, ...problems(400, 401, 404, 500, 502, 503, 504) },
       },
     },
@@ -177,11 +167,6 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       return { conversationId, participantId, attributes }
     },
   )
-}
-
-/** The request an Idempotency-Key stands for: route, ids and body as sent. */
-function fingerprint(req: FastifyRequest): string {
-  return createHash('sha256').update(`${req.routeOptions.url}\n${JSON.stringify(req.params)}\n${req.rawBody}`).digest('base64url')
 }
 
 export default routes

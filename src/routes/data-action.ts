@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { dataAction, dataActionOptions } from '../data-action.js'
 import { problemSchema } from '../errors.js'
-import type { ZodTypeProvider } from '../validation.js'
+import type { ZodTypeProvider } from '../plugins/problems.js'
 
 /** The same document `npm run data-action` prints, for whoever has a browser and an API key. */
 const routes: FastifyPluginAsync = async (fastify) => {
