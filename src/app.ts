@@ -34,7 +34,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     logger: {
       level: config.logLevel,
       // No redact paths: nothing logs headers or credentials (a test reads every line at trace
-      // level to keep it so), and redaction would cost every log line a third more.
+      // level to keep it so), and redaction costs every log line (BENCHMARKS.md).
       ...(deps.logStream && { stream: deps.logStream }),
     },
     bodyLimit: BODY_LIMIT_BYTES,
