@@ -32,6 +32,7 @@ export const CATALOGUE = {
   DEADLINE_EXCEEDED: { status: 504, title: 'Deadline passed before the update could be sent; not written' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down; not written' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'The route does not take this method' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof CATALOGUE

@@ -23,7 +23,9 @@ function keyProblem(key: string): string | undefined {
 
 /**
  * The attribute map a caller sends, normalized to what Genesys stores: numbers and booleans
- * become their string form, null becomes "" (the only portable way to clear a key). Written by
+ * become their string form, null becomes "" (the only portable way to clear a key). A number
+ * whose string form would differ from what the caller wrote arrives here as that text already
+ * (plugins/raw-json.ts), so no digit is lost. Written by
  * hand rather than with z.record because z.record silently drops a `__proto__` key, and a
  * dropped key is a lost update. Messages name keys, never values (values may be personal data).
  */
@@ -39,8 +41,8 @@ export function attributeMap(limits: AttributeLimits) {
       ctx.addIssue({ code: 'custom', message: `holds ${keys.length} attributes; at most ${limits.maxAttributes} per request` })
     }
     // A plain object is safe here (the keys that could reach a prototype are refused below, never set),
-    // and much cheaper to copy than a null-prototype one: Object.assign from a null-prototype
-    // source takes about ten times as long (V8 keeps such objects in dictionary mode).
+    // and much cheaper to copy than a null-prototype one, which V8 keeps in dictionary mode, so
+    // Object.assign from it is slow (BENCHMARKS.md has the measurement).
     const out: Attributes = {}
     for (const key of keys) {
       const problem = keyProblem(key)
@@ -121,7 +123,8 @@ export function updateBody(limits: AttributeLimits, opts: { purpose?: boolean } 
 /** What the documentation shows for an attribute map; validation is the code above. */
 const ATTRIBUTE_MAP_DOC = {
   type: 'object',
-  description: 'Attribute names to values. Strings are kept; numbers and booleans become strings; null clears the key.',
+  description:
+    'Attribute names to values. Strings are kept; numbers become strings exactly as written (98765432109876543210, 1.50 and 1e3 stay so); booleans become "true" or "false"; null clears the key.',
   additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
   examples: [{ customer_tier: 'gold', visits: 3, old_note: null }],
 } as const

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { problemSchema } from '../errors.js'
-import type { ZodTypeProvider } from '../validation.js'
+import type { ZodTypeProvider } from '../plugins/problems.js'
 import { dataAction } from './build.js'
 import { dataActionText } from './options.js'
 

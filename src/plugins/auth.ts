@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import type { ApiKey } from '../config.js'
 import type { Priority } from '../genesys/budget.js'
 import { ApiError } from '../errors.js'
@@ -37,36 +38,44 @@ function presentedKey(req: FastifyRequest): string | undefined {
   return undefined
 }
 
+export interface AuthOptions {
+  /** API_KEYS; none turns authentication off. */
+  keys: readonly ApiKey[]
+}
+
 /**
  * Adds caller authentication to the routes of the context it is registered in. Keys are
  * compared as SHA-256 digests with timingSafeEqual, against every configured key, so neither
  * a key's content nor its position in API_KEYS shows in the answer time.
  */
-export function authenticate(app: FastifyInstance, keys: readonly ApiKey[]): void {
-  const known = keys.map((k) => ({ ...k, digest: digest(k.key) }))
-  app.decorateRequest('caller', undefined)
-  app.decorateRequest('priority', 'live')
-  if (known.length === 0) return
+export default fp<AuthOptions>(
+  async (app, { keys }) => {
+    const known = keys.map((k) => ({ ...k, digest: digest(k.key) }))
+    app.decorateRequest('caller', undefined)
+    app.decorateRequest('priority', 'live')
+    if (known.length === 0) return
 
-  // Callback style: this runs on every request, and an async hook costs a promise each time.
-  app.addHook('onRequest', (req, reply, done) => {
-    const key = presentedKey(req)
-    let match: (typeof known)[number] | undefined
-    if (key !== undefined) {
-      const presented = digest(key)
-      for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k
-    }
-    if (match === undefined) {
-      // RFC 9110: every 401 names the schemes that would work.
-      reply.header('www-authenticate', 'Bearer, Basic realm="participant-data"')
-      const hint =
-        key === undefined
-          ? 'send an API key as "Authorization: Bearer KEY", "X-API-Key: KEY" or Basic auth with KEY as the password'
-          : 'the API key is not one this service knows'
-      return done(new ApiError('UNAUTHORIZED', hint))
-    }
-    req.caller = match.name
-    req.priority = match.priority
-    done()
-  })
-}
+    // Callback style: this runs on every request, and an async hook costs a promise each time.
+    app.addHook('onRequest', (req, reply, done) => {
+      const key = presentedKey(req)
+      let match: (typeof known)[number] | undefined
+      if (key !== undefined) {
+        const presented = digest(key)
+        for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k
+      }
+      if (match === undefined) {
+        // RFC 9110: every 401 names the schemes that would work.
+        reply.header('www-authenticate', 'Bearer, Basic realm="participant-data"')
+        const hint =
+          key === undefined
+            ? 'send an API key as "Authorization: Bearer KEY", "X-API-Key: KEY" or Basic auth with KEY as the password'
+            : 'the API key is not one this service knows'
+        return done(new ApiError('UNAUTHORIZED', hint))
+      }
+      req.caller = match.name
+      req.priority = match.priority
+      done()
+    })
+  },
+  { name: 'auth' },
+)

@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { ApiError, problemSchema } from '../errors.js'
-import type { IdempotencyStore } from '../idempotency.js'
-import type { Target, Urgency as Caller } from '../updates/ports.js'
-import type { ZodTypeProvider } from '../validation.js'
+import type { ZodTypeProvider } from '../plugins/problems.js'
+import type { Target, Urgency } from '../updates/ports.js'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms'
@@ -31,13 +29,27 @@ const writeHeaders = z.object({
   'x-signature': z.string().optional().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">; required for API keys with a signing secret'),
 })
 
-const dryRunQuery = z.object({
-  dryRun: z
-    .enum(['true', 'false'])
-    .optional()
-    .transform((v) => v === 'true')
-    .describe('Validate, read and merge, and answer with the would-be map; write nothing'),
-})
+// Strict, as bodies are: a misspelt parameter (`dryrun`) is refused, not ignored.
+const dryRunQuery = z
+  .object({
+    dryRun: z
+      .enum(['true', 'false'])
+      .optional()
+      .transform((v) => v === 'true')
+      .describe('Validate, read and merge, and answer with the would-be map; write nothing'),
+  })
+  .strict()
+
+const readQuery = z
+  .object({
+    keys: z
+      .string()
+      .regex(/[^,]/, 'must name at least one attribute; leave the parameter out for all of them')
+      .optional()
+      .describe('Comma-separated attribute names: answer with these only')
+      .transform((k) => (k === undefined ? undefined : new Set(k.split(',').filter(Boolean)))),
+  })
+  .strict()
 
 const attributes = z.record(z.string(), z.string()).describe('The participant\'s full attribute map')
 
@@ -63,14 +75,13 @@ const DEFAULT_PURPOSES = ['customer', 'external'] as const
 export interface AttributeRoutesOptions {
   limits: AttributeLimits
   requestTimeoutMs: number
-  idempotency: IdempotencyStore
 }
 
-const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, idempotency }) => {
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
   /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
-  const caller = (req: FastifyRequest, reply: FastifyReply): Caller => {
+  const urgency = (req: FastifyRequest, reply: FastifyReply): Urgency => {
     const asked = req.headers[TIMEOUT_HEADER]
     const ms = typeof asked === 'string' ? Math.min(Number(asked), requestTimeoutMs) : requestTimeoutMs
     return { deadline: Date.now() - reply.elapsedTime + ms, priority: req.priority }
@@ -79,32 +90,17 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
   async function write(req: FastifyRequest, reply: FastifyReply, conversationId: string, target: Target, body: UpdateBody, dryRun: boolean) {
     // Participant data may be personal: no proxy keeps a copy.
     reply.cacheControl('no-store')
-    const who = caller(req, reply)
+    const due = urgency(req, reply)
     const updated = Object.keys(body.attributes)
     reply.loggedKeys = updated
     if (dryRun) {
-      const now = await app.updates.read(conversationId, target, who)
-      return { conversationId, participantId: now.participantId, attributes: merge(now.attributes, body.attributes), updated, dryRun: true as const }
+      const current = await app.updates.read(conversationId, target, due)
+      return { conversationId, participantId: current.participantId, attributes: merge(current.attributes, body.attributes), updated, dryRun: true as const }
     }
-    const key = req.headers['idempotency-key']
-    const claim = typeof key === 'string' ? await idempotency.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), who.deadline) : undefined
-    if (claim?.kind === 'mismatch') {
-      throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
-    }
-    if (claim?.kind === 'replay') {
-      app.metrics.replays.inc()
-      reply.header('idempotent-replayed', 'true')
-      return reply.status(claim.answer.status).send(claim.answer.body)
-    }
-    try {
-      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...who })
-      const answer = { conversationId, participantId: result.participantId, attributes: result.attributes, updated, coalesced: result.coalesced, attempts: result.attempts }
-      claim?.settle({ status: 200, body: answer })
-      return answer
-    } catch (err) {
-      claim?.settle(undefined)
-      throw err
-    }
+    return app.idempotency.once(req, reply, due.deadline, async () => {
+      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...due })
+      return { conversationId, participantId: result.participantId, attributes: result.attributes, updated, coalesced: result.coalesced, attempts: result.attempts }
+    })
   }
 
   app.post(
@@ -158,30 +154,19 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         summary: 'Read a participant\'s attributes',
         params: participantParams,
         headers: readHeaders,
-        querystring: z.object({
-          keys: z
-            .string()
-            .optional()
-            .describe('Comma-separated attribute names: answer with these only')
-            .transform((k) => (k === undefined ? undefined : new Set(k.split(',').filter(Boolean)))),
-        }),
+        querystring: readQuery,
         response: { 200: read, ...problems(400, 401, 404, 500, 502, 503, 504) },
       },
     },
     async (req, reply) => {
       reply.cacheControl('no-store')
       const { conversationId, participantId } = req.params
-      const now = await app.updates.read(conversationId, { participantId }, caller(req, reply))
+      const current = await app.updates.read(conversationId, { participantId }, urgency(req, reply))
       const keys = req.query.keys
-      const attributes = keys === undefined ? now.attributes : Object.fromEntries(Object.entries(now.attributes).filter(([k]) => keys.has(k)))
+      const attributes = keys === undefined ? current.attributes : Object.fromEntries(Object.entries(current.attributes).filter(([k]) => keys.has(k)))
       return { conversationId, participantId, attributes }
     },
   )
-}
-
-/** The request an Idempotency-Key stands for: route, ids and body as sent. */
-function fingerprint(req: FastifyRequest): string {
-  return createHash('sha256').update(`${req.routeOptions.url}\n${JSON.stringify(req.params)}\n${req.rawBody}`).digest('base64url')
 }
 
 export default routes

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { CATALOGUE } from '../../src/errors.js'
-import { id, startStack } from '../helpers/stack.js'
+import { id, send, startStack } from '../helpers/stack.js'
 
 // Thousands of random requests at both write routes: whatever arrives, the answer is never a
 // 5xx, and every refusal is problem+json with a catalogue code. Seeded, so a failure replays.
@@ -72,4 +72,29 @@ t.test('well-formed random updates are all written as sent', async (t) => {
     { numRuns: 300, seed: 7 },
   )
   t.pass('300 random maps stored exactly')
+})
+
+t.test('random numbers, however written, are stored as written', async (t) => {
+  const { sim, url } = await startStack(t)
+  const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`))
+  // JSON's number grammar: -? int frac? exp?, with no leading zero on the integer part.
+  const int = fc.oneof(fc.constant('0'), fc.tuple(fc.stringMatching(/^[1-9]$/), digits(0, 30)).map(([a, b]) => a + b))
+  const number = fc
+    .tuple(fc.constantFrom('', '-'), int, fc.option(digits(1, 20).map((d) => `.${d}`), { nil: '' }), fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digits(1, 3)).map((p) => p.join('')), { nil: '' }))
+    .map((p) => p.join(''))
+  await fc.assert(
+    fc.asyncProperty(fc.array(number, { minLength: 1, maxLength: 8 }), async (numbers) => {
+      const c = id()
+      const p = id()
+      const body = `{"attributes":{${numbers.map((n, i) => `"n${i}":${n}`).join(',')}}}`
+      const a = await send(`${url}/participants/${c}/${p}/data`, 'POST', body)
+      if (a.status !== 200) throw new Error(`${a.status} for ${body}: ${JSON.stringify(a.body)}`)
+      const stored = sim.attributes(c, p)
+      numbers.forEach((n, i) => {
+        if (stored?.[`n${i}`] !== n || a.body.attributes[`n${i}`] !== n) throw new Error(`${n} became ${stored?.[`n${i}`]}`)
+      })
+    }),
+    { numRuns: 200, seed: 13 },
+  )
+  t.pass('200 bodies of numbers stored digit for digit')
 })

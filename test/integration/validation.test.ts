@@ -1,4 +1,5 @@
 import t from 'tap'
+import { request } from 'undici'
 import { id, send, startStack } from '../helpers/stack.js'
 
 const KEY = 'crm-key-0123456789abcdef'
@@ -138,4 +139,92 @@ t.test('unknown conversation or participant in a strict Genesys: 404 with the ri
   const stranger = await post(`/participants/${c}/${id()}/data`, { attributes: { a: 'b' } })
   t.equal(stranger.status, 404)
   t.equal(stranger.body.code, 'PARTICIPANT_NOT_FOUND')
+})
+
+t.test('numbers are kept exactly as the caller wrote them, in the answer and in Genesys', async (t) => {
+  const { sim, url } = await startStack(t)
+  const c = id()
+  const p = id()
+  // Written as text: JSON.stringify would already have rounded them.
+  const body = '{"attributes":{"account":98765432109876543210,"price":1.50,"k":1e3,"neg":-0,"n":42,"f":1.5,"e":-2.5E-3,"huge":1e400,"s":"7"}}'
+  const a = await send(`${url}/participants/${c}/${p}/data`, 'POST', body)
+  t.equal(a.status, 200)
+  const exact = { account: '98765432109876543210', price: '1.50', k: '1e3', neg: '-0', n: '42', f: '1.5', e: '-2.5E-3', huge: '1e400', s: '7' }
+  t.same(a.body.attributes, exact, 'the answer shows the digits sent')
+  t.same(sim.attributes(c, p), exact, 'and so does Genesys')
+  const data = await send(`${url}/conversations/${c}/data`, 'POST', '{"data":{"account":12345678901234567890123}}')
+  t.equal(data.body.attributes.account, '12345678901234567890123', 'under "data" and on the conversation route too')
+})
+
+t.test('anything but a JSON body is 415 UNSUPPORTED_MEDIA_TYPE', async (t) => {
+  const { sim, url } = await startStack(t)
+  const path = `${url}/participants/${id()}/${id()}/data`
+  const json = '{"attributes":{"a":"b"}}'
+  for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/problem+json', 'application/merge-patch+json', 'application/xml', 'application/json; charset=iso-8859-1']) {
+    const a = await send(path, 'POST', json, { 'content-type': type })
+    t.equal(a.status, 415, type)
+    t.equal(a.body.code, 'UNSUPPORTED_MEDIA_TYPE', type)
+    t.match(a.body.detail, /application\/json|UTF-8/, `${type}: says what to send`)
+  }
+  const none = await request(path, { method: 'POST', body: json })
+  t.equal(none.statusCode, 415, 'a body without a Content-Type')
+  t.match(await none.body.json(), { code: 'UNSUPPORTED_MEDIA_TYPE', detail: /got no Content-Type/ })
+  t.equal(sim.stats.writes, 0, 'none written')
+  for (const type of ['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'Application/JSON']) {
+    t.equal((await send(path, 'POST', json, { 'content-type': type })).status, 200, `${type} is JSON`)
+  }
+})
+
+t.test('a body over the limit is told the limit', async (t) => {
+  const { url } = await startStack(t)
+  const body = JSON.stringify({ attributes: { a: 'x'.repeat(70_000 - 23) } })
+  t.equal(Buffer.byteLength(body), 70_000)
+  const a = await send(`${url}/participants/${id()}/${id()}/data`, 'POST', body)
+  t.equal(a.status, 413)
+  t.equal(a.body.code, 'BODY_TOO_LARGE')
+  t.equal(a.body.detail, 'body is 70,000 bytes; at most 65,536 bytes (64 KiB)')
+})
+
+t.test('an unknown or empty query parameter is 400 INVALID_QUERY naming it', async (t) => {
+  const { sim, url } = await startStack(t)
+  const c = id()
+  const p = id()
+  const cases: Array<[string, 'GET' | 'POST', string]> = [
+    [`/participants/${c}/${p}/data?dryrun=true`, 'POST', '/dryrun'],
+    [`/conversations/${c}/data?x=1`, 'POST', '/x'],
+    [`/participants/${c}/${p}/data?keys=`, 'GET', '/keys'],
+    [`/participants/${c}/${p}/data?keys=,`, 'GET', '/keys'],
+    [`/participants/${c}/${p}/data?key=a`, 'GET', '/key'],
+  ]
+  for (const [path, method, field] of cases) {
+    const a = await send(url + path, method, method === 'POST' ? { attributes: { a: 'b' } } : undefined)
+    t.equal(a.status, 400, `${method} ${path.replace(/^.*data/, '')}`)
+    t.equal(a.body.code, 'INVALID_QUERY')
+    t.match(a.body.errors, [{ in: 'query', path: field }], `names ${field}`)
+    t.match(a.body.detail, field)
+  }
+  t.equal(sim.stats.writes, 0)
+})
+
+t.test('a method a route does not have is 405 with Allow, not 404', async (t) => {
+  const { url } = await startStack(t, { env: { API_KEYS: `crm:${KEY}` } })
+  const c = id()
+  const cases: Array<[string, string, string]> = [
+    [`/participants/${c}/${id()}/data`, 'PUT', 'GET, HEAD, POST'],
+    [`/participants/${c}/${id()}/data`, 'DELETE', 'GET, HEAD, POST'],
+    [`/participants/${c}/${id()}/data`, 'PATCH', 'GET, HEAD, POST'],
+    [`/conversations/${c}/data`, 'GET', 'POST'],
+    ['/healthz', 'POST', 'GET, HEAD'],
+  ]
+  for (const [path, method, allow] of cases) {
+    const res = await request(url + path, { method: method as 'PUT', headers: { 'content-type': 'application/json', ...auth }, body: method === 'GET' ? undefined : '{"attributes":{"a":"b"}}' })
+    const body = (await res.body.json()) as { code: string; status: number; allow: string[] }
+    t.equal(res.statusCode, 405, `${method} ${path}`)
+    t.equal(res.headers.allow, allow, 'Allow lists the methods it has')
+    t.match(res.headers['content-type'], /^application\/problem\+json/)
+    t.match(body, { code: 'METHOD_NOT_ALLOWED', status: 405, allow: allow.split(', ') })
+  }
+  const nowhere = await send(`${url}/participant/${c}/data`, 'POST', { attributes: { a: 'b' } }, auth)
+  t.equal(nowhere.status, 404, 'a path no method has is still 404')
+  t.equal(nowhere.body.code, 'ROUTE_NOT_FOUND')
 })

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { coordinationUnavailable } from '../errors.js'
-import { inFlight, type Claim, type IdempotencyStore, type StoredAnswer } from '../idempotency.js'
+import { inFlight, type Claim, type IdempotencyStore, type StoredAnswer } from './store.js'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */

@@ -1,30 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
-import { ApiError } from './errors.js'
-
-/** The answer a write got, kept so a repeat of the request gets it again without writing. */
-export interface StoredAnswer {
-  status: number
-  body: unknown
-}
-
-export type Claim =
-  /** First with this key: go ahead, then call `settle` with the answer, or with undefined when the
-   * request failed, which frees the key for a retry. */
-  | { kind: 'new'; settle(answer: StoredAnswer | undefined): void }
-  /** The key already holds an answer for the same request. */
-  | { kind: 'replay'; answer: StoredAnswer }
-  /** The key was used for a different request. */
-  | { kind: 'mismatch' }
-
-/** Where idempotency keys live: in memory here; a shared store (Redis) implements the same. */
-export interface IdempotencyStore {
-  /**
-   * Waits while another request holding the key is in flight, then answers for this one;
-   * rejects with IDEMPOTENCY_KEY_IN_FLIGHT if that one is still going at `deadline`.
-   */
-  claim(key: string, fingerprint: string, deadline: number): Promise<Claim>
-}
+import { inFlight, type Claim, type IdempotencyStore, type StoredAnswer } from './store.js'
 
 interface Entry {
   fingerprint: string
@@ -78,9 +54,4 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       },
     }
   }
-}
-
-/** The first request with the key outlasted this one's deadline. */
-export function inFlight(): ApiError {
-  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
 }

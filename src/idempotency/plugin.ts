@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ApiError } from '../errors.js'
+import { MemoryIdempotencyStore } from './memory.js'
+import { RedisIdempotencyStore } from './redis.js'
+import type { IdempotencyStore } from './store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    idempotency: Idempotency
+  }
+}
+
+export interface Idempotency {
+  /**
+   * Runs `write` (which answers the request) once per `Idempotency-Key` and API key. A repeat of
+   * the same request within 24 h gets the first answer, marked `Idempotent-Replayed: true`,
+   * without writing; one that arrives while the first is in flight waits for it until
+   * `deadline` (epoch ms). The same key with another request is 422 IDEMPOTENCY_KEY_REUSED.
+   * Without the header, `write` just runs.
+   */
+  once<T>(req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T>
+}
+
+export interface IdempotencyOptions {
+  /** IDEMPOTENCY_MAX_KEYS: what the memory store keeps at most. */
+  maxKeys: number
+  /** How long a request may hold its key in Redis, should its instance die before settling. */
+  pendingMs: number
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** The request an Idempotency-Key stands for: route, ids and body as sent. */
+function fingerprint(req: FastifyRequest): string {
+  return createHash('sha256').update(`${req.routeOptions.url}\n${JSON.stringify(req.params)}\n${req.rawBody}`).digest('base64url')
+}
+
+/** Keys in Redis when replicas share one (a repeat may reach another replica), else in this process. */
+export default fp<IdempotencyOptions>(
+  async (app, { maxKeys, pendingMs }) => {
+    const store: IdempotencyStore = app.redis
+      ? new RedisIdempotencyStore(app.redis, { prefix: app.redisPrefix, ttlMs: DAY_MS, pendingMs })
+      : new MemoryIdempotencyStore({ max: maxKeys, ttlMs: DAY_MS })
+
+    async function once<T>(req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
+      const key = req.headers['idempotency-key']
+      if (typeof key !== 'string') return write()
+      const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline)
+      if (claim.kind === 'mismatch') {
+        throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
+      }
+      if (claim.kind === 'replay') {
+        app.metrics.replays.inc()
+        reply.header('idempotent-replayed', 'true').status(claim.answer.status)
+        return claim.answer.body as T
+      }
+      try {
+        const answer = await write()
+        claim.settle({ status: reply.statusCode, body: answer })
+        return answer
+      } catch (err) {
+        claim.settle(undefined)
+        throw err
+      }
+    }
+    app.decorate('idempotency', { once })
+  },
+  { name: 'idempotency', dependencies: ['redis', 'metrics', 'raw-json'] },
+)

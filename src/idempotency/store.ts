@@ -1,0 +1,30 @@
+import { ApiError } from '../errors.js'
+
+/** The answer a write got, kept so a repeat of the request gets it again without writing. */
+export interface StoredAnswer {
+  status: number
+  body: unknown
+}
+
+export type Claim =
+  /** First with this key: go ahead, then call `settle` with the answer, or with undefined when the
+   * request failed, which frees the key for a retry. */
+  | { kind: 'new'; settle(answer: StoredAnswer | undefined): void }
+  /** The key already holds an answer for the same request. */
+  | { kind: 'replay'; answer: StoredAnswer }
+  /** The key was used for a different request. */
+  | { kind: 'mismatch' }
+
+/** Where idempotency keys live: this process's memory, or Redis shared by every replica. */
+export interface IdempotencyStore {
+  /**
+   * Waits while another request holding the key is in flight, then answers for this one;
+   * rejects with IDEMPOTENCY_KEY_IN_FLIGHT if that one is still going at `deadline`.
+   */
+  claim(key: string, fingerprint: string, deadline: number): Promise<Claim>
+}
+
+/** The first request with the key outlasted this one's deadline. */
+export function inFlight(): ApiError {
+  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
+}
