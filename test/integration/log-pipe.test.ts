@@ -77,7 +77,7 @@ t.test('SIGTERM after the log reader has gone: the service exits within SHUTDOWN
   const svc = await serviceOnPipe(t)
   await svc.stopReading()
   const exit = await svc.terminate(SHUTDOWN_MS + 3000)
-  t.ok(exit, "it exits after SIGTERM, not stuck retrying a write to the dead pipe")
+  t.ok(exit, 'it exits after SIGTERM, not stuck retrying a write to the dead pipe')
   t.ok(exit && exit.ms < SHUTDOWN_MS + 1000, `within SHUTDOWN_TIMEOUT_MS (${exit?.ms} ms)`)
   t.equal(exit?.code, 0, 'and cleanly: the lines nobody could read were dropped')
 })
@@ -109,7 +109,7 @@ t.test('a log reader that stops reading but keeps the pipe open slows no caller 
   t.ok(took < 10_000, `without waiting on the log (${took} ms for 2000 requests)`)
 
   const exit = await svc.terminate(SHUTDOWN_MS + 3000)
-  t.ok(exit, "it exits after SIGTERM, not stuck waiting for room in the pipe")
+  t.ok(exit, 'it exits after SIGTERM, not stuck waiting for room in the pipe')
   t.ok(exit && exit.ms < SHUTDOWN_MS + 1000, `within SHUTDOWN_TIMEOUT_MS (${exit?.ms} ms)`)
   closeSync(stalled)
   stalled = undefined
