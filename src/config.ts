@@ -68,16 +68,19 @@ const httpUrl = optional(
 const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
   if (raw === undefined) return []
   const keys: ApiKey[] = []
-  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
+  if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no name:key pair' })
+  for (const entry of entries) {
     const [name, key, priority = 'live', ...rest] = entry.split(':')
     if (!name || !key || rest.length > 0 || (priority !== 'live' && priority !== 'bulk')) {
-      ctx.addIssue({ code: 'custom', message: `entry "${name ?? ''}:…" must be name:key or name:key:live or name:key:bulk (no part empty)` })
+      // What was given, up to the first colon: the part after it may be a key, never echoed.
+      const given = entry.includes(':') ? `${name}:…` : entry
+      ctx.addIssue({ code: 'custom', message: `entry "${given}" must be name:key or name:key:live or name:key:bulk (no part empty)` })
       continue
     }
     if (keys.some((k) => k.name === name)) ctx.addIssue({ code: 'custom', message: `name "${name}" appears twice` })
     keys.push({ name, key, priority })
   }
-  if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no name:key pair' })
   return keys
 })
 
@@ -113,17 +116,24 @@ const schema = z.object({
 /** Every variable the service reads. */
 export const VARIABLES = Object.keys(schema.shape)
 
+type Env = z.infer<typeof schema>
+
 /**
- * Parses the environment once. Every problem is reported at once, each naming its variable,
- * so a bad deployment is fixed in one round.
+ * Parses the environment once. Every problem is reported at once, each once, naming its
+ * variable, so a bad deployment is fixed in one round: each variable is parsed on its own,
+ * and the checks across variables leave out those already reported.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env)
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`))
-  }
-  const e = parsed.data
   const problems: string[] = []
+  const parsed: Partial<Env> = {}
+  for (const [name, field] of Object.entries(schema.shape)) {
+    const result = field.safeParse(env[name])
+    if (result.success) Object.assign(parsed, { [name]: result.data })
+    else problems.push(...result.error.issues.map((i) => `${name}: ${i.message}`))
+  }
+  const valid = (name: keyof Env) => name in parsed
+  const given = (name: keyof Env) => (env[name] ?? '') !== ''
+  const e = parsed as Env
   const hasCredentials = e.GENESYS_CLIENT_ID !== undefined || e.GENESYS_CLIENT_SECRET !== undefined
   const production = e.NODE_ENV === 'production'
 
@@ -133,7 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && !hasCredentials) {
     problems.push('GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production (sandbox mode is for development only)')
   }
-  if (production && e.API_KEYS.length === 0) {
+  if (production && !given('API_KEYS')) {
     problems.push('API_KEYS: required when NODE_ENV=production, as name:key pairs separated by commas')
   }
 
@@ -148,17 +158,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginUrl ??= `https://login.${domain}`
     }
   }
-  if (hasCredentials && (apiUrl === undefined || loginUrl === undefined)) {
+  // Only when nothing says where Genesys is: a bad region or URL has been reported already.
+  if (hasCredentials && e.GENESYS_REGION === undefined && !(given('GENESYS_API_URL') && given('GENESYS_LOGIN_URL'))) {
     problems.push('GENESYS_REGION: required with credentials, unless GENESYS_API_URL and GENESYS_LOGIN_URL are both set')
   }
   for (const entry of (e.SIGNING_SECRETS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
     const colon = entry.indexOf(':')
-    const name = entry.slice(0, colon)
+    const name = entry.slice(0, Math.max(colon, 0))
     const secret = entry.slice(colon + 1)
-    const key = e.API_KEYS.find((k) => k.name === name)
-    if (colon < 1 || secret.length < 16) problems.push(`SIGNING_SECRETS: entry "${name || entry.slice(0, 8)}…" must be name:secret with a secret of at least 16 characters`)
-    else if (key === undefined) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
-    else key.signingSecret = secret
+    const key = e.API_KEYS?.find((k) => k.name === name)
+    // Never the entry itself: without a colon it may be all secret.
+    if (colon < 1 || secret.length < 16) problems.push(`SIGNING_SECRETS: entry ${name ? `"${name}:…"` : 'without a name'} must be name:secret with a secret of at least 16 characters`)
+    else if (key !== undefined) key.signingSecret = secret
+    // A name missing from a bad API_KEYS may be in the entry reported there.
+    else if (valid('API_KEYS')) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
   }
   if (problems.length > 0) throw new ConfigError(problems)
 

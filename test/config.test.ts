@@ -87,3 +87,55 @@ t.test('production with credentials and keys starts in genesys mode', async (t) 
   t.equal(c.mode, 'genesys')
   t.equal(c.genesys.apiUrl, 'https://api.mypurecloud.de')
 })
+
+t.test('one pass reports every problem, each once (issue 13)', async (t) => {
+  t.same(problems({ PORT: 'abc', GENESYS_REGION: 'nowhere' }).map((p) => p.split(':')[0]), ['PORT', 'GENESYS_REGION'], 'a bad PORT does not hide the region')
+  const creds = { GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's' }
+  t.same(problems({ ...creds, GENESYS_REGION: 'mars-1' }), [
+    'GENESYS_REGION: unknown region "mars-1" (use a code such as us-east-1 or a domain such as mypurecloud.ie)',
+  ], 'a bad region is one problem, not also "required"')
+  t.same(problems({ ...creds, GENESYS_API_URL: 'nope', GENESYS_LOGIN_URL: 'http://login' }).map((p) => p.split(':')[0]), ['GENESYS_API_URL'], 'a bad URL is not also a missing region')
+  t.same(problems({ ...creds, GENESYS_API_URL: 'http://api' }).map((p) => p.split(':')[0]), ['GENESYS_REGION'], 'one URL of two still needs the region')
+  const many = problems({
+    NODE_ENV: 'production',
+    PORT: 'abc',
+    LOG_LEVEL: 'loud',
+    GENESYS_CLIENT_ID: 'id',
+    GENESYS_REGION: 'nowhere',
+    API_KEYS: 'justakey',
+    SIGNING_SECRETS: 'ghost:0123456789abcdef0123',
+  })
+  t.same(many.map((p) => p.split(':')[0]).sort(), ['API_KEYS', 'GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET', 'GENESYS_REGION', 'LOG_LEVEL', 'PORT'], `every variable named, each once: ${JSON.stringify(many)}`)
+  t.same(problems({ NODE_ENV: 'staging' }).length, 1, 'an unknown NODE_ENV is not also taken for production or not')
+})
+
+t.test('API_KEYS and SIGNING_SECRETS problems say what was given, never a secret', async (t) => {
+  t.same(problems({ API_KEYS: 'justakey' }), ['API_KEYS: entry "justakey" must be name:key or name:key:live or name:key:bulk (no part empty)'])
+  const bad = problems({ API_KEYS: 'crm:s3cret-key:fast,ok:k2,:s3cret-two' })
+  t.same(bad.length, 2)
+  t.match(bad[0], /^API_KEYS: entry "crm:…" must be/)
+  t.match(bad[1], /^API_KEYS: entry ":…" must be/)
+  t.notOk(bad.some((p) => /s3cret/.test(p)), 'no key appears')
+  const secrets = problems({ API_KEYS: 'crm:k', SIGNING_SECRETS: 'averylongsigningsecretwithoutaname,crm:short' })
+  t.same(secrets, [
+    'SIGNING_SECRETS: entry without a name must be name:secret with a secret of at least 16 characters',
+    'SIGNING_SECRETS: entry "crm:…" must be name:secret with a secret of at least 16 characters',
+  ])
+  t.same(problems({ API_KEYS: 'crm:k', SIGNING_SECRETS: 'ghost:0123456789abcdef' }), ['SIGNING_SECRETS: "ghost" is not a name in API_KEYS'])
+})
+
+t.test('the real entry, given several bad variables, names each once on stderr and exits 1', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const root = new URL('../', import.meta.url)
+  const env = { PATH: process.env.PATH, PORT: 'abc', GENESYS_REGION: 'nowhere', GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's', API_KEYS: 'justakey', LOG_LEVEL: 'loud' }
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, ['--import', '@tapjs/typescript/import', 'src/server.ts'], { cwd: root, env, timeout: 60_000 }, (_err, _out, stderr) =>
+      resolve({ code: child.exitCode, stderr }),
+    )
+  })
+  t.equal(code, 1, 'exit code 1')
+  const lines = stderr.split('\n').filter((l) => l.startsWith('  - '))
+  t.same(lines.map((l) => l.slice(4).split(':')[0]).sort(), ['API_KEYS', 'GENESYS_REGION', 'LOG_LEVEL', 'PORT'], `each bad variable once:\n${stderr}`)
+  t.match(stderr, /API_KEYS: entry "justakey" must be/)
+  t.match(stderr, /GENESYS_REGION: unknown region "nowhere"/)
+})

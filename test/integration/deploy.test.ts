@@ -114,10 +114,14 @@ t.test('docker-compose.yml sets only variables the services read, and its addres
 })
 
 t.test('.env.example lists every variable with its real default', async (t) => {
-  const lines = (await read('.env.example')).split('\n').filter((l) => /^[A-Z_]+=/.test(l))
+  const text = await read('.env.example')
+  const lines = text.split('\n').filter((l) => /^[A-Z_]+=/.test(l))
   const env = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  t.same(Object.keys(env).sort(), [...VARIABLES].sort(), 'each variable the service reads, once')
+  const commented = text.split('\n').flatMap((l) => l.match(/^# ?([A-Z_]+)=/)?.[1] ?? [])
+  t.same([...Object.keys(env), ...commented].sort(), [...VARIABLES].sort(), 'each variable the service reads, once (set or shown commented out)')
   t.same(loadConfig(env), loadConfig({}), 'and the values shown are the defaults')
+  // `docker run --env-file .env` would override the image's HOST=0.0.0.0 and NODE_ENV=production.
+  t.same(Object.keys(env).filter((v) => v === 'HOST' || v === 'NODE_ENV'), [], 'HOST and NODE_ENV are not set, so the image keeps its own')
 })
 
 /** The compose stack's scenario: a write through one replica, seen through the other. */
