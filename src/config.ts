@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { Priority } from './genesys/budget.js'
+import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 
 export interface ApiKey {

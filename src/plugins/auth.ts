@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ApiKey } from '../config.js'
-import type { Priority } from '../genesys/budget.js'
+import type { Priority } from '../updates/budget.js'
 import { ApiError } from '../errors.js'
 
 declare module 'fastify' {

@@ -1,5 +1,5 @@
 import type { Attributes } from '../attributes/body.js'
-import type { Ticket } from '../genesys/budget.js'
+import type { Ticket } from './budget.js'
 import type { Target, Update, WriteResult } from './ports.js'
 
 /** A caller waiting for its update's outcome. */

@@ -1,5 +1,5 @@
 import type { Attributes } from '../attributes/body.js'
-import type { Priority } from '../genesys/budget.js'
+import type { Priority } from './budget.js'
 import type { Conversation } from '../genesys/client.js'
 
 /**

@@ -1,5 +1,5 @@
 import { ApiError, outcomeUnknown, overloaded } from '../errors.js'
-import type { RateBudget } from '../genesys/budget.js'
+import type { RateBudget } from './budget.js'
 import { toApiError } from './answer.js'
 import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.js'
 import type { ConversationLock, Lease, Target, Update, Upstream, WriteResult } from './ports.js'

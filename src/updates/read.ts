@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js'
-import type { RateBudget } from '../genesys/budget.js'
+import type { RateBudget } from './budget.js'
 import { chooseParticipant } from '../attributes/participant.js'
 import { toApiError } from './answer.js'
 import type { ReadResult, Target, Upstream, Urgency } from './ports.js'

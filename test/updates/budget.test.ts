@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
-import { RateBudget, slicing, type Priority } from '../../src/genesys/budget.js'
+import { RateBudget, slicing, type Priority } from '../../src/updates/budget.js'
 import { ApiError } from '../../src/errors.js'
 
 const settle = (p: Promise<void>) =>
