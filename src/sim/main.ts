@@ -1,4 +1,5 @@
 // `npm run sim`: the Genesys simulator on its own, for docker-compose, benchmarks and poking at.
+import { stdoutLog } from '../log/stdout.js'
 import { loadSimConfig } from './env.js'
 import { buildSimulator } from './simulator.js'
 
@@ -8,6 +9,8 @@ if ('problems' in loaded) {
   process.exit(1)
 }
 const { port, host, options } = loaded.config
-const sim = buildSimulator(options)
+// Its own log, like the service's, never keeps it from exiting once the reader has gone.
+const logger = typeof options.logger === 'object' ? { ...options.logger, stream: stdoutLog() } : options.logger
+const sim = buildSimulator({ ...options, logger })
 await sim.app.listen({ port, host })
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { void sim.app.close() })

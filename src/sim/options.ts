@@ -1,5 +1,6 @@
 // The simulator's options: the one schema that both buildSimulator() and the SIM_* variables
 // (env.ts) go through, so each rule and each default is written once.
+import type { DestinationStream } from 'pino'
 import { z } from 'zod'
 
 /** What the simulator accepts unless told otherwise; sandbox mode and `npm run sim` use it. */
@@ -53,7 +54,8 @@ export const simulatorOptions = z.object({
   /** Unknown conversations and participants are 404 instead of created on first use. */
   strict: z.boolean().default(false),
   now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').default(() => Date.now),
-  logger: z.union([z.boolean(), z.object({ level: z.string() })]).default(false),
+  /** Fastify's logger: off, on, or a level with (standalone) a destination. */
+  logger: z.union([z.boolean(), z.object({ level: z.string(), stream: z.custom<DestinationStream>().optional() })]).default(false),
   /** Seeded fault injection; the same seed and the same order of requests give the same faults. */
   faults: faults.prefault({}),
   /** Per-token request budget over a fixed window, as Genesys enforces it (300 per minute per token). */

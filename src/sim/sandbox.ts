@@ -1,0 +1,31 @@
+// Sandbox mode: the service without Genesys credentials, in front of the simulator in-process.
+import type { Config } from '../config.js'
+import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './simulator.js'
+
+/** Starts the simulator on a private port and points the configuration at it. */
+export async function startSandbox (config: Config): Promise<{ config: Config; sim: Simulator }> {
+  const sim = buildSimulator()
+  const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
+  const genesys = { ...config.genesys, clientId: SANDBOX_CLIENT.id, clientSecret: SANDBOX_CLIENT.secret, apiUrl: url, loginUrl: url }
+  return { config: { ...config, genesys }, sim }
+}
+
+/** The warning for the person at the terminal (a JSON log line hides a banner), with a curl to try. */
+export function sandboxBanner (config: Config, address: string): string {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+  const base = `http://${host}:${new URL(address).port}`
+  const authOff = config.apiKeys.length === 0
+  return [
+    '',
+    '  *** SANDBOX MODE ***',
+    '  No GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET: writes go to the built-in Genesys simulator,',
+    '  not to Genesys Cloud. Set the credentials and GENESYS_REGION to talk to your org.',
+    authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : '  Callers must send one of API_KEYS.',
+    '',
+    '  Try it:',
+    `  curl -s -X POST ${base}/participants/7d7a8c0e-4f43-4a6e-9a31-2b0b7c4f0d11/9c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e5f/data \\`,
+    `    -H 'Content-Type: application/json'${authOff ? '' : " -H 'Authorization: Bearer YOUR_KEY'"} -d '{"attributes":{"customer_tier":"gold"}}'`,
+    '',
+    '',
+  ].join('\n')
+}
