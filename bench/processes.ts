@@ -9,7 +9,7 @@ import { serviceFlags } from './service-flags.js'
 
 export const root = new URL('../', import.meta.url).pathname
 
-async function freePort(): Promise<number> {
+async function freePort (): Promise<number> {
   const s = createServer().listen(0, '127.0.0.1')
   await once(s, 'listening')
   const { port } = s.address() as AddressInfo
@@ -21,7 +21,7 @@ async function freePort(): Promise<number> {
  * Starts a process on a free port (as PORT and SIM_PORT) and waits until `ready` answers; with
  * `ipc`, the process gets a message channel (child.send, process.send).
  */
-export async function start(command: string[], env: Record<string, string>, ready: string, ipc = false): Promise<{ url: string; child: ChildProcess }> {
+export async function start (command: string[], env: Record<string, string>, ready: string, ipc = false): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const stdio: StdioOptions = ipc ? ['ignore', 'ignore', 'ignore', 'ipc'] : 'ignore'
@@ -34,7 +34,7 @@ export async function start(command: string[], env: Record<string, string>, read
   throw new Error(`${command.join(' ')} did not start`)
 }
 
-export async function stop(child: ChildProcess): Promise<void> {
+export async function stop (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   child.kill('SIGTERM')
   await once(child, 'exit')
@@ -53,12 +53,12 @@ export interface Target {
 }
 
 /** autocannon's request for one update: attribute `key` = "v" on `t`. */
-export function update(req: Request, t: Target, key: string): Request {
+export function update (req: Request, t: Target, key: string): Request {
   return { ...req, path: `/participants/${t.c}/${t.p}/data`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ attributes: { [key]: 'v' } }) }
 }
 
 /** This service against the simulator at `sim`, with the simulator's token and no request budget to speak of. */
-export function serviceEnv(sim: string, mode: 'merge' | 'patch'): Record<string, string> {
+export function serviceEnv (sim: string, mode: 'merge' | 'patch'): Record<string, string> {
   return {
     GENESYS_API_URL: sim,
     GENESYS_LOGIN_URL: sim,

@@ -40,7 +40,7 @@ const service = (mode: 'merge' | 'patch', dist = 'dist', label = '', flags = SER
 })
 
 /** This service's source at `rev`, built into .bench/<rev>/dist (node_modules are this checkout's), and the Node flags it ran with. */
-function buildRevision(rev: string): { sha: string; flags: string[] } {
+function buildRevision (rev: string): { sha: string; flags: string[] } {
   const sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim()
   const dir = `.bench/${sha}`
   if (!existsSync(`${root}${dir}/dist/server.js`)) {
@@ -64,7 +64,7 @@ if (before !== undefined) {
 }
 
 /** CPU time (user + system) a process has used so far, in µs; undefined where /proc is not there. */
-function cpuMicros(pid: number | undefined): number | undefined {
+function cpuMicros (pid: number | undefined): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
     // utime and stime, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
@@ -84,7 +84,7 @@ interface Scenario {
 }
 
 const pairs = (n: number) => Array.from({ length: n }, () => ({ c: randomUUID(), p: randomUUID() }))
-function scenarios(): Scenario[] {
+function scenarios (): Scenario[] {
   const spread = pairs(1000)
   const hot = pairs(1)[0]!
   const any = () => spread[Math.floor(Math.random() * spread.length)]!
@@ -108,11 +108,11 @@ interface Row {
   cpu: number | undefined
 }
 
-async function stats(sim: string) {
+async function stats (sim: string) {
   return (await (await fetch(`${sim}/__sim/stats`)).json()) as { reads: number; writes: number; conflicts: number }
 }
 
-async function measure(system: System, scenario: Scenario, writeMs: number): Promise<Row> {
+async function measure (system: System, scenario: Scenario, writeMs: number): Promise<Row> {
   const sim = await simulator(writeMs)
   const sut = await start(system.command, system.env(sim.url), '/healthz')
   try {
@@ -177,7 +177,7 @@ async function measure(system: System, scenario: Scenario, writeMs: number): Pro
 /** A system's median round, with its ratios to raw forward: per round, then the median of those. */
 type Summary = Row & { vsRaw: number; p99VsRaw: number | undefined; byRound: { vsRaw: number[]; p99VsRaw: number[] } }
 
-function table(rows: Summary[]): string {
+function table (rows: Summary[]): string {
   const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'p99 vs raw', 'CPU µs per request', 'upstream req per update', '409s upstream', 'accepted', 'lost']
   const body = rows.map((r) => [
     r.system,
@@ -196,7 +196,7 @@ function table(rows: Summary[]): string {
 }
 
 /** Peak resident memory of a process so far (VmHWM), in MiB; undefined where /proc is not there. */
-function peakMiB(pid: number | undefined): number | undefined {
+function peakMiB (pid: number | undefined): number | undefined {
   try {
     return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m)![1]) / 1024
   } catch {
@@ -204,7 +204,7 @@ function peakMiB(pid: number | undefined): number | undefined {
   }
 }
 
-async function memory(system: System): Promise<string> {
+async function memory (system: System): Promise<string> {
   const sim = await simulator()
   const [node, ...flags] = system.command
   const script = flags.pop()!
@@ -250,7 +250,7 @@ async function memory(system: System): Promise<string> {
 }
 
 /** The middle value (the mean of the two middle ones for an even count); undefined when there is none. */
-function median(values: number[]): number | undefined {
+function median (values: number[]): number | undefined {
   const v = values.filter(Number.isFinite).sort((a, b) => a - b)
   const mid = Math.floor(v.length / 2)
   return v.length === 0 ? undefined : v.length % 2 === 1 ? v[mid] : (v[mid - 1]! + v[mid]!) / 2
@@ -264,7 +264,7 @@ function median(values: number[]): number | undefined {
  * drift than a ratio of medians from rounds far apart. A ratio to a p99 of 0 (raw forward
  * answered nothing with a 2xx) counts as missing.
  */
-async function rows(scenario: Scenario, writeMs: number, rounds: number): Promise<Summary[]> {
+async function rows (scenario: Scenario, writeMs: number, rounds: number): Promise<Summary[]> {
   const seen = SYSTEMS.map(() => [] as Row[])
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < SYSTEMS.length; k++) {
@@ -280,7 +280,7 @@ async function rows(scenario: Scenario, writeMs: number, rounds: number): Promis
 }
 
 /** Each system's ratios to raw forward in every round, so the spread behind a median is in view. */
-function perRound(rows: Summary[]): string {
+function perRound (rows: Summary[]): string {
   if (rows[0] === undefined || rows[0].byRound.vsRaw.length < 2) return ''
   const list = (values: number[], show: (x: number) => string) => values.map((x) => (Number.isFinite(x) ? show(x) : '-')).join(' ')
   return rows
@@ -292,7 +292,7 @@ function perRound(rows: Summary[]): string {
 console.log(`# Benchmark ${quick ? '(quick: numbers are for smoke only) ' : ''}${new Date().toISOString()}`)
 console.log(
   `node ${process.version}, ${(await import('node:os')).cpus().length} cores; each system in its own process; ${seconds} s per timed run; ` +
-    `timed scenarios: median of ${runs} round${runs === 1 ? '' : 's'}\n`,
+    `timed scenarios: median of ${runs} round${runs === 1 ? '' : 's'}\n`
 )
 for (const writeMs of quick ? [0] : [0, 20]) {
   for (const scenario of scenarios().filter((s) => only === undefined || s.name.startsWith(only))) {

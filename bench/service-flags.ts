@@ -3,7 +3,7 @@
  * (the Dockerfile's CMD runs the same; a test keeps the two equal). The bench reads them so that
  * it runs the service as it is run, at any revision.
  */
-export function serviceFlags(packageJson: string): string[] {
+export function serviceFlags (packageJson: string): string[] {
   const start = (JSON.parse(packageJson) as { scripts?: { start?: string } }).scripts?.start ?? ''
   const words = (start.split('&&').at(-1) ?? '').trim().split(/\s+/)
   const flags = words.slice(1, -1)

@@ -29,7 +29,7 @@ export interface AppDeps {
 const BODY_LIMIT_BYTES = 64 * 1024
 
 /** Builds the service; never listens, so tests and the server entry share it. */
-export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,

@@ -50,7 +50,7 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  constructor (readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
     this.name = 'ConfigError'
   }
@@ -62,7 +62,7 @@ const optional = <T extends z.ZodType>(schema: T) =>
 const int = (min: number, max: number, fallback: number) =>
   optional(z.coerce.number().int().min(min).max(max)).transform((v) => v ?? fallback)
 const httpUrl = optional(
-  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, '')),
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 )
 
 const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
@@ -123,7 +123,7 @@ type Env = z.infer<typeof schema>
  * variable, so a bad deployment is fixed in one round: each variable is parsed on its own,
  * and the checks across variables leave out those already reported.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = []
   const parsed: Partial<Env> = {}
   for (const [name, field] of Object.entries(schema.shape)) {

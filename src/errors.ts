@@ -69,10 +69,10 @@ export class ApiError extends Error {
   readonly retryAfter: number | undefined
   readonly extra: Record<string, unknown> | undefined
 
-  constructor(
+  constructor (
     readonly code: ErrorCode,
     readonly detail: string,
-    opts: ApiErrorOptions = {},
+    opts: ApiErrorOptions = {}
   ) {
     super(`${code}: ${detail}`, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'ApiError'
@@ -84,7 +84,7 @@ export class ApiError extends Error {
   }
 }
 
-export function toProblem(err: ApiError, instance: string) {
+export function toProblem (err: ApiError, instance: string) {
   return {
     title: CATALOGUE[err.code].title,
     status: err.status,
@@ -98,7 +98,7 @@ export function toProblem(err: ApiError, instance: string) {
 }
 
 /** RFC 6901: `~` and `/` inside a key are escaped so the pointer stays unambiguous. */
-export function jsonPointer(path: readonly PropertyKey[]): string {
+export function jsonPointer (path: readonly PropertyKey[]): string {
   return path.map((p) => '/' + String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('')
 }
 
@@ -106,7 +106,7 @@ export function jsonPointer(path: readonly PropertyKey[]): string {
  * The problem document for one status, with the codes it can carry (by default, the codes the
  * catalogue gives that status): for the API description.
  */
-export function problemSchema(status: number, codes = (Object.keys(CATALOGUE) as ErrorCode[]).filter((c) => CATALOGUE[c].status === status)) {
+export function problemSchema (status: number, codes = (Object.keys(CATALOGUE) as ErrorCode[]).filter((c) => CATALOGUE[c].status === status)) {
   return z
     .object({
       title: z.string(),
@@ -118,29 +118,29 @@ export function problemSchema(status: number, codes = (Object.keys(CATALOGUE) as
       upstream: z.object({ status: z.number().optional(), code: z.string().optional(), message: z.string().optional(), correlationId: z.string().optional() }).optional(),
     })
     .catchall(z.unknown())
-    .describe(`application/problem+json (RFC 9457)`)
+    .describe('application/problem+json (RFC 9457)')
 }
 
 /** Redis failed: without it replicas cannot coordinate, so nothing is written. */
-export function coordinationUnavailable(cause: unknown): ApiError {
+export function coordinationUnavailable (cause: unknown): ApiError {
   const why = (cause as { message?: string }).message ?? String(cause)
   return new ApiError('COORDINATION_UNAVAILABLE', `Redis is unreachable (${why}); nothing was written; try again shortly`, { retryAfter: 1, cause })
 }
 
 /** The rate budget has no room for this request before its deadline. */
-export function rateBudgetExhausted(waitMs: number): ApiError {
+export function rateBudgetExhausted (waitMs: number): ApiError {
   return new ApiError('RATE_BUDGET_EXHAUSTED', `the Genesys Cloud request budget would not allow this write for ${Math.ceil(waitMs / 1000)} s`, {
     retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
   })
 }
 
 /** The queue is full, for one conversation or in all. */
-export function overloaded(why: string): ApiError {
+export function overloaded (why: string): ApiError {
   return new ApiError('OVERLOADED', `${why}; send it again shortly`, { retryAfter: 1 })
 }
 
 /** A write that may have landed and then failed for another reason is still "may have landed". */
-export function outcomeUnknown(err: unknown): ApiError {
+export function outcomeUnknown (err: unknown): ApiError {
   if (err instanceof ApiError && err.code === 'UPSTREAM_OUTCOME_UNKNOWN') return err
   const why = err instanceof ApiError ? err.detail : String(err)
   return new ApiError('UPSTREAM_OUTCOME_UNKNOWN', `an earlier attempt of this write got no answer, and the retry failed (${why}); it may or may not have been applied`, {

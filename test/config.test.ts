@@ -130,7 +130,7 @@ t.test('the real entry, given several bad variables, names each once on stderr a
   const env = { PATH: process.env.PATH, PORT: 'abc', GENESYS_REGION: 'nowhere', GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's', API_KEYS: 'justakey', LOG_LEVEL: 'loud' }
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const child = execFile(process.execPath, ['--import', '@tapjs/typescript/import', 'src/server.ts'], { cwd: root, env, timeout: 60_000 }, (_err, _out, stderr) =>
-      resolve({ code: child.exitCode, stderr }),
+      resolve({ code: child.exitCode, stderr })
     )
   })
   t.equal(code, 1, 'exit code 1')

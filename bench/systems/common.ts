@@ -5,7 +5,7 @@ import { Agent, request } from 'undici'
 export const sim = process.env.SIM_URL!
 export const dispatcher = new Agent({ connections: 128, keepAliveTimeout: 10_000 })
 
-export async function token(): Promise<string> {
+export async function token (): Promise<string> {
   const res = await request(`${sim}/oauth/token`, {
     method: 'POST',
     dispatcher,
@@ -15,7 +15,7 @@ export async function token(): Promise<string> {
   return ((await res.body.json()) as { access_token: string }).access_token
 }
 
-export async function serve(handler: (c: string, p: string, attributes: Record<string, string>) => Promise<{ status: number; body: unknown }>) {
+export async function serve (handler: (c: string, p: string, attributes: Record<string, string>) => Promise<{ status: number; body: unknown }>) {
   const app = Fastify()
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.post<{ Params: { c: string; p: string }; Body: { attributes: Record<string, string> } }>('/participants/:c/:p/data', async (req, reply) => {

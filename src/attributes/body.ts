@@ -13,7 +13,7 @@ const MAX_KEY_LENGTH = 256
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u
 
-function keyProblem(key: string): string | undefined {
+function keyProblem (key: string): string | undefined {
   if (key.length === 0) return 'attribute name is empty'
   if (key.length > MAX_KEY_LENGTH) return `attribute name is ${key.length} characters long; at most ${MAX_KEY_LENGTH}`
   if (WHITESPACE_OR_CONTROL.test(key)) return 'attribute name contains whitespace or a control character'
@@ -29,7 +29,7 @@ function keyProblem(key: string): string | undefined {
  * hand rather than with z.record because z.record silently drops a `__proto__` key, and a
  * dropped key is a lost update. Messages name keys, never values (values may be personal data).
  */
-export function attributeMap(limits: AttributeLimits) {
+export function attributeMap (limits: AttributeLimits) {
   return z.unknown().transform((input, ctx): Attributes => {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) {
       ctx.addIssue({ code: 'custom', message: 'must be an object mapping attribute names to values' })
@@ -84,7 +84,7 @@ export interface UpdateBody {
  * `participantId` the route checks against its path. Unknown top-level fields are rejected so a
  * typo such as `atributes` is reported instead of writing nothing.
  */
-export function updateBody(limits: AttributeLimits, opts: { purpose?: boolean } = {}) {
+export function updateBody (limits: AttributeLimits, opts: { purpose?: boolean } = {}) {
   const map = attributeMap(limits).meta(ATTRIBUTE_MAP_DOC)
   return z
     .object({

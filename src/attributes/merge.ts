@@ -5,6 +5,6 @@ import type { Attributes } from './body.js'
  * changes do not mention are kept, so writing the result is correct whether Genesys merges or
  * replaces on PATCH.
  */
-export function merge(current: Attributes | undefined, changes: Attributes): Attributes {
+export function merge (current: Attributes | undefined, changes: Attributes): Attributes {
   return Object.assign(Object.create(null) as Attributes, current, changes)
 }

@@ -13,7 +13,7 @@ export interface ChosenParticipant {
  * chosen when `writing` (Genesys answers 404 if it is really unknown), so no extra request is
  * spent in the common case; a purpose must match exactly one participant.
  */
-export function chooseParticipant(conversation: Conversation, target: Target, writing: boolean): ChosenParticipant {
+export function chooseParticipant (conversation: Conversation, target: Target, writing: boolean): ChosenParticipant {
   const { participants } = conversation
   if ('participantId' in target) {
     const p = participants.find((x) => x.id === target.participantId)

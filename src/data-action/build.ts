@@ -16,7 +16,7 @@ const stringProperty = (description: string) => ({ type: 'string', description }
  * (today the import JSON, `dataAction`) only lays those parts out, so the templates are the same
  * in every format.
  */
-export function actionParts(input: DataActionOptions) {
+export function actionParts (input: DataActionOptions) {
   const { baseUrl, attributes, conversationOnly, timeoutSeconds, credentialType } = dataActionOptions.parse(input)
   const ids = conversationOnly ? ['conversationId'] : ['conversationId', 'participantId']
   const outputs = ['participantId', ...attributes]
@@ -73,7 +73,7 @@ export function actionParts(input: DataActionOptions) {
 export type ActionParts = ReturnType<typeof actionParts>
 
 /** Genesys's import JSON: Admin > Integrations > Actions > Import. */
-export function importJson(parts: ActionParts) {
+export function importJson (parts: ActionParts) {
   const { name, timeoutSeconds, request, response, inputSchema, outputSchema } = parts
   return {
     name,

@@ -8,7 +8,7 @@ import { CREDENTIAL_TYPES, TIMEOUT_SECONDS, dataActionText } from './options.js'
 
 const example = 'npm run -s data-action -- --base-url https://gateway.example.com --attributes customer_tier,crm_id --conversation-only > action.json'
 
-const usage = `usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]   (--help for every option)`
+const usage = 'usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]   (--help for every option)'
 
 const help = `Prints a Genesys Cloud Data Action (Web Services Data Actions) that calls this gateway,
 as JSON to import in Admin > Integrations > Actions > Import.
@@ -42,7 +42,7 @@ const flags = {
 type Flag = keyof typeof flags
 
 /** Reads the command line without throwing, so every mistake can be named in one pass. */
-function read(argv: string[]) {
+function read (argv: string[]) {
   const problems: string[] = []
   // parseArgs would take the next option as the missing value (`--base-url --attributes a`):
   // name the missing value and leave the next option to be read as one.
@@ -64,7 +64,7 @@ function read(argv: string[]) {
   return { values: values as Partial<Record<Flag, string | boolean>>, problems }
 }
 
-function main(argv: string[]): number {
+function main (argv: string[]): number {
   const { values, problems } = read(argv)
   if (values.help) {
     process.stdout.write(help)

@@ -16,7 +16,7 @@ const routes: FastifyPluginAsync = async (fastify) => {
         response: { 200: z.record(z.string(), z.unknown()).describe('custom-rest-actions export JSON'), 400: problemSchema(400), 401: problemSchema(401) },
       },
     },
-    async (req) => dataAction({ ...req.query, baseUrl: req.query.baseUrl ?? `${req.protocol}://${req.host}` }),
+    async (req) => dataAction({ ...req.query, baseUrl: req.query.baseUrl ?? `${req.protocol}://${req.host}` })
   )
 }
 

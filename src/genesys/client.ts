@@ -34,17 +34,17 @@ export class GenesysClient {
   readonly #origin: string
   readonly #prefix: string
 
-  constructor(opts: GenesysClientOptions) {
+  constructor (opts: GenesysClientOptions) {
     this.#opts = opts
     ;({ origin: this.#origin, prefix: this.#prefix } = base(opts.apiUrl))
   }
 
   /** A token ready for the next call, so that the call itself goes out at once; undefined when one is. */
-  prepare(): Promise<string> | undefined {
+  prepare (): Promise<string> | undefined {
     return this.#opts.tokens.current() === undefined ? this.#opts.tokens.get() : undefined
   }
 
-  async getConversation(conversationId: string): Promise<Conversation> {
+  async getConversation (conversationId: string): Promise<Conversation> {
     const text = await this.#call('getConversation', 'GET', `/api/v2/conversations/${conversationId}`)
     let parsed: unknown
     try {
@@ -57,18 +57,18 @@ export class GenesysClient {
     return conversation.data
   }
 
-  async patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void> {
+  async patchParticipantAttributes (conversationId: string, participantId: string, attributes: Attributes): Promise<void> {
     await this.#call(
       'patchAttributes',
       'PATCH',
       `/api/v2/conversations/${conversationId}/participants/${participantId}/attributes`,
       JSON.stringify({ attributes }),
       // Its 202 is the whole answer: a body cut off after it does not undo the write.
-      true,
+      true
     )
   }
 
-  async #call(op: Operation, method: Sent['method'], path: string, body?: string, statusOnly = false): Promise<string> {
+  async #call (op: Operation, method: Sent['method'], path: string, body?: string, statusOnly = false): Promise<string> {
     const { tokens } = this.#opts
     const token = tokens.current() ?? (await tokens.get())
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }

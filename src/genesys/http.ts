@@ -33,7 +33,7 @@ export interface Sent {
 }
 
 /** A base URL as the origin and the path prefix every request path goes under. */
-export function base(url: string): { origin: string; prefix: string } {
+export function base (url: string): { origin: string; prefix: string } {
   const u = new URL(url)
   return { origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') }
 }
@@ -46,7 +46,7 @@ export function base(url: string): { origin: string; prefix: string } {
  * small JSON document read whole, so request()'s body stream and async resource would be a
  * large share of the client's CPU time per call for nothing (BENCHMARKS.md has the figures).
  */
-export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<string> {
+export function exchange (op: Operation, req: Sent, opts: HttpOptions): Promise<string> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
     let status = 0
@@ -82,24 +82,24 @@ export function exchange(op: Operation, req: Sent, opts: HttpOptions): Promise<s
     const handler: Dispatcher.DispatchHandler = {
       // Its presence tells undici this handler speaks the current (controller) API. undici calls
       // it just before writing the request, after the connection is up.
-      onRequestStart() {
+      onRequestStart () {
         writing = true
       },
-      onResponseStart(_controller, statusCode, responseHeaders) {
+      onResponseStart (_controller, statusCode, responseHeaders) {
         if (statusCode < 200) return // informational (103 Early Hints): the real answer follows
         status = statusCode
         headers = responseHeaders
       },
-      onResponseData(_controller, chunk) {
+      onResponseData (_controller, chunk) {
         chunks.push(chunk)
       },
-      onResponseEnd() {
+      onResponseEnd () {
         const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')
         chunks = []
         if (ok()) settle(text)
         else settle(undefined, fromResponse(op, status, headers, text))
       },
-      onResponseError(_controller, err) {
+      onResponseError (_controller, err) {
         fail(err)
       },
     }

@@ -23,7 +23,7 @@ export const REGIONS: Readonly<Record<string, string>> = {
 const DOMAINS = new Set(Object.values(REGIONS))
 
 /** Accepts a region code (`eu-west-1`) or its domain (`mypurecloud.ie`); undefined when neither. */
-export function regionDomain(region: string): string | undefined {
+export function regionDomain (region: string): string | undefined {
   const name = region.trim().toLowerCase()
   return REGIONS[name] ?? (DOMAINS.has(name) ? name : undefined)
 }

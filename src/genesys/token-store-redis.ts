@@ -10,18 +10,18 @@ export class RedisTokenStore implements TokenStore {
   readonly #waitMs: number
 
   /** `waitMs`: how long a replica waits for another's refresh (the token request's own timeout). */
-  constructor(redis: Redis, prefix: string, waitMs: number) {
+  constructor (redis: Redis, prefix: string, waitMs: number) {
     this.#redis = redis
     this.#key = `${prefix}token`
     this.#waitMs = waitMs
   }
 
-  async get(): Promise<CachedToken | undefined> {
+  async get (): Promise<CachedToken | undefined> {
     const raw = await this.#redis.get(this.#key).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
     return raw === null ? undefined : (JSON.parse(raw) as CachedToken)
   }
 
-  async refresh(fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken> {
+  async refresh (fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken> {
     const mutex = new Mutex(this.#redis, `${this.#key}:refresh`, { lockTimeout: this.#waitMs + 5000, acquireTimeout: this.#waitMs + 5000, retryInterval: 25 })
     try {
       await mutex.acquire()
@@ -41,7 +41,7 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  async drop(value: string): Promise<void> {
+  async drop (value: string): Promise<void> {
     const stored = await this.get().catch(() => undefined)
     if (stored?.value === value) await this.#redis.del(this.#key).catch(() => {})
   }

@@ -39,7 +39,7 @@ export class TokenProvider {
   #token: CachedToken | undefined
   #pending: Promise<string> | undefined
 
-  constructor(opts: TokenOptions) {
+  constructor (opts: TokenOptions) {
     this.#opts = opts
     this.#basic = 'Basic ' + Buffer.from(`${opts.clientId}:${opts.clientSecret}`).toString('base64')
     const { origin, prefix } = base(opts.loginUrl)
@@ -48,12 +48,12 @@ export class TokenProvider {
   }
 
   /** The cached token while it is fresh, without waiting; undefined when get() has work to do. */
-  current(): string | undefined {
+  current (): string | undefined {
     const t = this.#token
     return t !== undefined && this.#clock() < t.refreshAt ? t.value : undefined
   }
 
-  get(): Promise<string> {
+  get (): Promise<string> {
     const value = this.current()
     if (value !== undefined) return Promise.resolve(value)
     this.#pending ??= this.#obtain().finally(() => {
@@ -63,12 +63,12 @@ export class TokenProvider {
   }
 
   /** The API answered 401 to `token`: forget it unless a newer one already replaced it. */
-  invalidate(token: string): void {
+  invalidate (token: string): void {
     if (this.#token?.value === token) this.#token = undefined
     this.#opts.store?.drop(token).catch(() => {})
   }
 
-  async #obtain(): Promise<string> {
+  async #obtain (): Promise<string> {
     const { store } = this.#opts
     const fresh = (t: CachedToken) => this.#clock() < t.refreshAt
     let token = await store?.get()
@@ -77,7 +77,7 @@ export class TokenProvider {
     return token.value
   }
 
-  async #fetch(): Promise<CachedToken> {
+  async #fetch (): Promise<CachedToken> {
     try {
       const token = await this.#request()
       this.#opts.onRefresh?.(true)
@@ -88,7 +88,7 @@ export class TokenProvider {
     }
   }
 
-  async #request(): Promise<CachedToken> {
+  async #request (): Promise<CachedToken> {
     const text = await exchange(
       'token',
       {
@@ -97,7 +97,7 @@ export class TokenProvider {
         headers: { authorization: this.#basic, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: 'grant_type=client_credentials',
       },
-      this.#opts,
+      this.#opts
     )
     let body: { access_token?: unknown; expires_in?: unknown }
     try {

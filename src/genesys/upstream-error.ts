@@ -45,7 +45,7 @@ export class UpstreamError extends Error {
   /** Seconds Genesys asked us to wait before the next request (a 429's Retry-After). */
   readonly retryAfter: number | undefined
 
-  constructor(message: string, init: UpstreamErrorInit) {
+  constructor (message: string, init: UpstreamErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause })
     this.name = 'UpstreamError'
     this.operation = init.operation
@@ -63,7 +63,7 @@ export class UpstreamError extends Error {
    * A write Genesys may have applied without saying so: it went out, and then no answer came, or
    * a 5xx, which does not say whether Genesys applied it before failing.
    */
-  get mayHaveLanded(): boolean {
+  get mayHaveLanded (): boolean {
     return this.operation === 'patchAttributes' && this.sent && this.kind !== 'malformed' && (this.status === undefined || this.status >= 500)
   }
 }
@@ -71,18 +71,18 @@ export class UpstreamError extends Error {
 // Answers that may not repeat. A 5xx is Genesys (or its load balancer) failing, not our request.
 const RETRYABLE: Record<number, Retryable> = { 409: 'conflict', 429: 'rate_limited', 500: 'server', 502: 'server', 503: 'server', 504: 'server' }
 
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+function header (headers: IncomingHttpHeaders, name: string): string | undefined {
   const v = headers[name]
   return Array.isArray(v) ? v[0] : v
 }
 
 /** Genesys sends `Retry-After` in seconds; fall back to a short pause when it does not. */
-function retryAfter(headers: IncomingHttpHeaders): number {
+function retryAfter (headers: IncomingHttpHeaders): number {
   const n = Number(header(headers, 'retry-after') ?? header(headers, 'inin-ratelimit-reset'))
   return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 1
 }
 
-function retryableFor(op: Operation, status: number): Retryable | undefined {
+function retryableFor (op: Operation, status: number): Retryable | undefined {
   // A 401 from the API: the token was revoked or expired early. The client drops it, so one more
   // attempt goes with a fresh token. From the login endpoint it means wrong credentials.
   if (status === 401 && op !== 'token') return 'token'
@@ -90,7 +90,7 @@ function retryableFor(op: Operation, status: number): Retryable | undefined {
 }
 
 /** A non-2xx answer from Genesys, with its ErrorBody (or OAuth error) quoted. */
-export function fromResponse(op: Operation, status: number, headers: IncomingHttpHeaders, body: string): UpstreamError {
+export function fromResponse (op: Operation, status: number, headers: IncomingHttpHeaders, body: string): UpstreamError {
   let genesysCode: string | undefined
   let genesysMessage: string | undefined
   try {
@@ -120,12 +120,12 @@ export function fromResponse(op: Operation, status: number, headers: IncomingHtt
  * The request failed without an HTTP answer: refused, reset, timed out. `sent` is false only when
  * undici never started writing it (a refused connection, a closed or destroyed pool).
  */
-export function fromNetwork(op: Operation, err: unknown, sent: boolean): UpstreamError {
+export function fromNetwork (op: Operation, err: unknown, sent: boolean): UpstreamError {
   const code = (err as { code?: string }).code ?? 'UNKNOWN'
   return new UpstreamError(`no answer from Genesys Cloud to ${op} (${code})`, { operation: op, kind: 'network', sent, retryable: 'network', cause: err })
 }
 
 /** A 2xx whose body is not what the operation needs. */
-export function malformed(op: Operation, message: string): UpstreamError {
+export function malformed (op: Operation, message: string): UpstreamError {
   return new UpstreamError(message, { operation: op, kind: 'malformed', status: 200, sent: true })
 }

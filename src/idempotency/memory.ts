@@ -23,11 +23,11 @@ export interface MemoryStoreOptions {
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #entries: LRUCache<string, Entry>
 
-  constructor(opts: MemoryStoreOptions) {
+  constructor (opts: MemoryStoreOptions) {
     this.#entries = new LRUCache({ max: opts.max, ttl: opts.ttlMs })
   }
 
-  async claim(key: string, fingerprint: string, deadline: number): Promise<Claim> {
+  async claim (key: string, fingerprint: string, deadline: number): Promise<Claim> {
     for (;;) {
       const entry = this.#entries.get(key)
       if (entry === undefined) return this.#hold(key, fingerprint)
@@ -38,7 +38,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  #hold(key: string, fingerprint: string): Claim {
+  #hold (key: string, fingerprint: string): Claim {
     let release!: () => void
     const entry: Entry = { fingerprint, answer: undefined, settled: new Promise((r) => (release = r)) }
     this.#entries.set(key, entry)

@@ -33,7 +33,7 @@ export interface IdempotencyOptions {
 const DAY_MS = 24 * 60 * 60 * 1000
 
 /** The request an Idempotency-Key stands for: route, ids and body as sent. */
-function fingerprint(req: FastifyRequest): string {
+function fingerprint (req: FastifyRequest): string {
   return createHash('sha256').update(`${req.routeOptions.url}\n${JSON.stringify(req.params)}\n${req.rawBody}`).digest('base64url')
 }
 
@@ -44,7 +44,7 @@ export default fp<IdempotencyOptions>(
       ? new RedisIdempotencyStore(app.redis, { prefix: app.redisPrefix, ttlMs: DAY_MS, pendingMs })
       : new MemoryIdempotencyStore({ max: maxKeys, ttlMs: DAY_MS })
 
-    async function once<T>(req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
+    async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
       const key = req.headers['idempotency-key']
       if (typeof key !== 'string') return write()
       const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline)
@@ -67,5 +67,5 @@ export default fp<IdempotencyOptions>(
     }
     app.decorate('idempotency', { once })
   },
-  { name: 'idempotency', dependencies: ['redis', 'metrics', 'raw-json'] },
+  { name: 'idempotency', dependencies: ['redis', 'metrics', 'raw-json'] }
 )

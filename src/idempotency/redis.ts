@@ -30,12 +30,12 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #redis: Redis
   readonly #opts: Required<RedisIdempotencyOptions>
 
-  constructor(redis: Redis, opts: RedisIdempotencyOptions) {
+  constructor (redis: Redis, opts: RedisIdempotencyOptions) {
     this.#redis = redis
     this.#opts = { pollMs: 50, ...opts }
   }
 
-  async claim(key: string, fingerprint: string, deadline: number): Promise<Claim> {
+  async claim (key: string, fingerprint: string, deadline: number): Promise<Claim> {
     const k = `${this.#opts.prefix}idempotency:${createHash('sha256').update(key).digest('base64url')}`
     for (;;) {
       const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)

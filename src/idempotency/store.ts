@@ -25,6 +25,6 @@ export interface IdempotencyStore {
 }
 
 /** The first request with the key outlasted this one's deadline. */
-export function inFlight(): ApiError {
+export function inFlight (): ApiError {
   return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
 }

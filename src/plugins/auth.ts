@@ -21,7 +21,7 @@ const digest = (key: string) => createHash('sha256').update(key).digest()
  * it: `Authorization: Bearer KEY`, `X-API-Key: KEY`, or Basic auth with KEY as the password
  * (the Data Action `basicAuth` credential type; the user name is ignored).
  */
-function presentedKey(req: FastifyRequest): string | undefined {
+function presentedKey (req: FastifyRequest): string | undefined {
   const header = req.headers['x-api-key']
   if (typeof header === 'string' && header !== '') return header
   const auth = req.headers.authorization
@@ -77,5 +77,5 @@ export default fp<AuthOptions>(
       done()
     })
   },
-  { name: 'auth' },
+  { name: 'auth' }
 )

@@ -52,5 +52,5 @@ export default fp(
     await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'silent' })
     app.get('/openapi.json', { schema: { hide: true }, logLevel: 'silent' }, async () => app.swagger())
   },
-  { name: 'docs' },
+  { name: 'docs' }
 )

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
  * What an operator alerts on, in Prometheus form at GET /metrics. Labels stay few and bounded
  * (routes as templates, catalogue codes, operations): never an id.
  */
-export function createMetrics() {
+export function createMetrics () {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
@@ -90,5 +90,5 @@ export default fp(
       return metrics.registry.metrics()
     })
   },
-  { name: 'metrics' },
+  { name: 'metrics' }
 )

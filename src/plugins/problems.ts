@@ -25,7 +25,7 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail?: (req: FastifyReq
 
 const bytes = (n: number) => n.toLocaleString('en-US')
 
-function tooLarge(req: FastifyRequest): string {
+function tooLarge (req: FastifyRequest): string {
   const limit = req.routeOptions.bodyLimit
   const at = `at most ${bytes(limit)} bytes (${limit / 1024} KiB)`
   const length = Number(req.headers['content-length'])
@@ -33,13 +33,13 @@ function tooLarge(req: FastifyRequest): string {
   return Number.isInteger(length) && length > limit ? `body is ${bytes(length)} bytes; ${at}` : `body is over the limit: ${at}`
 }
 
-function notJson(req: FastifyRequest): string {
+function notJson (req: FastifyRequest): string {
   const given = req.headers['content-type']
   const got = given === undefined ? 'no Content-Type' : `Content-Type ${JSON.stringify(given.slice(0, 100))}`
   return `the body must be JSON, sent as "Content-Type: application/json" (UTF-8); got ${got}`
 }
 
-function asApiError(err: FastifyError, req: FastifyRequest): ApiError {
+function asApiError (err: FastifyError, req: FastifyRequest): ApiError {
   if (err instanceof ApiError) return err
   const known = FASTIFY_CODES[err.code]
   if (known !== undefined) return new ApiError(known.code, known.detail?.(req, err) ?? err.message)
@@ -49,7 +49,7 @@ function asApiError(err: FastifyError, req: FastifyRequest): ApiError {
 }
 
 /** Every error, Fastify's own included, as a catalogue problem+json. Also Fastify's `frameworkErrors` option. */
-export function sendProblem(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+export function sendProblem (err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   const problem = asApiError(err, req)
   if (problem.code === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
   else if (problem.code === 'BAD_REQUEST') req.log.warn({ fastifyCode: err.code }, 'request refused by Fastify; map its code in FASTIFY_CODES')
@@ -61,7 +61,7 @@ export function sendProblem(err: FastifyError, req: FastifyRequest, reply: Fasti
 const PART = { params: 'path', body: 'body', querystring: 'query', headers: 'header' } as const
 const CODE = { path: 'INVALID_ID', body: 'INVALID_BODY', query: 'INVALID_QUERY', header: 'INVALID_HEADER' } as const
 
-function fieldErrors(where: FieldError['in'], issues: readonly z.core.$ZodIssue[]): FieldError[] {
+function fieldErrors (where: FieldError['in'], issues: readonly z.core.$ZodIssue[]): FieldError[] {
   const errors: FieldError[] = []
   const unknown = where === 'query' ? 'unknown query parameter' : 'unknown field'
   for (const issue of issues) {
@@ -81,17 +81,17 @@ function fieldErrors(where: FieldError['in'], issues: readonly z.core.$ZodIssue[
  */
 export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
   ({ schema, httpPart }) =>
-  (value) => {
-    const result = schema.safeParse(value)
-    // Headers are checked, not replaced: the handler and the hooks still see every header.
-    if (result.success) return httpPart === 'headers' ? {} : { value: result.data }
-    const where = PART[httpPart as keyof typeof PART] ?? 'body'
-    const errors = fieldErrors(where, result.error.issues)
-    const first = errors[0]
-    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
-    const detail = `${first?.path || where}: ${first?.message}${more}`
-    return { error: new ApiError(CODE[where], detail, { errors }) }
-  }
+    (value) => {
+      const result = schema.safeParse(value)
+      // Headers are checked, not replaced: the handler and the hooks still see every header.
+      if (result.success) return httpPart === 'headers' ? {} : { value: result.data }
+      const where = PART[httpPart as keyof typeof PART] ?? 'body'
+      const errors = fieldErrors(where, result.error.issues)
+      const first = errors[0]
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
+      const detail = `${first?.path || where}: ${first?.message}${more}`
+      return { error: new ApiError(CODE[where], detail, { errors }) }
+    }
 
 // What a route can be asked to do; HEAD comes with every GET.
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
@@ -118,5 +118,5 @@ export default fp(
       throw new ApiError('ROUTE_NOT_FOUND', `no route for ${req.method} ${path}`)
     })
   },
-  { name: 'problems' },
+  { name: 'problems' }
 )

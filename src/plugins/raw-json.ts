@@ -19,7 +19,7 @@ const keepNumberSource: Reviver = (_key, value, context) =>
   typeof value === 'number' && context.source !== undefined && String(value) !== context.source ? context.source : value
 
 /** Whether a number sits where bodies here can hold one: a top-level value, or a value of a top-level map. */
-function holdsNumber(body: unknown): boolean {
+function holdsNumber (body: unknown): boolean {
   if (typeof body !== 'object' || body === null) return typeof body === 'number'
   for (const value of Object.values(body)) {
     if (typeof value === 'number') return true
@@ -28,7 +28,7 @@ function holdsNumber(body: unknown): boolean {
   return false
 }
 
-function parse(text: string): unknown {
+function parse (text: string): unknown {
   const body: unknown = JSON.parse(text)
   // Most bodies hold only strings: they pay for one plain parse. A body with a number is
   // parsed again, with the reviver, which is slower. Deeper values are refused by validation.
@@ -61,5 +61,5 @@ export default fp(
       }
     })
   },
-  { name: 'raw-json' },
+  { name: 'raw-json' }
 )

@@ -47,5 +47,5 @@ export default fp<{ url: string | undefined; clientId: string }>(
       await redis.quit().catch(() => redis.disconnect())
     })
   },
-  { name: 'redis' },
+  { name: 'redis' }
 )

@@ -19,9 +19,9 @@ declare module 'fastify' {
  * Fastify takes it as its `logController` option.
  */
 export class RequestLog extends LogController {
-  override incomingRequest(): void {}
+  override incomingRequest (): void {}
 
-  override requestCompleted(err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+  override requestCompleted (err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
     const line = { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), caller: req.caller, code: reply.problemCode, keys: reply.loggedKeys }
     if (err) req.log.error({ ...line, err }, 'request failed')
     else req.log.info(line, 'request')
@@ -31,7 +31,7 @@ export class RequestLog extends LogController {
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
 /** Fastify's `genReqId` option: a caller's (or a proxy's) X-Request-Id when it is a plain token; else a new one. */
-export function requestId(req: IncomingMessage): string {
+export function requestId (req: IncomingMessage): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
@@ -46,5 +46,5 @@ export default fp(
       done()
     })
   },
-  { name: 'request-log' },
+  { name: 'request-log' }
 )

@@ -8,11 +8,11 @@ export const SIGNATURE_HEADER = 'x-signature'
 const TOLERANCE_S = 300
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, as webhook providers sign. */
-export function sign(secret: string, body: string, t = Math.floor(Date.now() / 1000)): string {
+export function sign (secret: string, body: string, t = Math.floor(Date.now() / 1000)): string {
   return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`
 }
 
-function refuse(why: string): ApiError {
+function refuse (why: string): ApiError {
   return new ApiError('SIGNATURE_INVALID', `${SIGNATURE_HEADER}: ${why}`, { errors: [{ in: 'header', path: `/${SIGNATURE_HEADER}`, message: why }] })
 }
 
@@ -45,5 +45,5 @@ export default fp<SignatureOptions>(
       done()
     })
   },
-  { name: 'signature', dependencies: ['auth', 'raw-json'] },
+  { name: 'signature', dependencies: ['auth', 'raw-json'] }
 )

@@ -87,7 +87,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     return { deadline: Date.now() - reply.elapsedTime + ms, priority: req.priority }
   }
 
-  async function write(req: FastifyRequest, reply: FastifyReply, conversationId: string, target: Target, body: UpdateBody, dryRun: boolean) {
+  async function write (req: FastifyRequest, reply: FastifyReply, conversationId: string, target: Target, body: UpdateBody, dryRun: boolean) {
     // Participant data may be personal: no proxy keeps a copy.
     reply.cacheControl('no-store')
     const due = urgency(req, reply)
@@ -122,7 +122,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         throw new ApiError('INVALID_BODY', `/participantId: ${message}`, { errors: [{ in: 'body', path: '/participantId', message }] })
       }
       return write(req, reply, conversationId, { participantId }, req.body, req.query.dryRun)
-    },
+    }
   )
 
   app.post(
@@ -144,7 +144,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       const { participantId, purpose } = req.body
       const target: Target = participantId !== undefined ? { participantId } : { purposes: purpose !== undefined ? [purpose] : DEFAULT_PURPOSES }
       return write(req, reply, req.params.conversationId, target, req.body, req.query.dryRun)
-    },
+    }
   )
 
   app.get(
@@ -165,7 +165,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       const keys = req.query.keys
       const attributes = keys === undefined ? current.attributes : Object.fromEntries(Object.entries(current.attributes).filter(([k]) => keys.has(k)))
       return { conversationId, participantId, attributes }
-    },
+    }
   )
 }
 

@@ -1,7 +1,7 @@
 import { ApiError, type ErrorCode, type UpstreamDetail } from '../errors.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 
-function codeFor(err: UpstreamError): ErrorCode {
+function codeFor (err: UpstreamError): ErrorCode {
   const { operation: op, status } = err
   if (err.kind === 'malformed') return op === 'token' ? 'UPSTREAM_AUTH_FAILED' : 'UPSTREAM_ERROR'
   if (err.mayHaveLanded) return 'UPSTREAM_OUTCOME_UNKNOWN'
@@ -23,7 +23,7 @@ function codeFor(err: UpstreamError): ErrorCode {
  * the truth about the write, quoting what Genesys said; anything else is already an answer (an
  * ApiError) or a bug (left for the error handler's 500). The one place this mapping is made.
  */
-export function toApiError(err: unknown): unknown {
+export function toApiError (err: unknown): unknown {
   if (!(err instanceof UpstreamError)) return err
   const code = codeFor(err)
   if (err.kind !== 'answer') return new ApiError(code, err.message, { cause: err })

@@ -41,7 +41,7 @@ const KEY = 'genesys-api'
  * budget: any window-long interval overlaps at most k+1 slices, so it never holds more than the
  * budget. The price is one slice's share (270 of 300 per minute), worth zero 429s.
  */
-export function slicing(requests: number, windowMs: number): { points: number; sliceMs: number } {
+export function slicing (requests: number, windowMs: number): { points: number; sliceMs: number } {
   // Shared (Redis) counters expire in whole seconds, so slices are whole seconds when they can be.
   const counts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
   const whole = counts.filter((n) => (windowMs / n) % 1000 === 0)
@@ -73,7 +73,7 @@ export class RateBudget {
   #timer: NodeJS.Timeout | undefined
   #pumping = false
 
-  constructor(opts: BudgetOptions) {
+  constructor (opts: BudgetOptions) {
     const { points, sliceMs } = slicing(opts.requests, opts.windowMs)
     const make = opts.limiter ?? ((o) => new RateLimiterMemory(o))
     this.#points = points
@@ -87,7 +87,7 @@ export class RateBudget {
   }
 
   /** Requests this budget lets through in one slice, and the slice's length. */
-  get slice(): { points: number; ms: number } {
+  get slice (): { points: number; ms: number } {
     return { points: this.#points, ms: this.#sliceMs }
   }
 
@@ -96,7 +96,7 @@ export class RateBudget {
    * requests the caller will need right after this one (a read is followed by its write), so it
    * is refused now, before spending anything, if it could not finish by its deadline.
    */
-  async take(priority: Priority, deadline: number, more = 0, ticket?: Ticket): Promise<void> {
+  async take (priority: Priority, deadline: number, more = 0, ticket?: Ticket): Promise<void> {
     const rank = (priority === 'live' ? 0 : 2) + (more === 0 ? 0 : 1)
     let ahead = 0
     for (let i = 0; i <= rank; i++) for (const w of this.#queues[i]!) ahead += w.units
@@ -146,7 +146,7 @@ export class RateBudget {
   }
 
   /** 0 when a unit was taken, else the ms until the current slice ends. */
-  async #consume(priority: Priority): Promise<number> {
+  async #consume (priority: Priority): Promise<number> {
     try {
       // A bulk unit first: when bulk callers have had their share of the slice, they wait.
       if (priority === 'bulk') await this.#bulk.consume(KEY)
@@ -158,12 +158,12 @@ export class RateBudget {
     }
   }
 
-  #schedule(ms: number): void {
+  #schedule (ms: number): void {
     if (this.#timer === undefined) this.#timer = setTimeout(() => void this.#pump(), ms)
   }
 
   /** Hands the new slice's units to the waiting callers, in rank order, then arrival order. */
-  async #pump(): Promise<void> {
+  async #pump (): Promise<void> {
     this.#timer = undefined
     if (this.#pumping) return
     this.#pumping = true

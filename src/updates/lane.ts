@@ -36,13 +36,13 @@ export interface Lane {
   callers: number
 }
 
-export function hasLive(batch: Batch): boolean {
+export function hasLive (batch: Batch): boolean {
   for (const w of batch.waiters) if (w.priority === 'live') return true
   return false
 }
 
 /** The latest deadline among the batch's callers: the write is worth making until then. */
-export function deadlineOf(batch: Batch): number {
+export function deadlineOf (batch: Batch): number {
   let d = 0
   for (const w of batch.waiters) d = Math.max(d, w.deadline)
   return d

@@ -14,7 +14,7 @@ export interface LockOptions {
 }
 
 // Extend the lease only while it is still ours (the same check redis-semaphore makes).
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`
+const RENEW = 'if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'pexpire\', KEYS[1], ARGV[2]) end return 0'
 
 /**
  * One writer per conversation across every replica: a redis-semaphore mutex per conversation.
@@ -32,14 +32,14 @@ export class RedisConversationLock implements ConversationLock {
   readonly #prefix: string
   readonly #released = new Map<string, number>()
 
-  constructor(redis: Redis, opts: LockOptions) {
+  constructor (redis: Redis, opts: LockOptions) {
     this.#redis = redis
     this.#leaseMs = opts.leaseMs
     this.#retryMs = opts.retryMs ?? 10
     this.#prefix = opts.prefix
   }
 
-  async acquire(conversationId: string, deadline: number): Promise<Lease> {
+  async acquire (conversationId: string, deadline: number): Promise<Lease> {
     const turn = (this.#released.get(conversationId) ?? 0) + 2 * this.#retryMs - Date.now()
     if (turn > 0) await sleep(turn)
     const key = `${this.#prefix}conversation:${conversationId}`
@@ -61,12 +61,12 @@ export class RedisConversationLock implements ConversationLock {
       // redis-semaphore keeps a mutex under `mutex:<key>`.
       this.#redis.eval(RENEW, 1, `mutex:${key}`, mutex.identifier, this.#leaseMs).then(
         (ok) => (Number(ok) === 1 ? (renewed = Date.now()) : (lost = true)),
-        () => {}, // unreachable: `held` turns false once the lease may have lapsed
+        () => {} // unreachable: `held` turns false once the lease may have lapsed
       )
     }, Math.floor(this.#leaseMs / 3))
     const safeMs = this.#leaseMs - Math.floor(this.#leaseMs / 6)
     return {
-      get held() {
+      get held () {
         return !lost && Date.now() - renewed < safeMs
       },
       release: async () => {

@@ -96,10 +96,10 @@ export default fp<UpdatesPluginOptions>(
       submit: (conversationId, target, update) => queue.submit(conversationId, target, update),
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
       close: (by) => queue.close(by),
-      get callers() {
+      get callers () {
         return queue.callers
       },
-      get size() {
+      get size () {
         return queue.size
       },
     } satisfies Updates)
@@ -109,7 +109,7 @@ export default fp<UpdatesPluginOptions>(
       name: 'pdg_queue_updates',
       help: 'Updates waiting for an answer (queued or being written)',
       registers,
-      collect() {
+      collect () {
         this.set(queue.callers)
       },
     })
@@ -117,7 +117,7 @@ export default fp<UpdatesPluginOptions>(
       name: 'pdg_queue_conversations',
       help: 'Conversations with an update queued or being written',
       registers,
-      collect() {
+      collect () {
         this.set(queue.size)
       },
     })
@@ -125,5 +125,5 @@ export default fp<UpdatesPluginOptions>(
     // nobody waiting for it, so there is nothing to wait for.
     if (owned) app.addHook('onClose', () => net.destroy())
   },
-  { name: 'updates', dependencies: ['redis', 'metrics'] },
+  { name: 'updates', dependencies: ['redis', 'metrics'] }
 )

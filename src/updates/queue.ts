@@ -50,23 +50,23 @@ export class UpdateQueue {
   #closingBy: number | undefined
   #idle: (() => void) | undefined
 
-  constructor(upstream: Upstream, opts: QueueOptions) {
+  constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
     this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', budget: opts.budget, clock: this.#clock })
   }
 
   /** Conversations with a write in flight or pending. */
-  get size(): number {
+  get size (): number {
     return this.#lanes.size
   }
 
   /** Callers waiting for an answer, in all. */
-  get callers(): number {
+  get callers (): number {
     return this.#callers
   }
 
-  submit(conversationId: string, target: Target, update: Update): Promise<WriteResult> {
+  submit (conversationId: string, target: Target, update: Update): Promise<WriteResult> {
     const at = this.#clock()
     const deadline = Math.min(update.deadline, this.#closingBy ?? Infinity)
     if (deadline <= at) return Promise.reject(this.#lateError(false))
@@ -104,7 +104,7 @@ export class UpdateQueue {
    * Shutdown: answer every caller by `by` (those not yet sent get SHUTTING_DOWN, so they can be
    * sent to another instance at once) and resolve when none is left waiting.
    */
-  close(by: number): Promise<void> {
+  close (by: number): Promise<void> {
     this.#closingBy = by
     for (const lane of this.#lanes.values()) {
       if (lane.current !== undefined) this.#hurry(lane, lane.current, by)
@@ -113,7 +113,7 @@ export class UpdateQueue {
     return this.#callers === 0 ? Promise.resolve() : new Promise((r) => (this.#idle = r))
   }
 
-  #hurry(lane: Lane, batch: Batch, by: number): void {
+  #hurry (lane: Lane, batch: Batch, by: number): void {
     for (const w of batch.waiters) {
       if (w.deadline <= by) continue
       clearTimeout(w.timer)
@@ -123,14 +123,14 @@ export class UpdateQueue {
   }
 
   /** What a caller answered at its deadline is told: `sent` when its write may be in Genesys. */
-  #lateError(sent: boolean): ApiError {
+  #lateError (sent: boolean): ApiError {
     if (sent) return new ApiError('UPSTREAM_OUTCOME_UNKNOWN', 'the deadline passed while the write was on its way to Genesys Cloud; it may or may not have been applied')
     if (this.#closingBy !== undefined) return new ApiError('SHUTTING_DOWN', 'the service is shutting down and the update was not sent; send it again', { retryAfter: 1 })
     return new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before the update could be sent; it was not applied and never will be')
   }
 
   /** Answers a caller whose deadline has come; one not yet sent is withdrawn from its batch. */
-  #answerLate(lane: Lane, batch: Batch, waiter: Waiter): void {
+  #answerLate (lane: Lane, batch: Batch, waiter: Waiter): void {
     const sent = batch.sending || batch.mayHaveLanded
     this.#remove(lane, batch, waiter)
     // Not sent: withdrawn, so whatever is written next for this batch is built without it.
@@ -138,14 +138,14 @@ export class UpdateQueue {
   }
 
   /** Takes a caller off the books; whoever calls this settles the caller's promise. */
-  #remove(lane: Lane, batch: Batch, waiter: Waiter): void {
+  #remove (lane: Lane, batch: Batch, waiter: Waiter): void {
     clearTimeout(waiter.timer)
     batch.waiters.delete(waiter)
     lane.callers--
     if (--this.#callers === 0) this.#idle?.()
   }
 
-  async #drain(conversationId: string, lane: Lane): Promise<void> {
+  async #drain (conversationId: string, lane: Lane): Promise<void> {
     // Writes for one conversation run one after another, oldest participant batch first;
     // whatever arrives meanwhile joins a batch still waiting in the lane.
     for (let next = lane.batches.values().next(); !next.done; next = lane.batches.values().next()) {
@@ -184,14 +184,14 @@ export class UpdateQueue {
    * The batch's write, retried as the policy says. Undefined when every caller of the batch was
    * answered (by its deadline) before the write could be confirmed.
    */
-  #write(conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
+  #write (conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
     const answerLate = (w: Waiter) => this.#answerLate(lane, batch, w)
     return withRetries(
       this.#opts.policy,
       () => deadlineOf(batch),
       () => batch.waiters.size === 0,
       () => this.#writer.attempt(conversationId, lane, batch, lease, answerLate),
-      this.#opts.onRetry,
+      this.#opts.onRetry
     )
   }
 }

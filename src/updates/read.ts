@@ -22,13 +22,13 @@ export class AttributeReader {
   readonly #opts: ReaderOptions
   readonly #clock: () => number
 
-  constructor(upstream: Upstream, opts: ReaderOptions) {
+  constructor (upstream: Upstream, opts: ReaderOptions) {
     this.#upstream = upstream
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
   }
 
-  read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult> {
+  read (conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult> {
     const { budget, policy, onRetry } = this.#opts
     const attempt = withRetries(
       policy,
@@ -39,7 +39,7 @@ export class AttributeReader {
         const p = chooseParticipant(await this.#upstream.getConversation(conversationId), target, false)
         return { participantId: p.id, attributes: p.attributes ?? {} }
       },
-      onRetry,
+      onRetry
     ) as Promise<ReadResult>
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_, reject) => {

@@ -42,7 +42,7 @@ export class RetryPolicy {
   readonly #clock: () => number
   readonly #random: () => number
 
-  constructor(opts: RetryPolicyOptions) {
+  constructor (opts: RetryPolicyOptions) {
     this.#conflictRetries = opts.conflictRetries
     this.#maxAttempts = opts.maxAttempts ?? 8
     this.#base = opts.baseDelayMs ?? 50
@@ -52,7 +52,7 @@ export class RetryPolicy {
   }
 
   /** A fresh count for one write: call `after(err, deadline)` on each failure. */
-  begin(): Retries {
+  begin (): Retries {
     let attempts = 1
     let conflicts = 0
     let tokens = 0
@@ -82,12 +82,12 @@ export interface Retries {
  * Runs `attempt` until it succeeds or the policy says the failure is final, pausing as it says.
  * Undefined when, after a failure, nobody is left waiting for the outcome (`gone`).
  */
-export async function withRetries<T>(
+export async function withRetries<T> (
   policy: RetryPolicy,
   deadline: () => number,
   gone: () => boolean,
   attempt: () => Promise<T>,
-  onRetry?: (retry: Retry) => void,
+  onRetry?: (retry: Retry) => void
 ): Promise<T | undefined> {
   const retries = policy.begin()
   for (;;) {

@@ -28,7 +28,7 @@ export class Writer {
   readonly #upstream: Upstream
   readonly #opts: WriterOptions
 
-  constructor(upstream: Upstream, opts: WriterOptions) {
+  constructor (upstream: Upstream, opts: WriterOptions) {
     this.#upstream = upstream
     this.#opts = opts
   }
@@ -38,7 +38,7 @@ export class Writer {
    * is too close to send for. Throws what Genesys answered (an UpstreamError) or the pipeline's
    * own refusal (an ApiError).
    */
-  async attempt(conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined, answerLate: (w: Waiter) => void): Promise<WriteResult | undefined> {
+  async attempt (conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined, answerLate: (w: Waiter) => void): Promise<WriteResult | undefined> {
     const { mode, clock } = this.#opts
     // patch mode: a known participant is written without reading it first.
     let participant: ChosenParticipant
@@ -81,7 +81,7 @@ export class Writer {
    * One unit of the request budget, for the batch's most urgent caller, with `more` to follow;
    * false when no caller is left to write for.
    */
-  async #take(lane: Lane, batch: Batch, more: number): Promise<boolean> {
+  async #take (lane: Lane, batch: Batch, more: number): Promise<boolean> {
     if (batch.waiters.size === 0) return false
     // Live when any caller in the batch, or waiting behind it in the lane, is live.
     let priority: Priority = hasLive(batch) ? 'live' : 'bulk'

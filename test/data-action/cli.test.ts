@@ -17,14 +17,14 @@ interface Exit {
 }
 
 /** The CLI in a process of its own, straight from the sources: its real stdout, stderr and exit code. */
-function cli(...args: string[]): Promise<Exit> {
+function cli (...args: string[]): Promise<Exit> {
   return run(process.execPath, ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts', ...args], { cwd: root }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (e: Exit) => e,
+    (e: Exit) => e
   )
 }
 
-async function tempDir(t: Teardown) {
+async function tempDir (t: Teardown) {
   const dir = await mkdtemp(join(tmpdir(), 'data-action-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   return dir

@@ -13,7 +13,7 @@ import { id, startStack, type Teardown } from '../helpers/stack.js'
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
 
 /** A fake Genesys that answers tokens normally and the API with `api`. */
-async function upstream(t: Teardown, api: Handler, token?: Handler) {
+async function upstream (t: Teardown, api: Handler, token?: Handler) {
   const seen = { token: 0, api: 0 }
   const server = createServer((req, res) => {
     let body = ''
@@ -35,7 +35,7 @@ async function upstream(t: Teardown, api: Handler, token?: Handler) {
   return { url, seen }
 }
 
-function client(url: string, timeoutMs = 2000) {
+function client (url: string, timeoutMs = 2000) {
   const dispatcher = new Agent()
   const http = { dispatcher, timeoutMs }
   const tokens = new TokenProvider({ ...http, loginUrl: url, clientId: 'id', clientSecret: 'secret' })
@@ -43,7 +43,7 @@ function client(url: string, timeoutMs = 2000) {
 }
 
 /** A failure as callers are told it (its catalogue answer), with why the retry policy may try it again. */
-async function failure(p: Promise<unknown>): Promise<ApiError & { retryable: Retryable | undefined }> {
+async function failure (p: Promise<unknown>): Promise<ApiError & { retryable: Retryable | undefined }> {
   try {
     await p
   } catch (err) {
@@ -95,7 +95,7 @@ t.test('each Genesys failure becomes the catalogue code that tells the truth abo
   ]
   for (const k of cases) {
     const { url } = await upstream(t, (_q, res) =>
-      typeof k.body === 'string' ? (res.writeHead(k.status, { 'inin-correlation-id': 'corr-123' }), res.end(k.body)) : json(res, k.status, k.body, k.headers),
+      typeof k.body === 'string' ? (res.writeHead(k.status, { 'inin-correlation-id': 'corr-123' }), res.end(k.body)) : json(res, k.status, k.body, k.headers)
     )
     const c = client(url)
     const err = await failure(k.op === 'get' ? c.getConversation(id()) : c.patchParticipantAttributes(id(), id(), { a: 'b' }))
@@ -170,7 +170,7 @@ t.test('no answer at all', async (t) => {
 
 t.test('through the service: a Genesys 429 is answered 503 with Retry-After', async (t) => {
   const { url } = await upstream(t, (req, res) =>
-    req.method === 'GET' ? json(res, 200, { id: 'x', participants: [] }) : json(res, 429, { code: 'too.many.requests', message: 'Rate limit exceeded' }, { 'retry-after': '9' }),
+    req.method === 'GET' ? json(res, 200, { id: 'x', participants: [] }) : json(res, 429, { code: 'too.many.requests', message: 'Rate limit exceeded' }, { 'retry-after': '9' })
   )
   const { post } = await startStack(t, { env: { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url } })
   const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } })

@@ -8,7 +8,7 @@ import { toApiError } from '../../src/updates/answer.js'
 import type { Teardown } from '../helpers/stack.js'
 
 /** A server that answers every request with `answer`, and the exchange() options to reach it. */
-async function upstream(t: Teardown, answer: (res: ServerResponse) => void) {
+async function upstream (t: Teardown, answer: (res: ServerResponse) => void) {
   const server = createServer((req, res) => {
     req.resume()
     req.on('end', () => answer(res))

@@ -4,7 +4,7 @@ import t from 'tap'
 import { Agent } from 'undici'
 import { TokenProvider } from '../../src/genesys/token.js'
 
-async function tokenServer(t: { teardown(fn: () => unknown): void }, expiresIn = 300) {
+async function tokenServer (t: { teardown(fn: () => unknown): void }, expiresIn = 300) {
   let issued = 0
   const server = createServer((req, res) => {
     req.resume()

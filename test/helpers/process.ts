@@ -15,13 +15,13 @@ export interface ServiceProcess {
  * The service's real entry point (src/server.ts) in a process of its own, straight from the
  * TypeScript sources, so signals and exit codes are the real ones. Resolves once it listens.
  */
-export async function startService(
+export async function startService (
   t: Teardown,
   env: Record<string, string>,
   /** Another command (the image's), run in another folder. */
   run: { command: string[]; cwd: string | URL } = { command: [process.execPath, '--import', '@tapjs/typescript/import', 'src/server.ts'], cwd: root },
   /** What the process prints once it listens; its first group is the base URL. */
-  listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/,
+  listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/
 ): Promise<ServiceProcess> {
   const [command, ...args] = run.command
   const child = spawn(command!, args, {

@@ -14,7 +14,7 @@ export interface TestRedis {
   restore(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+async function freePort (): Promise<number> {
   const s = createServer()
   s.listen(0, '127.0.0.1')
   await once(s, 'listening')
@@ -28,7 +28,7 @@ async function freePort(): Promise<number> {
  * container runtime answers, else a redis-server spawned on a free port (CI installs it). It is
  * reached through a TCP proxy, so a test can take it away and bring it back whatever it is.
  */
-export async function startRedis(t: Teardown): Promise<TestRedis> {
+export async function startRedis (t: Teardown): Promise<TestRedis> {
   const target = await backend(t)
   const sockets = new Set<Socket>()
   let server: Server
@@ -56,7 +56,7 @@ export async function startRedis(t: Teardown): Promise<TestRedis> {
   return { url: `redis://127.0.0.1:${port}`, source: target.source, cut, restore: listen }
 }
 
-async function backend(t: Teardown): Promise<{ host: string; port: number; source: string }> {
+async function backend (t: Teardown): Promise<{ host: string; port: number; source: string }> {
   if (process.env.REDIS_URL) {
     const u = new URL(process.env.REDIS_URL)
     return { host: u.hostname, port: Number(u.port || 6379), source: `REDIS_URL ${u.host}` }

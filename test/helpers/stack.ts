@@ -25,7 +25,7 @@ export interface Answer {
 /** Fresh UUIDs that look like Genesys ids. */
 export const id = () => crypto.randomUUID()
 
-export async function send(url: string, method: 'GET' | 'POST', body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+export async function send (url: string, method: 'GET' | 'POST', body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const res = await request(url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -39,7 +39,7 @@ export async function send(url: string, method: 'GET' | 'POST', body?: unknown, 
  * The real simulator and the real service, each listening on port 0, the service configured
  * through the same environment parsing as production and pointed at the simulator over HTTP.
  */
-export async function startStack(
+export async function startStack (
   t: Teardown,
   opts: {
     sim?: SimulatorOptions
@@ -48,7 +48,7 @@ export async function startStack(
     env?: Record<string, string>
     deps?: AppDeps
     tune?: (config: Config) => void
-  } = {},
+  } = {}
 ): Promise<Stack> {
   const clientId = opts.sim?.clientId ?? 'test-client'
   let sim: Simulator

@@ -12,7 +12,7 @@ const soon = (ms = 2000) => Date.now() + ms
 type Tap = Pick<typeof t, 'test'>
 
 /** What both stores promise; `make` gives a fresh store with this time to live. */
-function contract(tap: Tap, name: string, make: (ttlMs: number) => Promise<IdempotencyStore>) {
+function contract (tap: Tap, name: string, make: (ttlMs: number) => Promise<IdempotencyStore>) {
   tap.test(`${name}: the first claim goes ahead; a repeat gets its answer, another request is a mismatch`, async (t) => {
     const store = await make(60_000)
     const first = await store.claim('k1', 'fp-a', soon())

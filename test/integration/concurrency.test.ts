@@ -10,7 +10,7 @@ for (const semantics of ['replace', 'merge'] as const) {
     sim.seed({ id: conversationId, participants: [{ id: participantId, purpose: 'customer', attributes: { existing: 'kept' } }] })
 
     const answers = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => post(`/participants/${conversationId}/${participantId}/data`, { attributes: { [`key${i}`]: `value${i}` } })),
+      Array.from({ length: 100 }, (_, i) => post(`/participants/${conversationId}/${participantId}/data`, { attributes: { [`key${i}`]: `value${i}` } }))
     )
 
     t.same(answers.map((a) => a.status), Array(100).fill(200), 'every caller answered 200')
@@ -55,7 +55,7 @@ t.test('after updates to 10,000 distinct conversations the queue holds nothing',
         if (a.status === 200) ok++
         peak = Math.max(peak, app.updates.size)
       }
-    }),
+    })
   )
   t.equal(ok, total, 'every update answered 200')
   t.equal(sim.stats.writes, total)

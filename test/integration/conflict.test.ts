@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { id, startStack, type Stack } from '../helpers/stack.js'
 
 /** Another system (an agent script, say) writing straight to Genesys, outside our queue. */
-async function foreignWrite(stack: Stack, conversationId: string, participantId: string, attributes: Record<string, string>) {
+async function foreignWrite (stack: Stack, conversationId: string, participantId: string, attributes: Record<string, string>) {
   const token = await stack.app.tokens.get()
   const res = await request(`${stack.config.genesys.apiUrl}/api/v2/conversations/${conversationId}/participants/${participantId}/attributes`, {
     method: 'PATCH',

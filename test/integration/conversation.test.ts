@@ -79,8 +79,8 @@ t.test('conversation-level writes find the right participant', async (t) => {
     const { c, ids } = seed('customer')
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        i % 2 === 0 ? post(`/conversations/${c}/data`, { attributes: { [`k${i}`]: 'v' } }) : post(`/participants/${c}/${ids[0]}/data`, { attributes: { [`k${i}`]: 'v' } }),
-      ),
+        i % 2 === 0 ? post(`/conversations/${c}/data`, { attributes: { [`k${i}`]: 'v' } }) : post(`/participants/${c}/${ids[0]}/data`, { attributes: { [`k${i}`]: 'v' } })
+      )
     )
     t.ok(answers.every((a) => a.status === 200))
     t.equal(Object.keys(sim.attributes(c, ids[0]!)!).length, 20)

@@ -10,7 +10,7 @@ import { id, send, startStack } from '../helpers/stack.js'
  * and $esc.url(...), escaping as Genesys's Java tools do (non-ASCII as \uXXXX, / as \/, spaces
  * in URLs as +), so the test sees the bytes Genesys would send.
  */
-function render(template: string, input: Record<string, string>): string {
+function render (template: string, input: Record<string, string>): string {
   const value = (name: string) => {
     if (!(name in input)) throw new Error(`template uses \${input.${name}}, which the contract does not provide`)
     return input[name]!
@@ -23,7 +23,7 @@ function render(template: string, input: Record<string, string>): string {
   const url = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')
   // One pass: a value that looks like Velocity is data, never evaluated again.
   return template.replace(/\$esc\.(jsonString|url)\(\$\{input\.(\w+)\}\)|\$\{input\.(\w+)\}/g, (_, tool: string | undefined, n: string, bare: string) =>
-    tool === 'jsonString' ? jsonString(value(n)) : tool === 'url' ? url(value(n)) : value(bare),
+    tool === 'jsonString' ? jsonString(value(n)) : tool === 'url' ? url(value(n)) : value(bare)
   )
 }
 

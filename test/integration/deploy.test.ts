@@ -18,7 +18,7 @@ const root = new URL('../../', import.meta.url)
 const read = (file: string) => readFile(new URL(file, root), 'utf8')
 
 /** The Dockerfile's runtime stage: its ENV, RUN, HEALTHCHECK and CMD, as the image would use them. */
-async function runtimeStage() {
+async function runtimeStage () {
   const lines = (await read('Dockerfile')).split('\n')
   const stages = lines.filter((l) => l.startsWith('FROM '))
   const stage = lines.slice(lines.lastIndexOf(stages.at(-1)!))
@@ -69,7 +69,7 @@ t.test("the image's steps, run here: clean install without dev dependencies, the
   const svc = await startService(
     t,
     { ...image.env, PORT: '0', GENESYS_CLIENT_ID: 'image', GENESYS_CLIENT_SECRET: 'image-secret', GENESYS_API_URL: simUrl, GENESYS_LOGIN_URL: simUrl, API_KEYS: 'ops:ops-key' },
-    { command: image.cmd, cwd: app },
+    { command: image.cmd, cwd: app }
   )
   const c = id()
   const a = await send(`${svc.url}/conversations/${c}/data`, 'POST', { attributes: { customer_tier: 'gold' } }, { 'x-api-key': 'ops-key' })
@@ -82,7 +82,7 @@ t.test("the image's steps, run here: clean install without dev dependencies, the
 })
 
 /** docker-compose.yml, with its YAML merge keys resolved. */
-async function compose() {
+async function compose () {
   return parse(await read('docker-compose.yml'), { merge: true }) as { services: Record<string, { environment?: Record<string, string>; ports?: string[]; command?: string[]; depends_on?: Record<string, { condition: string }>; healthcheck?: unknown; image?: string }> }
 }
 
@@ -125,7 +125,7 @@ t.test('.env.example lists every variable with its real default', async (t) => {
 })
 
 /** The compose stack's scenario: a write through one replica, seen through the other. */
-async function scenario(t: Test, gateway1: string, gateway2: string, apiKey: string) {
+async function scenario (t: Test, gateway1: string, gateway2: string, apiKey: string) {
   const key = { 'x-api-key': apiKey }
   const c = id()
   const written = await send(`${gateway1}/conversations/${c}/data`, 'POST', { attributes: { customer_tier: 'gold' } }, key)
@@ -165,7 +165,7 @@ t.test('the compose stack end to end: in containers where a runtime answers, els
   const sim = await startService(
     t,
     { ...simSettings, SIM_HOST: '127.0.0.1', SIM_PORT: '0' },
-    { command: [process.execPath, '--import', '@tapjs/typescript/import', 'src/sim/main.ts'], cwd: root },
+    { command: [process.execPath, '--import', '@tapjs/typescript/import', 'src/sim/main.ts'], cwd: root }
   )
   const image = await runtimeStage()
   const gateway = (name: string): Promise<ServiceProcess> => {

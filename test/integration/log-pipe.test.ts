@@ -27,7 +27,7 @@ await promisify(execFile)(process.execPath, [new URL('node_modules/typescript/bi
  * The real entry point with stdout and stderr on a named pipe (a real pipe, as a container
  * runtime or `node server.js | shipper` gives it), read by this test until start-up is over.
  */
-async function serviceOnPipe(t: Test) {
+async function serviceOnPipe (t: Test) {
   const dir = await mkdtemp(join(tmpdir(), 'pdg-pipe-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const fifo = join(dir, 'log')
@@ -54,7 +54,7 @@ async function serviceOnPipe(t: Test) {
       log += d
       const m = log.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
       // The sandbox's banner (on stderr, here the same pipe) is the last thing start-up writes.
-      if (m && log.includes(`"customer_tier":"gold"}}'\n`)) {
+      if (m && log.includes('"customer_tier":"gold"}}\'\n')) {
         clearTimeout(timer)
         resolve(m[1]!)
       }
@@ -102,7 +102,7 @@ t.test('a log reader that stops reading but keeps the pipe open slows no caller 
         await res.body.dump()
         answered++
       }
-    }),
+    })
   )
   const took = Date.now() - started
   t.equal(answered, 2000, 'every request was answered')

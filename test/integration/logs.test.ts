@@ -5,7 +5,7 @@ import { id, startStack } from '../helpers/stack.js'
 t.test('logs carry no secret and no attribute value, even at trace level', async (t) => {
   const lines: string[] = []
   const logStream = new Writable({
-    write(chunk, _enc, done) {
+    write (chunk, _enc, done) {
       lines.push(...String(chunk).split('\n').filter(Boolean))
       done()
     },
@@ -45,7 +45,7 @@ t.test('logs carry no secret and no attribute value, even at trace level', async
   t.match(requests[0], { reqId: 'trace-me-42', status: 200, caller: 'crm', keys: ['card', 'email'] }, 'the caller’s request id, key name (not the key) and attribute keys')
   t.ok(
     lines.map((l) => JSON.parse(l)).filter((l) => l.reqId === 'trace-me-42').length >= 1,
-    'every line logged for that request carries its id',
+    'every line logged for that request carries its id'
   )
   const upstream = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'genesys')
   t.same(upstream.map((l) => l.upstream), ['token', 'getConversation', 'patchAttributes'], 'each Genesys call logged once (debug)')

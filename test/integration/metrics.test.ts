@@ -2,7 +2,7 @@ import t from 'tap'
 import { id, send, startStack, type Answer } from '../helpers/stack.js'
 
 /** `name{a="x",b="y"} 3` lines, as {name, labels, value}. */
-function parse(text: string) {
+function parse (text: string) {
   return text
     .split('\n')
     .filter((l) => l !== '' && !l.startsWith('#'))
@@ -13,7 +13,7 @@ function parse(text: string) {
     })
 }
 
-async function scrape(url: string) {
+async function scrape (url: string) {
   const text = await (await fetch(`${url}/metrics`)).text()
   const samples = parse(text)
   return (name: string, labels: Record<string, string> = {}) =>
@@ -30,7 +30,7 @@ t.test('after a mixed run, /metrics counts each kind of thing that happened', as
   await Promise.all(
     Array.from({ length: 8 }, async (_, w) => {
       for (let i = 0; i < 15; i++) answers.push(await post(`/participants/${id()}/${id()}/data`, { attributes: { [`k${w}`]: String(i) } }, key))
-    }),
+    })
   )
   const invalid = await Promise.all(Array.from({ length: 7 }, () => post(`/participants/${id()}/${id()}/data`, { attributes: { bad: { nested: 1 } } }, key)))
   const unauthorized = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })

@@ -19,7 +19,7 @@ const body = fc.oneof(
   fc.record({ attributes }, { requiredKeys: [] }),
   fc.record({ data: attributes, participantId: fc.oneof(fc.uuid(), fc.string()), purpose: fc.string({ maxLength: 12 }) }, { requiredKeys: [] }),
   fc.jsonValue({ maxDepth: 3 }),
-  fc.string({ maxLength: 60 }).map((s) => ({ raw: s })),
+  fc.string({ maxLength: 60 }).map((s) => ({ raw: s }))
 )
 const headers = fc.record(
   {
@@ -28,7 +28,7 @@ const headers = fc.record(
     'idempotency-key': fc.oneof(fc.uuid(), fc.string({ maxLength: 8 })),
     'x-api-key': often(fc.constant('good-key'), fc.string({ maxLength: 10 })),
   },
-  { requiredKeys: ['content-type', 'x-api-key'] },
+  { requiredKeys: ['content-type', 'x-api-key'] }
 )
 const query = often(fc.constant(''), fc.constantFrom('?dryRun=true', '?dryRun=maybe', '?dryRun=true&dryRun=false', '?x=1'))
 
@@ -51,7 +51,7 @@ t.test(`${RUNS} random requests: never a 5xx, always a catalogue problem`, async
         if (problem.code === undefined || !(problem.code in CATALOGUE) || problem.status !== res.statusCode) throw new Error(`bad problem: ${text}`)
       }
     }),
-    { numRuns: RUNS, seed: 20261121, endOnFailure: true },
+    { numRuns: RUNS, seed: 20261121, endOnFailure: true }
   )
   t.comment(`statuses: ${JSON.stringify(seen)}`)
   t.ok((seen[200] ?? 0) > 0 && (seen[400] ?? 0) > 0 && (seen[401] ?? 0) > 0, 'the runs reached success, validation and auth')
@@ -69,7 +69,7 @@ t.test('well-formed random updates are all written as sent', async (t) => {
       const stored = sim.attributes(c, p)
       for (const [k, v] of Object.entries(attrs)) if (stored?.[k] !== v) throw new Error(`${k} not stored as sent`)
     }),
-    { numRuns: 300, seed: 7 },
+    { numRuns: 300, seed: 7 }
   )
   t.pass('300 random maps stored exactly')
 })
@@ -94,7 +94,7 @@ t.test('random numbers, however written, are stored as written', async (t) => {
         if (stored?.[`n${i}`] !== n || a.body.attributes[`n${i}`] !== n) throw new Error(`${n} became ${stored?.[`n${i}`]}`)
       })
     }),
-    { numRuns: 200, seed: 13 },
+    { numRuns: 200, seed: 13 }
   )
   t.pass('200 bodies of numbers stored digit for digit')
 })

@@ -6,7 +6,7 @@ const windowMs = 3000
 const budget = 30
 
 /** Most requests the simulator saw in any window-long interval. */
-function busiestWindow(times: number[]): number {
+function busiestWindow (times: number[]): number {
   const sorted = [...times].sort((a, b) => a - b)
   let worst = 0
   for (let i = 0, j = 0; i < sorted.length; i++) {
@@ -16,7 +16,7 @@ function busiestWindow(times: number[]): number {
   return worst
 }
 
-function tally(answers: Answer[]): Record<string, number> {
+function tally (answers: Answer[]): Record<string, number> {
   const counts: Record<string, number> = {}
   for (const a of answers) {
     const k = a.status === 200 ? '200' : `${a.status} ${a.body?.code}`
@@ -25,7 +25,7 @@ function tally(answers: Answer[]): Record<string, number> {
   return counts
 }
 
-async function stack(t: Teardown, env: Record<string, string> = {}) {
+async function stack (t: Teardown, env: Record<string, string> = {}) {
   return startStack(t, {
     sim: { rateLimit: { requests: budget, windowMs }, recordRequests: true },
     env: { GENESYS_RATE_LIMIT_PER_MINUTE: String(budget), ...env },
@@ -54,7 +54,7 @@ t.test('offered three times the budget: zero upstream 429s, never over the budge
   t.ok(refused.length > 0, 'the excess was refused')
   t.ok(
     refused.every((a) => (a.body.code === 'RATE_BUDGET_EXHAUSTED' && Number(a.headers['retry-after']) >= 1) || a.body.code === 'DEADLINE_EXCEEDED'),
-    'with RATE_BUDGET_EXHAUSTED and a Retry-After, or DEADLINE_EXCEEDED when the wait ran out',
+    'with RATE_BUDGET_EXHAUSTED and a Retry-After, or DEADLINE_EXCEEDED when the wait ran out'
   )
 })
 

@@ -5,7 +5,7 @@ import t from 'tap'
 import { startStack } from '../helpers/stack.js'
 
 /** The README's signing snippet, as a user would paste it into a shell. */
-async function readmeSnippet(): Promise<string> {
+async function readmeSnippet (): Promise<string> {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
   const section = readme.split('### Signed webhooks')[1]?.split('\n### ')[0] ?? ''
   const block = section.match(/```sh\n([\s\S]*?)```/)?.[1]

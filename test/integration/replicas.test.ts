@@ -7,7 +7,7 @@ import { id, send, startStack, type Answer, type Teardown } from '../helpers/sta
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** The simulator and its credentials, for service processes to use. */
-async function simulator(t: Teardown, opts: Parameters<typeof buildSimulator>[0] = {}) {
+async function simulator (t: Teardown, opts: Parameters<typeof buildSimulator>[0] = {}) {
   const clientId = `replicas-${id()}`
   const sim = buildSimulator({ clientId, clientSecret: 's', recordRequests: true, ...opts })
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
@@ -23,7 +23,7 @@ t.test('two service processes, one Redis: 200 concurrent keys on one participant
   const c = id()
   const p = id()
   const answers = await Promise.all(
-    Array.from({ length: 200 }, (_, i) => send(`${(i % 2 ? a : b)!.url}/participants/${c}/${p}/data`, 'POST', { attributes: { [`k${i}`]: String(i) } })),
+    Array.from({ length: 200 }, (_, i) => send(`${(i % 2 ? a : b)!.url}/participants/${c}/${p}/data`, 'POST', { attributes: { [`k${i}`]: String(i) } }))
   )
   const failed = answers.filter((x) => x.status !== 200)
   t.same(failed.map((x) => x.body), [], 'all 200 answered 200')

@@ -6,7 +6,7 @@ import t from 'tap'
 const root = new URL('../../', import.meta.url)
 
 /** The curl the README shows for sandbox mode, exactly as a user would paste it. */
-async function readmeCurl(): Promise<string> {
+async function readmeCurl (): Promise<string> {
   const readme = await readFile(new URL('README.md', root), 'utf8')
   const block = readme.split('<!-- sandbox-curl')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]
   if (!block) throw new Error('README.md has no sandbox curl block')
@@ -53,7 +53,7 @@ t.test('production without credentials refuses to start, naming what is missing'
   await run('npm', ['run', 'build', '--silent'], { cwd: root })
   const err = await run('node', ['dist/server.js'], { cwd: root, env: { PATH: process.env.PATH, NODE_ENV: 'production' } }).then(
     () => undefined,
-    (e: { code: number; stderr: string }) => e,
+    (e: { code: number; stderr: string }) => e
   )
   t.equal(err?.code, 1, 'exit code 1')
   t.match(err?.stderr, /GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production/)

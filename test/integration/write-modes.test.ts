@@ -2,7 +2,7 @@ import t from 'tap'
 import { id, startStack, type Teardown } from '../helpers/stack.js'
 
 // 20 updates at once, each a different key, on a participant that already holds one.
-async function run(t: Teardown, mode: 'merge' | 'patch', semantics: 'merge' | 'replace') {
+async function run (t: Teardown, mode: 'merge' | 'patch', semantics: 'merge' | 'replace') {
   const { sim, post } = await startStack(t, { sim: { semantics, writeMs: 20 }, env: { GENESYS_WRITE_MODE: mode } })
   const c = id()
   const p = id()

@@ -10,7 +10,7 @@ const keys = [
 ]
 
 /** The plugin alone, on a real server: one route answering who the caller is. */
-async function serve(t: { teardown(fn: () => unknown): void }, options = { keys }) {
+async function serve (t: { teardown(fn: () => unknown): void }, options = { keys }) {
   const app = Fastify()
   await app.register(problems)
   await app.register(auth, options)

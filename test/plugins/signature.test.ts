@@ -14,7 +14,7 @@ const keys = [
 /** A fixed "now", so that fresh and stale are exact. */
 const NOW_S = 1_800_000_000
 
-async function serve(t: { teardown(fn: () => unknown): void }) {
+async function serve (t: { teardown(fn: () => unknown): void }) {
   const app = Fastify()
   await app.register(problems)
   await app.register(rawJson)

@@ -14,14 +14,14 @@ interface Answer {
   body: any
 }
 
-async function start(t: Teardown, opts: SimulatorOptions): Promise<{ sim: Simulator; url: string }> {
+async function start (t: Teardown, opts: SimulatorOptions): Promise<{ sim: Simulator; url: string }> {
   const sim = buildSimulator({ clientId: 'c', clientSecret: 's', ...opts })
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => sim.app.close())
   return { sim, url }
 }
 
-async function call(url: string, method: 'GET' | 'PATCH' | 'POST', path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+async function call (url: string, method: 'GET' | 'PATCH' | 'POST', path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   try {
     const res = await request(url + path, { method, headers, body })
     const text = await res.body.text()
@@ -37,7 +37,7 @@ const tokenCall = (url: string) =>
   call(url, 'POST', '/oauth/token', { authorization: 'Basic ' + Buffer.from('c:s').toString('base64'), 'content-type': 'application/x-www-form-urlencoded' }, 'grant_type=client_credentials')
 
 /** A token, asking again while injected faults refuse one. */
-async function token(url: string): Promise<string> {
+async function token (url: string): Promise<string> {
   for (let i = 0; i < 100; i++) {
     const a = await tokenCall(url)
     if (a.status === 200) return a.body.access_token
@@ -49,7 +49,7 @@ const get = (url: string, tok: string, conversationId: string) => call(url, 'GET
 const patch = (url: string, tok: string, conversationId: string, attributes: Record<string, string>) =>
   call(url, 'PATCH', `/api/v2/conversations/${conversationId}/participants/p1/attributes`, { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, JSON.stringify({ attributes }))
 
-function tally(statuses: number[]): Record<string, number> {
+function tally (statuses: number[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const s of statuses) {
     const k = s >= 500 ? '5xx' : String(s)
@@ -59,7 +59,7 @@ function tally(statuses: number[]): Record<string, number> {
 }
 
 /** Seeded, so the counts are fixed; the tolerance only says what "about its rate" means. */
-function near(t: { ok(v: boolean, m: string): unknown }, actual: number | undefined, expected: number, tolerance: number, what: string) {
+function near (t: { ok(v: boolean, m: string): unknown }, actual: number | undefined, expected: number, tolerance: number, what: string) {
   t.ok(Math.abs((actual ?? 0) - expected) <= tolerance, `${what}: ${actual ?? 0} is within ${tolerance} of ${expected}`)
 }
 
@@ -116,7 +116,7 @@ t.test('each fault happens at about its rate, on the endpoints it applies to', a
 
 t.test('the same seed answers the same sequence; another seed does not', async (t) => {
   const faults = { conflictRate: 0.15, rateLimitRate: 0.15, serverErrorRate: 0.15, dropRate: 0.15 }
-  async function run(seed: number): Promise<number[]> {
+  async function run (seed: number): Promise<number[]> {
     const { url } = await start(t, { faults: { seed, ...faults } })
     const tok = await token(url)
     const statuses: number[] = []

@@ -6,7 +6,7 @@ import { ApiError } from '../../src/errors.js'
 const settle = (p: Promise<void>) =>
   p.then(
     () => 'granted',
-    (e: ApiError) => e.code,
+    (e: ApiError) => e.code
   )
 
 t.test('slices never let more than the budget into any window, and waste little of it', async (t) => {
@@ -84,11 +84,11 @@ t.test('while a live caller waits, a bulk caller arriving in a fresh slice does 
   let room = 0
   let used = 0
   const limiter = {
-    async consume() {
+    async consume () {
       if (++used > room) throw new RateLimiterRes(0, 50, used, false)
       return new RateLimiterRes(room - used, 50, used, false)
     },
-    async get() {
+    async get () {
       return new RateLimiterRes(Math.max(room - used, 0), 50, used, false)
     },
   } as unknown as RateLimiterAbstract

@@ -22,7 +22,7 @@ const queueOptions = (conflictRetries = 0): QueueOptions => ({
   unknownOutcomePause: noPause,
 })
 
-function queue(upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetries?: number } = {}) {
+function queue (upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetries?: number } = {}) {
   return new UpdateQueue(upstream, { ...queueOptions(opts.conflictRetries), ...opts })
 }
 
@@ -30,7 +30,7 @@ function queue(upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetri
 const u = (changes: Attributes, deadlineInMs = 60_000): Update => ({ changes, deadline: Date.now() + deadlineInMs, priority: 'live' })
 
 /** An in-memory Genesys with a gate on each call, so a test decides when each one finishes. */
-function fakeUpstream() {
+function fakeUpstream () {
   const state = new Map<string, Attributes>()
   const log: string[] = []
   let inFlight = 0
@@ -40,7 +40,7 @@ function fakeUpstream() {
   const gate = () => (open ? Promise.resolve() : new Promise<void>((r) => gates.push(r)))
   let reads = 0
   const upstream: Upstream & { failRead?: { nth: number; err: ApiError } } = {
-    async getConversation(cid): Promise<Conversation> {
+    async getConversation (cid): Promise<Conversation> {
       log.push(`get ${cid}`)
       const nth = ++reads
       await gate()
@@ -48,7 +48,7 @@ function fakeUpstream() {
       const participants = [...state].filter(([k]) => k.startsWith(cid)).map(([k, attributes]) => ({ id: k.split('/')[1]!, purpose: 'customer', attributes }))
       return { id: cid, participants }
     },
-    async patchParticipantAttributes(cid, pid, attributes) {
+    async patchParticipantAttributes (cid, pid, attributes) {
       log.push(`patch ${cid}/${pid} ${Object.keys(attributes).join(',')}`)
       peak = Math.max(peak, ++inFlight)
       await gate()
@@ -64,7 +64,7 @@ function fakeUpstream() {
   }
   // Releases every call waiting now and any that start while we wait, until nothing is pending.
   const settle = async () => {
-    for (let idle = 0; idle < 5; ) {
+    for (let idle = 0; idle < 5;) {
       await tick()
       if (gates.length === 0) {
         idle++
@@ -81,7 +81,7 @@ function fakeUpstream() {
     settle,
     settleOnce,
     peak: () => peak,
-    set open(v: boolean) {
+    set open (v: boolean) {
       open = v
     },
   }
@@ -189,7 +189,7 @@ const wait = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const outcome = (p: Promise<unknown>) =>
   p.then(
     () => 'ok',
-    (e: ApiError) => e.code,
+    (e: ApiError) => e.code
   )
 
 t.test('an update still queued at its deadline is withdrawn: 504, and never written', async (t) => {
