@@ -11,4 +11,9 @@ export default [
       '@stylistic/max-len': ['error', { code: 160, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true }],
     },
   },
+  {
+    // Data Actions are Velocity templates: `${input.x}` and `${credentials.apiKey}` are meant literally.
+    files: ['src/data-action/**', 'test/data-action/**', 'test/integration/data-action.test.ts'],
+    rules: { 'no-template-curly-in-string': 'off' },
+  },
 ]

@@ -25,7 +25,8 @@ export async function start (command: string[], env: Record<string, string>, rea
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const stdio: StdioOptions = ipc ? ['ignore', 'ignore', 'ignore', 'ipc'] : 'ignore'
-  const child: ChildProcess = spawn(command[0]!, command.slice(1), { cwd: root, env: { PATH: process.env.PATH, PORT: String(port), SIM_PORT: String(port), ...env }, stdio })
+  const childEnv = { PATH: process.env.PATH, PORT: String(port), SIM_PORT: String(port), ...env }
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), { cwd: root, env: childEnv, stdio })
   for (let i = 0; i < 300; i++) {
     if (await fetch(url + ready).then((r) => r.ok, () => false)) return { url, child }
     await sleep(100)

@@ -275,7 +275,8 @@ async function rows (scenario: Scenario, writeMs: number, rounds: number): Promi
   const raw = seen[0]!
   return seen.map((r) => {
     const byRound = { vsRaw: r.map((x, round) => x.rps / raw[round]!.rps), p99VsRaw: r.map((x, round) => x.p99 / raw[round]!.p99) }
-    return { ...[...r].sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!, vsRaw: median(byRound.vsRaw) ?? 0, p99VsRaw: median(byRound.p99VsRaw), byRound }
+    const middle = [...r].sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!
+    return { ...middle, vsRaw: median(byRound.vsRaw) ?? 0, p99VsRaw: median(byRound.p99VsRaw), byRound }
   })
 }
 

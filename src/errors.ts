@@ -115,7 +115,9 @@ export function problemSchema (status: number, codes = (Object.keys(CATALOGUE) a
       detail: z.string(),
       instance: z.string(),
       errors: z.array(z.object({ in: z.enum(['body', 'path', 'query', 'header']), path: z.string(), message: z.string() })).optional(),
-      upstream: z.object({ status: z.number().optional(), code: z.string().optional(), message: z.string().optional(), correlationId: z.string().optional() }).optional(),
+      upstream: z
+        .object({ status: z.number().optional(), code: z.string().optional(), message: z.string().optional(), correlationId: z.string().optional() })
+        .optional(),
     })
     .catchall(z.unknown())
     .describe('application/problem+json (RFC 9457)')

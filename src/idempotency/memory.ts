@@ -33,14 +33,14 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       if (entry === undefined) return this.#hold(key, fingerprint)
       if (entry.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (entry.answer !== undefined) return { kind: 'replay', answer: entry.answer }
-      const late = Symbol()
+      const late = Symbol('late')
       if ((await Promise.race([entry.settled, sleep(deadline - Date.now(), late)])) === late) throw inFlight()
     }
   }
 
   #hold (key: string, fingerprint: string): Claim {
     let release!: () => void
-    const entry: Entry = { fingerprint, answer: undefined, settled: new Promise((r) => (release = r)) }
+    const entry: Entry = { fingerprint, answer: undefined, settled: new Promise((resolve) => (release = resolve)) }
     this.#entries.set(key, entry)
     return {
       kind: 'new',

@@ -23,7 +23,10 @@ declare module 'fastify' {
 export default fp<{ url: string | undefined; clientId: string }>(
   async (app, { url, clientId }) => {
     app.decorate('redisPrefix', `pdg:${clientId}:`)
-    if (url === undefined) return void app.decorate('redis', undefined)
+    if (url === undefined) {
+      app.decorate('redis', undefined)
+      return
+    }
     const redis = new Redis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

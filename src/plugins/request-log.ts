@@ -22,7 +22,15 @@ export class RequestLog extends LogController {
   override incomingRequest (): void {}
 
   override requestCompleted (err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
-    const line = { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), caller: req.caller, code: reply.problemCode, keys: reply.loggedKeys }
+    const line = {
+      method: req.method,
+      url: req.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+      caller: req.caller,
+      code: reply.problemCode,
+      keys: reply.loggedKeys,
+    }
     if (err) req.log.error({ ...line, err }, 'request failed')
     else req.log.info(line, 'request')
   }

@@ -99,7 +99,8 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     }
     return app.idempotency.once(req, reply, due.deadline, async () => {
       const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...due })
-      return { conversationId, participantId: result.participantId, attributes: result.attributes, updated, coalesced: result.coalesced, attempts: result.attempts }
+      const { participantId, attributes, coalesced, attempts } = result
+      return { conversationId, participantId, attributes, updated, coalesced, attempts }
     })
   }
 

@@ -159,7 +159,7 @@ export class RateBudget {
   }
 
   #schedule (ms: number): void {
-    if (this.#timer === undefined) this.#timer = setTimeout(() => void this.#pump(), ms)
+    if (this.#timer === undefined) this.#timer = setTimeout(() => { void this.#pump() }, ms)
   }
 
   /** Hands the new slice's units to the waiting callers, in rank order, then arrival order. */

@@ -104,23 +104,23 @@ export default fp<UpdatesPluginOptions>(
       },
     } satisfies Updates)
     // Read when /metrics is scraped, so metrics need not know the queue.
-    const registers = [metrics.registry]
-    new Gauge({
+    const { registry } = metrics
+    registry.registerMetric(new Gauge({
       name: 'pdg_queue_updates',
       help: 'Updates waiting for an answer (queued or being written)',
-      registers,
+      registers: [],
       collect () {
         this.set(queue.callers)
       },
-    })
-    new Gauge({
+    }))
+    registry.registerMetric(new Gauge({
       name: 'pdg_queue_conversations',
       help: 'Conversations with an update queued or being written',
-      registers,
+      registers: [],
       collect () {
         this.set(queue.size)
       },
-    })
+    }))
     // By the time this runs every request has been answered; a write still on the wire has
     // nobody waiting for it, so there is nothing to wait for.
     if (owned) app.addHook('onClose', () => net.destroy())

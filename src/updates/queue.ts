@@ -89,7 +89,8 @@ export class UpdateQueue {
     const l = lane
     const b = batch
     const done = new Promise<WriteResult>((resolve, reject) => {
-      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer: setTimeout(() => this.#answerLate(l, b, waiter), deadline - at) }
+      const timer = setTimeout(() => this.#answerLate(l, b, waiter), deadline - at)
+      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer }
       b.waiters.add(waiter)
     })
     lane.callers++
@@ -110,7 +111,7 @@ export class UpdateQueue {
       if (lane.current !== undefined) this.#hurry(lane, lane.current, by)
       for (const batch of lane.batches.values()) this.#hurry(lane, batch, by)
     }
-    return this.#callers === 0 ? Promise.resolve() : new Promise((r) => (this.#idle = r))
+    return this.#callers === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve))
   }
 
   #hurry (lane: Lane, batch: Batch, by: number): void {

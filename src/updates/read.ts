@@ -42,7 +42,7 @@ export class AttributeReader {
       onRetry
     ) as Promise<ReadResult>
     let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_, reject) => {
+    const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')), urgency.deadline - this.#clock())
     })
     return Promise.race([attempt.catch((err: unknown) => Promise.reject(toApiError(err))), late]).finally(() => clearTimeout(timer))

@@ -38,7 +38,13 @@ export class Writer {
    * is too close to send for. Throws what Genesys answered (an UpstreamError) or the pipeline's
    * own refusal (an ApiError).
    */
-  async attempt (conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined, answerLate: (w: Waiter) => void): Promise<WriteResult | undefined> {
+  async attempt (
+    conversationId: string,
+    lane: Lane,
+    batch: Batch,
+    lease: Lease | undefined,
+    answerLate: (w: Waiter) => void
+  ): Promise<WriteResult | undefined> {
     const { mode, clock } = this.#opts
     // patch mode: a known participant is written without reading it first.
     let participant: ChosenParticipant

@@ -4,7 +4,8 @@ import { attributeMap, genesysId, updateBody } from '../../src/attributes/body.j
 const limits = { maxAttributes: 3, maxValueLength: 5 }
 
 /** The issues zod reports, as path → message. */
-function issues (schema: { safeParse(v: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string; code: string; keys?: string[] }> } } }, value: unknown) {
+type Issue = { path: PropertyKey[]; message: string; code: string; keys?: string[] }
+function issues (schema: { safeParse(v: unknown): { success: boolean; error?: { issues: Issue[] } } }, value: unknown) {
   const r = schema.safeParse(value)
   return r.success ? [] : r.error!.issues.map((i) => [i.path.join('/'), i.code === 'unrecognized_keys' ? `unknown ${i.keys!.join(',')}` : i.message])
 }

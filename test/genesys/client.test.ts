@@ -29,8 +29,8 @@ async function upstream (t: Teardown, api: Handler, token?: Handler) {
       api(req, res, body)
     })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise((r) => server.close(r)))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return { url, seen }
 }
@@ -121,14 +121,14 @@ t.test('a 200 to the read that is not a conversation is an upstream error, never
     ['attributes that are null', '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":null}]}'],
   ]
   for (const [name, body] of bodies) {
-    const { url } = await upstream(t, (_q, res) => (res.writeHead(200, { 'content-type': 'application/json' }), res.end(body)))
+    const { url } = await upstream(t, (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body))
     t.equal((await failure(client(url).getConversation(id()))).code, 'UPSTREAM_ERROR', name)
   }
 })
 
 t.test('an attribute named __proto__ that another system set is read as an ordinary key', async (t) => {
   const body = '{"id":"x","participants":[{"id":"p","purpose":"customer","attributes":{"__proto__":"kept","a":"b"}}]}'
-  const { url } = await upstream(t, (_q, res) => (res.writeHead(200, { 'content-type': 'application/json' }), res.end(body)))
+  const { url } = await upstream(t, (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body))
   const attributes = (await client(url).getConversation(id())).participants[0]!.attributes!
   t.same(Object.entries(attributes), [['__proto__', 'kept'], ['a', 'b']], 'both keys, as own properties')
   t.equal(JSON.stringify(merge(attributes, { c: 'd' })), '{"__proto__":"kept","a":"b","c":"d"}', 'and a merged write keeps it')

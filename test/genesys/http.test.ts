@@ -13,11 +13,11 @@ async function upstream (t: Teardown, answer: (res: ServerResponse) => void) {
     req.resume()
     req.on('end', () => answer(res))
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const dispatcher = new Agent()
   t.teardown(async () => {
     await dispatcher.destroy()
-    await new Promise((r) => server.close(r))
+    await new Promise((resolve) => server.close(resolve))
   })
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, dispatcher }
 }
@@ -27,12 +27,15 @@ const answered = (op: Operation, req: Sent, opts: HttpOptions) => exchange(op, r
 
 /** Settles within a second, or fails the test instead of hanging it. */
 const settled = <T>(p: Promise<T>) =>
-  Promise.race([p.then((value) => ({ value }), (error: unknown) => ({ error })), new Promise<{ hung: true }>((r) => setTimeout(() => r({ hung: true }), 1000))])
+  Promise.race([
+    p.then((value) => ({ value }), (error: unknown) => ({ error })),
+    new Promise<{ hung: true }>((resolve) => setTimeout(() => resolve({ hung: true }), 1000)),
+  ])
 
 t.test('a throwing onExchange rejects the call once; it never leaves it pending', async (t) => {
   const answers: Array<[string, (res: ServerResponse) => void]> = [
     ['a 200', (res) => res.end('{}')],
-    ['a body cut off after the headers', (res) => (res.writeHead(200, { 'content-length': '100' }), res.write('{"a'), res.destroy())],
+    ['a body cut off after the headers', (res) => { res.writeHead(200, { 'content-length': '100' }).write('{"a'); res.destroy() }],
   ]
   for (const [name, answer] of answers) {
     const { origin, dispatcher } = await upstream(t, answer)

@@ -14,8 +14,8 @@ async function tokenServer (t: { teardown(fn: () => unknown): void }, expiresIn 
       res.end(JSON.stringify({ access_token: `T${issued}`, token_type: 'bearer', expires_in: expiresIn }))
     })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise((r) => server.close(r)))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, issued: () => issued }
 }
 

@@ -48,7 +48,7 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
   }
   await listen()
   const cut = async () => {
-    const closed = new Promise((r) => server.close(r))
+    const closed = new Promise((resolve) => server.close(resolve))
     for (const s of sockets) s.destroy()
     await closed
   }

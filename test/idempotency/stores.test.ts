@@ -86,7 +86,7 @@ t.test('redis', async (t) => {
   let n = 0
   const make = async (ttlMs: number, pendingMs = 10_000, prefix = `test${++n}:`) => {
     const c = connect()
-    if (c.status !== 'ready') await new Promise((r) => c.once('ready', r))
+    if (c.status !== 'ready') await new Promise((resolve) => c.once('ready', resolve))
     return new RedisIdempotencyStore(c, { prefix, ttlMs, pendingMs, pollMs: 20 })
   }
   contract(t, 'redis', make)

@@ -20,7 +20,7 @@ t.test('a 409 caused by another writer: re-read, re-merge, retry, and keep both'
   const p = id()
   stack.sim.seed({ id: c, participants: [{ id: p, purpose: 'customer', attributes: { before: '1' } }] })
   const foreign = foreignWrite(stack, c, p, { before: '1', agent: 'wrote this' })
-  await new Promise((r) => setTimeout(r, 20)) // the foreign write now holds the conversation
+  await new Promise((resolve) => setTimeout(resolve, 20)) // the foreign write now holds the conversation
   const ours = await stack.post(`/participants/${c}/${p}/data`, { attributes: { ours: 'too' } })
   t.equal(await foreign, 202)
   t.equal(ours.status, 200)
@@ -34,7 +34,7 @@ t.test('retries are bounded: a conversation that keeps changing gets UPSTREAM_CO
   const c = id()
   const p = id()
   const foreign = foreignWrite(stack, c, p, { agent: 'x' })
-  await new Promise((r) => setTimeout(r, 20))
+  await new Promise((resolve) => setTimeout(resolve, 20))
   const ours = await stack.post(`/participants/${c}/${p}/data`, { attributes: { ours: 'y' } })
   await foreign
   t.equal(ours.status, 409)

@@ -16,6 +16,7 @@ function render (template: string, input: Record<string, string>): string {
     return input[name]!
   }
   const jsonString = (s: string) =>
+    // eslint-disable-next-line no-control-regex -- the control characters are what this escapes
     s.replace(/["\\/\u0000-\u001f\u007f-\uffff]/g, (ch) => {
       const named: Record<string, string> = { '"': '\\"', '\\': '\\\\', '/': '\\/', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' }
       return named[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`

@@ -8,7 +8,7 @@ t.test('a request with a 1 s deadline queued behind a slow write: 504 in about 1
   const c = id()
   const p = id()
   const slow = post(`/participants/${c}/${p}/data`, { attributes: { first: 'slow' } })
-  await new Promise((r) => setTimeout(r, 100)) // the slow write is out
+  await new Promise((resolve) => setTimeout(resolve, 100)) // the slow write is out
   const start = Date.now()
   const late = await post(`/participants/${c}/${p}/data`, { attributes: { second: 'late' } }, { 'x-request-timeout-ms': '1000' })
   const took = since(start)
@@ -17,7 +17,7 @@ t.test('a request with a 1 s deadline queued behind a slow write: 504 in about 1
   t.match(late.body.detail, /not applied/)
   t.ok(took >= 950 && took < 1500, `answered at its deadline (${took} ms)`)
   t.equal((await slow).status, 200, 'the slow write itself succeeded')
-  await new Promise((r) => setTimeout(r, 500)) // time for anything still queued to go out
+  await new Promise((resolve) => setTimeout(resolve, 500)) // time for anything still queued to go out
   t.same(sim.attributes(c, p), { first: 'slow' }, 'the late update never reached Genesys')
   t.equal(sim.stats.writes, 1)
 })
@@ -31,7 +31,7 @@ t.test('a write still on the wire at the deadline is answered UPSTREAM_OUTCOME_U
   t.equal(a.status, 502)
   t.equal(a.body.code, 'UPSTREAM_OUTCOME_UNKNOWN')
   t.ok(since(start) < 1000, 'answered at the deadline, not when Genesys answered')
-  await new Promise((r) => setTimeout(r, 1200))
+  await new Promise((resolve) => setTimeout(resolve, 1200))
   t.equal(sim.attributes(c, p)?.tier, 'gold', 'here it did land: "unknown" was the truthful answer')
 })
 
@@ -64,7 +64,7 @@ t.test('past the queue bound, updates are refused at once with 503 OVERLOADED an
   const c = id()
   const p = id()
   const accepted = Array.from({ length: 3 }, (_, i) => post(`/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } }))
-  await new Promise((r) => setTimeout(r, 50))
+  await new Promise((resolve) => setTimeout(resolve, 50))
   const start = Date.now()
   const refused = await post(`/participants/${c}/${p}/data`, { attributes: { extra: 'v' } })
   t.ok(since(start) < 200, 'at once, not after the deadline')

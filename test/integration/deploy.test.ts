@@ -11,7 +11,7 @@ import { simEnv } from '../../src/sim/env.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService, type ServiceProcess } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, type Teardown } from '../helpers/stack.js'
+import { id, send } from '../helpers/stack.js'
 
 const run = promisify(execFile)
 const root = new URL('../../', import.meta.url)
@@ -75,7 +75,8 @@ t.test("the image's steps, run here: clean install without dev dependencies, the
   const a = await send(`${svc.url}/conversations/${c}/data`, 'POST', { attributes: { customer_tier: 'gold' } }, { 'x-api-key': 'ops-key' })
   t.equal(a.status, 200, 'the service answers from the image layout')
   const port = new URL(svc.url).port
-  const health = await run(image.healthcheck[0]!, image.healthcheck.slice(1), { cwd: app, env: { ...process.env, PORT: port } }).then(() => 0, (e: { code: number }) => e.code)
+  const health = await run(image.healthcheck[0]!, image.healthcheck.slice(1), { cwd: app, env: { ...process.env, PORT: port } })
+    .then(() => 0, (e: { code: number }) => e.code)
   t.equal(health, 0, 'the HEALTHCHECK command passes against it')
   svc.child.kill('SIGTERM')
   t.equal((await svc.exited).code, 0, 'and it stops cleanly on SIGTERM')

@@ -57,7 +57,7 @@ t.test('a first attempt that failed frees the key, so the retry is carried out',
   const c = id()
   const p = id()
   const blocker = post(`/participants/${c}/${p}/data`, { attributes: { first: '1' } }, as('crm-key'))
-  await new Promise((r) => setTimeout(r, 50))
+  await new Promise((resolve) => setTimeout(resolve, 50))
   const failed = await post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, { ...as('crm-key', 'k-3'), 'x-request-timeout-ms': '500' })
   t.equal(failed.body.code, 'DEADLINE_EXCEEDED')
   await blocker
@@ -79,7 +79,7 @@ t.test('a repeat whose deadline comes before the first finishes is answered by i
   const { post } = await startStack(t, { sim: { writeMs: 2000 }, env: { API_KEYS: keys } })
   const path = `/participants/${id()}/${id()}/data`
   const first = post(path, { attributes: { tier: 'gold' } }, as('crm-key', 'slow-1'))
-  await new Promise((r) => setTimeout(r, 100))
+  await new Promise((resolve) => setTimeout(resolve, 100))
   const started = Date.now()
   const repeat = await post(path, { attributes: { tier: 'gold' } }, { ...as('crm-key', 'slow-1'), 'x-request-timeout-ms': '700' })
   t.ok(Date.now() - started < 1000, `answered within its deadline (${Date.now() - started} ms)`)

@@ -42,7 +42,7 @@ async function serviceOnPipe (t: Test) {
     stdio: ['ignore', writer, writer],
   })
   closeSync(writer)
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -62,12 +62,12 @@ async function serviceOnPipe (t: Test) {
     void exited.then((code) => reject(new Error(`service exited ${code} before listening:\n${log}`)))
   })
   /** The test's reader goes away: its end of the pipe is closed. */
-  const stopReading = () => new Promise<void>((r) => lines.destroy().once('close', () => r()))
+  const stopReading = () => new Promise<void>((resolve) => lines.destroy().once('close', () => resolve()))
   /** SIGTERM; resolves with the exit code and how long it took, or undefined if it is still running after `waitMs`. */
   const terminate = async (waitMs: number) => {
     const signalled = Date.now()
     child.kill('SIGTERM')
-    const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), waitMs))])
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), waitMs))])
     return code === 'running' ? undefined : { code, ms: Date.now() - signalled }
   }
   return { fifo, url, stopReading, terminate }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, send, startStack, type Answer } from '../helpers/stack.js'
+import { id, startStack, type Answer } from '../helpers/stack.js'
 
 /** `name{a="x",b="y"} 3` lines, as {name, labels, value}. */
 function parse (text: string) {

@@ -9,9 +9,13 @@ import { id, send, startStack } from '../helpers/stack.js'
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 1500)
 
 // Mostly well-formed, so that runs get past each check and reach the ones behind it.
-const often = <T>(good: fc.Arbitrary<T>, ...bad: Array<fc.Arbitrary<T>>) => fc.oneof({ arbitrary: good, weight: 4 }, ...bad.map((arbitrary) => ({ arbitrary, weight: 1 })))
+const often = <T>(good: fc.Arbitrary<T>, ...bad: Array<fc.Arbitrary<T>>) =>
+  fc.oneof({ arbitrary: good, weight: 4 }, ...bad.map((arbitrary) => ({ arbitrary, weight: 1 })))
 const segment = often(fc.uuid(), fc.string({ maxLength: 40 }), fc.constantFrom('', '..', '%', '%zz', '%2F', 'ÄÖ', ' '))
-const value = fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.object({ maxDepth: 1 }), fc.array(fc.integer(), { maxLength: 3 }))
+const value = fc.oneof(
+  fc.string({ maxLength: 30 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null),
+  fc.object({ maxDepth: 1 }), fc.array(fc.integer(), { maxLength: 3 })
+)
 const attributes = fc.dictionary(fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('__proto__', 'constructor', 'a b', '')), value, { maxKeys: 8 })
 const simple = fc.dictionary(fc.stringMatching(/^[a-z_]{1,12}$/), fc.string({ maxLength: 20 }), { minKeys: 1, maxKeys: 5 })
 const body = fc.oneof(

@@ -40,7 +40,7 @@ t.test('offered three times the budget: zero upstream 429s, never over the budge
   const started = Date.now()
   while (Date.now() - started < 3 * windowMs) {
     sent.push(post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-request-timeout-ms': '3000' }))
-    await new Promise((r) => setTimeout(r, windowMs / 45))
+    await new Promise((resolve) => setTimeout(resolve, windowMs / 45))
   }
   const answers = await Promise.all(sent)
   const counts = tally(answers)
@@ -67,15 +67,15 @@ t.test('live callers keep succeeding while a bulk flood is refused', async (t) =
     while (Date.now() < until) {
       const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-api-key': 'sync-key' })
       bulk.push(a)
-      if (a.status !== 200) await new Promise((r) => setTimeout(r, 200)) // a short pause, not Retry-After: this is a flood
+      if (a.status !== 200) await new Promise((resolve) => setTimeout(resolve, 200)) // a short pause, not Retry-After: this is a flood
     }
   }
   // 60 at a time need 120 requests: four windows' worth, more than fits any deadline.
   const flooding = Promise.all(Array.from({ length: 60 }, flood))
-  await new Promise((r) => setTimeout(r, 300)) // the flood has the budget to itself first
+  await new Promise((resolve) => setTimeout(resolve, 300)) // the flood has the budget to itself first
   while (Date.now() < until) {
     live.push(await post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-api-key': 'flow-key', 'x-request-timeout-ms': '3000' }))
-    await new Promise((r) => setTimeout(r, 200))
+    await new Promise((resolve) => setTimeout(resolve, 200))
   }
   await flooding
   t.comment(`live: ${JSON.stringify(tally(live))}; bulk: ${JSON.stringify(tally(bulk))}`)

@@ -4,7 +4,7 @@ import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
 import { id, send, startStack, type Answer, type Teardown } from '../helpers/stack.js'
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The simulator and its credentials, for service processes to use. */
 async function simulator (t: Teardown, opts: Parameters<typeof buildSimulator>[0] = {}) {
@@ -42,7 +42,7 @@ t.test('two instances share one rate budget and one token', async (t) => {
   const budget = 30
   const opts = {
     env: { REDIS_URL: redis.url, GENESYS_RATE_LIMIT_PER_MINUTE: String(budget) },
-    tune: (c: { genesys: { rateLimit: { windowMs: number } } }) => void (c.genesys.rateLimit.windowMs = windowMs),
+    tune: (c: { genesys: { rateLimit: { windowMs: number } } }) => { c.genesys.rateLimit.windowMs = windowMs },
   }
   const one = await startStack(t, { sim: { clientId: `budget-${id()}`, rateLimit: { requests: budget, windowMs }, recordRequests: true }, ...opts })
   const two = await startStack(t, { shareSimWith: one, ...opts })
@@ -98,14 +98,15 @@ t.test('Redis down mid-load: nothing written without the lock, 503 COORDINATION_
   const two = await startStack(t, { shareSimWith: one, env })
   const c = id()
   const answers: Answer[] = []
-  let stop = false
-  const load = async (s: typeof one, n: number) => {
-    for (let i = 0; !stop; i++) {
+  const load = { stop: false }
+  const writer = async (s: typeof one, n: number) => {
+    // Until the test says stop; another task sets it between awaits.
+    for (let i = 0; !load.stop; i++) {
       answers.push(await s.post(`/participants/${c}/${id()}/data`, { attributes: { [`k${n}_${i}`]: 'v' } }, { 'x-request-timeout-ms': '1500' }))
       await wait(5)
     }
   }
-  const loads = [load(one, 1), load(two, 2)]
+  const loads = [writer(one, 1), writer(two, 2)]
   await wait(300)
   t.ok(answers.filter((a) => a.status === 200).length > 5, 'writing before the outage')
 
@@ -129,7 +130,7 @@ t.test('Redis down mid-load: nothing written without the lock, 503 COORDINATION_
   await wait(1000) // a lease taken just before the outage
   const afterStart = answers.length
   await wait(1000)
-  stop = true
+  load.stop = true
   await Promise.all(loads)
   const after = answers.slice(afterStart)
   t.ok(after.length > 5 && after.every((a) => a.status === 200), `writing again without a restart (${after.length} answers, ${after.filter((a) => a.status !== 200).length} not 200)`)

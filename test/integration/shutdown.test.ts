@@ -50,7 +50,7 @@ t.test('SIGTERM in the middle of load: every request is answered, and every 2xx 
     }
   }
   const workers = Array.from({ length: 40 }, (_, w) => worker(w))
-  await new Promise((r) => setTimeout(r, 1500))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
   signalled = true
   const signalAt = Date.now()
   svc.child.kill('SIGTERM')

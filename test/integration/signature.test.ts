@@ -54,7 +54,8 @@ t.test('SIGNING_SECRETS must name API keys, with secrets long enough', async (t)
       loadConfig({ API_KEYS: 'crm:k', SIGNING_SECRETS: v })
       return []
     } catch (err) {
-      return (err as InstanceType<typeof ConfigError>).problems
+      if (!(err instanceof ConfigError)) throw err
+      return err.problems
     }
   }
   t.match(problems('nobody:0123456789abcdef'), [/"nobody" is not a name in API_KEYS/])

@@ -25,7 +25,7 @@ t.test('under a flood, no window-long interval holds more grants than the budget
   const budget = new RateBudget({ requests: 20, windowMs })
   const grants: number[] = []
   const start = Date.now()
-  const takers = Array.from({ length: 120 }, () => budget.take('live', start + 1500).then(() => void grants.push(Date.now()), () => {}))
+  const takers = Array.from({ length: 120 }, () => budget.take('live', start + 1500).then(() => { grants.push(Date.now()) }, () => {}))
   await Promise.all(takers)
   grants.sort((a, b) => a - b)
   let worst = 0
@@ -54,9 +54,9 @@ t.test('live callers go first, and bulk callers leave the last fifth of each sli
   const budget = new RateBudget({ requests: 60, windowMs: 1800 })
   t.same(budget.slice, { points: 6, ms: 200 })
   const order: string[] = []
-  const take = (p: Priority, name: string) => budget.take(p, Date.now() + 5000).then(() => void order.push(name))
+  const take = (p: Priority, name: string) => budget.take(p, Date.now() + 5000).then(() => { order.push(name) })
   const bulk = Array.from({ length: 6 }, (_, i) => take('bulk', `bulk${i}`))
-  await new Promise((r) => setTimeout(r, 20))
+  await new Promise((resolve) => setTimeout(resolve, 20))
   t.same(order, ['bulk0', 'bulk1', 'bulk2', 'bulk3', 'bulk4'], 'bulk took 5 of 6 and waits for the next slice')
   await take('live', 'live-now')
   t.equal(order.at(-1), 'live-now', 'a live caller still finds room in the same slice')
@@ -94,12 +94,12 @@ t.test('while a live caller waits, a bulk caller arriving in a fresh slice does 
   } as unknown as RateLimiterAbstract
   const budget = new RateBudget({ requests: 600, windowMs: 60_000, limiter: () => limiter })
   const order: string[] = []
-  const live = budget.take('live', Date.now() + 5000).then(() => void order.push('live'))
-  await new Promise((r) => setTimeout(r, 5))
+  const live = budget.take('live', Date.now() + 5000).then(() => { order.push('live') })
+  await new Promise((resolve) => setTimeout(resolve, 5))
   room = 1
   used = 0
-  const bulk = budget.take('bulk', Date.now() + 5000).then(() => void order.push('bulk'))
-  await new Promise((r) => setTimeout(r, 20))
+  const bulk = budget.take('bulk', Date.now() + 5000).then(() => { order.push('bulk') })
+  await new Promise((resolve) => setTimeout(resolve, 20))
   room = 10
   used = 0
   await Promise.all([live, bulk])

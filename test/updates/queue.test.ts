@@ -37,7 +37,7 @@ function fakeUpstream () {
   let peak = 0
   const gates: Array<() => void> = []
   let open = false // true: every call answers at once
-  const gate = () => (open ? Promise.resolve() : new Promise<void>((r) => gates.push(r)))
+  const gate = () => (open ? Promise.resolve() : new Promise<void>((resolve) => gates.push(resolve)))
   let reads = 0
   const upstream: Upstream & { failRead?: { nth: number; err: ApiError } } = {
     async getConversation (cid): Promise<Conversation> {
@@ -57,7 +57,7 @@ function fakeUpstream () {
     },
   }
   // Releases the calls waiting now. (A millisecond, not setImmediate: retries wait on timers.)
-  const tick = () => new Promise((r) => setTimeout(r, 1))
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 1))
   const settleOnce = async () => {
     await tick()
     for (const open of gates.splice(0)) open()
@@ -81,6 +81,9 @@ function fakeUpstream () {
     settle,
     settleOnce,
     peak: () => peak,
+    get open () {
+      return open
+    },
     set open (v: boolean) {
       open = v
     },
@@ -139,7 +142,7 @@ t.test('after a write with an unknown outcome the conversation pauses before its
   let paused = 0
   const pause = () => {
     paused++
-    return new Promise<void>((r) => (release = r))
+    return new Promise<void>((resolve) => (release = resolve))
   }
   const patch = f.upstream.patchParticipantAttributes
   let lost = true
@@ -185,7 +188,7 @@ t.test('a 409 re-reads and merges what is there now', async (t) => {
   t.equal(f.log.filter((l) => l.startsWith('get')).length, 2, 'read again after the 409')
 })
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const outcome = (p: Promise<unknown>) =>
   p.then(
     () => 'ok',
