@@ -46,16 +46,17 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     frameworkErrors: sendProblem,
   })
 
-  // The order is the order of the hooks: the request id is echoed before shutdown refuses.
+  // The order is the order of the hooks: the request id is echoed before shutdown (registered
+  // once the queue it drains is) refuses.
   await app.register(problems)
   await app.register(requestLog)
-  await app.register(shutdown)
   await app.register(rawJson)
   await app.register(sensible)
   await app.register(docs)
   await app.register(metrics)
   await app.register(redis, { url: config.redisUrl, clientId: config.genesys.clientId })
   await app.register(updates, { config, dispatcher: deps.dispatcher, clock: deps.now })
+  await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
   await app.register(health)
   // Behind the API keys: everything above is not (health, metrics, docs).

@@ -70,12 +70,13 @@ const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
   const keys: ApiKey[] = []
   const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
   if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no name:key pair' })
-  for (const entry of entries) {
+  for (const [i, entry] of entries.entries()) {
     const [name, key, priority = 'live', ...rest] = entry.split(':')
     if (!name || !key || rest.length > 0 || (priority !== 'live' && priority !== 'bulk')) {
-      // What was given, up to the first colon: the part after it may be a key, never echoed.
-      const given = entry.includes(':') ? `${name}:…` : entry
-      ctx.addIssue({ code: 'custom', message: `entry "${given}" must be name:key or name:key:live or name:key:bulk (no part empty)` })
+      // What was given, up to the first colon; the rest may be a key and is never echoed. An entry
+      // without a colon may be all key (a name forgotten), so it is described, not shown.
+      const given = entry.includes(':') ? `"${name}:…"` : `${i + 1} (${entry.length} characters, no ":"; not shown, as it may be a key)`
+      ctx.addIssue({ code: 'custom', message: `entry ${given} must be name:key or name:key:live or name:key:bulk (no part empty)` })
       continue
     }
     if (keys.some((k) => k.name === name)) ctx.addIssue({ code: 'custom', message: `name "${name}" appears twice` })

@@ -123,6 +123,11 @@ export function problemSchema (status: number, codes = (Object.keys(CATALOGUE) a
     .describe('application/problem+json (RFC 9457)')
 }
 
+/** The first request with an Idempotency-Key outlasted this one's deadline. */
+export function idempotencyKeyInFlight (): ApiError {
+  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
+}
+
 /** Redis failed: without it replicas cannot coordinate, so nothing is written. */
 export function coordinationUnavailable (cause: unknown): ApiError {
   const why = (cause as { message?: string }).message ?? String(cause)

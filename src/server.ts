@@ -6,6 +6,14 @@ import { stdoutLog } from './log/stdout.js'
 import { sandboxBanner, startSandbox } from './sim/sandbox.js'
 import type { Simulator } from './sim/simulator.js'
 
+// Numbers are kept as the caller wrote them through JSON.parse's source text (Node 22 and later);
+// on an older Node every body with a number would be refused, so refuse to start instead.
+const major = Number(process.versions.node.split('.')[0])
+if (major < 24) {
+  console.error(`participant-data-gateway needs Node.js 24 (LTS); this is ${process.version}. On Linux x64, \`. .ci/node24.sh\` puts it on PATH.`)
+  process.exit(1)
+}
+
 let config: Config
 try {
   config = loadConfig()

@@ -60,7 +60,7 @@ export interface DataActionOptions {
 }
 
 /** The options as text. `baseUrl` is optional here: the route defaults it, the CLI requires it. */
-export const dataActionText = z.object({
+export const dataActionText = z.strictObject({
   attributes: z
     .string()
     .describe('Comma-separated attribute names, e.g. customer_tier,crm_id')

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
-import { inFlight, type Claim, type IdempotencyStore, type StoredAnswer } from './store.js'
+import { idempotencyKeyInFlight } from '../errors.js'
+import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
 
 interface Entry {
   fingerprint: string
@@ -34,7 +35,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       if (entry.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (entry.answer !== undefined) return { kind: 'replay', answer: entry.answer }
       const late = Symbol('late')
-      if ((await Promise.race([entry.settled, sleep(deadline - Date.now(), late)])) === late) throw inFlight()
+      if ((await Promise.race([entry.settled, sleep(deadline - Date.now(), late)])) === late) throw idempotencyKeyInFlight()
     }
   }
 

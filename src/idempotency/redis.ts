@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
-import { coordinationUnavailable } from '../errors.js'
-import { inFlight, type Claim, type IdempotencyStore, type StoredAnswer } from './store.js'
+import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.js'
+import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */
@@ -58,7 +58,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       const stored = JSON.parse(raw) as Stored
       if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (stored.answer !== undefined) return { kind: 'replay', answer: stored.answer }
-      if (Date.now() + this.#opts.pollMs >= deadline) throw inFlight()
+      if (Date.now() + this.#opts.pollMs >= deadline) throw idempotencyKeyInFlight()
       await sleep(this.#opts.pollMs)
     }
   }

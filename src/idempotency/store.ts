@@ -1,5 +1,3 @@
-import { ApiError } from '../errors.js'
-
 /** The answer a write got, kept so a repeat of the request gets it again without writing. */
 export interface StoredAnswer {
   status: number
@@ -22,9 +20,4 @@ export interface IdempotencyStore {
    * rejects with IDEMPOTENCY_KEY_IN_FLIGHT if that one is still going at `deadline`.
    */
   claim(key: string, fingerprint: string, deadline: number): Promise<Claim>
-}
-
-/** The first request with the key outlasted this one's deadline. */
-export function inFlight (): ApiError {
-  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
 }

@@ -15,8 +15,11 @@ export function stdoutLog (): DestinationStream {
   const stream = pino.destination({ dest: 1, sync: true, maxLength: 4 * 1024 * 1024, retryEAGAIN: () => false })
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EAGAIN' || err.code === 'EBUSY') return
-    // EPIPE (or worse): nobody will read what follows.
+    // EPIPE (or worse): nobody will read what follows. pino flushes synchronously on fatal and
+    // at the end, and sonic-boom's flush retries every error forever: those go quiet too.
     stream.write = () => true
+    stream.flushSync = () => {}
+    stream.end = () => {}
   })
   return stream
 }

@@ -41,5 +41,5 @@ export default fp(
       done(new ApiError('SHUTTING_DOWN', 'not accepting new requests; send it to another instance', { retryAfter: 1 }))
     })
   },
-  { name: 'shutdown' }
+  { name: 'shutdown', dependencies: ['updates'] }
 )

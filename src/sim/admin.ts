@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { jsonPointer } from '../errors.js'
 import { fail } from './replies.js'
 import type { State } from './state.js'
 import type { SimStats } from './stats.js'
@@ -33,8 +34,9 @@ export function adminRoutes (app: FastifyInstance, { stats, state }: { stats: Si
     const parsed = newConversation.safeParse(req.body ?? {})
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!
-      // The field as a JSON Pointer into the body, as the service names fields.
-      return fail(reply, 400, 'bad.request', `/${issue.path.join('/')}: ${issue.message}`)
+      // The field as a JSON Pointer into the body, as the service names fields (an unknown one by its own name).
+      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path
+      return fail(reply, 400, 'bad.request', `${jsonPointer(path)}: ${issue.message}`)
     }
     const { id = randomUUID(), participants = [{ purpose: 'customer' }, { purpose: 'agent' }] } = parsed.data
     if (state.get(id) !== undefined) return fail(reply, 409, 'conflict', `Conversation ${id} already exists`)

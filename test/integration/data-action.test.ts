@@ -124,6 +124,12 @@ t.test('credentialType=userDefined: the action sends the credential apiKey as X-
   t.equal(bad.body.code, 'INVALID_QUERY')
   t.equal(bad.body.errors[0].path, '/credentialType')
   t.match(bad.body.detail, /credentialType: must be basicAuth or userDefined/)
+
+  // A misspelt option would otherwise be dropped, and the action built without it.
+  const misspelt = await get('&credentialtype=userDefined')
+  t.equal(misspelt.status, 400, 'an unknown query parameter is refused')
+  t.equal(misspelt.body.code, 'INVALID_QUERY')
+  t.equal(misspelt.body.errors[0].path, '/credentialtype')
 })
 
 t.test('the timeout bounds are the same on the route and in the builder', async (t) => {

@@ -116,7 +116,7 @@ t.test('POST /__sim/conversations: chosen ids and attributes, no body, and what 
     [{ participants: [{ purpose: '' }] }, /^\/participants\/0\/purpose: /],
     [{ participants: [{ purpose: 'customer', attributes: { n: 1 } }] }, /^\/participants\/0\/attributes\/n: /],
     [{ participants: [{ id: p, purpose: 'customer' }, { id: p, purpose: 'agent' }] }, /^\/participants: participant ids must differ/],
-    [{ conversation: {} }, /^\/: .*conversation/],
+    [{ conversation: {} }, /^\/conversation: .*conversation/],
   ]
   for (const [body, message] of refused) {
     const a = await create(body)
