@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { sign } from '../../src/plugins/signature.js'
@@ -134,4 +136,19 @@ t.test("the README's Standard Webhooks example is what the reference library sig
   const { post } = await startStack(t, { env, deps: { now: () => Number(timestamp) * 1000 + 1000 } })
   const a = await post(`/participants/${id()}/${id()}/data`, body, { 'x-api-key': 'crm-key', 'webhook-id': msgId!, 'webhook-timestamp': timestamp!, 'webhook-signature': header! })
   t.equal(a.status, 200)
+})
+
+t.test("the README's Standard Webhooks snippet, pasted into a shell, gets a signed write through", async (t) => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  const block = readme.split('<!-- standard-webhooks-example')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]
+  t.ok(block, 'the README has the snippet')
+  const key = block!.match(/\bKEY=(\S+)/)?.[1]
+  t.equal(block!.match(/\bSECRET=(\S+)/)?.[1], secret, 'signing with the example secret')
+  const { url, sim } = await startStack(t, { env: { API_KEYS: `crm:${key}`, SIGNING_SECRETS: `crm:${secret}` } })
+  const run = block!.replace('GATEWAY=http://127.0.0.1:3000', `GATEWAY=${url}`)
+  t.not(run, block, 'the snippet sets GATEWAY to the default address')
+  // Nothing from the test's environment: every variable the snippet uses, it sets.
+  const { stdout } = await promisify(execFile)('sh', ['-euc', run], { env: { PATH: process.env.PATH } })
+  t.equal(JSON.parse(stdout).attributes?.tier, 'gold', 'written, with the signature checked')
+  t.equal(sim.stats.writes, 1)
 })
