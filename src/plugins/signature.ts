@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import fp from 'fastify-plugin'
 import type { ApiKey } from '../config.js'
 import { ApiError } from '../errors.js'
@@ -9,8 +10,7 @@ export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.
 /** Standard Webhooks secrets are the key's bytes in base64 after this prefix. */
 export const WEBHOOK_SECRET_PREFIX = 'whsec_'
 
-function refuse (refusals: Refusal[]): ApiError {
-  const detail = `${refusals.map((r) => r.header).join(' or ')}: ${refusals[0]!.why}`
+function refuse (refusals: Refusal[], detail = `${refusals[0]!.header}: ${refusals[0]!.why}`): ApiError {
   return new ApiError('SIGNATURE_INVALID', detail, { errors: refusals.map((r) => ({ in: 'header', path: `/${r.header}`, message: r.why })) })
 }
 
@@ -40,24 +40,30 @@ export default fp<SignatureOptions>(
     }
     if (secrets.size === 0) return
 
-    function check (secret: Secret, caller: string, headers: Parameters<typeof isStandardWebhook>[0], body: string): Refusal[] {
+    function check (secret: Secret, caller: string, headers: IncomingHttpHeaders, body: string): ApiError | undefined {
       const xSignature = headers[X_SIGNATURE]
-      if (typeof xSignature === 'string') return [checkXSignature(xSignature, secret.text, body, now())].filter((r) => r !== undefined)
+      if (typeof xSignature === 'string') {
+        const refusal = checkXSignature(xSignature, secret.text, body, now())
+        return refusal && refuse([refusal])
+      }
       if (!isStandardWebhook(headers)) {
-        const why = `required for API key "${caller}": X-Signature: ${X_SIGNATURE_FORM}, or (Standard Webhooks, with a ${WEBHOOK_SECRET_PREFIX} secret) ${WEBHOOK_FORM}`
-        return [{ header: X_SIGNATURE, why }, { header: 'webhook-signature', why }]
+        const standard = `(Standard Webhooks, with a ${WEBHOOK_SECRET_PREFIX} secret) ${WEBHOOK_FORM}`
+        return refuse(
+          [{ header: X_SIGNATURE, why: `missing: ${X_SIGNATURE_FORM}` }, { header: 'webhook-signature', why: `missing: ${standard}` }],
+          `${X_SIGNATURE} or webhook-signature: required for API key "${caller}": X-Signature: ${X_SIGNATURE_FORM}, or ${standard}`
+        )
       }
       if (secret.webhook === undefined) {
-        return [{ header: 'webhook-signature', why: `API key "${caller}" has no ${WEBHOOK_SECRET_PREFIX} secret in SIGNING_SECRETS; sign with X-Signature: ${X_SIGNATURE_FORM}` }]
+        return refuse([{ header: 'webhook-signature', why: `API key "${caller}" has no ${WEBHOOK_SECRET_PREFIX} secret in SIGNING_SECRETS; sign with X-Signature: ${X_SIGNATURE_FORM}` }])
       }
-      return [checkStandardWebhook(secret.webhook, headers, body, now())].filter((r) => r !== undefined)
+      const problem = checkStandardWebhook(secret.webhook, headers, body, now())
+      return problem && refuse([problem])
     }
 
     app.addHook('preValidation', (req, _reply, done) => {
       const secret = req.caller === undefined ? undefined : secrets.get(req.caller)
       if (secret === undefined || req.method === 'GET') return done()
-      const refusals = check(secret, req.caller!, req.headers, req.rawBody)
-      done(refusals.length > 0 ? refuse(refusals) : undefined)
+      done(check(secret, req.caller!, req.headers, req.rawBody))
     })
   },
   { name: 'signature', dependencies: ['auth', 'raw-json'] }
