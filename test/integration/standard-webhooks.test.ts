@@ -65,6 +65,18 @@ t.test('Idempotency-Key wins over webhook-id when both are sent', async (t) => {
   t.equal(sim.stats.writes, 2)
 })
 
+t.test('webhook-id is held to what an Idempotency-Key may be', async (t) => {
+  const { sim, post } = await startStack(t, { env })
+  const url = `/participants/${id()}/${id()}/data`
+  const body = JSON.stringify({ attributes: { tier: 'gold' } })
+  for (const bad of ['msg with spaces', 'm'.repeat(256)]) {
+    const a = await post(url, body, signed(body, bad))
+    t.equal(a.status, 400, 'signed, but not a usable id')
+    t.match(a.body, { code: 'INVALID_HEADER', errors: [{ in: 'header', path: '/webhook-id' }] })
+  }
+  t.equal(sim.stats.writes, 0)
+})
+
 t.test('tampered, stale, future, unsigned, malformed or wrongly keyed: 401 SIGNATURE_INVALID naming the header', async (t) => {
   const { sim, post } = await startStack(t, { env })
   const url = `/participants/${id()}/${id()}/data`
