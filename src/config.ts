@@ -7,8 +7,14 @@ export interface ApiKey {
   key: string
   /** live: flows waiting on the answer, served first. bulk: syncs that can wait. */
   priority: Priority
-  /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it. */
+  /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it; a whsec_ one also takes Standard Webhooks. */
   signingSecret?: string
+}
+
+/** Standard Webhooks: whsec_, then the HMAC key's bytes in base64, padded as the reference library decodes it. */
+function isWebhookSecret (secret: string): boolean {
+  const base64 = secret.slice('whsec_'.length)
+  return /^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(base64) && Buffer.from(base64, 'base64').length >= 16
 }
 
 export interface Config {
@@ -170,7 +176,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     const key = e.API_KEYS?.find((k) => k.name === name)
     // Never the entry itself: without a colon it may be all secret.
     if (colon < 1 || secret.length < 16) problems.push(`SIGNING_SECRETS: entry ${name ? `"${name}:…"` : 'without a name'} must be name:secret with a secret of at least 16 characters`)
-    else if (key !== undefined) key.signingSecret = secret
+    else if (secret.startsWith('whsec_') && !isWebhookSecret(secret)) {
+      problems.push(`SIGNING_SECRETS: the secret of "${name}" starts with whsec_, so it is a Standard Webhooks secret: whsec_ then at least 16 bytes in padded base64`)
+    } else if (key !== undefined) key.signingSecret = secret
     // A name missing from a bad API_KEYS may be in the entry reported there.
     else if (valid('API_KEYS')) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
   }

@@ -18,7 +18,7 @@ export interface Idempotency {
    * the same request within 24 h gets the first answer, marked `Idempotent-Replayed: true`,
    * without writing; one that arrives while the first is in flight waits for it until
    * `deadline` (epoch ms). The same key with another request is 422 IDEMPOTENCY_KEY_REUSED.
-   * Without the header, `write` just runs.
+   * A `webhook-id` counts as the key when there is no Idempotency-Key. Without either, `write` just runs.
    */
   once<T>(req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T>
 }
@@ -37,6 +37,17 @@ function fingerprint (req: FastifyRequest): string {
   return createHash('sha256').update(`${req.routeOptions.url}\n${JSON.stringify(req.params)}\n${req.rawBody}`).digest('base64url')
 }
 
+/**
+ * Idempotency-Key, else a Standard Webhooks sender's webhook-id, which stays the same on every
+ * redelivery of a message. The space keeps the two apart: an Idempotency-Key cannot hold one.
+ */
+function idempotencyKey (req: FastifyRequest): [header: string, key: string | undefined] {
+  const key = req.headers['idempotency-key']
+  if (typeof key === 'string') return ['Idempotency-Key', key]
+  const id = req.headers['webhook-id']
+  return ['webhook-id', typeof id === 'string' ? `webhook-id ${id}` : undefined]
+}
+
 /** Keys in Redis when replicas share one (a repeat may reach another replica), else in this process. */
 export default fp<IdempotencyOptions>(
   async (app, { maxKeys, pendingMs }) => {
@@ -45,11 +56,11 @@ export default fp<IdempotencyOptions>(
       : new MemoryIdempotencyStore({ max: maxKeys, ttlMs: DAY_MS })
 
     async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
-      const key = req.headers['idempotency-key']
-      if (typeof key !== 'string') return write()
+      const [header, key] = idempotencyKey(req)
+      if (key === undefined) return write()
       const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline)
       if (claim.kind === 'mismatch') {
-        throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request in the last 24 h; use a new key for a new request')
+        throw new ApiError('IDEMPOTENCY_KEY_REUSED', `this ${header} was used for a different request in the last 24 h; use a new one for a new request`)
       }
       if (claim.kind === 'replay') {
         app.metrics.replays.inc()

@@ -27,6 +27,19 @@ const writeHeaders = z.object({
     .optional()
     .describe('A repeat within 24 h with the same key and body, from the same API key, gets the first answer without writing again'),
   'x-signature': z.string().optional().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">; required for API keys with a signing secret'),
+  'webhook-id': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters')
+    .optional()
+    .describe('Standard Webhooks message id. Signed with webhook-timestamp and webhook-signature; a redelivery with the same id acts as a repeated Idempotency-Key (which wins when both are sent)'),
+  'webhook-timestamp': z.string().optional().describe('Standard Webhooks: unix seconds at signing; more than 300 s away from now is refused'),
+  'webhook-signature': z
+    .string()
+    .optional()
+    .describe(
+      'Standard Webhooks: space-separated v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">, keyed by the base64 bytes after whsec_; ' +
+        'any one valid entry passes. For API keys with a whsec_ signing secret, instead of X-Signature'
+    ),
 })
 
 // Strict, as bodies are: a misspelt parameter (`dryrun`) is refused, not ignored.

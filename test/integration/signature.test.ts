@@ -62,3 +62,27 @@ t.test('SIGNING_SECRETS must name API keys, with secrets long enough', async (t)
   t.match(problems('crm:short'), [/at least 16 characters/])
   t.same(problems(`crm:${secret}`), [])
 })
+
+t.test('a whsec_ secret must be what Standard Webhooks senders give: base64 of the key after the prefix', async (t) => {
+  const { loadConfig, ConfigError } = await import('../../src/config.js')
+  const { Webhook } = await import('standardwebhooks')
+  const problems = (v: string) => {
+    try {
+      loadConfig({ API_KEYS: 'crm:k', SIGNING_SECRETS: v })
+      return []
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      return err.problems
+    }
+  }
+  const bad = ['whsec_not-base64-at-all!!!', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS', 'whsec_c2hvcnQta2V5LTEyMzQ=']
+  for (const v of bad) {
+    const [problem] = problems(`crm:${v}`)
+    t.match(problem, /^SIGNING_SECRETS: the secret of "crm" starts with whsec_, so it is a Standard Webhooks secret: whsec_ then at least 16 bytes in padded base64$/, v)
+    t.notMatch(problem, v.slice(6), 'without echoing the secret')
+  }
+  const good = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+  t.same(problems(`crm:${good}`), [])
+  t.equal(loadConfig({ API_KEYS: 'crm:k', SIGNING_SECRETS: `crm:${good}` }).apiKeys[0]!.signingSecret, good)
+  t.doesNotThrow(() => new Webhook(good), 'and the reference library takes it')
+})
