@@ -2,6 +2,9 @@
 // break the page). Kept here as text, not as files beside it, so that the compiled service in
 // dist/ (all the image holds) carries them; no build step. The script uses no template literals.
 
+/** A favicon of its own, so the browser does not ask for /favicon.ico (a 404 outside the console). */
+export const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#14324f"/><circle cx="8" cy="8" r="3.5" fill="#f0a000"/></svg>'
+
 export const CSS = String.raw`
 :root { color-scheme: light; --ink: #1d2733; --muted: #5b6773; --line: #d5dbe1; --accent: #0b5cad; --bg: #f6f8fa; --flash: #fff2a8; }
 * { box-sizing: border-box; }
@@ -23,14 +26,15 @@ th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line
 th { font-size: 13px; color: var(--muted); font-weight: 600; }
 td.value { font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
 td.by { font-size: 13px; color: var(--muted); white-space: nowrap; }
-tr.changed td { background: var(--flash); transition: background 0s; }
-tr td { transition: background 2s; }
+tr.changed td, tr.changed th { background: var(--flash); transition: background 0s; }
+tr td, tr th { transition: background 2s; }
 code, pre { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; }
 pre { background: #0f1b27; color: #e6edf3; padding: 10px 12px; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 .muted { color: var(--muted); }
-form.write { display: grid; grid-template-columns: repeat(4, auto); gap: 8px 12px; align-items: end; }
+form.write { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: flex-end; }
 form.write label { display: flex; flex-direction: column; font-size: 13px; color: var(--muted); gap: 2px; }
-form.write label.check { flex-direction: row; align-items: center; gap: 6px; }
+form.write label.check { flex-direction: row; align-items: center; gap: 6px; padding-bottom: 7px; }
+#live:empty { display: none; } #live { font-weight: 600; }
 input, select, button { font: inherit; padding: 5px 8px; border: 1px solid #98a4b0; border-radius: 4px; background: #fff; color: var(--ink); }
 button { background: var(--accent); color: #fff; border-color: var(--accent); cursor: pointer; }
 header button { background: transparent; border-color: #fff; }

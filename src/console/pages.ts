@@ -26,6 +26,7 @@ export function layout (chrome: Chrome, body: string, mainAttrs = ''): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(chrome.title)} · Participant data gateway</title>
+<link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/console/assets/console.css">
 <script src="/console/assets/console.js" defer></script>
 </head>
@@ -117,7 +118,8 @@ ${rows}
 export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
-<p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them. <span id="live" role="status" aria-live="polite"></span></p>
+<p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
+<p id="live" role="status" aria-live="polite"></p>
 ${participants.map((p) => participantSection(p, writers)).join('\n')}
 <section aria-labelledby="write-h">
 <h2 id="write-h">Set or clear an attribute</h2>

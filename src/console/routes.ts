@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
-import { CSS, SCRIPT } from './assets.js'
+import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
 import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
 import { nextPath, Sessions, signInRedirect } from './session.js'
@@ -42,7 +42,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     done(null, payload)
   })
-  const open = new Set(['/console/sign-in', '/console/assets/console.css', '/console/assets/console.js'])
+  const open = new Set(['/console/sign-in', '/console/assets/console.css', '/console/assets/console.js', '/console/assets/icon.svg'])
   app.addHook('onRequest', (req, reply, done) => {
     if (!authOn || open.has(req.routeOptions.url ?? '') || sessions.keyOf(req) !== undefined) return done()
     // A page asked for by a person goes to the sign-in form; anything a script asked for is refused.
@@ -66,6 +66,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   }
 
   app.get('/console/assets/console.css', (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(CSS))
+  app.get('/console/assets/icon.svg', (_req, reply) => reply.type('image/svg+xml').header('cache-control', 'no-cache').send(ICON))
   app.get('/console/assets/console.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(SCRIPT))
 
   app.get<{ Querystring: { next?: string } }>('/console/sign-in', async (req, reply) => {

@@ -43,23 +43,23 @@ t.test('sandbox: list, make a conversation, write through the API, see who wrote
 
   const write = await postJson(`${url}${page}/participants/${customer!.id}/data`, { attributes: { tier: 'secret-gold-value' } })
   t.equal(write.status, 200)
-  t.same((await write.json()).updated, ['tier'])
+  t.same((await write.json() as any).updated, ['tier'])
   t.same(sim.attributes(conversationId, customer!.id), { tier: 'secret-gold-value' }, 'written to the simulator')
 
   const bad = await postJson(`${url}${page}/participants/${customer!.id}/data`, { attributes: { 'my key': 'x' } })
   t.equal(bad.status, 400)
   t.match(bad.headers.get('content-type'), /application\/problem\+json/)
   const direct = await send(`${url}/participants/${conversationId}/${customer!.id}/data`, 'POST', { attributes: { 'my key': 'x' } })
-  t.same({ ...(await bad.json()), instance: undefined }, { ...direct.body, instance: undefined }, 'the API\'s own problem, as it is')
+  t.same({ ...(await bad.json() as any), instance: undefined }, { ...direct.body, instance: undefined }, 'the API\'s own problem, as it is')
 
-  const state = await (await get(`${url}${page}/state`)).json()
+  const state: any = await (await get(`${url}${page}/state`)).json()
   t.same(state.participants.find((p: { id: string }) => p.id === customer!.id).attributes, { tier: 'secret-gold-value' })
   t.equal(state.writers[customer!.id].tier.caller, 'anonymous (authentication off)')
 
   const action = await get(`${url}/console/data-action?attributes=tier`)
   t.equal(action.status, 200)
   t.match(action.headers.get('content-disposition'), /attachment; filename="data-action.json"/)
-  t.equal((await action.json()).integrationType, 'custom-rest-actions')
+  t.equal((await action.json() as any).integrationType, 'custom-rest-actions')
 
   const ops = await (await get(`${url}/console`)).text()
   t.match(ops, /<code>INVALID_BODY<\/code><\/th><td>2<\/td>/, 'error codes from the metrics registry')
@@ -119,7 +119,7 @@ t.test('outside sandbox with CONSOLE=1: refuses without a valid key; a signed-in
 
   t.equal((await postJson(`${page}/participants/${participantId}/data`, { attributes: { tier: 'gold' } }, { cookie })).status, 200)
   t.equal((await send(`${url}/participants/${conversationId}/${participantId}/data`, 'POST', { attributes: { crm_id: '42' } }, { authorization: 'Bearer flow-key-456' })).status, 200)
-  const state = await (await get(`${page}/state`, { cookie })).json()
+  const state: any = await (await get(`${page}/state`, { cookie })).json()
   t.same(state.participants[0].attributes, { tier: 'gold', crm_id: '42' }, 'both writes show at once: a write through the service drops the cached read')
   t.equal(state.writers[participantId].tier.caller, 'crm', 'the console write went with the signed-in key')
   t.equal(state.writers[participantId].crm_id.caller, 'flow', 'and the API write names its key')
