@@ -64,6 +64,13 @@ t.test('sandbox: list, make a conversation, write through the API, see who wrote
   const ops = await (await get(`${url}/console`)).text()
   t.match(ops, /<code>INVALID_BODY<\/code><\/th><td>2<\/td>/, 'error codes from the metrics registry')
 
+  const unknown = id()
+  const missing = await get(`${url}/console/conversations/${unknown}`)
+  t.equal(missing.status, 404)
+  t.match(await missing.text(), /<h1>No such conversation<\/h1>/)
+  t.equal((await get(`${url}/console/conversations/${unknown}/state`)).status, 404)
+  t.equal(sim.conversation(unknown), undefined, 'looking does not make one up')
+
   const openapi = await (await get(`${url}/openapi.json`)).text()
   t.notMatch(openapi, '/console', 'the console is not part of the API description')
   t.notMatch(lines.join(''), 'secret-gold-value', 'no value in any log line')
@@ -77,7 +84,7 @@ t.test('outside sandbox: off unless CONSOLE=1', async (t) => {
 })
 
 t.test('outside sandbox with CONSOLE=1: refuses without a valid key; a signed-in key writes as itself', async (t) => {
-  const stack = await startStack(t, { env: { CONSOLE: '1', API_KEYS: 'crm:crm-key-123,flow:flow-key-456' } })
+  const stack = await startStack(t, { sim: { strict: true }, env: { CONSOLE: '1', API_KEYS: 'crm:crm-key-123,flow:flow-key-456' } })
   const { url, sim } = stack
   const conversationId = id()
   const participantId = id()
@@ -129,6 +136,17 @@ t.test('outside sandbox with CONSOLE=1: refuses without a valid key; a signed-in
   await get(`${page}/state`, { cookie })
   await get(`${page}/state`, { cookie })
   t.equal(JSON.stringify(sim.stats), before, 'polls within 2 s reuse one read')
+
+  const index = await (await get(`${url}/console`, { cookie })).text()
+  t.match(index, /<label for="open-id">Conversation id<\/label>/, 'outside sandbox: open a conversation by id, no list')
+  t.notMatch(index, 'New conversation')
+  const opened = await get(`${url}/console/open?id=${conversationId.toUpperCase()}`, { cookie })
+  t.equal(opened.headers.get('location'), `/console/conversations/${conversationId}`)
+  t.equal((await get(`${url}/console/open?id=nope`, { cookie })).status, 400)
+  t.equal((await form(`${url}/console/conversations`, {}, { cookie })).status, 404, 'conversations are made only in sandbox')
+  const notInGenesys = await get(`${url}/console/conversations/${id()}`, { cookie })
+  t.equal(notInGenesys.status, 404)
+  t.match(await notInGenesys.text(), 'CONVERSATION_NOT_FOUND', 'Genesys\'s answer, as the read path gives it')
 
   const out = await form(`${url}/console/sign-out`, {}, { cookie })
   t.match(out.headers.get('set-cookie'), /Max-Age=0/)
