@@ -51,6 +51,7 @@ export const SCRIPT = String.raw`
 'use strict';
 (function () {
   var main = document.getElementById('main');
+  if (document.getElementById('ops-errors')) opsView();
   var conversation = main && main.getAttribute('data-conversation');
   if (!conversation) return;
   var authOn = main.getAttribute('data-auth') === 'on';
@@ -118,6 +119,40 @@ export const SCRIPT = String.raw`
     var q = '/console/data-action?attributes=' + encodeURIComponent(list.join(','));
     document.getElementById('data-action-json').href = q;
     document.getElementById('data-action-terraform').href = q + '&format=terraform';
+  }
+
+  // The index page's operations view: the registry's counters, and what changed since it opened.
+  function opsView () {
+    var first = null;
+    function cell (row, text) { row.appendChild(el('td', {}, String(text))); }
+    function update (ops) {
+      if (!first) { first = {}; ops.errors.forEach(function (e) { first[e.code] = e.count; }); }
+      document.getElementById('ops-updates').textContent = ops.queue.updates;
+      document.getElementById('ops-conversations').textContent = ops.queue.conversations;
+      document.getElementById('ops-waits').textContent = ops.budget.waits;
+      document.getElementById('ops-refusals').textContent = ops.budget.refusals;
+      var body = document.getElementById('ops-errors');
+      body.textContent = '';
+      if (ops.errors.length === 0) {
+        var none = el('tr'); none.appendChild(el('td', { colspan: '3', 'class': 'muted' }, 'None since start.')); body.appendChild(none);
+      }
+      ops.errors.forEach(function (e) {
+        var row = el('tr');
+        var code = el('th', { scope: 'row' }); code.appendChild(el('code', {}, e.code)); row.appendChild(code);
+        cell(row, e.count);
+        cell(row, e.count - (first[e.code] || 0));
+        body.appendChild(row);
+      });
+    }
+    function tick () {
+      if (document.hidden) return;
+      fetch('/console/ops', { headers: { accept: 'application/json' }, cache: 'no-store' })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (ops) { if (ops) update(ops); })
+        .catch(function () {});
+    }
+    setInterval(tick, 2000);
+    tick();
   }
 
   var polling = false;

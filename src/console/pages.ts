@@ -55,21 +55,23 @@ ${failed ? '<p class="result problem" role="alert">That is not a key this servic
 }
 
 function opsSection (ops: OpsView): string {
-  const errors = ops.errors.length === 0
-    ? '<p class="muted">No error answers since start.</p>'
-    : `<table><caption class="muted">Error answers since start, by code</caption><thead><tr><th scope="col">Code</th><th scope="col">Answers</th></tr></thead><tbody>
-${ops.errors.map((e) => `<tr><th scope="row"><code>${h(e.code)}</code></th><td>${e.count}</td></tr>`).join('\n')}
-</tbody></table>`
+  const rows = ops.errors.length === 0
+    ? '<tr><td colspan="3" class="muted">None since start.</td></tr>'
+    : ops.errors.map((e) => `<tr><th scope="row"><code>${h(e.code)}</code></th><td>${e.count}</td><td>0</td></tr>`).join('\n')
   return `<section aria-labelledby="ops-h">
 <h2 id="ops-h">Operations</h2>
 <dl class="ops">
-<dt>Updates waiting</dt><dd>${ops.queue.updates}</dd>
-<dt>Conversations in the queue</dt><dd>${ops.queue.conversations}</dd>
-<dt>Genesys requests that waited for the rate budget</dt><dd>${ops.budget.waits}</dd>
-<dt>Refused for want of budget</dt><dd>${ops.budget.refusals}</dd>
+<dt>Updates waiting</dt><dd id="ops-updates">${ops.queue.updates}</dd>
+<dt>Conversations in the queue</dt><dd id="ops-conversations">${ops.queue.conversations}</dd>
+<dt>Genesys requests that waited for the rate budget</dt><dd id="ops-waits">${ops.budget.waits}</dd>
+<dt>Refused for want of budget</dt><dd id="ops-refusals">${ops.budget.refusals}</dd>
 </dl>
-${errors}
-<p class="muted">The same numbers as <a href="/metrics">/metrics</a>, as of this page's load.</p>
+<table><caption class="muted">Error answers by code</caption>
+<thead><tr><th scope="col">Code</th><th scope="col">Since start</th><th scope="col">Since this page opened</th></tr></thead>
+<tbody id="ops-errors">
+${rows}
+</tbody></table>
+<p class="muted">The same numbers as <a href="/metrics">/metrics</a>, kept current every 2 s.</p>
 </section>`
 }
 

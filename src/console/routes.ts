@@ -46,7 +46,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   app.addHook('onRequest', (req, reply, done) => {
     if (!authOn || open.has(req.routeOptions.url ?? '') || sessions.keyOf(req) !== undefined) return done()
     // A page asked for by a person goes to the sign-in form; anything a script asked for is refused.
-    if (req.method === 'GET' && !req.url.endsWith('/state') && !req.url.startsWith('/console/data-action')) return signInRedirect(req, reply)
+    if (req.method === 'GET' && !req.url.endsWith('/state') && !req.url.startsWith('/console/data-action') && req.url !== '/console/ops') return signInRedirect(req, reply)
     reply.header('www-authenticate', 'Cookie realm="console"')
     done(new ApiError('UNAUTHORIZED', 'sign in to the console at /console/sign-in with one of the API keys'))
   })
@@ -82,6 +82,9 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
 
   app.get('/console', async (req, reply) => html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry))))
+
+  // Polled every 2 s by the index page: logged only when it goes wrong.
+  app.get('/console/ops', { logLevel: 'warn' }, async () => opsView(app.metrics.registry))
 
   app.get<{ Querystring: { id?: string } }>('/console/open', async (req, reply) => {
     const id = (req.query.id ?? '').trim()

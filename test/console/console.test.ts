@@ -71,6 +71,10 @@ t.test('sandbox: list, make a conversation, write through the API, see who wrote
   t.equal((await get(`${url}/console/conversations/${unknown}/state`)).status, 404)
   t.equal(sim.conversation(unknown), undefined, 'looking does not make one up')
 
+  const live: any = await (await get(`${url}/console/ops`)).json()
+  t.same(live.errors, [{ code: 'INVALID_BODY', count: 2 }, { code: 'CONVERSATION_NOT_FOUND', count: 1 }], 'most frequent first')
+  t.same(live.queue, { updates: 0, conversations: 0 })
+
   const openapi = await (await get(`${url}/openapi.json`)).text()
   t.notMatch(openapi, '/console', 'the console is not part of the API description')
   t.notMatch(lines.join(''), 'secret-gold-value', 'no value in any log line')
@@ -97,6 +101,7 @@ t.test('outside sandbox with CONSOLE=1: refuses without a valid key; a signed-in
   t.equal((await get(`${page}/state`)).status, 401, 'data is refused')
   t.equal((await postJson(`${page}/participants/${participantId}/data`, { attributes: { a: '1' } })).status, 401, 'writes are refused')
   t.equal((await get(`${url}/console/data-action?attributes=a`)).status, 401)
+  t.equal((await get(`${url}/console/ops`)).status, 401)
   t.equal((await get(`${page}/state`, { authorization: 'Bearer crm-key-123' })).status, 401, 'the console takes its session, not an API header')
 
   const signIn = await get(`${url}/console/sign-in`)

@@ -92,6 +92,14 @@ t.test('sandbox: make a conversation, write through the form and through the API
     await page.screenshot({ path: process.env.CONSOLE_SCREENSHOT, fullPage: true })
   }
 
+  // The operations view keeps itself current: a bad request made now shows without a reload.
+  await page.goto(`${url}/console`)
+  const invalid = page.locator('#ops-errors tr', { has: page.locator('code', { hasText: 'INVALID_BODY' }) })
+  await invalid.locator('td').nth(1).filter({ hasText: /^0$/ }).waitFor({ timeout: 3000 })
+  t.equal((await send(`${url}/participants/${conversationId}/${customer!.id}/data`, 'POST', { attributes: {} })).status, 400)
+  await invalid.locator('td').nth(1).filter({ hasText: /^1$/ }).waitFor({ timeout: 3000 })
+  t.pass('an error answer shows in the operations view within one poll')
+
   t.same([...hosts], [origin], 'no request left 127.0.0.1 (the service itself)')
   t.same(pageErrors, [], 'no page error')
   // Chromium reports the bad key's 400 answer on the console; that one was asked for.
