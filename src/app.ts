@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
+import consolePlugin from './console/plugin.js'
 import idempotency from './idempotency/plugin.js'
 import auth from './plugins/auth.js'
 import docs from './plugins/docs.js'
@@ -17,12 +18,15 @@ import attributes from './routes/attributes.js'
 import dataAction from './data-action/route.js'
 import health from './routes/health.js'
 import updates from './updates/plugin.js'
+import type { Simulator } from './sim/simulator.js'
 
 export interface AppDeps {
   dispatcher?: Dispatcher
   now?: () => number
   /** Where logs go; stdout when absent. Tests capture them here. */
   logStream?: DestinationStream
+  /** Sandbox mode's in-process simulator, which the console shows. */
+  sim?: Simulator
 }
 
 /** 64 KiB: a full 50-attribute write of ASCII values at the default value limit fits. */
@@ -59,6 +63,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
   await app.register(health)
+  // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
+  await app.register(consolePlugin, { config, sim: deps.sim })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })

@@ -53,6 +53,8 @@ export interface Config {
     maxValueLength: number
   }
   redisUrl: string | undefined
+  /** The browser console at /console outside sandbox mode (in sandbox it is always on). */
+  console: boolean
 }
 
 export class ConfigError extends Error {
@@ -118,6 +120,7 @@ const schema = z.object({
   // A longer value could never fit the 64 KiB body limit anyway.
   MAX_VALUE_LENGTH: int(1, 60_000, 1024),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+  CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 
 /** Every variable the service reads. */
@@ -209,5 +212,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: e.API_KEYS,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
+    console: e.CONSOLE,
   }
 }

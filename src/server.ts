@@ -26,7 +26,7 @@ try {
 let sim: Simulator | undefined
 if (config.mode === 'sandbox') ({ config, sim } = await startSandbox(config))
 
-const app = await buildApp(config, { logStream: stdoutLog() })
+const app = await buildApp(config, { logStream: stdoutLog(), ...(sim && { sim }) })
 
 // SIGTERM/SIGINT: refuse new requests with 503, answer every waiting caller (a second before the
 // limit, so the answers get out), then close. Past the limit close-with-grace exits regardless.

@@ -21,6 +21,7 @@ export function sandboxBanner (config: Config, address: string): string {
     '  No GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET: writes go to the built-in Genesys simulator,',
     '  not to Genesys Cloud. Set the credentials and GENESYS_REGION to talk to your org.',
     authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : '  Callers must send one of API_KEYS.',
+    `  See it in a browser: ${base}/console`,
     '',
     '  Try it:',
     `  curl -s -X POST ${base}/participants/7d7a8c0e-4f43-4a6e-9a31-2b0b7c4f0d11/9c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e5f/data \\`,

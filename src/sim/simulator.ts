@@ -24,6 +24,8 @@ export interface Simulator {
   /** API requests (GET and PATCH) in arrival order; stays empty unless `recordRequests`. */
   requests: SimRequest[]
   conversation(id: string): SimConversation | undefined
+  /** Every conversation, newest first (the console lists them). */
+  conversations(): SimConversation[]
   /** One participant's attributes as the simulator holds them; undefined when unknown. */
   attributes(conversationId: string, participantId: string): Record<string, string> | undefined
   /** Adds or replaces a conversation, for tests that need particular participants. */
@@ -51,6 +53,7 @@ export function buildSimulator (opts: SimulatorOptions = {}): Simulator {
     stats,
     requests,
     conversation: (id) => state.get(id),
+    conversations: () => state.all().reverse(),
     attributes: (c, p) => state.get(c)?.participants.find((x) => x.id === p)?.attributes,
     seed (c) {
       state.put(c.id, c.participants)

@@ -27,6 +27,8 @@ export interface State {
   participantToWrite(c: SimConversation, id: string): SimParticipant | undefined
   /** Adds or replaces a conversation with exactly these participants. */
   put(id: string, participants: ParticipantSpec[]): SimConversation
+  /** Every conversation, in the order they came to be. */
+  all(): SimConversation[]
 }
 
 /** The purposes the service's conversation route falls back to; one of them makes "the customer". */
@@ -49,6 +51,7 @@ export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'
   return {
     get: (id) => conversations.get(id),
     put,
+    all: () => [...conversations.values()],
 
     // A conversation made up on first use looks like an inbound call: a customer and an agent,
     // so a caller that knows only the conversation id finds its customer.

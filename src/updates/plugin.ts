@@ -5,7 +5,7 @@ import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
 import { RateBudget } from './budget.js'
-import { GenesysClient } from '../genesys/client.js'
+import { GenesysClient, type Conversation } from '../genesys/client.js'
 import type { HttpOptions } from '../genesys/http.js'
 import { TokenProvider } from '../genesys/token.js'
 import { RedisTokenStore } from '../genesys/token-store-redis.js'
@@ -20,6 +20,8 @@ export interface Updates {
   submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
   /** The participant's attributes as they stand (read-back, dry runs). */
   read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
+  /** Every participant of the conversation, through the same budget and retries (the console). */
+  conversation(conversationId: string, urgency: Urgency): Promise<Conversation>
   /** Answers every caller by `by` (epoch ms); resolves when none is left waiting. */
   close(by: number): Promise<void>
   /** Callers waiting for an answer, in all. */
@@ -95,6 +97,7 @@ export default fp<UpdatesPluginOptions>(
     app.decorate('updates', {
       submit: (conversationId, target, update) => queue.submit(conversationId, target, update),
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
+      conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
       close: (by) => queue.close(by),
       get callers () {
         return queue.callers

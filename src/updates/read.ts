@@ -1,4 +1,5 @@
 import { ApiError } from '../errors.js'
+import type { Conversation } from '../genesys/client.js'
 import type { RateBudget } from './budget.js'
 import { chooseParticipant } from '../attributes/participant.js'
 import { toApiError } from './answer.js'
@@ -28,7 +29,13 @@ export class AttributeReader {
     this.#clock = opts.clock ?? Date.now
   }
 
-  read (conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult> {
+  async read (conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult> {
+    const p = chooseParticipant(await this.conversation(conversationId, urgency), target, false)
+    return { participantId: p.id, attributes: p.attributes ?? {} }
+  }
+
+  /** The whole conversation (every participant), by the same path: the console shows it. */
+  conversation (conversationId: string, urgency: Urgency): Promise<Conversation> {
     const { budget, policy, onRetry } = this.#opts
     const attempt = withRetries(
       policy,
@@ -36,11 +43,10 @@ export class AttributeReader {
       () => false,
       async () => {
         await budget.take(urgency.priority, urgency.deadline)
-        const p = chooseParticipant(await this.#upstream.getConversation(conversationId), target, false)
-        return { participantId: p.id, attributes: p.attributes ?? {} }
+        return this.#upstream.getConversation(conversationId)
       },
       onRetry
-    ) as Promise<ReadResult>
+    ) as Promise<Conversation>
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')), urgency.deadline - this.#clock())

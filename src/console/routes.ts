@@ -1,0 +1,138 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError } from '../errors.js'
+import { CSS, ICON, SCRIPT } from './assets.js'
+import { opsView } from './ops.js'
+import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
+import { nextPath, Sessions, signInRedirect } from './session.js'
+import type { ConversationSource } from './source.js'
+import type { WriteLog } from './writes.js'
+
+export interface ConsoleRoutesOptions {
+  sandbox: boolean
+  sessions: Sessions
+  /** API keys are configured: the console wants a sign-in, as the API wants a key. */
+  authOn: boolean
+  source: ConversationSource
+  writes: WriteLog
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+// Every asset from this service and nothing inline: a page that worked on a closed network
+// is one that never reached out, and a value shown on it cannot run as script.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+type Params = { id: string; participantId: string }
+
+/** The console's routes, in their own context: its form parser and headers stay here. */
+export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
+  // Not part of the API: left out of /openapi.json and /docs.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true }
+  })
+  // The sign-in form; its body (a key) is never logged, as no body is.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    reply.header('content-security-policy', CSP)
+    reply.header('x-content-type-options', 'nosniff')
+    reply.header('referrer-policy', 'no-referrer')
+    // Pages carry participant data, which may be personal: no cache keeps a copy.
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    done(null, payload)
+  })
+  const open = new Set(['/console/sign-in', '/console/assets/console.css', '/console/assets/console.js', '/console/assets/icon.svg'])
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!authOn || open.has(req.routeOptions.url ?? '') || sessions.keyOf(req) !== undefined) return done()
+    // A page asked for by a person goes to the sign-in form; anything a script asked for is refused.
+    if (req.method === 'GET' && !req.url.endsWith('/state') && !req.url.startsWith('/console/data-action') && req.url !== '/console/ops') return signInRedirect(req, reply)
+    reply.header('www-authenticate', 'Cookie realm="console"')
+    done(new ApiError('UNAUTHORIZED', 'sign in to the console at /console/sign-in with one of the API keys'))
+  })
+
+  const chrome = (req: FastifyRequest, title: string): Chrome => ({ title, sandbox, signedInAs: sessions.keyOf(req)?.name })
+  const html = (reply: FastifyReply, status: number, page: string) => reply.status(status).type('text/html; charset=utf-8').send(page)
+
+  /** Sends a request through the service's own API, with the signed-in person's key: the API's answer, as it is. */
+  async function viaApi (req: FastifyRequest, method: 'GET' | 'POST', url: string, payload?: string) {
+    const key = sessions.keyOf(req)
+    return app.inject({
+      method,
+      url,
+      ...(payload !== undefined && { payload }),
+      headers: { ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
+    })
+  }
+
+  app.get('/console/assets/console.css', (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(CSS))
+  app.get('/console/assets/icon.svg', (_req, reply) => reply.type('image/svg+xml').header('cache-control', 'no-cache').send(ICON))
+  app.get('/console/assets/console.js', (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(SCRIPT))
+
+  app.get<{ Querystring: { next?: string } }>('/console/sign-in', async (req, reply) => {
+    if (!authOn) return reply.redirect('/console', 303)
+    return html(reply, 200, signInPage(nextPath(req.query.next), false))
+  })
+  app.post<{ Body: { key?: string; next?: string } }>('/console/sign-in', async (req, reply) => {
+    const next = nextPath(req.body?.next)
+    const key = authOn ? sessions.keyFor(req.body?.key ?? '') : undefined
+    if (key === undefined) return html(reply, 401, signInPage(next, true))
+    return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https')).redirect(next, 303)
+  })
+  app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
+
+  app.get('/console', async (req, reply) => html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry))))
+
+  // Polled every 2 s by the index page: logged only when it goes wrong.
+  app.get('/console/ops', { logLevel: 'warn' }, async () => opsView(app.metrics.registry))
+
+  app.get<{ Querystring: { id?: string } }>('/console/open', async (req, reply) => {
+    const id = (req.query.id ?? '').trim()
+    if (!UUID.test(id)) return html(reply, 400, problemPage(chrome(req, 'Not a conversation id'), 400, 'Not a conversation id', 'a Genesys conversation id is a UUID'))
+    return reply.redirect(`/console/conversations/${id.toLowerCase()}`, 303)
+  })
+
+  app.post('/console/conversations', async (_req, reply) => {
+    if (source.create === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'conversations are made here only in sandbox mode')
+    return reply.redirect(`/console/conversations/${source.create()}`, 303)
+  })
+
+  app.get<{ Params: Params }>('/console/conversations/:id', async (req, reply) => {
+    const { id } = req.params
+    const page = chrome(req, `Conversation ${id}`)
+    if (!UUID.test(id)) return html(reply, 400, problemPage(page, 400, 'Not a conversation id', 'a Genesys conversation id is a UUID'))
+    try {
+      const participants = await source.participants(id.toLowerCase())
+      if (participants === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn))
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
+    }
+  })
+
+  // Polled every second by each open conversation page: logged only when it goes wrong.
+  app.get<{ Params: Params }>('/console/conversations/:id/state', { logLevel: 'warn' }, async (req) => {
+    const id = req.params.id.toLowerCase()
+    const participants = UUID.test(id) ? await source.participants(id) : undefined
+    if (participants === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `no conversation ${req.params.id}`)
+    return { participants, writers: writes.writers(id) }
+  })
+
+  app.post<{ Params: Params }>('/console/conversations/:id/participants/:participantId/data', async (req, reply) => {
+    const { id, participantId } = req.params
+    const res = await viaApi(req, 'POST', `/participants/${encodeURIComponent(id)}/${encodeURIComponent(participantId)}/data`, req.rawBody)
+    if (res.statusCode === 200) source.changed(id.toLowerCase())
+    return reply.status(res.statusCode).type(res.headers['content-type'] as string).send(res.body)
+  })
+
+  app.get('/console/data-action', async (req, reply) => {
+    const query = req.url.slice(req.url.indexOf('?') + 1)
+    const res = await viaApi(req, 'GET', `/genesys/data-action?${req.url.includes('?') ? query : ''}`)
+    if (res.statusCode === 200) {
+      const terraform = new URLSearchParams(query).get('format') === 'terraform'
+      reply.header('content-disposition', `attachment; filename="${terraform ? 'data-action.tf' : 'data-action.json'}"`)
+    }
+    return reply.status(res.statusCode).type(res.headers['content-type'] as string).send(res.body)
+  })
+}
