@@ -125,3 +125,17 @@ t.test('the CLI: --format terraform prints HCL, --out writes a .tf file, json st
   t.equal(bad.code, 2)
   t.match(bad.stderr, /^--format: must be json or terraform \(got "yaml"\)$/m)
 })
+
+t.test("the README's Terraform command writes what it says", async (t) => {
+  const readme = await readFile(new URL('README.md', root), 'utf8')
+  const command = readme.split('<!-- data-action-terraform-command')[1]?.match(/```sh\nnpm run -s data-action -- (.*)\n/)?.[1]
+  t.ok(command?.endsWith(' --out data-action.tf'), 'the README writes data-action.tf')
+  const dir = await mkdtemp(join(tmpdir(), 'data-action-readme-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // Its options, from the sources (npm run would build first), the file landing outside the checkout.
+  const out = await cli(...command!.replace(/data-action\.tf$/, join(dir, 'data-action.tf')).split(' '))
+  t.equal(out.code, 0, out.stderr)
+  const text = await readFile(join(dir, 'data-action.tf'), 'utf8')
+  t.equal(text, dataActionTerraform({ baseUrl: 'https://gateway.example.com', attributes: ['customer_tier', 'crm_id'], conversationOnly: true }))
+  t.match(readme, 'TF_VAR_gateway_api_key', 'and names the variable the file asks for')
+})
