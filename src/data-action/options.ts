@@ -30,7 +30,12 @@ const attributes = z
   .refine((a) => new Set(a).size === a.length, 'names an attribute twice')
 
 // NFC because HCL reads every string as NFC: the Terraform action's URL must be the JSON one's.
-const baseUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, '').normalize('NFC'))
+// A user name or password in it would put an API key in plain sight in the action (and in a .tf
+// file); the integration's credential is where the key belongs.
+const baseUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .refine((u) => !URL.parse(u)?.username && !URL.parse(u)?.password, 'must not hold a user name or password: the key goes in the credential')
+  .transform((u) => u.replace(/\/+$/, '').normalize('NFC'))
 
 const timeoutSeconds = z.coerce
   .number({ error: `must be a whole number of seconds, ${TIMEOUT_SECONDS.min} to ${TIMEOUT_SECONDS.max}` })

@@ -177,4 +177,10 @@ t.test('format=terraform: the same action as a .tf download, the API key left to
   t.equal(bad.status, 400)
   t.equal(JSON.parse(bad.text).code, 'INVALID_QUERY')
   t.equal(JSON.parse(bad.text).errors[0].path, '/format')
+
+  // A key in the base URL would sit in the action's URL, and in the .tf file, in plain sight.
+  const keyed = await download(`attributes=tier&format=terraform&baseUrl=${encodeURIComponent(`https://flow:${apiKey}@gw.example.com`)}`)
+  t.equal(keyed.status, 400)
+  t.equal(JSON.parse(keyed.text).errors[0].path, '/baseUrl')
+  t.match(JSON.parse(keyed.text).detail, /must not hold a user name or password/)
 })
