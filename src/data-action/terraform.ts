@@ -12,7 +12,8 @@ export const TERRAFORM_FILE = 'data-action.tf'
 const INTEGRATION = 'Participant data gateway'
 
 /**
- * `s` as an HCL quoted string that Terraform reads back as exactly `s`. Quoted strings are
+ * `s` as an HCL quoted string that Terraform reads back as exactly `s` (in NFC, as HCL reads
+ * every string; options.ts normalizes the one input that could differ). Quoted strings are
  * templates: `${` and `%{` would start an interpolation or a directive (the Velocity
  * `${input.x}` most of all), so each is doubled, the escape HCL defines for a literal one.
  */
