@@ -13,8 +13,8 @@ const stringProperty = (description: string) => ({ type: 'string', description }
  * attribute comes back as an output.
  *
  * `actionParts` decides what the action does, in no particular output format; each format
- * (today the import JSON, `dataAction`) only lays those parts out, so the templates are the same
- * in every format.
+ * (the import JSON, `dataAction`, and the Terraform of terraform.ts) only lays those parts out,
+ * so the templates are the same in every format.
  */
 export function actionParts (input: DataActionOptions) {
   const { baseUrl, attributes, conversationOnly, timeoutSeconds, credentialType } = dataActionOptions.parse(input)
@@ -23,6 +23,7 @@ export function actionParts (input: DataActionOptions) {
   return {
     name: `Set participant data (${attributes.join(', ')})`.slice(0, 256),
     timeoutSeconds,
+    credentialType,
     request: {
       urlTemplate: conversationOnly
         ? `${baseUrl}/conversations/$esc.url(\${input.conversationId})/data`

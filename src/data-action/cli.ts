@@ -1,17 +1,19 @@
 // `npm run -s data-action -- --base-url https://… --attributes customer_tier,crm_id` prints a Data
 // Action ready to import in Genesys Cloud (Admin > Integrations > Actions > Import). `-s` keeps
 // npm's banner out of stdout, so `> action.json` is pure JSON; `--out FILE` needs no redirection.
+// `--format terraform` prints the same action as HCL for CX as Code instead.
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { dataAction } from './build.js'
-import { CREDENTIAL_TYPES, TIMEOUT_SECONDS, dataActionText } from './options.js'
+import { CREDENTIAL_TYPES, FORMATS, TIMEOUT_SECONDS, dataActionText } from './options.js'
+import { TERRAFORM_FILE, dataActionTerraform } from './terraform.js'
 
 const example = 'npm run -s data-action -- --base-url https://gateway.example.com --attributes customer_tier,crm_id --conversation-only > action.json'
 
 const usage = 'usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]   (--help for every option)'
 
 const help = `Prints a Genesys Cloud Data Action (Web Services Data Actions) that calls this gateway,
-as JSON to import in Admin > Integrations > Actions > Import.
+as JSON to import in Admin > Integrations > Actions > Import, or as Terraform for CX as Code.
 
 usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]
 
@@ -23,11 +25,15 @@ usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]
   --timeout-seconds N      the action's timeout, ${TIMEOUT_SECONDS.min} to ${TIMEOUT_SECONDS.max} (default ${TIMEOUT_SECONDS.default}); the gateway answers a second before
   --credential-type TYPE   the integration's credential: basicAuth (default; one of API_KEYS as the
                            password) or userDefined (a field named apiKey holding one of API_KEYS)
-  --out FILE               write the JSON to FILE instead of stdout
+  --format FORMAT          json (default): the import JSON; terraform: the action with its Web
+                           Services integration and credential, as HCL for the genesyscloud
+                           provider (the API key is a variable: TF_VAR_gateway_api_key)
+  --out FILE               write to FILE instead of stdout
   -h, --help               this text
 
 example:
   ${example}
+  npm run -s data-action -- --base-url https://gateway.example.com --attributes customer_tier,crm_id --format terraform --out ${TERRAFORM_FILE}
 `
 
 const flags = {
@@ -36,6 +42,7 @@ const flags = {
   'conversation-only': { type: 'boolean', field: 'conversationOnly', what: '' },
   'timeout-seconds': { type: 'string', field: 'timeoutSeconds', what: `the action's timeout in seconds, e.g. --timeout-seconds ${TIMEOUT_SECONDS.default}` },
   'credential-type': { type: 'string', field: 'credentialType', what: `${CREDENTIAL_TYPES.join(' or ')}, e.g. --credential-type userDefined` },
+  format: { type: 'string', field: 'format', what: `${FORMATS.join(' or ')}, e.g. --format terraform` },
   out: { type: 'string', field: '', what: 'the file to write, e.g. --out action.json' },
   help: { type: 'boolean', field: '', what: '', short: 'h' },
 } as const
@@ -80,6 +87,7 @@ function main (argv: string[]): number {
     conversationOnly: values['conversation-only'] ? 'true' : 'false',
     timeoutSeconds: text('timeout-seconds'),
     credentialType: text('credential-type'),
+    format: text('format'),
   })
   // Zod would repeat a missing option in its own words ("expected string, received undefined").
   if (problems.length === 0 && !options.success) {
@@ -94,19 +102,24 @@ function main (argv: string[]): number {
     process.stderr.write(`${problems.join('\n')}\n${usage}\n`)
     return 2
   }
-  const json = JSON.stringify(dataAction({ ...options.data, baseUrl: options.data.baseUrl! }), null, 2) + '\n'
+  const { format, ...rest } = options.data
+  const action = { ...rest, baseUrl: rest.baseUrl! }
+  const document = format === 'terraform' ? dataActionTerraform(action) : JSON.stringify(dataAction(action), null, 2) + '\n'
   const out = text('out')
   if (out === undefined) {
-    process.stdout.write(json)
+    process.stdout.write(document)
     return 0
   }
   try {
-    writeFileSync(out, json)
+    writeFileSync(out, document)
   } catch (err) {
     process.stderr.write(`could not write ${out}: ${(err as Error).message}\n`)
     return 1
   }
-  process.stderr.write(`wrote ${out}: import it in Genesys Cloud, Admin > Integrations > Actions > Import\n`)
+  const next = format === 'terraform'
+    ? 'set TF_VAR_gateway_api_key to one of the gateway API_KEYS, then terraform init && terraform apply'
+    : 'import it in Genesys Cloud, Admin > Integrations > Actions > Import'
+  process.stderr.write(`wrote ${out}: ${next}\n`)
   return 0
 }
 

@@ -14,6 +14,9 @@ export const TIMEOUT_SECONDS = { min: 2, max: 60, default: 10 } as const
 export const CREDENTIAL_TYPES = ['basicAuth', 'userDefined'] as const
 export type CredentialType = (typeof CREDENTIAL_TYPES)[number]
 
+/** Genesys's import JSON, or CX as Code (Terraform). */
+export const FORMATS = ['json', 'terraform'] as const
+
 // Velocity references (${input.name}) and JSONPath ($.attributes.name) need plain identifiers.
 const attributeName = z
   .string()
@@ -26,7 +29,13 @@ const attributes = z
   .max(50, 'at most 50 attributes, as in Architect')
   .refine((a) => new Set(a).size === a.length, 'names an attribute twice')
 
-const baseUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
+// NFC because HCL reads every string as NFC: the Terraform action's URL must be the JSON one's.
+// A user name or password in it would put an API key in plain sight in the action (and in a .tf
+// file); the integration's credential is where the key belongs.
+const baseUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .refine((u) => !URL.parse(u)?.username && !URL.parse(u)?.password, 'must not hold a user name or password: the key goes in the credential')
+  .transform((u) => u.replace(/\/+$/, '').normalize('NFC'))
 
 const timeoutSeconds = z.coerce
   .number({ error: `must be a whole number of seconds, ${TIMEOUT_SECONDS.min} to ${TIMEOUT_SECONDS.max}` })
@@ -74,4 +83,8 @@ export const dataActionText = z.strictObject({
   timeoutSeconds: timeoutSeconds.describe(`The action's timeout in seconds, ${TIMEOUT_SECONDS.min} to ${TIMEOUT_SECONDS.max}`),
   baseUrl: baseUrl.optional().describe('Where flows reach this service; default: the address this request came to'),
   credentialType: credentialType.describe('The credential of the Web Services integration: basicAuth (API key as password) or userDefined (a field named apiKey)'),
+  format: z
+    .enum(FORMATS, { error: `must be ${FORMATS.join(' or ')}` })
+    .default('json')
+    .describe('json: the import JSON; terraform: the action, its integration and credential as HCL for CX as Code (a .tf download)'),
 })

@@ -58,7 +58,7 @@ t.test('--help lists every option with its default and an example, and exits 0',
     const help = await cli(flag)
     t.equal(help.code, 0)
     t.equal(help.stderr, '')
-    for (const option of ['--base-url', '--attributes', '--conversation-only', '--timeout-seconds', '--credential-type', '--out', '--help']) t.match(help.stdout, option)
+    for (const option of ['--base-url', '--attributes', '--conversation-only', '--timeout-seconds', '--credential-type', '--format', '--out', '--help']) t.match(help.stdout, option)
     t.match(help.stdout, /default 10/)
     t.match(help.stdout, /basicAuth \(default/)
     t.match(help.stdout, /\n {2}npm run -s data-action -- --base-url https:\/\/\S+ --attributes \S+/, 'an example to copy')

@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { request as get } from 'undici'
 import { dataAction } from '../../src/data-action/build.js'
 import { dataActionOptions } from '../../src/data-action/options.js'
+import { dataActionTerraform } from '../../src/data-action/terraform.js'
+import { block, parseHcl, sameAsJson } from '../data-action/hcl.js'
 import { id, send, startStack } from '../helpers/stack.js'
 
 /**
@@ -141,4 +144,43 @@ t.test('the timeout bounds are the same on the route and in the builder', async 
     else t.equal(a.body.config.request.headers['X-Request-Timeout-Ms'], String(Number(seconds) * 1000 - 1000))
     t.equal(status === 200, dataActionOptions.safeParse({ baseUrl: url, attributes: ['tier'], timeoutSeconds: Number(seconds) }).success, 'the builder agrees')
   }
+})
+
+t.test('format=terraform: the same action as a .tf download, the API key left to a variable', async (t) => {
+  const apiKey = 'ops-key-that-must-not-leak'
+  const { url } = await startStack(t, { env: { API_KEYS: `ops:${apiKey}` } })
+  const download = async (query: string) => {
+    const res = await get(`${url}/genesys/data-action?${query}`, { headers: { 'x-api-key': apiKey } })
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+  }
+  // A base path Terraform would read as an interpolation and a directive, and names HCL keeps for itself.
+  const baseUrl = 'https://gw.example.com/a${b}/%{c}/$${d}'
+  const options = { baseUrl, attributes: ['customer_tier', 'for', 'null'], credentialType: 'userDefined' as const }
+  const tf = await download(`attributes=customer_tier,for,null&credentialType=userDefined&format=terraform&baseUrl=${encodeURIComponent(baseUrl)}`)
+  t.equal(tf.status, 200)
+  t.equal(tf.headers['content-type'], 'text/plain; charset=utf-8')
+  t.equal(tf.headers['content-disposition'], 'attachment; filename="data-action.tf"', 'a browser saves it as a file')
+  t.equal(tf.text, dataActionTerraform(options))
+  await sameAsJson(t, tf.text, dataAction(options))
+  t.notMatch(tf.text, apiKey, 'the API key the request carried is nowhere in the file')
+
+  const here = await download('attributes=tier&conversationOnly=true&format=terraform')
+  const action = block(await parseHcl(here.text), 'resource', 'genesyscloud_integration_action', 'set_participant_data')
+  t.match(action.config_request[0].request_url_template, `${url}/conversations/`, 'based at the address it was asked on')
+
+  const json = await download('attributes=tier&format=json')
+  t.equal(json.headers['content-type'], 'application/json; charset=utf-8')
+  t.notOk(json.headers['content-disposition'], 'the JSON is answered as before')
+  t.same(JSON.parse(json.text), dataAction({ baseUrl: url, attributes: ['tier'] }))
+
+  const bad = await download('attributes=tier&format=hcl')
+  t.equal(bad.status, 400)
+  t.equal(JSON.parse(bad.text).code, 'INVALID_QUERY')
+  t.equal(JSON.parse(bad.text).errors[0].path, '/format')
+
+  // A key in the base URL would sit in the action's URL, and in the .tf file, in plain sight.
+  const keyed = await download(`attributes=tier&format=terraform&baseUrl=${encodeURIComponent(`https://flow:${apiKey}@gw.example.com`)}`)
+  t.equal(keyed.status, 400)
+  t.equal(JSON.parse(keyed.text).errors[0].path, '/baseUrl')
+  t.match(JSON.parse(keyed.text).detail, /must not hold a user name or password/)
 })
