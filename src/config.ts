@@ -181,6 +181,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     if (colon < 1 || secret.length < 16) problems.push(`SIGNING_SECRETS: entry ${name ? `"${name}:…"` : 'without a name'} must be name:secret with a secret of at least 16 characters`)
     else if (secret.startsWith('whsec_') && !isWebhookSecret(secret)) {
       problems.push(`SIGNING_SECRETS: the secret of "${name}" starts with whsec_, so it is a Standard Webhooks secret: whsec_ then at least 16 bytes in padded base64`)
+    } else if (key?.signingSecret !== undefined) {
+      // One secret per key: a second would silently replace the first.
+      problems.push(`SIGNING_SECRETS: "${name}" appears twice; give each API key one secret`)
     } else if (key !== undefined) key.signingSecret = secret
     // A name missing from a bad API_KEYS may be in the entry reported there.
     else if (valid('API_KEYS')) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)

@@ -109,6 +109,12 @@ t.test('one pass reports every problem, each once (issue 13)', async (t) => {
   t.same(problems({ NODE_ENV: 'staging' }).length, 1, 'an unknown NODE_ENV is not also taken for production or not')
 })
 
+t.test('SIGNING_SECRETS names each API key once', async (t) => {
+  t.same(problems({ API_KEYS: 'crm:k', SIGNING_SECRETS: 'crm:0123456789abcdef0123,crm:fedcba98765432100123' }), [
+    'SIGNING_SECRETS: "crm" appears twice; give each API key one secret',
+  ])
+})
+
 t.test('API_KEYS and SIGNING_SECRETS problems say what was given, never a secret', async (t) => {
   t.same(problems({ API_KEYS: 'justakey' }), [
     'API_KEYS: entry 1 (8 characters, no ":"; not shown, as it may be a key) must be name:key or name:key:live or name:key:bulk (no part empty)',
