@@ -1,18 +1,11 @@
 // Process entry: config → (sandbox simulator) → buildApp → listen → graceful close.
+import './node-version.js'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { stdoutLog } from './log/stdout.js'
 import { sandboxBanner, startSandbox } from './sim/sandbox.js'
 import type { Simulator } from './sim/simulator.js'
-
-// Numbers are kept as the caller wrote them through JSON.parse's source text (Node 22 and later);
-// on an older Node every body with a number would be refused, so refuse to start instead.
-const major = Number(process.versions.node.split('.')[0])
-if (major < 24) {
-  console.error(`participant-data-gateway needs Node.js 24 (LTS); this is ${process.version}. On Linux x64, \`. .ci/node24.sh\` puts it on PATH.`)
-  process.exit(1)
-}
 
 let config: Config
 try {
@@ -41,6 +34,12 @@ closeWithGrace({ delay: config.shutdownTimeoutMs, logger: app.log }, async ({ si
 })
 
 const address = await app.listen({ port: config.port, host: config.host })
+
+if (sim === undefined && config.apiKeys.length === 0) {
+  // Allowed outside production (the simulator, a developer's own org), but never quietly.
+  app.log.warn({ callerAuth: false }, 'API_KEYS is not set: caller authentication is OFF, and anyone who can reach this port can write to Genesys Cloud')
+  process.stderr.write('\n  *** API_KEYS is not set: caller authentication is OFF. Anyone who can reach this port can write. ***\n\n')
+}
 
 if (sim !== undefined) {
   app.log.warn({ mode: 'sandbox', callerAuth: config.apiKeys.length > 0 }, 'SANDBOX MODE: writes go to the built-in Genesys simulator, not to Genesys Cloud')

@@ -46,6 +46,7 @@ t.test('Dockerfile: multi-stage, production settings, a non-root user, a health 
 t.test('the Node flags come from npm start, and anything but "node [--flags] dist/server.js" is refused', async (t) => {
   const pkg = (start?: string) => JSON.stringify({ scripts: start === undefined ? {} : { start } })
   t.same(serviceFlags(pkg('npm run build --silent && node dist/server.js')), [])
+  t.same(serviceFlags(pkg('npm run build --silent && exec node --max-semi-space-size=32 dist/server.js')), ['--max-semi-space-size=32'])
   t.same(serviceFlags(pkg('npm run build && node --max-semi-space-size=32  --enable-source-maps dist/server.js')), ['--max-semi-space-size=32', '--enable-source-maps'])
   for (const start of ['NODE_OPTIONS=--x node dist/server.js', 'node -r x dist/server.js', 'node --max-semi-space-size 32 dist/server.js', 'node ./dist/server.js', 'tsx src/server.ts', undefined]) {
     t.throws(() => serviceFlags(pkg(start)), /npm start must end in/, `refused: ${start}`)

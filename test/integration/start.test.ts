@@ -59,3 +59,48 @@ t.test('production without credentials refuses to start, naming what is missing'
   t.match(err?.stderr, /GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production/)
   t.match(err?.stderr, /API_KEYS: required when NODE_ENV=production/)
 })
+
+t.test('SIGTERM sent to npm start (as a process manager sends it) reaches the service, which shuts down', async (t) => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|API_KEYS|REDIS_URL|NODE_ENV|PORT|HOST)/.test(k)))
+  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  t.teardown(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {}
+  })
+  let stdout = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const base = await new Promise<string>((resolve, reject) => {
+    let stderr = ''
+    const timer = setTimeout(() => reject(new Error(`no sandbox banner within 60 s:\n${stderr}`)), 60_000)
+    child.stderr.on('data', (d) => {
+      stderr += d
+      const m = stderr.match(/curl -s -X POST (http:\/\/[\d.]+:\d+)\//)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+  })
+  // To npm's own process only, not its group: what `kill PID` or a supervisor does.
+  process.kill(child.pid!, 'SIGTERM')
+  const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))])
+  t.not(code, 'hung', 'npm start ended')
+  t.match(stdout, /"msg":"shut down"/, 'the service itself shut down gracefully')
+  const answered = await fetch(`${base}/healthz`).then(() => true, () => false)
+  t.notOk(answered, 'and its port is closed')
+})
+
+t.test('outside sandbox without API_KEYS, start-up says loudly that authentication is off', async (t) => {
+  const { buildSimulator } = await import('../../src/sim/simulator.js')
+  const { startService } = await import('../helpers/process.js')
+  const sim = buildSimulator({ clientId: 'c', clientSecret: 's' })
+  const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => sim.app.close())
+  const service = await startService(t, { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url, GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's' })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.match(service.stdout(), /"level":40.*API_KEYS is not set: caller authentication is OFF/)
+  service.child.kill('SIGTERM')
+  await service.exited
+})
