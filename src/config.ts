@@ -47,6 +47,8 @@ export interface Config {
     maxValueLength: number
   }
   redisUrl: string | undefined
+  /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
+  tracing: { enabled: boolean }
 }
 
 export class ConfigError extends Error {
@@ -114,7 +116,18 @@ const schema = z.object({
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
 })
 
-/** Every variable the service reads. */
+/**
+ * Tracing is on when an OTLP endpoint or a traces exporter is named, as the OpenTelemetry
+ * specification has it; OTEL_TRACES_EXPORTER=none and OTEL_SDK_DISABLED=true turn it off.
+ */
+export function tracingEnabled (env: NodeJS.ProcessEnv): boolean {
+  const set = (name: string) => (env[name] ?? '').trim() !== ''
+  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false
+  if ((env.OTEL_TRACES_EXPORTER ?? '').trim().toLowerCase() === 'none') return false
+  return set('OTEL_EXPORTER_OTLP_ENDPOINT') || set('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || set('OTEL_TRACES_EXPORTER')
+}
+
+/** Every variable the service reads (besides the standard OTEL_* ones, which the OpenTelemetry SDK reads). */
 export const VARIABLES = Object.keys(schema.shape)
 
 type Env = z.infer<typeof schema>
@@ -201,5 +214,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: e.API_KEYS,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
+    tracing: { enabled: tracingEnabled(env) },
   }
 }
