@@ -1,5 +1,5 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, trace, type Span } from '@opentelemetry/api'
+import { context, propagation, trace, type Span } from '@opentelemetry/api'
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { FastifyRequest } from 'fastify'
@@ -78,6 +78,9 @@ function startSdk (): { sdk: NodeSDK; server: FastifyOtelInstrumentation } {
   return { sdk, server }
 }
 
+/** The process's SDK (OpenTelemetry's API holds one, globally) and the apps that use it. */
+let running: { sdk: NodeSDK; server: FastifyOtelInstrumentation; apps: number } | undefined
+
 /**
  * OpenTelemetry traces when config says they are on; otherwise nothing is started or hooked,
  * and the pipeline's tracer stays undefined (see updates/tracing.ts). Registered first, so its
@@ -86,11 +89,19 @@ function startSdk (): { sdk: NodeSDK; server: FastifyOtelInstrumentation } {
 export default fp<TracingOptions>(
   async (app, { enabled }) => {
     if (!enabled) return
-    const { sdk, server } = startSdk()
-    await app.register(server.plugin())
-    // Every span of the last requests is exported before the process exits.
+    running ??= { ...startSdk(), apps: 0 }
+    running.apps++
+    await app.register(running.server.plugin())
     app.addHook('onClose', async () => {
+      if (running === undefined || --running.apps > 0) return
+      const { sdk } = running
+      running = undefined
+      // Every span of the last requests is exported before the process exits.
       await sdk.shutdown().catch((err: unknown) => app.log.warn({ err }, 'tracing: the last spans could not be exported'))
+      // Let go of the API's globals, so that an app built later in this process can trace again.
+      trace.disable()
+      context.disable()
+      propagation.disable()
     })
   },
   { name: 'tracing' }

@@ -1,49 +1,13 @@
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import t from 'tap'
+import { attr, CLIENT, receiver, SERVER, type OtlpSpan } from '../helpers/otlp.js'
 import { startService } from '../helpers/process.js'
 import { id, send, startStack, type Teardown } from '../helpers/stack.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 
 // An OpenTelemetry SDK is process-wide, so the traced service runs in a child process of its
 // own (test/helpers/process.ts) and sends its spans to a receiver of the test's own.
-
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  kind: number
-  attributes?: Array<{ key: string; value: Record<string, unknown> }>
-  events?: Array<{ name: string }>
-}
-
-const SERVER = 2
-const CLIENT = 3
-
-/** An OTLP/HTTP receiver: what is posted to /v1/traces (as JSON) is kept, raw and as spans. */
-async function receiver (t: Teardown) {
-  const bodies: string[] = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (d) => (body += d))
-    req.on('end', () => {
-      if (req.url === '/v1/traces') bodies.push(body)
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => server.close())
-  const spans = (): OtlpSpan[] => bodies.flatMap((b) => JSON.parse(b).resourceSpans.flatMap((r: any) => r.scopeSpans.flatMap((s: any) => s.spans)))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, spans }
-}
-
-const attr = (s: OtlpSpan, key: string) => {
-  const v = s.attributes?.find((a) => a.key === key)?.value
-  return v === undefined ? undefined : (v.stringValue ?? v.intValue ?? v.arrayValue)
-}
 
 /** A simulator in this process, so the test sees every token the service was given. */
 async function simulator (t: Teardown, clientSecret: string) {
