@@ -11,6 +11,7 @@ export interface OtlpSpan {
   attributes?: Array<{ key: string; value: Record<string, unknown> }>
   events?: Array<{ name: string; attributes?: Array<{ key: string; value: Record<string, unknown> }> }>
   links?: Array<{ traceId: string; spanId: string }>
+  status?: { code?: number; message?: string }
 }
 
 export const SERVER = 2

@@ -8,6 +8,8 @@ import { buildSimulator } from '../../src/sim/simulator.js'
 
 // In this process (tap gives each test file its own): the SDK reads the OTEL_* variables from the
 // process environment, so they are set before the app is built, and no other test shares them.
+const exportTo = (url: string) => Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' })
+
 // Requests go out through node:http: the undici instrumentation, on in this process, would put
 // a traceparent of its own on the test's undici requests.
 async function send (url: string, body: unknown, traceparent: string): Promise<{ status: number; body: any }> {
@@ -23,7 +25,7 @@ async function send (url: string, body: unknown, traceparent: string): Promise<{
 }
 t.test('the pipeline’s waits and retries, in the request’s trace', async (t) => {
   const otlp = await receiver(t)
-  Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' })
+  exportTo(otlp.url)
   const redis = await startRedis(t)
   // Genesys fails the first PATCH: the write is retried.
   const sim = buildSimulator({ clientId: 'test-client', clientSecret: 'test-secret' })
@@ -67,7 +69,7 @@ t.test('the pipeline’s waits and retries, in the request’s trace', async (t)
 // Also shows that an app built after another closed traces again (the SDK is let go at close).
 t.test('callers coalesced into one write: the write is in the first one’s trace, linked to the others', async (t) => {
   const otlp = await receiver(t)
-  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp.url
+  exportTo(otlp.url)
   const stack = await startStack(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url }, sim: { writeMs: 300 } })
   const c = id()
   const p = id()
@@ -88,4 +90,21 @@ t.test('callers coalesced into one write: the write is in the first one’s trac
   const second = writes.find((s) => s.traceId === traces[1])
   t.ok(second, 'the second write is in the trace of the first caller it carries')
   t.same(second?.links?.map((l) => l.traceId), [traces[2]], 'and linked to the other caller’s request')
+})
+
+t.test('a write that fails: its span says so by status, with no description', async (t) => {
+  const otlp = await receiver(t)
+  exportTo(otlp.url)
+  // Strict: an unknown conversation is Genesys's 404.
+  const stack = await startStack(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url }, sim: { strict: true } })
+  const answer = await send(`${stack.url}/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } }, `00-${'4'.repeat(32)}-${'a'.repeat(16)}-01`)
+  t.equal(answer.status, 404)
+  let spans: OtlpSpan[] = []
+  for (let i = 0; i < 100 && !spans.some((s) => s.kind === SERVER); i++) {
+    await sleep(50)
+    spans = otlp.spans()
+  }
+  const write = spans.find((s) => s.name === 'genesys write')
+  t.same(write?.status, { code: 2, message: 'upstream 404' }, 'the write failed: what Genesys answered, and nothing it said')
+  t.same(spans.find((s) => s.kind === SERVER)?.status, { code: 2 }, 'the request span: an error, without its message')
 })
