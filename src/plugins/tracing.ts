@@ -1,7 +1,6 @@
-import { FastifyOtelInstrumentation } from '@fastify/otel'
+import type { FastifyOtelInstrumentation } from '@fastify/otel'
 import { context, propagation, trace, type Span } from '@opentelemetry/api'
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
-import { NodeSDK } from '@opentelemetry/sdk-node'
+import type { NodeSDK } from '@opentelemetry/sdk-node'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -44,9 +43,15 @@ const pathOf = (url: string) => {
  * body, or a query string.
  *
  * The SDK is started here rather than before the app is imported: neither instrumentation
- * patches modules, so nothing needs loading first, and with tracing off nothing of the SDK runs.
+ * patches modules, so nothing needs loading first. It is imported here too, only when tracing is
+ * on: loading it and its exporters takes over a second and some 40 MiB.
  */
-function startSdk (): { sdk: NodeSDK; server: FastifyOtelInstrumentation } {
+async function startSdk (): Promise<{ sdk: NodeSDK; server: FastifyOtelInstrumentation }> {
+  const [{ FastifyOtelInstrumentation }, { UndiciInstrumentation }, { NodeSDK }] = await Promise.all([
+    import('@fastify/otel'),
+    import('@opentelemetry/instrumentation-undici'),
+    import('@opentelemetry/sdk-node'),
+  ])
   const server = new FastifyOtelInstrumentation({
     // One span per request and one for the handler (under which the pipeline's spans hang);
     // a span for each of the ~10 hooks would cost more than it tells.
@@ -79,23 +84,25 @@ function startSdk (): { sdk: NodeSDK; server: FastifyOtelInstrumentation } {
 }
 
 /** The process's SDK (OpenTelemetry's API holds one, globally) and the apps that use it. */
-let running: { sdk: NodeSDK; server: FastifyOtelInstrumentation; apps: number } | undefined
+let running: { started: ReturnType<typeof startSdk>; apps: number } | undefined
 
 /**
- * OpenTelemetry traces when config says they are on; otherwise nothing is started or hooked,
- * and the pipeline's tracer stays undefined (see updates/tracing.ts). Registered first, so its
- * server span wraps every other plugin's hooks and every route.
+ * OpenTelemetry traces when config says they are on; otherwise nothing is loaded, started or
+ * hooked, and the pipeline's tracer stays undefined (see updates/tracing.ts). Registered first,
+ * so its server span wraps every other plugin's hooks and every route.
  */
 export default fp<TracingOptions>(
   async (app, { enabled }) => {
     if (!enabled) return
-    running ??= { ...startSdk(), apps: 0 }
+    running ??= { started: startSdk(), apps: 0 }
     running.apps++
-    await app.register(running.server.plugin())
+    const { server } = await running.started
+    await app.register(server.plugin())
     app.addHook('onClose', async () => {
       if (running === undefined || --running.apps > 0) return
-      const { sdk } = running
+      const { started } = running
       running = undefined
+      const { sdk } = await started
       // Every span of the last requests is exported before the process exits.
       await sdk.shutdown().catch((err: unknown) => app.log.warn({ err }, 'tracing: the last spans could not be exported'))
       // Let go of the API's globals, so that an app built later in this process can trace again.
