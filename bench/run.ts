@@ -7,7 +7,12 @@
 // drifts from minute to minute, and one round can be unlucky.
 // --before REV adds this service as it was at git revision REV, built in .bench/, so a change's
 // before and after come from the same run.
+// --tracing adds this service (merge) with OpenTelemetry traces on, exported over OTLP
+// (http/protobuf, the default) to a sink in this process: beside the default row (tracing off),
+// and with --before beside the service from before tracing existed, it shows what each costs.
 import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
@@ -58,6 +63,15 @@ const SYSTEMS: System[] = [
   service('merge'),
   service('patch'),
 ]
+if (argv.includes('--tracing')) {
+  // Takes every export and drops it; a collector's own cost is not this service's.
+  const sink = createServer((req, res) => req.resume().on('end', () => res.end())).listen(0, '127.0.0.1')
+  await once(sink, 'listening')
+  sink.unref()
+  const endpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`
+  const traced = service('merge', 'dist', ' (tracing on)')
+  SYSTEMS.push({ ...traced, env: (sim) => ({ ...traced.env(sim), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }) })
+}
 if (before !== undefined) {
   const { sha, flags } = buildRevision(before)
   SYSTEMS.push(service('merge', `.bench/${sha}/dist`, ` (before: ${sha})`, flags), service('patch', `.bench/${sha}/dist`, ` (before: ${sha})`, flags))

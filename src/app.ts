@@ -14,6 +14,7 @@ import redis from './plugins/redis.js'
 import requestLog, { RequestLog, requestId } from './plugins/request-log.js'
 import shutdown from './plugins/shutdown.js'
 import signature from './plugins/signature.js'
+import tracing, { traceIds } from './plugins/tracing.js'
 import attributes from './routes/attributes.js'
 import dataAction from './data-action/route.js'
 import health from './routes/health.js'
@@ -40,6 +41,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
       // No redact paths: nothing logs headers or credentials (a test reads every line at trace
       // level to keep it so), and redaction costs every log line (BENCHMARKS.md).
       ...(deps.logStream && { stream: deps.logStream }),
+      // trace_id and span_id on each line written under a span; without tracing, no cost per line.
+      ...(config.tracing.enabled && { mixin: traceIds }),
     },
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
@@ -51,7 +54,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
 
   // The order is the order of the hooks: the request id is echoed before shutdown (registered
-  // once the queue it drains is) refuses.
+  // once the queue it drains is) refuses. Tracing first: its server span wraps everything after.
+  await app.register(tracing, config.tracing)
   await app.register(problems)
   await app.register(requestLog)
   await app.register(rawJson)

@@ -55,6 +55,8 @@ export interface Config {
   redisUrl: string | undefined
   /** The browser console at /console outside sandbox mode (in sandbox it is always on). */
   console: boolean
+  /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
+  tracing: { enabled: boolean }
 }
 
 export class ConfigError extends Error {
@@ -123,7 +125,18 @@ const schema = z.object({
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 
-/** Every variable the service reads. */
+/**
+ * Tracing is on when an OTLP endpoint or a traces exporter is named, as the OpenTelemetry
+ * specification has it; OTEL_TRACES_EXPORTER=none and OTEL_SDK_DISABLED=true turn it off.
+ */
+export function tracingEnabled (env: NodeJS.ProcessEnv): boolean {
+  const set = (name: string) => (env[name] ?? '').trim() !== ''
+  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false
+  if ((env.OTEL_TRACES_EXPORTER ?? '').trim().toLowerCase() === 'none') return false
+  return set('OTEL_EXPORTER_OTLP_ENDPOINT') || set('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || set('OTEL_TRACES_EXPORTER')
+}
+
+/** Every variable the service reads (besides the standard OTEL_* ones, which the OpenTelemetry SDK reads). */
 export const VARIABLES = Object.keys(schema.shape)
 
 type Env = z.infer<typeof schema>
@@ -216,5 +229,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     console: e.CONSOLE,
+    tracing: { enabled: tracingEnabled(env) },
   }
 }

@@ -1,5 +1,6 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { coordinationUnavailable, rateBudgetExhausted, type ApiError } from '../errors.js'
+import type { PipelineTracing } from './tracing.js'
 
 /** live: a flow is waiting on the answer. bulk: a back-office sync that can wait its turn. */
 export type Priority = 'live' | 'bulk'
@@ -14,6 +15,8 @@ export interface BudgetOptions {
   /** Told when a caller has to wait, and when one is refused. */
   onWait?: (priority: Priority) => void
   onRefuse?: (priority: Priority) => void
+  /** A span for each wait; absent when tracing is off. */
+  tracing?: PipelineTracing | undefined
 }
 
 /** Lets a caller waiting at bulk priority be moved up, when a live caller comes to depend on it. */
@@ -68,6 +71,7 @@ export class RateBudget {
   readonly #clock: () => number
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
+  readonly #tracing: PipelineTracing | undefined
   /** Served in this order: live finishing, live starting, bulk finishing, bulk starting. */
   readonly #queues: Waiter[][] = [[], [], [], []]
   #timer: NodeJS.Timeout | undefined
@@ -84,6 +88,7 @@ export class RateBudget {
     this.#clock = opts.clock ?? Date.now
     this.#onWait = opts.onWait ?? (() => {})
     this.#onRefuse = opts.onRefuse ?? (() => {})
+    this.#tracing = opts.tracing
   }
 
   /** Requests this budget lets through in one slice, and the slice's length. */
@@ -116,7 +121,7 @@ export class RateBudget {
       throw rateBudgetExhausted(wait)
     }
     this.#onWait(priority)
-    return new Promise<void>((resolve, reject) => {
+    const waiting = () => new Promise<void>((resolve, reject) => {
       const queue = this.#queues[rank]!
       const waiter: Waiter = {
         priority,
@@ -143,6 +148,7 @@ export class RateBudget {
       }
       this.#schedule(msBeforeNext)
     })
+    return this.#tracing === undefined ? waiting() : this.#tracing.wait('rate budget wait', { 'pdg.priority': priority }, waiting)
   }
 
   /** 0 when a unit was taken, else the ms until the current slice ends. */

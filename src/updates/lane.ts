@@ -1,12 +1,15 @@
 import type { Attributes } from '../attributes/body.js'
 import type { Ticket } from './budget.js'
 import type { Target, Update, WriteResult } from './ports.js'
+import type { Traced } from './tracing.js'
 
 /** A caller waiting for its update's outcome. */
 export interface Waiter extends Update {
   resolve: (r: WriteResult) => void
   reject: (e: unknown) => void
   timer: NodeJS.Timeout
+  /** Its request's trace, when tracing is on. */
+  traced?: Traced | undefined
 }
 
 /** The updates to one participant that will go out in one write. */

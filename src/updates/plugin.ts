@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Gauge } from 'prom-client'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
@@ -14,6 +15,7 @@ import type { ReadResult, Target, Update, Urgency, WriteResult } from './ports.j
 import { UpdateQueue } from './queue.js'
 import { AttributeReader } from './read.js'
 import { RetryPolicy, type Retry } from './retry.js'
+import { PipelineTracing } from './tracing.js'
 
 /** The write pipeline as the routes and shutdown see it. */
 export interface Updates {
@@ -70,14 +72,17 @@ export default fp<UpdatesPluginOptions>(
     const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock, store, onRefresh })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
     const policy = new RetryPolicy({ conflictRetries: g.conflictRetries })
+    const tracing = config.tracing.enabled ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
     const budget = new RateBudget({
       ...g.rateLimit,
       limiter: redis && ((o) => new RateLimiterRedis({ ...o, keyPrefix: `${prefix}${o.keyPrefix}`, storeClient: redis, rejectIfRedisNotReady: true })),
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
+      tracing,
     })
     const onRetry = (r: Retry) => {
       metrics.retries.labels(r.cause).inc()
+      tracing?.retried(r)
       log.debug(r, 'retrying upstream')
     }
     const queue = new UpdateQueue(client, {
@@ -91,6 +96,7 @@ export default fp<UpdatesPluginOptions>(
       unknownOutcomePause: () => sleep(g.timeoutMs),
       onRetry,
       onWrite: (coalesced) => metrics.batchSize.observe(coalesced),
+      tracing,
     })
     const reader = new AttributeReader(client, { policy, budget, onRetry })
     app.decorate('tokens', tokens)

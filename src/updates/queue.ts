@@ -4,6 +4,7 @@ import { toApiError } from './answer.js'
 import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.js'
 import type { ConversationLock, Lease, Target, Update, Upstream, WriteResult } from './ports.js'
 import { withRetries, type Retry, type RetryPolicy } from './retry.js'
+import type { PipelineTracing } from './tracing.js'
 import { Writer } from './write.js'
 
 export interface QueueOptions {
@@ -28,6 +29,8 @@ export interface QueueOptions {
   /** Told of each successful write: how many callers' updates it carried. */
   onWrite?: (coalesced: number) => void
   clock?: () => number
+  /** Spans for the queue wait, the lock and each write; absent when tracing is off. */
+  tracing?: PipelineTracing | undefined
 }
 
 /**
@@ -90,7 +93,7 @@ export class UpdateQueue {
     const b = batch
     const done = new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => this.#answerLate(l, b, waiter), deadline - at)
-      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer }
+      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer, traced: this.#opts.tracing?.queued() }
       b.waiters.add(waiter)
     })
     lane.callers++
@@ -141,6 +144,7 @@ export class UpdateQueue {
   /** Takes a caller off the books; whoever calls this settles the caller's promise. */
   #remove (lane: Lane, batch: Batch, waiter: Waiter): void {
     clearTimeout(waiter.timer)
+    this.#opts.tracing?.dequeued(waiter.traced)
     batch.waiters.delete(waiter)
     lane.callers--
     if (--this.#callers === 0) this.#idle?.()
@@ -155,9 +159,13 @@ export class UpdateQueue {
       lane.current = batch
       let settled = false
       let lease: Lease | undefined
+      const run = async () => {
+        if (batch.waiters.size > 0) lease = await this.#lock(conversationId, batch)
+        return await this.#write(conversationId, lane, batch, lease)
+      }
       try {
-        if (batch.waiters.size > 0) lease = await this.#opts.lock?.acquire(conversationId, deadlineOf(batch))
-        const result = await this.#write(conversationId, lane, batch, lease)
+        const { tracing } = this.#opts
+        const result = await (tracing === undefined ? run() : tracing.write(conversationId, batch.waiters, run))
         settled = result !== undefined
         if (settled) this.#opts.onWrite?.(result!.coalesced)
         for (const w of [...batch.waiters]) {
@@ -179,6 +187,14 @@ export class UpdateQueue {
       await lease?.release()
     }
     this.#lanes.delete(conversationId)
+  }
+
+  /** The conversation's lock across replicas, when there are several. */
+  #lock (conversationId: string, batch: Batch): Promise<Lease> | undefined {
+    const { lock, tracing } = this.#opts
+    if (lock === undefined) return undefined
+    const acquire = () => lock.acquire(conversationId, deadlineOf(batch))
+    return tracing === undefined ? acquire() : tracing.wait('conversation lock', { 'pdg.conversation_id': conversationId }, acquire)
   }
 
   /**
