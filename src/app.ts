@@ -15,6 +15,8 @@ import shutdown from './plugins/shutdown.js'
 import signature from './plugins/signature.js'
 import attributes from './routes/attributes.js'
 import dataAction from './data-action/route.js'
+import delivery from './delivery/plugin.js'
+import updateRoutes from './delivery/route.js'
 import health from './routes/health.js'
 import updates from './updates/plugin.js'
 
@@ -59,12 +61,14 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
   await app.register(health)
+  await app.register(delivery, { config, clock: deps.now })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })
     await api.register(signature, { keys: config.apiKeys, now: deps.now })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
     await api.register(dataAction)
+    await api.register(updateRoutes)
   })
   return app
 }
