@@ -27,6 +27,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return structuredClone(d)
   }
 
+  async discard (id: string): Promise<void> {
+    this.#all.delete(id)
+    this.#pending.delete(id)
+  }
+
   async save (delivery: Delivery): Promise<void> {
     const copy = structuredClone(delivery)
     this.#all.set(delivery.id, copy)

@@ -3,11 +3,13 @@ import fp from 'fastify-plugin'
 import { Counter, Gauge } from 'prom-client'
 import type { Attributes } from '../attributes/body.js'
 import type { Config } from '../config.js'
-import { overloaded } from '../errors.js'
+import { ApiError, coordinationUnavailable, overloaded } from '../errors.js'
 import type { Target } from '../updates/ports.js'
 import { MemoryDeliveryStore } from './memory.js'
 import type { Delivery, DeliveryStore, Page } from './store.js'
-import { DeliveryWorker } from './worker.js'
+import { BullScheduler } from './bullmq.js'
+import { RedisDeliveryStore } from './redis.js'
+import { Deliverer, LocalScheduler, type Scheduler } from './worker.js'
 
 /** What a 202 says. */
 export interface Accepted {
@@ -65,16 +67,17 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
 }
 
 /**
- * Asynchronous delivery (`Prefer: respond-async`): intake, status and the workers. Without a
- * durable store the preference is not applied in production (RFC 7240 lets a server ignore it);
- * elsewhere updates are kept in memory, and start-up says they do not survive the process.
+ * Asynchronous delivery (`Prefer: respond-async`): intake, status and the workers. With Redis the
+ * updates are stored there and delivered by BullMQ workers on every replica. Without it, the
+ * preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
+ * survive the process); elsewhere updates are kept in memory, and start-up says so.
  */
 export default fp<{ config: Config; clock?: (() => number) | undefined }>(
   async (app, { config, clock = Date.now }) => {
     const { maxAgeMs, maxBacklog } = config.delivery
-    if (app.redis !== undefined || config.env === 'production') {
-      const why = app.redis !== undefined ? 'the Redis store is not built yet' : 'no REDIS_URL: a 202 could not survive this process'
-      app.log.warn({ why }, 'Prefer: respond-async is not applied: every write is answered synchronously')
+    const { redis } = app
+    if (redis === undefined && config.env === 'production') {
+      app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
       app.decorate('delivery', {
         enabled: false,
         accept: () => Promise.reject(new Error('asynchronous delivery is off')),
@@ -83,27 +86,45 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       } satisfies AsyncDelivery)
       return
     }
-    app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
-    const store = new MemoryDeliveryStore({ clock })
+    const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
     const m = metricsOf(app, store)
-    const worker = new DeliveryWorker(app.updates, store, {
+    const deliverer = new Deliverer(app.updates, store, {
       maxAgeMs,
       clock,
       onWritten: () => m.written.inc(),
       onFailed: (d) => m.failed.labels(d.error!.code).inc(),
       onRetry: (_d, code) => m.retried.labels(code).inc(),
-      onError: (err, d) => app.log.error({ err, update: d.id }, 'could not record an asynchronous update\'s outcome'),
     })
+    let scheduler: Scheduler
+    if (redis) {
+      scheduler = new BullScheduler(deliverer, store, {
+        url: config.redisUrl!,
+        prefix: `${app.redisPrefix}bull`,
+        onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
+      })
+      app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
+    } else {
+      scheduler = new LocalScheduler(deliverer, (err, d) => app.log.error({ err, update: d.id }, 'could not record an asynchronous update\'s outcome'))
+      app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
+    }
     app.decorate('delivery', {
       enabled: true,
       async accept (caller, conversationId, target, changes) {
-        const backlog = await store.backlog()
-        if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
         const d: Delivery = { id: randomUUID(), caller, state: 'queued', conversationId, target, changes, attempts: 0, acceptedAt: clock() }
         if ('participantId' in target) d.participantId = target.participantId
-        await store.add(d)
+        try {
+          const backlog = await store.backlog()
+          if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
+          // Both in Redis before the 202: the record (status) and the job (delivery).
+          await store.add(d)
+          await scheduler.enqueue(d).catch(async (err: unknown) => {
+            await store.discard(d.id).catch(() => {})
+            throw err
+          })
+        } catch (err) {
+          throw err instanceof ApiError ? err : coordinationUnavailable(err)
+        }
         m.accepted.inc()
-        void worker.deliver(d)
         const { id, participantId } = d
         return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt: new Date(d.acceptedAt).toISOString() }
       },
@@ -114,8 +135,8 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
     } satisfies AsyncDelivery)
     app.addHook('onClose', async () => {
-      await worker.close()
-      store.close()
+      await scheduler.close()
+      store.close?.()
     })
   },
 { name: 'delivery', dependencies: ['updates', 'redis', 'metrics'] }

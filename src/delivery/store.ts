@@ -44,6 +44,8 @@ export interface DeliveryStore {
   /** Stores a new update; resolves once it is stored. */
   add(delivery: Delivery): Promise<void>
   get(id: string): Promise<Delivery | undefined>
+  /** Forgets an update whose acceptance failed half way (it was never answered 202). */
+  discard(id: string): Promise<void>
   /** Records a change of state (an attempt, a retry, the settling). */
   save(delivery: Delivery): Promise<void>
   /** A caller's updates in one state, newest accepted first. */
@@ -52,6 +54,8 @@ export interface DeliveryStore {
   backlog(): Promise<number>
   /** When the oldest of them was accepted (epoch ms); undefined when none waits. */
   oldestPending(): Promise<number | undefined>
+  /** Stops its own timers, if any. */
+  close?(): void
 }
 
 /** How long a settled update stays readable. */

@@ -24,7 +24,7 @@ const RETRYABLE = new Set<ErrorCode>([
 /** One attempt may wait this long in the queue and budget before it is tried again later. */
 const ATTEMPT_MS = 60_000
 
-export interface WorkerOptions {
+export interface DelivererOptions {
   /** ASYNC_MAX_AGE_MS: past this from acceptance, DELIVERY_EXPIRED. */
   maxAgeMs: number
   /** First pause between attempts; it doubles up to maxDelayMs, each jittered ±50%. */
@@ -35,58 +35,33 @@ export interface WorkerOptions {
   onWritten?: (d: Delivery) => void
   onFailed?: (d: Delivery) => void
   onRetry?: (d: Delivery, code: ErrorCode) => void
-  /** The store failed while recording an outcome; the update is tried again later. */
-  onError?: (err: unknown, d: Delivery) => void
 }
 
 export const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
 
 /**
- * Delivers accepted updates through the write pipeline at bulk priority, so they share the
- * per-conversation queue (coalescing), the lock and the request budget with synchronous writes.
- * Each update is tried at once (an idle system delivers within one round trip), then again with
- * jittered backoff after each retryable failure, until it is written, fails for good, or expires.
+ * One delivery attempt of an accepted update, through the write pipeline at bulk priority, so it
+ * shares the per-conversation queue (coalescing), the lock and the request budget with
+ * synchronous writes. Whoever schedules attempts (in process, or BullMQ) is told when to try
+ * again; the outcome is recorded in the store.
  */
-export class DeliveryWorker {
+export class Deliverer {
   readonly #updates: Updates
   readonly #store: DeliveryStore
-  readonly #opts: Required<Pick<WorkerOptions, 'maxAgeMs' | 'baseDelayMs' | 'maxDelayMs' | 'clock' | 'random'>> & WorkerOptions
-  readonly #timers = new Set<NodeJS.Timeout>()
-  readonly #running = new Set<Promise<void>>()
-  #closed = false
+  readonly #opts: Required<Pick<DelivererOptions, 'maxAgeMs' | 'baseDelayMs' | 'maxDelayMs' | 'clock' | 'random'>> & DelivererOptions
 
-  constructor (updates: Updates, store: DeliveryStore, opts: WorkerOptions) {
+  constructor (updates: Updates, store: DeliveryStore, opts: DelivererOptions) {
     this.#updates = updates
     this.#store = store
     this.#opts = { baseDelayMs: 500, maxDelayMs: 30_000, clock: Date.now, random: Math.random, ...opts }
   }
 
-  /** Starts delivering; resolves once this attempt has ended (settled or scheduled again). */
-  deliver (d: Delivery): Promise<void> {
-    const run = this.#attempt(d)
-      .catch((err: unknown) => {
-        this.#opts.onError?.(err, d)
-        if (!this.#closed) this.#later(d, this.#opts.maxDelayMs)
-      })
-      .finally(() => this.#running.delete(run))
-    this.#running.add(run)
-    return run
+  get maxDelayMs (): number {
+    return this.#opts.maxDelayMs
   }
 
-  /** Attempts in flight, for shutdown. */
-  get inFlight (): number {
-    return this.#running.size
-  }
-
-  /** No new attempts; resolves when those in flight have ended (the queue answers them by its close). */
-  async close (): Promise<void> {
-    this.#closed = true
-    for (const t of this.#timers) clearTimeout(t)
-    this.#timers.clear()
-    await Promise.allSettled([...this.#running])
-  }
-
-  async #attempt (d: Delivery): Promise<void> {
+  /** Undefined once the update has settled (written or failed); else the pause before the next attempt. */
+  async attempt (d: Delivery): Promise<number | undefined> {
     const { clock, maxAgeMs } = this.#opts
     const expiresAt = d.acceptedAt + maxAgeMs
     if (clock() >= expiresAt) return this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
@@ -99,6 +74,7 @@ export class DeliveryWorker {
       delete d.error
       await this.#store.save(d)
       this.#opts.onWritten?.(d)
+      return undefined
     } catch (err) {
       const answer = err instanceof ApiError ? err : new ApiError('INTERNAL_ERROR', 'the update could not be delivered', { cause: err })
       const problem = problemOf(answer.code, answer.detail)
@@ -107,7 +83,7 @@ export class DeliveryWorker {
       d.error = problem
       await this.#store.save(d)
       this.#opts.onRetry?.(d, answer.code)
-      if (!this.#closed) this.#later(d, Math.min(this.#backoff(d.attempts, answer.retryAfter), Math.max(0, expiresAt - clock())))
+      return Math.min(this.#backoff(d.attempts, answer.retryAfter), Math.max(0, expiresAt - clock()))
     }
   }
 
@@ -117,19 +93,74 @@ export class DeliveryWorker {
     return Math.round(Math.max(backoff, (retryAfter ?? 0) * 1000))
   }
 
-  #later (d: Delivery, ms: number): void {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      void this.deliver(d)
-    }, ms)
-    this.#timers.add(timer)
-  }
-
-  async #fail (d: Delivery, problem: Settling): Promise<void> {
+  async #fail (d: Delivery, problem: Settling): Promise<undefined> {
     d.state = 'failed'
     d.error = problem
     d.settledAt = this.#opts.clock()
     await this.#store.save(d)
     this.#opts.onFailed?.(d)
+    return undefined
+  }
+}
+
+/** Where accepted updates go to be delivered: this process's timers, or a queue in Redis. */
+export interface Scheduler {
+  /** Resolves once the update is queued (stored, for a durable one). */
+  enqueue(d: Delivery): Promise<void>
+  /** No new attempts; resolves when those in flight have ended. */
+  close(): Promise<void>
+}
+
+/**
+ * Attempts in this process: the first at once (an idle system delivers within one round trip),
+ * each retry on a timer. Not durable: for the memory store only.
+ */
+export class LocalScheduler implements Scheduler {
+  readonly #deliverer: Deliverer
+  readonly #onError: (err: unknown, d: Delivery) => void
+  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #running = new Set<Promise<void>>()
+  #closed = false
+
+  constructor (deliverer: Deliverer, onError: (err: unknown, d: Delivery) => void = () => {}) {
+    this.#deliverer = deliverer
+    this.#onError = onError
+  }
+
+  async enqueue (d: Delivery): Promise<void> {
+    void this.deliver(d)
+  }
+
+  /** Runs one attempt; resolves once it has ended (settled, or the next one scheduled). */
+  deliver (d: Delivery): Promise<void> {
+    const run = this.#deliverer
+      .attempt(d)
+      .then((delay) => {
+        if (delay !== undefined) this.#later(d, delay)
+      })
+      .catch((err: unknown) => {
+        // The store failed while recording the outcome: tried again later.
+        this.#onError(err, d)
+        this.#later(d, this.#deliverer.maxDelayMs)
+      })
+      .finally(() => this.#running.delete(run))
+    this.#running.add(run)
+    return run
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+    await Promise.allSettled([...this.#running])
+  }
+
+  #later (d: Delivery, ms: number): void {
+    if (this.#closed) return
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      void this.deliver(d)
+    }, ms)
+    this.#timers.add(timer)
   }
 }
