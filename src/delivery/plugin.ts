@@ -110,11 +110,13 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     app.decorate('delivery', {
       enabled: true,
       async accept (caller, conversationId, target, changes) {
-        const d: Delivery = { id: randomUUID(), caller, state: 'queued', conversationId, target, changes, attempts: 0, acceptedAt: clock() }
-        if ('participantId' in target) d.participantId = target.participantId
+        const acceptedAt = clock()
+        let d: Delivery
         try {
           const backlog = await store.backlog()
           if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
+          d = { id: randomUUID(), caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(), attempts: 0, acceptedAt }
+          if ('participantId' in target) d.participantId = target.participantId
           // Both in Redis before the 202: the record (status) and the job (delivery).
           await store.add(d)
           await scheduler.enqueue(d).catch(async (err: unknown) => {

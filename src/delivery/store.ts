@@ -22,6 +22,8 @@ export interface Delivery {
   participantId?: string
   target: Target
   changes: Attributes
+  /** Its place in the order of acceptance: per key, the value accepted last stands. */
+  seq: number
   /** Delivery attempts so far: submissions to the write pipeline, which retries brief failures itself. */
   attempts: number
   /** Epoch ms. */

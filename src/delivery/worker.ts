@@ -67,7 +67,7 @@ export class Deliverer {
     if (clock() >= expiresAt) return this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
     d.attempts++
     try {
-      const result = await this.#updates.submit(d.conversationId, d.target, { changes: d.changes, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
+      const result = await this.#updates.submit(d.conversationId, d.target, { changes: d.changes, seq: d.seq, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
       d.participantId = result.participantId
       d.state = 'written'
       d.settledAt = clock()

@@ -21,7 +21,7 @@ function pipeline (answers: Array<ApiError | 'ok'>) {
 
 const worker = (updates: Updates, store: MemoryDeliveryStore, opts: DelivererOptions) => new LocalScheduler(new Deliverer(updates, store, opts))
 
-const fresh = (): Delivery => ({ id: 'u-1', caller: 'crm', state: 'queued', conversationId: 'c-1', target: { purposes: ['customer'] }, changes: { k: 'v' }, attempts: 0, acceptedAt: Date.now() })
+const fresh = (): Delivery => ({ id: 'u-1', caller: 'crm', state: 'queued', conversationId: 'c-1', target: { purposes: ['customer'] }, changes: { k: 'v' }, seq: 1, attempts: 0, acceptedAt: Date.now() })
 
 t.test('passing failures are retried with backoff at bulk priority until written', async (t) => {
   const { updates, seen } = pipeline([new ApiError('UPSTREAM_ERROR', '502'), new ApiError('RATE_BUDGET_EXHAUSTED', 'later', { retryAfter: 0 }), 'ok'])

@@ -86,6 +86,9 @@ t.test('two replicas on one Redis and a faulty upstream; one killed with SIGKILL
     if (s.state === 'written' && sim.attributes(c, p)?.[`u${i}`] !== 'x') missing++
   }
   t.equal(missing, 0, 'every update said written is in the simulator')
+  const lastRound = conversations.length * 4
+  const stale = conversations.filter(({ c, p }, k) => states.get(ids[lastRound + k]!)?.state === 'written' && sim.attributes(c, p)?.shared !== '4')
+  t.same(stale, [], 'per conversation, the shared key holds the value accepted last')
   t.equal(sim.stats.conflicts, 0, 'no overlapping upstream writes (only injected 409s)')
   t.comment(`${ids.length - failed.length} written, ${failed.length} failed; ${sim.stats.writes} upstream writes`)
 })
