@@ -73,8 +73,10 @@ export class BullScheduler implements Scheduler {
   }
 
   async close (): Promise<void> {
-    // Lets attempts in flight end (the write pipeline answers them by shutdown's deadline).
-    await this.#worker.close()
+    // By now shutdown has had the write pipeline answer every attempt in flight, so nothing is
+    // left to wait for; a graceful close can hang for good on a connection Redis once dropped.
+    // A job cut short here (recording its outcome) is taken over as stalled, and finds it settled.
+    await this.#worker.close(true)
     await this.#queue.close()
   }
 }

@@ -47,6 +47,13 @@ t.test('with Redis, an update accepted by one replica is stored there: any repli
   t.equal(theirs.body.code, 'UPDATE_NOT_FOUND')
   const metrics = await fetch(`${a.url}/metrics`).then((r) => r.text())
   t.match(metrics, /pdg_async_backlog 0/)
+
+  await redis.cut()
+  const down = await a.post(`/participants/${c}/${p}/data`, { attributes: { tier: 'silver' } }, crm)
+  t.equal(down.status, 503, 'without the store, nothing is accepted')
+  t.equal(down.body.code, 'COORDINATION_UNAVAILABLE')
+  t.equal((await send(`${a.url}/readyz`, 'GET')).status, 503, 'and the replica says it is not ready')
+  await redis.restore()
 })
 
 t.test('two replicas on one Redis and a faulty upstream; one killed with SIGKILL mid-delivery: every 202 settles', async (t) => {
