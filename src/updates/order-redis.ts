@@ -29,7 +29,8 @@ export class RedisOrder implements Order {
 
   async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const keys = Object.keys(changes)
-    if (keys.length === 0) return changes
+    // Without sequences (asynchronous delivery off) nothing can be older: no round trip.
+    if (keys.length === 0 || Object.keys(seqs).length === 0) return changes
     const recorded = await this.#redis.hmget(`${this.#prefix}written:${conversationId}`, ...keys.map((k) => `${participantId}\n${k}`))
     return Object.fromEntries(keys.flatMap((k, i) => (Number(recorded[i] ?? 0) > (seqs[k] ?? Infinity) ? [] : [[k, changes[k]!]])))
   }

@@ -50,7 +50,7 @@ export class MemoryOrder implements Order {
 
   async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const record = this.#written.get(conversationId)
-    if (record === undefined) return changes
+    if (record === undefined || Object.keys(seqs).length === 0) return changes
     return Object.fromEntries(Object.entries(changes).filter(([k]) => !((record.get(`${participantId}\n${k}`) ?? 0) > (seqs[k] ?? Infinity))))
   }
 
