@@ -17,6 +17,8 @@ import signature from './plugins/signature.js'
 import tracing, { traceIds } from './plugins/tracing.js'
 import attributes from './routes/attributes.js'
 import dataAction from './data-action/route.js'
+import delivery from './delivery/plugin.js'
+import updateRoutes from './delivery/route.js'
 import health from './routes/health.js'
 import updates from './updates/plugin.js'
 import type { Simulator } from './sim/simulator.js'
@@ -69,12 +71,14 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(health)
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
   await app.register(consolePlugin, { config, sim: deps.sim })
+  await app.register(delivery, { config, clock: deps.now })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })
     await api.register(signature, { keys: config.apiKeys, now: deps.now })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
     await api.register(dataAction)
+    await api.register(updateRoutes)
   })
   return app
 }

@@ -57,6 +57,8 @@ export interface Config {
   console: boolean
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
   tracing: { enabled: boolean }
+  /** Asynchronous delivery: how long an accepted update may take, and how many may wait. */
+  delivery: { maxAgeMs: number; maxBacklog: number }
 }
 
 export class ConfigError extends Error {
@@ -121,6 +123,9 @@ const schema = z.object({
   MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
   // A longer value could never fit the 64 KiB body limit anyway.
   MAX_VALUE_LENGTH: int(1, 60_000, 1024),
+  // Past 10 minutes the call an update was for is most likely over.
+  ASYNC_MAX_AGE_MS: int(1000, 86_400_000, 600_000),
+  ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
@@ -230,5 +235,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
+    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG },
   }
 }

@@ -33,6 +33,8 @@ export const CATALOGUE = {
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down; not written' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'The route does not take this method' },
+  UPDATE_NOT_FOUND: { status: 404, title: 'No such asynchronous update for this API key (or it settled more than 24 h ago)' },
+  DELIVERY_EXPIRED: { status: 504, title: 'Asynchronous update not delivered within ASYNC_MAX_AGE_MS; given up' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof CATALOGUE

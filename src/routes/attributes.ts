@@ -2,6 +2,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
+import { prefersAsync } from '../delivery/prefer.js'
+import { acceptedSchema } from '../delivery/route.js'
 import { ApiError, problemSchema } from '../errors.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
 import type { Target, Urgency } from '../updates/ports.js'
@@ -26,6 +28,10 @@ const writeHeaders = z.object({
     .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters')
     .optional()
     .describe('A repeat within 24 h with the same key and body, from the same API key, gets the first answer without writing again'),
+  prefer: z
+    .string()
+    .optional()
+    .describe('respond-async (RFC 7240): answer 202 once the update is stored, and deliver it in the background; see GET /updates/{id}'),
   'x-signature': z.string().optional().describe('t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">; required for API keys with a signing secret'),
   'webhook-id': z
     .string()
@@ -110,8 +116,18 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       const current = await app.updates.read(conversationId, target, due)
       return { conversationId, participantId: current.participantId, attributes: merge(current.attributes, body.attributes), updated, dryRun: true as const }
     }
+    if (app.delivery.enabled && prefersAsync(req.headers.prefer)) {
+      // Stored, then 202: a repeat with the same Idempotency-Key gets this 202 and id again.
+      const accepted = await app.idempotency.once(req, reply, due.deadline, () => {
+        reply.status(202)
+        return app.delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
+      })
+      return reply.header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`).send(accepted)
+    }
     return app.idempotency.once(req, reply, due.deadline, async () => {
-      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...due })
+      // Placed in the order of acceptance, so it wins over an asynchronous update accepted before it.
+      const seq = app.delivery.enabled ? await app.updates.sequence() : undefined
+      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, seq, ...due })
       const { participantId, attributes, coalesced, attempts } = result
       return { conversationId, participantId, attributes, updated, coalesced, attempts }
     })
@@ -126,7 +142,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         headers: writeHeaders,
         querystring: dryRunQuery,
         body: updateBody(limits),
-        response: { 200: written, ...WRITE_PROBLEMS },
+        response: { 200: written, 202: acceptedSchema, ...WRITE_PROBLEMS },
       },
     },
     async (req, reply) => {
@@ -151,7 +167,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         headers: writeHeaders,
         querystring: dryRunQuery,
         body: updateBody(limits, { purpose: true }),
-        response: { 200: written, ...WRITE_PROBLEMS },
+        response: { 200: written, 202: acceptedSchema, ...WRITE_PROBLEMS },
       },
     },
     async (req, reply) => {

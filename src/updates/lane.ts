@@ -1,5 +1,6 @@
 import type { Attributes } from '../attributes/body.js'
 import type { Ticket } from './budget.js'
+import type { Sequences } from './order.js'
 import type { Target, Update, WriteResult } from './ports.js'
 import type { Traced } from './tracing.js'
 
@@ -24,6 +25,8 @@ export interface Batch {
   /** An earlier PATCH of this batch may have landed; its changes can no longer be taken back. */
   mayHaveLanded: boolean
   changes: Attributes
+  /** Per key in `changes`, the sequence of the update it came from. */
+  seqs: Sequences
   /** PATCHes sent for this batch so far. */
   attempts: number
 }

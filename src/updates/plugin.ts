@@ -6,11 +6,14 @@ import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
 import { RateBudget } from './budget.js'
+import { coordinationUnavailable } from '../errors.js'
 import { GenesysClient, type Conversation } from '../genesys/client.js'
 import type { HttpOptions } from '../genesys/http.js'
 import { TokenProvider } from '../genesys/token.js'
 import { RedisTokenStore } from '../genesys/token-store-redis.js'
 import { RedisConversationLock } from './lock-redis.js'
+import { MemoryOrder } from './order.js'
+import { RedisOrder } from './order-redis.js'
 import type { ReadResult, Target, Update, Urgency, WriteResult } from './ports.js'
 import { UpdateQueue } from './queue.js'
 import { AttributeReader } from './read.js'
@@ -20,6 +23,8 @@ import { PipelineTracing } from './tracing.js'
 /** The write pipeline as the routes and shutdown see it. */
 export interface Updates {
   submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
+  /** The next number in the order of acceptance, for an update's `seq` (invariant 7). */
+  sequence(): Promise<number>
   /** The participant's attributes as they stand (read-back, dry runs). */
   read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
   /** Every participant of the conversation, through the same budget and retries (the console). */
@@ -85,7 +90,9 @@ export default fp<UpdatesPluginOptions>(
       tracing?.retried(r)
       log.debug(r, 'retrying upstream')
     }
+    const order = redis ? new RedisOrder(redis, prefix) : new MemoryOrder()
     const queue = new UpdateQueue(client, {
+      order,
       mode: g.writeMode,
       policy,
       budget,
@@ -102,6 +109,7 @@ export default fp<UpdatesPluginOptions>(
     app.decorate('tokens', tokens)
     app.decorate('updates', {
       submit: (conversationId, target, update) => queue.submit(conversationId, target, update),
+      sequence: () => order.next().catch((err: unknown) => Promise.reject(coordinationUnavailable(err))),
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
       conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
       close: (by) => queue.close(by),

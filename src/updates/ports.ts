@@ -26,6 +26,8 @@ export interface Urgency {
 /** One caller's update. */
 export interface Update extends Urgency {
   changes: Attributes
+  /** Its place in the order of acceptance (order.ts), when asynchronous delivery is on. */
+  seq?: number | undefined
 }
 
 export interface WriteResult {

@@ -2,6 +2,7 @@ import { ApiError, outcomeUnknown, overloaded } from '../errors.js'
 import type { RateBudget } from './budget.js'
 import { toApiError } from './answer.js'
 import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.js'
+import type { Order } from './order.js'
 import type { ConversationLock, Lease, Target, Update, Upstream, WriteResult } from './ports.js'
 import { withRetries, type Retry, type RetryPolicy } from './retry.js'
 import type { PipelineTracing } from './tracing.js'
@@ -15,6 +16,8 @@ export interface QueueOptions {
   mode?: 'merge' | 'patch'
   policy: RetryPolicy
   lock?: ConversationLock | undefined
+  /** Keeps an older value from being written over a newer one (invariant 7). */
+  order?: Order | undefined
   budget: RateBudget
   /** Updates waiting or being written, for one conversation and in all, before OVERLOADED. */
   maxPerConversation: number
@@ -56,7 +59,7 @@ export class UpdateQueue {
   constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
-    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', budget: opts.budget, clock: this.#clock })
+    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', budget: opts.budget, order: opts.order, clock: this.#clock })
   }
 
   /** Conversations with a write in flight or pending. */
@@ -86,14 +89,15 @@ export class UpdateQueue {
     const key = 'participantId' in target ? target.participantId : `purpose:${target.purposes.join('|')}`
     let batch = lane.batches.get(key)
     if (batch === undefined) {
-      batch = { key, target, waiters: new Set(), sending: false, mayHaveLanded: false, changes: {}, attempts: 0 }
+      batch = { key, target, waiters: new Set(), sending: false, mayHaveLanded: false, changes: {}, seqs: {}, attempts: 0 }
       lane.batches.set(key, batch)
     }
     const l = lane
     const b = batch
     const done = new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => this.#answerLate(l, b, waiter), deadline - at)
-      const waiter: Waiter = { changes: update.changes, priority: update.priority, deadline, resolve, reject, timer, traced: this.#opts.tracing?.queued() }
+      const traced = this.#opts.tracing?.queued()
+      const waiter: Waiter = { changes: update.changes, seq: update.seq, priority: update.priority, deadline, resolve, reject, timer, traced }
       b.waiters.add(waiter)
     })
     lane.callers++

@@ -1,10 +1,11 @@
 import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
-import { ApiError } from '../errors.js'
+import { ApiError, coordinationUnavailable } from '../errors.js'
 import type { Priority, RateBudget } from './budget.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
+import { latest, type Order } from './order.js'
 import type { Lease, Upstream, WriteResult } from './ports.js'
 
 /**
@@ -20,6 +21,7 @@ export interface WriterOptions {
    */
   mode: 'merge' | 'patch'
   budget: RateBudget
+  order?: Order | undefined
   clock: () => number
 }
 
@@ -62,11 +64,18 @@ export class Writer {
       if (batch.waiters.size === 0) return undefined
       // Built from the callers still waiting, at the moment of sending; once a PATCH may have
       // landed, its changes stay in every later attempt.
-      batch.changes = {}
-      for (const w of batch.waiters) Object.assign(batch.changes, w.changes)
+      const built = latest(batch.waiters)
+      batch.changes = built.changes
+      batch.seqs = built.seqs
     }
+    // Checked under the conversation lock: keys a newer update has written meanwhile are left out.
+    const { order } = this.#opts
+    const changes = order
+      ? await order.fresh(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+      : batch.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
-    const attributes: Attributes = mode === 'patch' ? batch.changes : merge(participant.attributes, batch.changes)
+    const attributes: Attributes = mode === 'patch' ? changes : merge(participant.attributes, changes)
+    if (Object.keys(changes).length === 0) return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
     }
@@ -80,6 +89,9 @@ export class Writer {
     } finally {
       batch.sending = false
     }
+    // Should Redis fail here, the write still happened and its callers are told so; only an older
+    // retry could then slip through, which the lock and the pause after unknown outcomes make rare.
+    await order?.written(conversationId, participant.id, Object.fromEntries(Object.entries(batch.seqs).filter(([k]) => k in changes))).catch(() => {})
     return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
   }
 

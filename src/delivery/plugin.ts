@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import { Counter, Gauge } from 'prom-client'
+import type { Attributes } from '../attributes/body.js'
+import type { Config } from '../config.js'
+import { ApiError, coordinationUnavailable, overloaded } from '../errors.js'
+import type { Target } from '../updates/ports.js'
+import { MemoryDeliveryStore } from './memory.js'
+import type { Delivery, DeliveryStore, Page } from './store.js'
+import { BullScheduler } from './bullmq.js'
+import { RedisDeliveryStore } from './redis.js'
+import { Deliverer, LocalScheduler, type Scheduler } from './worker.js'
+
+/** What a 202 says. */
+export interface Accepted {
+  id: string
+  state: 'queued'
+  conversationId: string
+  participantId?: string
+  keys: string[]
+  acceptedAt: string
+}
+
+export interface AsyncDelivery {
+  /** False where no store can keep the promise a 202 makes (production without Redis). */
+  readonly enabled: boolean
+  /** Stores the update, starts its delivery, and says what to answer; OVERLOADED past the backlog. */
+  accept(caller: string, conversationId: string, target: Target, changes: Attributes): Promise<Accepted>
+  /** The caller's own update; undefined for anyone else's, as for none. */
+  get(caller: string, id: string): Promise<Delivery | undefined>
+  failed(caller: string, offset: number, limit: number): Promise<Page>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    delivery: AsyncDelivery
+  }
+}
+
+function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore) {
+  const registers = [app.metrics.registry]
+  const m = {
+    accepted: new Counter({ name: 'pdg_async_accepted_total', help: 'Asynchronous updates accepted (202)', registers }),
+    written: new Counter({ name: 'pdg_async_written_total', help: 'Asynchronous updates written to Genesys Cloud', registers }),
+    failed: new Counter({ name: 'pdg_async_failed_total', help: 'Asynchronous updates settled failed, by code', labelNames: ['code'] as const, registers }),
+    retried: new Counter({ name: 'pdg_async_retries_total', help: 'Asynchronous delivery attempts that will be tried again, by code', labelNames: ['code'] as const, registers }),
+  }
+  // Read when /metrics is scraped.
+  app.metrics.registry.registerMetric(new Gauge({
+    name: 'pdg_async_backlog',
+    help: 'Asynchronous updates accepted and not yet settled',
+    registers: [],
+    async collect () {
+      this.set(await store.backlog())
+    },
+  }))
+  app.metrics.registry.registerMetric(new Gauge({
+    name: 'pdg_async_oldest_age_seconds',
+    help: 'Age of the oldest asynchronous update not yet settled (0 when none)',
+    registers: [],
+    async collect () {
+      const oldest = await store.oldestPending()
+      this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000)
+    },
+  }))
+  return m
+}
+
+/**
+ * Asynchronous delivery (`Prefer: respond-async`): intake, status and the workers. With Redis the
+ * updates are stored there and delivered by BullMQ workers on every replica. Without it, the
+ * preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
+ * survive the process); elsewhere updates are kept in memory, and start-up says so.
+ */
+export default fp<{ config: Config; clock?: (() => number) | undefined }>(
+  async (app, { config, clock = Date.now }) => {
+    const { maxAgeMs, maxBacklog } = config.delivery
+    const { redis } = app
+    if (redis === undefined && config.env === 'production') {
+      app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
+      app.decorate('delivery', {
+        enabled: false,
+        accept: () => Promise.reject(new Error('asynchronous delivery is off')),
+        get: async () => undefined,
+        failed: async () => ({ items: [] }),
+      } satisfies AsyncDelivery)
+      return
+    }
+    const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
+    const m = metricsOf(app, store)
+    const deliverer = new Deliverer(app.updates, store, {
+      maxAgeMs,
+      clock,
+      onWritten: () => m.written.inc(),
+      onFailed: (d) => m.failed.labels(d.error!.code).inc(),
+      onRetry: (_d, code) => m.retried.labels(code).inc(),
+    })
+    let scheduler: Scheduler
+    if (redis) {
+      scheduler = new BullScheduler(deliverer, store, {
+        url: config.redisUrl!,
+        prefix: `${app.redisPrefix}bull`,
+        onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
+      })
+      app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
+    } else {
+      scheduler = new LocalScheduler(deliverer, (err, d) => app.log.error({ err, update: d.id }, 'could not record an asynchronous update\'s outcome'))
+      app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
+    }
+    app.decorate('delivery', {
+      enabled: true,
+      async accept (caller, conversationId, target, changes) {
+        const acceptedAt = clock()
+        let d: Delivery
+        try {
+          const backlog = await store.backlog()
+          if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
+          d = { id: randomUUID(), caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(), attempts: 0, acceptedAt }
+          if ('participantId' in target) d.participantId = target.participantId
+          // Both in Redis before the 202: the record (status) and the job (delivery).
+          await store.add(d)
+          await scheduler.enqueue(d).catch(async (err: unknown) => {
+            await store.discard(d.id).catch(() => {})
+            throw err
+          })
+        } catch (err) {
+          throw err instanceof ApiError ? err : coordinationUnavailable(err)
+        }
+        m.accepted.inc()
+        const { id, participantId } = d
+        return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt: new Date(d.acceptedAt).toISOString() }
+      },
+      async get (caller, id) {
+        const d = await store.get(id)
+        return d?.caller === caller ? d : undefined
+      },
+      failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
+    } satisfies AsyncDelivery)
+    app.addHook('onClose', async () => {
+      await scheduler.close()
+      store.close?.()
+    })
+  },
+{ name: 'delivery', dependencies: ['updates', 'redis', 'metrics'] }
+)

@@ -1,0 +1,98 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { z } from 'zod'
+import { ApiError, problemSchema } from '../errors.js'
+import type { ZodTypeProvider } from '../plugins/problems.js'
+import type { Delivery } from './store.js'
+
+const states = ['queued', 'retrying', 'written', 'failed'] as const
+
+/** The 202 of an asynchronous write, for the write routes' description. */
+export const acceptedSchema = z
+  .object({
+    id: z.string(),
+    state: z.literal('queued'),
+    conversationId: z.string(),
+    participantId: z.string().optional().describe('Present when the URL named the participant'),
+    keys: z.array(z.string()).describe('The keys this update sets'),
+    acceptedAt: z.string().describe('ISO 8601'),
+  })
+  .describe('Accepted (Prefer: respond-async): stored, to be delivered; follow Location for its state')
+
+const status = z.object({
+  id: z.string(),
+  state: z.enum(states).describe('queued: not tried yet or being tried. retrying: tried, will be again. written: in Genesys Cloud. failed: never will be (see error)'),
+  conversationId: z.string(),
+  participantId: z.string().optional(),
+  keys: z.array(z.string()),
+  attempts: z.number().int().describe('Delivery attempts so far'),
+  acceptedAt: z.string(),
+  settledAt: z.string().optional(),
+  error: z.object({ code: z.string(), status: z.number().int(), detail: z.string() }).optional().describe('The problem that settled it failed'),
+})
+
+export function view (d: Delivery): z.infer<typeof status> {
+  return {
+    id: d.id,
+    state: d.state,
+    conversationId: d.conversationId,
+    ...(d.participantId !== undefined && { participantId: d.participantId }),
+    keys: Object.keys(d.changes),
+    attempts: d.attempts,
+    acceptedAt: new Date(d.acceptedAt).toISOString(),
+    ...(d.settledAt !== undefined && { settledAt: new Date(d.settledAt).toISOString() }),
+    // While retrying, the last failure is not what settles it: shown only once it has.
+    ...(d.state === 'failed' && d.error !== undefined && { error: d.error }),
+  }
+}
+
+const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
+
+/** GET /updates/{id} and GET /updates?state=failed, behind the API keys: each caller sees its own. */
+const routes: FastifyPluginAsync = async (fastify) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>()
+  app.get(
+    '/updates/:id',
+    {
+      schema: {
+        summary: 'Where an asynchronous update stands',
+        params: z.object({ id: z.string().max(100) }),
+        response: { 200: status, 401: problemSchema(401), 404: problemSchema(404, ['UPDATE_NOT_FOUND']) },
+      },
+    },
+    async (req, reply) => {
+      reply.header('cache-control', 'no-store')
+      const d = await app.delivery.get(req.caller ?? '', req.params.id)
+      if (d === undefined) throw notFound()
+      return view(d)
+    }
+  )
+  app.get(
+    '/updates',
+    {
+      schema: {
+        summary: 'This API key\'s failed asynchronous updates, newest first',
+        description: 'What an integrator may want to send again. Kept 24 h after they failed.',
+        querystring: z
+          .object({
+            state: z.literal('failed'),
+            limit: z.coerce.number().int().min(1).max(500).default(50),
+            offset: z.coerce.number().int().min(0).default(0),
+          })
+          .strict(),
+        response: {
+          200: z.object({ items: z.array(status), next: z.string().optional().describe('The next page, when there is one') }),
+          400: problemSchema(400, ['INVALID_QUERY']),
+          401: problemSchema(401),
+        },
+      },
+    },
+    async (req, reply) => {
+      reply.header('cache-control', 'no-store')
+      const { limit, offset } = req.query
+      const page = await app.delivery.failed(req.caller ?? '', offset, limit)
+      return { items: page.items.map(view), ...(page.next !== undefined && { next: `/updates?state=failed&limit=${limit}&offset=${page.next}` }) }
+    }
+  )
+}
+
+export default routes

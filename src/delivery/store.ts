@@ -1,0 +1,66 @@
+import type { Attributes } from '../attributes/body.js'
+import type { ErrorCode } from '../errors.js'
+import type { Target } from '../updates/ports.js'
+
+export type DeliveryState = 'queued' | 'retrying' | 'written' | 'failed'
+
+/** The problem that settled an update `failed`. */
+export interface Settling {
+  code: ErrorCode
+  status: number
+  detail: string
+}
+
+/** An accepted asynchronous update, as stored until it settles and for 24 h after. */
+export interface Delivery {
+  id: string
+  /** The API key's name that submitted it ('' when auth is off): the only one that may read it. */
+  caller: string
+  state: DeliveryState
+  conversationId: string
+  /** Known from the start for a participant write; for a conversation write, once written. */
+  participantId?: string
+  target: Target
+  changes: Attributes
+  /** Its place in the order of acceptance: per key, the value accepted last stands. */
+  seq: number
+  /** Delivery attempts so far: submissions to the write pipeline, which retries brief failures itself. */
+  attempts: number
+  /** Epoch ms. */
+  acceptedAt: number
+  settledAt?: number
+  error?: Settling
+}
+
+export interface Page {
+  items: Delivery[]
+  /** More items follow, from this offset. */
+  next?: number
+}
+
+/**
+ * Where accepted updates live until they settle and for a day after: this process's memory
+ * (sandbox and development, not durable) or Redis (durable, shared by replicas).
+ */
+export interface DeliveryStore {
+  /** Stores a new update; resolves once it is stored. */
+  add(delivery: Delivery): Promise<void>
+  get(id: string): Promise<Delivery | undefined>
+  /** Forgets an update whose acceptance failed half way (it was never answered 202). */
+  discard(id: string): Promise<void>
+  /** Records a change of state (an attempt, a retry, the settling). */
+  save(delivery: Delivery): Promise<void>
+  /** A caller's updates in one state, newest accepted first. */
+  list(caller: string, state: 'failed', offset: number, limit: number): Promise<Page>
+  /** Updates accepted and not yet settled. */
+  backlog(): Promise<number>
+  /** When the oldest of them was accepted (epoch ms); undefined when none waits. */
+  oldestPending(): Promise<number | undefined>
+  /** Stops its own timers, if any. */
+  close?(): void
+}
+
+/** How long a settled update stays readable. */
+export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000
+
+export const settled = (d: Delivery) => d.state === 'written' || d.state === 'failed'

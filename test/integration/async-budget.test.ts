@@ -1,0 +1,36 @@
+import t from 'tap'
+import { id, send, startStack } from '../helpers/stack.js'
+
+t.test('at 300 requests per minute, 1,000 async updates over 50 conversations are all accepted and written, coalesced, with no 429', async (t) => {
+  const stack = await startStack(t, {
+    // The simulator enforces Genesys's per-token budget; the service plans within the same one.
+    sim: { rateLimit: { requests: 300, windowMs: 60_000 } },
+    env: { GENESYS_RATE_LIMIT_PER_MINUTE: '300' },
+  })
+  const conversations = Array.from({ length: 50 }, () => ({ c: id(), p: id() }))
+  const ids: string[] = []
+  for (let round = 0; round < 20; round++) {
+    const answers = await Promise.all(
+      conversations.map(({ c, p }) => stack.post(`/participants/${c}/${p}/data`, { attributes: { [`r${round}`]: 'x', shared: String(round) } }, { prefer: 'respond-async' }))
+    )
+    t.same(answers.map((a) => a.status).filter((s) => s !== 202), [], `round ${round}: every update accepted`)
+    ids.push(...answers.map((a) => a.body.id))
+  }
+  const until = Date.now() + 150_000
+  let open = ids
+  while (open.length > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const states = await Promise.all(open.map((u) => send(`${stack.url}/updates/${u}`, 'GET')))
+    t.same(states.map((s) => s.body.state).filter((s) => s === 'failed'), [], 'none failed')
+    open = open.filter((_, i) => states[i]!.body.state !== 'written')
+  }
+  t.equal(open.length, 0, 'all 1,000 written')
+  const complete = conversations.filter(({ c, p }) => {
+    const a = stack.sim.attributes(c, p) ?? {}
+    return a.shared === '19' && Array.from({ length: 20 }, (_, r) => a[`r${r}`] === 'x').every(Boolean)
+  })
+  t.equal(complete.length, 50, 'every key in every conversation, the last value standing')
+  t.ok(stack.sim.stats.writes < 250, `${stack.sim.stats.writes} upstream writes for 1,000 updates`)
+  t.equal(stack.sim.stats.overBudget, 0, 'zero upstream 429s')
+  t.comment(`${stack.sim.stats.writes} writes, ${stack.sim.stats.reads} reads`)
+})

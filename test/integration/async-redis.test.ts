@@ -1,0 +1,126 @@
+import t from 'tap'
+import { buildSimulator } from '../../src/sim/simulator.js'
+import { startService } from '../helpers/process.js'
+import { startRedis } from '../helpers/redis.js'
+import { id, send, startStack, type Answer, type Teardown } from '../helpers/stack.js'
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const crm = { 'x-api-key': 'crm-key', prefer: 'respond-async' }
+const auth = { 'x-api-key': 'crm-key' }
+
+/** Polls every update's status through `url` until none is queued or retrying, or `withinMs` passes. */
+async function settle (url: string, ids: string[], withinMs: number): Promise<Map<string, Answer['body']>> {
+  const states = new Map<string, Answer['body']>()
+  const until = Date.now() + withinMs
+  let open = ids
+  while (open.length > 0 && Date.now() < until) {
+    for (const u of open) states.set(u, (await send(`${url}/updates/${u}`, 'GET', undefined, auth)).body)
+    open = open.filter((u) => !['written', 'failed'].includes(states.get(u)?.state))
+    if (open.length > 0) await wait(250)
+  }
+  return states
+}
+
+async function simulator (t: Teardown, opts: Parameters<typeof buildSimulator>[0] = {}) {
+  const clientId = `async-${id()}`
+  const sim = buildSimulator({ clientId, clientSecret: 's', ...opts })
+  const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => sim.app.close())
+  const env = { GENESYS_CLIENT_ID: clientId, GENESYS_CLIENT_SECRET: 's', GENESYS_API_URL: url, GENESYS_LOGIN_URL: url, GENESYS_RATE_LIMIT_PER_MINUTE: '1000000', API_KEYS: 'crm:crm-key:bulk,other:other-key' }
+  return { sim, env }
+}
+
+t.test('with Redis, an update accepted by one replica is stored there: any replica answers for it, in production too', async (t) => {
+  const redis = await startRedis(t)
+  const env = { REDIS_URL: redis.url, API_KEYS: 'crm:crm-key:bulk,other:other-key', NODE_ENV: 'production' }
+  const a = await startStack(t, { env })
+  const b = await startStack(t, { env, shareSimWith: a })
+  const c = id()
+  const p = id()
+  const accepted = await a.post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, crm)
+  t.equal(accepted.status, 202)
+  t.equal(accepted.headers['preference-applied'], 'respond-async')
+  const states = await settle(b.url, [accepted.body.id], 10_000)
+  t.match(states.get(accepted.body.id), { state: 'written', participantId: p, attempts: 1 })
+  t.equal(a.sim.attributes(c, p)?.tier, 'gold')
+  const theirs = await send(`${b.url}/updates/${accepted.body.id}`, 'GET', undefined, { 'x-api-key': 'other-key' })
+  t.equal(theirs.body.code, 'UPDATE_NOT_FOUND')
+  const metrics = await fetch(`${a.url}/metrics`).then((r) => r.text())
+  t.match(metrics, /pdg_async_backlog 0/)
+
+  await redis.cut()
+  const down = await a.post(`/participants/${c}/${p}/data`, { attributes: { tier: 'silver' } }, crm)
+  t.equal(down.status, 503, 'without the store, nothing is accepted')
+  t.equal(down.body.code, 'COORDINATION_UNAVAILABLE')
+  t.equal((await send(`${a.url}/readyz`, 'GET')).status, 503, 'and the replica says it is not ready')
+  await redis.restore()
+})
+
+t.test('two replicas on one Redis and a faulty upstream; one killed with SIGKILL mid-delivery: every 202 settles', async (t) => {
+  const redis = await startRedis(t)
+  const { sim, env } = await simulator(t, {
+    faults: { serverErrorRate: 0.05, conflictRate: 0.05, rateLimitRate: 0.03, dropRate: 0.01, latencyMs: { min: 50, max: 300 } },
+  })
+  const both = { ...env, REDIS_URL: redis.url, GENESYS_TIMEOUT_MS: '2000' }
+  const [a, b] = await Promise.all([startService(t, both), startService(t, both)])
+  // Scaled down from the issue's 500 updates over 100 conversations, for the two shared cores.
+  const conversations = Array.from({ length: 40 }, () => ({ c: id(), p: id() }))
+  const ids: string[] = []
+  // In rounds of one update per conversation, so each conversation's order of acceptance is known.
+  for (let round = 0; round < 5; round++) {
+    const answers = await Promise.all(
+      conversations.map(({ c, p }, k) => {
+        const i = round * conversations.length + k
+        return send(`${(i % 2 ? a : b).url}/participants/${c}/${p}/data`, 'POST', { attributes: { [`u${i}`]: 'x', shared: String(round) } }, crm)
+      })
+    )
+    t.same(answers.map((r) => r.status).filter((s) => s !== 202), [], `round ${round}: all accepted`)
+    ids.push(...answers.map((r) => r.body.id))
+  }
+  const backlog = Number((await fetch(`${b.url}/metrics`).then((r) => r.text())).match(/pdg_async_backlog (\d+)/)?.[1])
+  t.ok(backlog > 0, `${backlog} updates undelivered when the replica is killed`)
+  a.child.kill('SIGKILL')
+  await a.exited
+  const states = await settle(b.url, ids, 120_000)
+  const open = ids.filter((u) => !['written', 'failed'].includes(states.get(u)?.state))
+  t.same(open, [], 'none stays queued or retrying')
+  const failed = [...states.values()].filter((s) => s.state === 'failed')
+  t.same(failed.map((s) => s.error.code).filter((code: string) => !/^[A-Z_]+$/.test(code)), [], 'failures carry a catalogue code')
+  let missing = 0
+  for (const [i, u] of ids.entries()) {
+    const s = states.get(u)
+    const { c, p } = conversations[i % conversations.length]!
+    if (s.state === 'written' && sim.attributes(c, p)?.[`u${i}`] !== 'x') missing++
+  }
+  t.equal(missing, 0, 'every update said written is in the simulator')
+  const lastRound = conversations.length * 4
+  const stale = conversations.filter(({ c, p }, k) => states.get(ids[lastRound + k]!)?.state === 'written' && sim.attributes(c, p)?.shared !== '4')
+  t.same(stale, [], 'per conversation, the shared key holds the value accepted last')
+  t.equal(sim.stats.conflicts, 0, 'no overlapping upstream writes (only injected 409s)')
+  t.comment(`${ids.length - failed.length} written, ${failed.length} failed; ${sim.stats.writes} upstream writes`)
+})
+
+t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it could not deliver stored for another', async (t) => {
+  const redis = await startRedis(t)
+  // Each Genesys exchange takes longer than the shutdown allows: nothing A starts can finish.
+  const { sim, env } = await simulator(t, { faults: { latencyMs: { min: 1500, max: 1500 } } })
+  const both = { ...env, REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '3000' }
+  const a = await startService(t, both)
+  const targets = Array.from({ length: 20 }, () => ({ c: id(), p: id() }))
+  const answers = await Promise.all(targets.map(({ c, p }) => send(`${a.url}/participants/${c}/${p}/data`, 'POST', { attributes: { k: c } }, crm)))
+  t.same(answers.map((r) => r.status).filter((s) => s !== 202), [])
+  const started = Date.now()
+  a.child.kill('SIGTERM')
+  await wait(100)
+  const refused = await send(`${a.url}/participants/${id()}/${id()}/data`, 'POST', { attributes: { k: 'v' } }, crm).catch(() => ({ status: 0, body: undefined }))
+  t.ok(refused.status === 503 || refused.status === 0, `intake stopped (${refused.status})`)
+  const { code } = await a.exited
+  t.equal(code, 0)
+  t.ok(Date.now() - started < 3500, `exited within SHUTDOWN_TIMEOUT_MS (${Date.now() - started} ms)`)
+  const b = await startService(t, both)
+  const states = await settle(b.url, answers.map((r) => r.body.id), 60_000)
+  t.same([...states.values()].filter((s) => s.state !== 'written'), [], 'every accepted update written, by the replica started afterwards')
+  // Those the first replica had started it gave up at shutdown, unsent; the rest it never took.
+  t.ok([...states.values()].some((s) => s.attempts >= 2), 'some after an attempt the first replica gave up')
+  t.same(targets.filter(({ c, p }) => sim.attributes(c, p)?.k !== c), [], 'and in the simulator')
+})
