@@ -72,6 +72,11 @@ export class BullScheduler implements Scheduler {
     await this.#queue.add('deliver', { id: d.id }, { jobId: d.id, attempts: UNBOUNDED, backoff: { type: 'custom' }, removeOnComplete: true, removeOnFail: true })
   }
 
+  async pause (): Promise<void> {
+    // Jobs not yet taken stay in Redis for the other replicas; those running finish meanwhile.
+    await this.#worker.pause(true)
+  }
+
   async close (): Promise<void> {
     // By now shutdown has had the write pipeline answer every attempt in flight, so nothing is
     // left to wait for; a graceful close can hang for good on a connection Redis once dropped.

@@ -136,10 +136,11 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       },
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
     } satisfies AsyncDelivery)
+    app.onShutdown(() => scheduler.pause?.())
     app.addHook('onClose', async () => {
       await scheduler.close()
       store.close?.()
     })
   },
-{ name: 'delivery', dependencies: ['updates', 'redis', 'metrics'] }
+{ name: 'delivery', dependencies: ['updates', 'redis', 'metrics', 'shutdown'] }
 )

@@ -107,6 +107,8 @@ export class Deliverer {
 export interface Scheduler {
   /** Resolves once the update is queued (stored, for a durable one). */
   enqueue(d: Delivery): Promise<void>
+  /** Shutdown has begun: take no new work that another replica could take instead. */
+  pause?(): Promise<void>
   /** No new attempts; resolves when those in flight have ended. */
   close(): Promise<void>
 }

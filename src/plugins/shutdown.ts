@@ -10,6 +10,8 @@ declare module 'fastify' {
      * stopped coming, so that close() finds nothing in flight and nobody knocking.
      */
     shutdown(by: number): Promise<void>
+    /** Runs `fn` as soon as shutdown begins, before waiting callers are answered (stop taking work). */
+    onShutdown(fn: () => unknown): void
   }
 }
 
@@ -21,8 +23,13 @@ export default fp(
   async (app) => {
     let closing = false
     let lastRefused = 0
+    const first: Array<() => unknown> = []
+    app.decorate('onShutdown', (fn: () => unknown) => {
+      first.push(fn)
+    })
     app.decorate('shutdown', async (by: number) => {
       closing = true
+      await Promise.allSettled(first.map(async (fn) => fn()))
       await app.updates.close(by)
       // A client (or load balancer) that was just answered 503 moves on; one whose request was in
       // flight until now sends its next one here. Closing the listener under it would turn that
