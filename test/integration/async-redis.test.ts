@@ -63,8 +63,8 @@ t.test('two replicas on one Redis and a faulty upstream; one killed with SIGKILL
   })
   const both = { ...env, REDIS_URL: redis.url, GENESYS_TIMEOUT_MS: '2000' }
   const [a, b] = await Promise.all([startService(t, both), startService(t, both)])
-  // Scaled down from the issue's 500 updates over 100 conversations, for the two shared cores.
-  const conversations = Array.from({ length: 40 }, () => ({ c: id(), p: id() }))
+  // The issue's size: 500 updates over 100 conversations.
+  const conversations = Array.from({ length: 100 }, () => ({ c: id(), p: id() }))
   const ids: string[] = []
   // In rounds of one update per conversation, so each conversation's order of acceptance is known.
   for (let round = 0; round < 5; round++) {
