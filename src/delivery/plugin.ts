@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Counter, Gauge } from 'prom-client'
 import type { Attributes } from '../attributes/body.js'
@@ -9,6 +10,7 @@ import { MemoryDeliveryStore } from './memory.js'
 import type { Delivery, DeliveryStore, Page } from './store.js'
 import { BullScheduler } from './bullmq.js'
 import { RedisDeliveryStore } from './redis.js'
+import { DeliveryTracing } from './tracing.js'
 import { Deliverer, LocalScheduler, type Scheduler } from './worker.js'
 
 /** What a 202 says. */
@@ -88,7 +90,9 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
     const m = metricsOf(app, store)
+    const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
+      tracing,
       maxAgeMs,
       clock,
       onWritten: () => m.written.inc(),
@@ -107,28 +111,35 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       scheduler = new LocalScheduler(deliverer, (err, d) => app.log.error({ err, update: d.id }, 'could not record an asynchronous update\'s outcome'))
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
+    /** Stores an update and queues its delivery; `traceparent` only when tracing is on. */
+    async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
+      const acceptedAt = clock()
+      let d: Delivery
+      try {
+        const backlog = await store.backlog()
+        if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
+        d = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(), attempts: 0, acceptedAt }
+        if ('participantId' in target) d.participantId = target.participantId
+        if (traceparent !== undefined) d.traceparent = traceparent
+        // Both in Redis before the 202: the record (status) and the job (delivery).
+        await store.add(d)
+        await scheduler.enqueue(d).catch(async (err: unknown) => {
+          await store.discard(d.id).catch(() => {})
+          throw err
+        })
+      } catch (err) {
+        throw err instanceof ApiError ? err : coordinationUnavailable(err)
+      }
+      m.accepted.inc()
+      const { participantId } = d
+      return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt: new Date(d.acceptedAt).toISOString() }
+    }
     app.decorate('delivery', {
       enabled: true,
-      async accept (caller, conversationId, target, changes) {
-        const acceptedAt = clock()
-        let d: Delivery
-        try {
-          const backlog = await store.backlog()
-          if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
-          d = { id: randomUUID(), caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(), attempts: 0, acceptedAt }
-          if ('participantId' in target) d.participantId = target.participantId
-          // Both in Redis before the 202: the record (status) and the job (delivery).
-          await store.add(d)
-          await scheduler.enqueue(d).catch(async (err: unknown) => {
-            await store.discard(d.id).catch(() => {})
-            throw err
-          })
-        } catch (err) {
-          throw err instanceof ApiError ? err : coordinationUnavailable(err)
-        }
-        m.accepted.inc()
-        const { id, participantId } = d
-        return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt: new Date(d.acceptedAt).toISOString() }
+      accept (caller, conversationId, target, changes) {
+        const id = randomUUID()
+        if (tracing === undefined) return intake(id, caller, conversationId, target, changes)
+        return tracing.send(id, (traceparent) => intake(id, caller, conversationId, target, changes, traceparent))
       },
       async get (caller, id) {
         const d = await store.get(id)

@@ -30,6 +30,11 @@ export interface Delivery {
   acceptedAt: number
   settledAt?: number
   error?: Settling
+  /**
+   * With tracing on, the W3C traceparent of its acceptance (ids and flags, nothing else), which
+   * each delivery attempt's span links to; absent with tracing off.
+   */
+  traceparent?: string
 }
 
 export interface Page {

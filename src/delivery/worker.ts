@@ -1,6 +1,7 @@
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.js'
 import type { Updates } from '../updates/plugin.js'
 import type { Delivery, DeliveryStore, Settling } from './store.js'
+import type { DeliveryTracing } from './tracing.js'
 
 /**
  * Failures that say nothing about the update itself: Genesys or the pipeline was busy, down or
@@ -35,6 +36,8 @@ export interface DelivererOptions {
   onWritten?: (d: Delivery) => void
   onFailed?: (d: Delivery) => void
   onRetry?: (d: Delivery, code: ErrorCode) => void
+  /** A span per attempt, linked to the update's acceptance; absent when tracing is off. */
+  tracing?: DeliveryTracing | undefined
 }
 
 export const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
@@ -61,7 +64,12 @@ export class Deliverer {
   }
 
   /** Undefined once the update has settled (written or failed); else the pause before the next attempt. */
-  async attempt (d: Delivery): Promise<number | undefined> {
+  attempt (d: Delivery): Promise<number | undefined> {
+    const { tracing } = this.#opts
+    return tracing === undefined ? this.#attempt(d) : tracing.process(d, () => this.#attempt(d))
+  }
+
+  async #attempt (d: Delivery): Promise<number | undefined> {
     const { clock, maxAgeMs } = this.#opts
     const expiresAt = d.acceptedAt + maxAgeMs
     if (clock() >= expiresAt) return this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))

@@ -52,33 +52,37 @@ export class PipelineTracing {
     }
     parent ??= context.active()
     const span = this.#tracer.startSpan('genesys write', { attributes: { 'pdg.conversation_id': conversationId, 'pdg.callers': links.length + 1 }, links }, parent)
-    return this.#within(span, trace.setSpan(parent, span), run)
+    return within(span, trace.setSpan(parent, span), run)
   }
 
   /** A wait (the conversation lock, the request budget) as a span under the active one. */
   wait<T> (name: string, attributes: Attributes, run: () => Promise<T>): Promise<T> {
     const span = this.#tracer.startSpan(name, { attributes })
-    return this.#within(span, trace.setSpan(context.active(), span), run)
+    return within(span, trace.setSpan(context.active(), span), run)
   }
 
   /** A retry, as an event on the span of what is retried. */
   retried ({ cause, delayMs }: Retry): void {
     trace.getActiveSpan()?.addEvent('retry', { 'pdg.retry.cause': cause, 'pdg.retry.delay_ms': delayMs })
   }
+}
 
-  #within<T> (span: Span, ctx: Context, run: () => Promise<T>): Promise<T> {
-    return context.with(ctx, run).then(
-      (result) => {
-        span.end()
-        return result
-      },
-      (err: unknown) => {
-        // The code alone: a message may quote what Genesys answered.
-        const code = err instanceof ApiError ? err.code : err instanceof UpstreamError ? `upstream ${err.status ?? err.kind}` : 'error'
-        span.setStatus({ code: SpanStatusCode.ERROR, message: code })
-        span.end()
-        throw err
-      }
-    )
-  }
+/**
+ * Runs `run` in `ctx` (where `span` is the active one) and ends the span when it settles; a
+ * failure sets the error status with its catalogue code alone: a message may quote what Genesys
+ * answered, or the request.
+ */
+export function within<T> (span: Span, ctx: Context, run: () => Promise<T>): Promise<T> {
+  return context.with(ctx, run).then(
+    (result) => {
+      span.end()
+      return result
+    },
+    (err: unknown) => {
+      const code = err instanceof ApiError ? err.code : err instanceof UpstreamError ? `upstream ${err.status ?? err.kind}` : 'error'
+      span.setStatus({ code: SpanStatusCode.ERROR, message: code })
+      span.end()
+      throw err
+    }
+  )
 }

@@ -1,0 +1,72 @@
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type SpanContext, type Tracer } from '@opentelemetry/api'
+import { within } from '../updates/tracing.js'
+import type { Delivery } from './store.js'
+
+/** W3C trace context, version 00: trace id, parent (span) id, flags. */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+
+const traceparentOf = ({ traceId, spanId, traceFlags }: SpanContext) => `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`
+
+function spanContextOf (traceparent: string | undefined): SpanContext | undefined {
+  const m = traceparent === undefined ? null : TRACEPARENT.exec(traceparent)
+  if (m === null) return undefined
+  const sc = { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true }
+  return isSpanContextValid(sc) ? sc : undefined
+}
+
+const DESTINATION = 'delivery'
+
+/**
+ * Carries an asynchronous update from the request that accepted it to its delivery, as
+ * OpenTelemetry's messaging conventions lay it out. At acceptance, a producer span ("send
+ * delivery", under the request's span) covers storing and enqueuing it, and its W3C traceparent
+ * is stored with the update: ids and flags only (no tracestate, no baggage: a caller's baggage
+ * could carry anything). Each delivery attempt is a consumer span ("process delivery") that
+ * starts a trace of its own, linked to that producer span, with the pipeline's spans (queue
+ * wait, write, Genesys calls) below it. Linked rather than a child: an attempt may run minutes
+ * after the request was answered, on another replica, and be retried for hours; as children they
+ * would stretch the request's trace over all of that.
+ *
+ * Built only when tracing is on: otherwise no update carries a traceparent and no span is made.
+ */
+export class DeliveryTracing {
+  readonly #tracer: Tracer
+
+  constructor (tracer: Tracer) {
+    this.#tracer = tracer
+  }
+
+  /** Runs the acceptance of update `id` in a producer span; `run` is given the traceparent to store. */
+  send<T> (id: string, run: (traceparent: string | undefined) => Promise<T>): Promise<T> {
+    const span = this.#tracer.startSpan(`send ${DESTINATION}`, {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.operation.type': 'send', 'messaging.destination.name': DESTINATION, 'messaging.message.id': id },
+    })
+    const sc = span.spanContext()
+    const traceparent = isSpanContextValid(sc) ? traceparentOf(sc) : undefined
+    return within(span, trace.setSpan(context.active(), span), () => run(traceparent))
+  }
+
+  /** Runs one delivery attempt in a consumer span linked to the update's acceptance. */
+  process (d: Delivery, run: () => Promise<number | undefined>): Promise<number | undefined> {
+    const accepted = spanContextOf(d.traceparent)
+    const span = this.#tracer.startSpan(`process ${DESTINATION}`, {
+      kind: SpanKind.CONSUMER,
+      root: true,
+      links: accepted === undefined ? [] : [{ context: accepted }],
+      attributes: {
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': DESTINATION,
+        'messaging.message.id': d.id,
+        'pdg.conversation_id': d.conversationId,
+      },
+    })
+    return within(span, trace.setSpan(context.active(), span), async () => {
+      const delay = await run()
+      span.setAttributes({ 'pdg.attempt': d.attempts, 'pdg.delivery.state': d.state })
+      // An attempt that did not write: what it met, by its catalogue code alone.
+      if (d.state !== 'written' && d.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: d.error.code })
+      return delay
+    })
+  }
+}
