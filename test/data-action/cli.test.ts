@@ -4,25 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { cli } from './cli-process.js'
 import { dataAction } from '../../src/data-action/build.js'
 import type { Teardown } from '../helpers/stack.js'
 
 const run = promisify(execFile)
 const root = new URL('../../', import.meta.url)
-
-interface Exit {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** The CLI in a process of its own, straight from the sources: its real stdout, stderr and exit code. */
-function cli (...args: string[]): Promise<Exit> {
-  return run(process.execPath, ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts', ...args], { cwd: root }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (e: Exit) => e
-  )
-}
 
 async function tempDir (t: Teardown) {
   const dir = await mkdtemp(join(tmpdir(), 'data-action-'))

@@ -1,15 +1,13 @@
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { actionParts, importJson, type DataActionOptions } from '../../src/data-action/build.js'
 import { dataActionTerraform, hclString } from '../../src/data-action/terraform.js'
+import { cli } from './cli-process.js'
 import { block, literal, parseHcl, sameAsJson } from './hcl.js'
 
-const run = promisify(execFile)
 const root = new URL('../../', import.meta.url)
 
 /** The action as Terraform gives it to the provider, beside the import JSON of the same options. */
@@ -84,19 +82,6 @@ t.test('the output says which changes replace the action and break flows', async
   t.match(comments, /flow/)
   t.match(comments, /TF_VAR_gateway_api_key/, 'and how to give the API key')
 })
-
-interface Exit {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function cli (...args: string[]): Promise<Exit> {
-  return run(process.execPath, ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts', ...args], { cwd: root }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (e: Exit) => e
-  )
-}
 
 t.test('the CLI: --format terraform prints HCL, --out writes a .tf file, json stays the default', async (t) => {
   const base = ['--base-url', 'https://gw.example.com/$${x}', '--attributes', 'customer_tier,for', '--conversation-only']

@@ -1,20 +1,11 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { startService } from '../helpers/process.js'
-
-/** The README's asynchronous-update snippet, as a user would paste it into a shell. */
-async function readmeSnippet (): Promise<string> {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const section = readme.split('## For CRM integrators: asynchronous updates')[1]?.split('\n## ')[0] ?? ''
-  const block = section.match(/```sh\n([\s\S]*?)```/)?.[1]
-  if (!block) throw new Error('README.md has no shell snippet under "For CRM integrators"')
-  return block
-}
+import { readmeShell } from '../helpers/readme.js'
 
 t.test("sandbox mode: the README's async curl gets a 202 and then reads the update written", async (t) => {
-  const snippet = await readmeSnippet()
+  const snippet = await readmeShell('## For CRM integrators: asynchronous updates')
   const service = await startService(t, { NODE_ENV: 'development' })
   t.match(service.stdout(), /kept in memory: NOT durable/, 'start-up says the store is not durable')
   const run = snippet.replace('GATEWAY=http://127.0.0.1:3000', `GATEWAY=${service.url}`)

@@ -1,20 +1,11 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { readmeShell } from '../helpers/readme.js'
 import { startStack } from '../helpers/stack.js'
 
-/** The README's signing snippet, as a user would paste it into a shell. */
-async function readmeSnippet (): Promise<string> {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const section = readme.split('### Signed webhooks')[1]?.split('\n### ')[0] ?? ''
-  const block = section.match(/```sh\n([\s\S]*?)```/)?.[1]
-  if (!block) throw new Error('README.md has no shell snippet under "Signed webhooks"')
-  return block
-}
-
 t.test("the README's signing snippet, pasted into a shell, gets a signed write through", async (t) => {
-  const snippet = await readmeSnippet()
+  const snippet = await readmeShell('### Signed webhooks')
   // The values the snippet sets for itself are the ones this stack is configured with.
   const key = snippet.match(/\bKEY=(\S+)/)?.[1]
   const secret = snippet.match(/\bSECRET=(\S+)/)?.[1]
