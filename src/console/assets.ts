@@ -96,7 +96,9 @@ export const SCRIPT = String.raw`
         row.appendChild(el('th', { scope: 'row' }, k));
         row.appendChild(el('td', { 'class': 'value' }, p.attributes[k]));
         var w2 = writers[k];
-        row.appendChild(el('td', { 'class': 'by' }, w2 ? w2.caller + ', ' + time(w2.at) : '\u2014'));
+        var a = lastAsync(state, p.id, k);
+        var by = w2 && (!a || w2.at >= a) ? w2.caller + ', ' + time(w2.at) : a ? 'your asynchronous update, ' + time(a) : '\u2014';
+        row.appendChild(el('td', { 'class': 'by' }, by));
         body.appendChild(row);
       });
     });
@@ -158,11 +160,19 @@ export const SCRIPT = String.raw`
     tick();
   }
 
-  // A 202's write is not noted beside the value (no request answers it): its settling says who.
+  // A 202's write is not noted beside the value (no request answers it). The value can land
+  // before its update is recorded written: one still on its way counts too.
   function asyncWrote (state, participantId, key, now) {
     return (state.updates || []).some(function (u) {
-      return u.state === 'written' && u.participantId === participantId && u.keys.indexOf(key) >= 0 && now - Date.parse(u.settledAt) < 10000;
+      var mine = (u.participantId === participantId || !u.participantId) && u.keys.indexOf(key) >= 0;
+      return mine && (u.state === 'queued' || u.state === 'retrying' || (u.state === 'written' && now - Date.parse(u.settledAt) < 10000));
     });
+  }
+
+  /** When the latest of this key's own written updates that carried the key landed (epoch ms). */
+  function lastAsync (state, participantId, key) {
+    var u = (state.updates || []).filter(function (u) { return u.state === 'written' && u.participantId === participantId && u.keys.indexOf(key) >= 0; })[0];
+    return u ? Date.parse(u.settledAt) : 0;
   }
 
   // Asynchronous updates: the same cells as the server renders (see updates.ts); keys and codes, never values.
