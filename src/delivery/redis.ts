@@ -4,7 +4,8 @@ import { KEEP_SETTLED_MS, RECENT_KEPT, settled, type Delivery, type DeliveryStor
 /**
  * Updates in Redis, shared by every replica: one JSON string per update (expiring a day after it
  * settles), a sorted set of those not yet settled (the backlog, by acceptance time) and one of
- * each caller's failed ones (newest first), and of each caller's latest ones, overall and per conversation. Redis must persist (AOF) for a 202 to outlive it.
+ * each caller's failed ones (newest first), and of each caller's latest ones, overall and per
+ * conversation (the console's). Redis must persist (AOF) for a 202 to outlive it.
  */
 export class RedisDeliveryStore implements DeliveryStore {
   readonly #redis: Redis
@@ -38,7 +39,7 @@ export class RedisDeliveryStore implements DeliveryStore {
       .multi()
       .set(this.#key(d.id), JSON.stringify(d), 'PX', this.#pendingTtlMs)
       .zadd(`${this.#prefix}pending`, d.acceptedAt, d.id)
-    // Capped, and gone once the newest entry's record would be: entries whose record has expired are skipped on reading.
+    // Capped, and gone when their newest entry's record would be; an entry whose record went first is skipped on reading.
     for (const list of [this.#recent(d.caller), this.#recent(d.caller, d.conversationId)]) {
       m.zadd(list, d.acceptedAt, d.id).zremrangebyrank(list, 0, -RECENT_KEPT - 1).pexpire(list, this.#pendingTtlMs)
     }
