@@ -45,6 +45,7 @@ header button { background: transparent; border-color: #fff; }
 .result ul { margin: 4px 0 0; padding-left: 20px; }
 dl.ops { display: grid; grid-template-columns: auto 1fr; gap: 4px 14px; margin: 0 0 10px; }
 dl.ops dt { color: var(--muted); } dl.ops dd { margin: 0; font-weight: 600; }
+td.state { font-weight: 600; } td.state-written { color: #1f6f35; } td.state-failed { color: #a3261b; } td.state-retrying { color: #8a5a00; }
 `
 
 export const SCRIPT = String.raw`
@@ -52,6 +53,7 @@ export const SCRIPT = String.raw`
 (function () {
   var main = document.getElementById('main');
   if (document.getElementById('ops-errors')) opsView();
+  if (document.getElementById('async-recent')) asyncIndex();
   var conversation = main && main.getAttribute('data-conversation');
   if (!conversation) return;
   var authOn = main.getAttribute('data-auth') === 'on';
@@ -87,14 +89,16 @@ export const SCRIPT = String.raw`
         if (before && before[k] !== p.attributes[k]) {
           flashUntil[id] = now + 4000;
           var w = writers[k];
-          said.push(p.purpose + ' ' + k + ' changed' + (w && now - w.at < 10000 ? ' by ' + w.caller : ' outside this service'));
+          said.push(p.purpose + ' ' + k + ' changed' + (w && now - w.at < 10000 ? ' by ' + w.caller : asyncWrote(state, p.id, k, now) ? ' by your asynchronous update' : ' outside this service'));
         }
         var row = el('tr', { 'data-key': k });
         if (flashUntil[id] > now) row.className = 'changed';
         row.appendChild(el('th', { scope: 'row' }, k));
         row.appendChild(el('td', { 'class': 'value' }, p.attributes[k]));
         var w2 = writers[k];
-        row.appendChild(el('td', { 'class': 'by' }, w2 ? w2.caller + ', ' + time(w2.at) : '\u2014'));
+        var a = lastAsync(state, p.id, k);
+        var by = w2 && (!a || w2.at >= a) ? w2.caller + ', ' + time(w2.at) : a ? 'your asynchronous update, ' + time(a) : '\u2014';
+        row.appendChild(el('td', { 'class': 'by' }, by));
         body.appendChild(row);
       });
     });
@@ -102,6 +106,7 @@ export const SCRIPT = String.raw`
     state.participants.forEach(function (p) { previous[p.id] = p.attributes; });
     if (said.length) live.textContent = said.join('; ');
     dataActionLinks(state);
+    if (state.updates) updateRows('async-conversation', state.updates);
   }
 
   var NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -153,6 +158,58 @@ export const SCRIPT = String.raw`
     }
     setInterval(tick, 2000);
     tick();
+  }
+
+  // A 202's write is not noted beside the value (no request answers it). The value can land
+  // before its update is recorded written: one still on its way counts too.
+  function asyncWrote (state, participantId, key, now) {
+    return (state.updates || []).some(function (u) {
+      var mine = (u.participantId === participantId || !u.participantId) && u.keys.indexOf(key) >= 0;
+      return mine && (u.state === 'queued' || u.state === 'retrying' || (u.state === 'written' && now - Date.parse(u.settledAt) < 10000));
+    });
+  }
+
+  /** When the latest of this key's own written updates that carried the key landed (epoch ms). */
+  function lastAsync (state, participantId, key) {
+    var u = (state.updates || []).filter(function (u) { return u.state === 'written' && u.participantId === participantId && u.keys.indexOf(key) >= 0; })[0];
+    return u ? Date.parse(u.settledAt) : 0;
+  }
+
+  // Asynchronous updates: the same cells as the server renders (see updates.ts); keys and codes, never values.
+  function updateRows (id, items) {
+    var body = document.getElementById(id);
+    if (!body) return;
+    var withConversation = body.getAttribute('data-cols') === 'conversation';
+    body.textContent = '';
+    if (items.length === 0) {
+      var none = el('tr'); none.appendChild(el('td', { colspan: withConversation ? '6' : '5', 'class': 'muted' }, 'None.')); body.appendChild(none);
+    }
+    items.forEach(function (u) {
+      var row = el('tr', { 'data-update': u.id });
+      function code (parent, text) { parent.appendChild(el('code', {}, text)); return parent; }
+      row.appendChild(el('td', {}, u.acceptedAt.slice(11, 19)));
+      if (withConversation) {
+        var link = el('a', { href: '/console/conversations/' + u.conversationId });
+        row.appendChild(el('td')).appendChild(code(link, u.conversationId.slice(0, 8)));
+      }
+      row.appendChild(u.participantId ? code(el('td'), u.participantId.slice(0, 8)) : el('td', {}, '\u2014'));
+      row.appendChild(el('td', {}, u.keys.join(', ')));
+      row.appendChild(el('td', { 'class': 'state state-' + u.state }, u.state === 'retrying' ? 'retrying (' + u.attempts + ' attempts)' : u.state));
+      var failed = el('td');
+      if (u.error) { code(failed, u.error.code); failed.appendChild(document.createTextNode(' ' + u.error.detail)); }
+      row.appendChild(failed);
+      body.appendChild(row);
+    });
+  }
+  function asyncIndex () {
+    function tick () {
+      if (document.hidden) return;
+      fetch('/console/updates', { headers: { accept: 'application/json' }, cache: 'no-store' })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (u) { if (u) { updateRows('async-recent', u.recent); updateRows('async-failed', u.failed); } })
+        .catch(function () {});
+    }
+    setInterval(tick, 2000);
   }
 
   var polling = false;

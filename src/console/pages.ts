@@ -75,7 +75,8 @@ ${rows}
 </section>`
 }
 
-export function indexPage (chrome: Chrome, conversations: ConversationSummary[] | undefined, ops: OpsView): string {
+/** `after`: sections below the grid (the asynchronous updates, where they exist). */
+export function indexPage (chrome: Chrome, conversations: ConversationSummary[] | undefined, ops: OpsView, after = ''): string {
   let list: string
   if (conversations === undefined) {
     list = `<form method="get" action="/console/open">
@@ -97,7 +98,8 @@ ${rows.join('\n')}
 ${list}
 </section>
 ${opsSection(ops)}
-</div>`)
+</div>
+${after}`)
 }
 
 function participantSection (p: ConsoleParticipant, writers: Writers): string {
@@ -117,12 +119,14 @@ ${rows}
 </section>`
 }
 
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean): string {
+/** `updates`: a section of the asynchronous updates to this conversation, where they exist. */
+export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, updates = ''): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
 <p id="live" role="status" aria-live="polite"></p>
 ${participants.map((p) => participantSection(p, writers)).join('\n')}
+${updates}
 <section aria-labelledby="write-h">
 <h2 id="write-h">Set or clear an attribute</h2>
 <p class="muted">Sent to <code>POST /participants/{conversationId}/{participantId}/data</code>, the API flows and CRMs use, with your key: its answer shows as it is.</p>

@@ -5,6 +5,7 @@ import { opsView } from './ops.js'
 import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
 import { nextPath, Sessions, signInRedirect } from './session.js'
 import type { ConversationSource } from './source.js'
+import { asyncUpdates, conversationUpdates, updatesSection } from './updates.js'
 import type { WriteLog } from './writes.js'
 
 export interface ConsoleRoutesOptions {
@@ -43,10 +44,11 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     done(null, payload)
   })
   const open = new Set(['/console/sign-in', '/console/assets/console.css', '/console/assets/console.js', '/console/assets/icon.svg'])
+  const polled = new Set(['/console/ops', '/console/updates'])
   app.addHook('onRequest', (req, reply, done) => {
     if (!authOn || open.has(req.routeOptions.url ?? '') || sessions.keyOf(req) !== undefined) return done()
     // A page asked for by a person goes to the sign-in form; anything a script asked for is refused.
-    if (req.method === 'GET' && !req.url.endsWith('/state') && !req.url.startsWith('/console/data-action') && req.url !== '/console/ops') return signInRedirect(req, reply)
+    if (req.method === 'GET' && !req.url.endsWith('/state') && !req.url.startsWith('/console/data-action') && !polled.has(req.url)) return signInRedirect(req, reply)
     reply.header('www-authenticate', 'Cookie realm="console"')
     done(new ApiError('UNAUTHORIZED', 'sign in to the console at /console/sign-in with one of the API keys'))
   })
@@ -81,10 +83,21 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   })
   app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
 
-  app.get('/console', async (req, reply) => html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry))))
+  /** Whose asynchronous updates show: the signed-in key's, as GET /updates shows the caller's own ('' with auth off). */
+  const caller = (req: FastifyRequest) => sessions.keyOf(req)?.name ?? ''
+
+  app.get('/console', async (req, reply) => {
+    const updates = await asyncUpdates(app)?.all(caller(req))
+    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates)))
+  })
 
   // Polled every 2 s by the index page: logged only when it goes wrong.
   app.get('/console/ops', { logLevel: 'warn' }, async () => opsView(app.metrics.registry))
+  app.get('/console/updates', { logLevel: 'warn' }, async (req) => {
+    const feed = asyncUpdates(app)
+    if (feed === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'asynchronous delivery is off: it needs REDIS_URL in production')
+    return feed.all(caller(req))
+  })
 
   app.get<{ Querystring: { id?: string } }>('/console/open', async (req, reply) => {
     const id = (req.query.id ?? '').trim()
@@ -104,7 +117,9 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     try {
       const participants = await source.participants(id.toLowerCase())
       if (participants === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn))
+      const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
+      const section = updates && conversationUpdates(updates)
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, section))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -116,7 +131,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     const id = req.params.id.toLowerCase()
     const participants = UUID.test(id) ? await source.participants(id) : undefined
     if (participants === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `no conversation ${req.params.id}`)
-    return { participants, writers: writes.writers(id) }
+    const updates = await asyncUpdates(app)?.of(caller(req), id)
+    return { participants, writers: writes.writers(id), ...(updates && { updates }) }
   })
 
   app.post<{ Params: Params }>('/console/conversations/:id/participants/:participantId/data', async (req, reply) => {

@@ -1,4 +1,4 @@
-import { KEEP_SETTLED_MS, settled, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { KEEP_SETTLED_MS, RECENT_KEPT, settled, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /**
  * Updates in this process's memory: lost with it, so only for sandbox and development (start-up
@@ -43,6 +43,12 @@ export class MemoryDeliveryStore implements DeliveryStore {
     const mine = [...this.#all.values()].filter((d) => d.caller === caller && d.state === state && !this.#expired(d)).reverse()
     const items = mine.slice(offset, offset + limit).map((d) => structuredClone(d))
     return offset + limit < mine.length ? { items, next: offset + limit } : { items }
+  }
+
+  async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
+    const ours = (d: Delivery) => d.caller === caller && (conversationId === undefined || d.conversationId === conversationId)
+    const mine = [...this.#all.values()].filter((d) => ours(d) && !this.#expired(d))
+    return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map((d) => structuredClone(d))
   }
 
   async backlog (): Promise<number> {

@@ -31,6 +31,8 @@ export interface AsyncDelivery {
   /** The caller's own update; undefined for anyone else's, as for none. */
   get(caller: string, id: string): Promise<Delivery | undefined>
   failed(caller: string, offset: number, limit: number): Promise<Page>
+  /** The caller's latest updates in any state, newest first (the console shows them). */
+  recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
 }
 
 declare module 'fastify' {
@@ -85,6 +87,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
         accept: () => Promise.reject(new Error('asynchronous delivery is off')),
         get: async () => undefined,
         failed: async () => ({ items: [] }),
+        recent: async () => [],
       } satisfies AsyncDelivery)
       return
     }
@@ -146,6 +149,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
         return d?.caller === caller ? d : undefined
       },
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
+      recent: (caller, limit, conversationId) => store.recent(caller, limit, conversationId),
     } satisfies AsyncDelivery)
     app.onShutdown(() => scheduler.pause?.())
     app.addHook('onClose', async () => {

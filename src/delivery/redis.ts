@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis'
-import { KEEP_SETTLED_MS, settled, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { KEEP_SETTLED_MS, RECENT_KEPT, settled, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /**
  * Updates in Redis, shared by every replica: one JSON string per update (expiring a day after it
  * settles), a sorted set of those not yet settled (the backlog, by acceptance time) and one of
- * each caller's failed ones (newest first). Redis must persist (AOF) for a 202 to outlive it.
+ * each caller's failed ones (newest first), and of each caller's latest ones, overall and per
+ * conversation (the console's). Redis must persist (AOF) for a 202 to outlive it.
  */
 export class RedisDeliveryStore implements DeliveryStore {
   readonly #redis: Redis
@@ -28,13 +29,21 @@ export class RedisDeliveryStore implements DeliveryStore {
     return `${this.#prefix}failed:${caller}`
   }
 
+  /** The caller's name encoded, so that no name can make its key another caller's per-conversation one. */
+  #recent (caller: string, conversationId?: string) {
+    return `${this.#prefix}recent:${encodeURIComponent(caller)}${conversationId === undefined ? '' : `:${encodeURIComponent(conversationId)}`}`
+  }
+
   async add (d: Delivery): Promise<void> {
-    await this.#redis
+    const m = this.#redis
       .multi()
       .set(this.#key(d.id), JSON.stringify(d), 'PX', this.#pendingTtlMs)
       .zadd(`${this.#prefix}pending`, d.acceptedAt, d.id)
-      .exec()
-      .then(failedIn)
+    // Capped, and gone when their newest entry's record would be; an entry whose record went first is skipped on reading.
+    for (const list of [this.#recent(d.caller), this.#recent(d.caller, d.conversationId)]) {
+      m.zadd(list, d.acceptedAt, d.id).zremrangebyrank(list, 0, -RECENT_KEPT - 1).pexpire(list, this.#pendingTtlMs)
+    }
+    await m.exec().then(failedIn)
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -63,6 +72,12 @@ export class RedisDeliveryStore implements DeliveryStore {
     const raws = page.length === 0 ? [] : await this.#redis.mget(page.map((id) => this.#key(id)))
     const items = raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
     return ids.length > limit ? { items, next: offset + limit } : { items }
+  }
+
+  async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
+    const ids = await this.#redis.zrevrange(this.#recent(caller, conversationId), 0, Math.min(limit, RECENT_KEPT) - 1)
+    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
+    return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
   }
 
   backlog (): Promise<number> {

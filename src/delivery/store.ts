@@ -57,6 +57,8 @@ export interface DeliveryStore {
   save(delivery: Delivery): Promise<void>
   /** A caller's updates in one state, newest accepted first. */
   list(caller: string, state: 'failed', offset: number, limit: number): Promise<Page>
+  /** A caller's latest updates in any state, newest accepted first; only one conversation's when given. */
+  recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
   /** Updates accepted and not yet settled. */
   backlog(): Promise<number>
   /** When the oldest of them was accepted (epoch ms); undefined when none waits. */
@@ -64,6 +66,9 @@ export interface DeliveryStore {
   /** Stops its own timers, if any. */
   close?(): void
 }
+
+/** How many of a caller's (and of a caller's per conversation) latest updates `recent` can return. */
+export const RECENT_KEPT = 100
 
 /** How long a settled update stays readable. */
 export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000

@@ -84,6 +84,16 @@ t.test('sandbox: make a conversation, write through the form and through the API
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
   t.equal(download.suggestedFilename(), 'data-action.json')
 
+  // An asynchronous write (Prefer: respond-async): its update shows, then written, then its value.
+  const later = await send(`${url}/participants/${conversationId}/${customer!.id}/data`, 'POST', { attributes: { callback: 'tomorrow' } }, { prefer: 'respond-async' })
+  t.equal(later.status, 202)
+  const update = page.locator(`#async-conversation tr[data-update="${later.body.id}"]`)
+  await update.locator('td.state', { hasText: 'written' }).waitFor({ timeout: 3000 })
+  t.equal(await update.locator('td').nth(2).textContent(), 'callback', 'its keys, not its value')
+  await row(customer!.id, 'callback').locator('td.value', { hasText: 'tomorrow' }).waitFor({ timeout: 2000 })
+  await t.resolveMatch(page.locator('#live').textContent(), 'customer callback changed by your asynchronous update')
+  await row(customer!.id, 'callback').locator('td.by', { hasText: /^your asynchronous update, \d\d:\d\d:\d\d$/ }).waitFor({ timeout: 2000 })
+
   if (process.env.CONSOLE_SCREENSHOT) {
     await page.getByLabel('Attribute name').fill('customer_tier')
     await page.getByLabel('Value').fill('platinum')
@@ -99,6 +109,14 @@ t.test('sandbox: make a conversation, write through the form and through the API
   t.equal((await send(`${url}/participants/${conversationId}/${customer!.id}/data`, 'POST', { attributes: {} })).status, 400)
   await invalid.locator('td').nth(1).filter({ hasText: /^1$/ }).waitFor({ timeout: 3000 })
   t.pass('an error answer shows in the operations view within one poll')
+
+  // The index page's asynchronous updates keep themselves current too: a failed one shows with its code.
+  await page.locator(`#async-recent tr[data-update="${later.body.id}"] td.state`, { hasText: 'written' }).waitFor()
+  const failed = await send(`${url}/conversations/${conversationId}/data`, 'POST', { purpose: 'supervisor', attributes: { a: '1' } }, { prefer: 'respond-async' })
+  t.equal(failed.status, 202)
+  const failedRow = page.locator(`#async-failed tr[data-update="${failed.body.id}"]`)
+  await failedRow.waitFor({ timeout: 3000 })
+  t.match(await failedRow.textContent(), /failedPARTICIPANT_NOT_FOUND /, 'failed, with its code, without a reload')
 
   t.same([...hosts], [origin], 'no request left 127.0.0.1 (the service itself)')
   t.same(pageErrors, [], 'no page error')

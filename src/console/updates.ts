@@ -1,0 +1,69 @@
+// Asynchronous updates (Prefer: respond-async) in the console: the signed-in key's own, as
+// GET /updates shows them, by their keys and state; the store keeps no values, so none show.
+import type { FastifyInstance } from 'fastify'
+import { view } from '../delivery/route.js'
+import { h } from './pages.js'
+
+export type UpdateView = ReturnType<typeof view>
+
+/** What the index page shows and polls. */
+export interface UpdatesView {
+  recent: UpdateView[]
+  failed: UpdateView[]
+}
+
+export const SHOWN = 20
+
+/**
+ * The caller's updates, or undefined where asynchronous delivery is off. Read when asked: the
+ * delivery plugin is registered after the console (which must come before the API's routes).
+ */
+export function asyncUpdates (app: FastifyInstance) {
+  const delivery = app.hasDecorator('delivery') && app.delivery.enabled ? app.delivery : undefined
+  if (delivery === undefined) return undefined
+  return {
+    async all (caller: string): Promise<UpdatesView> {
+      const [recent, failed] = await Promise.all([delivery.recent(caller, SHOWN), delivery.failed(caller, 0, SHOWN)])
+      return { recent: recent.map(view), failed: failed.items.map(view) }
+    },
+    async of (caller: string, conversationId: string): Promise<UpdateView[]> {
+      return (await delivery.recent(caller, SHOWN, conversationId)).map(view)
+    },
+  }
+}
+
+function row (u: UpdateView, withConversation: boolean): string {
+  const conversation = withConversation ? `<td><a href="/console/conversations/${h(u.conversationId)}"><code>${h(u.conversationId.slice(0, 8))}</code></a></td>` : ''
+  const state = u.state === 'retrying' ? `retrying (${u.attempts} attempts)` : u.state
+  return `<tr data-update="${h(u.id)}"><td>${h(u.acceptedAt.slice(11, 19))}</td>${conversation}<td>${u.participantId ? `<code>${h(u.participantId.slice(0, 8))}</code>` : '—'}</td>` +
+    `<td>${h(u.keys.join(', '))}</td><td class="state state-${h(u.state)}">${h(state)}</td><td>${u.error ? `<code>${h(u.error.code)}</code> ${h(u.error.detail)}` : ''}</td></tr>`
+}
+
+/** A table of updates; the script refills the tbody with the same cells (data-cols says which). */
+export function updatesTable (id: string, caption: string, items: UpdateView[], withConversation: boolean): string {
+  const cols = ['Accepted (UTC)', ...(withConversation ? ['Conversation'] : []), 'Participant', 'Keys', 'State', 'Failed with']
+  const rows = items.length === 0 ? `<tr><td colspan="${cols.length}" class="muted">None.</td></tr>` : items.map((u) => row(u, withConversation)).join('\n')
+  return `<table><caption class="muted">${h(caption)}</caption>
+<thead><tr>${cols.map((c) => `<th scope="col">${c}</th>`).join('')}</tr></thead>
+<tbody id="${h(id)}" data-cols="${withConversation ? 'conversation' : ''}">
+${rows}
+</tbody></table>`
+}
+
+/** The index page's section; written by this caller's key only. */
+export function updatesSection (u: UpdatesView): string {
+  return `<section aria-labelledby="async-h">
+<h2 id="async-h">Asynchronous updates</h2>
+<p class="muted">Your key's updates sent with <code>Prefer: respond-async</code>, as <code>GET /updates/{id}</code> gives them, kept current every 2 s.</p>
+${updatesTable('async-recent', `The latest ${SHOWN}, newest first`, u.recent, true)}
+${updatesTable('async-failed', 'Failed (kept 24 h), newest first', u.failed, true)}
+</section>`
+}
+
+/** The conversation page's section: this key's updates to that conversation. */
+export function conversationUpdates (items: UpdateView[]): string {
+  return `<section aria-labelledby="async-h">
+<h2 id="async-h">Asynchronous updates</h2>
+${updatesTable('async-conversation', 'Your key\'s updates to this conversation sent with Prefer: respond-async, newest first', items, false)}
+</section>`
+}
