@@ -1,4 +1,4 @@
-import { KEEP_SETTLED_MS, RECENT_KEPT, settled, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /**
  * Updates in this process's memory: lost with it, so only for sandbox and development (start-up
@@ -33,7 +33,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async save (delivery: Delivery): Promise<void> {
-    const copy = structuredClone(delivery)
+    const copy = structuredClone(toKeep(delivery))
     this.#all.set(delivery.id, copy)
     if (settled(copy)) this.#pending.delete(copy.id)
     else this.#pending.set(copy.id, copy)

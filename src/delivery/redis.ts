@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { KEEP_SETTLED_MS, RECENT_KEPT, settled, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /**
  * Updates in Redis, shared by every replica: one JSON string per update (expiring a day after it
@@ -56,7 +56,7 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async save (d: Delivery): Promise<void> {
-    const m = this.#redis.multi().set(this.#key(d.id), JSON.stringify(d), 'PX', settled(d) ? KEEP_SETTLED_MS : this.#pendingTtlMs)
+    const m = this.#redis.multi().set(this.#key(d.id), JSON.stringify(toKeep(d)), 'PX', settled(d) ? KEEP_SETTLED_MS : this.#pendingTtlMs)
     if (settled(d)) m.zrem(`${this.#prefix}pending`, d.id)
     if (d.state === 'failed') {
       const list = this.#failed(d.caller)

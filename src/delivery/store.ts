@@ -74,3 +74,14 @@ export const RECENT_KEPT = 100
 export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000
 
 export const settled = (d: Delivery) => d.state === 'written' || d.state === 'failed'
+
+/**
+ * What a store keeps: values may be personal data and are needed only until the update settles;
+ * for the day after, the keys are enough (the status shows keys, never values).
+ */
+export function toKeep (d: Delivery): Delivery {
+  if (!settled(d)) return d
+  const changes: Delivery['changes'] = {}
+  for (const key of Object.keys(d.changes)) changes[key] = ''
+  return { ...d, changes }
+}
