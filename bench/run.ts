@@ -145,6 +145,7 @@ interface Row {
   cpu: number | undefined
   /** Async rows: how long after the last request the backlog was empty, in ms (undefined: not within the wait). */
   settleMs?: number | undefined
+  redis: boolean
 }
 
 async function stats (sim: string) {
@@ -218,6 +219,7 @@ async function measure (system: System, scenario: Scenario, writeMs: number): Pr
       // Without a warm-up (hot: a fixed 200 requests), the figure would be mostly start-up.
       cpu: scenario.amount || cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / Math.max(sent.length, 1),
       settleMs,
+      redis: redis !== undefined,
     }
   } finally {
     await stop(sut.child)
@@ -338,16 +340,19 @@ async function rows (scenario: Scenario, writeMs: number, rounds: number): Promi
  * or more), per round and their median, and how long each took to deliver what it had accepted.
  */
 function asyncNotes (rows: Summary[]): string {
-  const patch = rows.find((r) => r.system === 'this service, patch')
+  const against = (name: string, r: Summary) => {
+    const sync = rows.find((x) => x.system === name)
+    if (sync === undefined) return ''
+    const ratios = r.all.map((x, round) => x.rps / sync.all[round]!.rps)
+    return `req/s vs ${name} ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')} (median ${((median(ratios) ?? 0) * 100).toFixed(0)}%); `
+  }
   return rows
     .filter((r) => r.system.includes(', async'))
     .map((r) => {
-      const ratios = patch === undefined ? [] : r.all.map((x, round) => x.rps / patch.all[round]!.rps)
+      // The Redis row against both: the issue's target names synchronous patch; the second shows what Redis alone costs.
+      const vs = against('this service, patch', r) + (r.redis ? against('this service, patch (Redis)', r) : '')
       const settle = r.all.map((x) => (x.settleMs === undefined ? 'not within the wait' : `${(x.settleMs / 1000).toFixed(1)} s`)).join(', ')
-      return (
-        `- ${r.system}: req/s vs synchronous patch ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')} (median ${((median(ratios) ?? 0) * 100).toFixed(0)}%); ` +
-        `backlog delivered ${settle} after the last request`
-      )
+      return `- ${r.system}: ${vs}backlog delivered ${settle} after the last request`
     })
     .join('\n')
 }
