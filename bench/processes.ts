@@ -45,7 +45,8 @@ export async function stop (child: ChildProcess): Promise<void> {
 export const SERVICE_NODE_FLAGS = serviceFlags(readFileSync(`${root}package.json`, 'utf8'))
 
 /** The simulator on its own, quiet. */
-export const simulator = (writeMs = 0) => start([process.execPath, 'dist/sim/main.js'], { SIM_WRITE_MS: String(writeMs), SIM_LOG_LEVEL: 'warn' }, '/__sim/stats')
+export const simulator = (writeMs = 0, env: Record<string, string> = {}) =>
+  start([process.execPath, 'dist/sim/main.js'], { SIM_WRITE_MS: String(writeMs), SIM_LOG_LEVEL: 'warn', ...env }, '/__sim/stats')
 
 /** A participant to write to: conversation and participant ids. */
 export interface Target {
@@ -53,9 +54,50 @@ export interface Target {
   p: string
 }
 
-/** autocannon's request for one update: attribute `key` = "v" on `t`. */
-export function update (req: Request, t: Target, key: string): Request {
-  return { ...req, path: `/participants/${t.c}/${t.p}/data`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ attributes: { [key]: 'v' } }) }
+/** autocannon's request for one update: attribute `key` = "v" on `t`; with `async`, `Prefer: respond-async`. */
+export function update (req: Request, t: Target, key: string, async = false): Request {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(async && { prefer: 'respond-async' }) }
+  return { ...req, path: `/participants/${t.c}/${t.p}/data`, headers, body: JSON.stringify({ attributes: { [key]: 'v' } }) }
+}
+
+/**
+ * A private redis-server on a free port (never 6379), nothing persisted, as the tests start
+ * theirs; undefined when redis-server is not installed.
+ */
+export async function redisServer (): Promise<{ url: string; child: ChildProcess } | undefined> {
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  const ready = await Promise.race([
+    once(child, 'error').then(() => false),
+    (async () => {
+      for (let i = 0; i < 100 && !/Ready to accept connections/.test(out); i++) await sleep(50)
+      return /Ready to accept connections/.test(out)
+    })(),
+  ])
+  child.stdout!.resume()
+  if (!ready) {
+    child.kill()
+    return undefined
+  }
+  return { url: `redis://127.0.0.1:${port}`, child }
+}
+
+/** The sum of the service's metric `name` over all its labels, from /metrics (0 when absent). */
+export async function metric (url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0)
+}
+
+/** Polls until no asynchronous update waits at `url` (pdg_async_backlog is 0); false if `ms` passed first. */
+export async function drained (url: string, ms: number, every = 100): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if ((await metric(url, 'pdg_async_backlog')) === 0) return true
+    await sleep(every)
+  }
+  return false
 }
 
 /** This service against the simulator at `sim`, with the simulator's token and no request budget to speak of. */

@@ -10,6 +10,10 @@
 // --tracing adds this service (merge) with OpenTelemetry traces on, exported over OTLP
 // (http/protobuf, the default) to a sink in this process: beside the default row (tracing off),
 // and with --before beside the service from before tracing existed, it shows what each costs.
+// Spread at 0 ms also runs this service taking the same updates with `Prefer: respond-async`
+// (patch mode; in memory, and durable in a private redis-server when one can be started), and
+// the synchronous patch mode with that Redis, so the cost of the store and that of asynchronous
+// delivery show apart. After the scenarios: the backlog drain (bench/drain.ts).
 import { execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -18,7 +22,8 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
+import { drain } from './drain.js'
+import { drained, redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
 import { serviceFlags } from './service-flags.js'
 
 const argv = process.argv.slice(2)
@@ -28,13 +33,22 @@ const seconds = quick ? 1 : 10
 const runs = Number(option('--runs') ?? (quick ? 1 : 3))
 const before = option('--before')
 const hotUpdates = quick ? 50 : 200
-/** Only the scenarios whose name starts with this (spread, hot, mixed), or only the memory run. */
-const only = option('--only')
+/** Only the scenarios whose name starts with one of these (spread, hot, mixed), or only the memory run or the drain: `--only spread,drain`. */
+const only = option('--only')?.split(',')
+const selected = (name: string) => only === undefined || only.some((o) => name.startsWith(o))
+/** The drain's backlog: 10,000 updates over 1,000 conversations, at 6,000 upstream requests a minute. */
+const backlog = quick ? { updates: 500, conversations: 50 } : { updates: 10_000, conversations: 1000 }
 
 interface System {
   name: string
   command: string[]
   env: (sim: string) => Record<string, string>
+  /** Writes with `Prefer: respond-async`: a 202 counts as accepted, and the row waits until the backlog is delivered. */
+  async?: boolean
+  /** Runs with REDIS_URL set to a private redis-server of its own. */
+  redis?: boolean
+  /** Where it runs; everywhere when absent. */
+  where?: (scenario: string, writeMs: number) => boolean
 }
 
 const ts = (file: string) => [process.execPath, '--import', '@tapjs/typescript/import', file]
@@ -63,6 +77,15 @@ const SYSTEMS: System[] = [
   service('merge'),
   service('patch'),
 ]
+const spreadAt0 = (scenario: string, writeMs: number) => scenario.startsWith('spread') && writeMs === 0
+const haveRedis = await redisServer().then(async (r) => r !== undefined && (await stop(r.child), true))
+SYSTEMS.push({ ...service('patch', 'dist', ', async (in memory)'), async: true, where: spreadAt0 })
+if (haveRedis) {
+  SYSTEMS.push(
+    { ...service('patch', 'dist', ' (Redis)'), redis: true, where: spreadAt0 },
+    { ...service('patch', 'dist', ', async (Redis)'), async: true, redis: true, where: spreadAt0 }
+  )
+}
 if (argv.includes('--tracing')) {
   // Takes every export and drops it; a collector's own cost is not this service's.
   const sink = createServer((req, res) => req.resume().on('end', () => res.end())).listen(0, '127.0.0.1')
@@ -118,25 +141,35 @@ interface Row {
   conflicts: number
   lost: number
   accepted: number
-  /** The system's own CPU time per request answered, in µs (its process only). */
+  /** The system's own CPU time per request answered, in µs (its process only); for async rows, until all is delivered. */
   cpu: number | undefined
+  /** Async rows: how long after the last request the backlog was empty, in ms (undefined: not within the wait). */
+  settleMs?: number | undefined
+  redis: boolean
 }
 
 async function stats (sim: string) {
   return (await (await fetch(`${sim}/__sim/stats`)).json()) as { reads: number; writes: number; conflicts: number }
 }
 
+/** How long an async row waits for its backlog to be delivered. */
+const SETTLE_MS = 300_000
+
 async function measure (system: System, scenario: Scenario, writeMs: number): Promise<Row> {
+  const redis = system.redis ? await redisServer() : undefined
+  if (system.redis && redis === undefined) throw new Error('redis-server did not start')
   const sim = await simulator(writeMs)
-  const sut = await start(system.command, system.env(sim.url), '/healthz')
+  const sut = await start(system.command, { ...system.env(sim.url), ...(redis && { REDIS_URL: redis.url }) }, '/healthz')
+  const async = system.async === true
   try {
     const sent: Array<Sent & { status: number }> = []
     let n = 0
     // A timed run starts warm: a second of the same load first, not counted, so that neither
     // start-up nor the JIT's first compilations land on one system's numbers more than another's.
     if (!scenario.amount && !quick) {
-      const warm = (req: autocannon.Request) => update(req, scenario.pick(), `w${n++}`)
+      const warm = (req: autocannon.Request) => update(req, scenario.pick(), `w${n++}`, async)
       await autocannon({ url: sut.url, connections: scenario.connections, duration: 1, requests: [{ method: 'POST', setupRequest: warm }] })
+      if (async) await drained(sut.url, SETTLE_MS)
     }
     const s0 = await stats(sim.url)
     const cpuBefore = cpuMicros(sut.child.pid)
@@ -151,7 +184,7 @@ async function measure (system: System, scenario: Scenario, writeMs: number): Pr
             const target = scenario.pick()
             const key = `k${n++}`
             ;(context as { sent?: Sent }).sent = { ...target, key }
-            return update(req, target, key)
+            return update(req, target, key, async)
           },
           onResponse: (status, _body, context) => {
             sent.push({ ...(context as { sent: Sent }).sent, status })
@@ -159,10 +192,14 @@ async function measure (system: System, scenario: Scenario, writeMs: number): Pr
         },
       ],
     })
+    // An async row's updates are delivered after their 202s: its upstream requests, CPU and losses count once they are.
+    const ended = performance.now()
+    const settled = async ? await drained(sut.url, SETTLE_MS) : true
+    const settleMs = async && settled ? performance.now() - ended : undefined
     const cpuAfter = cpuMicros(sut.child.pid)
     const s1 = await stats(sim.url)
     const s = { reads: s1.reads - s0.reads, writes: s1.writes - s0.writes, conflicts: s1.conflicts - s0.conflicts }
-    const accepted = sent.filter((x) => x.status === 200)
+    const accepted = sent.filter((x) => x.status === (async ? 202 : 200))
     // Lost: answered 200, yet not in the simulator's final state.
     const state = new Map<string, Record<string, Record<string, string>>>()
     for (const c of new Set(accepted.map((x) => x.c))) {
@@ -181,15 +218,18 @@ async function measure (system: System, scenario: Scenario, writeMs: number): Pr
       accepted: accepted.length,
       // Without a warm-up (hot: a fixed 200 requests), the figure would be mostly start-up.
       cpu: scenario.amount || cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / Math.max(sent.length, 1),
+      settleMs,
+      redis: redis !== undefined,
     }
   } finally {
     await stop(sut.child)
     await stop(sim.child)
+    if (redis) await stop(redis.child)
   }
 }
 
 /** A system's median round, with its ratios to raw forward: per round, then the median of those. */
-type Summary = Row & { vsRaw: number; p99VsRaw: number | undefined; byRound: { vsRaw: number[]; p99VsRaw: number[] } }
+type Summary = Row & { vsRaw: number; p99VsRaw: number | undefined; byRound: { vsRaw: number[]; p99VsRaw: number[] }; all: Row[] }
 
 function table (rows: Summary[]): string {
   const head = ['system', 'req/s', 'vs raw', 'p50 ms', 'p99 ms', 'p99 vs raw', 'CPU µs per request', 'upstream req per update', '409s upstream', 'accepted', 'lost']
@@ -279,19 +319,42 @@ function median (values: number[]): number | undefined {
  * answered nothing with a 2xx) counts as missing.
  */
 async function rows (scenario: Scenario, writeMs: number, rounds: number): Promise<Summary[]> {
-  const seen = SYSTEMS.map(() => [] as Row[])
+  const systems = SYSTEMS.filter((s) => s.where?.(scenario.name, writeMs) ?? true)
+  const seen = systems.map(() => [] as Row[])
   for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < SYSTEMS.length; k++) {
-      const i = (k + round) % SYSTEMS.length
-      seen[i]!.push(await measure(SYSTEMS[i]!, scenario, writeMs))
+    for (let k = 0; k < systems.length; k++) {
+      const i = (k + round) % systems.length
+      seen[i]!.push(await measure(systems[i]!, scenario, writeMs))
     }
   }
   const raw = seen[0]!
   return seen.map((r) => {
     const byRound = { vsRaw: r.map((x, round) => x.rps / raw[round]!.rps), p99VsRaw: r.map((x, round) => x.p99 / raw[round]!.p99) }
     const middle = [...r].sort((a, b) => a.rps - b.rps)[Math.floor(r.length / 2)]!
-    return { ...middle, vsRaw: median(byRound.vsRaw) ?? 0, p99VsRaw: median(byRound.p99VsRaw), byRound }
+    return { ...middle, vsRaw: median(byRound.vsRaw) ?? 0, p99VsRaw: median(byRound.p99VsRaw), byRound, all: r }
   })
+}
+
+/**
+ * Async rows against synchronous patch mode (the issue's target: acceptance at 80% of its req/s
+ * or more), per round and their median, and how long each took to deliver what it had accepted.
+ */
+function asyncNotes (rows: Summary[]): string {
+  const against = (name: string, r: Summary) => {
+    const sync = rows.find((x) => x.system === name)
+    if (sync === undefined) return ''
+    const ratios = r.all.map((x, round) => x.rps / sync.all[round]!.rps)
+    return `req/s vs ${name} ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')} (median ${((median(ratios) ?? 0) * 100).toFixed(0)}%); `
+  }
+  return rows
+    .filter((r) => r.system.includes(', async'))
+    .map((r) => {
+      // The Redis row against both: the issue's target names synchronous patch; the second shows what Redis alone costs.
+      const vs = against('this service, patch', r) + (r.redis ? against('this service, patch (Redis)', r) : '')
+      const settle = r.all.map((x) => (x.settleMs === undefined ? 'not within the wait' : `${(x.settleMs / 1000).toFixed(1)} s`)).join(', ')
+      return `- ${r.system}: ${vs}backlog delivered ${settle} after the last request`
+    })
+    .join('\n')
 }
 
 /** Each system's ratios to raw forward in every round, so the spread behind a median is in view. */
@@ -310,14 +373,22 @@ console.log(
     `timed scenarios: median of ${runs} round${runs === 1 ? '' : 's'}\n`
 )
 for (const writeMs of quick ? [0] : [0, 20]) {
-  for (const scenario of scenarios().filter((s) => only === undefined || s.name.startsWith(only))) {
+  for (const scenario of scenarios().filter((s) => selected(s.name))) {
     // A fixed number of updates (hot) counts what is lost, not how fast: one round says it.
     const summary = await rows(scenario, writeMs, scenario.amount ? 1 : runs)
     const rounds = perRound(summary)
-    console.log([`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), rounds && `Round by round:\n\n${rounds}`].filter(Boolean).join('\n\n') + '\n')
+    const notes = asyncNotes(summary)
+    const parts = [`## ${scenario.name}; simulator write time ${writeMs} ms`, table(summary), rounds && `Round by round:\n\n${rounds}`, notes && `Asynchronous:\n\n${notes}`]
+    console.log(parts.filter(Boolean).join('\n\n') + '\n')
   }
 }
-if (!quick && (only === undefined || only === 'memory')) {
+if (selected('drain')) {
+  const { updates, conversations } = backlog
+  console.log(`## drain: ${updates.toLocaleString('en')} accepted updates over ${conversations.toLocaleString('en')} conversations, 6,000 upstream requests a minute; patch mode\n`)
+  for (const redis of haveRedis ? [false, true] : [false]) console.log(`- ${await drain({ ...backlog, budget: 6000, redis, timeoutMs: quick ? 60_000 : 600_000 })}`)
+  console.log()
+}
+if (!quick && (only === undefined || only.includes('memory'))) {
   // This service in merge mode (the default), as shipped and, with --before, as it was.
   console.log('## memory\n')
   for (const system of SYSTEMS.filter((s) => s.name.startsWith('this service, merge'))) console.log(`- ${await memory(system)}`)
