@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
-import t from 'tap'
+import t, { type Test } from 'tap'
 
 const root = new URL('../../', import.meta.url)
 
@@ -13,31 +13,37 @@ async function readmeCurl (): Promise<string> {
   return block.replaceAll('\\\n', ' ').trim()
 }
 
-t.test('npm start with no configuration serves the README curl from the sandbox', async (t) => {
+/** `npm start` with no configuration, as a new user runs it; resolves once the sandbox banner names its address. */
+async function npmStart (t: Test) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|API_KEYS|REDIS_URL|NODE_ENV|PORT|HOST)/.test(k)))
   const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   t.teardown(() => {
     try {
-      process.kill(-child.pid!, 'SIGTERM')
+      process.kill(-child.pid!, 'SIGKILL')
     } catch {}
   })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
+  const out = { stdout: '', stderr: '' }
+  child.stdout.on('data', (d) => (out.stdout += d))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no sandbox banner within 60 s:\n${stderr}\n${stdout}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`no sandbox banner within 60 s:\n${out.stderr}\n${out.stdout}`)), 60_000)
     child.stderr.on('data', (d) => {
-      stderr += d
-      const m = stderr.match(/curl -s -X POST (http:\/\/[\d.]+:\d+)\//)
+      out.stderr += d
+      const m = out.stderr.match(/curl -s -X POST (http:\/\/[\d.]+:\d+)\//)
       if (m) {
         clearTimeout(timer)
         resolve(m[1]!)
       }
     })
-    child.on('exit', (code) => reject(new Error(`npm start exited ${code}:\n${stderr}\n${stdout}`)))
+    void exited.then((code) => reject(new Error(`npm start exited ${code}:\n${out.stderr}\n${out.stdout}`)))
   })
-  t.match(stderr, /SANDBOX MODE/, 'a loud warning says this is the sandbox')
-  t.match(stderr, /caller authentication is OFF/, 'and that auth is off')
+  return { child, base, out, exited }
+}
+
+t.test('npm start with no configuration serves the README curl from the sandbox', async (t) => {
+  const { base, out } = await npmStart(t)
+  t.match(out.stderr, /SANDBOX MODE/, 'a loud warning says this is the sandbox')
+  t.match(out.stderr, /caller authentication is OFF/, 'and that auth is off')
 
   const curl = (await readmeCurl()).replace('http://127.0.0.1:3000', base)
   const { stdout: answer } = await promisify(execFile)('sh', ['-c', curl])
@@ -45,7 +51,7 @@ t.test('npm start with no configuration serves the README curl from the sandbox'
   t.equal(body.attributes.customer_tier, 'gold')
   t.equal(body.attributes.visits, '3')
   t.same(body.updated, ['customer_tier', 'visits'])
-  t.match(stdout, /"level":40.*SANDBOX MODE/, 'the warning is in the structured log too')
+  t.match(out.stdout, /"level":40.*SANDBOX MODE/, 'the warning is in the structured log too')
 })
 
 t.test('production without credentials refuses to start, naming what is missing', async (t) => {
@@ -61,33 +67,12 @@ t.test('production without credentials refuses to start, naming what is missing'
 })
 
 t.test('SIGTERM sent to npm start (as a process manager sends it) reaches the service, which shuts down', async (t) => {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GENESYS_|API_KEYS|REDIS_URL|NODE_ENV|PORT|HOST)/.test(k)))
-  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  t.teardown(() => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL')
-    } catch {}
-  })
-  let stdout = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const base = await new Promise<string>((resolve, reject) => {
-    let stderr = ''
-    const timer = setTimeout(() => reject(new Error(`no sandbox banner within 60 s:\n${stderr}`)), 60_000)
-    child.stderr.on('data', (d) => {
-      stderr += d
-      const m = stderr.match(/curl -s -X POST (http:\/\/[\d.]+:\d+)\//)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    })
-  })
+  const { child, base, out, exited } = await npmStart(t)
   // To npm's own process only, not its group: what `kill PID` or a supervisor does.
   process.kill(child.pid!, 'SIGTERM')
   const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))])
   t.not(code, 'hung', 'npm start ended')
-  t.match(stdout, /"msg":"shut down"/, 'the service itself shut down gracefully')
+  t.match(out.stdout, /"msg":"shut down"/, 'the service itself shut down gracefully')
   const answered = await fetch(`${base}/healthz`).then(() => true, () => false)
   t.notOk(answered, 'and its port is closed')
 })
