@@ -142,7 +142,9 @@ t.test('a holder killed mid-write delays the next write to its conversation by n
   const redis = await startRedis(t)
   const leaseMs = 1500
   const { sim, env } = await simulator(t, { writeMs: 2500 })
-  const procEnv = { ...env, REDIS_URL: redis.url, LOCK_LEASE_MS: String(leaseMs) }
+  // A's write holds the conversation in the simulator for a second past the lease, so B's first
+  // attempts meet 409s; enough conflict retries that jittered backoff cannot run out before then.
+  const procEnv = { ...env, REDIS_URL: redis.url, LOCK_LEASE_MS: String(leaseMs), GENESYS_CONFLICT_RETRIES: '20' }
   const [a, b] = await Promise.all([startService(t, procEnv), startService(t, procEnv)])
   const c = id()
   const p = id()
