@@ -1,20 +1,20 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /**
- * Updates in Redis, shared by every replica: one JSON string per update (expiring a day after it
+ * Updates in RedisClient, shared by every replica: one JSON string per update (expiring a day after it
  * settles), a sorted set of those not yet settled (the backlog, by acceptance time) and one of
  * each caller's failed ones (newest first), and of each caller's latest ones, overall and per
  * conversation (the console's). Redis must persist (AOF) for a 202 to outlive it.
  */
 export class RedisDeliveryStore implements DeliveryStore {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
   /** An unsettled update's record outlives its maximum age by the day a settled one is kept. */
   readonly #pendingTtlMs: number
   readonly #clock: () => number
 
-  constructor (redis: Redis, opts: { prefix: string; maxAgeMs: number; clock?: () => number }) {
+  constructor (redis: RedisClient, opts: { prefix: string; maxAgeMs: number; clock?: () => number }) {
     this.#redis = redis
     this.#prefix = `${opts.prefix}async:`
     this.#pendingTtlMs = opts.maxAgeMs + KEEP_SETTLED_MS

@@ -1,16 +1,16 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 import { Mutex } from 'redis-semaphore'
 import { coordinationUnavailable } from '../errors.js'
 import type { CachedToken, TokenStore } from './token.js'
 
 /** One OAuth token for every replica, refreshed by one of them while the others wait for it. */
 export class RedisTokenStore implements TokenStore {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #key: string
   readonly #waitMs: number
 
   /** `waitMs`: how long a replica waits for another's refresh (the token request's own timeout). */
-  constructor (redis: Redis, prefix: string, waitMs: number) {
+  constructor (redis: RedisClient, prefix: string, waitMs: number) {
     this.#redis = redis
     this.#key = `${prefix}token`
     this.#waitMs = waitMs

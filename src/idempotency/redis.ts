@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.js'
 import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
 
@@ -25,12 +25,12 @@ interface Stored {
   answer?: StoredAnswer
 }
 
-/** Idempotency keys in Redis, so a repeat sent to another replica is recognised too. */
+/** Idempotency keys in RedisClient, so a repeat sent to another replica is recognised too. */
 export class RedisIdempotencyStore implements IdempotencyStore {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #opts: Required<RedisIdempotencyOptions>
 
-  constructor (redis: Redis, opts: RedisIdempotencyOptions) {
+  constructor (redis: RedisClient, opts: RedisIdempotencyOptions) {
     this.#redis = redis
     this.#opts = { pollMs: 50, ...opts }
   }

@@ -1,12 +1,20 @@
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+
+/** One Redis server (REDIS_URL) or a Redis Cluster: whatever the replicas coordinate through. */
+export type RedisClient = Redis | Cluster
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Set in multi-replica mode (REDIS_URL): what replicas coordinate through. */
-    redis: Redis | undefined
+    redis: RedisClient | undefined
+    /**
+     * A new client to the same Redis with these options on top, for a library that needs its
+     * own connections (BullMQ's blocking ones); undefined without Redis.
+     */
+    redisConnect: ((options: RedisOptions) => RedisClient) | undefined
     /**
      * Prefix of every key this deployment uses: its OAuth client id, since Genesys counts the
      * rate per client and deployments for different orgs may share one Redis.
@@ -25,8 +33,10 @@ export default fp<{ url: string | undefined; clientId: string }>(
     app.decorate('redisPrefix', `pdg:${clientId}:`)
     if (url === undefined) {
       app.decorate('redis', undefined)
+      app.decorate('redisConnect', undefined)
       return
     }
+    app.decorate('redisConnect', (options: RedisOptions) => new Redis(url, options))
     const redis = new Redis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 import { Mutex, TimeoutError } from 'redis-semaphore'
 import { ApiError, coordinationUnavailable } from '../errors.js'
 import type { ConversationLock, Lease } from './ports.js'
@@ -20,19 +20,19 @@ const RENEW = 'if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call
  * One writer per conversation across every replica: a redis-semaphore mutex per conversation.
  * The lease is renewed here rather than by the library, whose renewal turns an unreachable
  * Redis into unhandled rejections and keeps reporting the lock as held: a lease counts as held
- * only while its last renewal is recent enough that it cannot have lapsed in Redis, so a replica
+ * only while its last renewal is recent enough that it cannot have lapsed in RedisClient, so a replica
  * cut off from Redis stops writing before another can take over. An instance that just released
  * a conversation waits two retry intervals before taking it again, so the other replicas'
  * waiters get their turn.
  */
 export class RedisConversationLock implements ConversationLock {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #leaseMs: number
   readonly #retryMs: number
   readonly #prefix: string
   readonly #released = new Map<string, number>()
 
-  constructor (redis: Redis, opts: LockOptions) {
+  constructor (redis: RedisClient, opts: LockOptions) {
     this.#redis = redis
     this.#leaseMs = opts.leaseMs
     this.#retryMs = opts.retryMs ?? 10

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 import type { Attributes } from '../attributes/body.js'
 import { ORDER_TTL_MS, type Order, type Sequences } from './order.js'
 
@@ -15,10 +15,10 @@ return redis.call('pexpire', KEYS[1], ARGV[1])`
  * restarts below a recorded number) and a hash per conversation of what was written.
  */
 export class RedisOrder implements Order {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
 
-  constructor (redis: Redis, prefix: string) {
+  constructor (redis: RedisClient, prefix: string) {
     this.#redis = redis
     this.#prefix = prefix
   }
