@@ -57,8 +57,11 @@ export interface Config {
   console: boolean
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
   tracing: { enabled: boolean }
-  /** Asynchronous delivery: how long an accepted update may take, and how many may wait. */
-  delivery: { maxAgeMs: number; maxBacklog: number }
+  /**
+   * Asynchronous delivery: how long an accepted update may take, how many may wait, and how many
+   * conversations one replica attempts at once (not an environment variable; tests lower it).
+   */
+  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number }
 }
 
 export class ConfigError extends Error {
@@ -235,6 +238,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
-    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG },
+    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500 },
   }
 }

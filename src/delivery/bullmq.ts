@@ -1,12 +1,16 @@
 import { Queue, Worker, type Job } from 'bullmq'
-import type { Delivery, DeliveryStore } from './store.js'
+import type { RedisClient } from '../plugins/redis.js'
 import type { Deliverer, Scheduler } from './worker.js'
 
 export interface BullSchedulerOptions {
-  url: string
-  /** BullMQ's own key prefix, so deployments sharing a Redis keep apart. */
+  /** A new client of the deployment's Redis, for BullMQ alone (it makes its blocking connection from it). */
+  connect: () => RedisClient
+  /**
+   * BullMQ's key prefix: a cluster slot tag (`{…}`), since BullMQ's scripts touch many of its
+   * keys at once; it also keeps deployments sharing a Redis apart.
+   */
   prefix: string
-  /** Attempts this replica runs at once; concurrent ones to a conversation coalesce in its queue. */
+  /** Conversations this replica attempts at once. */
   concurrency?: number
   /**
    * A replica that stopped renewing its jobs' locks (killed) loses them after lockMs; the
@@ -28,33 +32,34 @@ class TryAgain extends Error {
 const UNBOUNDED = 1_000_000
 
 /**
- * Durable delivery with BullMQ: each accepted update is a job (its id the update's) stored in
- * Redis before the 202, taken by a worker on any replica. A replica that dies mid-attempt stops
- * renewing the job's lock, and the stalled-job check hands the job to another. A retry is the
- * job failing with TryAgain: BullMQ keeps it delayed for the pause the Deliverer chose. Jobs are
- * removed once done: the status lives in the DeliveryStore.
+ * Durable delivery with BullMQ: a job per conversation with updates waiting (the updates
+ * themselves are in the DeliveryStore, in Redis before the 202). Deduplicated by conversation
+ * with `keepLastIfActive`: while a conversation's job runs, updates accepted for it leave one
+ * more job to run after it, and while its job waits they need none, as the job delivers every
+ * update pending when it starts. So one conversation is attempted by one worker at a time, and
+ * all its waiting updates go out together, however large the backlog. A replica that dies
+ * mid-attempt stops renewing the job's lock, and the stalled-job check hands the job to another.
+ * A retry is the job failing with TryAgain: BullMQ keeps it delayed for the pause the Deliverer chose.
  */
 export class BullScheduler implements Scheduler {
   readonly #queue: Queue
   readonly #worker: Worker
+  /** BullMQ leaves a client it was given open: closed here. */
+  readonly #clients: RedisClient[]
 
-  constructor (deliverer: Deliverer, store: DeliveryStore, opts: BullSchedulerOptions) {
-    // BullMQ makes its own connections from the URL; its blocking ones need maxRetriesPerRequest: null.
-    const connection = { url: opts.url, maxRetriesPerRequest: null }
+  constructor (deliverer: Deliverer, opts: BullSchedulerOptions) {
     const name = 'delivery'
-    this.#queue = new Queue(name, { connection, prefix: opts.prefix })
+    this.#clients = [opts.connect(), opts.connect()]
+    this.#queue = new Queue(name, { connection: this.#clients[0]!, prefix: opts.prefix })
     this.#queue.on('error', (err) => opts.onError?.(err))
     this.#worker = new Worker(
       name,
-      async (job: Job<{ id: string }>) => {
-        const d = await store.get(job.data.id)
-        // Settled already: a replica that lost the job's lock finished it meanwhile.
-        if (d === undefined || d.state === 'written' || d.state === 'failed') return
-        const delay = await deliverer.attempt(d)
+      async (job: Job<{ conversationId: string }>) => {
+        const delay = await deliverer.deliver(job.data.conversationId)
         if (delay !== undefined) throw new TryAgain(delay)
       },
       {
-        connection,
+        connection: this.#clients[1]!,
         prefix: opts.prefix,
         concurrency: opts.concurrency ?? 500,
         lockDuration: opts.lockMs ?? 15_000,
@@ -68,8 +73,14 @@ export class BullScheduler implements Scheduler {
     this.#worker.on('error', (err) => opts.onError?.(err))
   }
 
-  async enqueue (d: Delivery): Promise<void> {
-    await this.#queue.add('deliver', { id: d.id }, { jobId: d.id, attempts: UNBOUNDED, backoff: { type: 'custom' }, removeOnComplete: true, removeOnFail: true })
+  async enqueue (conversationId: string): Promise<void> {
+    await this.#queue.add('deliver', { conversationId }, {
+      deduplication: { id: conversationId, keepLastIfActive: true },
+      attempts: UNBOUNDED,
+      backoff: { type: 'custom' },
+      removeOnComplete: true,
+      removeOnFail: true,
+    })
   }
 
   async pause (): Promise<void> {
@@ -83,5 +94,6 @@ export class BullScheduler implements Scheduler {
     // A job cut short here (recording its outcome) is taken over as stalled, and finds it settled.
     await this.#worker.close(true)
     await this.#queue.close()
+    for (const c of this.#clients) c.disconnect()
   }
 }

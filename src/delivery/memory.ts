@@ -7,7 +7,9 @@ import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type Deli
 export class MemoryDeliveryStore implements DeliveryStore {
   /** Insertion order is acceptance order: the first pending one is the oldest. */
   readonly #all = new Map<string, Delivery>()
-  readonly #pending = new Map<string, Delivery>()
+  /** Those not settled, by conversation, in acceptance order. */
+  readonly #pending = new Map<string, Map<string, Delivery>>()
+  #backlog = 0
   readonly #clock: () => number
   readonly #sweeper: NodeJS.Timeout
 
@@ -16,9 +18,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.#sweeper = setInterval(() => this.#sweep(), 60_000).unref()
   }
 
-  async add (delivery: Delivery): Promise<void> {
-    this.#all.set(delivery.id, { ...delivery })
-    this.#pending.set(delivery.id, this.#all.get(delivery.id)!)
+  async add (delivery: Delivery, maxBacklog: number): Promise<boolean> {
+    if (this.#backlog >= maxBacklog) return false
+    this.#put(structuredClone(delivery))
+    return true
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -27,16 +30,17 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return structuredClone(d)
   }
 
-  async discard (id: string): Promise<void> {
-    this.#all.delete(id)
-    this.#pending.delete(id)
+  async pending (conversationId: string): Promise<Delivery[]> {
+    return [...(this.#pending.get(conversationId)?.values() ?? [])].map((d) => structuredClone(d))
   }
 
-  async save (delivery: Delivery): Promise<void> {
-    const copy = structuredClone(toKeep(delivery))
-    this.#all.set(delivery.id, copy)
-    if (settled(copy)) this.#pending.delete(copy.id)
-    else this.#pending.set(copy.id, copy)
+  async discard (delivery: Delivery): Promise<void> {
+    this.#all.delete(delivery.id)
+    this.#unpend(delivery)
+  }
+
+  async save (deliveries: Delivery[]): Promise<void> {
+    for (const d of deliveries) this.#put(structuredClone(toKeep(d)))
   }
 
   async list (caller: string, state: 'failed', offset: number, limit: number): Promise<Page> {
@@ -52,17 +56,33 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async backlog (): Promise<number> {
-    return this.#pending.size
+    return this.#backlog
   }
 
   async oldestPending (): Promise<number | undefined> {
     let oldest: number | undefined
-    for (const d of this.#pending.values()) oldest = Math.min(oldest ?? Infinity, d.acceptedAt)
+    for (const c of this.#pending.values()) for (const d of c.values()) oldest = Math.min(oldest ?? Infinity, d.acceptedAt)
     return oldest
   }
 
   close (): void {
     clearInterval(this.#sweeper)
+  }
+
+  #put (d: Delivery): void {
+    this.#all.set(d.id, d)
+    if (settled(d)) return this.#unpend(d)
+    let c = this.#pending.get(d.conversationId)
+    if (c === undefined) this.#pending.set(d.conversationId, (c = new Map()))
+    if (!c.has(d.id)) this.#backlog++
+    c.set(d.id, d)
+  }
+
+  #unpend (d: Delivery): void {
+    const c = this.#pending.get(d.conversationId)
+    if (c?.delete(d.id) !== true) return
+    this.#backlog--
+    if (c.size === 0) this.#pending.delete(d.conversationId)
   }
 
   #expired (d: Delivery): boolean {

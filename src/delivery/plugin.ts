@@ -104,30 +104,31 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     })
     let scheduler: Scheduler
     if (redis) {
-      scheduler = new BullScheduler(deliverer, store, {
-        url: config.redisUrl!,
-        prefix: `${app.redisPrefix}bull`,
+      scheduler = new BullScheduler(deliverer, {
+        connect: () => app.redisConnect!({ maxRetriesPerRequest: null }),
+        // BullMQ's keys, under one cluster slot tag: its scripts touch several at once.
+        prefix: `{${app.redisPrefix}bull}`,
+        concurrency: config.delivery.concurrency,
         onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
       })
       app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
     } else {
-      scheduler = new LocalScheduler(deliverer, (err, d) => app.log.error({ err, update: d.id }, 'could not record an asynchronous update\'s outcome'))
+      scheduler = new LocalScheduler(deliverer, (err, conversationId) => app.log.error({ err, conversationId }, 'could not record the outcome of asynchronous updates'))
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
-    /** Stores an update and queues its delivery; `traceparent` only when tracing is on. */
+    /** Stores an update and queues its conversation's delivery; `traceparent` only when tracing is on. */
     async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
       const acceptedAt = clock()
       let d: Delivery
       try {
-        const backlog = await store.backlog()
-        if (backlog >= maxBacklog) throw overloaded(`${backlog} asynchronous updates are waiting to be delivered`)
-        d = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(), attempts: 0, acceptedAt }
+        d = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt }
         if ('participantId' in target) d.participantId = target.participantId
         if (traceparent !== undefined) d.traceparent = traceparent
-        // Both in Redis before the 202: the record (status) and the job (delivery).
-        await store.add(d)
-        await scheduler.enqueue(d).catch(async (err: unknown) => {
-          await store.discard(d.id).catch(() => {})
+        // Both in Redis before the 202: the update (with its status), then its conversation's job.
+        if (!(await store.add(d, maxBacklog))) throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
+        const stored = d
+        await scheduler.enqueue(conversationId).catch(async (err: unknown) => {
+          await store.discard(stored).catch(() => {})
           throw err
         })
       } catch (err) {

@@ -1,11 +1,29 @@
 import type { RedisClient } from '../plugins/redis.js'
 import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
+// KEYS: the record, the backlog, the conversation's pending ones, the caller's recent ones, and
+// the caller's recent ones in this conversation. ARGV: the record, its ttl, acceptance time, id,
+// sequence, the backlog's bound, how many recent ones are kept. 0 when the backlog is full.
+const ADD = `
+if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
+redis.call('zadd', KEYS[3], ARGV[5], ARGV[4])
+redis.call('pexpire', KEYS[3], ARGV[2])
+for i = 4, 5 do
+  redis.call('zadd', KEYS[i], ARGV[3], ARGV[4])
+  redis.call('zremrangebyrank', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
+  redis.call('pexpire', KEYS[i], ARGV[2])
+end
+return 1`
+
 /**
- * Updates in RedisClient, shared by every replica: one JSON string per update (expiring a day after it
- * settles), a sorted set of those not yet settled (the backlog, by acceptance time) and one of
- * each caller's failed ones (newest first), and of each caller's latest ones, overall and per
- * conversation (the console's). Redis must persist (AOF) for a 202 to outlive it.
+ * Updates in Redis, shared by every replica: one JSON string per update (expiring a day after it
+ * settles), a sorted set of those not yet settled (the backlog, by acceptance time), one per
+ * conversation of its pending ones (by sequence), one of each caller's failed ones (newest
+ * first), and of each caller's latest ones, overall and per conversation (the console's). All
+ * under one cluster slot tag, `{<prefix>async}`, as an update's acceptance touches several at
+ * once. Redis must persist (AOF) for a 202 to outlive it.
  */
 export class RedisDeliveryStore implements DeliveryStore {
   readonly #redis: RedisClient
@@ -16,13 +34,21 @@ export class RedisDeliveryStore implements DeliveryStore {
 
   constructor (redis: RedisClient, opts: { prefix: string; maxAgeMs: number; clock?: () => number }) {
     this.#redis = redis
-    this.#prefix = `${opts.prefix}async:`
+    this.#prefix = `{${opts.prefix}async}:`
     this.#pendingTtlMs = opts.maxAgeMs + KEEP_SETTLED_MS
     this.#clock = opts.clock ?? Date.now
   }
 
   #key (id: string) {
     return `${this.#prefix}u:${id}`
+  }
+
+  get #backlogKey () {
+    return `${this.#prefix}pending`
+  }
+
+  #conversation (conversationId: string) {
+    return `${this.#prefix}c:${conversationId}`
   }
 
   #failed (caller: string) {
@@ -34,16 +60,10 @@ export class RedisDeliveryStore implements DeliveryStore {
     return `${this.#prefix}recent:${encodeURIComponent(caller)}${conversationId === undefined ? '' : `:${encodeURIComponent(conversationId)}`}`
   }
 
-  async add (d: Delivery): Promise<void> {
-    const m = this.#redis
-      .multi()
-      .set(this.#key(d.id), JSON.stringify(d), 'PX', this.#pendingTtlMs)
-      .zadd(`${this.#prefix}pending`, d.acceptedAt, d.id)
-    // Capped, and gone when their newest entry's record would be; an entry whose record went first is skipped on reading.
-    for (const list of [this.#recent(d.caller), this.#recent(d.caller, d.conversationId)]) {
-      m.zadd(list, d.acceptedAt, d.id).zremrangebyrank(list, 0, -RECENT_KEPT - 1).pexpire(list, this.#pendingTtlMs)
-    }
-    await m.exec().then(failedIn)
+  async add (d: Delivery, maxBacklog: number): Promise<boolean> {
+    const keys = [this.#key(d.id), this.#backlogKey, this.#conversation(d.conversationId), this.#recent(d.caller), this.#recent(d.caller, d.conversationId)]
+    const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT].map(String)
+    return (await this.#redis.eval(ADD, keys.length, ...keys, ...args)) === 1
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -51,17 +71,28 @@ export class RedisDeliveryStore implements DeliveryStore {
     return raw === null ? undefined : (JSON.parse(raw) as Delivery)
   }
 
-  async discard (id: string): Promise<void> {
-    await this.#redis.multi().del(this.#key(id)).zrem(`${this.#prefix}pending`, id).exec().then(failedIn)
+  async pending (conversationId: string): Promise<Delivery[]> {
+    const ids = await this.#redis.zrange(this.#conversation(conversationId), '0', '-1')
+    if (ids.length === 0) return []
+    const raws = await this.#redis.mget(ids.map((id) => this.#key(id)))
+    return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
   }
 
-  async save (d: Delivery): Promise<void> {
-    const m = this.#redis.multi().set(this.#key(d.id), JSON.stringify(toKeep(d)), 'PX', settled(d) ? KEEP_SETTLED_MS : this.#pendingTtlMs)
-    if (settled(d)) m.zrem(`${this.#prefix}pending`, d.id)
-    if (d.state === 'failed') {
-      const list = this.#failed(d.caller)
-      // Entries whose record has expired are trimmed as new ones come.
-      m.zadd(list, d.acceptedAt, d.id).zremrangebyscore(list, '-inf', this.#clock() - this.#pendingTtlMs).pexpire(list, this.#pendingTtlMs)
+  async discard (d: Delivery): Promise<void> {
+    await this.#redis.multi().del(this.#key(d.id)).zrem(this.#backlogKey, d.id).zrem(this.#conversation(d.conversationId), d.id).exec().then(failedIn)
+  }
+
+  async save (deliveries: Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return
+    const m = this.#redis.multi()
+    for (const d of deliveries) {
+      m.set(this.#key(d.id), JSON.stringify(toKeep(d)), 'PX', settled(d) ? KEEP_SETTLED_MS : this.#pendingTtlMs)
+      if (settled(d)) m.zrem(this.#backlogKey, d.id).zrem(this.#conversation(d.conversationId), d.id)
+      if (d.state === 'failed') {
+        const list = this.#failed(d.caller)
+        // Entries whose record has expired are trimmed as new ones come.
+        m.zadd(list, d.acceptedAt, d.id).zremrangebyscore(list, '-inf', this.#clock() - this.#pendingTtlMs).pexpire(list, this.#pendingTtlMs)
+      }
     }
     await m.exec().then(failedIn)
   }
@@ -81,11 +112,11 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   backlog (): Promise<number> {
-    return this.#redis.zcard(`${this.#prefix}pending`)
+    return this.#redis.zcard(this.#backlogKey)
   }
 
   async oldestPending (): Promise<number | undefined> {
-    const [, score] = await this.#redis.zrange(`${this.#prefix}pending`, '0', '0', 'WITHSCORES')
+    const [, score] = await this.#redis.zrange(this.#backlogKey, '0', '0', 'WITHSCORES')
     return score === undefined ? undefined : Number(score)
   }
 }

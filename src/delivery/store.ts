@@ -22,7 +22,7 @@ export interface Delivery {
   participantId?: string
   target: Target
   changes: Attributes
-  /** Its place in the order of acceptance: per key, the value accepted last stands. */
+  /** Its place in its conversation's order of acceptance: per key, the value accepted last stands. */
   seq: number
   /** Delivery attempts so far: submissions to the write pipeline, which retries brief failures itself. */
   attempts: number
@@ -48,13 +48,15 @@ export interface Page {
  * (sandbox and development, not durable) or Redis (durable, shared by replicas).
  */
 export interface DeliveryStore {
-  /** Stores a new update; resolves once it is stored. */
-  add(delivery: Delivery): Promise<void>
+  /** Stores a new update, unless `maxBacklog` updates already wait: then false, and nothing is stored. */
+  add(delivery: Delivery, maxBacklog: number): Promise<boolean>
   get(id: string): Promise<Delivery | undefined>
+  /** A conversation's updates not yet settled, in its order of acceptance. */
+  pending(conversationId: string): Promise<Delivery[]>
   /** Forgets an update whose acceptance failed half way (it was never answered 202). */
-  discard(id: string): Promise<void>
-  /** Records a change of state (an attempt, a retry, the settling). */
-  save(delivery: Delivery): Promise<void>
+  discard(delivery: Delivery): Promise<void>
+  /** Records changes of state (an attempt, a retry, the settling), all at once. */
+  save(deliveries: Delivery[]): Promise<void>
   /** A caller's updates in one state, newest accepted first. */
   list(caller: string, state: 'failed', offset: number, limit: number): Promise<Page>
   /** A caller's latest updates in any state, newest accepted first; only one conversation's when given. */

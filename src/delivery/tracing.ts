@@ -47,25 +47,32 @@ export class DeliveryTracing {
     return within(span, trace.setSpan(context.active(), span), () => run(traceparent))
   }
 
-  /** Runs one delivery attempt in a consumer span linked to the update's acceptance. */
-  process (d: Delivery, run: () => Promise<number | undefined>): Promise<number | undefined> {
-    const accepted = spanContextOf(d.traceparent)
+  /**
+   * Runs one delivery attempt of a conversation's pending updates in a consumer span linked to
+   * each one's acceptance.
+   */
+  process (conversationId: string, pending: Delivery[], run: () => Promise<number | undefined>): Promise<number | undefined> {
+    const links = pending.flatMap((d) => {
+      const accepted = spanContextOf(d.traceparent)
+      return accepted === undefined ? [] : [{ context: accepted }]
+    })
     const span = this.#tracer.startSpan(`process ${DESTINATION}`, {
       kind: SpanKind.CONSUMER,
       root: true,
-      links: accepted === undefined ? [] : [{ context: accepted }],
+      links,
       attributes: {
         'messaging.operation.type': 'process',
         'messaging.destination.name': DESTINATION,
-        'messaging.message.id': d.id,
-        'pdg.conversation_id': d.conversationId,
+        ...(pending.length === 1 ? { 'messaging.message.id': pending[0]!.id } : { 'messaging.batch.message_count': pending.length }),
+        'pdg.conversation_id': conversationId,
       },
     })
     return within(span, trace.setSpan(context.active(), span), async () => {
       const delay = await run()
-      span.setAttributes({ 'pdg.attempt': d.attempts, 'pdg.delivery.state': d.state })
-      // An attempt that did not write: what it met, by its catalogue code alone.
-      if (d.state !== 'written' && d.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: d.error.code })
+      span.setAttribute('pdg.attempt', Math.max(...pending.map((d) => d.attempts)))
+      // An attempt that did not write them all: what it met, by catalogue code alone.
+      const unwritten = pending.find((d) => d.state !== 'written' && d.error !== undefined)
+      if (unwritten !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: unwritten.error!.code })
       return delay
     })
   }

@@ -1,5 +1,7 @@
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.js'
+import { latest } from '../updates/order.js'
 import type { Updates } from '../updates/plugin.js'
+import { targetKey } from '../updates/ports.js'
 import type { Delivery, DeliveryStore, Settling } from './store.js'
 import type { DeliveryTracing } from './tracing.js'
 
@@ -43,10 +45,12 @@ export interface DelivererOptions {
 export const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
 
 /**
- * One delivery attempt of an accepted update, through the write pipeline at bulk priority, so it
- * shares the per-conversation queue (coalescing), the lock and the request budget with
- * synchronous writes. Whoever schedules attempts (in process, or BullMQ) is told when to try
- * again; the outcome is recorded in the store.
+ * One delivery attempt of a conversation's pending updates: those for one participant go into
+ * one write (per key, the value accepted last), through the write pipeline at bulk priority, so
+ * they share the per-conversation queue, the lock and the request budget with synchronous writes.
+ * A backlog folds however large it is: updates that piled up while their conversation waited go
+ * out together. Whoever schedules attempts (this process's timers, or BullMQ) is told when to try
+ * again; each update's outcome is recorded in the store.
  */
 export class Deliverer {
   readonly #updates: Updates
@@ -63,35 +67,66 @@ export class Deliverer {
     return this.#opts.maxDelayMs
   }
 
-  /** Undefined once the update has settled (written or failed); else the pause before the next attempt. */
-  attempt (d: Delivery): Promise<number | undefined> {
+  /** Undefined once none of the conversation's updates is left unsettled; else the pause before the next attempt. */
+  async deliver (conversationId: string): Promise<number | undefined> {
+    const pending = await this.#store.pending(conversationId)
+    if (pending.length === 0) return undefined
     const { tracing } = this.#opts
-    return tracing === undefined ? this.#attempt(d) : tracing.process(d, () => this.#attempt(d))
+    const attempt = () => this.#attempt(conversationId, pending)
+    return tracing === undefined ? attempt() : tracing.process(conversationId, pending, attempt)
   }
 
-  async #attempt (d: Delivery): Promise<number | undefined> {
+  async #attempt (conversationId: string, pending: Delivery[]): Promise<number | undefined> {
     const { clock, maxAgeMs } = this.#opts
-    const expiresAt = d.acceptedAt + maxAgeMs
-    if (clock() >= expiresAt) return this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
-    d.attempts++
+    const byTarget = new Map<string, Delivery[]>()
+    for (const d of pending) {
+      if (clock() >= d.acceptedAt + maxAgeMs) {
+        this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
+        continue
+      }
+      const key = targetKey(d.target)
+      byTarget.set(key, [...(byTarget.get(key) ?? []), d])
+    }
+    const delays = await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))
+    await this.#store.save(pending)
+    for (const d of pending) {
+      if (d.state === 'written') this.#opts.onWritten?.(d)
+      else if (d.state === 'failed') this.#opts.onFailed?.(d)
+      else this.#opts.onRetry?.(d, d.error!.code)
+    }
+    const retry = delays.filter((ms) => ms !== undefined)
+    return retry.length === 0 ? undefined : Math.min(...retry)
+  }
+
+  /** One write of a participant's updates; the pause before they are tried again, if they are to be. */
+  async #write (conversationId: string, group: Delivery[]): Promise<number | undefined> {
+    const { clock, maxAgeMs } = this.#opts
+    const { changes, seqs } = latest(group.map((d) => ({ changes: d.changes, seqs: Object.fromEntries(Object.keys(d.changes).map((k) => [k, d.seq])) })))
+    // Worth making while any of them is young enough; the older ones expire at their next attempt.
+    const expiresAt = Math.max(...group.map((d) => d.acceptedAt)) + maxAgeMs
+    for (const d of group) d.attempts++
     try {
-      const result = await this.#updates.submit(d.conversationId, d.target, { changes: d.changes, seq: d.seq, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
-      d.participantId = result.participantId
-      d.state = 'written'
-      d.settledAt = clock()
-      delete d.error
-      await this.#store.save(d)
-      this.#opts.onWritten?.(d)
+      const result = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
+      for (const d of group) {
+        d.participantId = result.participantId
+        d.state = 'written'
+        d.settledAt = clock()
+        delete d.error
+      }
       return undefined
     } catch (err) {
       const answer = err instanceof ApiError ? err : new ApiError('INTERNAL_ERROR', 'the update could not be delivered', { cause: err })
       const problem = problemOf(answer.code, answer.detail)
-      if (!RETRYABLE.has(answer.code)) return this.#fail(d, problem)
-      d.state = 'retrying'
-      d.error = problem
-      await this.#store.save(d)
-      this.#opts.onRetry?.(d, answer.code)
-      return Math.min(this.#backoff(d.attempts, answer.retryAfter), Math.max(0, expiresAt - clock()))
+      if (!RETRYABLE.has(answer.code)) {
+        for (const d of group) this.#fail(d, problem)
+        return undefined
+      }
+      for (const d of group) {
+        d.state = 'retrying'
+        d.error = problem
+      }
+      const soonest = Math.min(...group.map((d) => d.acceptedAt)) + maxAgeMs
+      return Math.min(this.#backoff(Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - clock()))
     }
   }
 
@@ -101,20 +136,17 @@ export class Deliverer {
     return Math.round(Math.max(backoff, (retryAfter ?? 0) * 1000))
   }
 
-  async #fail (d: Delivery, problem: Settling): Promise<undefined> {
+  #fail (d: Delivery, problem: Settling): void {
     d.state = 'failed'
     d.error = problem
     d.settledAt = this.#opts.clock()
-    await this.#store.save(d)
-    this.#opts.onFailed?.(d)
-    return undefined
   }
 }
 
 /** Where accepted updates go to be delivered: this process's timers, or a queue in Redis. */
 export interface Scheduler {
-  /** Resolves once the update is queued (stored, for a durable one). */
-  enqueue(d: Delivery): Promise<void>
+  /** Resolves once the conversation is queued for delivery (durably, for a durable one). */
+  enqueue(conversationId: string): Promise<void>
   /** Shutdown has begun: take no new work that another replica could take instead. */
   pause?(): Promise<void>
   /** No new attempts; resolves when those in flight have ended. */
@@ -122,55 +154,68 @@ export interface Scheduler {
 }
 
 /**
- * Attempts in this process: the first at once (an idle system delivers within one round trip),
- * each retry on a timer. Not durable: for the memory store only.
+ * Attempts in this process, one conversation at a time each: the first at once (an idle system
+ * delivers within one round trip); updates accepted during an attempt get the next one, right
+ * after; a retry waits on a timer. Not durable: for the memory store only.
  */
 export class LocalScheduler implements Scheduler {
   readonly #deliverer: Deliverer
-  readonly #onError: (err: unknown, d: Delivery) => void
-  readonly #timers = new Set<NodeJS.Timeout>()
-  readonly #running = new Set<Promise<void>>()
+  readonly #onError: (err: unknown, conversationId: string) => void
+  /** Conversations being attempted: true when updates came meanwhile. */
+  readonly #running = new Map<string, boolean>()
+  readonly #attempts = new Set<Promise<void>>()
+  readonly #timers = new Map<string, NodeJS.Timeout>()
   #closed = false
 
-  constructor (deliverer: Deliverer, onError: (err: unknown, d: Delivery) => void = () => {}) {
+  constructor (deliverer: Deliverer, onError: (err: unknown, conversationId: string) => void = () => {}) {
     this.#deliverer = deliverer
     this.#onError = onError
   }
 
-  async enqueue (d: Delivery): Promise<void> {
-    void this.deliver(d)
+  async enqueue (conversationId: string): Promise<void> {
+    void this.deliver(conversationId)
   }
 
-  /** Runs one attempt; resolves once it has ended (settled, or the next one scheduled). */
-  deliver (d: Delivery): Promise<void> {
+  /** Runs an attempt now, or right after the one running; resolves once this one has ended. */
+  deliver (conversationId: string): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    if (this.#running.has(conversationId)) {
+      this.#running.set(conversationId, true)
+      return Promise.resolve()
+    }
+    clearTimeout(this.#timers.get(conversationId))
+    this.#timers.delete(conversationId)
+    this.#running.set(conversationId, false)
     const run = this.#deliverer
-      .attempt(d)
-      .then((delay) => {
-        if (delay !== undefined) this.#later(d, delay)
-      })
+      .deliver(conversationId)
       .catch((err: unknown) => {
-        // The store failed while recording the outcome: tried again later.
-        this.#onError(err, d)
-        this.#later(d, this.#deliverer.maxDelayMs)
+        // The store failed: tried again later.
+        this.#onError(err, conversationId)
+        return this.#deliverer.maxDelayMs
       })
-      .finally(() => this.#running.delete(run))
-    this.#running.add(run)
+      .then((delay) => {
+        const more = this.#running.get(conversationId) === true
+        this.#running.delete(conversationId)
+        this.#attempts.delete(run)
+        if (more) void this.deliver(conversationId)
+        else if (delay !== undefined) this.#later(conversationId, delay)
+      })
+    this.#attempts.add(run)
     return run
   }
 
   async close (): Promise<void> {
     this.#closed = true
-    for (const t of this.#timers) clearTimeout(t)
+    for (const t of this.#timers.values()) clearTimeout(t)
     this.#timers.clear()
-    await Promise.allSettled([...this.#running])
+    await Promise.allSettled([...this.#attempts])
   }
 
-  #later (d: Delivery, ms: number): void {
-    if (this.#closed) return
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      void this.deliver(d)
-    }, ms)
-    this.#timers.add(timer)
+  #later (conversationId: string, ms: number): void {
+    if (this.#closed || this.#timers.has(conversationId)) return
+    this.#timers.set(conversationId, setTimeout(() => {
+      this.#timers.delete(conversationId)
+      void this.deliver(conversationId)
+    }, ms))
   }
 }

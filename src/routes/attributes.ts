@@ -125,9 +125,8 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       return reply.header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`).send(accepted)
     }
     return app.idempotency.once(req, reply, due.deadline, async () => {
-      // Placed in the order of acceptance, so it wins over an asynchronous update accepted before it.
-      const seq = app.delivery.enabled ? await app.updates.sequence() : undefined
-      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, seq, ...due })
+      // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
+      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...due })
       const { participantId, attributes, coalesced, attempts } = result
       return { conversationId, participantId, attributes, updated, coalesced, attempts }
     })

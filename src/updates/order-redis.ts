@@ -2,17 +2,32 @@ import type { RedisClient } from '../plugins/redis.js'
 import type { Attributes } from '../attributes/body.js'
 import { ORDER_TTL_MS, type Order, type Sequences } from './order.js'
 
-// KEYS[1]: the conversation's record; ARGV: ttl, then field, sequence pairs. Keeps the larger.
+// KEYS[1]: the conversation's sequence, KEYS[2]: its record of what was written.
+// ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write) takes the next
+// number. Keeps the larger. The sequence is kept alive as long as the record, so it can never
+// restart below a number the record holds.
 const RECORD = `
+local now
 for i = 2, #ARGV, 2 do
-  local cur = tonumber(redis.call('hget', KEYS[1], ARGV[i]) or '0')
-  if tonumber(ARGV[i + 1]) > cur then redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  local seq = tonumber(ARGV[i + 1])
+  if seq == nil then
+    now = now or redis.call('incr', KEYS[1])
+    seq = now
+  end
+  local cur = tonumber(redis.call('hget', KEYS[2], ARGV[i]) or '0')
+  if seq > cur then redis.call('hset', KEYS[2], ARGV[i], seq) end
 end
-return redis.call('pexpire', KEYS[1], ARGV[1])`
+redis.call('pexpire', KEYS[1], ARGV[1])
+return redis.call('pexpire', KEYS[2], ARGV[1])`
+
+const NEXT = `
+local n = redis.call('incr', KEYS[1])
+redis.call('pexpire', KEYS[1], ARGV[1])
+return n`
 
 /**
- * The order of acceptance across replicas: one counter (INCR, never expiring, so it never
- * restarts below a recorded number) and a hash per conversation of what was written.
+ * The order of acceptance across replicas, per conversation: a counter and a hash of what was
+ * written, beside the conversation's lock in one cluster slot (`{c:<id>}`).
  */
 export class RedisOrder implements Order {
   readonly #redis: RedisClient
@@ -23,21 +38,26 @@ export class RedisOrder implements Order {
     this.#prefix = prefix
   }
 
-  next (): Promise<number> {
-    return this.#redis.incr(`${this.#prefix}seq`)
+  #keys (conversationId: string): [seq: string, written: string] {
+    const tag = `${this.#prefix}{c:${conversationId}}`
+    return [`${tag}:seq`, `${tag}:written`]
+  }
+
+  async next (conversationId: string): Promise<number> {
+    return Number(await this.#redis.eval(NEXT, 1, this.#keys(conversationId)[0], String(ORDER_TTL_MS)))
   }
 
   async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const keys = Object.keys(changes)
-    // Without sequences (asynchronous delivery off) nothing can be older: no round trip.
+    // Only a key with a sequence (an asynchronous update's) can be older than what was written.
     if (keys.length === 0 || Object.keys(seqs).length === 0) return changes
-    const recorded = await this.#redis.hmget(`${this.#prefix}written:${conversationId}`, ...keys.map((k) => `${participantId}\n${k}`))
+    const recorded = await this.#redis.hmget(this.#keys(conversationId)[1], ...keys.map((k) => `${participantId}\n${k}`))
     return Object.fromEntries(keys.flatMap((k, i) => (Number(recorded[i] ?? 0) > (seqs[k] ?? Infinity) ? [] : [[k, changes[k]!]])))
   }
 
-  async written (conversationId: string, participantId: string, seqs: Sequences): Promise<void> {
-    const pairs = Object.entries(seqs).flatMap(([k, seq]) => [`${participantId}\n${k}`, String(seq)])
-    if (pairs.length === 0) return
-    await this.#redis.eval(RECORD, 1, `${this.#prefix}written:${conversationId}`, String(ORDER_TTL_MS), ...pairs)
+  async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {
+    if (keys.length === 0) return
+    const pairs = keys.flatMap((k) => [`${participantId}\n${k}`, seqs[k] === undefined ? '' : String(seqs[k])])
+    await this.#redis.eval(RECORD, 2, ...this.#keys(conversationId), String(ORDER_TTL_MS), ...pairs)
   }
 }

@@ -5,34 +5,39 @@ import type { Attributes } from '../attributes/body.js'
 export type Sequences = Record<string, number>
 
 /**
- * Invariant 7, per key the value accepted last stands: every update takes a sequence number when
- * it is accepted, and each write records, per participant and key, the sequence it wrote. Under
- * the conversation lock, before each PATCH, keys whose value is older than the one recorded are
- * left out, so a retry, a slow replica or a late async delivery never writes an older value over
- * a newer one.
+ * Invariant 7, per key the value accepted last stands. An asynchronous update takes a number in
+ * its conversation's sequence when it is accepted; each write records, per participant and key,
+ * the number of the value it wrote. A synchronous write carries no number: it is newer than
+ * anything accepted before it, so what it writes is recorded under a number taken as it is
+ * written. Under the conversation lock, before each PATCH, keys whose value is older than the one
+ * recorded are left out, so a retry, a slow replica or a late asynchronous delivery never writes
+ * an older value over a newer one. Only a conversation's own numbers are ever compared.
  */
 export interface Order {
-  /** A number larger than any handed out before, on any replica. */
-  next(): Promise<number>
+  /** A number larger than any handed out or recorded before for this conversation, on any replica. */
+  next(conversationId: string): Promise<number>
   /** The changes without the keys a newer update has already written. */
   fresh(conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes>
-  /** Records what a write carried (keeps the larger where one is recorded). */
-  written(conversationId: string, participantId: string, seqs: Sequences): Promise<void>
+  /** Records what a write carried: `keys` written, numbered by `seqs` or, without one, by a new number. Keeps the larger. */
+  written(conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void>
 }
 
 /** How long a conversation's record is kept after its last write: longer than any update may wait. */
 export const ORDER_TTL_MS = 25 * 60 * 60 * 1000
 
-/** Per key, the value with the larger sequence; without one, the later in arrival order wins. */
-export function latest (updates: Iterable<{ changes: Attributes; seq?: number | undefined }>): { changes: Attributes; seqs: Sequences } {
+/**
+ * Per key, the value with the larger sequence; one without (a synchronous write) is newer than any
+ * with one, and between two without, the later in arrival order wins.
+ */
+export function latest (updates: Iterable<{ changes: Attributes; seqs?: Sequences | undefined }>): { changes: Attributes; seqs: Sequences } {
   const changes: Attributes = {}
   const seqs: Sequences = {}
   for (const u of updates) {
     for (const [k, v] of Object.entries(u.changes)) {
-      const seq = u.seq ?? Infinity
-      if (k in changes && (seqs[k] ?? Infinity) > seq) continue
+      const seq = u.seqs?.[k]
+      if (k in changes && (seqs[k] ?? Infinity) > (seq ?? Infinity)) continue
       changes[k] = v
-      if (u.seq !== undefined) seqs[k] = u.seq
+      if (seq !== undefined) seqs[k] = seq
       else delete seqs[k]
     }
   }
@@ -44,7 +49,7 @@ export class MemoryOrder implements Order {
   #seq = 0
   readonly #written = new LRUCache<string, Map<string, number>>({ max: 100_000, ttl: ORDER_TTL_MS })
 
-  async next (): Promise<number> {
+  async next (_conversationId: string): Promise<number> {
     return ++this.#seq
   }
 
@@ -54,12 +59,14 @@ export class MemoryOrder implements Order {
     return Object.fromEntries(Object.entries(changes).filter(([k]) => !((record.get(`${participantId}\n${k}`) ?? 0) > (seqs[k] ?? Infinity))))
   }
 
-  async written (conversationId: string, participantId: string, seqs: Sequences): Promise<void> {
+  async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {
+    if (keys.length === 0) return
     let record = this.#written.get(conversationId)
     if (record === undefined) this.#written.set(conversationId, (record = new Map()))
-    for (const [k, seq] of Object.entries(seqs)) {
+    let now: number | undefined
+    for (const k of keys) {
       const key = `${participantId}\n${k}`
-      record.set(key, Math.max(record.get(key) ?? 0, seq))
+      record.set(key, Math.max(record.get(key) ?? 0, seqs[k] ?? (now ??= ++this.#seq)))
     }
   }
 }

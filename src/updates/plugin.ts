@@ -23,8 +23,8 @@ import { PipelineTracing } from './tracing.js'
 /** The write pipeline as the routes and shutdown see it. */
 export interface Updates {
   submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
-  /** The next number in the order of acceptance, for an update's `seq` (invariant 7). */
-  sequence(): Promise<number>
+  /** The next number in a conversation's order of acceptance, for an asynchronous update's `seqs` (invariant 7). */
+  sequence(conversationId: string): Promise<number>
   /** The participant's attributes as they stand (read-back, dry runs). */
   read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
   /** Every participant of the conversation, through the same budget and retries (the console). */
@@ -90,7 +90,8 @@ export default fp<UpdatesPluginOptions>(
       tracing?.retried(r)
       log.debug(r, 'retrying upstream')
     }
-    const order = redis ? new RedisOrder(redis, prefix) : new MemoryOrder()
+    // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
+    const order = redis ? new RedisOrder(redis, prefix) : config.env === 'production' ? undefined : new MemoryOrder()
     const queue = new UpdateQueue(client, {
       order,
       mode: g.writeMode,
@@ -109,7 +110,10 @@ export default fp<UpdatesPluginOptions>(
     app.decorate('tokens', tokens)
     app.decorate('updates', {
       submit: (conversationId, target, update) => queue.submit(conversationId, target, update),
-      sequence: () => order.next().catch((err: unknown) => Promise.reject(coordinationUnavailable(err))),
+      sequence: async (conversationId) => {
+        if (order === undefined) throw new Error('there is no order of acceptance without asynchronous delivery')
+        return order.next(conversationId).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+      },
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
       conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
       close: (by) => queue.close(by),

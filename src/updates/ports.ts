@@ -1,6 +1,7 @@
 import type { Attributes } from '../attributes/body.js'
 import type { Priority } from './budget.js'
 import type { Conversation } from '../genesys/client.js'
+import type { Sequences } from './order.js'
 
 /**
  * What the pipeline needs from Genesys; GenesysClient is the real one. Its failures are
@@ -26,8 +27,11 @@ export interface Urgency {
 /** One caller's update. */
 export interface Update extends Urgency {
   changes: Attributes
-  /** Its place in the order of acceptance (order.ts), when asynchronous delivery is on. */
-  seq?: number | undefined
+  /**
+   * Per key, the value's place in its conversation's order of acceptance (order.ts): set for an
+   * asynchronous update; a synchronous one has none and is newer than any that has.
+   */
+  seqs?: Sequences | undefined
 }
 
 export interface WriteResult {
@@ -59,4 +63,9 @@ export interface Lease {
   /** False once the lease could not be kept (Redis unreachable): nothing may be sent then. */
   readonly held: boolean
   release(): Promise<void>
+}
+
+/** A target's key: a participant's id, or the purposes that find one. */
+export function targetKey (target: Target): string {
+  return 'participantId' in target ? target.participantId : `purpose:${target.purposes.join('|')}`
 }

@@ -3,7 +3,7 @@ import type { RateBudget } from './budget.js'
 import { toApiError } from './answer.js'
 import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.js'
 import type { Order } from './order.js'
-import type { ConversationLock, Lease, Target, Update, Upstream, WriteResult } from './ports.js'
+import { targetKey, type ConversationLock, type Lease, type Target, type Update, type Upstream, type WriteResult } from './ports.js'
 import { withRetries, type Retry, type RetryPolicy } from './retry.js'
 import type { PipelineTracing } from './tracing.js'
 import { Writer } from './write.js'
@@ -86,7 +86,7 @@ export class UpdateQueue {
       lane = { batches: new Map(), current: undefined, ticket: {}, callers: 0 }
       this.#lanes.set(conversationId, lane)
     }
-    const key = 'participantId' in target ? target.participantId : `purpose:${target.purposes.join('|')}`
+    const key = targetKey(target)
     let batch = lane.batches.get(key)
     if (batch === undefined) {
       batch = { key, target, waiters: new Set(), sending: false, mayHaveLanded: false, changes: {}, seqs: {}, attempts: 0 }
@@ -97,7 +97,7 @@ export class UpdateQueue {
     const done = new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => this.#answerLate(l, b, waiter), deadline - at)
       const traced = this.#opts.tracing?.queued()
-      const waiter: Waiter = { changes: update.changes, seq: update.seq, priority: update.priority, deadline, resolve, reject, timer, traced }
+      const waiter: Waiter = { changes: update.changes, seqs: update.seqs, priority: update.priority, deadline, resolve, reject, timer, traced }
       b.waiters.add(waiter)
     })
     lane.callers++

@@ -91,7 +91,7 @@ export class Writer {
     }
     // Should Redis fail here, the write still happened and its callers are told so; only an older
     // retry could then slip through, which the lock and the pause after unknown outcomes make rare.
-    await order?.written(conversationId, participant.id, Object.fromEntries(Object.entries(batch.seqs).filter(([k]) => k in changes))).catch(() => {})
+    await order?.written(conversationId, participant.id, Object.keys(changes), batch.seqs).catch(() => {})
     return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
   }
 

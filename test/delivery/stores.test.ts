@@ -5,35 +5,65 @@ import { RedisDeliveryStore } from '../../src/delivery/redis.js'
 import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
 import { startRedis } from '../helpers/redis.js'
 
-const update = (): Delivery => ({
+let seq = 0
+const update = (conversationId = crypto.randomUUID()): Delivery => ({
   id: crypto.randomUUID(),
   caller: 'crm',
   state: 'queued',
-  conversationId: crypto.randomUUID(),
+  conversationId,
   target: { participantId: 'p' },
   changes: { email: 'jane.doe@example.com', tier: 'gold' },
-  seq: 1,
+  seq: ++seq,
   attempts: 0,
   acceptedAt: Date.now(),
 })
 
-async function valuesGoOnceSettled (t: Test, store: DeliveryStore) {
-  const d = update()
-  await store.add(d)
-  t.same((await store.get(d.id))?.changes, d.changes, 'kept while the update waits: the worker needs them')
-  await store.save({ ...d, state: 'written', attempts: 1, settledAt: Date.now() })
-  const kept = await store.get(d.id)
-  t.equal(kept?.state, 'written')
-  t.same(kept?.changes, { email: '', tier: '' }, 'once settled, the keys only: values may be personal data')
+/** What the worker and the status routes rely on, whichever store keeps the updates. */
+async function contract (t: Test, store: DeliveryStore) {
+  t.test('values are dropped once an update settles', async (t) => {
+    const d = update()
+    t.equal(await store.add(d, 10), true)
+    t.same((await store.get(d.id))?.changes, d.changes, 'kept while the update waits: the worker needs them')
+    await store.save([{ ...d, state: 'written', attempts: 1, settledAt: Date.now() }])
+    const kept = await store.get(d.id)
+    t.equal(kept?.state, 'written')
+    t.same(kept?.changes, { email: '', tier: '' }, 'once settled, the keys only: values may be personal data')
+  })
+
+  t.test("a conversation's pending updates, in its order, until each settles", async (t) => {
+    const c = crypto.randomUUID()
+    const [a, b, other] = [update(c), update(c), update()]
+    for (const d of [a, b, other]) await store.add(d, 100)
+    t.same((await store.pending(c)).map((d) => d.id), [a.id, b.id])
+    const before = await store.backlog()
+    await store.save([{ ...a, state: 'retrying', attempts: 1 }, { ...b, state: 'failed', attempts: 1, settledAt: Date.now(), error: { code: 'UPSTREAM_REJECTED', status: 422, detail: 'no' } }])
+    t.same((await store.pending(c)).map((d) => [d.id, d.state]), [[a.id, 'retrying']], 'a settled one leaves, a retrying one stays')
+    t.equal(await store.backlog(), before - 1)
+    t.same((await store.list('crm', 'failed', 0, 10)).items.map((d) => d.id), [b.id])
+    await store.discard(a)
+    t.same(await store.pending(c), [], 'a discarded one is gone')
+    t.equal(await store.get(a.id), undefined)
+  })
+
+  t.test('past the bound, nothing is stored', async (t) => {
+    const backlog = await store.backlog()
+    const d = update()
+    t.equal(await store.add(d, backlog), false)
+    t.equal(await store.get(d.id), undefined)
+    t.same(await store.pending(d.conversationId), [])
+    t.equal(await store.backlog(), backlog)
+  })
 }
 
-t.test('memory store: values are dropped once an update settles', async (t) => {
-  await valuesGoOnceSettled(t, new MemoryDeliveryStore())
+t.test('memory store', async (t) => {
+  const store = new MemoryDeliveryStore()
+  t.teardown(() => store.close())
+  await contract(t, store)
 })
 
-t.test('Redis store: values are dropped once an update settles', async (t) => {
+t.test('Redis store', async (t) => {
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
-  await valuesGoOnceSettled(t, new RedisDeliveryStore(client, { prefix: `test:${crypto.randomUUID()}:`, maxAgeMs: 600_000 }))
+  await contract(t, new RedisDeliveryStore(client, { prefix: `test:${crypto.randomUUID()}:`, maxAgeMs: 600_000 }))
 })

@@ -1,11 +1,15 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { startRedis } from '../helpers/redis.js'
 import { id, send, startStack } from '../helpers/stack.js'
 
-t.test('at 300 requests per minute, 1,000 async updates over 50 conversations are all accepted and written, coalesced, with no 429', async (t) => {
+async function budgetTest (t: Test, env: Record<string, string> = {}, concurrency?: number) {
   const stack = await startStack(t, {
     // The simulator enforces Genesys's per-token budget; the service plans within the same one.
     sim: { rateLimit: { requests: 300, windowMs: 60_000 } },
-    env: { GENESYS_RATE_LIMIT_PER_MINUTE: '300' },
+    env: { GENESYS_RATE_LIMIT_PER_MINUTE: '300', ...env },
+    tune: (config) => {
+      if (concurrency !== undefined) config.delivery.concurrency = concurrency
+    },
   })
   const conversations = Array.from({ length: 50 }, () => ({ c: id(), p: id() }))
   const ids: string[] = []
@@ -33,4 +37,12 @@ t.test('at 300 requests per minute, 1,000 async updates over 50 conversations ar
   t.ok(stack.sim.stats.writes < 250, `${stack.sim.stats.writes} upstream writes for 1,000 updates`)
   t.equal(stack.sim.stats.overBudget, 0, 'zero upstream 429s')
   t.comment(`${stack.sim.stats.writes} writes, ${stack.sim.stats.reads} reads`)
+}
+
+t.test('at 300 requests per minute, 1,000 async updates over 50 conversations are all accepted and written, coalesced, with no 429', (t) => budgetTest(t))
+
+t.test('the same through Redis, with workers for fewer conversations than are waiting: the backlog still folds', async (t) => {
+  const redis = await startRedis(t)
+  // Ten conversations attempted at a time: updates waiting for the other forty go out together when their turn comes.
+  await budgetTest(t, { REDIS_URL: redis.url }, 10)
 })

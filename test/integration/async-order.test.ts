@@ -1,17 +1,33 @@
 import t from 'tap'
+import { MockAgent } from 'undici'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { id, send, startStack, type Stack } from '../helpers/stack.js'
 import type { Update } from '../../src/updates/ports.js'
 
-const bulk = (changes: Update['changes'], seq: number): Update => ({ changes, seq, priority: 'bulk', deadline: Date.now() + 5000 })
+/** An asynchronous update as its delivery submits it: every key numbered `seq`. */
+const bulk = (changes: Update['changes'], seq: number): Update => ({
+  changes,
+  seqs: Object.fromEntries(Object.keys(changes).map((k) => [k, seq])),
+  priority: 'bulk',
+  deadline: Date.now() + 5000,
+})
+
+async function settled (stack: Stack, location: string, states = ['written', 'failed']): Promise<{ state: string; attempts: number }> {
+  const until = Date.now() + 10_000
+  for (;;) {
+    const { body } = await send(stack.url + location, 'GET')
+    if (states.includes(body.state) || Date.now() > until) return body
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
 
 t.test('a retried older update delivered after a newer one leaves the newer value, and still writes its other keys', async (t) => {
   const { app, sim } = await startStack(t)
   const c = id()
   const p = id()
   const target = { participantId: p }
-  const older = await app.updates.sequence()
-  const newer = await app.updates.sequence()
+  const older = await app.updates.sequence(c)
+  const newer = await app.updates.sequence(c)
   t.ok(newer > older)
   await app.updates.submit(c, target, bulk({ shared: 'new' }, newer))
   await app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
@@ -26,34 +42,42 @@ t.test('coalesced into one write, the later accepted value wins whatever the ord
   const c = id()
   const p = id()
   const target = { participantId: p }
-  const blocker = app.updates.submit(c, target, bulk({ first: '1' }, await app.updates.sequence()))
-  const older = await app.updates.sequence()
-  const newer = await app.updates.sequence()
+  const blocker = app.updates.submit(c, target, bulk({ first: '1' }, await app.updates.sequence(c)))
+  const older = await app.updates.sequence(c)
+  const newer = await app.updates.sequence(c)
   // Both wait behind the blocker and go out in one write; the newer arrived first.
   await Promise.all([blocker, app.updates.submit(c, target, bulk({ shared: 'new' }, newer)), app.updates.submit(c, target, bulk({ shared: 'old' }, older))])
   t.equal(sim.attributes(c, p)?.shared, 'new')
   t.equal(sim.stats.writes, 2)
 })
 
-t.test('a synchronous write arriving after an async one wins over it, even when the async one is delivered later', async (t) => {
-  const stack = await startStack(t, { sim: { writeMs: 300 } })
+t.test('a synchronous write made while an earlier async update waits for its retry wins over it', async (t) => {
+  // Genesys refuses the async update's first PATCH with a 409, which (with no conflict retries)
+  // sends it back to wait for its next attempt; meanwhile a synchronous write of the same key
+  // lands. The async update's retry must then leave that key alone.
+  const agent = new MockAgent()
+  agent.enableNetConnect()
+  t.teardown(() => agent.close())
+  const stack = await startStack(t, { env: { GENESYS_CONFLICT_RETRIES: '0' }, deps: { dispatcher: agent } })
   const { post, sim } = stack
+  let refuse = true
+  agent.get(new URL(stack.config.genesys.apiUrl).origin)
+    .intercept({ method: 'PATCH', path: (p) => p.startsWith('/api/v2/conversations/'), body: (b) => refuse && b.includes('"async"') })
+    .reply(409, { status: 409, code: 'conflict', message: 'Conversation was modified' })
+    .persist()
   const c = id()
   const p = id()
   const path = `/participants/${c}/${p}/data`
-  // The async update waits behind this write; the synchronous one arrives after it was accepted.
-  const blocker = post(path, { attributes: { first: '1' } })
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  const accepted = await post(path, { attributes: { shared: 'async' } }, { prefer: 'respond-async' })
+  const accepted = await post(path, { attributes: { shared: 'async', own: 'kept' } }, { prefer: 'respond-async' })
   t.equal(accepted.status, 202)
+  t.equal((await settled(stack, String(accepted.headers.location), ['retrying'])).state, 'retrying', 'its first attempt was refused')
   const sync = await post(path, { attributes: { shared: 'sync' } })
-  t.equal(sync.status, 200)
-  await blocker
-  const until = Date.now() + 5000
-  let state = ''
-  while (state !== 'written' && Date.now() < until) state = (await send(stack.url + accepted.headers.location, 'GET')).body.state
-  t.equal(state, 'written')
-  t.equal(sim.attributes(c, p)?.shared, 'sync')
+  t.equal(sync.status, 200, 'the synchronous write went through')
+  refuse = false
+  const final = await settled(stack, String(accepted.headers.location))
+  t.match(final, { state: 'written' })
+  t.ok(final.attempts >= 2, `delivered by a retry (${final.attempts} attempts)`)
+  t.same(sim.attributes(c, p), { shared: 'sync', own: 'kept' }, 'the later write stands; the async update still wrote its other key')
 })
 
 t.test('two replicas on one Redis: an older update delivered by one after a newer one by the other is left out', async (t) => {
@@ -63,10 +87,23 @@ t.test('two replicas on one Redis: an older update delivered by one after a newe
   const c = id()
   const p = id()
   const target = { participantId: p }
-  const older = await a.app.updates.sequence()
-  const newer = await b.app.updates.sequence()
+  const older = await a.app.updates.sequence(c)
+  const newer = await b.app.updates.sequence(c)
   t.ok(newer > older, 'one order across replicas')
   await b.app.updates.submit(c, target, bulk({ shared: 'new' }, newer))
   await a.app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
   t.same(a.sim.attributes(c, p), { shared: 'new', own: 'x' })
+})
+
+t.test('two replicas on one Redis: a synchronous write through one beats an older async update delivered late through the other', async (t) => {
+  const redis = await startRedis(t)
+  const a = await startStack(t, { env: { REDIS_URL: redis.url } })
+  const b = await startStack(t, { env: { REDIS_URL: redis.url }, shareSimWith: a })
+  const c = id()
+  const p = id()
+  const target = { participantId: p }
+  const older = await a.app.updates.sequence(c)
+  await b.post(`/participants/${c}/${p}/data`, { attributes: { shared: 'sync' } })
+  await a.app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
+  t.same(a.sim.attributes(c, p), { shared: 'sync', own: 'x' })
 })

@@ -14,7 +14,7 @@ const CONSUMER = 5
 async function stored (t: Teardown, redisUrl: string, clientId: string, updateId: string): Promise<Record<string, unknown>> {
   const redis = new Redis(redisUrl)
   t.teardown(() => redis.quit())
-  return JSON.parse((await redis.get(`pdg:${clientId}:async:u:${updateId}`))!)
+  return JSON.parse((await redis.get(`{pdg:${clientId}:async}:u:${updateId}`))!)
 }
 
 // The traced service runs in a child process (the OpenTelemetry SDK is process-wide) with BullMQ
