@@ -58,10 +58,11 @@ export interface Config {
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
   tracing: { enabled: boolean }
   /**
-   * Asynchronous delivery: how long an accepted update may take, how many may wait, and how many
-   * conversations one replica attempts at once (not an environment variable; tests lower it).
+   * Asynchronous delivery: how long an accepted update may take, how many may wait; not
+   * environment variables (tests lower them): how many conversations one replica attempts at
+   * once, and how often it looks for updates left without a job (and how old they must be).
    */
-  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number }
+  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number; rescueMs: number }
 }
 
 export class ConfigError extends Error {
@@ -238,6 +239,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
-    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500 },
+    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500, rescueMs: 30_000 },
   }
 }

@@ -18,10 +18,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.#sweeper = setInterval(() => this.#sweep(), 60_000).unref()
   }
 
-  async add (delivery: Delivery, maxBacklog: number): Promise<boolean> {
-    if (this.#backlog >= maxBacklog) return false
+  async add (delivery: Delivery, maxBacklog: number): Promise<'full' | 'stored'> {
+    if (this.#backlog >= maxBacklog) return 'full'
     this.#put(structuredClone(delivery))
-    return true
+    // The in-process scheduler knows by itself whether an attempt is due.
+    return 'stored'
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -53,6 +54,15 @@ export class MemoryDeliveryStore implements DeliveryStore {
     const ours = (d: Delivery) => d.caller === caller && (conversationId === undefined || d.conversationId === conversationId)
     const mine = [...this.#all.values()].filter((d) => ours(d) && !this.#expired(d))
     return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map((d) => structuredClone(d))
+  }
+
+  async stale (before: number, limit: number): Promise<string[]> {
+    const found = new Set<string>()
+    let n = 0
+    for (const [c, pending] of this.#pending) {
+      for (const d of pending.values()) if (d.acceptedAt < before && n++ < limit) found.add(c)
+    }
+    return [...found]
   }
 
   async backlog (): Promise<number> {

@@ -78,7 +78,7 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
  */
 export default fp<{ config: Config; clock?: (() => number) | undefined }>(
   async (app, { config, clock = Date.now }) => {
-    const { maxAgeMs, maxBacklog } = config.delivery
+    const { maxAgeMs, maxBacklog, rescueMs } = config.delivery
     const { redis } = app
     if (redis === undefined && config.env === 'production') {
       app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
@@ -125,12 +125,16 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
         if ('participantId' in target) d.participantId = target.participantId
         if (traceparent !== undefined) d.traceparent = traceparent
         // Both in Redis before the 202: the update (with its status), then its conversation's job.
-        if (!(await store.add(d, maxBacklog))) throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
+        const added = await store.add(d, maxBacklog)
+        if (added === 'full') throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
         const stored = d
-        await scheduler.enqueue(conversationId).catch(async (err: unknown) => {
-          await store.discard(stored).catch(() => {})
-          throw err
-        })
+        // Under load most updates join an attempt already queued for their conversation, and cost no job.
+        if (added === 'stored') {
+          await scheduler.enqueue(conversationId).catch(async (err: unknown) => {
+            await store.discard(stored).catch(() => {})
+            throw err
+          })
+        }
       } catch (err) {
         throw err instanceof ApiError ? err : coordinationUnavailable(err)
       }
@@ -152,8 +156,20 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
       recent: (caller, limit, conversationId) => store.recent(caller, limit, conversationId),
     } satisfies AsyncDelivery)
-    app.onShutdown(() => scheduler.pause?.())
+    // A safety net for an update stored without its conversation's job: a replica that died
+    // between the two (its update never got its 202), or one whose job was lost with a Redis
+    // failover. Queueing a conversation that has its job costs at most one more attempt.
+    const rescuer = redis && setInterval(() => {
+      store.stale(clock() - rescueMs, 100)
+        .then((conversations) => Promise.all(conversations.map((c) => scheduler.enqueue(c))))
+        .catch(() => {})
+    }, rescueMs).unref()
+    app.onShutdown(() => {
+      clearInterval(rescuer)
+      return scheduler.pause?.()
+    })
     app.addHook('onClose', async () => {
+      clearInterval(rescuer)
       await scheduler.close()
       store.close?.()
     })

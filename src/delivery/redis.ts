@@ -1,9 +1,11 @@
 import type { RedisClient } from '../plugins/redis.js'
 import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
-// KEYS: the record, the backlog, the conversation's pending ones, the caller's recent ones, and
-// the caller's recent ones in this conversation. ARGV: the record, its ttl, acceptance time, id,
-// sequence, the backlog's bound, how many recent ones are kept. 0 when the backlog is full.
+// KEYS: the record, the backlog, the conversation's pending ones, the caller's recent ones, the
+// caller's recent ones in this conversation, and the conversation's mark that a delivery attempt
+// is due and not started. ARGV: the record, its ttl, acceptance time, id, sequence, the
+// backlog's bound, how many recent ones are kept, the mark's ttl. 0 when the backlog is full,
+// 2 when the mark was there (that attempt will carry this update), else 1.
 const ADD = `
 if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -15,7 +17,21 @@ for i = 4, 5 do
   redis.call('zremrangebyrank', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
   redis.call('pexpire', KEYS[i], ARGV[2])
 end
-return 1`
+if redis.call('set', KEYS[6], '1', 'NX', 'PX', ARGV[8]) then return 1 end
+return 2`
+
+// KEYS: the conversation's pending ones, its mark. An attempt starts: updates stored from now on
+// need another.
+const START = `
+redis.call('del', KEYS[2])
+return redis.call('zrange', KEYS[1], 0, -1)`
+
+/**
+ * How long the mark that an attempt is due may stand. The attempt clears it when it starts; the
+ * ttl only matters should a replica die between storing an update and queueing its attempt (that
+ * update was never answered 202): the next update to its conversation after this long queues one.
+ */
+const DUE_TTL_MS = 60_000
 
 /**
  * Updates in Redis, shared by every replica: one JSON string per update (expiring a day after it
@@ -51,6 +67,10 @@ export class RedisDeliveryStore implements DeliveryStore {
     return `${this.#prefix}c:${conversationId}`
   }
 
+  #due (conversationId: string) {
+    return `${this.#prefix}due:${conversationId}`
+  }
+
   #failed (caller: string) {
     return `${this.#prefix}failed:${caller}`
   }
@@ -60,10 +80,11 @@ export class RedisDeliveryStore implements DeliveryStore {
     return `${this.#prefix}recent:${encodeURIComponent(caller)}${conversationId === undefined ? '' : `:${encodeURIComponent(conversationId)}`}`
   }
 
-  async add (d: Delivery, maxBacklog: number): Promise<boolean> {
-    const keys = [this.#key(d.id), this.#backlogKey, this.#conversation(d.conversationId), this.#recent(d.caller), this.#recent(d.caller, d.conversationId)]
-    const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT].map(String)
-    return (await this.#redis.eval(ADD, keys.length, ...keys, ...args)) === 1
+  async add (d: Delivery, maxBacklog: number): Promise<'full' | 'stored' | 'joined'> {
+    const { conversationId: c } = d
+    const keys = [this.#key(d.id), this.#backlogKey, this.#conversation(c), this.#recent(d.caller), this.#recent(d.caller, c), this.#due(c)]
+    const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT, DUE_TTL_MS].map(String)
+    return (['full', 'stored', 'joined'] as const)[Number(await this.#redis.eval(ADD, keys.length, ...keys, ...args))]!
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -72,14 +93,15 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {
-    const ids = await this.#redis.zrange(this.#conversation(conversationId), '0', '-1')
+    const ids = (await this.#redis.eval(START, 2, this.#conversation(conversationId), this.#due(conversationId))) as string[]
     if (ids.length === 0) return []
     const raws = await this.#redis.mget(ids.map((id) => this.#key(id)))
     return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
   }
 
   async discard (d: Delivery): Promise<void> {
-    await this.#redis.multi().del(this.#key(d.id)).zrem(this.#backlogKey, d.id).zrem(this.#conversation(d.conversationId), d.id).exec().then(failedIn)
+    const { conversationId: c } = d
+    await this.#redis.multi().del(this.#key(d.id), this.#due(c)).zrem(this.#backlogKey, d.id).zrem(this.#conversation(c), d.id).exec().then(failedIn)
   }
 
   async save (deliveries: Delivery[]): Promise<void> {
@@ -109,6 +131,12 @@ export class RedisDeliveryStore implements DeliveryStore {
     const ids = await this.#redis.zrevrange(this.#recent(caller, conversationId), 0, Math.min(limit, RECENT_KEPT) - 1)
     const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
     return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
+  }
+
+  async stale (before: number, limit: number): Promise<string[]> {
+    const ids = await this.#redis.zrangebyscore(this.#backlogKey, '-inf', `(${before}`, 'LIMIT', 0, limit)
+    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
+    return [...new Set(raws.flatMap((r) => (r === null ? [] : [(JSON.parse(r) as Delivery).conversationId])))]
   }
 
   backlog (): Promise<number> {

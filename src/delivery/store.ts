@@ -48,10 +48,14 @@ export interface Page {
  * (sandbox and development, not durable) or Redis (durable, shared by replicas).
  */
 export interface DeliveryStore {
-  /** Stores a new update, unless `maxBacklog` updates already wait: then false, and nothing is stored. */
-  add(delivery: Delivery, maxBacklog: number): Promise<boolean>
+  /**
+   * Stores a new update, unless `maxBacklog` updates already wait ('full': nothing is stored).
+   * 'joined' when a delivery attempt already due for its conversation has not started yet, and
+   * so will carry it; 'stored' when its conversation needs one.
+   */
+  add(delivery: Delivery, maxBacklog: number): Promise<'full' | 'stored' | 'joined'>
   get(id: string): Promise<Delivery | undefined>
-  /** A conversation's updates not yet settled, in its order of acceptance. */
+  /** A conversation's updates not yet settled, in its order of acceptance: an attempt starts. */
   pending(conversationId: string): Promise<Delivery[]>
   /** Forgets an update whose acceptance failed half way (it was never answered 202). */
   discard(delivery: Delivery): Promise<void>
@@ -61,6 +65,8 @@ export interface DeliveryStore {
   list(caller: string, state: 'failed', offset: number, limit: number): Promise<Page>
   /** A caller's latest updates in any state, newest accepted first; only one conversation's when given. */
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
+  /** The conversations of the oldest updates accepted before `before` and not yet settled (at most `limit` updates' worth). */
+  stale(before: number, limit: number): Promise<string[]>
   /** Updates accepted and not yet settled. */
   backlog(): Promise<number>
   /** When the oldest of them was accepted (epoch ms); undefined when none waits. */

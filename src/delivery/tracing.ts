@@ -21,9 +21,9 @@ const DESTINATION = 'delivery'
  * OpenTelemetry's messaging conventions lay it out. At acceptance, a producer span ("send
  * delivery", under the request's span) covers storing and enqueuing it, and its W3C traceparent
  * is stored with the update: ids and flags only (no tracestate, no baggage: a caller's baggage
- * could carry anything). Each delivery attempt is a consumer span ("process delivery") that
- * starts a trace of its own, linked to that producer span, with the pipeline's spans (queue
- * wait, write, Genesys calls) below it. Linked rather than a child: an attempt may run minutes
+ * could carry anything). Each delivery attempt (of a conversation's waiting updates) is a
+ * consumer span ("process delivery") that starts a trace of its own, linked to the producer span
+ * of each update it carries, with the pipeline's spans (queue wait, write, Genesys calls) below it. Linked rather than a child: an attempt may run minutes
  * after the request was answered, on another replica, and be retried for hours; as children they
  * would stretch the request's trace over all of that.
  *

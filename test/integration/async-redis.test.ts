@@ -1,4 +1,6 @@
+import { Redis } from 'ioredis'
 import t from 'tap'
+import { RedisDeliveryStore } from '../../src/delivery/redis.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
@@ -109,6 +111,8 @@ t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it cou
   const targets = Array.from({ length: 20 }, () => ({ c: id(), p: id() }))
   const answers = await Promise.all(targets.map(({ c, p }) => send(`${a.url}/participants/${c}/${p}/data`, 'POST', { attributes: { k: c } }, crm)))
   t.same(answers.map((r) => r.status).filter((s) => s !== 202), [])
+  // Long enough for A's workers to take the updates, far too short for any exchange to finish.
+  await wait(500)
   const started = Date.now()
   a.child.kill('SIGTERM')
   await wait(100)
@@ -123,4 +127,24 @@ t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it cou
   // Those the first replica had started it gave up at shutdown, unsent; the rest it never took.
   t.ok([...states.values()].some((s) => s.attempts >= 2), 'some after an attempt the first replica gave up')
   t.same(targets.filter(({ c, p }) => sim.attributes(c, p)?.k !== c), [], 'and in the simulator')
+})
+
+t.test('an update stored without its job (its replica died between the two) is still delivered, by any replica', async (t) => {
+  const redis = await startRedis(t)
+  const stack = await startStack(t, { env: { REDIS_URL: redis.url }, tune: (config) => (config.delivery.rescueMs = 200) })
+  const client = new Redis(redis.url)
+  t.teardown(() => client.quit())
+  // What the dying replica got done: the update stored, its conversation marked as having an attempt due; no job.
+  const store = new RedisDeliveryStore(client, { prefix: stack.app.redisPrefix, maxAgeMs: 600_000 })
+  const c = id()
+  const p = id()
+  const orphan = { id: id(), caller: '', state: 'queued' as const, conversationId: c, participantId: p, target: { participantId: p }, changes: { orphan: 'x' }, seq: 1, attempts: 0, acceptedAt: Date.now() }
+  t.equal(await store.add(orphan, 100), 'stored')
+  // A later update to the same conversation finds the mark, and joins the attempt that never comes.
+  const joined = await stack.post(`/participants/${c}/${p}/data`, { attributes: { joined: 'y' } }, { prefer: 'respond-async' })
+  t.equal(joined.status, 202)
+  const states = await settle(stack.url, [joined.body.id], 10_000)
+  t.equal(states.get(joined.body.id)?.state, 'written', 'the later update was delivered')
+  t.same(stack.sim.attributes(c, p), { orphan: 'x', joined: 'y' }, 'and the orphan with it')
+  t.equal((await store.get(orphan.id))?.state, 'written')
 })
