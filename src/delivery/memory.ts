@@ -1,6 +1,12 @@
 import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /**
+ * Stored apart from the caller's object, as Redis would. Shallow: nothing changes an update's
+ * `changes`, `target` or `error` in place (the worker sets top-level fields only).
+ */
+const copy = (d: Delivery): Delivery => ({ ...d })
+
+/**
  * Updates in this process's memory: lost with it, so only for sandbox and development (start-up
  * says so). Settled updates are swept a day after settling.
  */
@@ -20,7 +26,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   async add (delivery: Delivery, maxBacklog: number): Promise<'full' | 'stored'> {
     if (this.#backlog >= maxBacklog) return 'full'
-    this.#put(structuredClone(delivery))
+    this.#put(copy(delivery))
     // The in-process scheduler knows by itself whether an attempt is due.
     return 'stored'
   }
@@ -28,11 +34,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
   async get (id: string): Promise<Delivery | undefined> {
     const d = this.#all.get(id)
     if (d === undefined || this.#expired(d)) return undefined
-    return structuredClone(d)
+    return copy(d)
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {
-    return [...(this.#pending.get(conversationId)?.values() ?? [])].map((d) => structuredClone(d))
+    return [...(this.#pending.get(conversationId)?.values() ?? [])].map((d) => copy(d))
   }
 
   async discard (delivery: Delivery): Promise<void> {
@@ -41,19 +47,19 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async save (deliveries: Delivery[]): Promise<void> {
-    for (const d of deliveries) this.#put(structuredClone(toKeep(d)))
+    for (const d of deliveries) this.#put(copy(toKeep(d)))
   }
 
   async list (caller: string, state: 'failed', offset: number, limit: number): Promise<Page> {
     const mine = [...this.#all.values()].filter((d) => d.caller === caller && d.state === state && !this.#expired(d)).reverse()
-    const items = mine.slice(offset, offset + limit).map((d) => structuredClone(d))
+    const items = mine.slice(offset, offset + limit).map((d) => copy(d))
     return offset + limit < mine.length ? { items, next: offset + limit } : { items }
   }
 
   async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
     const ours = (d: Delivery) => d.caller === caller && (conversationId === undefined || d.conversationId === conversationId)
     const mine = [...this.#all.values()].filter((d) => ours(d) && !this.#expired(d))
-    return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map((d) => structuredClone(d))
+    return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map((d) => copy(d))
   }
 
   async stale (before: number, limit: number): Promise<string[]> {

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../plugins/redis.js'
+import { script, type RedisClient } from '../plugins/redis.js'
 import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 // KEYS: the record, the backlog, the conversation's pending ones, the caller's recent ones, the
@@ -6,7 +6,7 @@ import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type Deli
 // is due and not started. ARGV: the record, its ttl, acceptance time, id, sequence, the
 // backlog's bound, how many recent ones are kept, the mark's ttl. 0 when the backlog is full,
 // 2 when the mark was there (that attempt will carry this update), else 1.
-const ADD = `
+const ADD = script(`
 if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
@@ -18,13 +18,13 @@ for i = 4, 5 do
   redis.call('pexpire', KEYS[i], ARGV[2])
 end
 if redis.call('set', KEYS[6], '1', 'NX', 'PX', ARGV[8]) then return 1 end
-return 2`
+return 2`)
 
 // KEYS: the conversation's pending ones, its mark. An attempt starts: updates stored from now on
 // need another.
-const START = `
+const START = script(`
 redis.call('del', KEYS[2])
-return redis.call('zrange', KEYS[1], 0, -1)`
+return redis.call('zrange', KEYS[1], 0, -1)`)
 
 /**
  * How long the mark that an attempt is due may stand. The attempt clears it when it starts; the
@@ -84,7 +84,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     const { conversationId: c } = d
     const keys = [this.#key(d.id), this.#backlogKey, this.#conversation(c), this.#recent(d.caller), this.#recent(d.caller, c), this.#due(c)]
     const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT, DUE_TTL_MS].map(String)
-    return (['full', 'stored', 'joined'] as const)[Number(await this.#redis.eval(ADD, keys.length, ...keys, ...args))]!
+    return (['full', 'stored', 'joined'] as const)[Number(await ADD(this.#redis, keys, args))]!
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -93,7 +93,7 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {
-    const ids = (await this.#redis.eval(START, 2, this.#conversation(conversationId), this.#due(conversationId))) as string[]
+    const ids = (await START(this.#redis, [this.#conversation(conversationId), this.#due(conversationId)], [])) as string[]
     if (ids.length === 0) return []
     const raws = await this.#redis.mget(ids.map((id) => this.#key(id)))
     return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
@@ -39,6 +40,8 @@ export default fp<{ url: string | undefined; clientId: string }>(
     app.decorate('redisConnect', (options: RedisOptions) => new Redis(url, options))
     const redis = new Redis(url, {
       enableOfflineQueue: false,
+      // Commands issued in one tick (many requests' worth, under load) go out in one socket write.
+      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
       retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
@@ -62,3 +65,20 @@ export default fp<{ url: string | undefined; clientId: string }>(
   },
   { name: 'redis' }
 )
+
+/**
+ * A Lua script run by its SHA1 (EVALSHA): on a hot path, only 40 characters cross the wire
+ * instead of the whole script. A server that does not know it yet (first use, a restart, another
+ * cluster node) answers NOSCRIPT, and gets the script once by EVAL, which also caches it there.
+ */
+export function script (lua: string): (redis: RedisClient, keys: string[], args: Array<string | number>) => Promise<unknown> {
+  const sha = createHash('sha1').update(lua).digest('hex')
+  return async (redis, keys, args) => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+      return redis.eval(lua, keys.length, ...keys, ...args)
+    }
+  }
+}

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../plugins/redis.js'
+import { script, type RedisClient } from '../plugins/redis.js'
 import type { Attributes } from '../attributes/body.js'
 import { ORDER_TTL_MS, type Order, type Sequences } from './order.js'
 
@@ -6,7 +6,7 @@ import { ORDER_TTL_MS, type Order, type Sequences } from './order.js'
 // ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write) takes the next
 // number. Keeps the larger. The sequence is kept alive as long as the record, so it can never
 // restart below a number the record holds.
-const RECORD = `
+const RECORD = script(`
 local now
 for i = 2, #ARGV, 2 do
   local seq = tonumber(ARGV[i + 1])
@@ -18,12 +18,12 @@ for i = 2, #ARGV, 2 do
   if seq > cur then redis.call('hset', KEYS[2], ARGV[i], seq) end
 end
 redis.call('pexpire', KEYS[1], ARGV[1])
-return redis.call('pexpire', KEYS[2], ARGV[1])`
+return redis.call('pexpire', KEYS[2], ARGV[1])`)
 
-const NEXT = `
+const NEXT = script(`
 local n = redis.call('incr', KEYS[1])
 redis.call('pexpire', KEYS[1], ARGV[1])
-return n`
+return n`)
 
 /**
  * The order of acceptance across replicas, per conversation: a counter and a hash of what was
@@ -44,7 +44,7 @@ export class RedisOrder implements Order {
   }
 
   async next (conversationId: string): Promise<number> {
-    return Number(await this.#redis.eval(NEXT, 1, this.#keys(conversationId)[0], String(ORDER_TTL_MS)))
+    return Number(await NEXT(this.#redis, [this.#keys(conversationId)[0]], [ORDER_TTL_MS]))
   }
 
   async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
@@ -58,6 +58,6 @@ export class RedisOrder implements Order {
   async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {
     if (keys.length === 0) return
     const pairs = keys.flatMap((k) => [`${participantId}\n${k}`, seqs[k] === undefined ? '' : String(seqs[k])])
-    await this.#redis.eval(RECORD, 2, ...this.#keys(conversationId), String(ORDER_TTL_MS), ...pairs)
+    await RECORD(this.#redis, this.#keys(conversationId), [ORDER_TTL_MS, ...pairs])
   }
 }

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
 import { startRedis } from '../helpers/redis.js'
 import { id, send, startStack, type Stack } from '../helpers/stack.js'
@@ -19,6 +19,15 @@ async function settled (stack: Stack, location: string, states = ['written', 'fa
     if (states.includes(body.state) || Date.now() > until) return body
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+}
+
+/** Two replicas on one Redis and one simulator, and a participant to write to. */
+async function twoReplicas (t: Test) {
+  const redis = await startRedis(t)
+  const a = await startStack(t, { env: { REDIS_URL: redis.url } })
+  const b = await startStack(t, { env: { REDIS_URL: redis.url }, shareSimWith: a })
+  const p = id()
+  return { a, b, c: id(), p, target: { participantId: p } }
 }
 
 t.test('a retried older update delivered after a newer one leaves the newer value, and still writes its other keys', async (t) => {
@@ -81,12 +90,7 @@ t.test('a synchronous write made while an earlier async update waits for its ret
 })
 
 t.test('two replicas on one Redis: an older update delivered by one after a newer one by the other is left out', async (t) => {
-  const redis = await startRedis(t)
-  const a = await startStack(t, { env: { REDIS_URL: redis.url } })
-  const b = await startStack(t, { env: { REDIS_URL: redis.url }, shareSimWith: a })
-  const c = id()
-  const p = id()
-  const target = { participantId: p }
+  const { a, b, c, p, target } = await twoReplicas(t)
   const older = await a.app.updates.sequence(c)
   const newer = await b.app.updates.sequence(c)
   t.ok(newer > older, 'one order across replicas')
@@ -96,12 +100,7 @@ t.test('two replicas on one Redis: an older update delivered by one after a newe
 })
 
 t.test('two replicas on one Redis: a synchronous write through one beats an older async update delivered late through the other', async (t) => {
-  const redis = await startRedis(t)
-  const a = await startStack(t, { env: { REDIS_URL: redis.url } })
-  const b = await startStack(t, { env: { REDIS_URL: redis.url }, shareSimWith: a })
-  const c = id()
-  const p = id()
-  const target = { participantId: p }
+  const { a, b, c, p, target } = await twoReplicas(t)
   const older = await a.app.updates.sequence(c)
   await b.post(`/participants/${c}/${p}/data`, { attributes: { shared: 'sync' } })
   await a.app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
