@@ -1,18 +1,26 @@
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { RedisClusterConfig } from '../config.js'
 
 /** One Redis server (REDIS_URL) or a Redis Cluster: whatever the replicas coordinate through. */
 export type RedisClient = Redis | Cluster
 
+/**
+ * The hash tag of what every call to the Genesys API needs from a shared Redis: the request
+ * budget's counters and the token. On a Redis Cluster they live in one slot, so losing a node
+ * stops every write or none, and readiness asks that slot.
+ */
+export const GENESYS_API_TAG = '{genesys-api}'
+
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Set in multi-replica mode (REDIS_URL): what replicas coordinate through. */
+    /** Set in multi-replica mode (REDIS_URL or REDIS_CLUSTER_NODES): what replicas coordinate through. */
     redis: RedisClient | undefined
     /**
-     * A new client to the same Redis with these options on top, for a library that needs its
-     * own connections (BullMQ's blocking ones); undefined without Redis.
+     * A new client to the same Redis (or cluster) with these options on top, for a library that
+     * needs its own connections (BullMQ's blocking ones); undefined without Redis.
      */
     redisConnect: ((options: RedisOptions) => RedisClient) | undefined
     /**
@@ -23,30 +31,60 @@ declare module 'fastify' {
   }
 }
 
+// Fail fast: a command fails at once while Redis is unreachable (no offline queue), so callers
+// get a prompt 503 rather than a wait until their deadline; the client reconnects by itself,
+// so the service recovers when Redis does.
+const FAIL_FAST: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2000,
+  retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+}
+
 /**
- * The Redis connection for multi-replica mode. Commands fail at once while Redis is unreachable
- * (no offline queue), so callers get a prompt 503 rather than a wait until their deadline, and
- * the client reconnects by itself, so the service recovers when Redis does.
+ * A cluster client. Per node, ioredis queues a command while it (re)connects, so the fail-fast
+ * bound there is the connect timeout; a command whose node dropped is retried once on a fresh
+ * slot map (a failover may have moved its slot), then fails, instead of 16 times.
  */
-export default fp<{ url: string | undefined; clientId: string }>(
-  async (app, { url, clientId }) => {
+export function clusterClient (cluster: RedisClusterConfig, options: RedisOptions = {}): Cluster {
+  const { enableOfflineQueue, retryStrategy, ...perNode } = { ...FAIL_FAST, ...options }
+  const opts: ClusterOptions = {
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy === null ? null : (attempt) => Math.min(100 * attempt, 1000),
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    maxRedirections: 2,
+    redisOptions: {
+      ...perNode,
+      username: cluster.username,
+      password: cluster.password,
+      // Managed TLS clusters (ElastiCache, Memorystore) present certificates for host names:
+      // keep the names as given rather than resolving them to addresses first.
+      ...(cluster.tls ? { tls: {} } : {}),
+    },
+    ...(cluster.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+  }
+  return new Cluster(cluster.nodes, opts)
+}
+
+/** The Redis connection for multi-replica mode: one server, a managed endpoint, or a cluster. */
+export default fp<{ url: string | undefined; cluster?: RedisClusterConfig | undefined; clientId: string }>(
+  async (app, { url, cluster, clientId }) => {
     app.decorate('redisPrefix', `pdg:${clientId}:`)
-    if (url === undefined) {
+    let connect: ((options: RedisOptions) => RedisClient) | undefined
+    if (cluster !== undefined) connect = (options) => clusterClient(cluster, options)
+    else if (url !== undefined) connect = (options) => new Redis(url, options)
+    if (connect === undefined) {
       app.decorate('redis', undefined)
       app.decorate('redisConnect', undefined)
       return
     }
-    app.decorate('redisConnect', (options: RedisOptions) => new Redis(url, options))
-    const redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2000,
-      retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-    })
+    app.decorate('redisConnect', connect)
+    const redis = connect(FAIL_FAST)
     let down = false
     redis.on('ready', () => {
       down = false
-      app.log.info('redis connected')
+      app.log.info(cluster ? `redis cluster connected (seeds: ${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')})` : 'redis connected')
     })
     redis.on('error', (err) => {
       // Once per outage, not once per reconnect attempt.
@@ -55,7 +93,7 @@ export default fp<{ url: string | undefined; clientId: string }>(
     })
     // Start even if Redis is down (readiness says so), but give it a moment to connect first.
     await Promise.race([once(redis, 'ready').catch(() => {}), sleep(2000)])
-    app.decorate('redis', redis)
+    app.decorate<RedisClient>('redis', redis)
     app.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect())
     })

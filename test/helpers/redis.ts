@@ -1,5 +1,9 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Teardown } from './stack.js'
 
@@ -86,4 +90,102 @@ async function backend (t: Teardown): Promise<{ host: string; port: number; sour
     })
   })
   return { host: '127.0.0.1', port, source: `redis-server on port ${port}` }
+}
+
+export interface TestRedisCluster {
+  /** For REDIS_CLUSTER_NODES: every node, host:port, comma-separated. */
+  nodes: string
+  ports: number[]
+  /** The port of the primary that serves `key`'s slot. */
+  portFor(key: string): Promise<number>
+  /** That node's process exits (SIGKILL: a crash, nothing saved); its slots are unreachable. */
+  stop(port: number): Promise<void>
+  /** It starts again on the same port from its cluster config file, owning the same slots (empty). */
+  start(port: number): Promise<void>
+}
+
+/** Waits for `pattern` in a child's stdout, or fails with what it printed. */
+async function started (child: ChildProcessByStdio<null, Readable, Readable>, pattern: RegExp, what: string): Promise<void> {
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${out}`)), 10_000)
+    child.on('error', (err) => reject(new Error(`${what} could not be spawned (is it installed?): ${err.message}`)))
+    child.on('exit', (code) => reject(new Error(`${what} exited ${code}:\n${out}`)))
+    const seen = (d: Buffer) => {
+      out += d
+      if (pattern.test(out)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout.on('data', seen)
+    child.stderr.on('data', seen)
+  })
+}
+
+async function cli (...args: string[]): Promise<string> {
+  const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const [code] = await once(child, 'exit')
+  if (code !== 0) throw new Error(`redis-cli ${args.join(' ')} exited ${code}:\n${out}`)
+  return out
+}
+
+/**
+ * A real three-primary Redis Cluster of local redis-server processes on free ports (no
+ * replicas, so a stopped primary's slots stay unserved until it is back; partial coverage is
+ * allowed, so the other slots stay served meanwhile). Built by `redis-cli --cluster create`.
+ */
+export async function startRedisCluster (t: Teardown): Promise<TestRedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdg-cluster-'))
+  const children = new Map<number, ChildProcessByStdio<null, Readable, Readable>>()
+  const start = async (port: number) => {
+    const child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+      '--cluster-require-full-coverage', 'no', '--save', '', '--appendonly', 'no',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    children.set(port, child)
+    await started(child, /Ready to accept connections/, `redis-server (cluster node on ${port})`)
+    child.removeAllListeners('exit')
+  }
+  const stop = async (port: number) => {
+    const child = children.get(port)
+    children.delete(port)
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  }
+  t.teardown(async () => {
+    await Promise.all([...children.keys()].map(stop))
+    await rm(dir, { recursive: true, force: true })
+  })
+  const ports: number[] = []
+  while (ports.length < 3) {
+    const port = await freePort()
+    // A cluster node also listens on port + 10000 (the cluster bus).
+    if (port < 55_000 && !ports.includes(port)) ports.push(port)
+  }
+  await Promise.all(ports.map(start))
+  await cli('--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes')
+  // Every node must know every slot's owner before a client is pointed at it.
+  for (const until = Date.now() + 10_000; ;) {
+    const infos = await Promise.all(ports.map((p) => cli('-p', String(p), 'cluster', 'info')))
+    if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i))) break
+    if (Date.now() > until) throw new Error(`the cluster did not settle:\n${infos.join('\n')}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const portFor = async (key: string) => {
+    const live = ports.find((p) => children.has(p))!
+    const slot = Number(await cli('-p', String(live), 'cluster', 'keyslot', key))
+    const slots = await cli('-p', String(live), '--json', 'cluster', 'slots')
+    const ranges = JSON.parse(slots) as Array<[number, number, [string, number]]>
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+    if (range === undefined) throw new Error(`no node serves slot ${slot}`)
+    return range[2][1]
+  }
+  return { nodes: ports.map((p) => `127.0.0.1:${p}`).join(','), ports, portFor, stop, start }
 }

@@ -1,0 +1,35 @@
+import t from 'tap'
+import { startRedisCluster } from '../helpers/redis.js'
+import { replicaTests, wait } from '../helpers/replicas.js'
+import { id, send, startStack } from '../helpers/stack.js'
+
+// The replicas suite (test/helpers/replicas.ts) on a real three-node Redis Cluster.
+replicaTests(t, {
+  name: 'a Redis Cluster',
+  start: async (t) => {
+    const cluster = await startRedisCluster(t)
+    return { env: { REDIS_CLUSTER_NODES: cluster.nodes }, source: `redis cluster ${cluster.nodes}` }
+  },
+})
+
+t.test('two replicas on a Redis Cluster: asynchronous updates accepted by either settle written, readable from the other', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const env = { REDIS_CLUSTER_NODES: cluster.nodes, API_KEYS: 'crm:crm-key:bulk' }
+  const a = await startStack(t, { sim: { clientId: `cluster-async-${id()}` }, env })
+  const b = await startStack(t, { shareSimWith: a, env })
+  // Conversations spread over the slots, so every node holds some.
+  const targets = Array.from({ length: 12 }, () => ({ c: id(), p: id() }))
+  const accepted = await Promise.all(targets.map(({ c, p }, i) =>
+    (i % 2 ? a : b).post(`/participants/${c}/${p}/data`, { attributes: { tier: `t${i}` } }, { 'x-api-key': 'crm-key', prefer: 'respond-async' })))
+  const refused = accepted.find((x) => x.status !== 202)
+  if (refused !== undefined) t.comment(`refused: ${refused.status} ${refused.body?.code}: ${refused.body?.detail}`)
+  t.same(accepted.map((x) => x.status), targets.map(() => 202), 'every one accepted (202)')
+  const states = new Map<string, string>()
+  const ids = accepted.map((x) => x.body?.id as string).filter(Boolean)
+  for (const until = Date.now() + 15_000; Date.now() < until && ids.some((u) => states.get(u) !== 'written');) {
+    for (const [i, u] of ids.entries()) states.set(u, (await send(`${(i % 2 ? b : a).url}/updates/${u}`, 'GET', undefined, { 'x-api-key': 'crm-key' })).body?.state)
+    await wait(200)
+  }
+  t.same(ids.map((u) => states.get(u)), targets.map(() => 'written'), 'each settled written, as the other replica reports')
+  t.same(targets.map(({ c, p }) => a.sim.attributes(c, p)?.tier), targets.map((_, i) => `t${i}`), 'and is in Genesys')
+})
