@@ -42,18 +42,19 @@ const FAIL_FAST: RedisOptions = {
 }
 
 /**
- * A cluster client. Per node, ioredis queues a command while it (re)connects, so the fail-fast
- * bound there is the connect timeout; a command whose node dropped is retried once on a fresh
- * slot map (a failover may have moved its slot), then fails, instead of 16 times.
+ * A cluster client with these options, as a single server's client would take them: the
+ * offline queue and reconnection apply to the cluster, the rest to each node. Where the caller
+ * wants commands refused while Redis is unreachable (no offline queue), a command whose node
+ * dropped is retried once on a fresh slot map (a failover may have moved its slot), then fails,
+ * rather than 16 times; per node, the bound is the connect timeout.
  */
-export function clusterClient (cluster: RedisClusterConfig, options: RedisOptions = {}): Cluster {
-  const { enableOfflineQueue, retryStrategy, ...perNode } = { ...FAIL_FAST, ...options }
+export function clusterClient (cluster: RedisClusterConfig, options: RedisOptions): Cluster {
+  // Where a node is comes from the cluster: an address here would send every node's traffic there.
+  const { enableOfflineQueue, retryStrategy, host: _h, port: _p, path: _a, db: _d, sentinels: _s, ...perNode } = options
   const opts: ClusterOptions = {
-    enableOfflineQueue,
-    clusterRetryStrategy: retryStrategy === null ? null : (attempt) => Math.min(100 * attempt, 1000),
-    retryDelayOnFailover: 200,
-    retryDelayOnClusterDown: 200,
-    maxRedirections: 2,
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy }),
+    ...(enableOfflineQueue === false ? { retryDelayOnFailover: 200, retryDelayOnClusterDown: 200, maxRedirections: 2 } : {}),
     redisOptions: {
       ...perNode,
       username: cluster.username,

@@ -128,7 +128,8 @@ async function cli (...args: string[]): Promise<string> {
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   child.stderr.on('data', (d) => (out += d))
-  const [code] = await once(child, 'exit')
+  // 'close', not 'exit': by then all of its output has been read.
+  const [code] = await once(child, 'close')
   if (code !== 0) throw new Error(`redis-cli ${args.join(' ')} exited ${code}:\n${out}`)
   return out
 }
