@@ -44,17 +44,22 @@ const FAIL_FAST: RedisOptions = {
 /**
  * A cluster client with these options, as a single server's client would take them: the
  * offline queue and reconnection apply to the cluster, the rest to each node. Where the caller
- * wants commands refused while Redis is unreachable (no offline queue), a command whose node
- * dropped is retried once on a fresh slot map (a failover may have moved its slot), then fails,
- * rather than 16 times; per node, the bound is the connect timeout.
+ * wants commands refused while Redis is unreachable (no offline queue), a command whose node is
+ * down or whose slot is unserved fails at once too, rather than after retries (16 of them, 100 ms
+ * apart, by default); MOVED redirections are still followed, and the slot map is refreshed every
+ * second, so a slot moved by a failover is found soon after. Per node, the bound is the connect timeout.
  */
 export function clusterClient (cluster: RedisClusterConfig, options: RedisOptions): Cluster {
   // Where a node is comes from the cluster: an address here would send every node's traffic there.
   const { enableOfflineQueue, retryStrategy, host: _h, port: _p, path: _a, db: _d, sentinels: _s, ...perNode } = options
   const opts: ClusterOptions = {
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-    ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy }),
-    ...(enableOfflineQueue === false ? { retryDelayOnFailover: 200, retryDelayOnClusterDown: 200, maxRedirections: 2 } : {}),
+    // Reconnection, for the cluster and for each node: by default ioredis gives a node whose
+    // connection dropped up for lost (failing what was queued on it) until the slot map is next
+    // refreshed, and a connection can drop for no fault of the node, such as a connect timeout
+    // passing while this process was too busy to see the connection made.
+    ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy, clusterNodeRetryStrategy: retryStrategy }),
+    ...(enableOfflineQueue === false ? { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, slotsRefreshInterval: 1000 } : {}),
     redisOptions: {
       ...perNode,
       username: cluster.username,
@@ -65,7 +70,16 @@ export function clusterClient (cluster: RedisClusterConfig, options: RedisOption
     },
     ...(cluster.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
   }
-  return new Cluster(cluster.nodes, opts)
+  const client = new Cluster(cluster.nodes, opts)
+  // ioredis connects to a node on its first command, and without an offline queue it refuses
+  // commands while that connection is being made: a burst to a node not yet used would fail.
+  // So every node is connected as soon as it is known.
+  if (enableOfflineQueue === false) {
+    client.on('+node', (node: Redis) => {
+      if (node.status === 'wait') node.connect().catch(() => {}) // failures surface on commands
+    })
+  }
+  return client
 }
 
 /** The Redis connection for multi-replica mode: one server, a managed endpoint, or a cluster. */
