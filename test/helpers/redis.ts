@@ -139,7 +139,8 @@ async function cli (...args: string[]): Promise<string> {
  * replicas, so a stopped primary's slots stay unserved until it is back; partial coverage is
  * allowed, so the other slots stay served meanwhile). Built by `redis-cli --cluster create`.
  */
-export async function startRedisCluster (t: Teardown): Promise<TestRedisCluster> {
+export async function startRedisCluster (t: Teardown, opts: { password?: string } = {}): Promise<TestRedisCluster> {
+  const auth = opts.password === undefined ? [] : ['-a', opts.password, '--no-auth-warning']
   const dir = await mkdtemp(join(tmpdir(), 'pdg-cluster-'))
   const children = new Map<number, ChildProcessByStdio<null, Readable, Readable>>()
   const start = async (port: number) => {
@@ -147,6 +148,7 @@ export async function startRedisCluster (t: Teardown): Promise<TestRedisCluster>
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
       '--cluster-require-full-coverage', 'no', '--save', '', '--appendonly', 'no',
+      ...(opts.password === undefined ? [] : ['--requirepass', opts.password]),
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.set(port, child)
     await started(child, /Ready to accept connections/, `redis-server (cluster node on ${port})`)
@@ -171,18 +173,18 @@ export async function startRedisCluster (t: Teardown): Promise<TestRedisCluster>
     if (port < 55_000 && !ports.includes(port)) ports.push(port)
   }
   await Promise.all(ports.map(start))
-  await cli('--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes')
+  await cli(...auth, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes')
   // Every node must know every slot's owner before a client is pointed at it.
   for (const until = Date.now() + 10_000; ;) {
-    const infos = await Promise.all(ports.map((p) => cli('-p', String(p), 'cluster', 'info')))
+    const infos = await Promise.all(ports.map((p) => cli(...auth, '-p', String(p), 'cluster', 'info')))
     if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i))) break
     if (Date.now() > until) throw new Error(`the cluster did not settle:\n${infos.join('\n')}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   const portFor = async (key: string) => {
     const live = ports.find((p) => children.has(p))!
-    const slot = Number(await cli('-p', String(live), 'cluster', 'keyslot', key))
-    const slots = await cli('-p', String(live), '--json', 'cluster', 'slots')
+    const slot = Number(await cli(...auth, '-p', String(live), 'cluster', 'keyslot', key))
+    const slots = await cli(...auth, '-p', String(live), '--json', 'cluster', 'slots')
     const ranges = JSON.parse(slots) as Array<[number, number, [string, number]]>
     const range = ranges.find(([from, to]) => slot >= from && slot <= to)
     if (range === undefined) throw new Error(`no node serves slot ${slot}`)

@@ -69,3 +69,25 @@ t.test('the node holding a conversation\'s lock is lost mid-write: no second wri
   t.equal(sim.stats.conflicts, 0, 'still never two writers')
   t.equal(sim.attributes(c, p)?.from, 'b')
 })
+
+t.test('the node holding the budget and the token is lost: nothing is written and replicas say not ready; back: ready and writing', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const lost = await cluster.portFor('{genesys-api}')
+  let c: string
+  do c = id(); while ((await cluster.portFor(`{c:${c}}`)) === lost)
+  const a = await startStack(t, { sim: { clientId: `failover-budget-${id()}` }, env: { REDIS_CLUSTER_NODES: cluster.nodes } })
+  t.equal((await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '1' } })).status, 200, 'writing before')
+  await cluster.stop(lost)
+  const ready = await send(`${a.url}/readyz`, 'GET')
+  t.equal(ready.status, 503, 'not ready')
+  t.equal(ready.body.code, 'COORDINATION_UNAVAILABLE')
+  const writes = a.sim.stats.writes
+  const refused = await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '2' } })
+  t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE', 'a conversation on a live node is refused too: the budget is unreachable')
+  t.equal(a.sim.stats.writes, writes, 'and nothing was sent')
+  await cluster.start(lost)
+  const back = Date.now()
+  while (Date.now() - back < 15_000 && (await send(`${a.url}/readyz`, 'GET')).status !== 200) await wait(100)
+  t.equal((await send(`${a.url}/readyz`, 'GET')).status, 200, `ready again ${Date.now() - back} ms after the node's restart`)
+  t.equal((await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '3' } })).status, 200, 'and writing')
+})

@@ -58,3 +58,21 @@ t.test('redisConnect on a cluster: a cluster client of its own, good for BullMQ 
   await queue.add('job', { n: 1 })
   t.same(await done, { n: 1 }, 'a BullMQ job added and processed on the cluster')
 })
+
+t.test('a cluster that requires a password: given in REDIS_CLUSTER_NODES as a URL, it applies to every node', async (t) => {
+  const cluster = await startRedisCluster(t, { password: 'cluster-secret' })
+  const [first, ...rest] = cluster.nodes.split(',')
+  const good = await startStack(t, { sim: { clientId: `cluster-auth-${id()}` }, env: { REDIS_CLUSTER_NODES: [`redis://:cluster-secret@${first}`, ...rest].join(',') } })
+  t.equal((await send(`${good.url}/readyz`, 'GET')).status, 200, 'ready')
+  // Conversations whose locks live on every node: each node was reached with the password.
+  const conversations = Array.from({ length: 12 }, () => id())
+  t.equal(new Set(await Promise.all(conversations.map((c) => cluster.portFor(`{c:${c}}`)))).size, 3)
+  const written = await Promise.all(conversations.map((c) => good.post(`/participants/${c}/${id()}/data`, { attributes: { a: '1' } })))
+  t.same(written.map((x) => x.status), conversations.map(() => 200), 'written, whichever node holds the conversation')
+  const bad = await startStack(t, { shareSimWith: good, env: { REDIS_CLUSTER_NODES: [`redis://:wrong@${first}`, ...rest].join(',') } })
+  const refused = await send(`${bad.url}/readyz`, 'GET')
+  t.equal(refused.status, 503, 'a wrong password: not ready')
+  t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE')
+  t.notMatch(JSON.stringify(refused.body), /wrong|cluster-secret/, 'and the password is not in the answer')
+  t.equal((await bad.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })).body.code, 'COORDINATION_UNAVAILABLE', 'nor written')
+})
