@@ -1,8 +1,9 @@
 import { Queue, Worker } from 'bullmq'
 import { Cluster } from 'ioredis'
 import t from 'tap'
+import { startService } from '../helpers/process.js'
 import { startRedisCluster } from '../helpers/redis.js'
-import { replicaTests, wait } from '../helpers/replicas.js'
+import { replicaTests, simulator, wait } from '../helpers/replicas.js'
 import { id, send, startStack } from '../helpers/stack.js'
 
 // The replicas suite (test/helpers/replicas.ts) on a real three-node Redis Cluster.
@@ -75,4 +76,18 @@ t.test('a cluster that requires a password: given in REDIS_CLUSTER_NODES as a UR
   t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE')
   t.notMatch(JSON.stringify(refused.body), /wrong|cluster-secret/, 'and the password is not in the answer')
   t.equal((await bad.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })).body.code, 'COORDINATION_UNAVAILABLE', 'nor written')
+})
+
+t.test('a TLS-only cluster: rediss:// in REDIS_CLUSTER_NODES, every node (found or given) reached over TLS', async (t) => {
+  const cluster = await startRedisCluster(t, { tls: true })
+  const { sim, env } = await simulator(t)
+  // Two seeds of three: the third is found through the cluster, and reached with the same TLS.
+  const [first, second] = cluster.nodes.split(',')
+  const service = await startService(t, { ...env, REDIS_CLUSTER_NODES: `rediss://${first},${second}`, NODE_EXTRA_CA_CERTS: cluster.ca! })
+  t.equal((await send(`${service.url}/readyz`, 'GET')).status, 200, 'ready')
+  const conversations = Array.from({ length: 12 }, () => id())
+  t.equal(new Set(await Promise.all(conversations.map((c) => cluster.portFor(`{c:${c}}`)))).size, 3, 'locks on every node')
+  const written = await Promise.all(conversations.map((c) => send(`${service.url}/participants/${c}/${id()}/data`, 'POST', { attributes: { a: '1' } })))
+  t.same(written.map((x) => x.status), conversations.map(() => 200), 'each written')
+  t.equal(sim.stats.writes, 12)
 })
