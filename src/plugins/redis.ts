@@ -110,7 +110,10 @@ export default fp<{ url: string | undefined; cluster?: RedisClusterConfig | unde
     await Promise.race([once(redis, 'ready').catch(() => {}), sleep(2000)])
     app.decorate<RedisClient>('redis', redis)
     app.addHook('onClose', async () => {
-      await redis.quit().catch(() => redis.disconnect())
+      // A cluster queues QUIT for a node that is reconnecting, which may never answer: a bounded
+      // wait, then the connections are dropped (and with them any reconnection).
+      await Promise.race([redis.quit().catch(() => {}), sleep(1000)])
+      redis.disconnect()
     })
   },
   { name: 'redis' }
