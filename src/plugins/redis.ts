@@ -64,8 +64,8 @@ export function clusterClient (cluster: RedisClusterConfig, options: RedisOption
       ...perNode,
       username: cluster.username,
       password: cluster.password,
-      // Managed TLS clusters (ElastiCache, Memorystore) present certificates for host names:
-      // keep the names as given rather than resolving them to addresses first.
+      // A managed TLS cluster presents certificates for host names (AWS ElastiCache's, as
+      // ioredis's README notes): the names are kept as given, not resolved to addresses first.
       ...(cluster.tls ? { tls: {} } : {}),
     },
     ...(cluster.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
