@@ -64,7 +64,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(sensible)
   await app.register(docs)
   await app.register(metrics)
-  await app.register(redis, { url: config.redisUrl, clientId: config.genesys.clientId })
+  await app.register(redis, { url: config.redisUrl, cluster: config.redisCluster, clientId: config.genesys.clientId })
   await app.register(updates, { config, dispatcher: deps.dispatcher, clock: deps.now })
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })

@@ -52,7 +52,10 @@ export interface Config {
     maxAttributes: number
     maxValueLength: number
   }
+  /** One Redis server or a managed endpoint (REDIS_URL); exclusive with redisCluster. */
   redisUrl: string | undefined
+  /** A Redis Cluster's seed nodes (REDIS_CLUSTER_NODES), with what applies to every node. */
+  redisCluster: RedisClusterConfig | undefined
   /** The browser console at /console outside sandbox mode (in sandbox it is always on). */
   console: boolean
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
@@ -63,6 +66,13 @@ export interface Config {
    * once, and how often it looks for updates left without a job (and how old they must be).
    */
   delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number; rescueMs: number }
+}
+
+export interface RedisClusterConfig {
+  nodes: Array<{ host: string; port: number }>
+  tls: boolean
+  username?: string
+  password?: string
 }
 
 export class ConfigError extends Error {
@@ -101,6 +111,48 @@ const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
   return keys
 })
 
+/**
+ * REDIS_CLUSTER_NODES: seed nodes, `host:port` each, comma-separated. TLS and credentials are
+ * given as in REDIS_URL, by writing an entry as a URL (`rediss://user:password@host:port`); they
+ * apply to every node, the ones the cluster reports too, so every URL given must agree on them.
+ * Entries are named by position, never shown: one written as a URL may hold a password.
+ */
+function clusterNodes (raw: string, ctx: z.RefinementCtx): RedisClusterConfig | undefined {
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
+  if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no host:port' })
+  const nodes: RedisClusterConfig['nodes'] = []
+  let shared: { scheme: string; username: string; password: string } | undefined
+  for (const [i, entry] of entries.entries()) {
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry)
+    let u: URL | undefined
+    try {
+      u = new URL(isUrl ? entry : `redis://${entry}`)
+    } catch {}
+    const port = Number(u?.port)
+    if (u === undefined || u.hostname === '' || !(port > 0) || (u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '' ||
+        (isUrl ? !['redis:', 'rediss:'].includes(u.protocol) : u.username !== '' || u.password !== '')) {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} must be host:port, or redis://[user:password@]host:port or rediss://… for TLS (a cluster has no database number)` })
+      continue
+    }
+    if (isUrl) {
+      const these = { scheme: u.protocol, username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
+      if (shared !== undefined && JSON.stringify(shared) !== JSON.stringify(these)) {
+        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} gives another scheme or other credentials than an entry before it; they apply to every node, so give them once` })
+      }
+      shared ??= these
+    }
+    // URL keeps an IPv6 address in brackets; a socket wants it bare.
+    nodes.push({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port })
+  }
+  if (nodes.length === 0) return undefined
+  return {
+    nodes,
+    tls: shared?.scheme === 'rediss:',
+    ...(shared?.username ? { username: shared.username } : {}),
+    ...(shared?.password ? { password: shared.password } : {}),
+  }
+}
+
 const schema = z.object({
   NODE_ENV: optional(z.enum(['development', 'test', 'production'])).transform((v) => v ?? 'development'),
   PORT: int(0, 65535, 3000),
@@ -131,6 +183,7 @@ const schema = z.object({
   ASYNC_MAX_AGE_MS: int(1000, 86_400_000, 600_000),
   ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+  REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => (raw === undefined ? undefined : clusterNodes(raw, ctx))),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 
@@ -210,6 +263,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A name missing from a bad API_KEYS may be in the entry reported there.
     else if (valid('API_KEYS')) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
   }
+  if (given('REDIS_URL') && given('REDIS_CLUSTER_NODES')) {
+    problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one or the other (REDIS_URL for one server or a managed endpoint, REDIS_CLUSTER_NODES for a Redis Cluster\'s nodes)')
+  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -237,6 +293,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: e.API_KEYS,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER_NODES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
     delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500, rescueMs: 30_000 },

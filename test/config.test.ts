@@ -148,3 +148,38 @@ t.test('the real entry, given several bad variables, names each once on stderr a
   t.notMatch(stderr, /justakey/, 'an entry that may be a key is not echoed')
   t.match(stderr, /GENESYS_REGION: unknown region "nowhere"/)
 })
+
+t.test('REDIS_CLUSTER_NODES: seed nodes, with TLS and credentials as in REDIS_URL, exclusive with it', async (t) => {
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7001,[::1]:7002' }).redisCluster, {
+    nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }],
+    tls: false,
+  })
+  t.equal(loadConfig({ REDIS_CLUSTER_NODES: 'h:1' }).redisUrl, undefined)
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: 'rediss://app:p%40ss@cache-1.example:6379,cache-2.example:6379' }).redisCluster, {
+    nodes: [{ host: 'cache-1.example', port: 6379 }, { host: 'cache-2.example', port: 6379 }],
+    tls: true,
+    username: 'app',
+    password: 'p@ss',
+  }, 'the scheme and credentials of an entry written as a URL apply to every node')
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: 'redis://:secret@a:1,redis://:secret@b:2' }).redisCluster, { nodes: [{ host: 'a', port: 1 }, { host: 'b', port: 2 }], tls: false, password: 'secret' })
+  t.equal(loadConfig({}).redisCluster, undefined)
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: 'a:1' }, /^REDIS_URL and REDIS_CLUSTER_NODES: set one or the other/],
+    [{ REDIS_CLUSTER_NODES: ' , ' }, /^REDIS_CLUSTER_NODES: is set but holds no host:port/],
+    [{ REDIS_CLUSTER_NODES: 'a:1,b' }, /^REDIS_CLUSTER_NODES: entry 2 must be host:port/],
+    [{ REDIS_CLUSTER_NODES: 'a:99999' }, /^REDIS_CLUSTER_NODES: entry 1 must be host:port/],
+    [{ REDIS_CLUSTER_NODES: 'http://a:1' }, /^REDIS_CLUSTER_NODES: entry 1 must be .*rediss:\/\//],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:1/2' }, /^REDIS_CLUSTER_NODES: entry 1 .*no database number/],
+    [{ REDIS_CLUSTER_NODES: 'rediss://a:1,redis://b:2' }, /^REDIS_CLUSTER_NODES: entry 2 gives another scheme or other credentials/],
+  ]
+  for (const [env, message] of cases) {
+    const found = problems(env)
+    t.ok(found.length === 1 && message.test(found[0]!), `${JSON.stringify(env)} → ${JSON.stringify(found)}`)
+  }
+  // A password written without a scheme, or a different one: refused, never echoed.
+  for (const raw of ['app:hunter2hunter2@a:1', 'rediss://u:hunter2hunter2@a:1,rediss://u:other-secret-1@b:1']) {
+    const found = problems({ REDIS_CLUSTER_NODES: raw })
+    t.equal(found.length, 1)
+    t.notMatch(found.join('\n'), /hunter2|other-secret/, 'the message names the entry by position, without its password')
+  }
+})

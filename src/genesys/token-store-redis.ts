@@ -1,4 +1,4 @@
-import type { RedisClient } from '../plugins/redis.js'
+import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.js'
 import { Mutex } from 'redis-semaphore'
 import { coordinationUnavailable } from '../errors.js'
 import type { CachedToken, TokenStore } from './token.js'
@@ -12,7 +12,8 @@ export class RedisTokenStore implements TokenStore {
   /** `waitMs`: how long a replica waits for another's refresh (the token request's own timeout). */
   constructor (redis: RedisClient, prefix: string, waitMs: number) {
     this.#redis = redis
-    this.#key = `${prefix}token`
+    // In the slot of the request budget (see GENESYS_API_TAG): what every write needs, together.
+    this.#key = `${prefix}token:${GENESYS_API_TAG}`
     this.#waitMs = waitMs
   }
 

@@ -2,18 +2,26 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { RedisClusterConfig } from '../config.js'
 
 /** One Redis server (REDIS_URL) or a Redis Cluster: whatever the replicas coordinate through. */
 export type RedisClient = Redis | Cluster
 
+/**
+ * The hash tag of what every call to the Genesys API needs from a shared Redis: the request
+ * budget's counters and the token. On a Redis Cluster they live in one slot, so losing a node
+ * stops every write or none, and readiness asks that slot.
+ */
+export const GENESYS_API_TAG = '{genesys-api}'
+
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Set in multi-replica mode (REDIS_URL): what replicas coordinate through. */
+    /** Set in multi-replica mode (REDIS_URL or REDIS_CLUSTER_NODES): what replicas coordinate through. */
     redis: RedisClient | undefined
     /**
-     * A new client to the same Redis with these options on top, for a library that needs its
-     * own connections (BullMQ's blocking ones); undefined without Redis.
+     * A new client to the same Redis (or cluster) with these options on top, for a library that
+     * needs its own connections (BullMQ's blocking ones); undefined without Redis.
      */
     redisConnect: ((options: RedisOptions) => RedisClient) | undefined
     /**
@@ -24,32 +32,78 @@ declare module 'fastify' {
   }
 }
 
+// Fail fast: a command fails at once while Redis is unreachable (no offline queue), so callers
+// get a prompt 503 rather than a wait until their deadline; the client reconnects by itself,
+// so the service recovers when Redis does.
+const FAIL_FAST: RedisOptions = {
+  enableOfflineQueue: false,
+  // Commands issued in one tick (many requests' worth, under load) go out in one socket write.
+  enableAutoPipelining: true,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2000,
+  retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+}
+
 /**
- * The Redis connection for multi-replica mode. Commands fail at once while Redis is unreachable
- * (no offline queue), so callers get a prompt 503 rather than a wait until their deadline, and
- * the client reconnects by itself, so the service recovers when Redis does.
+ * A cluster client with these options, as a single server's client would take them: the
+ * offline queue, auto-pipelining and reconnection apply to the cluster, the rest to each node. Where the caller
+ * wants commands refused while Redis is unreachable (no offline queue), a command whose node is
+ * down or whose slot is unserved fails at once too, rather than after retries (16 of them, 100 ms
+ * apart, by default); MOVED redirections are still followed, and the slot map is refreshed every
+ * second, so a slot moved by a failover is found soon after. Per node, the bound is the connect timeout.
  */
-export default fp<{ url: string | undefined; clientId: string }>(
-  async (app, { url, clientId }) => {
+export function clusterClient (cluster: RedisClusterConfig, options: RedisOptions): Cluster {
+  // Where a node is comes from the cluster: an address here would send every node's traffic there.
+  const { enableOfflineQueue, enableAutoPipelining, retryStrategy, host: _h, port: _p, path: _a, db: _d, sentinels: _s, ...perNode } = options
+  const opts: ClusterOptions = {
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
+    // Reconnection, for the cluster and for each node: by default ioredis gives a node whose
+    // connection dropped up for lost (failing what was queued on it) until the slot map is next
+    // refreshed, and a connection can drop for no fault of the node, such as a connect timeout
+    // passing while this process was too busy to see the connection made.
+    ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy, clusterNodeRetryStrategy: retryStrategy }),
+    ...(enableOfflineQueue === false ? { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, slotsRefreshInterval: 1000 } : {}),
+    redisOptions: {
+      ...perNode,
+      username: cluster.username,
+      password: cluster.password,
+      // A managed TLS cluster presents certificates for host names (AWS ElastiCache's, as
+      // ioredis's README notes): the names are kept as given, not resolved to addresses first.
+      ...(cluster.tls ? { tls: {} } : {}),
+    },
+    ...(cluster.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+  }
+  const client = new Cluster(cluster.nodes, opts)
+  // ioredis connects to a node on its first command, and without an offline queue it refuses
+  // commands while that connection is being made: a burst to a node not yet used would fail.
+  // So every node is connected as soon as it is known.
+  if (enableOfflineQueue === false) {
+    client.on('+node', (node: Redis) => {
+      if (node.status === 'wait') node.connect().catch(() => {}) // failures surface on commands
+    })
+  }
+  return client
+}
+
+/** The Redis connection for multi-replica mode: one server, a managed endpoint, or a cluster. */
+export default fp<{ url: string | undefined; cluster?: RedisClusterConfig | undefined; clientId: string }>(
+  async (app, { url, cluster, clientId }) => {
     app.decorate('redisPrefix', `pdg:${clientId}:`)
-    if (url === undefined) {
+    let connect: ((options: RedisOptions) => RedisClient) | undefined
+    if (cluster !== undefined) connect = (options) => clusterClient(cluster, options)
+    else if (url !== undefined) connect = (options) => new Redis(url, options)
+    if (connect === undefined) {
       app.decorate('redis', undefined)
       app.decorate('redisConnect', undefined)
       return
     }
-    app.decorate('redisConnect', (options: RedisOptions) => new Redis(url, options))
-    const redis = new Redis(url, {
-      enableOfflineQueue: false,
-      // Commands issued in one tick (many requests' worth, under load) go out in one socket write.
-      enableAutoPipelining: true,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2000,
-      retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-    })
+    app.decorate('redisConnect', connect)
+    const redis = connect(FAIL_FAST)
     let down = false
     redis.on('ready', () => {
       down = false
-      app.log.info('redis connected')
+      app.log.info(cluster ? `redis cluster connected (seeds: ${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')})` : 'redis connected')
     })
     redis.on('error', (err) => {
       // Once per outage, not once per reconnect attempt.
@@ -58,9 +112,12 @@ export default fp<{ url: string | undefined; clientId: string }>(
     })
     // Start even if Redis is down (readiness says so), but give it a moment to connect first.
     await Promise.race([once(redis, 'ready').catch(() => {}), sleep(2000)])
-    app.decorate('redis', redis)
+    app.decorate<RedisClient>('redis', redis)
     app.addHook('onClose', async () => {
-      await redis.quit().catch(() => redis.disconnect())
+      // A cluster queues QUIT for a node that is reconnecting, which may never answer: a bounded
+      // wait, then the connections are dropped (and with them any reconnection).
+      await Promise.race([redis.quit().catch(() => {}), sleep(1000)])
+      redis.disconnect()
     })
   },
   { name: 'redis' }

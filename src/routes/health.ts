@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { ApiError, coordinationUnavailable, problemSchema, toProblem, type ErrorCode } from '../errors.js'
+import { GENESYS_API_TAG } from '../plugins/redis.js'
 import { toApiError } from '../updates/answer.js'
 
 /** Why an instance may not be ready: Redis, the token (whatever Genesys answered), shutdown. */
@@ -23,7 +24,9 @@ const health: FastifyPluginAsync = async (app) => {
   app.get('/readyz', { logLevel: 'silent', schema: readiness }, async (req, reply) => {
     try {
       // Multi-replica mode writes nothing without Redis, so without it this replica is not ready.
-      if (app.redis) await app.redis.ping().catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+      // On a cluster, the node asked is the one every write needs (the budget's and the token's);
+      // a node holding only some conversations may be lost while the rest are written.
+      if (app.redis) await app.redis.exists(`${app.redisPrefix}token:${GENESYS_API_TAG}`).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
       await app.tokens.get()
       return { status: 'ready' as const }
     } catch (err) {

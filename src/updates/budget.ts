@@ -1,5 +1,6 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { coordinationUnavailable, rateBudgetExhausted, type ApiError } from '../errors.js'
+import { GENESYS_API_TAG } from '../plugins/redis.js'
 import type { PipelineTracing } from './tracing.js'
 
 /** live: a flow is waiting on the answer. bulk: a back-office sync that can wait its turn. */
@@ -35,7 +36,8 @@ interface Waiter {
   timer: NodeJS.Timeout
 }
 
-const KEY = 'genesys-api'
+// Hash-tagged: `<prefix>budget:{genesys-api}` and `<prefix>budget-bulk:{genesys-api}` share a slot.
+const KEY = GENESYS_API_TAG
 
 /**
  * Limiters count in fixed windows, and fixed windows let twice the budget through across a

@@ -42,7 +42,8 @@ export class RedisConversationLock implements ConversationLock {
   async acquire (conversationId: string, deadline: number): Promise<Lease> {
     const turn = (this.#released.get(conversationId) ?? 0) + 2 * this.#retryMs - Date.now()
     if (turn > 0) await sleep(turn)
-    const key = `${this.#prefix}conversation:${conversationId}`
+    // Hash-tagged by conversation, as its order keys are: on a Redis Cluster one slot holds all three.
+    const key = `${this.#prefix}{c:${conversationId}}:lock`
     const mutex = new Mutex(this.#redis, key, {
       lockTimeout: this.#leaseMs,
       refreshInterval: 0,

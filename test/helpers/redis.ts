@@ -1,5 +1,9 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Teardown } from './stack.js'
 
@@ -86,4 +90,128 @@ async function backend (t: Teardown): Promise<{ host: string; port: number; sour
     })
   })
   return { host: '127.0.0.1', port, source: `redis-server on port ${port}` }
+}
+
+export interface TestRedisCluster {
+  /** For REDIS_CLUSTER_NODES: every node, host:port, comma-separated. */
+  nodes: string
+  /** With `tls`: the CA that signed the nodes' certificate (for NODE_EXTRA_CA_CERTS). */
+  ca?: string
+  ports: number[]
+  /** The port of the primary that serves `key`'s slot. */
+  portFor(key: string): Promise<number>
+  /** That node's process exits (SIGKILL: a crash, nothing saved); its slots are unreachable. */
+  stop(port: number): Promise<void>
+  /** It starts again on the same port from its cluster config file, owning the same slots (empty). */
+  start(port: number): Promise<void>
+}
+
+/** Waits for `pattern` in a child's stdout, or fails with what it printed. */
+async function started (child: ChildProcessByStdio<null, Readable, Readable>, pattern: RegExp, what: string): Promise<void> {
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${out}`)), 10_000)
+    child.on('error', (err) => reject(new Error(`${what} could not be spawned (is it installed?): ${err.message}`)))
+    child.on('exit', (code) => reject(new Error(`${what} exited ${code}:\n${out}`)))
+    const seen = (d: Buffer) => {
+      out += d
+      if (pattern.test(out)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout.on('data', seen)
+    child.stderr.on('data', seen)
+  })
+}
+
+async function run (command: string, args: string[], cwd?: string): Promise<string> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  // 'close', not 'exit': by then all of its output has been read.
+  const [code] = await once(child, 'close')
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}:\n${out}`)
+  return out
+}
+
+/** A CA and a certificate it signed for 127.0.0.1 and localhost, in `dir`. */
+async function certificates (dir: string): Promise<void> {
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=pdg-test-ca'], dir)
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=localhost'], dir)
+  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  await run('openssl', ['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.crt', '-days', '1', '-extfile', 'san.ext'], dir)
+}
+
+/**
+ * A real three-primary Redis Cluster of local redis-server processes on free ports (no
+ * replicas, so a stopped primary's slots stay unserved until it is back; partial coverage is
+ * allowed, so the other slots stay served meanwhile). Built by `redis-cli --cluster create`.
+ */
+export async function startRedisCluster (t: Teardown, opts: { password?: string; tls?: boolean } = {}): Promise<TestRedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdg-cluster-'))
+  const ca = join(dir, 'ca.crt')
+  if (opts.tls) await certificates(dir)
+  const auth = [...(opts.password === undefined ? [] : ['-a', opts.password, '--no-auth-warning']), ...(opts.tls ? ['--tls', '--cacert', ca] : [])]
+  const cli = (...args: string[]) => run('redis-cli', [...auth, ...args])
+  // TLS only, the cluster bus too: nothing answers in plain text.
+  const tls = (port: number) => ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-auth-clients', 'no',
+    '--tls-cert-file', join(dir, 'node.crt'), '--tls-key-file', join(dir, 'node.key'), '--tls-ca-cert-file', ca]
+  const children = new Map<number, ChildProcessByStdio<null, Readable, Readable>>()
+  const start = async (port: number) => {
+    const child = spawn('redis-server', [
+      ...(opts.tls ? tls(port) : ['--port', String(port)]), '--bind', '127.0.0.1', '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+      '--cluster-require-full-coverage', 'no', '--save', '', '--appendonly', 'no',
+      ...(opts.password === undefined ? [] : ['--requirepass', opts.password]),
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    children.set(port, child)
+    await started(child, /Ready to accept connections/, `redis-server (cluster node on ${port})`)
+    child.removeAllListeners('exit')
+  }
+  const stop = async (port: number) => {
+    const child = children.get(port)
+    children.delete(port)
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  }
+  t.teardown(async () => {
+    await Promise.all([...children.keys()].map(stop))
+    await rm(dir, { recursive: true, force: true })
+  })
+  const ports: number[] = []
+  for (let attempt = 0; ports.length < 3; attempt++) {
+    const port = await freePort()
+    // A cluster node also listens on port + 10000 (the cluster bus).
+    if (port >= 55_000 || ports.includes(port)) continue
+    try {
+      await start(port)
+      ports.push(port)
+    } catch (err) {
+      // Taken between our look and the node's bind (other tests run alongside), or its bus port is.
+      if (!/Address already in use/.test(String(err)) || attempt > 20) throw err
+      children.delete(port)
+    }
+  }
+  await cli('--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes')
+  // Every node must know every slot's owner before a client is pointed at it.
+  for (const until = Date.now() + 10_000; ;) {
+    const infos = await Promise.all(ports.map((p) => cli('-p', String(p), 'cluster', 'info')))
+    if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i))) break
+    if (Date.now() > until) throw new Error(`the cluster did not settle:\n${infos.join('\n')}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const portFor = async (key: string) => {
+    const live = ports.find((p) => children.has(p))!
+    const slot = Number(await cli('-p', String(live), 'cluster', 'keyslot', key))
+    const slots = await cli('-p', String(live), '--json', 'cluster', 'slots')
+    const ranges = JSON.parse(slots) as Array<[number, number, [string, number]]>
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+    if (range === undefined) throw new Error(`no node serves slot ${slot}`)
+    return range[2][1]
+  }
+  return { nodes: ports.map((p) => `127.0.0.1:${p}`).join(','), ...(opts.tls ? { ca } : {}), ports, portFor, stop, start }
 }

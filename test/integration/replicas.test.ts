@@ -1,93 +1,16 @@
 import t from 'tap'
-import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, type Answer, type Teardown } from '../helpers/stack.js'
+import { replicaTests, simulator, wait } from '../helpers/replicas.js'
+import { id, send, startStack, type Answer } from '../helpers/stack.js'
 
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** The simulator and its credentials, for service processes to use. */
-async function simulator (t: Teardown, opts: Parameters<typeof buildSimulator>[0] = {}) {
-  const clientId = `replicas-${id()}`
-  const sim = buildSimulator({ clientId, clientSecret: 's', recordRequests: true, ...opts })
-  const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => sim.app.close())
-  return { sim, env: { GENESYS_CLIENT_ID: clientId, GENESYS_CLIENT_SECRET: 's', GENESYS_API_URL: url, GENESYS_LOGIN_URL: url, GENESYS_RATE_LIMIT_PER_MINUTE: '1000000' } }
-}
-
-t.test('two service processes, one Redis: 200 concurrent keys on one participant, all written, never overlapping', async (t) => {
-  const redis = await startRedis(t)
-  t.comment(`redis: ${redis.source}`)
-  const { sim, env } = await simulator(t, { writeMs: 20 })
-  const [a, b] = await Promise.all([startService(t, { ...env, REDIS_URL: redis.url }), startService(t, { ...env, REDIS_URL: redis.url })])
-  const c = id()
-  const p = id()
-  const answers = await Promise.all(
-    Array.from({ length: 200 }, (_, i) => send(`${(i % 2 ? a : b)!.url}/participants/${c}/${p}/data`, 'POST', { attributes: { [`k${i}`]: String(i) } }))
-  )
-  const failed = answers.filter((x) => x.status !== 200)
-  t.same(failed.map((x) => x.body), [], 'all 200 answered 200')
-  const stored = sim.attributes(c, p) ?? {}
-  t.equal(Array.from({ length: 200 }, (_, i) => stored[`k${i}`] === String(i)).filter(Boolean).length, 200, 'every key is in the final state')
-  t.equal(sim.stats.conflicts, 0, 'zero 409s')
-  t.equal(sim.stats.peakWritesInFlight, 1, 'never two writes at once')
-  const writes = sim.stats.writes
-  t.ok(writes < 100, `coalesced: ${writes} writes for 200 updates`)
-  t.equal(sim.stats.tokenRequests, 1, 'one token for both processes')
-})
-
-t.test('two instances share one rate budget and one token', async (t) => {
-  const redis = await startRedis(t)
-  const windowMs = 3000
-  const budget = 30
-  const opts = {
-    env: { REDIS_URL: redis.url, GENESYS_RATE_LIMIT_PER_MINUTE: String(budget) },
-    tune: (c: { genesys: { rateLimit: { windowMs: number } } }) => { c.genesys.rateLimit.windowMs = windowMs },
-  }
-  const one = await startStack(t, { sim: { clientId: `budget-${id()}`, rateLimit: { requests: budget, windowMs }, recordRequests: true }, ...opts })
-  const two = await startStack(t, { shareSimWith: one, ...opts })
-  const sent: Array<Promise<Answer>> = []
-  const until = Date.now() + 2 * windowMs
-  for (let i = 0; Date.now() < until; i++) {
-    sent.push((i % 2 ? one : two).post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-request-timeout-ms': '2000' }))
-    await wait(windowMs / 45) // 3x the budget in upstream requests, from the two together
-  }
-  const answers = await Promise.all(sent)
-  const ok = answers.filter((a) => a.status === 200).length
-  t.comment(`${answers.length} offered, ${ok} written`)
-  t.equal(one.sim.stats.rateLimited, 0, 'Genesys never answered 429: the budget is one, not one per instance')
-  const times = one.sim.requests.map((r) => r.at).sort((x, y) => x - y)
-  let worst = 0
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[i]! - times[j]! >= windowMs) j++
-    worst = Math.max(worst, i - j + 1)
-  }
-  t.ok(worst <= budget, `never more than ${budget} requests in any ${windowMs} ms (busiest: ${worst})`)
-  t.ok(ok > 10, 'and the budget was used')
-  t.ok(answers.every((a) => a.status === 200 || ['RATE_BUDGET_EXHAUSTED', 'DEADLINE_EXCEEDED'].includes(a.body.code)))
-  t.equal(one.sim.stats.tokenRequests, 1, 'a cold start of two instances made one token request')
-})
-
-t.test('an idempotent replay sent to the other instance is recognised', async (t) => {
-  const redis = await startRedis(t)
-  const env = { REDIS_URL: redis.url, API_KEYS: 'crm:crm-key' }
-  const one = await startStack(t, { sim: { clientId: `idem-${id()}` }, env })
-  const two = await startStack(t, { shareSimWith: one, env })
-  const path = `/participants/${id()}/${id()}/data`
-  const headers = { 'x-api-key': 'crm-key', 'idempotency-key': 'evt-42' }
-  const first = await one.post(path, { attributes: { tier: 'gold' } }, headers)
-  const writes = one.sim.stats.writes
-  const again = await two.post(path, { attributes: { tier: 'gold' } }, headers)
-  t.equal(again.headers['idempotent-replayed'], 'true')
-  t.same(again.body, first.body)
-  t.equal(one.sim.stats.writes, writes, 'no second write')
-  const other = await two.post(path, { attributes: { tier: 'silver' } }, headers)
-  t.equal(other.body.code, 'IDEMPOTENCY_KEY_REUSED', 'and a different body is refused there too')
-  // Concurrent duplicates split across the two instances: one write.
-  const conversation = path.split('/')[2]
-  const burst = await Promise.all([one, two, one, two].map((s) => s.post(`/conversations/${conversation}/data`, { attributes: { x: '1' } }, { ...headers, 'idempotency-key': 'evt-43' })))
-  t.ok(burst.every((x) => x.status === 200))
-  t.equal(burst.filter((x) => x.headers['idempotent-replayed'] === 'true').length, 3)
+// What any topology owes (test/helpers/replicas.ts), here on one server; test/integration/cluster.test.ts runs it on a cluster.
+replicaTests(t, {
+  name: 'one Redis',
+  start: async (t) => {
+    const redis = await startRedis(t)
+    return { env: { REDIS_URL: redis.url }, source: redis.source }
+  },
 })
 
 t.test('Redis down mid-load: nothing written without the lock, 503 COORDINATION_UNAVAILABLE, not ready; back: recovers', async (t) => {

@@ -1,0 +1,89 @@
+import t from 'tap'
+import { startRedisCluster } from '../helpers/redis.js'
+import { wait } from '../helpers/replicas.js'
+import { id, send, startStack, type Answer } from '../helpers/stack.js'
+
+t.test('the node holding a conversation\'s lock is lost mid-write: no second writer, 503 for that conversation, the rest written; back: recovers', async (t) => {
+  const cluster = await startRedisCluster(t)
+  // The conversation's lock lives on one node; the budget and token ({genesys-api}) on another,
+  // so the loss is partial, as it is for most conversations in a real cluster.
+  const clientId = `failover-${id()}`
+  const shared = await cluster.portFor('{genesys-api}')
+  const on = async (wanted: (conversation: string) => Promise<boolean>) => {
+    for (;;) {
+      const c = id()
+      if (await wanted(c)) return c
+    }
+  }
+  const c = await on(async (c) => (await cluster.portFor(`{c:${c}}`)) !== shared)
+  const lost = await cluster.portFor(`{c:${c}}`)
+  const elsewhere = await on(async (c) => (await cluster.portFor(`{c:${c}}`)) !== lost)
+  const p = id()
+  const env = { REDIS_CLUSTER_NODES: cluster.nodes, LOCK_LEASE_MS: '1500' }
+  const a = await startStack(t, { sim: { clientId, writeMs: 2000, recordRequests: true }, env })
+  const b = await startStack(t, { shareSimWith: a, env })
+  const sim = a.sim
+  const patchesTo = (conversation: string) => sim.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${conversation}/`))
+
+  const first = a.post(`/participants/${c}/${p}/data`, { attributes: { from: 'a' } })
+  while (sim.stats.writesInFlight === 0) await wait(10)
+  await cluster.stop(lost)
+  const stoppedAt = Date.now()
+  t.comment(`stopped node ${lost} (conversation ${c}'s slot) while A's write held its lock`)
+
+  // While it is down, and while A's write is still out: B tries the conversation, and so does A
+  // (whose request waits behind its own write in its queue, then finds the lock unreachable).
+  const fromA = a.post(`/participants/${c}/${p}/data`, { attributes: { from: 'a2' } })
+  const during: Answer[] = []
+  for (let i = 0; i < 4; i++) {
+    const started = Date.now()
+    during.push(await b.post(`/participants/${c}/${p}/data`, { attributes: { from: `b${i}` } }))
+    t.ok(Date.now() - started < 1500, `B answered promptly (${Date.now() - started} ms)`)
+    await wait(200)
+  }
+  during.push(await fromA)
+  t.same(during.map((x) => x.body.code), during.map(() => 'COORDINATION_UNAVAILABLE'), 'every write to that conversation got 503 COORDINATION_UNAVAILABLE')
+  t.ok(during.every((x) => x.status === 503 && x.headers['retry-after'] === '1'))
+  const other = await b.post(`/participants/${elsewhere}/${id()}/data`, { attributes: { x: '1' } })
+  t.equal(other.status, 200, 'a conversation whose slot is on a live node is written meanwhile')
+  t.equal((await send(`${b.url}/readyz`, 'GET')).status, 200, 'and the replicas stay ready: the slot every write needs is up')
+  t.equal((await first).status, 200, 'A\'s write, out when the node went, finishes')
+  t.equal(patchesTo(c).length, 1, 'no second write to the conversation went out while its lock was unreachable')
+  t.equal(sim.stats.conflicts, 0, 'never two writers (Genesys would have answered 409)')
+  t.equal(sim.attributes(c, p)?.from, 'a')
+
+  await cluster.start(lost)
+  const back = Date.now()
+  let again: Answer
+  do {
+    await wait(200)
+    again = await b.post(`/participants/${c}/${p}/data`, { attributes: { from: 'b' } })
+  } while (again.status !== 200 && Date.now() - back < 15_000)
+  t.equal(again.status, 200, `writes to the conversation succeed again once the node is back (${Date.now() - back} ms after its restart, ${back - stoppedAt} ms down)`)
+  const both = await Promise.all([a, b].map((s, i) => s.post(`/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } })))
+  t.same(both.map((x) => x.body.code ?? x.status), [200, 200], 'through both replicas')
+  t.equal(sim.stats.conflicts, 0, 'still never two writers')
+  t.equal(sim.attributes(c, p)?.from, 'b')
+})
+
+t.test('the node holding the budget and the token is lost: nothing is written and replicas say not ready; back: ready and writing', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const lost = await cluster.portFor('{genesys-api}')
+  let c: string
+  do c = id(); while ((await cluster.portFor(`{c:${c}}`)) === lost)
+  const a = await startStack(t, { sim: { clientId: `failover-budget-${id()}` }, env: { REDIS_CLUSTER_NODES: cluster.nodes } })
+  t.equal((await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '1' } })).status, 200, 'writing before')
+  await cluster.stop(lost)
+  const ready = await send(`${a.url}/readyz`, 'GET')
+  t.equal(ready.status, 503, 'not ready')
+  t.equal(ready.body.code, 'COORDINATION_UNAVAILABLE')
+  const writes = a.sim.stats.writes
+  const refused = await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '2' } })
+  t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE', 'a conversation on a live node is refused too: the budget is unreachable')
+  t.equal(a.sim.stats.writes, writes, 'and nothing was sent')
+  await cluster.start(lost)
+  const back = Date.now()
+  while (Date.now() - back < 15_000 && (await send(`${a.url}/readyz`, 'GET')).status !== 200) await wait(100)
+  t.equal((await send(`${a.url}/readyz`, 'GET')).status, 200, `ready again ${Date.now() - back} ms after the node's restart`)
+  t.equal((await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '3' } })).status, 200, 'and writing')
+})

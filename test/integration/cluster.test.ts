@@ -1,0 +1,100 @@
+import { Queue, Worker } from 'bullmq'
+import { Cluster } from 'ioredis'
+import t from 'tap'
+import { startService } from '../helpers/process.js'
+import { startRedisCluster } from '../helpers/redis.js'
+import { replicaTests, simulator, wait } from '../helpers/replicas.js'
+import { id, send, startStack } from '../helpers/stack.js'
+
+/** Readiness as a load balancer sees it: asked until ready or `ms` pass (a busy machine connects slowly). */
+async function readyWithin (url: string, ms: number): Promise<number> {
+  let status = 0
+  for (const until = Date.now() + ms; Date.now() < until; await wait(100)) if ((status = (await send(`${url}/readyz`, 'GET')).status) === 200) break
+  return status
+}
+
+// The replicas suite (test/helpers/replicas.ts) on a real three-node Redis Cluster.
+replicaTests(t, {
+  name: 'a Redis Cluster',
+  start: async (t) => {
+    const cluster = await startRedisCluster(t)
+    return { env: { REDIS_CLUSTER_NODES: cluster.nodes }, source: `redis cluster ${cluster.nodes}` }
+  },
+})
+
+t.test('two replicas on a Redis Cluster: asynchronous updates accepted by either settle written, readable from the other', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const env = { REDIS_CLUSTER_NODES: cluster.nodes, API_KEYS: 'crm:crm-key:bulk' }
+  const a = await startStack(t, { sim: { clientId: `cluster-async-${id()}` }, env })
+  const b = await startStack(t, { shareSimWith: a, env })
+  // Conversations spread over the slots, so every node holds some.
+  const targets = Array.from({ length: 12 }, () => ({ c: id(), p: id() }))
+  const accepted = await Promise.all(targets.map(({ c, p }, i) =>
+    (i % 2 ? a : b).post(`/participants/${c}/${p}/data`, { attributes: { tier: `t${i}` } }, { 'x-api-key': 'crm-key', prefer: 'respond-async' })))
+  const refused = accepted.find((x) => x.status !== 202)
+  if (refused !== undefined) t.comment(`refused: ${refused.status} ${refused.body?.code}: ${refused.body?.detail}`)
+  t.same(accepted.map((x) => x.status), targets.map(() => 202), 'every one accepted (202)')
+  const states = new Map<string, string>()
+  const ids = accepted.map((x) => x.body?.id as string).filter(Boolean)
+  for (const until = Date.now() + 15_000; Date.now() < until && ids.some((u) => states.get(u) !== 'written');) {
+    for (const [i, u] of ids.entries()) states.set(u, (await send(`${(i % 2 ? b : a).url}/updates/${u}`, 'GET', undefined, { 'x-api-key': 'crm-key' })).body?.state)
+    await wait(200)
+  }
+  t.same(ids.map((u) => states.get(u)), targets.map(() => 'written'), 'each settled written, as the other replica reports')
+  t.same(targets.map(({ c, p }) => a.sim.attributes(c, p)?.tier), targets.map((_, i) => `t${i}`), 'and is in Genesys')
+})
+
+t.test('redisConnect on a cluster: a cluster client of its own, good for BullMQ under a hash-tagged prefix', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const stack = await startStack(t, { sim: { clientId: `cluster-connect-${id()}` }, env: { REDIS_CLUSTER_NODES: cluster.nodes } })
+  t.ok(stack.app.redis instanceof Cluster, 'the service\'s own client is a cluster client')
+  // BullMQ's blocking connections wait on Redis: they keep an offline queue and retry for good.
+  const connection = stack.app.redisConnect!({ maxRetriesPerRequest: null })
+  t.teardown(() => connection.disconnect())
+  t.ok(connection instanceof Cluster)
+  const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
+  for (const k of keys) await connection.set(k, k)
+  t.equal(new Set(await Promise.all(keys.map((k) => cluster.portFor(k)))).size, 3, 'keys on every node')
+  t.same(await Promise.all(keys.map((k) => connection.get(k))), keys, 'each read back through it')
+  const prefix = `{${stack.app.redisPrefix}bull}`
+  const queue = new Queue('check', { connection, prefix })
+  const done = new Promise<unknown>((resolve) => {
+    const worker = new Worker('check', async (job) => resolve(job.data), { connection, prefix })
+    t.teardown(() => worker.close())
+  })
+  t.teardown(() => queue.close())
+  await queue.add('job', { n: 1 })
+  t.same(await done, { n: 1 }, 'a BullMQ job added and processed on the cluster')
+})
+
+t.test('a cluster that requires a password: given in REDIS_CLUSTER_NODES as a URL, it applies to every node', async (t) => {
+  const cluster = await startRedisCluster(t, { password: 'cluster-secret' })
+  const [first, ...rest] = cluster.nodes.split(',')
+  const good = await startStack(t, { sim: { clientId: `cluster-auth-${id()}` }, env: { REDIS_CLUSTER_NODES: [`redis://:cluster-secret@${first}`, ...rest].join(',') } })
+  t.equal(await readyWithin(good.url, 10_000), 200, 'ready')
+  // Conversations whose locks live on every node: each node was reached with the password.
+  const conversations = Array.from({ length: 12 }, () => id())
+  t.equal(new Set(await Promise.all(conversations.map((c) => cluster.portFor(`{c:${c}}`)))).size, 3)
+  const written = await Promise.all(conversations.map((c) => good.post(`/participants/${c}/${id()}/data`, { attributes: { a: '1' } })))
+  t.same(written.map((x) => x.status), conversations.map(() => 200), 'written, whichever node holds the conversation')
+  const bad = await startStack(t, { shareSimWith: good, env: { REDIS_CLUSTER_NODES: [`redis://:wrong@${first}`, ...rest].join(',') } })
+  const refused = await send(`${bad.url}/readyz`, 'GET')
+  t.equal(refused.status, 503, 'a wrong password: not ready')
+  t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE')
+  t.notMatch(JSON.stringify(refused.body), /wrong|cluster-secret/, 'and the password is not in the answer')
+  t.equal((await bad.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })).body.code, 'COORDINATION_UNAVAILABLE', 'nor written')
+})
+
+t.test('a TLS-only cluster: rediss:// in REDIS_CLUSTER_NODES, every node (found or given) reached over TLS', async (t) => {
+  const cluster = await startRedisCluster(t, { tls: true })
+  const { sim, env } = await simulator(t)
+  // Two seeds of three: the third is found through the cluster, and reached with the same TLS.
+  const [first, second] = cluster.nodes.split(',')
+  const service = await startService(t, { ...env, REDIS_CLUSTER_NODES: `rediss://${first},${second}`, NODE_EXTRA_CA_CERTS: cluster.ca! })
+  t.equal(await readyWithin(service.url, 10_000), 200, 'ready')
+  const conversations = Array.from({ length: 12 }, () => id())
+  t.equal(new Set(await Promise.all(conversations.map((c) => cluster.portFor(`{c:${c}}`)))).size, 3, 'locks on every node')
+  const written = await Promise.all(conversations.map((c) => send(`${service.url}/participants/${c}/${id()}/data`, 'POST', { attributes: { a: '1' } })))
+  t.same(written.map((x) => x.status), conversations.map(() => 200), 'each written')
+  t.equal(sim.stats.writes, 12)
+})
