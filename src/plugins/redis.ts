@@ -46,7 +46,7 @@ const FAIL_FAST: RedisOptions = {
 
 /**
  * A cluster client with these options, as a single server's client would take them: the
- * offline queue, auto-pipelining and reconnection apply to the cluster, the rest to each node. Where the caller
+ * offline queue and reconnection apply to the cluster, the rest to each node. Where the caller
  * wants commands refused while Redis is unreachable (no offline queue), a command whose node is
  * down or whose slot is unserved fails at once too, rather than after retries (16 of them, 100 ms
  * apart, by default); MOVED redirections are still followed, and the slot map is refreshed every
@@ -54,10 +54,11 @@ const FAIL_FAST: RedisOptions = {
  */
 export function clusterClient (cluster: RedisClusterConfig, options: RedisOptions): Cluster {
   // Where a node is comes from the cluster: an address here would send every node's traffic there.
-  const { enableOfflineQueue, enableAutoPipelining, retryStrategy, host: _h, port: _p, path: _a, db: _d, sentinels: _s, ...perNode } = options
+  // Not auto-pipelining: a cluster's auto-pipelined command waits for the slot map, and so
+  // would wait for good, not fail, while no node lets this client in (a wrong password).
+  const { enableOfflineQueue, enableAutoPipelining: _ap, retryStrategy, host: _h, port: _p, path: _a, db: _d, sentinels: _s, ...perNode } = options
   const opts: ClusterOptions = {
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-    ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
     // Reconnection, for the cluster and for each node: by default ioredis gives a node whose
     // connection dropped up for lost (failing what was queued on it) until the slot map is next
     // refreshed, and a connection can drop for no fault of the node, such as a connect timeout
