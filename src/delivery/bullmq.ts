@@ -36,8 +36,10 @@ const UNBOUNDED = 1_000_000
  * themselves are in the DeliveryStore, in Redis before the 202). Deduplicated by conversation
  * with `keepLastIfActive`: while a conversation's job runs, updates accepted for it leave one
  * more job to run after it, and while its job waits they need none, as the job delivers every
- * update pending when it starts. So one conversation is attempted by one worker at a time, and
- * all its waiting updates go out together, however large the backlog. A replica that dies
+ * update pending when it starts. So a conversation is attempted by one worker at a time (short
+ * of a replica that lost its job's lock while still at it: the store keeps such overlapping
+ * attempts from undoing each other's settling), and all its waiting updates go out together,
+ * however large the backlog. A replica that dies
  * mid-attempt stops renewing the job's lock, and the stalled-job check hands the job to another.
  * A retry is the job failing with TryAgain: BullMQ keeps it delayed for the pause the Deliverer chose.
  */
@@ -78,6 +80,8 @@ export class BullScheduler implements Scheduler {
       deduplication: { id: conversationId, keepLastIfActive: true },
       attempts: UNBOUNDED,
       backoff: { type: 'custom' },
+      // A conversation may be retried for as long as updates keep coming: no stack trace per retry in its job.
+      stackTraceLimit: 0,
       removeOnComplete: true,
       removeOnFail: true,
     })
@@ -91,7 +95,7 @@ export class BullScheduler implements Scheduler {
   async close (): Promise<void> {
     // By now shutdown has had the write pipeline answer every attempt in flight, so nothing is
     // left to wait for; a graceful close can hang for good on a connection Redis once dropped.
-    // A job cut short here (recording its outcome) is taken over as stalled, and finds it settled.
+    // A job cut short here (recording its outcome) is taken over as stalled, and delivers what is still pending.
     await this.#worker.close(true)
     await this.#queue.close()
     for (const c of this.#clients) c.disconnect()

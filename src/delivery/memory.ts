@@ -47,7 +47,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async save (deliveries: Delivery[]): Promise<void> {
-    for (const d of deliveries) this.#put(copy(toKeep(d)))
+    for (const d of deliveries) {
+      const stored = this.#all.get(d.id)
+      // As in Redis: a settled record is never changed again, nor one gone.
+      if (stored !== undefined && !settled(stored)) this.#put(copy(toKeep(d)))
+    }
   }
 
   async list (caller: string, state: 'failed', offset: number, limit: number): Promise<Page> {
@@ -62,13 +66,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map((d) => copy(d))
   }
 
-  async stale (before: number, limit: number): Promise<string[]> {
-    const found = new Set<string>()
-    let n = 0
-    for (const [c, pending] of this.#pending) {
-      for (const d of pending.values()) if (d.acceptedAt < before && n++ < limit) found.add(c)
-    }
-    return [...found]
+  async stale (from: number, before: number, limit: number): Promise<{ conversations: string[]; last?: number }> {
+    const found = [...this.#pending.values()].flatMap((c) => [...c.values()]).filter((d) => d.acceptedAt > from && d.acceptedAt < before)
+    const page = found.sort((x, y) => x.acceptedAt - y.acceptedAt).slice(0, limit)
+    const conversations = [...new Set(page.map((d) => d.conversationId))]
+    return page.length < limit ? { conversations } : { conversations, last: page.at(-1)!.acceptedAt }
   }
 
   async backlog (): Promise<number> {

@@ -35,6 +35,10 @@ export interface AsyncDelivery {
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
 }
 
+/** Each rescue sweep reads at most this many pages of this many waiting updates. */
+const RESCUE_PAGES = 10
+const RESCUE_PAGE = 500
+
 declare module 'fastify' {
   interface FastifyInstance {
     delivery: AsyncDelivery
@@ -156,14 +160,22 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
       recent: (caller, limit, conversationId) => store.recent(caller, limit, conversationId),
     } satisfies AsyncDelivery)
-    // A safety net for an update stored without its conversation's job: a replica that died
-    // between the two (its update never got its 202), or one whose job was lost with a Redis
-    // failover. Queueing a conversation that has its job costs at most one more attempt.
-    const rescuer = redis && setInterval(() => {
-      store.stale(clock() - rescueMs, 100)
-        .then((conversations) => Promise.all(conversations.map((c) => scheduler.enqueue(c))))
-        .catch(() => {})
-    }, rescueMs).unref()
+    // A safety net for updates stored without a job for their conversation: a replica that died
+    // between storing an update and queueing its job (updates that joined that job meanwhile were
+    // answered 202), or a job lost with a Redis failover. Each sweep queues the conversations of
+    // the next pages of updates waiting longer than rescueMs, going round the whole backlog so
+    // that a long one cannot hide an orphan; queueing a conversation whose job is there costs at
+    // most one more attempt.
+    let from = -Infinity
+    const sweep = async () => {
+      for (let pages = 0; pages < RESCUE_PAGES; pages++) {
+        const { conversations, last } = await store.stale(from, clock() - rescueMs, RESCUE_PAGE)
+        await Promise.all(conversations.map((c) => scheduler.enqueue(c)))
+        from = last ?? -Infinity
+        if (last === undefined) return
+      }
+    }
+    const rescuer = redis && setInterval(() => { sweep().catch(() => {}) }, rescueMs).unref()
     app.onShutdown(() => {
       clearInterval(rescuer)
       return scheduler.pause?.()

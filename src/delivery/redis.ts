@@ -3,11 +3,13 @@ import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type Deli
 
 // KEYS: the record, the backlog, the conversation's pending ones, the caller's recent ones, the
 // caller's recent ones in this conversation, and the conversation's mark that a delivery attempt
-// is due and not started. ARGV: the record, its ttl, acceptance time, id, sequence, the
-// backlog's bound, how many recent ones are kept, the mark's ttl. 0 when the backlog is full,
-// 2 when the mark was there (that attempt will carry this update), else 1.
+// is due and not started (the id of the update that set it). ARGV: the record, its ttl,
+// acceptance time, id, sequence, the backlog's bound, how many recent ones are kept, the mark's
+// ttl. 0 when the backlog is full; 2 when another update's mark was there (the attempt it queued
+// will carry this one); else 1, and the caller queues the attempt: also when this update's own
+// mark is there, as when a client sends the script again after a lost answer.
 const ADD = script(`
-if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
+if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) and redis.call('exists', KEYS[1]) == 0 then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
 redis.call('zadd', KEYS[3], ARGV[5], ARGV[4])
@@ -17,19 +19,63 @@ for i = 4, 5 do
   redis.call('zremrangebyrank', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
   redis.call('pexpire', KEYS[i], ARGV[2])
 end
-if redis.call('set', KEYS[6], '1', 'NX', 'PX', ARGV[8]) then return 1 end
-return 2`)
+local due = redis.call('get', KEYS[6])
+if due and due ~= ARGV[4] then return 2 end
+redis.call('set', KEYS[6], ARGV[4], 'PX', ARGV[8])
+return 1`)
 
-// KEYS: the conversation's pending ones, its mark. An attempt starts: updates stored from now on
-// need another.
+// KEYS: the conversation's pending ones, its mark, the backlog. ARGV: the records' key prefix
+// (the same slot). An attempt starts: updates stored from now on need another. Returns the
+// records; ids whose record is gone (expired) are dropped from the indexes.
 const START = script(`
 redis.call('del', KEYS[2])
-return redis.call('zrange', KEYS[1], 0, -1)`)
+local out = {}
+for _, id in ipairs(redis.call('zrange', KEYS[1], 0, -1)) do
+  local raw = redis.call('get', ARGV[1] .. id)
+  if raw then
+    out[#out + 1] = raw
+  else
+    redis.call('zrem', KEYS[1], id)
+    redis.call('zrem', KEYS[3], id)
+  end
+end
+return out`)
+
+// KEYS: the backlog, then per update its record, its conversation's pending ones, and its
+// caller's failed ones. ARGV: the ttls of a pending and of a settled record, the time before which
+// failed entries are trimmed, then per update its record and whether it is settled, failed, its
+// id and acceptance time. A record already settled is never changed again, nor one gone: two
+// attempts that overlapped (a replica that lost its job's lock while still at it) cannot undo
+// each other's settling.
+const SAVE = script(`
+for i = 0, (#KEYS - 1) / 3 - 1 do
+  local rec, conv, failed = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
+  local json, isSettled, isFailed, id, at = ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i], ARGV[7 + 5 * i], ARGV[8 + 5 * i]
+  local cur = redis.call('get', rec)
+  local state = cur and cjson.decode(cur).state
+  if state and state ~= 'written' and state ~= 'failed' then
+    redis.call('set', rec, json, 'PX', isSettled == '1' and ARGV[2] or ARGV[1])
+    if isSettled == '1' then
+      redis.call('zrem', KEYS[1], id)
+      redis.call('zrem', conv, id)
+    end
+    if isFailed == '1' then
+      redis.call('zadd', failed, at, id)
+      redis.call('zremrangebyscore', failed, '-inf', ARGV[3])
+      redis.call('pexpire', failed, ARGV[1])
+    end
+  end
+end`)
+
+// KEYS: the mark. ARGV: the id of the update being discarded. Its own mark only.
+const UNMARK = script(`
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end`)
 
 /**
- * How long the mark that an attempt is due may stand. The attempt clears it when it starts; the
- * ttl only matters should a replica die between storing an update and queueing its attempt (that
- * update was never answered 202): the next update to its conversation after this long queues one.
+ * How long the mark that an attempt is due may stand. The attempt clears it when it starts. It
+ * matters should a replica die between storing an update and queueing its attempt: updates that
+ * joined it meanwhile wait for the rescue sweep (delivery/plugin.ts); after this long, the next
+ * update to the conversation queues one itself.
  */
 const DUE_TTL_MS = 60_000
 
@@ -93,30 +139,27 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {
-    const ids = (await START(this.#redis, [this.#conversation(conversationId), this.#due(conversationId)], [])) as string[]
-    if (ids.length === 0) return []
-    const raws = await this.#redis.mget(ids.map((id) => this.#key(id)))
-    return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
+    const keys = [this.#conversation(conversationId), this.#due(conversationId), this.#backlogKey]
+    const raws = (await START(this.#redis, keys, [this.#key('')])) as string[]
+    // One settled by an overlapping attempt since it was indexed is not delivered again.
+    return raws.map((r) => JSON.parse(r) as Delivery).filter((d) => !settled(d))
   }
 
   async discard (d: Delivery): Promise<void> {
     const { conversationId: c } = d
-    await this.#redis.multi().del(this.#key(d.id), this.#due(c)).zrem(this.#backlogKey, d.id).zrem(this.#conversation(c), d.id).exec().then(failedIn)
+    await this.#redis.multi().del(this.#key(d.id)).zrem(this.#backlogKey, d.id).zrem(this.#conversation(c), d.id).exec().then(failedIn)
+    await UNMARK(this.#redis, [this.#due(c)], [d.id])
   }
 
   async save (deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return
-    const m = this.#redis.multi()
+    const keys = [this.#backlogKey]
+    const args: Array<string | number> = [this.#pendingTtlMs, KEEP_SETTLED_MS, this.#clock() - this.#pendingTtlMs]
     for (const d of deliveries) {
-      m.set(this.#key(d.id), JSON.stringify(toKeep(d)), 'PX', settled(d) ? KEEP_SETTLED_MS : this.#pendingTtlMs)
-      if (settled(d)) m.zrem(this.#backlogKey, d.id).zrem(this.#conversation(d.conversationId), d.id)
-      if (d.state === 'failed') {
-        const list = this.#failed(d.caller)
-        // Entries whose record has expired are trimmed as new ones come.
-        m.zadd(list, d.acceptedAt, d.id).zremrangebyscore(list, '-inf', this.#clock() - this.#pendingTtlMs).pexpire(list, this.#pendingTtlMs)
-      }
+      keys.push(this.#key(d.id), this.#conversation(d.conversationId), this.#failed(d.caller))
+      args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)
     }
-    await m.exec().then(failedIn)
+    await SAVE(this.#redis, keys, args)
   }
 
   async list (caller: string, _state: 'failed', offset: number, limit: number): Promise<Page> {
@@ -133,10 +176,12 @@ export class RedisDeliveryStore implements DeliveryStore {
     return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
   }
 
-  async stale (before: number, limit: number): Promise<string[]> {
-    const ids = await this.#redis.zrangebyscore(this.#backlogKey, '-inf', `(${before}`, 'LIMIT', 0, limit)
+  async stale (from: number, before: number, limit: number): Promise<{ conversations: string[]; last?: number }> {
+    const page = await this.#redis.zrangebyscore(this.#backlogKey, `(${from}`, `(${before}`, 'WITHSCORES', 'LIMIT', 0, limit)
+    const ids = page.filter((_, i) => i % 2 === 0)
     const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
-    return [...new Set(raws.flatMap((r) => (r === null ? [] : [(JSON.parse(r) as Delivery).conversationId])))]
+    const conversations = [...new Set(raws.flatMap((r) => (r === null ? [] : [(JSON.parse(r) as Delivery).conversationId])))]
+    return ids.length < limit ? { conversations } : { conversations, last: Number(page.at(-1)) }
   }
 
   backlog (): Promise<number> {

@@ -65,8 +65,12 @@ export interface DeliveryStore {
   list(caller: string, state: 'failed', offset: number, limit: number): Promise<Page>
   /** A caller's latest updates in any state, newest accepted first; only one conversation's when given. */
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
-  /** The conversations of the oldest updates accepted before `before` and not yet settled (at most `limit` updates' worth). */
-  stale(before: number, limit: number): Promise<string[]>
+  /**
+   * The conversations of up to `limit` updates not yet settled, accepted after `from` and before
+   * `before` (epoch ms), oldest first; `last`: when the last of them was accepted, where the
+   * next page starts (undefined when there is none).
+   */
+  stale(from: number, before: number, limit: number): Promise<{ conversations: string[]; last?: number }>
   /** Updates accepted and not yet settled. */
   backlog(): Promise<number>
   /** When the oldest of them was accepted (epoch ms); undefined when none waits. */

@@ -45,6 +45,27 @@ async function contract (t: Test, store: DeliveryStore) {
     t.equal(await store.get(a.id), undefined)
   })
 
+  t.test('a settled update stays settled: an overlapping attempt can neither undo it nor deliver it again', async (t) => {
+    const c = crypto.randomUUID()
+    const d = update(c)
+    await store.add(d, 100)
+    await store.save([{ ...d, state: 'written', attempts: 1, settledAt: Date.now() }])
+    await store.save([{ ...d, state: 'retrying', attempts: 1, error: { code: 'UPSTREAM_ERROR', status: 502, detail: 'late' } }])
+    t.match(await store.get(d.id), { state: 'written' }, 'the late save of the other attempt is ignored')
+    t.same(await store.pending(c), [])
+  })
+
+  t.test('stale: conversations of the updates waiting longest, a page at a time', async (t) => {
+    const c = crypto.randomUUID()
+    const old = { ...update(c), acceptedAt: 1000 }
+    const older = { ...update(c), acceptedAt: 500 }
+    const other = { ...update(), acceptedAt: 1500 }
+    for (const d of [old, older, other]) await store.add(d, 1000)
+    const first = await store.stale(0, 2000, 2)
+    t.same(first, { conversations: [c], last: 1000 })
+    t.same(await store.stale(first.last!, 2000, 2), { conversations: [other.conversationId] }, 'the next page, and no more')
+  })
+
   t.test('past the bound, nothing is stored', async (t) => {
     const backlog = await store.backlog()
     const d = update()
