@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue, Worker, type Job } from 'bullmq'
 import type { RedisClient } from '../plugins/redis.js'
 import type { Deliverer, Scheduler } from './worker.js'
@@ -28,6 +29,9 @@ class TryAgain extends Error {
   }
 }
 
+/** How long closing waits for attempts under way to record their outcomes. */
+const RECORDING_MS = 2000
+
 /** BullMQ counts attempts; ours end by settling or by ASYNC_MAX_AGE_MS, so this is never reached. */
 const UNBOUNDED = 1_000_000
 
@@ -48,6 +52,8 @@ export class BullScheduler implements Scheduler {
   readonly #worker: Worker
   /** BullMQ leaves a client it was given open: closed here. */
   readonly #clients: RedisClient[]
+  /** Attempts under way in this replica. */
+  readonly #running = new Set<Promise<unknown>>()
 
   constructor (deliverer: Deliverer, opts: BullSchedulerOptions) {
     const name = 'delivery'
@@ -57,7 +63,9 @@ export class BullScheduler implements Scheduler {
     this.#worker = new Worker(
       name,
       async (job: Job<{ conversationId: string }>) => {
-        const delay = await deliverer.deliver(job.data.conversationId)
+        const attempt = deliverer.deliver(job.data.conversationId)
+        this.#running.add(attempt)
+        const delay = await attempt.finally(() => this.#running.delete(attempt))
         if (delay !== undefined) throw new TryAgain(delay)
       },
       {
@@ -93,9 +101,11 @@ export class BullScheduler implements Scheduler {
   }
 
   async close (): Promise<void> {
-    // By now shutdown has had the write pipeline answer every attempt in flight, so nothing is
-    // left to wait for; a graceful close can hang for good on a connection Redis once dropped.
-    // A job cut short here (recording its outcome) is taken over as stalled, and delivers what is still pending.
+    // By now shutdown has had the write pipeline answer every attempt in flight: what is left is
+    // recording their outcomes, which Redis (closed after this) must see. Briefly awaited, then
+    // BullMQ is closed without waiting for it (a graceful close can hang for good on a connection
+    // Redis once dropped); a job cut short is taken over as stalled, and delivers what is still pending.
+    await Promise.race([Promise.allSettled([...this.#running]), sleep(RECORDING_MS)])
     await this.#worker.close(true)
     await this.#queue.close()
     for (const c of this.#clients) c.disconnect()

@@ -111,8 +111,12 @@ t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it cou
   const targets = Array.from({ length: 20 }, () => ({ c: id(), p: id() }))
   const answers = await Promise.all(targets.map(({ c, p }) => send(`${a.url}/participants/${c}/${p}/data`, 'POST', { attributes: { k: c } }, crm)))
   t.same(answers.map((r) => r.status).filter((s) => s !== 202), [])
-  // Long enough for A's workers to take the updates, far too short for any exchange to finish.
-  await wait(500)
+  // Until A's workers have started on every conversation (an attempt clears its conversation's
+  // "attempt due" mark as it starts); far too short for any exchange to finish.
+  const peek = new Redis(redis.url)
+  t.teardown(() => peek.quit())
+  const due = targets.map(({ c }) => `{pdg:${env.GENESYS_CLIENT_ID}:async}:due:${c}`)
+  for (let i = 0; i < 250 && (await peek.exists(...due)) > 0; i++) await wait(20)
   const started = Date.now()
   a.child.kill('SIGTERM')
   await wait(100)
