@@ -164,24 +164,26 @@ export class RedisDeliveryStore implements DeliveryStore {
 
   async list (caller: string, _state: 'failed', offset: number, limit: number): Promise<Page> {
     const ids = await this.#redis.zrevrange(this.#failed(caller), offset, offset + limit)
-    const page = ids.slice(0, limit)
-    const raws = page.length === 0 ? [] : await this.#redis.mget(page.map((id) => this.#key(id)))
-    const items = raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
+    const items = await this.#records(ids.slice(0, limit))
     return ids.length > limit ? { items, next: offset + limit } : { items }
   }
 
   async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
     const ids = await this.#redis.zrevrange(this.#recent(caller, conversationId), 0, Math.min(limit, RECENT_KEPT) - 1)
-    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
-    return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
+    return this.#records(ids)
   }
 
   async stale (from: number, before: number, limit: number): Promise<{ conversations: string[]; last?: number }> {
     const page = await this.#redis.zrangebyscore(this.#backlogKey, `(${from}`, `(${before}`, 'WITHSCORES', 'LIMIT', 0, limit)
     const ids = page.filter((_, i) => i % 2 === 0)
-    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
-    const conversations = [...new Set(raws.flatMap((r) => (r === null ? [] : [(JSON.parse(r) as Delivery).conversationId])))]
+    const conversations = [...new Set((await this.#records(ids)).map((d) => d.conversationId))]
     return ids.length < limit ? { conversations } : { conversations, last: Number(page.at(-1)) }
+  }
+
+  /** The records of these ids, in their order; those gone (expired) left out. */
+  async #records (ids: string[]): Promise<Delivery[]> {
+    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
+    return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
   }
 
   backlog (): Promise<number> {

@@ -85,7 +85,9 @@ export class Deliverer {
         continue
       }
       const key = targetKey(d.target)
-      byTarget.set(key, [...(byTarget.get(key) ?? []), d])
+      const group = byTarget.get(key)
+      if (group === undefined) byTarget.set(key, [d])
+      else group.push(d)
     }
     const delays = await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))
     await this.#store.save(pending)

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { RedisClient } from '../plugins/redis.js'
+import { script, type RedisClient } from '../plugins/redis.js'
 import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.js'
 import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
 
@@ -15,9 +15,9 @@ export interface RedisIdempotencyOptions {
 
 // Settle only the claim we hold: if ours expired and another request claimed the key since,
 // leave theirs alone.
-const SETTLE = `if redis.call('get', KEYS[1]) == ARGV[1] then
+const SETTLE = script(`if redis.call('get', KEYS[1]) == ARGV[1] then
   if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
-end`
+end`)
 
 interface Stored {
   fingerprint: string
@@ -46,7 +46,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
             kind: 'new',
             settle: (answer) => {
               const done = answer === undefined ? '' : JSON.stringify({ fingerprint, answer } satisfies Stored)
-              this.#redis.eval(SETTLE, 1, k, pending, done, this.#opts.ttlMs).catch(() => {}) // else it expires
+              SETTLE(this.#redis, [k], [pending, done, this.#opts.ttlMs]).catch(() => {}) // else it expires
             },
           }
         }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { RedisClient } from '../plugins/redis.js'
+import { script, type RedisClient } from '../plugins/redis.js'
 import { Mutex, TimeoutError } from 'redis-semaphore'
 import { ApiError, coordinationUnavailable } from '../errors.js'
 import type { ConversationLock, Lease } from './ports.js'
@@ -14,7 +14,7 @@ export interface LockOptions {
 }
 
 // Extend the lease only while it is still ours (the same check redis-semaphore makes).
-const RENEW = 'if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'pexpire\', KEYS[1], ARGV[2]) end return 0'
+const RENEW = script('if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'pexpire\', KEYS[1], ARGV[2]) end return 0')
 
 /**
  * One writer per conversation across every replica: a redis-semaphore mutex per conversation.
@@ -60,7 +60,7 @@ export class RedisConversationLock implements ConversationLock {
     let lost = false
     const renew = setInterval(() => {
       // redis-semaphore keeps a mutex under `mutex:<key>`.
-      this.#redis.eval(RENEW, 1, `mutex:${key}`, mutex.identifier, this.#leaseMs).then(
+      RENEW(this.#redis, [`mutex:${key}`], [mutex.identifier, this.#leaseMs]).then(
         (ok) => (Number(ok) === 1 ? (renewed = Date.now()) : (lost = true)),
         () => {} // unreachable: `held` turns false once the lease may have lapsed
       )

@@ -49,8 +49,7 @@ export class RedisOrder implements Order {
 
   async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const keys = Object.keys(changes)
-    // Only a key with a sequence (an asynchronous update's) can be older than what was written.
-    if (keys.length === 0 || Object.keys(seqs).length === 0) return changes
+    if (keys.length === 0) return changes
     const recorded = await this.#redis.hmget(this.#keys(conversationId)[1], ...keys.map((k) => `${participantId}\n${k}`))
     return Object.fromEntries(keys.flatMap((k, i) => (Number(recorded[i] ?? 0) > (seqs[k] ?? Infinity) ? [] : [[k, changes[k]!]])))
   }

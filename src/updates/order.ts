@@ -16,7 +16,7 @@ export type Sequences = Record<string, number>
 export interface Order {
   /** A number larger than any handed out or recorded before for this conversation, on any replica. */
   next(conversationId: string): Promise<number>
-  /** The changes without the keys a newer update has already written. */
+  /** The changes without the keys a newer update has already written; asked only when some key has a sequence. */
   fresh(conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes>
   /** Records what a write carried: `keys` written, numbered by `seqs` or, without one, by a new number. Keeps the larger. */
   written(conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void>
@@ -55,7 +55,7 @@ export class MemoryOrder implements Order {
 
   async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const record = this.#written.get(conversationId)
-    if (record === undefined || Object.keys(seqs).length === 0) return changes
+    if (record === undefined) return changes
     return Object.fromEntries(Object.entries(changes).filter(([k]) => !((record.get(`${participantId}\n${k}`) ?? 0) > (seqs[k] ?? Infinity))))
   }
 

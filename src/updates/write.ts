@@ -69,8 +69,10 @@ export class Writer {
       batch.seqs = built.seqs
     }
     // Checked under the conversation lock: keys a newer update has written meanwhile are left out.
+    // Only a key with a sequence (an asynchronous update's) can be older than what was written:
+    // a synchronous batch skips the check, and its round trip.
     const { order } = this.#opts
-    const changes = order
+    const changes = order && Object.keys(batch.seqs).length > 0
       ? await order.fresh(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
       : batch.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
