@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack } from '../helpers/stack.js'
 import { startSandboxStack } from './stack.js'
 
 // Asynchronous updates (Prefer: respond-async) as the console shows them, over plain HTTP.
@@ -112,8 +112,7 @@ t.test('production without Redis: no asynchronous delivery, so no section and no
 t.test('with Redis: the latest updates come from the shared store, per key and per conversation', async (t) => {
   const redis = await startRedis(t)
   const env = { REDIS_URL: redis.url, CONSOLE: '1', API_KEYS: 'crm:crm-key,flow:flow-key' }
-  const a = await startStack(t, { env })
-  const b = await startStack(t, { env, shareSimWith: a })
+  const [a, b] = await startReplicas(t, { env })
   const c1 = id()
   const c2 = id()
   const ids: string[] = []

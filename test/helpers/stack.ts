@@ -79,3 +79,12 @@ export async function startStack (
   t.teardown(() => app.close())
   return { sim, app, url, config, post: (path, body, headers) => send(url + path, 'POST', body, headers) }
 }
+
+/**
+ * Two replicas: instances with the same environment (one Redis or cluster, say) in front of one
+ * simulator, made by the first with `sim`.
+ */
+export async function startReplicas (t: Teardown, opts: { env: Record<string, string>; sim?: SimulatorOptions }): Promise<[Stack, Stack]> {
+  const a = await startStack(t, opts)
+  return [a, await startStack(t, { env: opts.env, shareSimWith: a })]
+}

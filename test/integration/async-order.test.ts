@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, type Stack } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, type Stack } from '../helpers/stack.js'
 import type { Update } from '../../src/updates/ports.js'
 
 /** An asynchronous update as its delivery submits it: every key numbered `seq`. */
@@ -24,8 +24,7 @@ async function settled (stack: Stack, location: string, states = ['written', 'fa
 /** Two replicas on one Redis and one simulator, and a participant to write to. */
 async function twoReplicas (t: Test) {
   const redis = await startRedis(t)
-  const a = await startStack(t, { env: { REDIS_URL: redis.url } })
-  const b = await startStack(t, { env: { REDIS_URL: redis.url }, shareSimWith: a })
+  const [a, b] = await startReplicas(t, { env: { REDIS_URL: redis.url } })
   const p = id()
   return { a, b, c: id(), p, target: { participantId: p } }
 }

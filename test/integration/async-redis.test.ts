@@ -4,7 +4,7 @@ import { RedisDeliveryStore } from '../../src/delivery/redis.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, type Answer, type Teardown } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, type Answer, type Teardown } from '../helpers/stack.js'
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const crm = { 'x-api-key': 'crm-key', prefer: 'respond-async' }
@@ -35,8 +35,7 @@ async function simulator (t: Teardown, opts: Parameters<typeof buildSimulator>[0
 t.test('with Redis, an update accepted by one replica is stored there: any replica answers for it, in production too', async (t) => {
   const redis = await startRedis(t)
   const env = { REDIS_URL: redis.url, API_KEYS: 'crm:crm-key:bulk,other:other-key', NODE_ENV: 'production' }
-  const a = await startStack(t, { env })
-  const b = await startStack(t, { env, shareSimWith: a })
+  const [a, b] = await startReplicas(t, { env })
   const c = id()
   const p = id()
   const accepted = await a.post(`/participants/${c}/${p}/data`, { attributes: { tier: 'gold' } }, crm)

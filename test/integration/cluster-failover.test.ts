@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startRedisCluster } from '../helpers/redis.js'
 import { wait } from '../helpers/replicas.js'
-import { id, send, startStack, type Answer } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, type Answer } from '../helpers/stack.js'
 
 t.test('the node holding a conversation\'s lock is lost mid-write: no second writer, 503 for that conversation, the rest written; back: recovers', async (t) => {
   const cluster = await startRedisCluster(t)
@@ -20,8 +20,7 @@ t.test('the node holding a conversation\'s lock is lost mid-write: no second wri
   const elsewhere = await on(async (c) => (await cluster.portFor(`{c:${c}}`)) !== lost)
   const p = id()
   const env = { REDIS_CLUSTER_NODES: cluster.nodes, LOCK_LEASE_MS: '1500' }
-  const a = await startStack(t, { sim: { clientId, writeMs: 2000, recordRequests: true }, env })
-  const b = await startStack(t, { shareSimWith: a, env })
+  const [a, b] = await startReplicas(t, { sim: { clientId, writeMs: 2000, recordRequests: true }, env })
   const sim = a.sim
   const patchesTo = (conversation: string) => sim.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${conversation}/`))
 

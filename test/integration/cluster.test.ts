@@ -4,7 +4,7 @@ import t from 'tap'
 import { startService } from '../helpers/process.js'
 import { startRedisCluster } from '../helpers/redis.js'
 import { replicaTests, simulator, wait } from '../helpers/replicas.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack } from '../helpers/stack.js'
 
 /** Readiness as a load balancer sees it: asked until ready or `ms` pass (a busy machine connects slowly). */
 async function readyWithin (url: string, ms: number): Promise<number> {
@@ -25,8 +25,7 @@ replicaTests(t, {
 t.test('two replicas on a Redis Cluster: asynchronous updates accepted by either settle written, readable from the other', async (t) => {
   const cluster = await startRedisCluster(t)
   const env = { REDIS_CLUSTER_NODES: cluster.nodes, API_KEYS: 'crm:crm-key:bulk' }
-  const a = await startStack(t, { sim: { clientId: `cluster-async-${id()}` }, env })
-  const b = await startStack(t, { shareSimWith: a, env })
+  const [a, b] = await startReplicas(t, { sim: { clientId: `cluster-async-${id()}` }, env })
   // Conversations spread over the slots, so every node holds some.
   const targets = Array.from({ length: 12 }, () => ({ c: id(), p: id() }))
   const accepted = await Promise.all(targets.map(({ c, p }, i) =>
