@@ -60,7 +60,7 @@ const routes: FastifyPluginAsync = async (fastify) => {
       },
     },
     async (req, reply) => {
-      reply.header('cache-control', 'no-store')
+      reply.cacheControl('no-store')
       const d = await app.delivery.get(req.caller ?? '', req.params.id)
       if (d === undefined) throw notFound()
       return view(d)
@@ -87,7 +87,7 @@ const routes: FastifyPluginAsync = async (fastify) => {
       },
     },
     async (req, reply) => {
-      reply.header('cache-control', 'no-store')
+      reply.cacheControl('no-store')
       const { limit, offset } = req.query
       const page = await app.delivery.failed(req.caller ?? '', offset, limit)
       return { items: page.items.map(view), ...(page.next !== undefined && { next: `/updates?state=failed&limit=${limit}&offset=${page.next}` }) }
