@@ -7,6 +7,7 @@ import type { Config } from '../config.js'
 import { ApiError, coordinationUnavailable, overloaded } from '../errors.js'
 import type { Target } from '../updates/ports.js'
 import { MemoryDeliveryStore } from './memory.js'
+import { Pacer } from './pace.js'
 import type { Delivery, DeliveryStore, Page } from './store.js'
 import { BullScheduler } from './bullmq.js'
 import { RedisDeliveryStore } from './redis.js'
@@ -45,7 +46,7 @@ declare module 'fastify' {
   }
 }
 
-function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore) {
+function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore, pacer: Pacer) {
   const registers = [app.metrics.registry]
   const m = {
     accepted: new Counter({ name: 'pdg_async_accepted_total', help: 'Asynchronous updates accepted (202)', registers }),
@@ -60,6 +61,14 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
     registers: [],
     async collect () {
       this.set(await store.backlog())
+    },
+  }))
+  app.metrics.registry.registerMetric(new Gauge({
+    name: 'pdg_async_attempt_limit',
+    help: 'Delivery attempts this replica starts at once now: fewer while its event loop is busy',
+    registers: [],
+    collect () {
+      this.set(pacer.limit)
     },
   }))
   app.metrics.registry.registerMetric(new Gauge({
@@ -96,10 +105,12 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       return
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
-    const m = metricsOf(app, store)
+    const pacer = new Pacer({ max: config.delivery.concurrency })
+    const m = metricsOf(app, store, pacer)
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
       tracing,
+      pacer,
       maxAgeMs,
       clock,
       onWritten: () => m.written.inc(),
@@ -178,6 +189,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     const rescuer = redis && setInterval(() => { sweep().catch(() => {}) }, rescueMs).unref()
     app.onShutdown(() => {
       clearInterval(rescuer)
+      pacer.close()
       return scheduler.pause?.()
     })
     app.addHook('onClose', async () => {

@@ -2,6 +2,7 @@ import { ApiError, CATALOGUE, type ErrorCode } from '../errors.js'
 import { latest } from '../updates/order.js'
 import type { Updates } from '../updates/plugin.js'
 import { targetKey } from '../updates/ports.js'
+import type { Pacer } from './pace.js'
 import type { Delivery, DeliveryStore, Settling } from './store.js'
 import type { DeliveryTracing } from './tracing.js'
 
@@ -40,6 +41,8 @@ export interface DelivererOptions {
   onRetry?: (d: Delivery, code: ErrorCode) => void
   /** A span per attempt, linked to the update's acceptance; absent when tracing is off. */
   tracing?: DeliveryTracing | undefined
+  /** When attempts may start (fewer at once while the replica is busy); each at once without it. */
+  pacer?: Pacer | undefined
 }
 
 export const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
@@ -68,7 +71,14 @@ export class Deliverer {
   }
 
   /** Undefined once none of the conversation's updates is left unsettled; else the pause before the next attempt. */
-  async deliver (conversationId: string): Promise<number | undefined> {
+  deliver (conversationId: string): Promise<number | undefined> {
+    const { pacer } = this.#opts
+    // An attempt that never started (the replica is stopping) is tried again soon, by another replica.
+    return pacer === undefined ? this.#deliver(conversationId) : pacer.run(() => this.#deliver(conversationId), this.#opts.baseDelayMs)
+  }
+
+  async #deliver (conversationId: string): Promise<number | undefined> {
+    // Every update of the conversation accepted until now, also those that came while this attempt waited its turn.
     const pending = await this.#store.pending(conversationId)
     if (pending.length === 0) return undefined
     const { tracing } = this.#opts

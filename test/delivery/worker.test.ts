@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { ApiError } from '../../src/errors.js'
 import { MemoryDeliveryStore } from '../../src/delivery/memory.js'
+import { Pacer } from '../../src/delivery/pace.js'
 import type { Delivery } from '../../src/delivery/store.js'
 import { Deliverer, LocalScheduler, type DelivererOptions } from '../../src/delivery/worker.js'
 import type { Updates } from '../../src/updates/plugin.js'
@@ -88,6 +89,54 @@ t.test('updates accepted while their conversation is being attempted get the nex
   for (let i = 0; i < 50 && (await store.backlog()) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   t.same(seen.map((u) => u.changes), [{ a: '1' }, { b: '2' }], 'one attempt at a time per conversation, none lost')
   t.equal((await store.get(second.id))?.state, 'written')
+})
+
+t.test('on a busy replica, updates that come while their attempt waits its turn go out with it, in one write', async (t) => {
+  const { updates, seen, holdUntil } = pipeline([])
+  let now = 0
+  const pacer = new Pacer({ max: 500, utilization: () => 1, clock: () => now })
+  now += 1000
+  t.equal(pacer.limit, 1, 'busy: one attempt at a time')
+  const { store, scheduler } = setup(t, updates, { pacer })
+  let release!: () => void
+  holdUntil(new Promise((resolve) => (release = resolve)))
+  await store.add(fresh({ a: '1' }), 10)
+  const first = scheduler.deliver('c-1')
+  const x = fresh({ x: '1' }, undefined, 'c-2')
+  await store.add(x, 10)
+  const second = scheduler.deliver('c-2')
+  await new Promise((resolve) => setImmediate(resolve))
+  const later = [fresh({ y: '2' }, undefined, 'c-2'), fresh({ x: '3' }, undefined, 'c-2')]
+  for (const d of later) {
+    await store.add(d, 10)
+    await scheduler.enqueue('c-2')
+  }
+  t.equal(seen.length, 1, 'c-2 waits while c-1 is attempted')
+  release()
+  await Promise.all([first, second])
+  t.same(seen.map((u) => u.changes), [{ a: '1' }, { x: '3', y: '2' }], "c-2's three updates in one write, the later value of x")
+  for (const d of [x, ...later]) t.match(await store.get(d.id), { state: 'written', attempts: 1 })
+})
+
+t.test('when the replica stops, an attempt still waiting its turn never starts: its updates stay queued', async (t) => {
+  const { updates, seen, holdUntil } = pipeline([])
+  let now = 0
+  const pacer = new Pacer({ max: 500, utilization: () => 1, clock: () => now })
+  now += 1000
+  const { store, scheduler } = setup(t, updates, { pacer })
+  let release!: () => void
+  holdUntil(new Promise((resolve) => (release = resolve)))
+  await store.add(fresh({ a: '1' }), 10)
+  const first = scheduler.deliver('c-1')
+  const waiting = fresh({ b: '1' }, undefined, 'c-2')
+  await store.add(waiting, 10)
+  const second = scheduler.deliver('c-2')
+  pacer.close()
+  await second
+  release()
+  await first
+  t.same(seen.map((u) => u.changes), [{ a: '1' }], 'the running attempt finished; the waiting one never went')
+  t.match(await store.get(waiting.id), { state: 'queued', attempts: 0 }, 'left for another replica')
 })
 
 t.test('a final failure settles failed at once; close() stops further attempts', async (t) => {

@@ -154,6 +154,20 @@ t.test('past ASYNC_MAX_BACKLOG: 503 OVERLOADED with Retry-After, nothing stored'
   t.same(stack.sim.attributes(c, p), { a: '1' }, 'the refused update was never written')
 })
 
+t.test('a replica whose event loop is kept busy starts fewer delivery attempts at once, and takes more again once it is not', async (t) => {
+  const stack = await startStack(t)
+  const limit = async () => Number((await fetch(stack.url + '/metrics').then((r) => r.text())).match(/^pdg_async_attempt_limit (\d+)$/m)?.[1])
+  const before = await limit()
+  t.ok(before >= 1 && before <= 500, `at most as many as the worker runs (${before})`)
+  // Four windows of 100 ms with the loop never idle, as under a load that saturates the replica.
+  for (const end = performance.now() + 400; performance.now() < end;);
+  const busy = await limit()
+  t.ok(busy <= Math.max(1, before / 2 ** 3), `halved each busy window (${busy})`)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const after = await limit()
+  t.ok(after > busy && after <= busy + 10, `then one more each quiet window (${after})`)
+})
+
 t.test('in production without Redis the preference is not applied: a synchronous answer', async (t) => {
   const stack = await startStack(t, { env: { API_KEYS: keys, NODE_ENV: 'production' } })
   const a = await stack.post(`/participants/${id()}/${id()}/data`, { attributes: { k: 'v' } }, crm)
