@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue, Worker, type Job } from 'bullmq'
 import type { RedisClient } from '../plugins/redis.js'
+import type { Pacer } from './pace.js'
 import type { Deliverer, Scheduler } from './worker.js'
 
 export interface BullSchedulerOptions {
@@ -13,6 +14,11 @@ export interface BullSchedulerOptions {
   prefix: string
   /** Conversations this replica attempts at once. */
   concurrency?: number
+  /**
+   * The Deliverer's: while it lets fewer attempts start (the replica is busy), the worker takes
+   * fewer jobs, so that those it could not start soon stay in Redis for the other replicas.
+   */
+  pacer?: Pacer
   /**
    * A replica that stopped renewing its jobs' locks (killed) loses them after lockMs; the
    * stalled check, every stalledMs, then gives them to any replica: lockMs + stalledMs < 30 s.
@@ -58,6 +64,9 @@ export class BullScheduler implements Scheduler {
   constructor (deliverer: Deliverer, opts: BullSchedulerOptions) {
     const name = 'delivery'
     this.#clients = [opts.connect(), opts.connect()]
+    const concurrency = opts.concurrency ?? 500
+    // Twice what may start, so that one attempt held up (by the budget, by a lock) does not hold up the rest.
+    const jobs = () => (opts.pacer === undefined ? concurrency : Math.min(concurrency, 2 * opts.pacer.limit))
     this.#queue = new Queue(name, { connection: this.#clients[0]!, prefix: opts.prefix })
     this.#queue.on('error', (err) => opts.onError?.(err))
     this.#worker = new Worker(
@@ -65,13 +74,16 @@ export class BullScheduler implements Scheduler {
       async (job: Job<{ conversationId: string }>) => {
         const attempt = deliverer.deliver(job.data.conversationId)
         this.#running.add(attempt)
-        const delay = await attempt.finally(() => this.#running.delete(attempt))
+        const delay = await attempt.finally(() => {
+          this.#running.delete(attempt)
+          this.#worker.concurrency = jobs()
+        })
         if (delay !== undefined) throw new TryAgain(delay)
       },
       {
         connection: this.#clients[1]!,
         prefix: opts.prefix,
-        concurrency: opts.concurrency ?? 500,
+        concurrency: jobs(),
         lockDuration: opts.lockMs ?? 15_000,
         stalledInterval: opts.stalledMs ?? 10_000,
         // A job that stalls (its replica died) goes back to wait however often that happens:

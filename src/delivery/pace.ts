@@ -40,6 +40,8 @@ export class Pacer {
   readonly #waiting: Array<(go: boolean) => void> = []
   #windowStart: number
   #closed = false
+  /** While attempts wait, the limit is looked at each window even if no attempt starts or ends. */
+  #timer: NodeJS.Timeout | undefined
 
   constructor (opts: PacerOptions) {
     this.#max = opts.max
@@ -63,7 +65,7 @@ export class Pacer {
     this.#adjust()
     if (this.#closed) return closed
     if (this.#running < this.#limit && this.#waiting.length === 0) this.#running++
-    else if (!(await new Promise<boolean>((resolve) => this.#waiting.push(resolve)))) return closed
+    else if (!(await this.#turn())) return closed
     try {
       return await attempt()
     } finally {
@@ -76,7 +78,19 @@ export class Pacer {
   /** Shutdown: no attempt starts from now on. */
   close (): void {
     this.#closed = true
+    clearTimeout(this.#timer)
     for (const turn of this.#waiting.splice(0)) turn(false)
+  }
+
+  /** Resolves true when it is this attempt's turn, false if the pacer closes first. */
+  #turn (): Promise<boolean> {
+    const tick = () => {
+      this.#timer = undefined
+      this.#adjust()
+      if (this.#waiting.length > 0) this.#timer = setTimeout(tick, WINDOW_MS).unref()
+    }
+    this.#timer ??= setTimeout(tick, WINDOW_MS).unref()
+    return new Promise((resolve) => this.#waiting.push(resolve))
   }
 
   /** Once a window or more has passed: utilization is read for all of them at once, as if it was the same in each. */

@@ -124,6 +124,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
         // BullMQ's keys, under one cluster slot tag: its scripts touch several at once.
         prefix: `{${app.redisPrefix}bull}`,
         concurrency: config.delivery.concurrency,
+        pacer,
         onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
       })
       app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')

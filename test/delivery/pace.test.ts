@@ -101,3 +101,20 @@ t.test('closed: attempts that wait never start, nor do later ones; those running
   running.release()
   t.equal(await first, 'ran', 'the running one finished')
 })
+
+t.test('attempts waiting their turn start once the loop has time again, even while the one running is held up', async (t) => {
+  const { p, later, busy } = pacer(8)
+  busy(1)
+  later(1000)
+  const stuck = held()
+  const waiting = [held(), held()]
+  const done = [stuck, ...waiting].map((a) => p.run(a.run, 'closed'))
+  await tick()
+  t.same(waiting.map((a) => a.started), [false, false], 'one at a time while busy')
+  busy(0.1)
+  later(200)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.same(waiting.map((a) => a.started), [true, true], 'the limit rose by two windows and both started')
+  for (const a of [stuck, ...waiting]) a.release()
+  await Promise.all(done)
+})
