@@ -12,11 +12,12 @@ export interface BullSchedulerOptions {
    * keys at once; it also keeps deployments sharing a Redis apart.
    */
   prefix: string
-  /** Conversations this replica attempts at once. */
+  /** Jobs (conversations) this replica takes at once, at most. */
   concurrency?: number
   /**
-   * The Deliverer's: while it lets fewer attempts start (the replica is busy), the worker takes
-   * fewer jobs, so that those it could not start soon stay in Redis for the other replicas.
+   * The Deliverer's, made with `shed`: while it lets fewer attempts start (the replica is busy),
+   * the worker takes fewer jobs, and those it turns away go back to wait, so that jobs this
+   * replica could not start soon are left to the others.
    */
   pacer?: Pacer
   /**
@@ -65,7 +66,8 @@ export class BullScheduler implements Scheduler {
     const name = 'delivery'
     this.#clients = [opts.connect(), opts.connect()]
     const concurrency = opts.concurrency ?? 500
-    // Twice what may start, so that one attempt held up (by the budget, by a lock) does not hold up the rest.
+    // Twice what may start (the pacer turns away the rest), so that one attempt held up by the
+    // budget or a lock does not hold up the others; never more than `concurrency`.
     const jobs = () => (opts.pacer === undefined ? concurrency : Math.min(concurrency, 2 * opts.pacer.limit))
     this.#queue = new Queue(name, { connection: this.#clients[0]!, prefix: opts.prefix })
     this.#queue.on('error', (err) => opts.onError?.(err))

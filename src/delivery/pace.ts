@@ -14,6 +14,12 @@ export function loopUtilization (): () => number {
 export interface PacerOptions {
   /** Attempts at once while the replica has time to spare. */
   max: number
+  /**
+   * Turn away attempts beyond twice the limit (those running and waiting together) instead of
+   * letting them wait: where a queue shared with other replicas hands out the attempts, one that
+   * is turned away goes back to it, for a replica with time to spare.
+   */
+  shed?: boolean
   /** The event loop's utilization since the last call; loopUtilization() unless a test says. */
   utilization?: () => number
   clock?: () => number
@@ -25,18 +31,21 @@ const WINDOW_MS = 100
 
 /**
  * Delivery is bulk work and yields to requests: how many attempts run at once follows how busy
- * the event loop is, the way TCP paces itself (additive increase, multiplicative decrease). A
- * window of 100 ms in which the loop was over 80% busy halves the limit, down to one; any other
- * raises it by one, up to `max` (from one, that takes `max` tenths of a second). An idle replica starts an attempt at once whatever the limit. A
- * busy one lets updates wait, and a conversation's waiting updates go out in one write when their
- * turn comes: it keeps up with its intake in fewer upstream requests instead of competing with it.
+ * the event loop is, the way TCP paces itself (additive increase, multiplicative decrease). When
+ * the loop was over 80% busy since the limit was last looked at (every 100 ms or more), the limit
+ * halves, down to one; else it rises by one for each 100 ms, up to `max` (from one, that takes
+ * `max` tenths of a second). The limit is never below one, so an idle replica starts an attempt
+ * at once. A busy one lets updates wait, and a conversation's waiting updates go out in one write
+ * when their turn comes: fewer upstream requests than updates, when updates share conversations.
  */
 export class Pacer {
   readonly #max: number
+  readonly #shed: boolean
   readonly #utilization: () => number
   readonly #clock: () => number
   #limit: number
   #running = 0
+  /** Resolved true when it is their turn; false when they are turned away or the pacer closes. */
   readonly #waiting: Array<(go: boolean) => void> = []
   #windowStart: number
   #closed = false
@@ -44,8 +53,10 @@ export class Pacer {
   #timer: NodeJS.Timeout | undefined
 
   constructor (opts: PacerOptions) {
+    if (!(opts.max >= 1)) throw new RangeError(`a pacer needs a maximum of one attempt or more, not ${opts.max}`)
     this.#max = opts.max
     this.#limit = opts.max
+    this.#shed = opts.shed ?? false
     this.#utilization = opts.utilization ?? loopUtilization()
     this.#clock = opts.clock ?? performance.now.bind(performance)
     this.#windowStart = this.#clock()
@@ -58,14 +69,15 @@ export class Pacer {
   }
 
   /**
-   * Runs `attempt` when its turn comes, first come first served; once the pacer is closed, those
-   * that have not started never do, and get `closed` instead.
+   * Runs `attempt` when its turn comes, first come first served. One that does not start (turned
+   * away, or the pacer closed before its turn) gets `instead`.
    */
-  async run<T> (attempt: () => Promise<T>, closed: T): Promise<T> {
+  async run<T> (attempt: () => Promise<T>, instead: T): Promise<T> {
     this.#adjust()
-    if (this.#closed) return closed
+    if (this.#closed) return instead
     if (this.#running < this.#limit && this.#waiting.length === 0) this.#running++
-    else if (!(await this.#turn())) return closed
+    else if (this.#shed && this.#running + this.#waiting.length >= 2 * this.#limit) return instead
+    else if (!(await this.#turn())) return instead
     try {
       return await attempt()
     } finally {
@@ -82,7 +94,6 @@ export class Pacer {
     for (const turn of this.#waiting.splice(0)) turn(false)
   }
 
-  /** Resolves true when it is this attempt's turn, false if the pacer closes first. */
   #turn (): Promise<boolean> {
     const tick = () => {
       this.#timer = undefined
@@ -93,13 +104,14 @@ export class Pacer {
     return new Promise((resolve) => this.#waiting.push(resolve))
   }
 
-  /** Once a window or more has passed: utilization is read for all of them at once, as if it was the same in each. */
   #adjust (): void {
-    const now = this.#clock()
-    const windows = Math.floor((now - this.#windowStart) / WINDOW_MS)
+    const windows = Math.floor((this.#clock() - this.#windowStart) / WINDOW_MS)
     if (windows === 0) return
-    this.#windowStart = now
-    this.#limit = this.#utilization() > BUSY ? Math.max(1, Math.floor(this.#limit / 2 ** windows)) : Math.min(this.#max, this.#limit + windows)
+    this.#windowStart += windows * WINDOW_MS
+    // One long stall (a collection, start-up) halves it once, not once per window it spanned.
+    this.#limit = this.#utilization() > BUSY ? Math.max(1, Math.floor(this.#limit / 2)) : Math.min(this.#max, this.#limit + windows)
+    // The latest to come are the first turned away: the others keep their place.
+    while (this.#shed && this.#waiting.length > 0 && this.#running + this.#waiting.length > 2 * this.#limit) this.#waiting.pop()!(false)
     this.#wake()
   }
 

@@ -105,7 +105,8 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       return
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
-    const pacer = new Pacer({ max: config.delivery.concurrency })
+    // With Redis, an attempt this replica turns away goes back to BullMQ, for a replica with time to spare.
+    const pacer = new Pacer({ max: config.delivery.concurrency, shed: redis !== undefined })
     const m = metricsOf(app, store, pacer)
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {

@@ -73,7 +73,8 @@ export class Deliverer {
   /** Undefined once none of the conversation's updates is left unsettled; else the pause before the next attempt. */
   deliver (conversationId: string): Promise<number | undefined> {
     const { pacer } = this.#opts
-    // An attempt that never started (the replica is stopping) is tried again soon, by another replica.
+    // An attempt that did not start (turned away while the replica is busy, or it is stopping) is
+    // tried again after the first pause: by any replica, when BullMQ schedules it.
     return pacer === undefined ? this.#deliver(conversationId) : pacer.run(() => this.#deliver(conversationId), this.#opts.baseDelayMs)
   }
 

@@ -13,8 +13,8 @@ t.test('a busy replica takes few jobs from Redis at a time; one with time to spa
   /** A replica: its pacer reads the utilization given, and each attempt takes 200 ms, as a Genesys round trip might. */
   const replica = (name: string, utilization: number) => {
     let now = 0
-    const pacer = new Pacer({ max: 500, utilization: () => utilization, clock: () => now })
-    now += 1000
+    const pacer = new Pacer({ max: 500, shed: true, utilization: () => utilization, clock: () => now })
+    for (let i = 0; i < 12; i++, now += 100) void pacer.limit
     const stats = { running: 0, most: 0 }
     const deliverer = {
       maxDelayMs: 1000,

@@ -1,12 +1,19 @@
 import t from 'tap'
 import { Pacer } from '../../src/delivery/pace.js'
 
-/** A pacer on a clock the test moves, reading the utilization the test sets. */
-function pacer (max: number) {
+/** A pacer on a clock the test moves, reading the utilization the test sets; `saturate` brings its limit down to one. */
+function pacer (max: number, shed = false) {
   let now = 0
   let busy = 0
-  const p = new Pacer({ max, utilization: () => busy, clock: () => now })
-  return { p, later: (ms: number) => (now += ms), busy: (u: number) => (busy = u) }
+  const p = new Pacer({ max, shed, utilization: () => busy, clock: () => now })
+  const saturate = () => {
+    busy = 1
+    for (let i = 0; i < 12; i++) {
+      now += 100
+      void p.limit
+    }
+  }
+  return { p, later: (ms: number) => (now += ms), busy: (u: number) => (busy = u), saturate }
 }
 
 /** An attempt that runs until released; `started` says whether it has begun. */
@@ -55,11 +62,13 @@ t.test('each busy window halves the limit down to one; attempts then go one at a
   t.same(order, ['a', 'b', 'c'])
 })
 
-t.test('windows with time to spare raise it by one each, up to max; a long quiet stretch counts each window in it', async (t) => {
-  const { p, later, busy } = pacer(500)
+t.test('one long stall halves it once; windows with time to spare raise it by one each, up to max, a long quiet stretch by its windows', async (t) => {
+  const { p, later, busy, saturate } = pacer(500)
   busy(1)
   later(1000)
-  t.equal(p.limit, 1, 'ten busy windows')
+  t.equal(p.limit, 250, 'a second with the loop never idle: halved once')
+  saturate()
+  t.equal(p.limit, 1)
   busy(0.5)
   later(100)
   t.equal(p.limit, 2)
@@ -67,15 +76,14 @@ t.test('windows with time to spare raise it by one each, up to max; a long quiet
   t.equal(p.limit, 4, 'two more windows')
   later(60_000)
   t.equal(p.limit, 500, 'a minute later, back to max')
-  later(50)
+  later(30)
   busy(1)
   t.equal(p.limit, 500, 'within a window, nothing changes')
 })
 
 t.test('an idle replica starts an attempt at once whatever the limit', async (t) => {
-  const { p, later, busy } = pacer(500)
-  busy(1)
-  later(1000)
+  const { p, saturate } = pacer(500)
+  saturate()
   t.equal(p.limit, 1)
   const a = held()
   const done = p.run(a.run, 'closed')
@@ -86,9 +94,8 @@ t.test('an idle replica starts an attempt at once whatever the limit', async (t)
 })
 
 t.test('closed: attempts that wait never start, nor do later ones; those running finish', async (t) => {
-  const { p, later, busy } = pacer(4)
-  busy(1)
-  later(200)
+  const { p, saturate } = pacer(4)
+  saturate()
   const running = held()
   const waiting = held()
   const first = p.run(running.run, 'closed')
@@ -103,9 +110,8 @@ t.test('closed: attempts that wait never start, nor do later ones; those running
 })
 
 t.test('attempts waiting their turn start once the loop has time again, even while the one running is held up', async (t) => {
-  const { p, later, busy } = pacer(8)
-  busy(1)
-  later(1000)
+  const { p, later, busy, saturate } = pacer(8)
+  saturate()
   const stuck = held()
   const waiting = [held(), held()]
   const done = [stuck, ...waiting].map((a) => p.run(a.run, 'closed'))
@@ -117,4 +123,23 @@ t.test('attempts waiting their turn start once the loop has time again, even whi
   t.same(waiting.map((a) => a.started), [true, true], 'the limit rose by two windows and both started')
   for (const a of [stuck, ...waiting]) a.release()
   await Promise.all(done)
+})
+
+t.test('shedding: beyond twice the limit an attempt is turned away at once; when the limit falls, so are those waiting beyond it', async (t) => {
+  const { p, later, busy } = pacer(4, true)
+  busy(1)
+  later(100)
+  t.equal(p.limit, 2)
+  const attempts = Array.from({ length: 5 }, () => held())
+  const done = attempts.map((a) => p.run(a.run, 'turned away'))
+  await tick()
+  t.same(attempts.map((a) => a.started), [true, true, false, false, false], 'two run, two wait')
+  t.equal(await done[4], 'turned away', 'the fifth, beyond twice the limit, at once')
+  later(100)
+  t.equal(p.limit, 1)
+  t.same(await Promise.all(done.slice(2, 4)), ['turned away', 'turned away'], 'two running are already twice the new limit: those waiting go back')
+  attempts[0]!.release()
+  attempts[1]!.release()
+  t.same(await Promise.all(done.slice(0, 2)), ['ran', 'ran'], 'those running finish')
+  t.notOk(attempts.slice(2).some((a) => a.started), 'the others never started here')
 })
