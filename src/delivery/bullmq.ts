@@ -12,14 +12,12 @@ export interface BullSchedulerOptions {
    * keys at once; it also keeps deployments sharing a Redis apart.
    */
   prefix: string
-  /** Jobs (conversations) this replica takes at once, at most. */
-  concurrency?: number
   /**
-   * The Deliverer's, made with `shed`: while it lets fewer attempts start (the replica is busy),
-   * the worker takes fewer jobs, and those it turns away go back to wait, so that jobs this
-   * replica could not start soon are left to the others.
+   * The Deliverer's, made with `shed`: the worker takes as many jobs (conversations) as it holds
+   * at once (fewer while the replica is busy), and those it turns away go back to wait, so that
+   * jobs this replica could not start soon are left to the others.
    */
-  pacer?: Pacer
+  pacer: Pacer
   /**
    * A replica that stopped renewing its jobs' locks (killed) loses them after lockMs; the
    * stalled check, every stalledMs, then gives them to any replica: lockMs + stalledMs < 30 s.
@@ -65,10 +63,6 @@ export class BullScheduler implements Scheduler {
   constructor (deliverer: Deliverer, opts: BullSchedulerOptions) {
     const name = 'delivery'
     this.#clients = [opts.connect(), opts.connect()]
-    const concurrency = opts.concurrency ?? 500
-    // Twice what may start (the pacer turns away the rest), so that one attempt held up by the
-    // budget or a lock does not hold up the others; never more than `concurrency`.
-    const jobs = () => (opts.pacer === undefined ? concurrency : Math.min(concurrency, 2 * opts.pacer.limit))
     this.#queue = new Queue(name, { connection: this.#clients[0]!, prefix: opts.prefix })
     this.#queue.on('error', (err) => opts.onError?.(err))
     this.#worker = new Worker(
@@ -78,14 +72,14 @@ export class BullScheduler implements Scheduler {
         this.#running.add(attempt)
         const delay = await attempt.finally(() => {
           this.#running.delete(attempt)
-          this.#worker.concurrency = jobs()
+          this.#worker.concurrency = opts.pacer.capacity
         })
         if (delay !== undefined) throw new TryAgain(delay)
       },
       {
         connection: this.#clients[1]!,
         prefix: opts.prefix,
-        concurrency: jobs(),
+        concurrency: opts.pacer.capacity,
         lockDuration: opts.lockMs ?? 15_000,
         stalledInterval: opts.stalledMs ?? 10_000,
         // A job that stalls (its replica died) goes back to wait however often that happens:

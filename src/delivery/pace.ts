@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 
 /** How busy this process's event loop was since the last call: from 0 (idle) to 1. */
-export function loopUtilization (): () => number {
+function loopUtilization (): () => number {
   let last = performance.eventLoopUtilization()
   return () => {
     const now = performance.eventLoopUtilization()
@@ -15,7 +15,7 @@ export interface PacerOptions {
   /** Attempts at once while the replica has time to spare. */
   max: number
   /**
-   * Turn away attempts beyond twice the limit (those running and waiting together) instead of
+   * Turn away attempts beyond its capacity (those running and waiting together) instead of
    * letting them wait: where a queue shared with other replicas hands out the attempts, one that
    * is turned away goes back to it, for a replica with time to spare.
    */
@@ -69,6 +69,15 @@ export class Pacer {
   }
 
   /**
+   * Attempts it holds at once, running and waiting, when it sheds: twice the limit (so that one
+   * held up by the budget or a lock does not hold up the others), never more than `max`.
+   */
+  get capacity (): number {
+    this.#adjust()
+    return this.#capacity()
+  }
+
+  /**
    * Runs `attempt` when its turn comes, first come first served. One that does not start (turned
    * away, or the pacer closed before its turn) gets `instead`.
    */
@@ -76,7 +85,7 @@ export class Pacer {
     this.#adjust()
     if (this.#closed) return instead
     if (this.#running < this.#limit && this.#waiting.length === 0) this.#running++
-    else if (this.#shed && this.#running + this.#waiting.length >= 2 * this.#limit) return instead
+    else if (this.#shed && this.#running + this.#waiting.length >= this.#capacity()) return instead
     else if (!(await this.#turn())) return instead
     try {
       return await attempt()
@@ -111,8 +120,12 @@ export class Pacer {
     // One long stall (a collection, start-up) halves it once, not once per window it spanned.
     this.#limit = this.#utilization() > BUSY ? Math.max(1, Math.floor(this.#limit / 2)) : Math.min(this.#max, this.#limit + windows)
     // The latest to come are the first turned away: the others keep their place.
-    while (this.#shed && this.#waiting.length > 0 && this.#running + this.#waiting.length > 2 * this.#limit) this.#waiting.pop()!(false)
+    while (this.#shed && this.#waiting.length > 0 && this.#running + this.#waiting.length > this.#capacity()) this.#waiting.pop()!(false)
     this.#wake()
+  }
+
+  #capacity (): number {
+    return Math.min(this.#max, 2 * this.#limit)
   }
 
   #wake (): void {

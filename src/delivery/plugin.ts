@@ -124,7 +124,6 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
         connect: () => app.redisConnect!({ maxRetriesPerRequest: null }),
         // BullMQ's keys, under one cluster slot tag: its scripts touch several at once.
         prefix: `{${app.redisPrefix}bull}`,
-        concurrency: config.delivery.concurrency,
         pacer,
         onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
       })

@@ -91,17 +91,22 @@ t.test('updates accepted while their conversation is being attempted get the nex
   t.equal((await store.get(second.id))?.state, 'written')
 })
 
-t.test('on a busy replica, updates that come while their attempt waits its turn go out with it, in one write', async (t) => {
+/** A replica kept busy (its pacer lets one attempt start at a time), whose attempt for c-1 is held until `release`. */
+async function busyWithOneHeld (t: Test) {
   const { updates, seen, holdUntil } = pipeline([])
   let now = 0
   const pacer = new Pacer({ max: 500, utilization: () => 1, clock: () => now })
   for (; pacer.limit > 1; now += 100);
-  t.equal(pacer.limit, 1, 'busy: one attempt at a time')
   const { store, scheduler } = setup(t, updates, { pacer })
   let release!: () => void
   holdUntil(new Promise((resolve) => (release = resolve)))
   await store.add(fresh({ a: '1' }), 10)
-  const first = scheduler.deliver('c-1')
+  return { seen, store, scheduler, pacer, release, first: scheduler.deliver('c-1') }
+}
+
+t.test('on a busy replica, updates that come while their attempt waits its turn go out with it, in one write', async (t) => {
+  const { seen, store, scheduler, pacer, release, first } = await busyWithOneHeld(t)
+  t.equal(pacer.limit, 1, 'busy: one attempt at a time')
   const x = fresh({ x: '1' }, undefined, 'c-2')
   await store.add(x, 10)
   const second = scheduler.deliver('c-2')
@@ -119,15 +124,7 @@ t.test('on a busy replica, updates that come while their attempt waits its turn 
 })
 
 t.test('when the replica stops, an attempt still waiting its turn never starts: its updates stay queued', async (t) => {
-  const { updates, seen, holdUntil } = pipeline([])
-  let now = 0
-  const pacer = new Pacer({ max: 500, utilization: () => 1, clock: () => now })
-  for (; pacer.limit > 1; now += 100);
-  const { store, scheduler } = setup(t, updates, { pacer })
-  let release!: () => void
-  holdUntil(new Promise((resolve) => (release = resolve)))
-  await store.add(fresh({ a: '1' }), 10)
-  const first = scheduler.deliver('c-1')
+  const { seen, store, scheduler, pacer, release, first } = await busyWithOneHeld(t)
   const waiting = fresh({ b: '1' }, undefined, 'c-2')
   await store.add(waiting, 10)
   const second = scheduler.deliver('c-2')
