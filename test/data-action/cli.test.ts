@@ -7,6 +7,7 @@ import t from 'tap'
 import { cli } from './cli-process.js'
 import { dataAction } from '../../src/data-action/build.js'
 import type { Teardown } from '../helpers/stack.js'
+import { markedShell } from '../helpers/readme.js'
 
 const run = promisify(execFile)
 const root = new URL('../../', import.meta.url)
@@ -18,8 +19,7 @@ async function tempDir (t: Teardown) {
 }
 
 t.test("the README's command writes a file that is JSON and nothing else", async (t) => {
-  const readme = await readFile(new URL('README.md', root), 'utf8')
-  const command = readme.split('<!-- data-action-command')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]?.trim()
+  const command = (await markedShell('data-action-command')).trim()
   t.ok(command?.endsWith(' > action.json'), 'the README redirects to action.json')
   const file = join(await tempDir(t), 'action.json')
   // Exactly as written (npm builds, then runs the CLI), only the file lands outside the checkout.

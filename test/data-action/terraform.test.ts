@@ -7,8 +7,7 @@ import { actionParts, importJson, type DataActionOptions } from '../../src/data-
 import { dataActionTerraform, hclString } from '../../src/data-action/terraform.js'
 import { cli } from './cli-process.js'
 import { block, literal, parseHcl, sameAsJson } from './hcl.js'
-
-const root = new URL('../../', import.meta.url)
+import { marked } from '../helpers/readme.js'
 
 /** The action as Terraform gives it to the provider, beside the import JSON of the same options. */
 async function both (options: DataActionOptions) {
@@ -112,8 +111,8 @@ t.test('the CLI: --format terraform prints HCL, --out writes a .tf file, json st
 })
 
 t.test("the README's Terraform command writes what it says", async (t) => {
-  const readme = await readFile(new URL('README.md', root), 'utf8')
-  const command = readme.split('<!-- data-action-terraform-command')[1]?.match(/```sh\nnpm run -s data-action -- (.*)\n/)?.[1]
+  const page = await marked('data-action-terraform-command')
+  const command = page.match(/```sh\nnpm run -s data-action -- (.*)\n/)?.[1]
   t.ok(command?.endsWith(' --out data-action.tf'), 'the README writes data-action.tf')
   const dir = await mkdtemp(join(tmpdir(), 'data-action-readme-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -122,5 +121,5 @@ t.test("the README's Terraform command writes what it says", async (t) => {
   t.equal(out.code, 0, out.stderr)
   const text = await readFile(join(dir, 'data-action.tf'), 'utf8')
   t.equal(text, dataActionTerraform({ baseUrl: 'https://gateway.example.com', attributes: ['customer_tier', 'crm_id'], conversationOnly: true }))
-  t.match(readme, 'TF_VAR_gateway_api_key', 'and names the variable the file asks for')
+  t.match(page, 'TF_VAR_gateway_api_key', 'and names the variable the file asks for')
 })

@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { startService } from '../helpers/process.js'
-import { readmeShell } from '../helpers/readme.js'
+import { markedShell } from '../helpers/readme.js'
 
 t.test("sandbox mode: the README's async curl gets a 202 and then reads the update written", async (t) => {
-  const snippet = await readmeShell('## For CRM integrators: asynchronous updates')
+  const snippet = await markedShell('async-curl')
   const service = await startService(t, { NODE_ENV: 'development' })
   t.match(service.stdout(), /kept in memory: NOT durable/, 'start-up says the store is not durable')
   const run = snippet.replace('GATEWAY=http://127.0.0.1:3000', `GATEWAY=${service.url}`)

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { readmeShell } from '../helpers/readme.js'
+import { markedShell } from '../helpers/readme.js'
 import { startStack } from '../helpers/stack.js'
 
 t.test("the README's signing snippet, pasted into a shell, gets a signed write through", async (t) => {
-  const snippet = await readmeShell('### Signed webhooks')
+  const snippet = await markedShell('signature-curl')
   // The values the snippet sets for itself are the ones this stack is configured with.
   const key = snippet.match(/\bKEY=(\S+)/)?.[1]
   const secret = snippet.match(/\bSECRET=(\S+)/)?.[1]

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { sign } from '../../src/plugins/signature.js'
 import { id, startStack } from '../helpers/stack.js'
+import { marked, markedShell } from '../helpers/readme.js'
 
 // The specification's own example secret: the key is the 24 bytes whose base64 follows whsec_.
 const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
@@ -136,8 +136,7 @@ t.test('X-Signature keeps working, for a whsec_ secret too (as the text it is)',
 })
 
 t.test("the README's Standard Webhooks example is what the reference library signs, and this service accepts", async (t) => {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const example = readme.split('<!-- standard-webhooks-example')[1]?.split('```')[1]
+  const example = (await marked('standard-webhooks-example')).split('```')[1]
   t.ok(example, 'the README has the example')
   const field = (name: string) => example!.match(new RegExp(`^${name} +(.+)$`, 'm'))?.[1]
   const [readmeSecret, msgId, timestamp, body, toSign, header] = ['SIGNING_SECRETS', 'webhook-id', 'webhook-timestamp', 'body', 'signed', 'webhook-signature'].map(field)
@@ -151,8 +150,7 @@ t.test("the README's Standard Webhooks example is what the reference library sig
 })
 
 t.test("the README's Standard Webhooks snippet, pasted into a shell, gets a signed write through", async (t) => {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  const block = readme.split('<!-- standard-webhooks-example')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]
+  const block = await markedShell('standard-webhooks-example')
   t.ok(block, 'the README has the snippet')
   const key = block!.match(/\bKEY=(\S+)/)?.[1]
   t.equal(block!.match(/\bSECRET=(\S+)/)?.[1], secret, 'signing with the example secret')

@@ -1,16 +1,13 @@
 import { execFile, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
+import { markedShell } from '../helpers/readme.js'
 
 const root = new URL('../../', import.meta.url)
 
 /** The curl the README shows for sandbox mode, exactly as a user would paste it. */
 async function readmeCurl (): Promise<string> {
-  const readme = await readFile(new URL('README.md', root), 'utf8')
-  const block = readme.split('<!-- sandbox-curl')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]
-  if (!block) throw new Error('README.md has no sandbox curl block')
-  return block.replaceAll('\\\n', ' ').trim()
+  return (await markedShell('sandbox-curl')).replaceAll('\\\n', ' ').trim()
 }
 
 /** `npm start` with no configuration, as a new user runs it; resolves once the sandbox banner names its address. */

@@ -1,10 +1,10 @@
 import { execFile, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { request } from 'undici'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { id, send, startStack, type Teardown } from '../helpers/stack.js'
+import { markedShell } from '../helpers/readme.js'
 
 // Issue 13 item 9 (the simulator's part): with SIM_STRICT=1 nothing is made up, so
 // POST /__sim/conversations is how a conversation comes to exist.
@@ -13,8 +13,7 @@ const root = new URL('../../', import.meta.url)
 
 /** The curl the README's simulator section shows, as a user would paste it. */
 async function readmeCurl (): Promise<string> {
-  const readme = await readFile(new URL('README.md', root), 'utf8')
-  const block = readme.split('<!-- sim-create-curl')[1]?.match(/```sh\n([\s\S]*?)```/)?.[1]
+  const block = await markedShell('sim-create-curl')
   if (!block) throw new Error('README.md has no sim-create-curl block')
   return block.replaceAll('\\\n', ' ').trim()
 }
