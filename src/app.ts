@@ -65,7 +65,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(docs)
   await app.register(metrics)
   await app.register(redis, { url: config.redisUrl, cluster: config.redisCluster, clientId: config.genesys.clientId })
-  await app.register(updates, { config, dispatcher: deps.dispatcher, clock: deps.now })
+  await app.register(updates, {
+    genesys: config.genesys,
+    queue: config.queue,
+    lockLeaseMs: config.lockLeaseMs,
+    production: config.env === 'production',
+    tracing: config.tracing.enabled,
+    dispatcher: deps.dispatcher,
+    clock: deps.now,
+  })
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
   await app.register(health)

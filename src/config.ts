@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
+import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
 
 export interface ApiKey {
   name: string
@@ -68,13 +69,6 @@ export interface Config {
   delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number; rescueMs: number }
 }
 
-export interface RedisClusterConfig {
-  nodes: Array<{ host: string; port: number }>
-  tls: boolean
-  username?: string
-  password?: string
-}
-
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
@@ -111,48 +105,6 @@ const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
   return keys
 })
 
-/**
- * REDIS_CLUSTER_NODES: seed nodes, `host:port` each, comma-separated. TLS and credentials are
- * given as in REDIS_URL, by writing an entry as a URL (`rediss://user:password@host:port`); they
- * apply to every node, the ones the cluster reports too, so every URL given must agree on them.
- * Entries are named by position, never shown: one written as a URL may hold a password.
- */
-function clusterNodes (raw: string, ctx: z.RefinementCtx): RedisClusterConfig | undefined {
-  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
-  if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'is set but holds no host:port' })
-  const nodes: RedisClusterConfig['nodes'] = []
-  let shared: { scheme: string; username: string; password: string } | undefined
-  for (const [i, entry] of entries.entries()) {
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry)
-    let u: URL | undefined
-    try {
-      u = new URL(isUrl ? entry : `redis://${entry}`)
-    } catch {}
-    const port = Number(u?.port)
-    if (u === undefined || u.hostname === '' || !(port > 0) || (u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '' ||
-        (isUrl ? !['redis:', 'rediss:'].includes(u.protocol) : u.username !== '' || u.password !== '')) {
-      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} must be host:port, or redis://[user:password@]host:port or rediss://… for TLS (a cluster has no database number)` })
-      continue
-    }
-    if (isUrl) {
-      const these = { scheme: u.protocol, username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
-      if (shared !== undefined && JSON.stringify(shared) !== JSON.stringify(these)) {
-        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} gives another scheme or other credentials than an entry before it; they apply to every node, so give them once` })
-      }
-      shared ??= these
-    }
-    // URL keeps an IPv6 address in brackets; a socket wants it bare.
-    nodes.push({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port })
-  }
-  if (nodes.length === 0) return undefined
-  return {
-    nodes,
-    tls: shared?.scheme === 'rediss:',
-    ...(shared?.username ? { username: shared.username } : {}),
-    ...(shared?.password ? { password: shared.password } : {}),
-  }
-}
-
 const schema = z.object({
   NODE_ENV: optional(z.enum(['development', 'test', 'production'])).transform((v) => v ?? 'development'),
   PORT: int(0, 65535, 3000),
@@ -183,7 +135,12 @@ const schema = z.object({
   ASYNC_MAX_AGE_MS: int(1000, 86_400_000, 600_000),
   ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
-  REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => (raw === undefined ? undefined : clusterNodes(raw, ctx))),
+  REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => {
+    if (raw === undefined) return undefined
+    const { cluster, problems } = clusterNodes(raw)
+    for (const message of problems) ctx.addIssue({ code: 'custom', message })
+    return cluster
+  }),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 

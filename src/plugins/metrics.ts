@@ -8,6 +8,9 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 export function createMetrics () {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  // prom-client names three gauges *_total, a suffix Prometheus keeps for counters (promtool
+  // check metrics refuses them); each is the sum of its per-type gauge, which stays.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
   const registers = [registry]
   return {
     registry,

@@ -3,7 +3,6 @@ import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
-import type { RedisClusterConfig } from '../config.js'
 
 /** One Redis server (REDIS_URL) or a Redis Cluster: whatever the replicas coordinate through. */
 export type RedisClient = Redis | Cluster
@@ -139,4 +138,55 @@ export function script (lua: string): (redis: RedisClient, keys: string[], args:
       return redis.eval(lua, keys.length, ...keys, ...args)
     }
   }
+}
+
+export interface RedisClusterConfig {
+  nodes: Array<{ host: string; port: number }>
+  tls: boolean
+  username?: string
+  password?: string
+}
+
+/**
+ * REDIS_CLUSTER_NODES: seed nodes, `host:port` each, comma-separated. TLS and credentials are
+ * given as in REDIS_URL, by writing an entry as a URL (`rediss://user:password@host:port`); they
+ * apply to every node, the ones the cluster reports too, so every URL given must agree on them.
+ * Entries are named by position, never shown: one written as a URL may hold a password.
+ */
+export function clusterNodes (raw: string): { cluster: RedisClusterConfig | undefined; problems: string[] } {
+  const problems: string[] = []
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
+  if (entries.length === 0) problems.push('is set but holds no host:port')
+  const nodes: RedisClusterConfig['nodes'] = []
+  let shared: { scheme: string; username: string; password: string } | undefined
+  for (const [i, entry] of entries.entries()) {
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry)
+    let u: URL | undefined
+    try {
+      u = new URL(isUrl ? entry : `redis://${entry}`)
+    } catch {}
+    const port = Number(u?.port)
+    if (u === undefined || u.hostname === '' || !(port > 0) || (u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '' ||
+        (isUrl ? !['redis:', 'rediss:'].includes(u.protocol) : u.username !== '' || u.password !== '')) {
+      problems.push(`entry ${i + 1} must be host:port, or redis://[user:password@]host:port or rediss://… for TLS (a cluster has no database number)`)
+      continue
+    }
+    if (isUrl) {
+      const these = { scheme: u.protocol, username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
+      if (shared !== undefined && JSON.stringify(shared) !== JSON.stringify(these)) {
+        problems.push(`entry ${i + 1} gives another scheme or other credentials than an entry before it; they apply to every node, so give them once`)
+      }
+      shared ??= these
+    }
+    // URL keeps an IPv6 address in brackets; a socket wants it bare.
+    nodes.push({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port })
+  }
+  if (nodes.length === 0) return { cluster: undefined, problems }
+  const cluster = {
+    nodes,
+    tls: shared?.scheme === 'rediss:',
+    ...(shared?.username ? { username: shared.username } : {}),
+    ...(shared?.password ? { password: shared.password } : {}),
+  }
+  return { cluster, problems }
 }

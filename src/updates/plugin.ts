@@ -44,8 +44,10 @@ declare module 'fastify' {
   }
 }
 
-export interface UpdatesPluginOptions {
-  config: Config
+/** Its slice of the configuration: Genesys, the queue's bounds, the lock's lease, tracing, and whether this is production. */
+export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' | 'lockLeaseMs'> {
+  production: boolean
+  tracing: boolean
   /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
   dispatcher?: Dispatcher | undefined
   clock?: (() => number) | undefined
@@ -53,8 +55,7 @@ export interface UpdatesPluginOptions {
 
 /** The write pipeline, put together: Genesys client and token, budget, lock, retry policy, queue. */
 export default fp<UpdatesPluginOptions>(
-  async (app, { config, dispatcher, clock }) => {
-    const { genesys: g, queue: limits } = config
+  async (app, { genesys: g, queue: limits, lockLeaseMs, production, tracing: traced, dispatcher, clock }) => {
     const owned = dispatcher === undefined
     const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
     const { metrics, log } = app
@@ -77,7 +78,7 @@ export default fp<UpdatesPluginOptions>(
     const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock, store, onRefresh })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
     const policy = new RetryPolicy({ conflictRetries: g.conflictRetries })
-    const tracing = config.tracing.enabled ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
+    const tracing = traced ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
     const budget = new RateBudget({
       ...g.rateLimit,
       limiter: redis && ((o) => new RateLimiterRedis({ ...o, keyPrefix: `${prefix}${o.keyPrefix}`, storeClient: redis, rejectIfRedisNotReady: true })),
@@ -91,13 +92,13 @@ export default fp<UpdatesPluginOptions>(
       log.debug(r, 'retrying upstream')
     }
     // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
-    const order = redis ? new RedisOrder(redis, prefix) : config.env === 'production' ? undefined : new MemoryOrder()
+    const order = redis ? new RedisOrder(redis, prefix) : production ? undefined : new MemoryOrder()
     const queue = new UpdateQueue(client, {
       order,
       mode: g.writeMode,
       policy,
       budget,
-      lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: config.lockLeaseMs }),
+      lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: lockLeaseMs }),
       maxPerConversation: limits.maxPerConversation,
       maxTotal: limits.maxTotal,
       // A lost PATCH cannot outlive our own wait for its answer by much.

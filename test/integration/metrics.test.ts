@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { id, startStack, type Answer } from '../helpers/stack.js'
 
@@ -77,4 +78,13 @@ t.test('rate-budget waits and refusals are counted by priority', async (t) => {
   t.equal(metric('pdg_rate_budget_refusals_total', { priority: 'bulk' }), refused, 'a refusal for every RATE_BUDGET_EXHAUSTED')
   t.ok(metric('pdg_rate_budget_waits_total', { priority: 'bulk' }) > 0, 'and the waits')
   t.equal(metric('pdg_rate_budget_waits_total', { priority: 'live' }), 0)
+})
+
+t.test('/metrics passes promtool check metrics (no lint problem for Prometheus to trip on)', async (t) => {
+  const { url } = await startStack(t)
+  const text = await (await fetch(`${url}/metrics`)).text()
+  t.match(text, /^nodejs_active_handles\{/m, 'the per-type gauges of active handles stay')
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+  t.notOk(check.error, 'promtool is installed (Debian: apt-get install prometheus)')
+  t.equal(check.status, 0, `promtool says: ${check.stdout}${check.stderr}`)
 })
