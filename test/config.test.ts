@@ -1,5 +1,6 @@
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { dist } from './helpers/dist.js'
 
 const problems = (env: Record<string, string>) => {
   try {
@@ -137,7 +138,8 @@ t.test('the real entry, given several bad variables, names each once on stderr a
   const root = new URL('../', import.meta.url)
   const env = { PATH: process.env.PATH, PORT: 'abc', GENESYS_REGION: 'nowhere', GENESYS_CLIENT_ID: 'id', GENESYS_CLIENT_SECRET: 's', API_KEYS: 'justakey', LOG_LEVEL: 'loud' }
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, ['--import', '@tapjs/typescript/import', 'src/server.ts'], { cwd: root, env, timeout: 60_000 }, (_err, _out, stderr) =>
+    const [node, ...args] = dist('server.js')
+    const child = execFile(node!, args, { cwd: root, env, timeout: 60_000 }, (_err, _out, stderr) =>
       resolve({ code: child.exitCode, stderr })
     )
   })

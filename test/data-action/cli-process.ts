@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { dist } from '../helpers/dist.js'
 
 const root = new URL('../../', import.meta.url)
 
@@ -9,9 +10,11 @@ export interface Exit {
   stderr: string
 }
 
-/** The Data Action CLI in a process of its own, straight from the sources: its real stdout, stderr and exit code. */
+const cliCommand = dist('data-action/cli.js')
+
+/** The Data Action CLI in a process of its own, compiled: its real stdout, stderr and exit code. */
 export function cli (...args: string[]): Promise<Exit> {
-  return promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts', ...args], { cwd: root }).then(
+  return promisify(execFile)(cliCommand[0]!, [...cliCommand.slice(1), ...args], { cwd: root }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (e: Exit) => e
   )

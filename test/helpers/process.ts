@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import type { Teardown } from './stack.js'
+import { dist } from './dist.js'
 
 const root = new URL('../../', import.meta.url)
 
@@ -12,14 +13,14 @@ export interface ServiceProcess {
 }
 
 /**
- * The service's real entry point (src/server.ts) in a process of its own, straight from the
- * TypeScript sources, so signals and exit codes are the real ones. Resolves once it listens.
+ * The service's real entry point in a process of its own, compiled as `npm start` runs it, so
+ * signals and exit codes are the real ones. Resolves once it listens.
  */
 export async function startService (
   t: Teardown,
   env: Record<string, string>,
   /** Another command (the image's), run in another folder. */
-  run: { command: string[]; cwd: string | URL } = { command: [process.execPath, '--import', '@tapjs/typescript/import', 'src/server.ts'], cwd: root },
+  run: { command: string[]; cwd: string | URL } = { command: dist('server.js'), cwd: root },
   /** What the process prints once it listens; its first group is the base URL. */
   listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/
 ): Promise<ServiceProcess> {

@@ -22,6 +22,15 @@ export interface Answer {
   body: any
 }
 
+/**
+ * Resolves once `holds()` is true, looking after each turn of the event loop: for a state the
+ * test waits on (a write in flight at the simulator, a queue drained), never for a length of time.
+ * A state that never comes is the test's own timeout.
+ */
+export async function until (holds: () => boolean): Promise<void> {
+  while (!holds()) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
 /** Fresh UUIDs that look like Genesys ids. */
 export const id = () => crypto.randomUUID()
 

@@ -2,12 +2,17 @@ import t, { type Test } from 'tap'
 import { startRedis } from '../helpers/redis.js'
 import { id, send, startStack } from '../helpers/stack.js'
 
+// Genesys's budget, 300 requests a minute, played ten times faster: 300 in any 6 s, enforced by
+// the simulator and planned for by the service alike. What is checked is proportion (every update
+// written, coalesced, no 429), which a shorter window keeps, at a tenth of the wait.
+const WINDOW_MS = 6000
+
 async function budgetTest (t: Test, env: Record<string, string> = {}, concurrency?: number) {
   const stack = await startStack(t, {
-    // The simulator enforces Genesys's per-token budget; the service plans within the same one.
-    sim: { rateLimit: { requests: 300, windowMs: 60_000 } },
+    sim: { rateLimit: { requests: 300, windowMs: WINDOW_MS } },
     env: { GENESYS_RATE_LIMIT_PER_MINUTE: '300', ...env },
     tune: (config) => {
+      config.genesys.rateLimit.windowMs = WINDOW_MS
       if (concurrency !== undefined) config.delivery.concurrency = concurrency
     },
   })
@@ -20,10 +25,9 @@ async function budgetTest (t: Test, env: Record<string, string> = {}, concurrenc
     t.same(answers.map((a) => a.status).filter((s) => s !== 202), [], `round ${round}: every update accepted`)
     ids.push(...answers.map((a) => a.body.id))
   }
-  const until = Date.now() + 150_000
   let open = ids
-  while (open.length > 0 && Date.now() < until) {
-    await new Promise((resolve) => setTimeout(resolve, 1000))
+  while (open.length > 0) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
     const states = await Promise.all(open.map((u) => send(`${stack.url}/updates/${u}`, 'GET')))
     t.same(states.map((s) => s.body.state).filter((s) => s === 'failed'), [], 'none failed')
     open = open.filter((_, i) => states[i]!.body.state !== 'written')
@@ -39,7 +43,7 @@ async function budgetTest (t: Test, env: Record<string, string> = {}, concurrenc
   t.comment(`${stack.sim.stats.writes} writes, ${stack.sim.stats.reads} reads`)
 }
 
-t.test('at 300 requests per minute, 1,000 async updates over 50 conversations are all accepted and written, coalesced, with no 429', (t) => budgetTest(t))
+t.test('at 300 requests per window, 1,000 async updates over 50 conversations are all accepted and written, coalesced, with no 429', (t) => budgetTest(t))
 
 t.test('the same through Redis, with workers for fewer conversations than are waiting: the backlog still folds', async (t) => {
   const redis = await startRedis(t)

@@ -7,6 +7,7 @@ import { dataActionOptions } from '../../src/data-action/options.js'
 import { dataActionTerraform } from '../../src/data-action/terraform.js'
 import { block, parseHcl, sameAsJson } from '../data-action/hcl.js'
 import { id, send, startStack } from '../helpers/stack.js'
+import { dist } from '../helpers/dist.js'
 
 /**
  * The slice of Velocity a Genesys Data Action request uses: ${input.x}, $esc.jsonString(...)
@@ -73,10 +74,10 @@ t.test('it asks for our answer a second before its own timeout', async (t) => {
 t.test('npm run data-action prints the same document; bad arguments exit 2 naming the flag', async (t) => {
   const run = promisify(execFile)
   const root = new URL('../../', import.meta.url)
-  const tsx = ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts']
-  const { stdout } = await run(process.execPath, [...tsx, '--base-url', 'https://gw.example.com', '--attributes', 'customer_tier, crm_id', '--conversation-only'], { cwd: root })
+  const [node, ...tsx] = dist('data-action/cli.js')
+  const { stdout } = await run(node!, [...tsx, '--base-url', 'https://gw.example.com', '--attributes', 'customer_tier, crm_id', '--conversation-only'], { cwd: root })
   t.same(JSON.parse(stdout), dataAction({ baseUrl: 'https://gw.example.com', attributes: ['customer_tier', 'crm_id'], conversationOnly: true }))
-  const err = await run(process.execPath, [...tsx, '--base-url', 'ftp://x', '--attributes', 'bad-name'], { cwd: root }).catch((e: { code: number; stderr: string }) => e)
+  const err = await run(node!, [...tsx, '--base-url', 'ftp://x', '--attributes', 'bad-name'], { cwd: root }).catch((e: { code: number; stderr: string }) => e)
   t.equal((err as { code: number }).code, 2)
   t.match((err as { stderr: string }).stderr, /--base-url: must be an http\(s\) URL/)
   t.match((err as { stderr: string }).stderr, /--attributes: must start with a letter/)

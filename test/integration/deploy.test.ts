@@ -12,6 +12,7 @@ import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService, type ServiceProcess } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
 import { id, send } from '../helpers/stack.js'
+import { dist } from '../helpers/dist.js'
 
 const run = promisify(execFile)
 const root = new URL('../../', import.meta.url)
@@ -62,7 +63,7 @@ t.test("the image's steps, run here: clean install without dev dependencies, the
   await run('sh', ['-c', install], { cwd: app, env: { ...process.env, npm_config_prefer_offline: 'true' } })
   const installed = await readdir(join(app, 'node_modules'))
   t.ok(installed.includes('fastify') && !installed.includes('tap') && !installed.includes('typescript') && !installed.includes('testcontainers'), 'runtime dependencies only')
-  await run(process.execPath, [new URL('node_modules/typescript/bin/tsc', root).pathname, '-p', 'tsconfig.build.json', '--outDir', join(app, 'dist')], { cwd: root })
+  await cp(new URL('dist', root), join(app, 'dist'), { recursive: true }) // the build stage's output, as COPY --from=build takes it
 
   const sim = buildSimulator({ clientId: 'image', clientSecret: 'image-secret' })
   const simUrl = await sim.app.listen({ port: 0, host: '127.0.0.1' })
@@ -167,7 +168,7 @@ t.test('the compose stack end to end: in containers where a runtime answers, els
   const sim = await startService(
     t,
     { ...simSettings, SIM_HOST: '127.0.0.1', SIM_PORT: '0' },
-    { command: [process.execPath, '--import', '@tapjs/typescript/import', 'src/sim/main.ts'], cwd: root }
+    { command: dist('sim/main.js'), cwd: root }
   )
   const image = await runtimeStage()
   const gateway = (name: string): Promise<ServiceProcess> => {

@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { id, send, startStack, type Teardown } from '../helpers/stack.js'
 import { markedShell } from '../helpers/readme.js'
+import { dist } from '../helpers/dist.js'
 
 // Issue 13 item 9 (the simulator's part): with SIM_STRICT=1 nothing is made up, so
 // POST /__sim/conversations is how a conversation comes to exist.
@@ -18,9 +19,10 @@ async function readmeCurl (): Promise<string> {
   return block.replaceAll('\\\n', ' ').trim()
 }
 
-/** `npm run sim`'s entry point in a process of its own, straight from the sources. */
+/** `npm run sim`'s entry point in a process of its own, compiled as `npm run sim` runs it. */
 async function standalone (t: Teardown, env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'src/sim/main.ts'], {
+  const [node, ...args] = dist('sim/main.js')
+  const child = spawn(node!, args, {
     cwd: root,
     env: { PATH: process.env.PATH, SIM_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
