@@ -14,11 +14,11 @@ import type { Teardown } from '../helpers/stack.js'
 const NO_AOF = ['--save', '', '--appendonly', 'no']
 
 /** The gateway in production shape with async updates on Redis: its start-up warnings, and a scrape. */
-async function gateway (t: Teardown, redisUrl: string) {
+async function gateway (t: Teardown, redis: string | { cluster: string }) {
   const lines: string[] = []
   const logStream = new Writable({ write (chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
   // Nothing here calls Genesys: the URLs only have to be valid.
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's', GENESYS_API_URL: 'http://127.0.0.1:9', GENESYS_LOGIN_URL: 'http://127.0.0.1:9', REDIS_URL: redisUrl })
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's', GENESYS_API_URL: 'http://127.0.0.1:9', GENESYS_LOGIN_URL: 'http://127.0.0.1:9', ...(typeof redis === 'string' ? { REDIS_URL: redis } : { REDIS_CLUSTER_NODES: redis.cluster }) })
   const app = await buildApp(config, { logStream })
   t.teardown(() => app.close())
   const persistence = async () => {
@@ -69,6 +69,10 @@ t.test('a user that may not run INFO: unknown, not a failure', async (t) => {
 
 t.test('a Redis Cluster: every primary is asked', async (t) => {
   const cluster = await startRedisCluster(t)
+  const { persistence, warnings } = await gateway(t, { cluster: cluster.nodes })
+  t.match(warnings(), [/^REDIS DOES NOT PERSIST/], 'the gateway on it warns at start-up')
+  t.same(await persistence(), { aof: 0, none: 1, unknown: 0 })
+
   const client = clusterClient({ nodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })), tls: false }, {})
   t.teardown(async () => {
     await Promise.all(client.nodes('master').map((node) => node.config('SET', 'appendonly', 'no'))) // as above
