@@ -10,6 +10,7 @@ import { MemoryDeliveryStore } from './memory.js'
 import { Pacer } from './pace.js'
 import type { Delivery, DeliveryStore, Page } from './store.js'
 import { BullScheduler } from './bullmq.js'
+import { watchPersistence } from './persistence.js'
 import { RedisDeliveryStore } from './redis.js'
 import { DeliveryTracing } from './tracing.js'
 import { Deliverer, LocalScheduler, type Scheduler } from './worker.js'
@@ -128,6 +129,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
         onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
       })
       app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
+      await watchPersistence(redis, app.metrics.registry, app.log)
     } else {
       scheduler = new LocalScheduler(deliverer, (err, conversationId) => app.log.error({ err, conversationId }, 'could not record the outcome of asynchronous updates'))
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')

@@ -92,6 +92,28 @@ async function backend (t: Teardown): Promise<{ host: string; port: number; sour
   return { host: '127.0.0.1', port, source: `redis-server on port ${port}` }
 }
 
+/**
+ * A redis-server of the test's own on a free port, with `args` (its persistence, say) and a
+ * fresh directory for whatever files it writes; no proxy. Its address as a redis:// URL.
+ */
+export async function spawnRedis (t: Teardown, args: string[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdg-redis-'))
+  const port = await freePort()
+  const child = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit')
+      // SIGKILL: on SIGTERM, a server whose first AOF is still being written refuses to stop.
+      child.kill('SIGKILL')
+      await exited
+    }
+    await rm(dir, { recursive: true, force: true })
+  })
+  await started(child, /Ready to accept connections/, 'redis-server')
+  child.removeAllListeners('exit')
+  return `redis://127.0.0.1:${port}`
+}
+
 export interface TestRedisCluster {
   /** For REDIS_CLUSTER_NODES: every node, host:port, comma-separated. */
   nodes: string
