@@ -56,6 +56,8 @@ export interface Config {
   redisUrl: string | undefined
   /** A Redis Cluster's seed nodes (REDIS_CLUSTER_NODES), with what applies to every node. */
   redisCluster: RedisClusterConfig | undefined
+  /** refuse: 409 CONVERSATION_ENDED for a write found to target an ended conversation. */
+  endedConversationWrites: 'refuse' | 'allow'
   /** The browser console at /console outside sandbox mode (in sandbox it is always on). */
   console: boolean
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
@@ -184,6 +186,7 @@ const schema = z.object({
   ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
   REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => (raw === undefined ? undefined : clusterNodes(raw, ctx))),
+  ENDED_CONVERSATION_WRITES: optional(z.enum(['refuse', 'allow'])).transform((v) => v ?? 'refuse'),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 
@@ -294,6 +297,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,
+    endedConversationWrites: e.ENDED_CONVERSATION_WRITES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
     delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500, rescueMs: 30_000 },

@@ -110,6 +110,13 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     return reply.redirect(`/console/conversations/${source.create()}`, 303)
   })
 
+  app.post<{ Params: Params }>('/console/conversations/:id/end', async (req, reply) => {
+    if (source.end === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'conversations are ended here only in sandbox mode')
+    const id = req.params.id.toLowerCase()
+    if (source.end(id) === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `the simulator has no conversation ${id}`)
+    return reply.redirect(`/console/conversations/${id}`, 303)
+  })
+
   app.get<{ Params: Params }>('/console/conversations/:id', async (req, reply) => {
     const { id } = req.params
     const page = chrome(req, `Conversation ${id}`)
@@ -119,7 +126,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       if (participants === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates)
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, section))
+      const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, section, ended))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))

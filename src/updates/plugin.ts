@@ -95,6 +95,7 @@ export default fp<UpdatesPluginOptions>(
     const queue = new UpdateQueue(client, {
       order,
       mode: g.writeMode,
+      refuseEnded: config.endedConversationWrites === 'refuse',
       policy,
       budget,
       lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: config.lockLeaseMs }),
