@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
+import { publicUrl } from './data-action/public-url.js'
 
 export interface ApiKey {
   name: string
@@ -56,6 +57,8 @@ export interface Config {
   redisUrl: string | undefined
   /** A Redis Cluster's seed nodes (REDIS_CLUSTER_NODES), with what applies to every node. */
   redisCluster: RedisClusterConfig | undefined
+  /** PUBLIC_URL: where Genesys and browsers reach the service (Data Action export, console cookie). */
+  publicUrl: string | undefined
   /** refuse: 409 CONVERSATION_ENDED for a write found to target an ended conversation. */
   endedConversationWrites: 'refuse' | 'allow'
   /** The browser console at /console outside sandbox mode (in sandbox it is always on). */
@@ -186,6 +189,7 @@ const schema = z.object({
   ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
   REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => (raw === undefined ? undefined : clusterNodes(raw, ctx))),
+  PUBLIC_URL: publicUrl,
   ENDED_CONVERSATION_WRITES: optional(z.enum(['refuse', 'allow'])).transform((v) => v ?? 'refuse'),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
@@ -297,6 +301,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,
+    publicUrl: e.PUBLIC_URL,
     endedConversationWrites: e.ENDED_CONVERSATION_WRITES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },

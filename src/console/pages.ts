@@ -128,8 +128,16 @@ function endSection (id: string, endTime: string | undefined): string {
   return `<form method="post" action="/console/conversations/${h(id)}/end"><button type="submit">End this conversation (the caller hangs up)</button></form>`
 }
 
-/** `updates`: a section of the asynchronous updates to this conversation, where they exist. `ended`: sandbox's end state. */
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, updates = '', ended?: { endTime: string | undefined }): string {
+export interface ConversationExtras {
+  /** A section of the asynchronous updates to this conversation, where they exist. */
+  updates?: string | undefined
+  /** Sandbox: whether the conversation has ended, and a button to end it. */
+  ended?: { endTime: string | undefined } | undefined
+  /** No PUBLIC_URL outside sandbox: the Data Action's URL is a guess, and the page says so. */
+  guessed?: boolean
+}
+
+export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false }: ConversationExtras = {}): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
@@ -155,6 +163,7 @@ ${updates}
 </section>
 <section aria-labelledby="da-h">
 <h2 id="da-h">Data Action for these keys</h2>
+${guessed ? '<p class="result problem">PUBLIC_URL is not set: the URL in these downloads is guessed from this page\'s address, and behind a proxy it is likely wrong. Set PUBLIC_URL to where Genesys reaches this service.</p>' : ''}
 <p id="data-action-none" class="muted">Set an attribute whose name is a plain identifier (letters, digits, _) to get a Data Action for it.</p>
 <p id="data-action-links" hidden>For <span id="data-action-keys"></span>:
 <a id="data-action-json" href="/console/data-action" download>Genesys import JSON</a> ·

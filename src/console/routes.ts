@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GUESS_HEADER, isHttps } from '../data-action/public-url.js'
 import { ApiError } from '../errors.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
@@ -10,6 +11,8 @@ import type { WriteLog } from './writes.js'
 
 export interface ConsoleRoutesOptions {
   sandbox: boolean
+  /** PUBLIC_URL: an https one makes the session cookie Secure, as the browser's side of a TLS proxy is. */
+  publicUrl: string | undefined
   sessions: Sessions
   /** API keys are configured: the console wants a sign-in, as the API wants a key. */
   authOn: boolean
@@ -26,7 +29,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Params = { id: string; participantId: string }
 
 /** The console's routes, in their own context: its form parser and headers stay here. */
-export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
+export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
   // Not part of the API: left out of /openapi.json and /docs.
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true }
@@ -63,7 +66,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       method,
       url,
       ...(payload !== undefined && { payload }),
-      headers: { ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
+      // The host the browser used: without PUBLIC_URL, the Data Action's guess is made from it.
+      headers: { host: req.host, ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
     })
   }
 
@@ -79,7 +83,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     const next = nextPath(req.body?.next)
     const key = authOn ? sessions.keyFor(req.body?.key ?? '') : undefined
     if (key === undefined) return html(reply, 401, signInPage(next, true))
-    return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https')).redirect(next, 303)
+    return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https' || isHttps(publicUrl))).redirect(next, 303)
   })
   app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
 
@@ -127,7 +131,9 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates)
       const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, section, ended))
+      const guessed = !sandbox && publicUrl === undefined
+      const extras = { updates: section, ended, guessed }
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, extras))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -156,6 +162,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     if (res.statusCode === 200) {
       const terraform = new URLSearchParams(query).get('format') === 'terraform'
       reply.header('content-disposition', `attachment; filename="${terraform ? 'data-action.tf' : 'data-action.json'}"`)
+      const warning = res.headers[GUESS_HEADER]
+      if (typeof warning === 'string') reply.header(GUESS_HEADER, warning)
     }
     return reply.status(res.statusCode).type(res.headers['content-type'] as string).send(res.body)
   })

@@ -11,7 +11,12 @@ export interface Exit {
 
 /** The Data Action CLI in a process of its own, straight from the sources: its real stdout, stderr and exit code. */
 export function cli (...args: string[]): Promise<Exit> {
-  return promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts', ...args], { cwd: root }).then(
+  return cliWith({}, ...args)
+}
+
+/** The same, with these environment variables on top of the test's own. */
+export function cliWith (env: Record<string, string>, ...args: string[]): Promise<Exit> {
+  return promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/import', 'src/data-action/cli.ts', ...args], { cwd: root, env: { ...process.env, ...env } }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (e: Exit) => e
   )
