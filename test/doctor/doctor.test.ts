@@ -1,11 +1,14 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { runDoctor, type Report } from '../../src/doctor/doctor.js'
 import { buildSimulator, type SimulatorOptions } from '../../src/sim/simulator.js'
-import { startRedis } from '../helpers/redis.js'
 import { id, type Teardown } from '../helpers/stack.js'
 
 // The doctor against the real simulator over HTTP, as it would meet a real org.
@@ -93,21 +96,35 @@ t.test('outside sandbox: PUBLIC_URL must be https, and API keys long and distinc
   t.match(check(unset, 'PUBLIC_URL'), { ok: false, detail: /not set/ })
 })
 
+/** A redis-server of this test's own, in a directory of its own: AOF writes files. */
+async function redisServer (t: Teardown, appendonly: 'yes' | 'no'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'doctor-redis-'))
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', appendonly, '--dir', dir], { stdio: ['ignore', 'pipe', 'ignore'] })
+  t.teardown(async () => {
+    child.kill()
+    await once(child, 'exit')
+    await rm(dir, { recursive: true, force: true })
+  })
+  let out = ''
+  for await (const chunk of child.stdout) if (/Ready to accept connections/.test(out += chunk)) break
+  return `redis://127.0.0.1:${port}`
+}
+
 t.test('Redis: reachable and persisting, or said plainly why not', async (t) => {
   const { env } = await org(t)
-  const redis = await startRedis(t)
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.quit())
-  await admin.config('SET', 'appendonly', 'no')
-  const off = await runDoctor(loadConfig({ ...env, REDIS_URL: redis.url }))
+  const off = await runDoctor(loadConfig({ ...env, REDIS_URL: await redisServer(t, 'no') }))
   t.match(check(off, 'Redis'), { ok: false, detail: /AOF is off/ })
-  await admin.config('SET', 'appendonly', 'yes')
-  const on = await runDoctor(loadConfig({ ...env, REDIS_URL: redis.url }))
+  const on = await runDoctor(loadConfig({ ...env, REDIS_URL: await redisServer(t, 'yes') }))
   t.match(check(on, 'Redis'), { ok: true, detail: /persisting/ })
-  await redis.cut()
-  const down = await runDoctor(loadConfig({ ...env, REDIS_URL: redis.url }))
+  // Port 9 (discard): nothing listens there.
+  const down = await runDoctor(loadConfig({ ...env, REDIS_URL: 'redis://127.0.0.1:9' }))
   t.match(check(down, 'Redis'), { ok: false, detail: /^unreachable/ })
-  await redis.restore()
 })
 
 /** The doctor as a user runs it: its own process, the environment as the service's. */
