@@ -92,6 +92,7 @@ ${rows.join('\n')}
 </tbody></table>`}`
   }
   return layout(chrome, `<h1>Console</h1>
+<p><a href="/console/doctor">Going-live checks</a>: region, OAuth client, rate limit, Redis, PUBLIC_URL, keys, and merge or replace.</p>
 <div class="grid">
 <section aria-labelledby="conv-h">
 <h2 id="conv-h">${conversations === undefined ? 'Open a conversation' : 'Simulated conversations'}</h2>

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
+import { runDoctor } from '../doctor/doctor.js'
 import type { Simulator } from '../sim/simulator.js'
 import { consoleRoutes } from './routes.js'
 import { Sessions } from './session.js'
@@ -49,7 +50,8 @@ export default fp<ConsoleOptions>(
     })
 
     const sessions = new Sessions(config.apiKeys)
-    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, sessions, authOn: config.apiKeys.length > 0, source, writes })
+    const doctor = (probe?: { conversationId: string; participantId: string }) => runDoctor(config, { sandbox, probe })
+    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes })
   },
   { name: 'console', dependencies: ['metrics', 'updates'] }
 )

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GUESS_HEADER, isHttps } from '../data-action/public-url.js'
+import type { Report } from '../doctor/doctor.js'
+import { doctorPage } from '../doctor/page.js'
 import { ApiError } from '../errors.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
@@ -13,6 +15,8 @@ export interface ConsoleRoutesOptions {
   sandbox: boolean
   /** PUBLIC_URL: an https one makes the session cookie Secure, as the browser's side of a TLS proxy is. */
   publicUrl: string | undefined
+  /** The going-live checks with this service's configuration (and a probe of a test call). */
+  doctor: (probe?: { conversationId: string; participantId: string }) => Promise<Report>
   sessions: Sessions
   /** API keys are configured: the console wants a sign-in, as the API wants a key. */
   authOn: boolean
@@ -29,7 +33,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Params = { id: string; participantId: string }
 
 /** The console's routes, in their own context: its form parser and headers stay here. */
-export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
+export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, doctor, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
   // Not part of the API: left out of /openapi.json and /docs.
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true }
@@ -101,6 +105,15 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     const feed = asyncUpdates(app)
     if (feed === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'asynchronous delivery is off: it needs REDIS_URL in production')
     return feed.all(caller(req))
+  })
+
+  app.get('/console/doctor', async (req, reply) => html(reply, 200, doctorPage(chrome(req, 'Going-live checks'), await doctor())))
+  app.post<{ Body: { conversation?: string; participant?: string } }>('/console/doctor', async (req, reply) => {
+    const conversationId = (req.body?.conversation ?? '').trim().toLowerCase()
+    const participantId = (req.body?.participant ?? '').trim().toLowerCase()
+    const page = chrome(req, 'Going-live checks')
+    if (!UUID.test(conversationId) || !UUID.test(participantId)) return html(reply, 400, problemPage(page, 400, 'Not a conversation and participant id', 'Genesys ids are UUIDs'))
+    return html(reply, 200, doctorPage(page, await doctor({ conversationId, participantId }), { conversationId, participantId }))
   })
 
   app.get<{ Querystring: { id?: string } }>('/console/open', async (req, reply) => {
