@@ -59,6 +59,9 @@ t.test('console: an https PUBLIC_URL makes the session cookie Secure, and its ex
   const plain = await startStack(t, { env })
   const insecure = await form(`${plain.url}/console/sign-in`, { key: 'ops-key-1234567890', next: '/console' })
   t.notMatch(insecure.headers.get('set-cookie'), /Secure/, 'over plain http with no PUBLIC_URL, no Secure (the browser would drop it)')
+  const session = { cookie: insecure.headers.get('set-cookie')!.split(';')[0]! }
+  const guessed = await (await fetch(`${plain.url}/console/conversations/${crypto.randomUUID()}`, { headers: session })).text()
+  t.match(guessed, 'PUBLIC_URL is not set: the URL in these downloads is guessed', 'the conversation page says the export guessed')
 
   const proxied = await startStack(t, { env: { ...env, PUBLIC_URL: PUBLIC } })
   const signedIn = await form(`${proxied.url}/console/sign-in`, { key: 'ops-key-1234567890', next: '/console' })
@@ -67,6 +70,8 @@ t.test('console: an https PUBLIC_URL makes the session cookie Secure, and its ex
   const exported = await fetch(`${proxied.url}/console/data-action?attributes=tier`, { headers: { cookie: cookie.split(';')[0]! } })
   t.equal(exported.status, 200)
   t.match((await exported.json()).config.request.requestUrlTemplate, new RegExp(`^${PUBLIC}/participants/`))
+  const page = await (await fetch(`${proxied.url}/console/conversations/${crypto.randomUUID()}`, { headers: { cookie: cookie.split(';')[0]! } })).text()
+  t.notMatch(page, 'PUBLIC_URL is not set')
 })
 
 t.test('the CLI defaults --base-url to PUBLIC_URL and refuses a bad one by name', async (t) => {
