@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|memory]`: this service against a plain
+// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|drain|flood|memory]`: this service against a plain
 // forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
 // the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
 // this one. Timed scenarios run N rounds (3 by default), each round in a rotated order; each
@@ -13,7 +13,8 @@
 // Spread at 0 ms also runs this service taking the same updates with `Prefer: respond-async`
 // (patch mode; in memory, and durable in a private redis-server when one can be started), and
 // the synchronous patch mode with that Redis, so the cost of the store and that of asynchronous
-// delivery show apart. After the scenarios: the backlog drain (bench/drain.ts).
+// delivery show apart. After the scenarios: the backlog drain (bench/drain.ts), and flows under a
+// CRM flood (bench/flood.ts).
 import { execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -23,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { drain } from './drain.js'
+import { flood } from './flood.js'
 import { drained, redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
 import { serviceFlags } from './service-flags.js'
 
@@ -386,6 +388,11 @@ if (selected('drain')) {
   const { updates, conversations } = backlog
   console.log(`## drain: ${updates.toLocaleString('en')} accepted updates over ${conversations.toLocaleString('en')} conversations, 6,000 upstream requests a minute; patch mode\n`)
   for (const redis of haveRedis ? [false, true] : [false]) console.log(`- ${await drain({ ...backlog, budget: 6000, redis, timeoutMs: quick ? 60_000 : 600_000 })}`)
+  console.log()
+}
+if (selected('flood')) {
+  console.log('## flood: flows first while CRMs flood at several times the Genesys budget\n')
+  console.log(await flood({ phaseMs: quick ? 8000 : 30_000 }))
   console.log()
 }
 if (!quick && (only === undefined || only.includes('memory'))) {

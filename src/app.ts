@@ -69,6 +69,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     genesys: config.genesys,
     queue: config.queue,
     lockLeaseMs: config.lockLeaseMs,
+    endedConversationWrites: config.endedConversationWrites,
     production: config.env === 'production',
     tracing: config.tracing.enabled,
     dispatcher: deps.dispatcher,
@@ -85,7 +86,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     await api.register(auth, { keys: config.apiKeys })
     await api.register(signature, { keys: config.apiKeys, now: deps.now })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
-    await api.register(dataAction)
+    await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)
   })
   return app

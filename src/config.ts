@@ -2,6 +2,7 @@ import { z } from 'zod'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
+import { publicUrl } from './data-action/public-url.js'
 
 export interface ApiKey {
   name: string
@@ -57,6 +58,10 @@ export interface Config {
   redisUrl: string | undefined
   /** A Redis Cluster's seed nodes (REDIS_CLUSTER_NODES), with what applies to every node. */
   redisCluster: RedisClusterConfig | undefined
+  /** PUBLIC_URL: where Genesys and browsers reach the service (Data Action export, console cookie). */
+  publicUrl: string | undefined
+  /** refuse: 409 CONVERSATION_ENDED for a write found to target an ended conversation. */
+  endedConversationWrites: 'refuse' | 'allow'
   /** The browser console at /console outside sandbox mode (in sandbox it is always on). */
   console: boolean
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
@@ -141,6 +146,8 @@ const schema = z.object({
     for (const message of problems) ctx.addIssue({ code: 'custom', message })
     return cluster
   }),
+  PUBLIC_URL: publicUrl,
+  ENDED_CONVERSATION_WRITES: optional(z.enum(['refuse', 'allow'])).transform((v) => v ?? 'refuse'),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 
@@ -251,6 +258,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,
+    publicUrl: e.PUBLIC_URL,
+    endedConversationWrites: e.ENDED_CONVERSATION_WRITES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
     delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500, rescueMs: 30_000 },

@@ -17,6 +17,7 @@ export const CATALOGUE = {
   CONVERSATION_NOT_FOUND: { status: 404, title: 'Conversation not found in Genesys Cloud' },
   PARTICIPANT_NOT_FOUND: { status: 404, title: 'Participant not found in the conversation' },
   PARTICIPANT_AMBIGUOUS: { status: 409, title: 'Several participants match; name one' },
+  CONVERSATION_ENDED: { status: 409, title: 'The conversation has ended; attributes not written' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key already used for a different request' },
   IDEMPOTENCY_KEY_IN_FLIGHT: { status: 409, title: 'A request with this Idempotency-Key is still being written; not written again' },
   SIGNATURE_INVALID: { status: 401, title: 'Request signature missing, wrong or too old' },
@@ -134,6 +135,16 @@ export function idempotencyKeyInFlight (): ApiError {
 export function coordinationUnavailable (cause: unknown): ApiError {
   const why = (cause as { message?: string }).message ?? String(cause)
   return new ApiError('COORDINATION_UNAVAILABLE', `Redis is unreachable (${why}); nothing was written; try again shortly`, { retryAfter: 1, cause })
+}
+
+/**
+ * Genesys analytics drops attributes set after a conversation ends, so such a write would be
+ * budget spent for nothing, and its caller would believe it landed.
+ */
+export function conversationEnded (conversationId: string, endTime: string): ApiError {
+  return new ApiError('CONVERSATION_ENDED', `conversation ${conversationId} ended at ${endTime}; nothing was written (Genesys keeps no attributes set after the end)`, {
+    extra: { endTime },
+  })
 }
 
 /** The rate budget has no room for this request before its deadline. */

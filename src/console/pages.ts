@@ -83,7 +83,7 @@ export function indexPage (chrome: Chrome, conversations: ConversationSummary[] 
 <p><label for="open-id">Conversation id</label><br><input id="open-id" name="id" required size="40" pattern="[0-9a-fA-F-]{36}"> <button type="submit">Open</button></p>
 </form>`
   } else {
-    const rows = conversations.map((c) => `<tr><th scope="row"><a href="/console/conversations/${h(c.id)}"><code>${h(c.id)}</code></a></th><td>${h(c.startTime)}</td><td>${c.participants}</td></tr>`)
+    const rows = conversations.map((c) => `<tr><th scope="row"><a href="/console/conversations/${h(c.id)}"><code>${h(c.id)}</code></a></th><td>${h(c.startTime)}${c.endTime ? ` (ended ${h(c.endTime)})` : ''}</td><td>${c.participants}</td></tr>`)
     list = `<form method="post" action="/console/conversations"><button type="submit">New conversation (a customer and an agent)</button></form>
 ${rows.length === 0
   ? '<p class="muted">No conversations yet: make one, or write to any made-up ids through the API.</p>'
@@ -92,6 +92,7 @@ ${rows.join('\n')}
 </tbody></table>`}`
   }
   return layout(chrome, `<h1>Console</h1>
+<p><a href="/console/doctor">Going-live checks</a>: region, OAuth client, rate limit, Redis, PUBLIC_URL, keys, and merge or replace.</p>
 <div class="grid">
 <section aria-labelledby="conv-h">
 <h2 id="conv-h">${conversations === undefined ? 'Open a conversation' : 'Simulated conversations'}</h2>
@@ -119,11 +120,29 @@ ${rows}
 </section>`
 }
 
-/** `updates`: a section of the asynchronous updates to this conversation, where they exist. */
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, updates = ''): string {
+/**
+ * Sandbox only: whether the conversation has ended, and a way to end it, so that a write's
+ * 409 CONVERSATION_ENDED can be seen before a real call meets it.
+ */
+function endSection (id: string, endTime: string | undefined): string {
+  if (endTime !== undefined) return `<p class="result problem">Ended at ${h(endTime)}: writes that read the conversation are refused with 409 CONVERSATION_ENDED (ENDED_CONVERSATION_WRITES=allow lets them through).</p>`
+  return `<form method="post" action="/console/conversations/${h(id)}/end"><button type="submit">End this conversation (the caller hangs up)</button></form>`
+}
+
+export interface ConversationExtras {
+  /** A section of the asynchronous updates to this conversation, where they exist. */
+  updates?: string | undefined
+  /** Sandbox: whether the conversation has ended, and a button to end it. */
+  ended?: { endTime: string | undefined } | undefined
+  /** No PUBLIC_URL outside sandbox: the Data Action's URL is a guess, and the page says so. */
+  guessed?: boolean
+}
+
+export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false }: ConversationExtras = {}): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
+${ended ? endSection(id, ended.endTime) : ''}
 <p id="live" role="status" aria-live="polite"></p>
 ${participants.map((p) => participantSection(p, writers)).join('\n')}
 ${updates}
@@ -145,6 +164,7 @@ ${updates}
 </section>
 <section aria-labelledby="da-h">
 <h2 id="da-h">Data Action for these keys</h2>
+${guessed ? '<p class="result problem">PUBLIC_URL is not set: the URL in these downloads is guessed from this page\'s address, and behind a proxy it is likely wrong. Set PUBLIC_URL to where Genesys reaches this service.</p>' : ''}
 <p id="data-action-none" class="muted">Set an attribute whose name is a plain identifier (letters, digits, _) to get a Data Action for it.</p>
 <p id="data-action-links" hidden>For <span id="data-action-keys"></span>:
 <a id="data-action-json" href="/console/data-action" download>Genesys import JSON</a> ·

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
+import { runDoctor } from '../doctor/doctor.js'
 import type { Simulator } from '../sim/simulator.js'
 import { consoleRoutes } from './routes.js'
 import { Sessions } from './session.js'
@@ -48,7 +49,9 @@ export default fp<ConsoleOptions>(
       done(null, payload)
     })
 
-    await app.register(consoleRoutes, { sandbox, sessions: new Sessions(config.apiKeys), authOn: config.apiKeys.length > 0, source, writes })
+    const sessions = new Sessions(config.apiKeys)
+    const doctor = (probe?: { conversationId: string; participantId: string }) => runDoctor(config, { sandbox, probe })
+    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes })
   },
   { name: 'console', dependencies: ['metrics', 'updates'] }
 )

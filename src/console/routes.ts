@@ -1,4 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GUESS_HEADER, isHttps } from '../data-action/public-url.js'
+import type { Report } from '../doctor/doctor.js'
+import { doctorPage } from '../doctor/page.js'
 import { ApiError } from '../errors.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
@@ -10,6 +13,10 @@ import type { WriteLog } from './writes.js'
 
 export interface ConsoleRoutesOptions {
   sandbox: boolean
+  /** PUBLIC_URL: an https one makes the session cookie Secure, as the browser's side of a TLS proxy is. */
+  publicUrl: string | undefined
+  /** The going-live checks with this service's configuration (and a probe of a test call). */
+  doctor: (probe?: { conversationId: string; participantId: string }) => Promise<Report>
   sessions: Sessions
   /** API keys are configured: the console wants a sign-in, as the API wants a key. */
   authOn: boolean
@@ -26,7 +33,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Params = { id: string; participantId: string }
 
 /** The console's routes, in their own context: its form parser and headers stay here. */
-export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
+export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, doctor, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
   // Not part of the API: left out of /openapi.json and /docs.
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true }
@@ -63,7 +70,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       method,
       url,
       ...(payload !== undefined && { payload }),
-      headers: { ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
+      // The host the browser used: without PUBLIC_URL, the Data Action's guess is made from it.
+      headers: { host: req.host, ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
     })
   }
 
@@ -79,7 +87,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     const next = nextPath(req.body?.next)
     const key = authOn ? sessions.keyFor(req.body?.key ?? '') : undefined
     if (key === undefined) return html(reply, 401, signInPage(next, true))
-    return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https')).redirect(next, 303)
+    return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https' || isHttps(publicUrl))).redirect(next, 303)
   })
   app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
 
@@ -99,6 +107,15 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     return feed.all(caller(req))
   })
 
+  app.get('/console/doctor', async (req, reply) => html(reply, 200, doctorPage(chrome(req, 'Going-live checks'), await doctor())))
+  app.post<{ Body: { conversation?: string; participant?: string } }>('/console/doctor', async (req, reply) => {
+    const conversationId = (req.body?.conversation ?? '').trim().toLowerCase()
+    const participantId = (req.body?.participant ?? '').trim().toLowerCase()
+    const page = chrome(req, 'Going-live checks')
+    if (!UUID.test(conversationId) || !UUID.test(participantId)) return html(reply, 400, problemPage(page, 400, 'Not a conversation and participant id', 'Genesys ids are UUIDs'))
+    return html(reply, 200, doctorPage(page, await doctor({ conversationId, participantId }), { conversationId, participantId }))
+  })
+
   app.get<{ Querystring: { id?: string } }>('/console/open', async (req, reply) => {
     const id = (req.query.id ?? '').trim()
     if (!UUID.test(id)) return html(reply, 400, problemPage(chrome(req, 'Not a conversation id'), 400, 'Not a conversation id', 'a Genesys conversation id is a UUID'))
@@ -110,6 +127,13 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     return reply.redirect(`/console/conversations/${source.create()}`, 303)
   })
 
+  app.post<{ Params: Params }>('/console/conversations/:id/end', async (req, reply) => {
+    if (source.end === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'conversations are ended here only in sandbox mode')
+    const id = req.params.id.toLowerCase()
+    if (source.end(id) === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `the simulator has no conversation ${id}`)
+    return reply.redirect(`/console/conversations/${id}`, 303)
+  })
+
   app.get<{ Params: Params }>('/console/conversations/:id', async (req, reply) => {
     const { id } = req.params
     const page = chrome(req, `Conversation ${id}`)
@@ -119,7 +143,10 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       if (participants === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates)
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, section))
+      const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
+      const guessed = !sandbox && publicUrl === undefined
+      const extras = { updates: section, ended, guessed }
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, extras))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -148,6 +175,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     if (res.statusCode === 200) {
       const terraform = new URLSearchParams(query).get('format') === 'terraform'
       reply.header('content-disposition', `attachment; filename="${terraform ? 'data-action.tf' : 'data-action.json'}"`)
+      const warning = res.headers[GUESS_HEADER]
+      if (typeof warning === 'string') reply.header(GUESS_HEADER, warning)
     }
     return reply.status(res.statusCode).type(res.headers['content-type'] as string).send(res.body)
   })

@@ -10,6 +10,7 @@ export interface ConsoleParticipant {
 export interface ConversationSummary {
   id: string
   startTime: string
+  endTime?: string | undefined
   participants: number
 }
 
@@ -21,6 +22,10 @@ export interface ConversationSource {
   participants(conversationId: string): Promise<ConsoleParticipant[] | undefined>
   /** A new conversation with a customer and an agent (sandbox only); its id. */
   create?(): string
+  /** Ends the conversation as a hang-up would (sandbox only); its endTime, undefined when unknown. */
+  end?(conversationId: string): string | undefined
+  /** When the conversation ended, where the source can tell without a request (sandbox only). */
+  endTime?(conversationId: string): string | undefined
   /** A write went through this service: the next read must not be an older copy. */
   changed(conversationId: string): void
 }
@@ -31,7 +36,7 @@ const copy = (participants: readonly ConsoleParticipant[]): ConsoleParticipant[]
 /** Sandbox: the simulator's state, read in-process, at no cost to anyone's budget. */
 export function simulatorSource (sim: Simulator): ConversationSource {
   return {
-    list: () => sim.conversations().map((c) => ({ id: c.id, startTime: c.startTime, participants: c.participants.length })),
+    list: () => sim.conversations().map((c) => ({ id: c.id, startTime: c.startTime, endTime: c.endTime, participants: c.participants.length })),
     participants: async (id) => {
       const c = sim.conversation(id)
       return c && copy(c.participants)
@@ -41,6 +46,8 @@ export function simulatorSource (sim: Simulator): ConversationSource {
       sim.seed({ id, participants: [{ id: crypto.randomUUID(), purpose: 'customer' }, { id: crypto.randomUUID(), purpose: 'agent' }] })
       return id
     },
+    end: (id) => sim.end(id)?.endTime,
+    endTime: (id) => sim.conversation(id)?.endTime,
     changed () {},
   }
 }

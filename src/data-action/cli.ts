@@ -1,23 +1,26 @@
 // `npm run -s data-action -- --base-url https://… --attributes customer_tier,crm_id` prints a Data
 // Action ready to import in Genesys Cloud (Admin > Integrations > Actions > Import). `-s` keeps
 // npm's banner out of stdout, so `> action.json` is pure JSON; `--out FILE` needs no redirection.
-// `--format terraform` prints the same action as HCL for CX as Code instead.
+// `--format terraform` prints the same action as HCL for CX as Code instead. With PUBLIC_URL set
+// (as for the service), --base-url may be left out.
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { dataAction } from './build.js'
+import { publicUrl } from './public-url.js'
 import { CREDENTIAL_TYPES, FORMATS, TIMEOUT_SECONDS, dataActionText } from './options.js'
 import { TERRAFORM_FILE, dataActionTerraform } from './terraform.js'
 
 const example = 'npm run -s data-action -- --base-url https://gateway.example.com --attributes customer_tier,crm_id --conversation-only > action.json'
 
-const usage = 'usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]   (--help for every option)'
+const usage = 'usage: npm run -s data-action -- [--base-url URL] --attributes NAME,NAME [options]   (--help for every option; --base-url defaults to PUBLIC_URL)'
 
 const help = `Prints a Genesys Cloud Data Action (Web Services Data Actions) that calls this gateway,
 as JSON to import in Admin > Integrations > Actions > Import, or as Terraform for CX as Code.
 
 usage: npm run -s data-action -- --base-url URL --attributes NAME,NAME [options]
 
-  --base-url URL           required: where Genesys reaches this gateway, e.g. https://gateway.example.com
+  --base-url URL           where Genesys reaches this gateway, e.g. https://gateway.example.com;
+                           required unless PUBLIC_URL is set, which is the default
   --attributes NAME,NAME   required: the attribute names the flow will send, comma-separated
                            (letters, digits and _, starting with a letter; at most 50)
   --conversation-only      the action takes only conversationId, and the gateway writes to the
@@ -77,12 +80,17 @@ function main (argv: string[]): number {
     process.stdout.write(help)
     return 0
   }
+  // The service's own PUBLIC_URL, read by the same rule, so the export names what the service does.
+  const configured = publicUrl.safeParse(process.env.PUBLIC_URL)
+  if (!configured.success) problems.push(`PUBLIC_URL: ${configured.error.issues[0]!.message} (or unset it and give --base-url)`)
+  const fallback = configured.success ? configured.data : undefined
   for (const name of ['base-url', 'attributes'] as const) {
-    if (values[name] === undefined && !argv.includes(`--${name}`)) problems.push(`--${name} is required: ${flags[name].what}`)
+    if (name === 'base-url' && (fallback !== undefined || !configured.success)) continue
+    if (values[name] === undefined && !argv.includes(`--${name}`)) problems.push(`--${name} is required${name === 'base-url' ? ' (or set PUBLIC_URL)' : ''}: ${flags[name].what}`)
   }
   const text = (name: Flag) => (typeof values[name] === 'string' ? values[name] : undefined)
   const options = dataActionText.safeParse({
-    baseUrl: text('base-url'),
+    baseUrl: text('base-url') ?? fallback,
     attributes: text('attributes'),
     conversationOnly: values['conversation-only'] ? 'true' : 'false',
     timeoutSeconds: text('timeout-seconds'),

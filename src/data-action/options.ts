@@ -81,7 +81,7 @@ export const dataActionText = z.strictObject({
     .transform((v) => v === 'true')
     .describe('Input only the conversation id; the service finds the customer'),
   timeoutSeconds: timeoutSeconds.describe(`The action's timeout in seconds, ${TIMEOUT_SECONDS.min} to ${TIMEOUT_SECONDS.max}`),
-  baseUrl: baseUrl.optional().describe('Where flows reach this service; default: the address this request came to'),
+  baseUrl: baseUrl.optional().describe('Where flows reach this service; default: PUBLIC_URL, else the address this request came to (then a data-action-warning header says so)'),
   credentialType: credentialType.describe('The credential of the Web Services integration: basicAuth (API key as password) or userDefined (a field named apiKey)'),
   format: z
     .enum(FORMATS, { error: `must be ${FORMATS.join(' or ')}` })

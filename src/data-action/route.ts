@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { exportBase, GUESS_HEADER, guessWarning } from './public-url.js'
 import { z } from 'zod'
 import { problemSchema } from '../errors.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
@@ -10,8 +11,15 @@ import { TERRAFORM_FILE, dataActionTerraform } from './terraform.js'
 // and the attachment disposition still makes a browser save it as a .tf file.
 const TERRAFORM_TYPE = 'text/plain; charset=utf-8'
 
+export interface DataActionRouteOptions {
+  /** PUBLIC_URL; without it the URL is guessed from the request. */
+  publicUrl: string | undefined
+  /** In sandbox a guess is expected and not warned about. */
+  sandbox: boolean
+}
+
 /** The same document `npm run -s data-action` prints, for whoever has a browser and an API key. */
-const routes: FastifyPluginAsync = async (fastify) => {
+const routes: FastifyPluginAsync<DataActionRouteOptions> = async (fastify, { publicUrl, sandbox }) => {
   fastify.withTypeProvider<ZodTypeProvider>().get(
     '/genesys/data-action',
     {
@@ -33,10 +41,13 @@ const routes: FastifyPluginAsync = async (fastify) => {
     },
     async (req, reply) => {
       const { format, ...options } = req.query
-      const baseUrl = options.baseUrl ?? `${req.protocol}://${req.host}`
+      const { baseUrl, guessed } = exportBase(options.baseUrl ?? publicUrl, req)
+      const warning = guessed && !sandbox ? guessWarning(baseUrl) : undefined
+      if (warning !== undefined) reply.header(GUESS_HEADER, warning)
       if (format === 'json') return dataAction({ ...options, baseUrl })
       reply.type(TERRAFORM_TYPE).header('content-disposition', `attachment; filename="${TERRAFORM_FILE}"`)
-      return dataActionTerraform({ ...options, baseUrl })
+      const hcl = dataActionTerraform({ ...options, baseUrl })
+      return warning === undefined ? hcl : `# WARNING: ${warning}\n${hcl}`
     }
   )
 }

@@ -18,6 +18,8 @@ const storedAttributes = z.custom<Attributes>((v) => {
 // Only what the write path reads; everything else in Genesys's Conversation is dropped.
 const conversationSchema = z.object({
   id: z.string(),
+  // Set once the conversation has ended (genesys-api.md).
+  endTime: z.string().optional(),
   participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: storedAttributes.optional() })),
 })
 

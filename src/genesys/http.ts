@@ -16,6 +16,8 @@ export interface Exchange {
   ms: number
   /** Genesys's inin-correlation-id, which its support asks for. */
   correlationId: string | undefined
+  /** The answer's headers (empty when none came): the doctor reads the inin-ratelimit-* ones. */
+  headers: IncomingHttpHeaders
 }
 
 export interface Sent {
@@ -67,7 +69,7 @@ export function exchange (op: Operation, req: Sent, opts: HttpOptions): Promise<
       try {
         if (opts.onExchange) {
           const id = headers['inin-correlation-id']
-          opts.onExchange({ op, status, ms: performance.now() - started, correlationId: Array.isArray(id) ? id[0] : id })
+          opts.onExchange({ op, status, ms: performance.now() - started, correlationId: Array.isArray(id) ? id[0] : id, headers })
         }
       } catch (thrown) {
         return reject(thrown)

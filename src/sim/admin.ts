@@ -1,5 +1,6 @@
 // The simulator's own routes, under /__sim, apart from the Genesys-shaped paths and without a
-// token: what reached it, and creating conversations, the only way to get one in strict mode.
+// token: what reached it, creating conversations (the only way to get one in strict mode), and
+// ending them, as a caller hanging up would.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -28,6 +29,9 @@ export function adminRoutes (app: FastifyInstance, { stats, state }: { stats: Si
   app.get('/__sim/stats', async () => stats)
 
   app.get<{ Params: { id: string } }>('/__sim/conversations/:id', async (req, reply) => state.get(req.params.id) ?? fail(reply, 404, 'not.found', 'unknown conversation'))
+
+  // Genesys keeps answering reads and writes for an ended conversation; only endTime tells.
+  app.post<{ Params: { id: string } }>('/__sim/conversations/:id/end', async (req, reply) => state.end(req.params.id) ?? fail(reply, 404, 'not.found', 'unknown conversation'))
 
   // Without a body: an inbound call, a customer and an agent, every id made up.
   app.post('/__sim/conversations', async (req, reply) => {

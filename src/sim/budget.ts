@@ -26,7 +26,11 @@ export function createBudget ({ rateLimit, now }: Pick<SimSettings, 'rateLimit' 
       let w = windows.get(token)
       if (w === undefined || at >= w.start + rateLimit.windowMs) windows.set(token, (w = { start: at, count: 0 }))
       // Refused requests count too, as in a fixed-window counter: `inin-ratelimit-count` then exceeds the budget.
-      if (++w.count <= rateLimit.requests) return false
+      if (++w.count <= rateLimit.requests) {
+        // What the token has, on every answer, so a client (the doctor) can learn it without a 429.
+        reply.headers({ 'inin-ratelimit-allowed': rateLimit.requests, 'inin-ratelimit-count': w.count, 'inin-ratelimit-reset': Math.ceil((w.start + rateLimit.windowMs - at) / 1000) })
+        return false
+      }
       stats.overBudget++
       tooManyRequests(stats, reply, rateLimit.requests, w.count, Math.ceil((w.start + rateLimit.windowMs - at) / 1000))
       return true

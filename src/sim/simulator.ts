@@ -30,6 +30,8 @@ export interface Simulator {
   attributes(conversationId: string, participantId: string): Record<string, string> | undefined
   /** Adds or replaces a conversation, for tests that need particular participants. */
   seed(conversation: { id: string; participants: ParticipantSpec[] }): void
+  /** Ends the conversation (sets its endTime); undefined when unknown. */
+  end(id: string): SimConversation | undefined
   /** Invalidates every token issued so far, as if Genesys revoked them. */
   revokeTokens(): void
 }
@@ -58,6 +60,7 @@ export function buildSimulator (opts: SimulatorOptions = {}): Simulator {
     seed (c) {
       state.put(c.id, c.participants)
     },
+    end: (id) => state.end(id),
     revokeTokens () {
       tokens.revokeAll()
       budget.clear()

@@ -12,6 +12,8 @@ export interface SimParticipant {
 export interface SimConversation {
   id: string
   startTime: string
+  /** Set once the conversation has ended, as Genesys sets it. */
+  endTime?: string
   participants: SimParticipant[]
 }
 
@@ -29,6 +31,8 @@ export interface State {
   put(id: string, participants: ParticipantSpec[]): SimConversation
   /** Every conversation, in the order they came to be. */
   all(): SimConversation[]
+  /** Ends the conversation (once: a second call keeps the first endTime); undefined when unknown. */
+  end(id: string): SimConversation | undefined
 }
 
 /** The purposes the service's conversation route falls back to; one of them makes "the customer". */
@@ -52,6 +56,14 @@ export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'
     get: (id) => conversations.get(id),
     put,
     all: () => [...conversations.values()],
+    end (id) {
+      const c = conversations.get(id)
+      if (c !== undefined && c.endTime === undefined) {
+        c.endTime = new Date(now()).toISOString()
+        for (const p of c.participants) p.state = 'disconnected'
+      }
+      return c
+    },
 
     // A conversation made up on first use looks like an inbound call: a customer and an agent,
     // so a caller that knows only the conversation id finds its customer.

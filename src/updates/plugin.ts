@@ -44,8 +44,8 @@ declare module 'fastify' {
   }
 }
 
-/** Its slice of the configuration: Genesys, the queue's bounds, the lock's lease, tracing, and whether this is production. */
-export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' | 'lockLeaseMs'> {
+/** Its slice of the configuration: Genesys, the queue's bounds, the lock's lease, ended conversations, tracing, and whether this is production. */
+export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' | 'lockLeaseMs' | 'endedConversationWrites'> {
   production: boolean
   tracing: boolean
   /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
@@ -55,7 +55,7 @@ export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' |
 
 /** The write pipeline, put together: Genesys client and token, budget, lock, retry policy, queue. */
 export default fp<UpdatesPluginOptions>(
-  async (app, { genesys: g, queue: limits, lockLeaseMs, production, tracing: traced, dispatcher, clock }) => {
+  async (app, { genesys: g, queue: limits, lockLeaseMs, endedConversationWrites, production, tracing: traced, dispatcher, clock }) => {
     const owned = dispatcher === undefined
     const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
     const { metrics, log } = app
@@ -96,6 +96,7 @@ export default fp<UpdatesPluginOptions>(
     const queue = new UpdateQueue(client, {
       order,
       mode: g.writeMode,
+      refuseEnded: endedConversationWrites === 'refuse',
       policy,
       budget,
       lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: lockLeaseMs }),

@@ -14,6 +14,8 @@ export interface QueueOptions {
    * patch: write only the changes, one request per write; right only if Genesys merges per key.
    */
   mode?: 'merge' | 'patch'
+  /** Refuse writes to ended conversations where the write reads the conversation (default true). */
+  refuseEnded?: boolean
   policy: RetryPolicy
   lock?: ConversationLock | undefined
   /** Keeps an older value from being written over a newer one (invariant 7). */
@@ -59,7 +61,7 @@ export class UpdateQueue {
   constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
-    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', budget: opts.budget, order: opts.order, clock: this.#clock })
+    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', refuseEnded: opts.refuseEnded ?? true, budget: opts.budget, order: opts.order, clock: this.#clock })
   }
 
   /** Conversations with a write in flight or pending. */

@@ -1,7 +1,7 @@
 import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
-import { ApiError, coordinationUnavailable } from '../errors.js'
+import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
 import type { Priority, RateBudget } from './budget.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
@@ -23,6 +23,8 @@ export interface WriterOptions {
   budget: RateBudget
   order?: Order | undefined
   clock: () => number
+  /** Refuse a write to a conversation found ended (ENDED_CONVERSATION_WRITES=refuse); only a read can find it. */
+  refuseEnded: boolean
 }
 
 /** One attempt at a batch's write: read, merge, and PATCH, within the send window and the lease. */
@@ -54,7 +56,9 @@ export class Writer {
       participant = { id: batch.target.participantId }
     } else {
       if (!(await this.#take(lane, batch, 1))) return undefined
-      participant = chooseParticipant(await this.#upstream.getConversation(conversationId), batch.target, true)
+      const conversation = await this.#upstream.getConversation(conversationId)
+      if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
+      participant = chooseParticipant(conversation, batch.target, true)
     }
     if (!(await this.#take(lane, batch, 0))) return undefined
     const preparing = this.#upstream.prepare?.()

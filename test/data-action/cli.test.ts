@@ -54,7 +54,7 @@ t.test('--help lists every option with its default and an example, and exits 0',
 
 t.test('mistakes are explained in sentences on stderr, with a non-zero exit and nothing on stdout', async (t) => {
   const cases: [string[], RegExp[]][] = [
-    [[], [/^--base-url is required: where Genesys reaches this gateway, e\.g\. --base-url https:\/\/gateway\.example\.com$/m, /^--attributes is required: the attribute names the flow will send, comma-separated, e\.g\. --attributes customer_tier,crm_id$/m]],
+    [[], [/^--base-url is required \(or set PUBLIC_URL\): where Genesys reaches this gateway, e\.g\. --base-url https:\/\/gateway\.example\.com$/m, /^--attributes is required: the attribute names the flow will send, comma-separated, e\.g\. --attributes customer_tier,crm_id$/m]],
     [['--base-url', 'https://gw.example.com', '--attributes'], [/^--attributes needs a value: the attribute names/m]],
     [['--base-url', '--attributes', 'tier'], [/^--base-url needs a value/m]],
     [['--bogus', '--base-url', 'https://gw.example.com', '--attributes', 'tier'], [/^--bogus is not an option of this command; --help lists them$/m]],

@@ -1,0 +1,127 @@
+/**
+ * The doctor: proves a configuration against the org it names before a flow depends on it.
+ *
+ * - A check: one thing a Genesys admin would verify by hand (region, OAuth client, rate limit,
+ *   Redis, PUBLIC_URL, keys), with a verdict and a sentence saying why, never a secret.
+ * - The report: every check, `ok` only when all pass, and the PATCH semantics found.
+ * - The probe (probe.ts): on a test call the user owns, two single-key writes and a read tell
+ *   merge from replace; the participant is then put back as it was.
+ *
+ * It reads the same Config as the service and talks to Genesys with the service's own client
+ * and token provider, but spends its few requests outside the service's rate budget.
+ */
+import { Agent } from 'undici'
+import type { Config } from '../config.js'
+import { GenesysClient } from '../genesys/client.js'
+import type { Exchange, HttpOptions } from '../genesys/http.js'
+import { TokenProvider } from '../genesys/token.js'
+import { UpstreamError } from '../genesys/upstream-error.js'
+import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck } from './checks.js'
+import { probe, type Semantics } from './probe.js'
+
+export interface Check {
+  name: string
+  ok: boolean
+  detail: string
+}
+
+export interface Report {
+  ok: boolean
+  semantics: Semantics
+  checks: Check[]
+}
+
+export interface DoctorOptions {
+  /** A test call the user owns: its conversation and one participant, to probe. */
+  probe?: { conversationId: string; participantId: string } | undefined
+  /** Sandbox: Genesys is the simulator at config.genesys.apiUrl; the checks say so. */
+  sandbox?: boolean
+  /** Between reads that wait for a 202'd write to show; tests pass one that does not wait. */
+  pause?: (ms: number) => Promise<void>
+}
+
+// A made-up conversation: reading it proves the API host answers and accepts the token, and its
+// 404 costs nothing (a probe reads the user's own call instead).
+const NO_CONVERSATION = '00000000-0000-4000-8000-000000000000'
+
+export async function runDoctor (config: Config, opts: DoctorOptions = {}): Promise<Report> {
+  const { genesys: g } = config
+  const checks: Check[] = []
+  const where = opts.sandbox ? `the built-in simulator (${g.apiUrl}), not Genesys Cloud: sandbox mode` : undefined
+  const dispatcher = new Agent({ connections: 4 })
+  const seen: Exchange[] = []
+  const http: HttpOptions = { dispatcher, timeoutMs: Math.min(g.timeoutMs, 10_000), onExchange: (e) => seen.push(e) }
+  const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret })
+  const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
+  let semantics: Semantics = 'unknown'
+  try {
+    const token = await tokens.get().then(() => undefined, (err: unknown) => err)
+    const login = seen.find((e) => e.op === 'token')
+    const loginHost = new URL(g.loginUrl).host
+    const apiHost = new URL(g.apiUrl).host
+    if (login === undefined || login.status === 0) {
+      checks.push({ name: 'Genesys Cloud region', ok: false, detail: `no answer from the login host ${loginHost} (${reason(token)}): check GENESYS_REGION (or GENESYS_LOGIN_URL), DNS and the outbound firewall` })
+      return finish(checks, semantics)
+    }
+    if (token !== undefined) {
+      checks.push({ name: 'Genesys Cloud region', ok: true, detail: where ?? `the login host ${loginHost} answers` })
+      checks.push({ name: 'OAuth client', ok: false, detail: oauthRefusal(token, g.clientId) })
+      return finish(checks, semantics)
+    }
+    checks.push({ name: 'OAuth client', ok: true, detail: `client ${g.clientId} was given a token (Client Credentials grant)` })
+
+    const target = opts.probe?.conversationId ?? NO_CONVERSATION
+    const read = await client.getConversation(target).then(() => undefined, (err: unknown) => err)
+    const api = seen.findLast((e) => e.op === 'getConversation')
+    const answered = api !== undefined && api.status !== 0
+    checks.unshift({
+      name: 'Genesys Cloud region',
+      ok: answered,
+      detail: answered ? where ?? `the login host ${loginHost} and the API host ${apiHost} answer` : `no answer from the API host ${apiHost} (${reason(read)}): check GENESYS_REGION (or GENESYS_API_URL) and the outbound firewall`,
+    })
+    if (!answered) return finish(checks, semantics)
+    const status = read instanceof UpstreamError ? read.status : 200
+    const readable = status === 200 || (status === 404 && target === NO_CONVERSATION)
+    checks.push({
+      name: 'Conversations API with this token',
+      ok: readable,
+      detail: readable
+        ? `GET /api/v2/conversations/{id} answers ${status}${status === 404 ? ' for a made-up id' : ''}, as it should`
+        : apiRefusal(read, target, g.clientId),
+    })
+    checks.push(rateLimitCheck(api.headers, g.rateLimit.requests))
+    if (opts.probe !== undefined && readable) {
+      const found = await probe(client, opts.probe.conversationId, opts.probe.participantId, { writeMode: g.writeMode, pause: opts.pause })
+      semantics = found.semantics
+      checks.push(found.check)
+    }
+  } finally {
+    // Every check that does not need Genesys runs whatever Genesys answered.
+    checks.push(await redisCheck(config), publicUrlCheck(config.publicUrl, opts.sandbox === true), keysCheck(config.apiKeys, opts.sandbox === true))
+    await dispatcher.close()
+  }
+  return finish(checks, semantics)
+}
+
+const finish = (checks: Check[], semantics: Semantics): Report => ({ ok: checks.every((c) => c.ok), semantics, checks })
+
+/** Why an exchange failed, in a few words, without anything it was sent. */
+function reason (err: unknown): string {
+  if (err instanceof UpstreamError) return err.status === undefined ? err.message : `HTTP ${err.status}`
+  return err instanceof Error ? err.message : String(err)
+}
+
+function oauthRefusal (err: unknown, clientId: string): string {
+  if (err instanceof UpstreamError && (err.status === 400 || err.status === 401)) {
+    return `Genesys refused the OAuth client ${clientId} (HTTP ${err.status}${err.genesysCode ? `, ${err.genesysCode}` : ''}): the client id or secret is wrong, or the client was deleted or is not a Client Credentials client. Admin > Integrations > OAuth shows it; GENESYS_CLIENT_SECRET is not shown here`
+  }
+  return `no token for client ${clientId}: ${reason(err)}`
+}
+
+function apiRefusal (err: unknown, conversationId: string, clientId: string): string {
+  if (!(err instanceof UpstreamError)) return reason(err)
+  if (err.status === 403) return `the OAuth client ${clientId} may not read conversations (HTTP 403${err.genesysCode ? `, ${err.genesysCode}` : ''}): give its role the Conversation permissions docs/going-live.md lists`
+  if (err.status === 401) return 'the API refused a token the login host had just issued (HTTP 401): GENESYS_REGION may name another region than the OAuth client\'s org'
+  if (err.status === 404) return `conversation ${conversationId} is not in this org (HTTP 404): give the id of a call in progress in the org this client belongs to`
+  return `GET /api/v2/conversations/${conversationId} failed: ${reason(err)}${err.correlationId ? ` (inin-correlation-id ${err.correlationId})` : ''}`
+}
