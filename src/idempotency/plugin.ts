@@ -38,12 +38,15 @@ function fingerprint (req: FastifyRequest): string {
 }
 
 /**
- * Idempotency-Key, else a Standard Webhooks sender's webhook-id, which stays the same on every
- * redelivery of a message. The space keeps the two apart: an Idempotency-Key cannot hold one.
+ * Idempotency-Key, else the checked signature (plugins/signature.ts), else a webhook-id: a
+ * Standard Webhooks sender's webhook-id stays the same on every redelivery of a message, and a
+ * byte-identical retry repeats an X-Signature. The space keeps them apart: an Idempotency-Key
+ * cannot hold one.
  */
 function idempotencyKey (req: FastifyRequest): [header: string, key: string | undefined] {
   const key = req.headers['idempotency-key']
   if (typeof key === 'string') return ['Idempotency-Key', key]
+  if (req.signature !== undefined) return [req.signature.startsWith('webhook-id') ? 'webhook-id' : 'X-Signature', req.signature]
   const id = req.headers['webhook-id']
   return ['webhook-id', typeof id === 'string' ? `webhook-id ${id}` : undefined]
 }
