@@ -20,6 +20,8 @@ export const CATALOGUE = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key already used for a different request' },
   IDEMPOTENCY_KEY_IN_FLIGHT: { status: 409, title: 'A request with this Idempotency-Key is still being written; not written again' },
   SIGNATURE_INVALID: { status: 401, title: 'Request signature missing, wrong or too old' },
+  OPERATION_NOT_ALLOWED: { status: 403, title: 'This API key may not do this; nothing was done' },
+  ATTRIBUTE_NOT_ALLOWED: { status: 403, title: 'This API key may not set these attributes; nothing was written' },
   SIGNATURE_REPLAYED: { status: 401, title: 'Request signature already used for another request; not written' },
   UPSTREAM_CONFLICT: { status: 409, title: 'Conversation kept changing; attributes not written' },
   UPSTREAM_REJECTED: { status: 422, title: 'Genesys Cloud rejected the attributes; not written' },

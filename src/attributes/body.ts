@@ -96,6 +96,8 @@ export function attributeMap (limits: AttributeLimits) {
 
 export interface UpdateBody {
   attributes: Attributes
+  /** Which member held them, for pointers into the body. */
+  field: 'attributes' | 'data'
   participantId: string | undefined
   /** Conversation-level writes only: which participant, by purpose (customer, external, agent…). */
   purpose: string | undefined
@@ -138,7 +140,7 @@ export function updateBody (limits: AttributeLimits, opts: { purpose?: boolean }
         ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'send either "purpose" or "participantId", not both' })
         return z.NEVER
       }
-      return { attributes, participantId: body.participantId, purpose }
+      return { attributes, field: body.attributes === undefined ? 'data' : 'attributes', participantId: body.participantId, purpose }
     })
 }
 

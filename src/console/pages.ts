@@ -41,12 +41,14 @@ ${body}
 `
 }
 
-export function signInPage (next: string, failed: boolean): string {
+/** `refused`: why the key last typed was not taken. */
+export function signInPage (next: string, refused?: string): string {
   return layout({ title: 'Sign in', sandbox: false }, `<h1>Sign in</h1>
 <section>
 <form method="post" action="/console/sign-in">
-<p>Use one of the service's API keys (API_KEYS). It is checked once; the browser then keeps a signed session cookie, never the key.</p>
-${failed ? '<p class="result problem" role="alert">That is not a key this service knows.</p>' : ''}
+<p>Use one of the service's API keys (API_KEYS or API_KEYS_FILE) that may use the console. It is checked once; the browser then keeps a signed session cookie, never the key.
+You will see, and may set, only the attributes that key may.</p>
+${refused ? `<p class="result problem" role="alert">${h(refused)}</p>` : ''}
 <input type="hidden" name="next" value="${h(next)}">
 <p><label for="key">API key</label><br><input id="key" name="key" type="password" autocomplete="current-password" required size="50"></p>
 <p><button type="submit">Sign in</button></p>

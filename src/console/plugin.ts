@@ -48,7 +48,8 @@ export default fp<ConsoleOptions>(
       done(null, payload)
     })
 
-    await app.register(consoleRoutes, { sandbox, sessions: new Sessions(config.apiKeys), authOn: config.apiKeys.length > 0, source, writes })
+    const sessions = new Sessions(config.apiKeys, Date.now, config.genesys.clientSecret)
+    await app.register(consoleRoutes, { sandbox, sessions, authOn: config.apiKeys.length > 0, source, writes })
   },
   { name: 'console', dependencies: ['metrics', 'updates'] }
 )

@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
+import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.js'
+import { allows, EVERYTHING, type Scope } from '../keys/scope.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
 import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
 import { nextPath, Sessions, signInRedirect } from './session.js'
-import type { ConversationSource } from './source.js'
+import type { ConsoleParticipant, ConversationSource } from './source.js'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.js'
 import type { WriteLog } from './writes.js'
 
@@ -24,6 +26,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 type Params = { id: string; participantId: string }
+
+function signedInAs (name: string | undefined, scope: Scope): string | undefined {
+  if (name === undefined || scope === EVERYTHING) return name
+  return `${name} (may ${scope.may.join(', ')}; attributes ${scope.attributes.join(', ')})`
+}
 
 /** The console's routes, in their own context: its form parser and headers stay here. */
 export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
@@ -53,7 +60,13 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     done(new ApiError('UNAUTHORIZED', 'sign in to the console at /console/sign-in with one of the API keys'))
   })
 
-  const chrome = (req: FastifyRequest, title: string): Chrome => ({ title, sandbox, signedInAs: sessions.keyOf(req)?.name })
+  const chrome = (req: FastifyRequest, title: string): Chrome => ({ title, sandbox, signedInAs: signedInAs(sessions.keyOf(req)?.name, scope(req)) })
+  /** What the signed-in key may do and see: the API's answers through it are limited the same way. */
+  const scope = (req: FastifyRequest): Scope => sessions.keyOf(req)?.scope ?? EVERYTHING
+  const seen = (req: FastifyRequest, participants: ConsoleParticipant[]) => {
+    const s = scope(req)
+    return participants.map((p) => ({ ...p, attributes: Object.fromEntries(Object.entries(p.attributes).filter(([k]) => allows(s, k))) }))
+  }
   const html = (reply: FastifyReply, status: number, page: string) => reply.status(status).type('text/html; charset=utf-8').send(page)
 
   /** Sends a request through the service's own API, with the signed-in person's key: the API's answer, as it is. */
@@ -63,7 +76,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       method,
       url,
       ...(payload !== undefined && { payload }),
-      headers: { ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
+      headers: { ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { [CONSOLE_HEADER]: consoleSession(key.name) }) },
     })
   }
 
@@ -73,12 +86,15 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
 
   app.get<{ Querystring: { next?: string } }>('/console/sign-in', async (req, reply) => {
     if (!authOn) return reply.redirect('/console', 303)
-    return html(reply, 200, signInPage(nextPath(req.query.next), false))
+    return html(reply, 200, signInPage(nextPath(req.query.next)))
   })
   app.post<{ Body: { key?: string; next?: string } }>('/console/sign-in', async (req, reply) => {
     const next = nextPath(req.body?.next)
     const key = authOn ? sessions.keyFor(req.body?.key ?? '') : undefined
-    if (key === undefined) return html(reply, 401, signInPage(next, true))
+    if (key === undefined) return html(reply, 401, signInPage(next, 'That is not a key this service knows.'))
+    if (!(key.scope ?? EVERYTHING).may.includes('console')) {
+      return html(reply, 403, signInPage(next, `API key "${key.name}" may not use the console; it may ${key.scope!.may.join(', ')}.`))
+    }
     return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https')).redirect(next, 303)
   })
   app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
@@ -115,11 +131,11 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     const page = chrome(req, `Conversation ${id}`)
     if (!UUID.test(id)) return html(reply, 400, problemPage(page, 400, 'Not a conversation id', 'a Genesys conversation id is a UUID'))
     try {
-      const participants = await source.participants(id.toLowerCase())
-      if (participants === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
+      const all = await source.participants(id.toLowerCase())
+      if (all === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates)
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, section))
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writes.writers(id.toLowerCase()), authOn, section))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -132,7 +148,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
     const participants = UUID.test(id) ? await source.participants(id) : undefined
     if (participants === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `no conversation ${req.params.id}`)
     const updates = await asyncUpdates(app)?.of(caller(req), id)
-    return { participants, writers: writes.writers(id), ...(updates && { updates }) }
+    return { participants: seen(req, participants), writers: writes.writers(id), ...(updates && { updates }) }
   })
 
   app.post<{ Params: Params }>('/console/conversations/:id/participants/:participantId/data', async (req, reply) => {
