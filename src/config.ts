@@ -239,6 +239,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   const file = keysFile(e.API_KEYS_FILE, given('API_KEYS'), problems)
   const apiKeys = file?.keys ?? e.API_KEYS
+  if (e.CONSOLE && hasCredentials && apiKeys?.length === 0 && !file?.problems.length) problems.push('CONSOLE: 1 outside sandbox mode needs API_KEYS or API_KEYS_FILE, else anyone could read and set participant data there')
 
   let apiUrl = e.GENESYS_API_URL
   let loginUrl = e.GENESYS_LOGIN_URL

@@ -121,8 +121,11 @@ ${rows}
 </section>`
 }
 
-/** `updates`: a section of the asynchronous updates to this conversation, where they exist. */
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, updates = ''): string {
+/**
+ * `updates`: a section of the asynchronous updates to this conversation, where they exist.
+ * `cannotWrite`: why the signed-in key cannot write from here; the form is then shown disabled.
+ */
+export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, updates = '', cannotWrite?: string): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
@@ -132,12 +135,13 @@ ${updates}
 <section aria-labelledby="write-h">
 <h2 id="write-h">Set or clear an attribute</h2>
 <p class="muted">Sent to <code>POST /participants/{conversationId}/{participantId}/data</code>, the API flows and CRMs use, with your key: its answer shows as it is.</p>
+${cannotWrite ? `<p class="result problem" role="note">${h(cannotWrite)}</p>` : ''}
 <form id="write" class="write">
 <label>Participant <select name="participant">${options}</select></label>
 <label>Attribute name <input name="attr" required autocomplete="off"></label>
 <label>Value <input name="val" autocomplete="off"></label>
 <label class="check"><input type="checkbox" name="clear"> Clear it (send null)</label>
-<button type="submit">Set</button>
+<button type="submit"${cannotWrite ? ' disabled' : ''}>Set</button>
 </form>
 <div id="write-result" class="result" tabindex="-1" role="status" aria-live="polite"></div>
 </section>

@@ -27,6 +27,20 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 type Params = { id: string; participantId: string }
 
+/** Why a request is from another site, by what the browser says; undefined for this site and non-browsers. */
+function crossSite (req: FastifyRequest): string | undefined {
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined) return site === 'same-origin' ? undefined : `Sec-Fetch-Site: ${site}`
+  const origin = req.headers.origin
+  if (origin === undefined) return undefined
+  try {
+    // Through URL both, so that a default port (:80, :443) written or not compares equal.
+    const { protocol, host } = new URL(origin)
+    if (host === new URL(`${protocol}//${req.host}`).host) return undefined
+  } catch {}
+  return `Origin: ${origin.slice(0, 100)}`
+}
+
 function signedInAs (name: string | undefined, scope: Scope): string | undefined {
   if (name === undefined || scope === EVERYTHING) return name
   return `${name} (may ${scope.may.join(', ')}; attributes ${scope.attributes.join(', ')})`
@@ -52,6 +66,12 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   })
   const open = new Set(['/console/sign-in', '/console/assets/console.css', '/console/assets/console.js', '/console/assets/icon.svg'])
   const polled = new Set(['/console/ops', '/console/updates'])
+  // Beside SameSite=Strict, which an old browser or a same-site subdomain gets around: a form
+  // posted from another origin is refused, whoever's cookie it carries.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const refused = req.method === 'POST' ? crossSite(req) : undefined
+    done(refused === undefined ? undefined : new ApiError('CROSS_SITE_REQUEST', `${refused}: console forms are taken only from this console's own pages`))
+  })
   app.addHook('onRequest', (req, reply, done) => {
     if (!authOn || open.has(req.routeOptions.url ?? '') || sessions.keyOf(req) !== undefined) return done()
     // A page asked for by a person goes to the sign-in form; anything a script asked for is refused.
@@ -63,6 +83,13 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   const chrome = (req: FastifyRequest, title: string): Chrome => ({ title, sandbox, signedInAs: signedInAs(sessions.keyOf(req)?.name, scope(req)) })
   /** What the signed-in key may do and see: the API's answers through it are limited the same way. */
   const scope = (req: FastifyRequest): Scope => sessions.keyOf(req)?.scope ?? EVERYTHING
+  /** A key whose writes must be signed cannot write from here: the console has no way to sign. */
+  const unsignable = (req: FastifyRequest) => {
+    const key = sessions.keyOf(req)
+    return key?.signingSecret === undefined
+      ? undefined
+      : `Writes with API key "${key.name}" must be signed (SIGNING_SECRETS), which this console cannot do: send them from the system that holds the signing secret.`
+  }
   const seen = (req: FastifyRequest, participants: ConsoleParticipant[]) => {
     const s = scope(req)
     return participants.map((p) => ({ ...p, attributes: Object.fromEntries(Object.entries(p.attributes).filter(([k]) => allows(s, k))) }))
@@ -135,7 +162,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
       if (all === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates)
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writes.writers(id.toLowerCase()), authOn, section))
+      const unsigned = unsignable(req)
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writes.writers(id.toLowerCase()), authOn, section, unsigned))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -152,6 +180,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, sessions, 
   })
 
   app.post<{ Params: Params }>('/console/conversations/:id/participants/:participantId/data', async (req, reply) => {
+    const unsigned = unsignable(req)
+    if (unsigned) throw new ApiError('OPERATION_NOT_ALLOWED', unsigned)
     const { id, participantId } = req.params
     const res = await viaApi(req, 'POST', `/participants/${encodeURIComponent(id)}/${encodeURIComponent(participantId)}/data`, req.rawBody)
     if (res.statusCode === 200) source.changed(id.toLowerCase())

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError } from '../errors.js'
+import { ApiError, idempotencyKeyInFlight } from '../errors.js'
 import { MemoryIdempotencyStore } from './memory.js'
 import { RedisIdempotencyStore } from './redis.js'
 import type { IdempotencyStore } from './store.js'
@@ -61,7 +61,10 @@ export default fp<IdempotencyOptions>(
     async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
       const [header, key] = idempotencyKey(req)
       if (key === undefined) return write()
-      const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline)
+      const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline).catch((err: unknown) => {
+        // The stores cannot know which header the key came in.
+        throw err instanceof ApiError && err.code === 'IDEMPOTENCY_KEY_IN_FLIGHT' ? idempotencyKeyInFlight(header) : err
+      })
       if (claim.kind === 'mismatch') {
         throw new ApiError('IDEMPOTENCY_KEY_REUSED', `this ${header} was used for a different request in the last 24 h; use a new one for a new request`)
       }
