@@ -42,8 +42,9 @@ t.test('attribute map: refusals name the key, never the value', async (t) => {
 
 t.test('update body: the accepted shapes', async (t) => {
   const body = updateBody(limits)
-  t.same(body.parse({ attributes: { a: 1 } }), { attributes: { a: '1' }, participantId: undefined, purpose: undefined })
+  t.same(body.parse({ attributes: { a: 1 } }), { attributes: { a: '1' }, field: 'attributes', participantId: undefined, purpose: undefined })
   t.same(body.parse({ data: { a: 'x' } }).attributes, { a: 'x' }, '"data" for CRMs that send it')
+  t.equal(body.parse({ data: { a: 'x' } }).field, 'data', 'and which member it came in, for pointers into the body')
   const id = '3F2C9A4E-0B1D-4C5E-9F6A-7B8C9D0E1F2A'
   t.equal(body.parse({ attributes: { a: 'x' }, participantId: id }).participantId, id.toLowerCase(), 'ids in Genesys form')
   const byPurpose = updateBody(limits, { purpose: true })
