@@ -84,7 +84,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })
-    await api.register(signature, { keys: config.apiKeys, now: deps.now })
+    await api.register(signature, { keys: config.apiKeys, now: deps.now, maxReplays: config.idempotencyMaxKeys })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)

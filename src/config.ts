@@ -3,10 +3,15 @@ import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
 import { publicUrl } from './data-action/public-url.js'
+import { keysFile } from './keys/file.js'
+import type { Scope } from './keys/scope.js'
 
 export interface ApiKey {
   name: string
-  key: string
+  key?: string
+  /** API_KEYS_FILE only (src/keys/): the key's SHA-256 (hex; the file may hold only that), and what the key may do. */
+  keySha256?: string
+  scope?: Scope
   /** live: flows waiting on the answer, served first. bulk: syncs that can wait. */
   priority: Priority
   /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it; a whsec_ one also takes Standard Webhooks. */
@@ -133,6 +138,7 @@ const schema = z.object({
   IDEMPOTENCY_MAX_KEYS: int(100, 10_000_000, 100_000),
   LOCK_LEASE_MS: int(500, 60_000, 5000),
   API_KEYS: apiKeys,
+  API_KEYS_FILE: optional(z.string()),
   MAX_ATTRIBUTES_PER_REQUEST: int(1, 1000, 50),
   // A longer value could never fit the 64 KiB body limit anyway.
   MAX_VALUE_LENGTH: int(1, 60_000, 1024),
@@ -192,9 +198,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (production && !hasCredentials) {
     problems.push('GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET: required when NODE_ENV=production (sandbox mode is for development only)')
   }
-  if (production && !given('API_KEYS')) {
-    problems.push('API_KEYS: required when NODE_ENV=production, as name:key pairs separated by commas')
+  if (production && !given('API_KEYS') && !given('API_KEYS_FILE')) {
+    problems.push('API_KEYS: required when NODE_ENV=production, as name:key pairs separated by commas (or API_KEYS_FILE)')
   }
+  const file = keysFile(e.API_KEYS_FILE, given('API_KEYS'), problems)
+  const apiKeys = file?.keys ?? e.API_KEYS
+  if (e.CONSOLE && hasCredentials && apiKeys?.length === 0 && !file?.problems.length) problems.push('CONSOLE: 1 outside sandbox mode needs API_KEYS or API_KEYS_FILE, else anyone could read and set participant data there')
 
   let apiUrl = e.GENESYS_API_URL
   let loginUrl = e.GENESYS_LOGIN_URL
@@ -215,7 +224,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     const colon = entry.indexOf(':')
     const name = entry.slice(0, Math.max(colon, 0))
     const secret = entry.slice(colon + 1)
-    const key = e.API_KEYS?.find((k) => k.name === name)
+    const key = apiKeys?.find((k) => k.name === name)
     // Never the entry itself: without a colon it may be all secret.
     if (colon < 1 || secret.length < 16) problems.push(`SIGNING_SECRETS: entry ${name ? `"${name}:…"` : 'without a name'} must be name:secret with a secret of at least 16 characters`)
     else if (secret.startsWith('whsec_') && !isWebhookSecret(secret)) {
@@ -225,7 +234,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`SIGNING_SECRETS: "${name}" appears twice; give each API key one secret`)
     } else if (key !== undefined) key.signingSecret = secret
     // A name missing from a bad API_KEYS may be in the entry reported there.
-    else if (valid('API_KEYS')) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
+    else if (valid('API_KEYS') && !file?.problems.length) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
   }
   if (given('REDIS_URL') && given('REDIS_CLUSTER_NODES')) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one or the other (REDIS_URL for one server or a managed endpoint, REDIS_CLUSTER_NODES for a Redis Cluster\'s nodes)')
@@ -254,7 +263,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },
     idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
     lockLeaseMs: e.LOCK_LEASE_MS,
-    apiKeys: e.API_KEYS,
+    apiKeys,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,

@@ -21,6 +21,10 @@ export const CATALOGUE = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key already used for a different request' },
   IDEMPOTENCY_KEY_IN_FLIGHT: { status: 409, title: 'A request with this Idempotency-Key is still being written; not written again' },
   SIGNATURE_INVALID: { status: 401, title: 'Request signature missing, wrong or too old' },
+  OPERATION_NOT_ALLOWED: { status: 403, title: 'This API key may not do this; nothing was done' },
+  ATTRIBUTE_NOT_ALLOWED: { status: 403, title: 'This API key may not set these attributes; nothing was written' },
+  CROSS_SITE_REQUEST: { status: 403, title: 'A console form was sent from another site; nothing was done' },
+  SIGNATURE_REPLAYED: { status: 401, title: 'Request signature already used for another request; not written' },
   UPSTREAM_CONFLICT: { status: 409, title: 'Conversation kept changing; attributes not written' },
   UPSTREAM_REJECTED: { status: 422, title: 'Genesys Cloud rejected the attributes; not written' },
   UPSTREAM_AUTH_FAILED: { status: 502, title: 'Could not authenticate with Genesys Cloud' },
@@ -126,15 +130,18 @@ export function problemSchema (status: number, codes = (Object.keys(CATALOGUE) a
     .describe('application/problem+json (RFC 9457)')
 }
 
-/** The first request with an Idempotency-Key outlasted this one's deadline. */
-export function idempotencyKeyInFlight (): ApiError {
-  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'a request with this Idempotency-Key is still being written; ask again shortly for its answer', { retryAfter: 1 })
+/** The first request with this key (`header`: the one the caller sent) outlasted this one's deadline. */
+export function idempotencyKeyInFlight (header = 'Idempotency-Key'): ApiError {
+  return new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', `a request with this ${header} is still being written; ask again shortly for its answer`, { retryAfter: 1 })
 }
 
-/** Redis failed: without it replicas cannot coordinate, so nothing is written. */
+/**
+ * Redis failed: without it replicas cannot coordinate, so nothing is written. The client's own
+ * words (ioredis: "Stream isn't writeable and enableOfflineQueue options is false") are for the
+ * log (plugins/problems.ts), not for a caller, who can do nothing with them.
+ */
 export function coordinationUnavailable (cause: unknown): ApiError {
-  const why = (cause as { message?: string }).message ?? String(cause)
-  return new ApiError('COORDINATION_UNAVAILABLE', `Redis is unreachable (${why}); nothing was written; try again shortly`, { retryAfter: 1, cause })
+  return new ApiError('COORDINATION_UNAVAILABLE', 'Redis, which this service\'s replicas coordinate through, is unreachable; nothing was written; try again shortly', { retryAfter: 1, cause })
 }
 
 /**

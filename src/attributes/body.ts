@@ -12,10 +12,27 @@ const MAX_KEY_LENGTH = 256
 // Keys that would reach Object.prototype if any code ever assigned them into a plain object.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u
+// Invisible in a name, so two names that read the same would be two attributes: bidirectional
+// marks, embeddings, overrides and isolates, and zero-width characters (U+FEFF included).
+const INVISIBLE = /[\u200B-\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/
+
+/** Unicode code points: what a reader counts as characters (an emoji is one, not two UTF-16 units). */
+export function codePoints (s: string): number {
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff) n--
+  }
+  return n
+}
 
 function keyProblem (key: string): string | undefined {
   if (key.length === 0) return 'attribute name is empty'
-  if (key.length > MAX_KEY_LENGTH) return `attribute name is ${key.length} characters long; at most ${MAX_KEY_LENGTH}`
+  if (key.length > MAX_KEY_LENGTH && codePoints(key) > MAX_KEY_LENGTH) return `attribute name is ${codePoints(key)} characters (Unicode code points) long; at most ${MAX_KEY_LENGTH}`
+  const invisible = INVISIBLE.exec(key)?.[0]
+  if (invisible !== undefined) {
+    return `attribute name contains U+${invisible.charCodeAt(0).toString(16).toUpperCase()}, an invisible formatting character (bidirectional or zero-width)`
+  }
   if (WHITESPACE_OR_CONTROL.test(key)) return 'attribute name contains whitespace or a control character'
   if (FORBIDDEN_KEYS.has(key)) return `attribute name "${key}" is reserved`
   return undefined
@@ -52,8 +69,13 @@ export function attributeMap (limits: AttributeLimits) {
       }
       const value = (input as Record<string, unknown>)[key]
       if (typeof value === 'string') {
-        if (value.length > limits.maxValueLength) {
-          ctx.addIssue({ code: 'custom', path: [key], message: `value is ${value.length} characters long; at most ${limits.maxValueLength}` })
+        // A string never has fewer UTF-16 units than code points, so most skip the count.
+        if (value.length > limits.maxValueLength && codePoints(value) > limits.maxValueLength) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `value is ${codePoints(value)} characters (Unicode code points) long; at most ${limits.maxValueLength}`,
+          })
         }
         out[key] = value
       } else if (typeof value === 'number' || typeof value === 'boolean') {
@@ -74,6 +96,8 @@ export function attributeMap (limits: AttributeLimits) {
 
 export interface UpdateBody {
   attributes: Attributes
+  /** Which member held them, for pointers into the body. */
+  field: 'attributes' | 'data'
   participantId: string | undefined
   /** Conversation-level writes only: which participant, by purpose (customer, external, agent…). */
   purpose: string | undefined
@@ -116,7 +140,7 @@ export function updateBody (limits: AttributeLimits, opts: { purpose?: boolean }
         ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'send either "purpose" or "participantId", not both' })
         return z.NEVER
       }
-      return { attributes, participantId: body.participantId, purpose }
+      return { attributes, field: body.attributes === undefined ? 'data' : 'attributes', participantId: body.participantId, purpose }
     })
 }
 

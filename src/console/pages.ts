@@ -41,12 +41,14 @@ ${body}
 `
 }
 
-export function signInPage (next: string, failed: boolean): string {
+/** `refused`: why the key last typed was not taken. */
+export function signInPage (next: string, refused?: string): string {
   return layout({ title: 'Sign in', sandbox: false }, `<h1>Sign in</h1>
 <section>
 <form method="post" action="/console/sign-in">
-<p>Use one of the service's API keys (API_KEYS). It is checked once; the browser then keeps a signed session cookie, never the key.</p>
-${failed ? '<p class="result problem" role="alert">That is not a key this service knows.</p>' : ''}
+<p>Use one of the service's API keys (API_KEYS or API_KEYS_FILE) that may use the console. It is checked once; the browser then keeps a signed session cookie, never the key.
+You will see, and may set, only the attributes that key may.</p>
+${refused ? `<p class="result problem" role="alert">${h(refused)}</p>` : ''}
 <input type="hidden" name="next" value="${h(next)}">
 <p><label for="key">API key</label><br><input id="key" name="key" type="password" autocomplete="current-password" required size="50"></p>
 <p><button type="submit">Sign in</button></p>
@@ -136,9 +138,11 @@ export interface ConversationExtras {
   ended?: { endTime: string | undefined } | undefined
   /** No PUBLIC_URL outside sandbox: the Data Action's URL is a guess, and the page says so. */
   guessed?: boolean
+  /** Why the signed-in key cannot write from here; the form is then shown disabled. */
+  cannotWrite?: string | undefined
 }
 
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false }: ConversationExtras = {}): string {
+export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false, cannotWrite }: ConversationExtras = {}): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
@@ -149,12 +153,13 @@ ${updates}
 <section aria-labelledby="write-h">
 <h2 id="write-h">Set or clear an attribute</h2>
 <p class="muted">Sent to <code>POST /participants/{conversationId}/{participantId}/data</code>, the API flows and CRMs use, with your key: its answer shows as it is.</p>
+${cannotWrite ? `<p class="result problem" role="note">${h(cannotWrite)}</p>` : ''}
 <form id="write" class="write">
 <label>Participant <select name="participant">${options}</select></label>
 <label>Attribute name <input name="attr" required autocomplete="off"></label>
 <label>Value <input name="val" autocomplete="off"></label>
 <label class="check"><input type="checkbox" name="clear"> Clear it (send null)</label>
-<button type="submit">Set</button>
+<button type="submit"${cannotWrite ? ' disabled' : ''}>Set</button>
 </form>
 <div id="write-result" class="result" tabindex="-1" role="status" aria-live="polite"></div>
 </section>

@@ -49,7 +49,7 @@ export default fp<ConsoleOptions>(
       done(null, payload)
     })
 
-    const sessions = new Sessions(config.apiKeys)
+    const sessions = new Sessions(config.apiKeys, Date.now, config.genesys.clientSecret)
     const doctor = (probe?: { conversationId: string; participantId: string }) => runDoctor(config, { sandbox, probe })
     await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes })
   },

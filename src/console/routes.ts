@@ -3,11 +3,13 @@ import { GUESS_HEADER, isHttps } from '../data-action/public-url.js'
 import type { Report } from '../doctor/doctor.js'
 import { doctorPage } from '../doctor/page.js'
 import { ApiError } from '../errors.js'
+import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.js'
+import { allows, EVERYTHING, type Scope } from '../keys/scope.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
 import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
 import { nextPath, Sessions, signInRedirect } from './session.js'
-import type { ConversationSource } from './source.js'
+import type { ConsoleParticipant, ConversationSource } from './source.js'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.js'
 import type { WriteLog } from './writes.js'
 
@@ -32,6 +34,25 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 type Params = { id: string; participantId: string }
 
+/** Why a request is from another site, by what the browser says; undefined for this site and non-browsers. */
+function crossSite (req: FastifyRequest): string | undefined {
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined) return site === 'same-origin' ? undefined : `Sec-Fetch-Site: ${site}`
+  const origin = req.headers.origin
+  if (origin === undefined) return undefined
+  try {
+    // Through URL both, so that a default port (:80, :443) written or not compares equal.
+    const { protocol, host } = new URL(origin)
+    if (host === new URL(`${protocol}//${req.host}`).host) return undefined
+  } catch {}
+  return `Origin: ${origin.slice(0, 100)}`
+}
+
+function signedInAs (name: string | undefined, scope: Scope): string | undefined {
+  if (name === undefined || scope === EVERYTHING) return name
+  return `${name} (may ${scope.may.join(', ')}; attributes ${scope.attributes.join(', ')})`
+}
+
 /** The console's routes, in their own context: its form parser and headers stay here. */
 export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, doctor, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
   // Not part of the API: left out of /openapi.json and /docs.
@@ -52,6 +73,12 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
   })
   const open = new Set(['/console/sign-in', '/console/assets/console.css', '/console/assets/console.js', '/console/assets/icon.svg'])
   const polled = new Set(['/console/ops', '/console/updates'])
+  // Beside SameSite=Strict, which an old browser or a same-site subdomain gets around: a form
+  // posted from another origin is refused, whoever's cookie it carries.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const refused = req.method === 'POST' ? crossSite(req) : undefined
+    done(refused === undefined ? undefined : new ApiError('CROSS_SITE_REQUEST', `${refused}: console forms are taken only from this console's own pages`))
+  })
   app.addHook('onRequest', (req, reply, done) => {
     if (!authOn || open.has(req.routeOptions.url ?? '') || sessions.keyOf(req) !== undefined) return done()
     // A page asked for by a person goes to the sign-in form; anything a script asked for is refused.
@@ -60,7 +87,20 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     done(new ApiError('UNAUTHORIZED', 'sign in to the console at /console/sign-in with one of the API keys'))
   })
 
-  const chrome = (req: FastifyRequest, title: string): Chrome => ({ title, sandbox, signedInAs: sessions.keyOf(req)?.name })
+  const chrome = (req: FastifyRequest, title: string): Chrome => ({ title, sandbox, signedInAs: signedInAs(sessions.keyOf(req)?.name, scope(req)) })
+  /** What the signed-in key may do and see: the API's answers through it are limited the same way. */
+  const scope = (req: FastifyRequest): Scope => sessions.keyOf(req)?.scope ?? EVERYTHING
+  /** A key whose writes must be signed cannot write from here: the console has no way to sign. */
+  const unsignable = (req: FastifyRequest) => {
+    const key = sessions.keyOf(req)
+    return key?.signingSecret === undefined
+      ? undefined
+      : `Writes with API key "${key.name}" must be signed (SIGNING_SECRETS), which this console cannot do: send them from the system that holds the signing secret.`
+  }
+  const seen = (req: FastifyRequest, participants: ConsoleParticipant[]) => {
+    const s = scope(req)
+    return participants.map((p) => ({ ...p, attributes: Object.fromEntries(Object.entries(p.attributes).filter(([k]) => allows(s, k))) }))
+  }
   const html = (reply: FastifyReply, status: number, page: string) => reply.status(status).type('text/html; charset=utf-8').send(page)
 
   /** Sends a request through the service's own API, with the signed-in person's key: the API's answer, as it is. */
@@ -71,7 +111,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
       url,
       ...(payload !== undefined && { payload }),
       // The host the browser used: without PUBLIC_URL, the Data Action's guess is made from it.
-      headers: { host: req.host, ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${key.key}` }) },
+      headers: { host: req.host, ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { [CONSOLE_HEADER]: consoleSession(key.name) }) },
     })
   }
 
@@ -81,12 +121,15 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
 
   app.get<{ Querystring: { next?: string } }>('/console/sign-in', async (req, reply) => {
     if (!authOn) return reply.redirect('/console', 303)
-    return html(reply, 200, signInPage(nextPath(req.query.next), false))
+    return html(reply, 200, signInPage(nextPath(req.query.next)))
   })
   app.post<{ Body: { key?: string; next?: string } }>('/console/sign-in', async (req, reply) => {
     const next = nextPath(req.body?.next)
     const key = authOn ? sessions.keyFor(req.body?.key ?? '') : undefined
-    if (key === undefined) return html(reply, 401, signInPage(next, true))
+    if (key === undefined) return html(reply, 401, signInPage(next, 'That is not a key this service knows.'))
+    if (!(key.scope ?? EVERYTHING).may.includes('console')) {
+      return html(reply, 403, signInPage(next, `API key "${key.name}" may not use the console; it may ${key.scope!.may.join(', ')}.`))
+    }
     return reply.header('set-cookie', sessions.cookie(key, req.protocol === 'https' || isHttps(publicUrl))).redirect(next, 303)
   })
   app.post('/console/sign-out', async (_req, reply) => reply.header('set-cookie', Sessions.cleared).redirect('/console/sign-in', 303))
@@ -139,14 +182,14 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     const page = chrome(req, `Conversation ${id}`)
     if (!UUID.test(id)) return html(reply, 400, problemPage(page, 400, 'Not a conversation id', 'a Genesys conversation id is a UUID'))
     try {
-      const participants = await source.participants(id.toLowerCase())
-      if (participants === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
+      const all = await source.participants(id.toLowerCase())
+      if (all === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates)
       const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
       const guessed = !sandbox && publicUrl === undefined
-      const extras = { updates: section, ended, guessed }
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), participants, writes.writers(id.toLowerCase()), authOn, extras))
+      const extras = { updates: section, ended, guessed, cannotWrite: unsignable(req) }
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writes.writers(id.toLowerCase()), authOn, extras))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -159,10 +202,12 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     const participants = UUID.test(id) ? await source.participants(id) : undefined
     if (participants === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `no conversation ${req.params.id}`)
     const updates = await asyncUpdates(app)?.of(caller(req), id)
-    return { participants, writers: writes.writers(id), ...(updates && { updates }) }
+    return { participants: seen(req, participants), writers: writes.writers(id), ...(updates && { updates }) }
   })
 
   app.post<{ Params: Params }>('/console/conversations/:id/participants/:participantId/data', async (req, reply) => {
+    const unsigned = unsignable(req)
+    if (unsigned) throw new ApiError('OPERATION_NOT_ALLOWED', unsigned)
     const { id, participantId } = req.params
     const res = await viaApi(req, 'POST', `/participants/${encodeURIComponent(id)}/${encodeURIComponent(participantId)}/data`, req.rawBody)
     if (res.statusCode === 200) source.changed(id.toLowerCase())

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { ApiError, problemSchema } from '../errors.js'
+import { requireOperation } from '../keys/scope.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
 import type { Delivery } from './store.js'
 
@@ -56,11 +57,12 @@ const routes: FastifyPluginAsync = async (fastify) => {
       schema: {
         summary: 'Where an asynchronous update stands',
         params: z.object({ id: z.string().max(100) }),
-        response: { 200: status, 401: problemSchema(401), 404: problemSchema(404, ['UPDATE_NOT_FOUND']) },
+        response: { 200: status, 401: problemSchema(401), 403: problemSchema(403, ['OPERATION_NOT_ALLOWED']), 404: problemSchema(404, ['UPDATE_NOT_FOUND']) },
       },
     },
     async (req, reply) => {
       reply.cacheControl('no-store')
+      requireOperation(req, 'async')
       const d = await app.delivery.get(req.caller ?? '', req.params.id)
       if (d === undefined) throw notFound()
       return view(d)
@@ -83,11 +85,13 @@ const routes: FastifyPluginAsync = async (fastify) => {
           200: z.object({ items: z.array(status), next: z.string().optional().describe('The next page, when there is one') }),
           400: problemSchema(400, ['INVALID_QUERY']),
           401: problemSchema(401),
+          403: problemSchema(403, ['OPERATION_NOT_ALLOWED']),
         },
       },
     },
     async (req, reply) => {
       reply.cacheControl('no-store')
+      requireOperation(req, 'async')
       const { limit, offset } = req.query
       const page = await app.delivery.failed(req.caller ?? '', offset, limit)
       return { items: page.items.map(view), ...(page.next !== undefined && { next: `/updates?state=failed&limit=${limit}&offset=${page.next}` }) }

@@ -73,9 +73,10 @@ export function keysCheck (keys: readonly ApiKey[], sandbox: boolean): Check {
       : { name, ok: false, detail: 'API_KEYS is not set: anyone who reaches the port can write to Genesys Cloud' }
   }
   const problems: string[] = []
-  const short = keys.filter((k) => k.key.length < 24).map((k) => k.name)
+  // A key given only as its hash (API_KEYS_FILE's keySha256) cannot be measured; the file refuses a key twice.
+  const short = keys.filter((k) => k.key !== undefined && k.key.length < 24).map((k) => k.name)
   if (short.length > 0) problems.push(`${short.join(', ')}: shorter than 24 characters (use e.g. openssl rand -hex 24)`)
-  const shared = keys.filter((k, i) => keys.findIndex((o) => o.key === k.key) !== i).map((k) => k.name)
+  const shared = keys.filter((k, i) => k.key !== undefined && keys.findIndex((o) => o.key === k.key) !== i).map((k) => k.name)
   if (shared.length > 0) problems.push(`${shared.join(', ')}: the same key as another name, so logs cannot tell the callers apart`)
   const weakSecret = keys.filter((k) => k.signingSecret !== undefined && keys.some((o) => o.key === k.signingSecret)).map((k) => k.name)
   if (weakSecret.length > 0) problems.push(`${weakSecret.join(', ')}: the signing secret is an API key, so whoever has the key can sign`)

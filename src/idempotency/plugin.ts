@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError } from '../errors.js'
+import { ApiError, idempotencyKeyInFlight } from '../errors.js'
 import { MemoryIdempotencyStore } from './memory.js'
 import { RedisIdempotencyStore } from './redis.js'
 import type { IdempotencyStore } from './store.js'
@@ -38,12 +38,15 @@ function fingerprint (req: FastifyRequest): string {
 }
 
 /**
- * Idempotency-Key, else a Standard Webhooks sender's webhook-id, which stays the same on every
- * redelivery of a message. The space keeps the two apart: an Idempotency-Key cannot hold one.
+ * Idempotency-Key, else the checked signature (plugins/signature.ts), else a webhook-id: a
+ * Standard Webhooks sender's webhook-id stays the same on every redelivery of a message, and a
+ * byte-identical retry repeats an X-Signature. The space keeps them apart: an Idempotency-Key
+ * cannot hold one.
  */
 function idempotencyKey (req: FastifyRequest): [header: string, key: string | undefined] {
   const key = req.headers['idempotency-key']
   if (typeof key === 'string') return ['Idempotency-Key', key]
+  if (req.signature !== undefined) return [req.signature.startsWith('webhook-id') ? 'webhook-id' : 'X-Signature', req.signature]
   const id = req.headers['webhook-id']
   return ['webhook-id', typeof id === 'string' ? `webhook-id ${id}` : undefined]
 }
@@ -58,7 +61,10 @@ export default fp<IdempotencyOptions>(
     async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
       const [header, key] = idempotencyKey(req)
       if (key === undefined) return write()
-      const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline)
+      const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline).catch((err: unknown) => {
+        // The stores cannot know which header the key came in.
+        throw err instanceof ApiError && err.code === 'IDEMPOTENCY_KEY_IN_FLIGHT' ? idempotencyKeyInFlight(header) : err
+      })
       if (claim.kind === 'mismatch') {
         throw new ApiError('IDEMPOTENCY_KEY_REUSED', `this ${header} was used for a different request in the last 24 h; use a new one for a new request`)
       }

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { ApiKey } from '../config.js'
 import type { Priority } from '../updates/budget.js'
 import { ApiError } from '../errors.js'
+import { CONSOLE_HEADER, onBehalfOf } from '../keys/delegate.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,6 +16,8 @@ declare module 'fastify' {
 }
 
 const digest = (key: string) => createHash('sha256').update(key).digest()
+/** What a key is compared by: its SHA-256, which API_KEYS_FILE may give instead of the key. */
+export const digestOf = (k: ApiKey) => (k.keySha256 === undefined ? digest(k.key!) : Buffer.from(k.keySha256, 'hex'))
 
 /**
  * The key a caller presents, in any of the three ways Genesys Data Actions and CRMs can send
@@ -50,16 +53,21 @@ export interface AuthOptions {
  */
 export default fp<AuthOptions>(
   async (app, { keys }) => {
-    const known = keys.map((k) => ({ ...k, digest: digest(k.key) }))
+    const known = keys.map((k) => ({ ...k, digest: digestOf(k) }))
     app.decorateRequest('caller', undefined)
     app.decorateRequest('priority', 'live')
+    app.decorateRequest('scope', undefined)
     if (known.length === 0) return
 
     // Callback style: this runs on every request, and an async hook costs a promise each time.
     app.addHook('onRequest', (req, reply, done) => {
       const key = presentedKey(req)
       let match: (typeof known)[number] | undefined
-      if (key !== undefined) {
+      const delegated = req.headers[CONSOLE_HEADER]
+      if (typeof delegated === 'string') {
+        const name = onBehalfOf(delegated)
+        match = known.find((k) => k.name === name)
+      } else if (key !== undefined) {
         const presented = digest(key)
         for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k
       }
@@ -74,6 +82,7 @@ export default fp<AuthOptions>(
       }
       req.caller = match.name
       req.priority = match.priority
+      req.scope = match.scope
       done()
     })
   },

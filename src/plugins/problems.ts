@@ -17,11 +17,14 @@ declare module 'fastify' {
 const FASTIFY_CODES: Record<string, { code: ErrorCode; detail?: (req: FastifyRequest, err: FastifyError) => string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', detail: tooLarge },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', detail: notJson },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'INVALID_BODY' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'INVALID_BODY', detail: () => 'the body is not as long as Content-Length says' },
   // An id with a broken %-escape, or longer than any id can be (both before routing).
-  FST_ERR_BAD_URL: { code: 'INVALID_ID' },
-  FST_ERR_MAX_PARAM_LENGTH: { code: 'INVALID_ID' },
+  FST_ERR_BAD_URL: { code: 'INVALID_ID', detail: () => 'the URL holds a broken %-escape' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'INVALID_ID', detail: () => 'an id in the URL is longer than any Genesys id' },
 }
+
+/** The URL without its query, which may carry what does not belong in an answer or a log line. */
+export const pathOf = (url: string) => url.split('?', 1)[0]!
 
 const bytes = (n: number) => n.toLocaleString('en-US')
 
@@ -42,9 +45,10 @@ function notJson (req: FastifyRequest): string {
 function asApiError (err: FastifyError, req: FastifyRequest): ApiError {
   if (err instanceof ApiError) return err
   const known = FASTIFY_CODES[err.code]
-  if (known !== undefined) return new ApiError(known.code, known.detail?.(req, err) ?? err.message)
+  // Details in our words: a library's own message describes its internals, not the request.
+  if (known !== undefined) return new ApiError(known.code, known.detail?.(req, err) ?? `the request was refused (${err.code})`)
   // Some other malformed request Fastify refused: still the caller's, still not a 500.
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ApiError('BAD_REQUEST', err.message)
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new ApiError('BAD_REQUEST', `the request is malformed (${err.code})`)
   return new ApiError('INTERNAL_ERROR', 'unexpected error; it has been logged', { cause: err })
 }
 
@@ -52,10 +56,11 @@ function asApiError (err: FastifyError, req: FastifyRequest): ApiError {
 export function sendProblem (err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   const problem = asApiError(err, req)
   if (problem.code === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
+  else if (problem.code === 'COORDINATION_UNAVAILABLE') req.log.warn({ err: (problem.cause as Error | undefined)?.message }, 'Redis unreachable; answered 503')
   else if (problem.code === 'BAD_REQUEST') req.log.warn({ fastifyCode: err.code }, 'request refused by Fastify; map its code in FASTIFY_CODES')
   reply.problemCode = problem.code
   if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter))
-  return reply.status(problem.status).type('application/problem+json').send(toProblem(problem, req.url))
+  return reply.status(problem.status).type('application/problem+json').send(toProblem(problem, pathOf(req.url)))
 }
 
 const PART = { params: 'path', body: 'body', querystring: 'query', headers: 'header' } as const

@@ -24,7 +24,8 @@ export class RequestLog extends LogController {
   override requestCompleted (err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
     const line = {
       method: req.method,
-      url: req.url,
+      // Without the query, which may hold what a log should not (a Data Action's templated values).
+      url: req.url.split('?', 1)[0],
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime),
       caller: req.caller,

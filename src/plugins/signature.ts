@@ -1,11 +1,23 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ApiKey } from '../config.js'
-import { ApiError } from '../errors.js'
+import { ApiError, coordinationUnavailable } from '../errors.js'
+import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.js'
 import { checkStandardWebhook, isStandardWebhook, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.js'
 import { checkXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.js'
 
 export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The checked signature (its scheme and value), which stands for an Idempotency-Key when there is none. */
+    signature: string | undefined
+  }
+}
+
+/** Both schemes accept a signature this long either side of now; a replay can only come within it. */
+const FRESH_S = 300
 
 /** Standard Webhooks secrets are the key's bytes in base64 after this prefix. */
 export const WEBHOOK_SECRET_PREFIX = 'whsec_'
@@ -18,6 +30,19 @@ export interface SignatureOptions {
   /** API_KEYS, with the signing secrets of SIGNING_SECRETS. */
   keys: readonly ApiKey[]
   now?: () => number
+  /** Signatures remembered in memory (without Redis) before the oldest are forgotten. */
+  maxReplays?: number
+}
+
+/** What identifies a checked signature, and the unix second it was made at. */
+function signatureOf (headers: IncomingHttpHeaders): [id: string, t: number] {
+  const xSignature = headers[X_SIGNATURE]
+  if (typeof xSignature === 'string') {
+    const t = /t=(\d+)/.exec(xSignature)![1]!
+    return [`x-signature ${/v1=([0-9a-f]{64})/.exec(xSignature)![1]}`, Number(t)]
+  }
+  // A sender's redelivery has the same id, signed anew: it is the message, not the signature, that counts once.
+  return [`webhook-id ${headers['webhook-id'] as string}`, Number(headers['webhook-timestamp'])]
 }
 
 interface Secret {
@@ -29,16 +54,39 @@ interface Secret {
 /**
  * For callers whose API key has a signing secret, every request with a body must carry a fresh
  * signature over the exact bytes sent, so a leaked key alone cannot write, and a captured
- * request cannot be replayed after five minutes. The scheme is the one whose headers are
- * present: X-Signature (ours), else Standard Webhooks. Runs after auth, which names the caller.
+ * request cannot be replayed after five minutes. Within them a signature counts once: for the
+ * method and URL it first came with (signatures/replays.ts), where a byte-identical retry gets
+ * the first answer (idempotency/). The scheme is the one whose headers are present: X-Signature
+ * (ours), else Standard Webhooks. Runs after auth, which names the caller.
  */
 export default fp<SignatureOptions>(
-  async (app, { keys, now = Date.now }) => {
+  async (app, { keys, now = Date.now, maxReplays = 100_000 }) => {
     const secrets = new Map<string, Secret>()
     for (const { name, signingSecret: text } of keys) {
       if (text !== undefined) secrets.set(name, { text, ...(text.startsWith(WEBHOOK_SECRET_PREFIX) && { webhook: new Webhook(text) }) })
     }
+    app.decorateRequest('signature', undefined)
     if (secrets.size === 0) return
+    const redis = app.hasDecorator('redis') ? app.redis : undefined
+    const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, now)
+
+    /** A signature counts for the first method and URL it came with; elsewhere it writes nothing. */
+    async function countOnce (req: FastifyRequest): Promise<void> {
+      const [id, t] = signatureOf(req.headers)
+      const request = `${req.method} ${req.url}`
+      let first: string
+      try {
+        first = await replays.first(`${req.caller}\n${id}`, request, (t + FRESH_S + 1) * 1000 - now())
+      } catch (err) {
+        throw coordinationUnavailable(err)
+      }
+      if (first !== request) {
+        throw new ApiError('SIGNATURE_REPLAYED', `this signature was first used for another request (${first.split('?')[0]}); sign each request anew`, {
+          errors: [{ in: 'header', path: `/${id.split(' ')[0]}`, message: 'already used for another method or URL' }],
+        })
+      }
+      req.signature = id
+    }
 
     function check (secret: Secret, caller: string, headers: IncomingHttpHeaders, body: string): ApiError | undefined {
       const xSignature = headers[X_SIGNATURE]
@@ -63,7 +111,9 @@ export default fp<SignatureOptions>(
     app.addHook('preValidation', (req, _reply, done) => {
       const secret = req.caller === undefined ? undefined : secrets.get(req.caller)
       if (secret === undefined || req.method === 'GET') return done()
-      done(check(secret, req.caller!, req.headers, req.rawBody))
+      const refused = check(secret, req.caller!, req.headers, req.rawBody)
+      if (refused) return done(refused)
+      countOnce(req).then(() => done(), done)
     })
   },
   { name: 'signature', dependencies: ['auth', 'raw-json'] }

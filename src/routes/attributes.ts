@@ -5,6 +5,7 @@ import { merge } from '../attributes/merge.js'
 import { prefersAsync } from '../delivery/prefer.js'
 import { acceptedSchema } from '../delivery/route.js'
 import { ApiError, problemSchema } from '../errors.js'
+import { requireAttributes, requireOperation, scopeOf, visible } from '../keys/scope.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
 import type { Target, Urgency } from '../updates/ports.js'
 
@@ -86,7 +87,7 @@ const read = z.object({ conversationId: z.string(), participantId: z.string(), a
 
 /** Every answer a route can give besides its success, for the API description. */
 const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, problemSchema(s)]))
-const WRITE_PROBLEMS = problems(400, 401, 404, 409, 413, 415, 422, 500, 502, 503, 504)
+const WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 415, 422, 500, 502, 503, 504)
 
 // The customer on an inbound call; an outbound call's other party is `external`.
 const DEFAULT_PURPOSES = ['customer', 'external'] as const
@@ -112,11 +113,18 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     const due = urgency(req, reply)
     const updated = Object.keys(body.attributes)
     reply.loggedKeys = updated
+    const async = !dryRun && app.delivery.enabled && prefersAsync(req.headers.prefer)
+    if (async) requireOperation(req, 'async')
+    else requireOperation(req, 'write', scopeOf(req).may.includes('async') ? '; send Prefer: respond-async to write asynchronously' : '')
+    requireAttributes(req, body.field, updated)
+    // The answer's map is a read: only what this key may see.
+    const scope = scopeOf(req)
     if (dryRun) {
       const current = await app.updates.read(conversationId, target, due)
-      return { conversationId, participantId: current.participantId, attributes: merge(current.attributes, body.attributes), updated, dryRun: true as const }
+      const attributes = visible(scope, merge(current.attributes, body.attributes))
+      return { conversationId, participantId: current.participantId, attributes, updated, dryRun: true as const }
     }
-    if (app.delivery.enabled && prefersAsync(req.headers.prefer)) {
+    if (async) {
       // Stored, then 202: a repeat with the same Idempotency-Key gets this 202 and id again.
       const accepted = await app.idempotency.once(req, reply, due.deadline, () => {
         reply.status(202)
@@ -128,7 +136,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
       const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...due })
       const { participantId, attributes, coalesced, attempts } = result
-      return { conversationId, participantId, attributes, updated, coalesced, attempts }
+      return { conversationId, participantId, attributes: visible(scope, attributes), updated, coalesced, attempts }
     })
   }
 
@@ -184,15 +192,17 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         params: participantParams,
         headers: readHeaders,
         querystring: readQuery,
-        response: { 200: read, ...problems(400, 401, 404, 500, 502, 503, 504) },
+        response: { 200: read, ...problems(400, 401, 403, 404, 500, 502, 503, 504) },
       },
     },
     async (req, reply) => {
       reply.cacheControl('no-store')
+      requireOperation(req, 'read')
       const { conversationId, participantId } = req.params
       const current = await app.updates.read(conversationId, { participantId }, urgency(req, reply))
       const keys = req.query.keys
-      const attributes = keys === undefined ? current.attributes : Object.fromEntries(Object.entries(current.attributes).filter(([k]) => keys.has(k)))
+      const mine = visible(scopeOf(req), current.attributes)
+      const attributes = keys === undefined ? mine : Object.fromEntries(Object.entries(mine).filter(([k]) => keys.has(k)))
       return { conversationId, participantId, attributes }
     }
   )

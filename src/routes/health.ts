@@ -21,7 +21,7 @@ const health: FastifyPluginAsync = async (app) => {
     security: [],
     response: { 200: z.object({ status: z.literal('ready') }), 503: problemSchema(503, NOT_READY) },
   }
-  app.get('/readyz', { logLevel: 'silent', schema: readiness }, async (req, reply) => {
+  app.get('/readyz', { logLevel: 'silent', schema: readiness }, async (_req, reply) => {
     try {
       // Multi-replica mode writes nothing without Redis, so without it this replica is not ready.
       // On a cluster, the node asked is the one every write needs (the budget's and the token's);
@@ -34,7 +34,8 @@ const health: FastifyPluginAsync = async (app) => {
       if (!(cause instanceof ApiError)) throw cause
       reply.problemCode = cause.code
       if (cause.retryAfter !== undefined) reply.header('retry-after', String(cause.retryAfter))
-      return reply.status(503).type('application/problem+json').send({ ...toProblem(cause, req.url), status: 503 })
+      // The cause's own title is about a write ("…; not written"); this answer is about readiness.
+      return reply.status(503).type('application/problem+json').send({ ...toProblem(cause, '/readyz'), title: 'Not ready to take writes', status: 503 })
     }
   })
 }

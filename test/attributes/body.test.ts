@@ -16,7 +16,7 @@ t.test('attribute map: values normalized to what Genesys stores', async (t) => {
   t.same(map.parse({ gone: null, f: 1.5 }), { gone: '', f: '1.5' }, 'null clears the key')
   const exact = attributeMap({ ...limits, maxValueLength: 20 })
   t.same(exact.parse({ n: '98765432109876543210' }), { n: '98765432109876543210' }, 'a number the parser kept as text stays as it is')
-  t.same(issues(map, { n: '98765432109876543210' }), [['n', 'value is 20 characters long; at most 5']], 'and counts as text against the limit')
+  t.same(issues(map, { n: '98765432109876543210' }), [['n', 'value is 20 characters (Unicode code points) long; at most 5']], 'and counts as text against the limit')
   t.equal(Object.getPrototypeOf(map.parse({ a: 'b' })), Object.prototype, 'a plain object')
 })
 
@@ -27,11 +27,11 @@ t.test('attribute map: refusals name the key, never the value', async (t) => {
   t.same(issues(map, null), [['', 'must be an object mapping attribute names to values']])
   t.same(issues(map, {}), [['', 'must hold at least one attribute']])
   t.same(issues(map, { a: '1', b: '2', c: '3', d: '4' }), [['', 'holds 4 attributes; at most 3 per request']])
-  t.same(issues(map, { long: 'SECRET' }), [['long', 'value is 6 characters long; at most 5']])
+  t.same(issues(map, { long: 'SECRET' }), [['long', 'value is 6 characters (Unicode code points) long; at most 5']])
   t.same(issues(map, { o: { SECRET: 1 } }), [['o', 'value is an object; values must be strings, numbers, booleans or null']])
   t.same(issues(map, { l: ['SECRET'] }), [['l', 'value is an array; values must be strings, numbers, booleans or null']])
   t.same(issues(map, { '': 'x' }), [['', 'attribute name is empty']])
-  t.same(issues(map, { ['k'.repeat(257)]: 'x' }), [['k'.repeat(257), 'attribute name is 257 characters long; at most 256']])
+  t.same(issues(map, { ['k'.repeat(257)]: 'x' }), [['k'.repeat(257), 'attribute name is 257 characters (Unicode code points) long; at most 256']])
   t.same(issues(map, { 'a b': 'x' }), [['a b', 'attribute name contains whitespace or a control character']])
   t.same(issues(map, { 'a\u0007': 'x' }), [['a\u0007', 'attribute name contains whitespace or a control character']])
   for (const key of ['__proto__', 'constructor', 'prototype']) {
@@ -42,8 +42,9 @@ t.test('attribute map: refusals name the key, never the value', async (t) => {
 
 t.test('update body: the accepted shapes', async (t) => {
   const body = updateBody(limits)
-  t.same(body.parse({ attributes: { a: 1 } }), { attributes: { a: '1' }, participantId: undefined, purpose: undefined })
+  t.same(body.parse({ attributes: { a: 1 } }), { attributes: { a: '1' }, field: 'attributes', participantId: undefined, purpose: undefined })
   t.same(body.parse({ data: { a: 'x' } }).attributes, { a: 'x' }, '"data" for CRMs that send it')
+  t.equal(body.parse({ data: { a: 'x' } }).field, 'data', 'and which member it came in, for pointers into the body')
   const id = '3F2C9A4E-0B1D-4C5E-9F6A-7B8C9D0E1F2A'
   t.equal(body.parse({ attributes: { a: 'x' }, participantId: id }).participantId, id.toLowerCase(), 'ids in Genesys form')
   const byPurpose = updateBody(limits, { purpose: true })

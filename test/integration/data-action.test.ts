@@ -34,7 +34,8 @@ function render (template: string, input: Record<string, string>): string {
 
 const hostile = {
   customer_tier: 'quote " backslash \\ slash / end',
-  crm_id: 'line1\nline2\r\n\ttab \u0000 nul',
+  // No NUL or other C0 control but tab, newline and carriage return: those are refused (docs/security.md).
+  crm_id: 'line1\nline2\r\n\ttab end',
   note: 'café 日本語 emoji 🎉 and \u2028 separator',
   empty: '',
   velocity: '${input.crm_id} $esc.url(x) #set($a = 1)',
@@ -60,6 +61,11 @@ t.test('a generated Data Action, rendered with hostile inputs, writes the values
     const values = Object.fromEntries(Object.entries(translationMap).map(([k, path]) => [k, path.split('.').slice(1).reduce((o: any, key) => o[key], answer.body)]))
     const output = JSON.parse(successTemplate.replace(/\$\{(\w+)\}/g, (_, k: string) => JSON.stringify(values[k])))
     t.same(output, { participantId: answer.body.participantId, ...hostile }, 'the outputs read back the attributes')
+
+    // A NUL the flow passes on arrives as \u0000 ($esc.jsonString) and is refused, naming the field, not cut.
+    const nul = await send(render(request.requestUrlTemplate, input), 'POST', render(request.requestTemplate, { ...input, crm_id: 'a\u0000b' }), headers)
+    t.equal(nul.status, 400)
+    t.match(nul.body.errors, [{ path: '/attributes/crm_id', message: /U\+0000/ }])
   }
 })
 

@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { RedisClient } from '../redis.js'
+
+/**
+ * Which request each signature was first seen on. A signature covers the body, not the URL, so
+ * a captured request could otherwise be sent, within its five minutes, to another conversation.
+ * The first URL a signature arrives with is kept for as long as the signature is fresh; a
+ * signature that comes again with another method or URL is a replay. The same one again is a
+ * retry, answered by the idempotency store.
+ */
+export interface ReplayStore {
+  /** The method and URL `signature` was first seen with: `request` itself the first time. */
+  first(signature: string, request: string, ttlMs: number): Promise<string>
+}
+
+/** In this process, for a single replica. Full, it forgets the oldest first (IDEMPOTENCY_MAX_KEYS). */
+export class MemoryReplayStore implements ReplayStore {
+  readonly #seen: LRUCache<string, string>
+
+  constructor (max: number, now: () => number) {
+    this.#seen = new LRUCache({ max, ttl: 1, perf: { now } })
+  }
+
+  async first (signature: string, request: string, ttlMs: number): Promise<string> {
+    const seen = this.#seen.get(signature)
+    if (seen !== undefined) return seen
+    this.#seen.set(signature, request, { ttl: ttlMs })
+    return request
+  }
+}
+
+/** In Redis, so a replay sent to another replica is recognised too. */
+export class RedisReplayStore implements ReplayStore {
+  constructor (
+    readonly redis: RedisClient,
+    readonly prefix: string
+  ) {}
+
+  async first (signature: string, request: string, ttlMs: number): Promise<string> {
+    const key = `${this.prefix}signature:${createHash('sha256').update(signature).digest('base64url')}`
+    // SET NX then GET: the GET only runs when another request got there first, and the key
+    // outlives both calls (its TTL is at least the signature's remaining freshness).
+    if ((await this.redis.set(key, request, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK') return request
+    return (await this.redis.get(key)) ?? request
+  }
+}
