@@ -25,7 +25,7 @@ import type { Simulator } from './sim/simulator.js'
 
 export interface AppDeps {
   dispatcher?: Dispatcher
-  now?: () => number
+  clock?: () => number
   /** Where logs go; stdout when absent. Tests capture them here. */
   logStream?: DestinationStream
   /** Sandbox mode's in-process simulator, which the console shows. */
@@ -73,18 +73,18 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     production: config.env === 'production',
     tracing: config.tracing.enabled,
     dispatcher: deps.dispatcher,
-    clock: deps.now,
+    clock: deps.clock,
   })
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
   await app.register(health)
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
   await app.register(consolePlugin, { config, sim: deps.sim })
-  await app.register(delivery, { config, clock: deps.now })
+  await app.register(delivery, { config, clock: deps.clock })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })
-    await api.register(signature, { keys: config.apiKeys, now: deps.now, maxReplays: config.idempotencyMaxKeys })
+    await api.register(signature, { keys: config.apiKeys, clock: deps.clock, maxReplays: config.idempotencyMaxKeys })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)

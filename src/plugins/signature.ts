@@ -29,7 +29,7 @@ function refuse (refusals: Refusal[], detail = `${refusals[0]!.header}: ${refusa
 export interface SignatureOptions {
   /** API_KEYS, with the signing secrets of SIGNING_SECRETS. */
   keys: readonly ApiKey[]
-  now?: () => number
+  clock?: () => number
   /** Signatures remembered in memory (without Redis) before the oldest are forgotten. */
   maxReplays?: number
 }
@@ -60,7 +60,7 @@ interface Secret {
  * (ours), else Standard Webhooks. Runs after auth, which names the caller.
  */
 export default fp<SignatureOptions>(
-  async (app, { keys, now = Date.now, maxReplays = 100_000 }) => {
+  async (app, { keys, clock = Date.now, maxReplays = 100_000 }) => {
     const secrets = new Map<string, Secret>()
     for (const { name, signingSecret: text } of keys) {
       if (text !== undefined) secrets.set(name, { text, ...(text.startsWith(WEBHOOK_SECRET_PREFIX) && { webhook: new Webhook(text) }) })
@@ -68,7 +68,7 @@ export default fp<SignatureOptions>(
     app.decorateRequest('signature', undefined)
     if (secrets.size === 0) return
     const redis = app.hasDecorator('redis') ? app.redis : undefined
-    const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, now)
+    const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, clock)
 
     /** A signature counts for the first method and URL it came with; elsewhere it writes nothing. */
     async function countOnce (req: FastifyRequest): Promise<void> {
@@ -76,7 +76,7 @@ export default fp<SignatureOptions>(
       const request = `${req.method} ${req.url}`
       let first: string
       try {
-        first = await replays.first(`${req.caller}\n${id}`, request, (t + FRESH_S + 1) * 1000 - now())
+        first = await replays.first(`${req.caller}\n${id}`, request, (t + FRESH_S + 1) * 1000 - clock())
       } catch (err) {
         throw coordinationUnavailable(err)
       }
@@ -91,7 +91,7 @@ export default fp<SignatureOptions>(
     function check (secret: Secret, caller: string, headers: IncomingHttpHeaders, body: string): ApiError | undefined {
       const xSignature = headers[X_SIGNATURE]
       if (typeof xSignature === 'string') {
-        const refusal = checkXSignature(xSignature, secret.text, body, now())
+        const refusal = checkXSignature(xSignature, secret.text, body, clock())
         return refusal && refuse([refusal])
       }
       if (!isStandardWebhook(headers)) {
@@ -104,7 +104,7 @@ export default fp<SignatureOptions>(
       if (secret.webhook === undefined) {
         return refuse([{ header: 'webhook-signature', why: `API key "${caller}" has no ${WEBHOOK_SECRET_PREFIX} secret in SIGNING_SECRETS; sign with X-Signature: ${X_SIGNATURE_FORM}` }])
       }
-      const problem = checkStandardWebhook(secret.webhook, headers, body, now())
+      const problem = checkStandardWebhook(secret.webhook, headers, body, clock())
       return problem && refuse([problem])
     }
 

@@ -5,7 +5,7 @@ import type { SimSettings } from './options.js'
 import type { SimRequest } from './stats.js'
 
 /** `requests` receives every API request (GET and PATCH) when `recordRequests` is set. */
-export function simulatorApp ({ logger, now, recordRequests }: SimSettings, requests: SimRequest[]): FastifyInstance {
+export function simulatorApp ({ logger, clock, recordRequests }: SimSettings, requests: SimRequest[]): FastifyInstance {
   const app = Fastify({ logger })
   // The token endpoint takes a form, as OAuth's client-credentials grant is sent.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -19,7 +19,7 @@ export function simulatorApp ({ logger, now, recordRequests }: SimSettings, requ
     const entries = new WeakMap<FastifyRequest, SimRequest>()
     app.addHook('onRequest', async (req) => {
       if ((req.method === 'GET' || req.method === 'PATCH') && req.url.startsWith('/api/')) {
-        const entry = { at: now(), method: req.method, path: req.url.replace(/\?.*/, ''), status: 0 }
+        const entry = { at: clock(), method: req.method, path: req.url.replace(/\?.*/, ''), status: 0 }
         requests.push(entry)
         entries.set(req, entry)
       }

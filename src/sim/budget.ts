@@ -16,13 +16,13 @@ export interface Budget {
   clear(): void
 }
 
-export function createBudget ({ rateLimit, now }: Pick<SimSettings, 'rateLimit' | 'now'>, stats: SimStats): Budget {
+export function createBudget ({ rateLimit, clock }: Pick<SimSettings, 'rateLimit' | 'clock'>, stats: SimStats): Budget {
   const windows = new Map<string, { start: number; count: number }>() // token → its current window
   return {
     allowed: rateLimit?.requests ?? GENESYS_TOKEN_BUDGET,
     spent (token, reply) {
       if (rateLimit === undefined) return false
-      const at = now()
+      const at = clock()
       let w = windows.get(token)
       if (w === undefined || at >= w.start + rateLimit.windowMs) windows.set(token, (w = { start: at, count: 0 }))
       // Refused requests count too, as in a fixed-window counter: `inin-ratelimit-count` then exceeds the budget.

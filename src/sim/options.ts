@@ -53,7 +53,7 @@ export const simulatorOptions = z.object({
   tokenTtlSeconds: z.int().min(1).default(86_400),
   /** Unknown conversations and participants are 404 instead of created on first use. */
   strict: z.boolean().default(false),
-  now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').default(() => Date.now),
+  clock: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').default(() => Date.now),
   /** Fastify's logger: off, on, or a level with (standalone) a destination. */
   logger: z.union([z.boolean(), z.object({ level: z.string(), stream: z.custom<DestinationStream>().optional() })]).default(false),
   /** Seeded fault injection; the same seed and the same order of requests give the same faults. */

@@ -38,7 +38,7 @@ export interface State {
 /** The purposes the service's conversation route falls back to; one of them makes "the customer". */
 const CUSTOMER_LIKE = new Set(['customer', 'external'])
 
-export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'>): State {
+export function createState ({ strict, clock }: Pick<SimSettings, 'strict' | 'clock'>): State {
   const conversations = new Map<string, SimConversation>()
   // Customers the simulator made up, not yet named by any write: the first participant a write
   // names takes such a customer's place, so that a caller who made up both ids writes to the
@@ -47,7 +47,7 @@ export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'
   const joined = (id: string, purpose: string): SimParticipant => ({ id, purpose, state: 'connected', attributes: {} })
 
   function put (id: string, participants: ParticipantSpec[]): SimConversation {
-    const c = { id, startTime: new Date(now()).toISOString(), participants: participants.map((p) => ({ state: 'connected', attributes: {}, ...p })) }
+    const c = { id, startTime: new Date(clock()).toISOString(), participants: participants.map((p) => ({ state: 'connected', attributes: {}, ...p })) }
     conversations.set(id, c)
     return c
   }
@@ -59,7 +59,7 @@ export function createState ({ strict, now }: Pick<SimSettings, 'strict' | 'now'
     end (id) {
       const c = conversations.get(id)
       if (c !== undefined && c.endTime === undefined) {
-        c.endTime = new Date(now()).toISOString()
+        c.endTime = new Date(clock()).toISOString()
         for (const p of c.participants) p.state = 'disconnected'
       }
       return c

@@ -35,7 +35,7 @@ export interface SimStats {
 }
 
 export interface SimRequest {
-  /** `now()` when the request arrived. */
+  /** `clock()` when the request arrived. */
   at: number
   method: string
   path: string

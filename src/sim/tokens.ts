@@ -14,21 +14,21 @@ export interface Tokens {
   revokeAll(): void
 }
 
-export function createTokens ({ clientId, clientSecret, tokenTtlSeconds, now }: SimSettings, stats: SimStats): Tokens {
+export function createTokens ({ clientId, clientSecret, tokenTtlSeconds, clock }: SimSettings, stats: SimStats): Tokens {
   const expectedBasic = 'Basic ' + Buffer.from(`${clientId}:${clientSecret}`).toString('base64')
   const expiries = new Map<string, number>() // token → expiry (ms)
   return {
     isClient: (authorization) => authorization === expectedBasic,
     issue () {
       const token = randomUUID()
-      expiries.set(token, now() + tokenTtlSeconds * 1000)
+      expiries.set(token, clock() + tokenTtlSeconds * 1000)
       return { access_token: token, token_type: 'bearer', expires_in: tokenTtlSeconds }
     },
     authorized (req, reply) {
       const auth = req.headers.authorization ?? ''
       const token = auth.startsWith('Bearer ') ? auth.slice(7) : ''
       const expiry = expiries.get(token)
-      if (expiry !== undefined && now() < expiry) return token
+      if (expiry !== undefined && clock() < expiry) return token
       stats.unauthorized++
       fail(reply, 401, 'bad.credentials', 'Invalid login credentials.')
       return undefined

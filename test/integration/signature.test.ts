@@ -41,7 +41,7 @@ t.test("the README's worked example is a signature this service accepts", async 
   t.match(example, secret, 'with the secret the test uses')
   t.equal(header, sign(secret, '{"attributes":{"tier":"gold"}}', t0), 'the HMAC shown is right')
   // Accepted by the service when "now" is the example's time.
-  const { post } = await startStack(t, { env, deps: { now: () => t0 * 1000 + 1000 } })
+  const { post } = await startStack(t, { env, deps: { clock: () => t0 * 1000 + 1000 } })
   const a = await post(`/participants/${id()}/${id()}/data`, '{"attributes":{"tier":"gold"}}', { 'x-api-key': 'crm-key', 'x-signature': header })
   t.equal(a.status, 200)
 })

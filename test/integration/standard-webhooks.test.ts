@@ -144,7 +144,7 @@ t.test("the README's Standard Webhooks example is what the reference library sig
   t.equal(toSign, `${msgId}.${timestamp}.${body}`, 'what is signed')
   t.equal(header, sender.sign(msgId!, new Date(Number(timestamp) * 1000), body!), 'the signature shown is the reference library\'s')
   // Accepted by the service when "now" is the example's time.
-  const { post } = await startStack(t, { env, deps: { now: () => Number(timestamp) * 1000 + 1000 } })
+  const { post } = await startStack(t, { env, deps: { clock: () => Number(timestamp) * 1000 + 1000 } })
   const a = await post(`/participants/${id()}/${id()}/data`, body, { 'x-api-key': 'crm-key', 'webhook-id': msgId!, 'webhook-timestamp': timestamp!, 'webhook-signature': header! })
   t.equal(a.status, 200)
 })

@@ -14,7 +14,7 @@ t.test('an expired token is refreshed once, before any request is refused with i
   // One clock for the simulator and the service, so "expired" means the same to both.
   let clock = Date.now()
   const now = () => clock
-  const { sim, post } = await startStack(t, { sim: { now, tokenTtlSeconds: 300 }, deps: { now } })
+  const { sim, post } = await startStack(t, { sim: { clock: now, tokenTtlSeconds: 300 }, deps: { clock: now } })
   t.equal((await write(post)).status, 200)
   t.equal(sim.stats.tokenRequests, 1)
 

@@ -19,7 +19,7 @@ async function serve (t: { teardown(fn: () => unknown): void }) {
   await app.register(problems)
   await app.register(rawJson)
   await app.register(auth, { keys })
-  await app.register(signature, { keys, now: () => NOW_S * 1000 })
+  await app.register(signature, { keys, clock: () => NOW_S * 1000 })
   app.post('/write', async (req) => ({ got: req.body }))
   app.get('/read', async () => ({ ok: true }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })

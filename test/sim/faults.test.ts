@@ -236,7 +236,7 @@ t.test('the budget lets exactly N requests per window through for each token', a
 
 t.test('Retry-After and inin-ratelimit-reset count the seconds left in the window', async (t) => {
   let clock = 1_000_000
-  const { sim, url } = await start(t, { now: () => clock, rateLimit: { requests: 2 } })
+  const { sim, url } = await start(t, { clock: () => clock, rateLimit: { requests: 2 } })
   const tok = await token(url)
   const c = id()
   t.equal((await get(url, tok, c)).status, 200)

@@ -18,8 +18,8 @@ export interface ReplayStore {
 export class MemoryReplayStore implements ReplayStore {
   readonly #seen: LRUCache<string, string>
 
-  constructor (max: number, now: () => number) {
-    this.#seen = new LRUCache({ max, ttl: 1, perf: { now } })
+  constructor (max: number, clock: () => number) {
+    this.#seen = new LRUCache({ max, ttl: 1, perf: { now: clock } })
   }
 
   async first (signature: string, request: string, ttlMs: number): Promise<string> {
