@@ -5,7 +5,7 @@ import type { ApiKey } from '../config.js'
 import { ApiError, coordinationUnavailable } from '../errors.js'
 import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.js'
 import { checkStandardWebhook, isStandardWebhook, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.js'
-import { checkXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.js'
+import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.js'
 
 export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.js'
 
@@ -38,8 +38,8 @@ export interface SignatureOptions {
 function signatureOf (headers: IncomingHttpHeaders): [id: string, t: number] {
   const xSignature = headers[X_SIGNATURE]
   if (typeof xSignature === 'string') {
-    const t = /t=(\d+)/.exec(xSignature)![1]!
-    return [`x-signature ${/v1=([0-9a-f]{64})/.exec(xSignature)![1]}`, Number(t)]
+    const { t, v1 } = parseXSignature(xSignature)! // checked already
+    return [`x-signature ${v1}`, t]
   }
   // A sender's redelivery has the same id, signed anew: it is the message, not the signature, that counts once.
   return [`webhook-id ${headers['webhook-id'] as string}`, Number(headers['webhook-timestamp'])]

@@ -43,6 +43,22 @@ t.test('a captured X-Signature request writes nothing anywhere else', async (t) 
   await replayedNowhere(t, [stack], { 'x-api-key': 'crm-key', 'x-signature': sign(secret, body, NOW_S - 10) }, id(), id())
 })
 
+t.test('a captured X-Signature with a made-up v1 put before the real one is refused, not counted as new', async (t) => {
+  const stack = await startStack(t, { env, deps })
+  const c = id()
+  const p = id()
+  const real = sign(secret, body, NOW_S - 10)
+  t.equal((await stack.post(`/participants/${c}/${p}/data`, body, { 'x-api-key': 'crm-key', 'x-signature': real })).status, 200)
+  const writes = stack.sim.stats.writes
+  const [tPart, v1Part] = real.split(',')
+  for (const forged of [`v1=${'0'.repeat(64)},${real}`, `${real},v1=${'1'.repeat(64)}`, `${tPart},${v1Part},t=${NOW_S}`, `${real},x=1`]) {
+    const replay = await stack.post(`/conversations/${id()}/data`, body, { 'x-api-key': 'crm-key', 'x-signature': forged })
+    t.equal(replay.status, 401, `refused: ${forged.replace(/[0-9a-f]{64}/g, '…')}`)
+    t.equal(replay.body.code, 'SIGNATURE_INVALID')
+  }
+  t.equal(stack.sim.stats.writes, writes, 'and nothing was written')
+})
+
 t.test('a captured Standard Webhooks message writes nothing anywhere else, even after its first delivery failed', async (t) => {
   const stack = await startStack(t, { env, deps, sim: { strict: true } })
   const c = id()
