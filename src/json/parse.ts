@@ -24,6 +24,18 @@ export function parseJson (bytes: Buffer): { text: string; value: unknown } {
   } catch (err) {
     throw new ApiError('INVALID_BODY', `body is not valid JSON: ${(err as Error).message}`)
   }
+  try {
+    return { text, value: strict(text, value) }
+  } catch (err) {
+    // JSON.parse takes any depth the 64 KiB limit lets through; the passes below recurse, and a
+    // body of thousands of nested brackets would overflow them. No request nests past three.
+    if (err instanceof RangeError) throw new ApiError('INVALID_BODY', 'body is nested too deeply; a request is an object of attributes')
+    throw err
+  }
+}
+
+function strict (text: string, parsed: unknown): unknown {
+  let value = parsed
   if (holdsNumber(value)) value = JSON.parse(text, keepNumberSource as Parameters<typeof JSON.parse>[1])
   // Every colon in the text follows a name or sits inside a string. Without \u escapes (which
   // can write a colon without one in the text), the kept names and their strings' colons
@@ -33,7 +45,7 @@ export function parseJson (bytes: Buffer): { text: string; value: unknown } {
   // Lone surrogates and forbidden controls can only be written as escapes.
   if (unicodeEscapes || text.includes('\\b') || text.includes('\\f')) badStrings(value, [], errors)
   if (errors.length > 0) throw invalid(errors)
-  return { text, value }
+  return value
 }
 
 // C0 controls but tab (09), newline (0a) and carriage return (0d).

@@ -61,6 +61,16 @@ t.test('text that could only be read by changing it is refused, naming where, an
   t.equal(injected.json().code, 'INVALID_BODY')
 })
 
+t.test('a body nested thousands deep is a 400, not a crash', async (t) => {
+  const { sim, url } = await startStack(t)
+  for (const body of ['['.repeat(30_000) + ']'.repeat(30_000), `{"attributes":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`]) {
+    const a = await sendBytes(`${url}/participants/${id()}/${id()}/data`, body)
+    t.equal(a.status, 400)
+    t.equal(a.body.code, 'INVALID_BODY')
+  }
+  t.equal(sim.stats.reads + sim.stats.writes, 0, 'Genesys was sent nothing')
+})
+
 t.test('nothing already accepted is refused', async (t) => {
   const { sim, url } = await startStack(t)
   const c = id()
