@@ -155,6 +155,11 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     const conversationId = (req.body?.conversation ?? '').trim().toLowerCase()
     const participantId = (req.body?.participant ?? '').trim().toLowerCase()
     const page = chrome(req, 'Going-live checks')
+    // The probe writes keys of its own to a call, outside the key's patterns: only a key that may write anything may ask for it.
+    const s = scope(req)
+    if (s !== EVERYTHING && !(s.may.includes('write') && s.attributes.includes('*'))) {
+      return html(reply, 403, problemPage(page, 403, 'OPERATION_NOT_ALLOWED', 'the probe writes attributes of its own: it needs a key that may write every attribute'))
+    }
     if (!UUID.test(conversationId) || !UUID.test(participantId)) return html(reply, 400, problemPage(page, 400, 'Not a conversation and participant id', 'Genesys ids are UUIDs'))
     return html(reply, 200, doctorPage(page, await doctor({ conversationId, participantId }), { conversationId, participantId }))
   })

@@ -71,9 +71,11 @@ export async function probe (
     why = `a probe request failed: ${(err as Error).message}`
   }
 
-  // Under replace the old map is the whole answer; otherwise (merge, or not known) the probe keys
-  // are set back to what they were, or emptied, which changes nothing else under either semantics.
-  const restore: Attributes = semantics === 'replace' ? before : { [a]: before[a] ?? '', [b]: before[b] ?? '' }
+  // Under replace the old map is the whole answer; under merge the probe keys alone are set back
+  // (or emptied), so nothing written meanwhile is undone. Not known (a probe may have replaced the
+  // map before failing): the old map with the probe keys emptied, right under either semantics.
+  const probesBack = { [a]: before[a] ?? '', [b]: before[b] ?? '' }
+  const restore: Attributes = semantics === 'replace' ? before : semantics === 'merge' ? probesBack : { ...before, ...probesBack }
   let restored: string
   try {
     await client.patchParticipantAttributes(conversationId, participantId, restore)

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { startSandboxStack } from '../console/stack.js'
 import { startStack } from '../helpers/stack.js'
@@ -42,4 +44,18 @@ t.test('CONSOLE=1: behind the API keys, and a failing check shown as failed', as
   const html = await (await fetch(`${stack.url}/console/doctor`, { headers: { cookie } })).text()
   t.match(html, '<tr><th scope="row">PUBLIC_URL</th><td class="state state-failed">failed</td><td>not set:')
   t.match(html, /<h2 id="checks-h">1 of \d+ checks failed<\/h2>/)
+})
+
+t.test('the probe writes attributes of its own: a console key limited to some attributes may not ask for it', async (t) => {
+  const file = join(t.testdir(), 'keys.yaml')
+  writeFileSync(file, 'keys:\n  - name: flow\n    key: "flow-key-0123456789abcdef"\n    may: [write, read, console]\n    attributes: ["flow_*"]\n')
+  const stack = await startStack(t, { env: { CONSOLE: '1', API_KEYS_FILE: file } })
+  const signedIn = await form(`${stack.url}/console/sign-in`, { key: 'flow-key-0123456789abcdef', next: '/console/doctor' })
+  const cookie = signedIn.headers.get('set-cookie')!.split(';')[0]!
+  const c = crypto.randomUUID()
+  const p = crypto.randomUUID()
+  const probe = await form(`${stack.url}/console/doctor`, { conversation: c, participant: p }, { cookie })
+  t.equal(probe.status, 403)
+  t.match(await probe.text(), 'OPERATION_NOT_ALLOWED')
+  t.equal(stack.sim.stats.writes, 0, 'nothing was written to the call')
 })
