@@ -120,7 +120,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     // The answer's map is a read: only what this key may see.
     const scope = scopeOf(req)
     if (dryRun) {
-      const current = await app.updates.read(conversationId, target, due)
+      const current = await app.updates.preview(conversationId, target, due)
       const attributes = visible(scope, merge(current.attributes, body.attributes))
       return { conversationId, participantId: current.participantId, attributes, updated, dryRun: true as const }
     }

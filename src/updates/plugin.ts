@@ -25,8 +25,10 @@ export interface Updates {
   submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
   /** The next number in a conversation's order of acceptance, for an asynchronous update's `seqs` (invariant 7). */
   sequence(conversationId: string): Promise<number>
-  /** The participant's attributes as they stand (read-back, dry runs). */
+  /** The participant's attributes as they stand (read-back). */
   read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
+  /** The same for a dry run, refused as the write would be when the conversation has ended. */
+  preview(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
   /** Every participant of the conversation, through the same budget and retries (the console). */
   conversation(conversationId: string, urgency: Urgency): Promise<Conversation>
   /** Answers every caller by `by` (epoch ms); resolves when none is left waiting. */
@@ -117,6 +119,7 @@ export default fp<UpdatesPluginOptions>(
         return order.next(conversationId).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
       },
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
+      preview: (conversationId, target, urgency) => reader.read(conversationId, target, urgency, endedConversationWrites === 'refuse'),
       conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
       close: (by) => queue.close(by),
       get callers () {

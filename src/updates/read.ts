@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.js'
+import { ApiError, conversationEnded } from '../errors.js'
 import type { Conversation } from '../genesys/client.js'
 import type { RateBudget } from './budget.js'
 import { chooseParticipant } from '../attributes/participant.js'
@@ -29,8 +29,11 @@ export class AttributeReader {
     this.#clock = opts.clock ?? Date.now
   }
 
-  async read (conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult> {
-    const p = chooseParticipant(await this.conversation(conversationId, urgency), target, false)
+  /** `refuseEnded`: read for a dry run, which answers as the write would: an ended conversation is refused. */
+  async read (conversationId: string, target: Target, urgency: Urgency, refuseEnded = false): Promise<ReadResult> {
+    const conversation = await this.conversation(conversationId, urgency)
+    if (refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
+    const p = chooseParticipant(conversation, target, false)
     return { participantId: p.id, attributes: p.attributes ?? {} }
   }
 

@@ -33,6 +33,10 @@ t.test('merge mode: both routes answer 409 CONVERSATION_ENDED and send no write'
     t.match(a.body, { code: 'CONVERSATION_ENDED', status: 409, detail: new RegExp(`conversation ${c} ended at`) })
     t.ok(Date.parse(a.body.endTime) > 0, 'the problem says when')
   }
+  const dry = await stack.post(`/participants/${c}/${p}/data?dryRun=true`, { attributes: { tier: 'platinum' } })
+  t.equal(dry.body.code, 'CONVERSATION_ENDED', 'a dry run answers as the write would')
+  const back = await send(`${stack.url}/participants/${c}/${p}/data`, 'GET')
+  t.same(back.body.attributes, { tier: 'gold' }, 'reading an ended call back is still fine')
   t.equal(stack.sim.stats.writes, 0, 'nothing reached Genesys')
   t.same(stack.sim.attributes(c, p), { tier: 'gold' })
 })
