@@ -11,11 +11,20 @@ t.test('the README is the front door: at most 300 lines, the details in docs/', 
   for (const command of ['npm ci && npm start', 'npm test']) t.match(readme.text, command)
 })
 
-t.test('every link from the README and docs/ to a file of this repository finds it', async (t) => {
-  for (const { file, text } of await docPages()) {
-    for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
-      if (/^[a-z]+:/.test(target!)) continue
-      t.ok(existsSync(new URL(target!, new URL(file, root))), `${file} → ${target}`)
+/** A heading's anchor, as GitHub makes it: lower case, punctuation dropped, spaces to hyphens. */
+const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+
+t.test('every link from the README and docs/ to a file of this repository finds it, and the heading it names', async (t) => {
+  const pages = await docPages()
+  for (const { file, text } of pages) {
+    for (const [, target = '', fragment] of text.matchAll(/\]\(([^)#\s]*)(?:#([^)\s]*))?\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue
+      const url = target ? new URL(target, new URL(file, root)) : new URL(file, root)
+      t.ok(existsSync(url), `${file} → ${target}`)
+      if (fragment === undefined || !url.pathname.endsWith('.md')) continue
+      const page = await readFile(url, 'utf8').catch(() => '')
+      const anchors = new Set([...page.matchAll(/^#+ (.*)$/gm)].map((m) => slug(m[1]!)))
+      t.ok(anchors.has(fragment), `${file} → ${target}#${fragment}: a heading there`)
     }
   }
 })
