@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { id, startStack, type Stack } from '../helpers/stack.js'
+import { id, startStack, until, type Stack } from '../helpers/stack.js'
 
 /** Another system (an agent script, say) writing straight to Genesys, outside our queue. */
 async function foreignWrite (stack: Stack, conversationId: string, participantId: string, attributes: Record<string, string>) {
@@ -20,7 +20,7 @@ t.test('a 409 caused by another writer: re-read, re-merge, retry, and keep both'
   const p = id()
   stack.sim.seed({ id: c, participants: [{ id: p, purpose: 'customer', attributes: { before: '1' } }] })
   const foreign = foreignWrite(stack, c, p, { before: '1', agent: 'wrote this' })
-  await new Promise((resolve) => setTimeout(resolve, 20)) // the foreign write now holds the conversation
+  await until(() => stack.sim.stats.writesInFlight === 1) // the foreign write now holds the conversation
   const ours = await stack.post(`/participants/${c}/${p}/data`, { attributes: { ours: 'too' } })
   t.equal(await foreign, 202)
   t.equal(ours.status, 200)
