@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Redis } from 'ioredis'
 import type { ApiKey, Config } from '../config.js'
 import { isHttps } from '../data-action/public-url.js'
+import { redisPersistence } from '../delivery/persistence.js'
 import { clusterClient } from '../plugins/redis.js'
 import type { Check } from './doctor.js'
 
@@ -42,10 +43,11 @@ export async function redisCheck (config: Config): Promise<Check> {
   redis.on('error', () => {}) // answered by the command that fails
   try {
     await redis.connect()
-    const info = String(await redis.info('persistence'))
-    const aof = info.match(/^aof_enabled:(\d)/m)?.[1]
-    if (aof === undefined) return { name, ok: true, detail: 'reachable; whether it persists (AOF) could not be read from INFO persistence: check your provider\'s settings' }
-    return aof === '1'
+    await redis.ping()
+    // The service's own question, so the doctor and pdg_redis_persistence agree (every primary of a cluster).
+    const persistence = await redisPersistence(redis)
+    if (persistence === 'unknown') return { name, ok: true, detail: 'reachable; whether it persists (AOF) could not be read from INFO persistence: check your provider\'s settings' }
+    return persistence === 'aof'
       ? { name, ok: true, detail: 'reachable, and persisting every write (appendonly yes)' }
       : { name, ok: false, detail: 'reachable, but AOF is off (appendonly no): a Redis restart would lose accepted asynchronous updates; set appendonly yes' }
   } catch (err) {
