@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import type { ApiKey } from '../config.js'
 import { ApiError, coordinationUnavailable } from '../errors.js'
 import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.js'
-import { checkStandardWebhook, isStandardWebhook, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.js'
+import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.js'
 import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.js'
 
 export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.js'
@@ -15,9 +15,6 @@ declare module 'fastify' {
     signature: string | undefined
   }
 }
-
-/** Both schemes accept a signature this long either side of now; a replay can only come within it. */
-const FRESH_S = 300
 
 /** Standard Webhooks secrets are the key's bytes in base64 after this prefix. */
 export const WEBHOOK_SECRET_PREFIX = 'whsec_'
@@ -76,7 +73,7 @@ export default fp<SignatureOptions>(
       const request = `${req.method} ${req.url}`
       let first: string
       try {
-        first = await replays.first(`${req.caller}\n${id}`, request, (t + FRESH_S + 1) * 1000 - clock())
+        first = await replays.first(`${req.caller}\n${id}`, request, (t + TOLERANCE_S + 1) * 1000 - clock())
       } catch (err) {
         throw coordinationUnavailable(err)
       }

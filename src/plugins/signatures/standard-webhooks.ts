@@ -10,8 +10,11 @@ export interface Refusal {
 
 export const WEBHOOK_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'] as const
 export const WEBHOOK_FORM = 'webhook-id, webhook-timestamp and webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">'
-/** The specification's (and its reference library's) tolerance, either way. */
-const TOLERANCE_S = 300
+/**
+ * The specification's (and its reference library's) tolerance, either way; X-Signature uses the
+ * same, and the replay store remembers a signature this long: one number for all three.
+ */
+export const TOLERANCE_S = 300
 /** One entry of the space-separated list; other versions (v1a: asymmetric) are ignored, as the specification says. */
 const V1 = /^v1,([A-Za-z0-9+/]+={0,2})$/
 

@@ -1,10 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import type { Refusal } from './standard-webhooks.js'
+import { TOLERANCE_S, type Refusal } from './standard-webhooks.js'
 
 export const X_SIGNATURE = 'x-signature'
 export const X_SIGNATURE_FORM = 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">'
-/** A signature older than this (or this far in the future) is refused: a replayed request. */
-const TOLERANCE_S = 300
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, as webhook providers sign. */
 export function sign (secret: string, body: string, t = Math.floor(Date.now() / 1000)): string {
