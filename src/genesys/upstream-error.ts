@@ -3,8 +3,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 export type Operation = 'token' | 'getConversation' | 'patchAttributes'
 
 /**
- * Why a failure might not repeat: the conversation changed (409), the rate limit (429), Genesys
- * failed (500/502/503/504), the connection broke, or the token was rejected (401).
+ * Why a retried failure might not repeat, named for the metrics: the conversation changed (409),
+ * the rate limit (429), Genesys failed (5xx), the connection broke, or the token was rejected
+ * (401). Whether it is retried is the catalogue's to say (errors.ts), by the code it answers with.
  */
 export type Retryable = 'conflict' | 'rate_limited' | 'server' | 'network' | 'token'
 
@@ -21,7 +22,6 @@ export interface UpstreamErrorInit {
   genesysMessage?: string | undefined
   correlationId?: string | undefined
   sent: boolean
-  retryable?: Retryable | undefined
   retryAfter?: number | undefined
   cause?: unknown
 }
@@ -29,7 +29,7 @@ export interface UpstreamErrorInit {
 /**
  * A Genesys call that did not succeed, as the wire saw it. What it means to a caller (which
  * catalogue code) is decided once, where callers are answered (updates/answer.ts); whether it is
- * tried again, by the retry policy.
+ * tried again, by that code's catalogue entry (updates/retry.ts).
  */
 export class UpstreamError extends Error {
   readonly operation: Operation
@@ -40,8 +40,6 @@ export class UpstreamError extends Error {
   readonly correlationId: string | undefined
   /** Some of the request may have reached Genesys; false only when nothing was dispatched. */
   readonly sent: boolean
-  /** Why the same request may pass if sent again; undefined when it would fail the same way. */
-  readonly retryable: Retryable | undefined
   /** Seconds Genesys asked us to wait before the next request (a 429's Retry-After). */
   readonly retryAfter: number | undefined
 
@@ -55,7 +53,6 @@ export class UpstreamError extends Error {
     this.genesysMessage = init.genesysMessage
     this.correlationId = init.correlationId
     this.sent = init.sent
-    this.retryable = init.retryable
     this.retryAfter = init.retryAfter
   }
 
@@ -68,9 +65,6 @@ export class UpstreamError extends Error {
   }
 }
 
-// Answers that may not repeat. A 5xx is Genesys (or its load balancer) failing, not our request.
-const RETRYABLE: Record<number, Retryable> = { 409: 'conflict', 429: 'rate_limited', 500: 'server', 502: 'server', 503: 'server', 504: 'server' }
-
 function header (headers: IncomingHttpHeaders, name: string): string | undefined {
   const v = headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -80,13 +74,6 @@ function header (headers: IncomingHttpHeaders, name: string): string | undefined
 function retryAfter (headers: IncomingHttpHeaders): number {
   const n = Number(header(headers, 'retry-after') ?? header(headers, 'inin-ratelimit-reset'))
   return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 1
-}
-
-function retryableFor (op: Operation, status: number): Retryable | undefined {
-  // A 401 from the API: the token was revoked or expired early. The client drops it, so one more
-  // attempt goes with a fresh token. From the login endpoint it means wrong credentials.
-  if (status === 401 && op !== 'token') return 'token'
-  return RETRYABLE[status]
 }
 
 /** A non-2xx answer from Genesys, with its ErrorBody (or OAuth error) quoted. */
@@ -111,7 +98,6 @@ export function fromResponse (op: Operation, status: number, headers: IncomingHt
     genesysMessage,
     correlationId: header(headers, 'inin-correlation-id'),
     sent: true,
-    retryable: retryableFor(op, status),
     ...(status === 429 && { retryAfter: retryAfter(headers) }),
   })
 }
@@ -122,7 +108,7 @@ export function fromResponse (op: Operation, status: number, headers: IncomingHt
  */
 export function fromNetwork (op: Operation, err: unknown, sent: boolean): UpstreamError {
   const code = (err as { code?: string }).code ?? 'UNKNOWN'
-  return new UpstreamError(`no answer from Genesys Cloud to ${op} (${code})`, { operation: op, kind: 'network', sent, retryable: 'network', cause: err })
+  return new UpstreamError(`no answer from Genesys Cloud to ${op} (${code})`, { operation: op, kind: 'network', sent, cause: err })
 }
 
 /** A 2xx whose body is not what the operation needs. */

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { CATALOGUE, type ApiError, type ErrorCode } from '../errors.js'
 import { UpstreamError, type Retryable } from '../genesys/upstream-error.js'
+import { toApiError } from './answer.js'
 
 export interface RetryPolicyOptions {
   /** Re-reads after a 409 before a write gives up with UPSTREAM_CONFLICT. */
@@ -13,23 +15,47 @@ export interface RetryPolicyOptions {
   random?: () => number
 }
 
+export interface Backoff {
+  /** The first pause; it doubles with each failure up to maxMs. */
+  baseMs: number
+  maxMs: number
+  random: () => number
+}
+
+/**
+ * The one backoff of the service, for synchronous retries and asynchronous deliveries alike:
+ * after the `failures`-th failure, base × 2^(failures-1), capped, jittered ±50%; never shorter
+ * than what the other side asked (`retryAfterS`, seconds).
+ */
+export function backoff ({ baseMs, maxMs, random }: Backoff, failures: number, retryAfterS = 0): number {
+  return Math.round(Math.max(Math.min(baseMs * 2 ** (failures - 1), maxMs) * (0.5 + random()), retryAfterS * 1000))
+}
+
+/** A retryable Genesys failure, named for the metrics and traces. */
+function causeOf (err: UpstreamError, code: ErrorCode): Retryable {
+  if (code === 'UPSTREAM_CONFLICT') return 'conflict'
+  if (code === 'UPSTREAM_RATE_LIMITED') return 'rate_limited'
+  if (code === 'UPSTREAM_AUTH_FAILED') return 'token'
+  return err.kind === 'network' ? 'network' : 'server'
+}
+
 export interface Retry {
   cause: Retryable
   delayMs: number
 }
 
 /**
- * When a failed upstream exchange is tried again, and after how long: the whole retry policy,
- * in one place, with the clock and the dice passed in so it is tested without waiting. Only a
- * Genesys failure (UpstreamError) that says why it may pass is retried; the pipeline's own
- * refusals (budget, lock, deadline) are final.
+ * When a failed upstream exchange is tried again, and after how long, with the clock and the
+ * dice passed in so it is tested without waiting. Only a Genesys failure (UpstreamError) is
+ * retried here, and only when the catalogue entry of the code it answers with is retryable;
+ * the pipeline's own refusals (budget, lock, deadline) are answered at once (asynchronous
+ * delivery tries those again later, by the same catalogue entry and backoff).
  *
- * - 409: the conversation changed under us; re-read, re-merge, retry (at most conflictRetries).
- * - 429: wait what Genesys asked (Retry-After or inin-ratelimit-reset), never less than the backoff.
- * - 500/502/503/504 and broken connections: retry. Safe even for a write that may have landed,
- *   because a write carries the participant's full map, not a delta.
- * - 401 from the API: the token was revoked; one retry, with a fresh token.
- * - Anything else (other 4xx, bad credentials, junk answers) would fail the same way again.
+ * - UPSTREAM_CONFLICT (409): re-read, re-merge, retry (at most conflictRetries).
+ * - UPSTREAM_RATE_LIMITED (429): wait what Genesys asked, never less than the backoff.
+ * - UPSTREAM_ERROR / UPSTREAM_OUTCOME_UNKNOWN (5xx, broken connections): retry. Safe even for a
+ *   write that may have landed, because a write carries the participant's full map, not a delta.
+ * - UPSTREAM_AUTH_FAILED (a 401: the token was revoked): one retry, with a fresh token.
  *
  * A retry happens only if its pause ends before the deadline: a caller is better served by a
  * prompt, truthful failure than by an answer that arrives after its Data Action gave up.
@@ -58,13 +84,13 @@ export class RetryPolicy {
     let tokens = 0
     return {
       after: (err, deadline) => {
-        const cause = err instanceof UpstreamError ? err.retryable : undefined
-        if (cause === undefined || attempts >= this.#maxAttempts) return undefined
+        if (!(err instanceof UpstreamError) || attempts >= this.#maxAttempts) return undefined
+        const { code } = toApiError(err) as ApiError
+        if (!CATALOGUE[code].retryable) return undefined
+        const cause = causeOf(err, code)
         if (cause === 'conflict' && ++conflicts > this.#conflictRetries) return undefined
         if (cause === 'token' && ++tokens > 1) return undefined
-        const backoff = Math.min(this.#base * 2 ** (attempts - 1), this.#max) * (0.5 + this.#random())
-        const asked = cause === 'rate_limited' ? ((err as UpstreamError).retryAfter ?? 0) * 1000 : 0
-        const delayMs = Math.round(Math.max(backoff, asked))
+        const delayMs = backoff({ baseMs: this.#base, maxMs: this.#max, random: this.#random }, attempts, cause === 'rate_limited' ? err.retryAfter : 0)
         if (this.#clock() + delayMs >= deadline) return undefined
         attempts++
         return { cause, delayMs }

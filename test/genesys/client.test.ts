@@ -3,10 +3,9 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
 import { merge } from '../../src/attributes/merge.js'
-import { ApiError } from '../../src/errors.js'
+import { ApiError, CATALOGUE } from '../../src/errors.js'
 import { GenesysClient } from '../../src/genesys/client.js'
 import { TokenProvider } from '../../src/genesys/token.js'
-import { UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
 import { toApiError } from '../../src/updates/answer.js'
 import { id, startStack, type Teardown } from '../helpers/stack.js'
 
@@ -42,13 +41,13 @@ function client (url: string, timeoutMs = 2000) {
   return new GenesysClient({ ...http, apiUrl: url, tokens })
 }
 
-/** A failure as callers are told it (its catalogue answer), with why the retry policy may try it again. */
-async function failure (p: Promise<unknown>): Promise<ApiError & { retryable: Retryable | undefined }> {
+/** A failure as callers are told it (its catalogue answer), with whether its catalogue entry lets it be tried again. */
+async function failure (p: Promise<unknown>): Promise<ApiError & { retryable: boolean }> {
   try {
     await p
   } catch (err) {
     const answer = toApiError(err)
-    if (answer instanceof ApiError) return Object.assign(answer, { retryable: err instanceof UpstreamError ? err.retryable : undefined })
+    if (answer instanceof ApiError) return Object.assign(answer, { retryable: CATALOGUE[answer.code].retryable })
     throw err
   }
   throw new Error('expected a failure')
@@ -64,7 +63,7 @@ t.test('a 401 from the API drops the token, so the next call fetches a fresh one
   const c = client(url)
   const err = await failure(c.getConversation(id()))
   t.equal(err.code, 'UPSTREAM_AUTH_FAILED')
-  t.equal(err.retryable, 'token', 'marked for one retry with a new token')
+  t.equal(err.retryable, true, 'its code is retryable: one retry with a new token')
   t.equal(err.upstream?.code, 'bad.credentials')
   await failure(c.getConversation(id()))
   t.same(seen, { api: 2, token: 2 }, 'the second call came with a second token')
@@ -80,18 +79,18 @@ t.test('through the service: an API that keeps answering 401 gets one retry, the
 })
 
 t.test('each Genesys failure becomes the catalogue code that tells the truth about the write', async (t) => {
-  const cases: Array<{ name: string; status: number; body: unknown; op: 'get' | 'patch'; code: string; retryable?: string; retryAfter?: number; headers?: Record<string, string> }> = [
+  const cases: Array<{ name: string; status: number; body: unknown; op: 'get' | 'patch'; code: string; retryable?: boolean; retryAfter?: number; headers?: Record<string, string> }> = [
     { name: '404 on read', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'get', code: 'CONVERSATION_NOT_FOUND' },
     { name: '404 on write', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'patch', code: 'PARTICIPANT_NOT_FOUND' },
-    { name: '409 on write', status: 409, body: { code: 'conflict', message: 'changed' }, op: 'patch', retryable: 'conflict', code: 'UPSTREAM_CONFLICT' },
-    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests', message: 'slow down' }, op: 'patch', retryable: 'rate_limited', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
-    { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', retryable: 'rate_limited', code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
-    { name: '403 missing permissions', status: 403, body: { code: 'missing.permissions', message: 'no' }, op: 'patch', code: 'UPSTREAM_AUTH_FAILED' },
+    { name: '409 on write', status: 409, body: { code: 'conflict', message: 'changed' }, op: 'patch', retryable: true, code: 'UPSTREAM_CONFLICT' },
+    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests', message: 'slow down' }, op: 'patch', retryable: true, code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
+    { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', retryable: true, code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
+    { name: '403 missing permissions', status: 403, body: { code: 'missing.permissions', message: 'no' }, op: 'patch', retryable: true, code: 'UPSTREAM_AUTH_FAILED' },
     { name: '400 on write', status: 400, body: { code: 'invalid.value', message: 'attribute rejected' }, op: 'patch', code: 'UPSTREAM_REJECTED' },
-    { name: '408 on write: Genesys never got the whole request', status: 408, body: { code: 'request.timeout' }, op: 'patch', code: 'UPSTREAM_ERROR' },
-    { name: '500 on read: nothing was written', status: 500, body: { code: 'internal.server.error' }, op: 'get', retryable: 'server', code: 'UPSTREAM_ERROR' },
-    { name: '500 on write: may or may not have been applied', status: 500, body: { code: 'internal.server.error' }, op: 'patch', retryable: 'server', code: 'UPSTREAM_OUTCOME_UNKNOWN' },
-    { name: '502 with an HTML page', status: 502, body: '<html>bad gateway</html>', op: 'get', retryable: 'server', code: 'UPSTREAM_ERROR' },
+    { name: '408 on write: Genesys never got the whole request', status: 408, body: { code: 'request.timeout' }, op: 'patch', retryable: true, code: 'UPSTREAM_ERROR' },
+    { name: '500 on read: nothing was written', status: 500, body: { code: 'internal.server.error' }, op: 'get', retryable: true, code: 'UPSTREAM_ERROR' },
+    { name: '500 on write: may or may not have been applied', status: 500, body: { code: 'internal.server.error' }, op: 'patch', retryable: true, code: 'UPSTREAM_OUTCOME_UNKNOWN' },
+    { name: '502 with an HTML page', status: 502, body: '<html>bad gateway</html>', op: 'get', retryable: true, code: 'UPSTREAM_ERROR' },
   ]
   for (const k of cases) {
     const { url } = await upstream(t, (_q, res) =>
@@ -105,7 +104,7 @@ t.test('each Genesys failure becomes the catalogue code that tells the truth abo
       t.equal(err.upstream?.correlationId, 'corr-123', 'quotes inin-correlation-id')
       if (typeof k.body === 'object' && k.body !== null && 'code' in k.body) t.equal(err.upstream?.code, (k.body as { code: string }).code, 'quotes the Genesys code')
       if (k.retryAfter !== undefined) t.equal(err.retryAfter, k.retryAfter, 'carries the wait Genesys asked for')
-      t.equal(err.retryable, k.retryable, k.retryable ? `worth a retry (${k.retryable})` : 'not worth a retry')
+      t.equal(err.retryable, k.retryable ?? false, k.retryable ? 'worth a retry' : 'not worth a retry')
     })
   }
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
-import { ApiError } from '../../src/errors.js'
-import { UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
-import { RetryPolicy } from '../../src/updates/retry.js'
+import { ApiError, CATALOGUE, type ErrorCode } from '../../src/errors.js'
+import { fromNetwork, fromResponse, malformed, UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
+import { toApiError } from '../../src/updates/answer.js'
+import { backoff, RetryPolicy } from '../../src/updates/retry.js'
 
 // A fake clock and fixed dice: every decision below is exact, and nothing waits.
 let clock = 1_000_000
@@ -9,8 +10,13 @@ const now = () => clock
 const policy = (opts: { conflictRetries?: number; random?: number; maxAttempts?: number } = {}) =>
   new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 5, maxAttempts: opts.maxAttempts, clock: now, random: () => opts.random ?? 0.5 })
 
-const fail = (retryable: Retryable | undefined, retryAfter?: number) =>
-  new UpstreamError('x', { operation: 'patchAttributes', kind: 'answer', status: retryable === 'rate_limited' ? 429 : 500, sent: true, retryable, retryAfter })
+/** A Genesys failure of each cause, as the client makes it; undefined: a 400 (UPSTREAM_REJECTED). */
+const STATUS: Record<Retryable, number> = { conflict: 409, rate_limited: 429, server: 502, network: 0, token: 401 }
+const fail = (cause: Retryable | undefined, retryAfter?: number) => {
+  if (cause === 'network') return fromNetwork('getConversation', new Error('reset'), true)
+  const headers = retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }
+  return fromResponse('getConversation', cause === undefined ? 400 : STATUS[cause], headers, '')
+}
 const far = () => clock + 600_000
 
 t.test('backoff doubles from 50 ms, capped at 2 s, jittered ±50%', async (t) => {
@@ -47,7 +53,8 @@ t.test('401: one retry with a fresh token, not two', async (t) => {
 t.test('429 waits what Genesys asked when that is longer than the backoff', async (t) => {
   const r = policy().begin()
   t.equal(r.after(fail('rate_limited', 3), far())?.delayMs, 3000, 'Retry-After: 3')
-  t.equal(policy().begin().after(fail('rate_limited', 0), far())?.delayMs, 50, 'never less than the backoff')
+  const asked0 = new UpstreamError('x', { operation: 'getConversation', kind: 'answer', status: 429, sent: true, retryAfter: 0 })
+  t.equal(policy().begin().after(asked0, far())?.delayMs, 50, 'never less than the backoff')
 })
 
 t.test('a retry whose pause would end at or past the deadline is not taken', async (t) => {
@@ -67,4 +74,25 @@ t.test('attempts are capped whatever the deadline', async (t) => {
   t.equal(r.after(fail('network'), far()), undefined, 'three attempts, then final')
   const fresh = policy({ maxAttempts: 3 }).begin()
   t.ok(fresh.after(fail('network'), far()), 'each write counts its own')
+})
+
+t.test('retried exactly when the catalogue entry of the code it answers with says so: one list, for synchronous and asynchronous writes', async (t) => {
+  const failures = [
+    ...[400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504].flatMap((status) => [fromResponse('getConversation', status, {}, ''), fromResponse('patchAttributes', status, {}, '')]),
+    fromResponse('token', 401, {}, ''),
+    fromNetwork('patchAttributes', new Error('reset'), true),
+    fromNetwork('getConversation', new Error('refused'), false),
+    malformed('getConversation', 'not a conversation'),
+  ]
+  for (const err of failures) {
+    const { code } = toApiError(err) as { code: ErrorCode }
+    const retried = policy().begin().after(err, far()) !== undefined
+    t.equal(retried, CATALOGUE[code].retryable, `${err.operation} ${err.status ?? err.kind}: ${code} ${retried ? 'retried' : 'final'}`)
+  }
+})
+
+t.test('one backoff function: doubling, capped, jittered, never below what was asked', async (t) => {
+  const b = { baseMs: 500, maxMs: 30_000, random: () => 0.5 }
+  t.same([1, 2, 3, 7, 8].map((n) => backoff(b, n)), [500, 1000, 2000, 30_000, 30_000])
+  t.equal(backoff(b, 1, 4), 4000, 'Retry-After: 4')
 })
