@@ -72,11 +72,10 @@ export interface Config {
   /** OpenTelemetry traces; the SDK reads the rest of the standard OTEL_* variables itself. */
   tracing: { enabled: boolean }
   /**
-   * Asynchronous delivery: how long an accepted update may take, how many may wait; not
-   * environment variables (tests lower them): how many conversations one replica attempts at
-   * once, and how often it looks for updates left without a job (and how old they must be).
+   * Asynchronous delivery: how long an accepted update may take, how many may wait; not an
+   * environment variable (tests lower it): how many conversations one replica attempts at once.
    */
-  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number; rescueMs: number }
+  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number }
 }
 
 export class ConfigError extends Error {
@@ -271,6 +270,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     endedConversationWrites: e.ENDED_CONVERSATION_WRITES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
-    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500, rescueMs: 30_000 },
+    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500 },
   }
 }

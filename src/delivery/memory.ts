@@ -1,20 +1,19 @@
-import { KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
-/**
- * Stored apart from the caller's object, as Redis would. Shallow: nothing changes an update's
- * `changes`, `target` or `error` in place (the worker sets top-level fields only).
- */
+/** Stored apart from the caller's object, as Redis would. Shallow: nothing changes `changes`, `target` or `error` in place. */
 const copy = (d: Delivery): Delivery => ({ ...d })
 
 /**
  * Updates in this process's memory: lost with it, so only for sandbox and development (start-up
- * says so). Settled updates are swept a day after settling.
+ * says so). The same rules as the Redis store (redis.ts), which the same tests hold it to.
  */
 export class MemoryDeliveryStore implements DeliveryStore {
-  /** Insertion order is acceptance order: the first pending one is the oldest. */
+  /** Insertion order is acceptance order. */
   readonly #all = new Map<string, Delivery>()
   /** Those not settled, by conversation, in acceptance order. */
   readonly #pending = new Map<string, Map<string, Delivery>>()
+  /** The due list: conversation → when it is next to be attempted. */
+  readonly #due = new Map<string, number>()
   #backlog = 0
   readonly #clock: () => number
   readonly #sweeper: NodeJS.Timeout
@@ -24,63 +23,60 @@ export class MemoryDeliveryStore implements DeliveryStore {
     this.#sweeper = setInterval(() => this.#sweep(), 60_000).unref()
   }
 
-  async add (delivery: Delivery, maxBacklog: number): Promise<'full' | 'stored'> {
-    if (this.#backlog >= maxBacklog) return 'full'
-    this.#put(copy(delivery))
-    // The in-process scheduler knows by itself whether an attempt is due.
-    return 'stored'
+  async accept (d: Delivery, maxBacklog: number): Promise<boolean> {
+    if (this.#backlog >= maxBacklog) return false
+    this.#put(copy(d))
+    if (!this.#due.has(d.conversationId)) this.#due.set(d.conversationId, d.acceptedAt)
+    return true
+  }
+
+  async claim (now: number, leaseMs: number, limit: number): Promise<Claim[]> {
+    const claims: Claim[] = []
+    for (const [conversationId, at] of this.#due) {
+      if (claims.length >= limit) break
+      if (at > now) continue
+      this.#due.set(conversationId, now + leaseMs)
+      claims.push({ conversationId, until: now + leaseMs })
+    }
+    return claims
+  }
+
+  async pending (conversationId: string): Promise<Delivery[]> {
+    return [...(this.#pending.get(conversationId)?.values() ?? [])].map(copy)
+  }
+
+  async finish ({ conversationId: c, until }: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
+    for (const d of deliveries) {
+      const stored = this.#all.get(d.id)
+      if (stored !== undefined && !settled(stored)) this.#put(copy(toKeep(d)))
+    }
+    if (this.#due.get(c) !== until) return // the claim lapsed: no longer this attempt's to end
+    const left = [...(this.#pending.get(c)?.values() ?? [])]
+    if (left.length === 0) this.#due.delete(c)
+    else this.#due.set(c, left.some((d) => d.seq > carried(deliveries)) ? this.#clock() : retryAt)
   }
 
   async get (id: string): Promise<Delivery | undefined> {
     const d = this.#all.get(id)
-    if (d === undefined || this.#expired(d)) return undefined
-    return copy(d)
-  }
-
-  async pending (conversationId: string): Promise<Delivery[]> {
-    return [...(this.#pending.get(conversationId)?.values() ?? [])].map((d) => copy(d))
-  }
-
-  async discard (delivery: Delivery): Promise<void> {
-    this.#all.delete(delivery.id)
-    this.#unpend(delivery)
-  }
-
-  async save (deliveries: Delivery[]): Promise<void> {
-    for (const d of deliveries) {
-      const stored = this.#all.get(d.id)
-      // As in Redis: a settled record is never changed again, nor one gone.
-      if (stored !== undefined && !settled(stored)) this.#put(copy(toKeep(d)))
-    }
+    return d === undefined || this.#expired(d) ? undefined : copy(d)
   }
 
   async list (caller: string, state: 'failed', offset: number, limit: number): Promise<Page> {
     const mine = [...this.#all.values()].filter((d) => d.caller === caller && d.state === state && !this.#expired(d)).reverse()
-    const items = mine.slice(offset, offset + limit).map((d) => copy(d))
+    const items = mine.slice(offset, offset + limit).map(copy)
     return offset + limit < mine.length ? { items, next: offset + limit } : { items }
   }
 
   async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
     const ours = (d: Delivery) => d.caller === caller && (conversationId === undefined || d.conversationId === conversationId)
     const mine = [...this.#all.values()].filter((d) => ours(d) && !this.#expired(d))
-    return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map((d) => copy(d))
+    return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map(copy)
   }
 
-  async stale (from: number, before: number, limit: number): Promise<{ conversations: string[]; last?: number }> {
-    const found = [...this.#pending.values()].flatMap((c) => [...c.values()]).filter((d) => d.acceptedAt > from && d.acceptedAt < before)
-    const page = found.sort((x, y) => x.acceptedAt - y.acceptedAt).slice(0, limit)
-    const conversations = [...new Set(page.map((d) => d.conversationId))]
-    return page.length < limit ? { conversations } : { conversations, last: page.at(-1)!.acceptedAt }
-  }
-
-  async backlog (): Promise<number> {
-    return this.#backlog
-  }
-
-  async oldestPending (): Promise<number | undefined> {
+  async backlog (): Promise<{ count: number; oldest?: number }> {
     let oldest: number | undefined
     for (const c of this.#pending.values()) for (const d of c.values()) oldest = Math.min(oldest ?? Infinity, d.acceptedAt)
-    return oldest
+    return oldest === undefined ? { count: this.#backlog } : { count: this.#backlog, oldest }
   }
 
   close (): void {
@@ -89,18 +85,14 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   #put (d: Delivery): void {
     this.#all.set(d.id, d)
-    if (settled(d)) return this.#unpend(d)
-    let c = this.#pending.get(d.conversationId)
-    if (c === undefined) this.#pending.set(d.conversationId, (c = new Map()))
+    const c = this.#pending.get(d.conversationId) ?? new Map<string, Delivery>()
+    if (settled(d)) {
+      if (c.delete(d.id)) this.#backlog--
+      if (c.size === 0) this.#pending.delete(d.conversationId)
+      return
+    }
     if (!c.has(d.id)) this.#backlog++
-    c.set(d.id, d)
-  }
-
-  #unpend (d: Delivery): void {
-    const c = this.#pending.get(d.conversationId)
-    if (c?.delete(d.id) !== true) return
-    this.#backlog--
-    if (c.size === 0) this.#pending.delete(d.conversationId)
+    this.#pending.set(d.conversationId, c.set(d.id, d))
   }
 
   #expired (d: Delivery): boolean {

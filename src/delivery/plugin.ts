@@ -1,19 +1,36 @@
+/**
+ * Asynchronous delivery (`Prefer: respond-async`). What a newcomer must hold:
+ *
+ * 1. **Update**: an accepted write, stored with its state (queued, retrying, written, failed)
+ *    before the 202 (store.ts); its values are dropped once it settles.
+ * 2. **Due list**: the conversations with updates pending, each with when it is next to be tried.
+ *    Accepting stores the update and puts its conversation on the list in one atomic step, so no
+ *    update can be stored and forgotten.
+ * 3. **Claim**: a replica takes a due conversation by pushing its due time a lease ahead
+ *    (LEASE_MS, 25 s). Nobody else takes it meanwhile; a replica that dies simply lets the lease
+ *    run out, and the conversation is due again. Nothing renews it: an attempt ends sooner.
+ * 4. **Attempt**: all of a conversation's pending updates, one write per participant, through the
+ *    synchronous write pipeline at bulk priority (queue, lock, budget, order of acceptance).
+ * 5. **Retry**: a failure whose catalogue entry is retryable (errors.ts) leaves the updates
+ *    `retrying`, due again after the shared backoff (updates/retry.ts); any other, or
+ *    ASYNC_MAX_AGE_MS passing, settles them `failed`.
+ * 6. **Store**: one port (store.ts) with two implementations, memory and Redis, under the one
+ *    Scheduler (worker.ts).
+ */
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Counter, Gauge } from 'prom-client'
 import type { Attributes } from '../attributes/body.js'
 import type { Config } from '../config.js'
-import { ApiError, coordinationUnavailable, overloaded } from '../errors.js'
+import { overloaded } from '../errors.js'
 import type { Target } from '../updates/ports.js'
 import { MemoryDeliveryStore } from './memory.js'
-import { Pacer } from './pace.js'
-import type { Delivery, DeliveryStore, Page } from './store.js'
-import { BullScheduler } from './bullmq.js'
 import { watchPersistence } from './persistence.js'
 import { RedisDeliveryStore } from './redis.js'
+import type { Delivery, DeliveryStore, Page } from './store.js'
 import { DeliveryTracing } from './tracing.js'
-import { Deliverer, LocalScheduler, type Scheduler } from './worker.js'
+import { Deliverer, Scheduler } from './worker.js'
 
 /** What a 202 says. */
 export interface Accepted {
@@ -28,7 +45,7 @@ export interface Accepted {
 export interface AsyncDelivery {
   /** False where no store can keep the promise a 202 makes (production without Redis). */
   readonly enabled: boolean
-  /** Stores the update, starts its delivery, and says what to answer; OVERLOADED past the backlog. */
+  /** Stores the update, due for delivery, and says what to answer; OVERLOADED past the backlog. */
   accept(caller: string, conversationId: string, target: Target, changes: Attributes): Promise<Accepted>
   /** The caller's own update; undefined for anyone else's, as for none. */
   get(caller: string, id: string): Promise<Delivery | undefined>
@@ -37,17 +54,13 @@ export interface AsyncDelivery {
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
 }
 
-/** Each rescue sweep reads at most this many pages of this many waiting updates. */
-const RESCUE_PAGES = 10
-const RESCUE_PAGE = 500
-
 declare module 'fastify' {
   interface FastifyInstance {
     delivery: AsyncDelivery
   }
 }
 
-function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore, pacer: Pacer) {
+function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore) {
   const registers = [app.metrics.registry]
   const m = {
     accepted: new Counter({ name: 'pdg_async_accepted_total', help: 'Asynchronous updates accepted (202)', registers }),
@@ -61,15 +74,7 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
     help: 'Asynchronous updates accepted and not yet settled',
     registers: [],
     async collect () {
-      this.set(await store.backlog())
-    },
-  }))
-  app.metrics.registry.registerMetric(new Gauge({
-    name: 'pdg_async_attempt_limit',
-    help: 'Delivery attempts this replica starts at once now: fewer while its event loop is busy',
-    registers: [],
-    collect () {
-      this.set(pacer.limit)
+      this.set((await store.backlog()).count)
     },
   }))
   app.metrics.registry.registerMetric(new Gauge({
@@ -77,7 +82,7 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
     help: 'Age of the oldest asynchronous update not yet settled (0 when none)',
     registers: [],
     async collect () {
-      const oldest = await store.oldestPending()
+      const { oldest } = await store.backlog()
       this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000)
     },
   }))
@@ -85,14 +90,13 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
 }
 
 /**
- * Asynchronous delivery (`Prefer: respond-async`): intake, status and the workers. With Redis the
- * updates are stored there and delivered by BullMQ workers on every replica. Without it, the
+ * With Redis the updates are stored there and every replica delivers them. Without it, the
  * preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
  * survive the process); elsewhere updates are kept in memory, and start-up says so.
  */
 export default fp<{ config: Config; clock?: (() => number) | undefined }>(
   async (app, { config, clock = Date.now }) => {
-    const { maxAgeMs, maxBacklog, rescueMs } = config.delivery
+    const { maxAgeMs, maxBacklog, concurrency } = config.delivery
     const { redis } = app
     if (redis === undefined && config.env === 'production') {
       app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
@@ -106,56 +110,33 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       return
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
-    // With Redis, an attempt this replica turns away goes back to BullMQ, for a replica with time to spare.
-    const pacer = new Pacer({ max: config.delivery.concurrency, shed: redis !== undefined })
-    const m = metricsOf(app, store, pacer)
+    const m = metricsOf(app, store)
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
       tracing,
-      pacer,
       maxAgeMs,
       clock,
       onWritten: () => m.written.inc(),
       onFailed: (d) => m.failed.labels(d.error!.code).inc(),
       onRetry: (_d, code) => m.retried.labels(code).inc(),
     })
-    let scheduler: Scheduler
+    // The due list stays in the store through any failure here: it is read again at the next poll.
+    const onError = (err: unknown) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: the store failed; trying again shortly')
+    const scheduler = new Scheduler(store, deliverer, { concurrency, clock, onError })
     if (redis) {
-      scheduler = new BullScheduler(deliverer, {
-        connect: () => app.redisConnect!({ maxRetriesPerRequest: null }),
-        // BullMQ's keys, under one cluster slot tag: its scripts touch several at once.
-        prefix: `{${app.redisPrefix}bull}`,
-        pacer,
-        onError: (err) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: Redis error'),
-      })
       app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
       await watchPersistence(redis, app.metrics.registry, app.log)
     } else {
-      scheduler = new LocalScheduler(deliverer, (err, conversationId) => app.log.error({ err, conversationId }, 'could not record the outcome of asynchronous updates'))
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
-    /** Stores an update and queues its conversation's delivery; `traceparent` only when tracing is on. */
+    /** Stores an update due for delivery; `traceparent` only when tracing is on. */
     async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
-      const acceptedAt = clock()
-      let d: Delivery
-      try {
-        d = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt }
-        if ('participantId' in target) d.participantId = target.participantId
-        if (traceparent !== undefined) d.traceparent = traceparent
-        // Both in Redis before the 202: the update (with its status), then its conversation's job.
-        const added = await store.add(d, maxBacklog)
-        if (added === 'full') throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
-        const stored = d
-        // Under load most updates join an attempt already queued for their conversation, and cost no job.
-        if (added === 'stored') {
-          await scheduler.enqueue(conversationId).catch(async (err: unknown) => {
-            await store.discard(stored).catch(() => {})
-            throw err
-          })
-        }
-      } catch (err) {
-        throw err instanceof ApiError ? err : coordinationUnavailable(err)
-      }
+      // Failures are the store's own answers (COORDINATION_UNAVAILABLE when Redis is unreachable); anything else is a bug, a 500.
+      const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock() }
+      if ('participantId' in target) d.participantId = target.participantId
+      if (traceparent !== undefined) d.traceparent = traceparent
+      if (!(await store.accept(d, maxBacklog))) throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
+      scheduler.wake()
       m.accepted.inc()
       const { participantId } = d
       return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt: new Date(d.acceptedAt).toISOString() }
@@ -174,29 +155,8 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
       recent: (caller, limit, conversationId) => store.recent(caller, limit, conversationId),
     } satisfies AsyncDelivery)
-    // A safety net for updates stored without a job for their conversation: a replica that died
-    // between storing an update and queueing its job (updates that joined that job meanwhile were
-    // answered 202), or a job lost with a Redis failover. Each sweep queues the conversations of
-    // the next pages of updates waiting longer than rescueMs, going round the whole backlog so
-    // that a long one cannot hide an orphan; queueing a conversation whose job is there costs at
-    // most one more attempt.
-    let from = -Infinity
-    const sweep = async () => {
-      for (let pages = 0; pages < RESCUE_PAGES; pages++) {
-        const { conversations, last } = await store.stale(from, clock() - rescueMs, RESCUE_PAGE)
-        await Promise.all(conversations.map((c) => scheduler.enqueue(c)))
-        from = last ?? -Infinity
-        if (last === undefined) return
-      }
-    }
-    const rescuer = redis && setInterval(() => { sweep().catch(() => {}) }, rescueMs).unref()
-    app.onShutdown(() => {
-      clearInterval(rescuer)
-      pacer.close()
-      return scheduler.pause?.()
-    })
+    app.onShutdown(() => scheduler.stop())
     app.addHook('onClose', async () => {
-      clearInterval(rescuer)
       await scheduler.close()
       store.close?.()
     })

@@ -30,10 +30,7 @@ export interface Delivery {
   acceptedAt: number
   settledAt?: number
   error?: Settling
-  /**
-   * With tracing on, the W3C traceparent of its acceptance (ids and flags, nothing else), which
-   * each delivery attempt's span links to; absent with tracing off.
-   */
+  /** With tracing on, the W3C traceparent of its acceptance (ids and flags only), which each attempt's span links to. */
   traceparent?: string
 }
 
@@ -43,38 +40,40 @@ export interface Page {
   next?: number
 }
 
+/** A conversation taken for one attempt, by this replica alone until `until` (epoch ms): its lease. */
+export interface Claim {
+  conversationId: string
+  until: number
+}
+
 /**
  * Where accepted updates live until they settle and for a day after: this process's memory
- * (sandbox and development, not durable) or Redis (durable, shared by replicas).
+ * (sandbox and development, not durable) or Redis (durable, shared by replicas). Beside the
+ * updates it keeps the due list: each conversation with updates not yet settled, and when it is
+ * next to be attempted. Every pending update's conversation is on it, always: accepting puts it
+ * there in the same step as the update, and only the end of an attempt that left nothing
+ * pending takes it off.
  */
 export interface DeliveryStore {
-  /**
-   * Stores a new update, unless `maxBacklog` updates already wait ('full': nothing is stored).
-   * 'joined' when a delivery attempt already due for its conversation has not started yet, and
-   * so will carry it; 'stored' when its conversation needs one.
-   */
-  add(delivery: Delivery, maxBacklog: number): Promise<'full' | 'stored' | 'joined'>
-  get(id: string): Promise<Delivery | undefined>
-  /** A conversation's updates not yet settled, in its order of acceptance: an attempt starts. */
+  /** Stores a new update, its conversation due now unless already on the list; false (nothing stored) when `maxBacklog` wait. */
+  accept(delivery: Delivery, maxBacklog: number): Promise<boolean>
+  /** Up to `limit` conversations due by `now`, each claimed: due again (to anyone) only at now + leaseMs. */
+  claim(now: number, leaseMs: number, limit: number): Promise<Claim[]>
+  /** A conversation's updates not yet settled, in its order of acceptance. */
   pending(conversationId: string): Promise<Delivery[]>
-  /** Forgets an update whose acceptance failed half way (it was never answered 202). */
-  discard(delivery: Delivery): Promise<void>
-  /** Records changes of state (an attempt, a retry, the settling), all at once. */
-  save(deliveries: Delivery[]): Promise<void>
-  /** A caller's updates in one state, newest accepted first. */
+  /**
+   * Records an attempt's outcome and ends its claim, if still held: the conversation leaves the
+   * list when nothing of it is pending, is due at once when updates came that the attempt did not
+   * carry, and else at `retryAt`. A settled update is never changed again.
+   */
+  finish(claim: Claim, deliveries: Delivery[], retryAt: number): Promise<void>
+  get(id: string): Promise<Delivery | undefined>
+  /** A caller's failed updates, newest accepted first. */
   list(caller: string, state: 'failed', offset: number, limit: number): Promise<Page>
   /** A caller's latest updates in any state, newest accepted first; only one conversation's when given. */
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
-  /**
-   * The conversations of up to `limit` updates not yet settled, accepted after `from` and before
-   * `before` (epoch ms), oldest first; `last`: when the last of them was accepted, where the
-   * next page starts (undefined when there is none).
-   */
-  stale(from: number, before: number, limit: number): Promise<{ conversations: string[]; last?: number }>
-  /** Updates accepted and not yet settled. */
-  backlog(): Promise<number>
-  /** When the oldest of them was accepted (epoch ms); undefined when none waits. */
-  oldestPending(): Promise<number | undefined>
+  /** Updates accepted and not yet settled, and when the oldest of them was accepted. */
+  backlog(): Promise<{ count: number; oldest?: number }>
   /** Stops its own timers, if any. */
   close?(): void
 }
@@ -86,6 +85,9 @@ export const RECENT_KEPT = 100
 export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000
 
 export const settled = (d: Delivery) => d.state === 'written' || d.state === 'failed'
+
+/** The largest sequence among these updates: those accepted later have larger ones. */
+export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
 
 /**
  * What a store keeps: values may be personal data and are needed only until the update settles;

@@ -1,92 +1,70 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.js'
 import { latest } from '../updates/order.js'
 import type { Updates } from '../updates/plugin.js'
 import { targetKey } from '../updates/ports.js'
-import type { Pacer } from './pace.js'
-import type { Delivery, DeliveryStore, Settling } from './store.js'
+import { backoff, type Backoff } from '../updates/retry.js'
+import type { Claim, Delivery, DeliveryStore, Settling } from './store.js'
 import type { DeliveryTracing } from './tracing.js'
 
 /**
- * Failures that say nothing about the update itself: Genesys or the pipeline was busy, down or
- * unreachable, or the write's fate is unknown (a retry carries the same values, so it is safe).
- * UPSTREAM_AUTH_FAILED too: the credentials are the operator's to fix, and the update is still
- * good once they are. Anything else (a 4xx from Genesys, no such participant) would fail again.
+ * One attempt may wait this long in the queue and budget before it is tried again later. An
+ * attempt therefore ends within about this long, and its claim's lease (LEASE_MS) outlasts it:
+ * no renewing. A replica that dies mid-attempt lets go when the lease ends: within 30 s.
  */
-const RETRYABLE = new Set<ErrorCode>([
-  'UPSTREAM_RATE_LIMITED',
-  'UPSTREAM_ERROR',
-  'UPSTREAM_OUTCOME_UNKNOWN',
-  'UPSTREAM_CONFLICT',
-  'UPSTREAM_AUTH_FAILED',
-  'RATE_BUDGET_EXHAUSTED',
-  'OVERLOADED',
-  'COORDINATION_UNAVAILABLE',
-  'DEADLINE_EXCEEDED',
-  'SHUTTING_DOWN',
-])
-
-/** One attempt may wait this long in the queue and budget before it is tried again later. */
-const ATTEMPT_MS = 60_000
+const ATTEMPT_MS = 20_000
+export const LEASE_MS = 25_000
 
 export interface DelivererOptions {
   /** ASYNC_MAX_AGE_MS: past this from acceptance, DELIVERY_EXPIRED. */
   maxAgeMs: number
-  /** First pause between attempts; it doubles up to maxDelayMs, each jittered ±50%. */
-  baseDelayMs?: number
-  maxDelayMs?: number
+  /** The pause between attempts (updates/retry.ts's backoff): from 500 ms, doubling up to 30 s. */
+  backoff?: Partial<Backoff>
   clock?: () => number
-  random?: () => number
   onWritten?: (d: Delivery) => void
   onFailed?: (d: Delivery) => void
   onRetry?: (d: Delivery, code: ErrorCode) => void
   /** A span per attempt, linked to the update's acceptance; absent when tracing is off. */
   tracing?: DeliveryTracing | undefined
-  /** When attempts may start (fewer at once while the replica is busy); each at once without it. */
-  pacer?: Pacer | undefined
 }
 
 export const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
 
 /**
- * One delivery attempt of a conversation's pending updates: those for one participant go into
- * one write (per key, the value accepted last), through the write pipeline at bulk priority, so
- * they share the per-conversation queue, the lock and the request budget with synchronous writes.
- * A backlog folds however large it is: updates that piled up while their conversation waited go
- * out together. Whoever schedules attempts (this process's timers, or BullMQ) is told when to try
- * again; each update's outcome is recorded in the store.
+ * One delivery attempt of a claimed conversation's pending updates: those for one participant go
+ * into one write (per key, the value accepted last), through the write pipeline at bulk priority,
+ * so they share the per-conversation queue, the lock and the request budget with synchronous
+ * writes. A backlog folds however large it is: updates that piled up while their conversation
+ * waited go out together. A failure whose catalogue entry is retryable leaves them `retrying`,
+ * due again after the backoff; any other settles them `failed`.
  */
 export class Deliverer {
   readonly #updates: Updates
   readonly #store: DeliveryStore
-  readonly #opts: Required<Pick<DelivererOptions, 'maxAgeMs' | 'baseDelayMs' | 'maxDelayMs' | 'clock' | 'random'>> & DelivererOptions
+  readonly #opts: DelivererOptions & { clock: () => number; backoff: Backoff }
 
   constructor (updates: Updates, store: DeliveryStore, opts: DelivererOptions) {
     this.#updates = updates
     this.#store = store
-    this.#opts = { baseDelayMs: 500, maxDelayMs: 30_000, clock: Date.now, random: Math.random, ...opts }
+    this.#opts = { ...opts, clock: opts.clock ?? Date.now, backoff: { baseMs: 500, maxMs: 30_000, random: Math.random, ...opts.backoff } }
   }
 
-  get maxDelayMs (): number {
-    return this.#opts.maxDelayMs
+  /** Resolves once the attempt's outcome is recorded and its claim ended. */
+  async deliver (claim: Claim): Promise<void> {
+    const { clock, tracing } = this.#opts
+    // Every update of the conversation accepted until now.
+    const pending = await this.#store.pending(claim.conversationId)
+    const attempt = () => this.#attempt(claim.conversationId, pending)
+    const delay = pending.length === 0 ? undefined : tracing === undefined ? await attempt() : await tracing.process(claim.conversationId, pending, attempt)
+    await this.#store.finish(claim, pending, clock() + (delay ?? 0))
+    for (const d of pending) {
+      if (d.state === 'written') this.#opts.onWritten?.(d)
+      else if (d.state === 'failed') this.#opts.onFailed?.(d)
+      else this.#opts.onRetry?.(d, d.error!.code)
+    }
   }
 
-  /** Undefined once none of the conversation's updates is left unsettled; else the pause before the next attempt. */
-  deliver (conversationId: string): Promise<number | undefined> {
-    const { pacer } = this.#opts
-    // An attempt that did not start (turned away while the replica is busy, or it is stopping) is
-    // tried again after the first pause: by any replica, when BullMQ schedules it.
-    return pacer === undefined ? this.#deliver(conversationId) : pacer.run(() => this.#deliver(conversationId), this.#opts.baseDelayMs)
-  }
-
-  async #deliver (conversationId: string): Promise<number | undefined> {
-    // Every update of the conversation accepted until now, also those that came while this attempt waited its turn.
-    const pending = await this.#store.pending(conversationId)
-    if (pending.length === 0) return undefined
-    const { tracing } = this.#opts
-    const attempt = () => this.#attempt(conversationId, pending)
-    return tracing === undefined ? attempt() : tracing.process(conversationId, pending, attempt)
-  }
-
+  /** The pause before the conversation is tried again; undefined when none of its updates is left. */
   async #attempt (conversationId: string, pending: Delivery[]): Promise<number | undefined> {
     const { clock, maxAgeMs } = this.#opts
     const byTarget = new Map<string, Delivery[]>()
@@ -96,17 +74,9 @@ export class Deliverer {
         continue
       }
       const key = targetKey(d.target)
-      const group = byTarget.get(key)
-      if (group === undefined) byTarget.set(key, [d])
-      else group.push(d)
+      byTarget.set(key, [...(byTarget.get(key) ?? []), d])
     }
     const delays = await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))
-    await this.#store.save(pending)
-    for (const d of pending) {
-      if (d.state === 'written') this.#opts.onWritten?.(d)
-      else if (d.state === 'failed') this.#opts.onFailed?.(d)
-      else this.#opts.onRetry?.(d, d.error!.code)
-    }
     const retry = delays.filter((ms) => ms !== undefined)
     return retry.length === 0 ? undefined : Math.min(...retry)
   }
@@ -130,7 +100,7 @@ export class Deliverer {
     } catch (err) {
       const answer = err instanceof ApiError ? err : new ApiError('INTERNAL_ERROR', 'the update could not be delivered', { cause: err })
       const problem = problemOf(answer.code, answer.detail)
-      if (!RETRYABLE.has(answer.code)) {
+      if (!CATALOGUE[answer.code].retryable) {
         for (const d of group) this.#fail(d, problem)
         return undefined
       }
@@ -139,14 +109,8 @@ export class Deliverer {
         d.error = problem
       }
       const soonest = Math.min(...group.map((d) => d.acceptedAt)) + maxAgeMs
-      return Math.min(this.#backoff(Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - clock()))
+      return Math.min(backoff(this.#opts.backoff, Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - clock()))
     }
-  }
-
-  #backoff (attempts: number, retryAfter: number | undefined): number {
-    const { baseDelayMs, maxDelayMs, random } = this.#opts
-    const backoff = Math.min(baseDelayMs * 2 ** (attempts - 1), maxDelayMs) * (0.5 + random())
-    return Math.round(Math.max(backoff, (retryAfter ?? 0) * 1000))
   }
 
   #fail (d: Delivery, problem: Settling): void {
@@ -156,79 +120,82 @@ export class Deliverer {
   }
 }
 
-/** Where accepted updates go to be delivered: this process's timers, or a queue in Redis. */
-export interface Scheduler {
-  /** Resolves once the conversation is queued for delivery (durably, for a durable one). */
-  enqueue(conversationId: string): Promise<void>
-  /** Shutdown has begun: take no new work that another replica could take instead. */
-  pause?(): Promise<void>
-  /** No new attempts; resolves when those in flight have ended. */
-  close(): Promise<void>
+export interface SchedulerOptions {
+  /** Conversations this replica attempts at once. */
+  concurrency: number
+  /** How long a claim holds (LEASE_MS); tests shorten it. */
+  leaseMs?: number
+  /** How often it looks at the due list unprompted: for retries, other replicas' intake, lapsed claims. */
+  pollMs?: number
+  clock?: () => number
+  /** The store failed: the due list is still there, and is looked at again at the next poll. */
+  onError: (err: unknown) => void
 }
 
 /**
- * Attempts in this process, one conversation at a time each: the first at once (an idle system
- * delivers within one round trip); updates accepted during an attempt get the next one, right
- * after; a retry waits on a timer. Not durable: for the memory store only.
+ * The one scheduler, the same over memory and Redis: it claims due conversations from the store
+ * and runs an attempt for each, up to `concurrency` at once. It looks at once when told (an update
+ * accepted here, an attempt ended), and every pollMs otherwise.
  */
-export class LocalScheduler implements Scheduler {
+export class Scheduler {
+  readonly #store: DeliveryStore
   readonly #deliverer: Deliverer
-  readonly #onError: (err: unknown, conversationId: string) => void
-  /** Conversations being attempted: true when updates came meanwhile. */
-  readonly #running = new Map<string, boolean>()
-  readonly #attempts = new Set<Promise<void>>()
-  readonly #timers = new Map<string, NodeJS.Timeout>()
-  #closed = false
+  readonly #opts: Required<SchedulerOptions>
+  readonly #running = new Set<Promise<void>>()
+  readonly #poll: NodeJS.Timeout
+  #looking = false
+  #again = false
+  #stopped = false
 
-  constructor (deliverer: Deliverer, onError: (err: unknown, conversationId: string) => void = () => {}) {
+  constructor (store: DeliveryStore, deliverer: Deliverer, opts: SchedulerOptions) {
+    this.#store = store
     this.#deliverer = deliverer
-    this.#onError = onError
+    this.#opts = { leaseMs: LEASE_MS, pollMs: 250, clock: Date.now, ...opts }
+    this.#poll = setInterval(() => this.wake(), this.#opts.pollMs).unref()
   }
 
-  async enqueue (conversationId: string): Promise<void> {
-    void this.deliver(conversationId)
-  }
-
-  /** Runs an attempt now, or right after the one running; resolves once this one has ended. */
-  deliver (conversationId: string): Promise<void> {
-    if (this.#closed) return Promise.resolve()
-    if (this.#running.has(conversationId)) {
-      this.#running.set(conversationId, true)
-      return Promise.resolve()
+  /** Looks for due conversations now; while it is looking, once more right after. */
+  wake (): void {
+    if (this.#stopped) return
+    if (this.#looking) {
+      this.#again = true
+      return
     }
-    clearTimeout(this.#timers.get(conversationId))
-    this.#timers.delete(conversationId)
-    this.#running.set(conversationId, false)
-    const run = this.#deliverer
-      .deliver(conversationId)
-      .catch((err: unknown) => {
-        // The store failed: tried again later.
-        this.#onError(err, conversationId)
-        return this.#deliverer.maxDelayMs
-      })
-      .then((delay) => {
-        const more = this.#running.get(conversationId) === true
-        this.#running.delete(conversationId)
-        this.#attempts.delete(run)
-        if (more) void this.deliver(conversationId)
-        else if (delay !== undefined) this.#later(conversationId, delay)
-      })
-    this.#attempts.add(run)
-    return run
+    this.#looking = true
+    this.#again = false
+    this.#claim().catch(this.#opts.onError).finally(() => {
+      this.#looking = false
+      if (this.#again) this.wake()
+    })
   }
 
-  async close (): Promise<void> {
-    this.#closed = true
-    for (const t of this.#timers.values()) clearTimeout(t)
-    this.#timers.clear()
-    await Promise.allSettled([...this.#attempts])
+  async #claim (): Promise<void> {
+    const { concurrency, leaseMs, clock } = this.#opts
+    for (let free = concurrency - this.#running.size; free > 0 && !this.#stopped; free = concurrency - this.#running.size) {
+      const claims = await this.#store.claim(clock(), leaseMs, free)
+      for (const claim of claims) {
+        const run: Promise<void> = this.#deliverer.deliver(claim).catch(this.#opts.onError).finally(() => {
+          this.#running.delete(run)
+          this.wake()
+        })
+        this.#running.add(run)
+      }
+      if (claims.length < free) return
+    }
   }
 
-  #later (conversationId: string, ms: number): void {
-    if (this.#closed || this.#timers.has(conversationId)) return
-    this.#timers.set(conversationId, setTimeout(() => {
-      this.#timers.delete(conversationId)
-      void this.deliver(conversationId)
-    }, ms))
+  /** Shutdown has begun: no new claims (what is due is left for the other replicas). */
+  stop (): void {
+    this.#stopped = true
+    clearInterval(this.#poll)
+  }
+
+  /**
+   * Waits, at most `withinMs`, for the attempts under way to record their outcomes (shutdown has
+   * had the pipeline answer them); a claim cut short lapses at the end of its lease.
+   */
+  async close (withinMs = 2000): Promise<void> {
+    this.stop()
+    await Promise.race([Promise.allSettled([...this.#running]), sleep(withinMs, undefined, { ref: false })])
   }
 }

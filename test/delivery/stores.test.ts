@@ -6,7 +6,12 @@ import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
 import { startRedis } from '../helpers/redis.js'
 
 let seq = 0
-const update = (conversationId = crypto.randomUUID()): Delivery => ({
+/** The stores' clock: every time below is exact, and nothing waits. */
+const now = 1_000_000
+const clock = () => now
+const LEASE = 25_000
+
+const update = (conversationId: string = crypto.randomUUID(), acceptedAt = now): Delivery => ({
   id: crypto.randomUUID(),
   caller: 'crm',
   state: 'queued',
@@ -15,76 +20,115 @@ const update = (conversationId = crypto.randomUUID()): Delivery => ({
   changes: { email: 'jane.doe@example.com', tier: 'gold' },
   seq: ++seq,
   attempts: 0,
-  acceptedAt: Date.now(),
+  acceptedAt,
 })
 
-/** What the worker and the status routes rely on, whichever store keeps the updates. */
-async function contract (t: Test, store: DeliveryStore) {
+const written = (d: Delivery): Delivery => ({ ...d, state: 'written', attempts: 1, settledAt: now })
+const ids = (claims: Array<{ conversationId: string }>) => claims.map((c) => c.conversationId).sort()
+
+/** What the scheduler and the status routes rely on, whichever store keeps the updates; a fresh store per subtest. */
+async function contract (t: Test, make: () => DeliveryStore) {
   t.test('values are dropped once an update settles', async (t) => {
+    const store = make()
     const d = update()
-    t.not(await store.add(d, 10), 'full')
+    t.ok(await store.accept(d, 10))
     t.same((await store.get(d.id))?.changes, d.changes, 'kept while the update waits: the worker needs them')
-    await store.save([{ ...d, state: 'written', attempts: 1, settledAt: Date.now() }])
+    const [claim] = await store.claim(now, LEASE, 10)
+    await store.finish(claim!, [written(d)], now)
     const kept = await store.get(d.id)
     t.equal(kept?.state, 'written')
     t.same(kept?.changes, { email: '', tier: '' }, 'once settled, the keys only: values may be personal data')
   })
 
   t.test("a conversation's pending updates, in its order, until each settles", async (t) => {
+    const store = make()
     const c = crypto.randomUUID()
     const [a, b, other] = [update(c), update(c), update()]
-    for (const d of [a, b, other]) await store.add(d, 100)
+    for (const d of [a, b, other]) await store.accept(d, 100)
     t.same((await store.pending(c)).map((d) => d.id), [a.id, b.id])
-    const before = await store.backlog()
-    await store.save([{ ...a, state: 'retrying', attempts: 1 }, { ...b, state: 'failed', attempts: 1, settledAt: Date.now(), error: { code: 'UPSTREAM_REJECTED', status: 422, detail: 'no' } }])
+    t.same(await store.backlog(), { count: 3, oldest: now })
+    const claim = (await store.claim(now, LEASE, 10)).find((x) => x.conversationId === c)!
+    await store.finish(claim, [{ ...a, state: 'retrying', attempts: 1 }, { ...b, state: 'failed', attempts: 1, settledAt: now, error: { code: 'UPSTREAM_REJECTED', status: 422, detail: 'no' } }], now + 1000)
     t.same((await store.pending(c)).map((d) => [d.id, d.state]), [[a.id, 'retrying']], 'a settled one leaves, a retrying one stays')
-    t.equal(await store.backlog(), before - 1)
+    t.equal((await store.backlog()).count, 2)
     t.same((await store.list('crm', 'failed', 0, 10)).items.map((d) => d.id), [b.id])
-    await store.discard(a)
-    t.same(await store.pending(c), [], 'a discarded one is gone')
-    t.equal(await store.get(a.id), undefined)
+  })
+
+  t.test('every accepted update is due at once: a conversation is claimed once per lease, and again when a claim lapses', async (t) => {
+    const store = make()
+    // Five conversations accepted in the same millisecond, claimed two at a time: none is skipped.
+    const cs = Array.from({ length: 5 }, () => crypto.randomUUID())
+    for (const c of cs) await store.accept(update(c), 100)
+    const claimed = [...(await store.claim(now, LEASE, 2)), ...(await store.claim(now, LEASE, 2)), ...(await store.claim(now, LEASE, 2))]
+    t.same(ids(claimed), [...cs].sort(), 'each once')
+    t.same(await store.claim(now + LEASE - 1, LEASE, 10), [], 'nobody takes a claimed conversation while its lease holds')
+    // Its replica died: nothing ended the claims, and the conversations are due again when the lease ends.
+    t.same(ids(await store.claim(now + LEASE, LEASE, 10)), [...cs].sort(), 'a dead replica\'s claims lapse by themselves')
+  })
+
+  t.test('the end of an attempt: off the list when nothing is left, due after the backoff when retrying, at once for updates it did not carry', async (t) => {
+    const store = make()
+    const [done, retrying, busy] = [update(), update(), update()]
+    for (const d of [done, retrying, busy]) await store.accept(d, 100)
+    const claims = new Map((await store.claim(now, LEASE, 10)).map((c) => [c.conversationId, c]))
+    const later = update(busy.conversationId)
+    await store.accept(later, 100)
+    t.same(await store.claim(now, LEASE, 10), [], 'an update to a claimed conversation waits for the attempt under way')
+    await store.finish(claims.get(done.conversationId)!, [written(done)], now + 5000)
+    await store.finish(claims.get(retrying.conversationId)!, [{ ...retrying, state: 'retrying', attempts: 1 }], now + 5000)
+    await store.finish(claims.get(busy.conversationId)!, [{ ...busy, state: 'retrying', attempts: 1 }], now + 5000)
+    t.same(ids(await store.claim(now, LEASE, 10)), [busy.conversationId], 'the one with an update the attempt did not carry: at once')
+    t.same(ids(await store.claim(now + 5000, LEASE, 10)), [retrying.conversationId], 'the retrying one after its backoff; the written one never')
+  })
+
+  t.test('a claim that lapsed ends nothing: the replica that took the conversation over keeps it', async (t) => {
+    const store = make()
+    const d = update()
+    await store.accept(d, 100)
+    const [slow] = await store.claim(now, LEASE, 1)
+    const [taken] = await store.claim(now + LEASE, LEASE, 1)
+    await store.finish(slow!, [{ ...d, state: 'retrying', attempts: 1 }], now)
+    t.same(await store.claim(now + LEASE, LEASE, 1), [], 'still claimed by the other')
+    await store.finish(taken!, [written(d)], now)
+    t.same(await store.claim(now + 10 * LEASE, LEASE, 1), [], 'and ended by it')
   })
 
   t.test('a settled update stays settled: an overlapping attempt can neither undo it nor deliver it again', async (t) => {
-    const c = crypto.randomUUID()
-    const d = update(c)
-    await store.add(d, 100)
-    await store.save([{ ...d, state: 'written', attempts: 1, settledAt: Date.now() }])
-    await store.save([{ ...d, state: 'retrying', attempts: 1, error: { code: 'UPSTREAM_ERROR', status: 502, detail: 'late' } }])
-    t.match(await store.get(d.id), { state: 'written' }, 'the late save of the other attempt is ignored')
-    t.same(await store.pending(c), [])
-  })
-
-  t.test('stale: conversations of the updates waiting longest, a page at a time', async (t) => {
-    const c = crypto.randomUUID()
-    const old = { ...update(c), acceptedAt: 1000 }
-    const older = { ...update(c), acceptedAt: 500 }
-    const other = { ...update(), acceptedAt: 1500 }
-    for (const d of [old, older, other]) await store.add(d, 1000)
-    const first = await store.stale(0, 2000, 2)
-    t.same(first, { conversations: [c], last: 1000 })
-    t.same(await store.stale(first.last!, 2000, 2), { conversations: [other.conversationId] }, 'the next page, and no more')
+    const store = make()
+    const d = update()
+    await store.accept(d, 100)
+    const [claim] = await store.claim(now, LEASE, 1)
+    await store.finish(claim!, [written(d)], now)
+    await store.finish(claim!, [{ ...d, state: 'retrying', attempts: 1, error: { code: 'UPSTREAM_ERROR', status: 502, detail: 'late' } }], now)
+    t.match(await store.get(d.id), { state: 'written' }, 'the late outcome of the other attempt is ignored')
+    t.same(await store.pending(d.conversationId), [])
   })
 
   t.test('past the bound, nothing is stored', async (t) => {
-    const backlog = await store.backlog()
+    const store = make()
+    await store.accept(update(), 1)
     const d = update()
-    t.equal(await store.add(d, backlog), 'full')
+    t.equal(await store.accept(d, 1), false)
     t.equal(await store.get(d.id), undefined)
     t.same(await store.pending(d.conversationId), [])
-    t.equal(await store.backlog(), backlog)
+    t.equal((await store.backlog()).count, 1)
+    t.same(ids(await store.claim(now, LEASE, 10)).includes(d.conversationId), false, 'nor due')
   })
 }
 
 t.test('memory store', async (t) => {
-  const store = new MemoryDeliveryStore()
-  t.teardown(() => store.close())
-  await contract(t, store)
+  const stores: MemoryDeliveryStore[] = []
+  t.teardown(() => stores.forEach((s) => s.close()))
+  await contract(t, () => {
+    const s = new MemoryDeliveryStore({ clock })
+    stores.push(s)
+    return s
+  })
 })
 
 t.test('Redis store', async (t) => {
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
-  await contract(t, new RedisDeliveryStore(client, { prefix: `test:${crypto.randomUUID()}:`, maxAgeMs: 600_000 }))
+  await contract(t, () => new RedisDeliveryStore(client, { prefix: `test:${crypto.randomUUID()}:`, maxAgeMs: 600_000, clock }))
 })

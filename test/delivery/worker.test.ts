@@ -1,36 +1,46 @@
 import t, { type Test } from 'tap'
 import { ApiError } from '../../src/errors.js'
 import { MemoryDeliveryStore } from '../../src/delivery/memory.js'
-import { Pacer } from '../../src/delivery/pace.js'
-import type { Delivery } from '../../src/delivery/store.js'
-import { Deliverer, LocalScheduler, type DelivererOptions } from '../../src/delivery/worker.js'
+import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
+import { Deliverer, Scheduler, type DelivererOptions } from '../../src/delivery/worker.js'
 import type { Updates } from '../../src/updates/plugin.js'
 import type { Target, Update } from '../../src/updates/ports.js'
 
 /** The write pipeline, answering from a script; `hold` keeps a submission waiting until released. */
 function pipeline (answers: Array<ApiError | 'ok'>) {
-  const seen: Array<Update & { target: Target }> = []
+  const seen: Array<Update & { target: Target; conversationId: string }> = []
   let hold: Promise<void> | undefined
   const updates = {
-    async submit (_c: string, target: Target, update: Update) {
-      seen.push({ ...update, target })
+    async submit (conversationId: string, target: Target, update: Update) {
+      seen.push({ ...update, target, conversationId })
       await hold
       const next = answers.shift() ?? 'ok'
       if (next !== 'ok') throw next
       return { participantId: 'participantId' in target ? target.participantId : 'p-1', attributes: update.changes, coalesced: 1, attempts: 1 }
     },
   } as unknown as Updates
-  return { updates, seen, holdUntil: (p: Promise<void>) => (hold = p) }
+  return { updates, seen, holdUntil: (p: Promise<void> | undefined) => (hold = p) }
 }
 
-function setup (t: Test, updates: Updates, opts: Partial<DelivererOptions> = {}) {
-  const store = new MemoryDeliveryStore()
-  const scheduler = new LocalScheduler(new Deliverer(updates, store, { maxAgeMs: 10_000, baseDelayMs: 10, ...opts }))
+/** Polls `check` until it holds (a state, not a time, is what the test waits for). */
+async function until (check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
+function setup (t: Test, updates: Updates, opts: Partial<DelivererOptions> = {}, concurrency = 10, store: DeliveryStore = new MemoryDeliveryStore()) {
+  const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000, backoff: { baseMs: 10 }, ...opts })
+  const errors: unknown[] = []
+  const scheduler = new Scheduler(store, deliverer, { concurrency, pollMs: 10, onError: (err) => errors.push(err) })
   t.teardown(async () => {
     await scheduler.close()
-    store.close()
+    store.close?.()
   })
-  return { store, scheduler }
+  /** Accepts an update, as the intake does. */
+  const accept = async (d: Delivery) => {
+    await store.accept(d, 100)
+    scheduler.wake()
+  }
+  return { store, scheduler, deliverer, accept, errors }
 }
 
 let n = 0
@@ -39,32 +49,32 @@ const fresh = (changes: Delivery['changes'] = { k: 'v' }, target: Target = { pur
 
 t.test('passing failures are retried with backoff at bulk priority until written', async (t) => {
   const { updates, seen } = pipeline([new ApiError('UPSTREAM_ERROR', '502'), new ApiError('RATE_BUDGET_EXHAUSTED', 'later', { retryAfter: 0 }), 'ok'])
-  let settle: () => void
-  const written = new Promise<void>((resolve) => (settle = resolve))
   const retried: string[] = []
-  const { store, scheduler } = setup(t, updates, { onRetry: (_d, code) => retried.push(code), onWritten: () => settle() })
+  const { store, accept } = setup(t, updates, { onRetry: (_d, code) => retried.push(code) })
   const d = fresh()
-  await store.add(d, 10)
-  await scheduler.deliver('c-1')
-  t.equal((await store.get(d.id))?.state, 'retrying')
-  t.equal(await store.backlog(), 1)
-  await written
+  await accept(d)
+  await until(async () => (await store.get(d.id))?.state === 'retrying')
+  t.equal((await store.backlog()).count, 1)
+  await until(async () => (await store.get(d.id))?.state === 'written')
   const final = await store.get(d.id)
   t.match(final, { state: 'written', participantId: 'p-1', attempts: 3 })
   t.equal(final?.error, undefined)
   t.same(retried, ['UPSTREAM_ERROR', 'RATE_BUDGET_EXHAUSTED'])
   t.ok(seen.every((u) => u.priority === 'bulk'), 'bulk priority, behind live flows')
-  t.equal(await store.backlog(), 0)
+  t.equal((await store.backlog()).count, 0)
 })
 
 t.test("a conversation's waiting updates go out in one write per participant, the later accepted value per key", async (t) => {
   const { updates, seen } = pipeline([])
-  const { store, scheduler } = setup(t, updates)
+  const store = new MemoryDeliveryStore()
+  t.teardown(() => store.close())
+  const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000 })
   const older = fresh({ shared: 'old', own: 'x' }, { participantId: 'p-1' })
   const other = fresh({ shared: 'other' }, { participantId: 'p-2' })
   const newer = fresh({ shared: 'new' }, { participantId: 'p-1' })
-  for (const d of [older, other, newer]) await store.add(d, 10)
-  await scheduler.deliver('c-1')
+  for (const d of [older, other, newer]) await store.accept(d, 10)
+  const [claim] = await store.claim(Date.now(), 25_000, 1)
+  await deliverer.deliver(claim!)
   t.same(seen.map((u) => [u.target, u.changes, u.seqs]), [
     [{ participantId: 'p-1' }, { shared: 'new', own: 'x' }, { shared: newer.seq, own: older.seq }],
     [{ participantId: 'p-2' }, { shared: 'other' }, { shared: other.seq }],
@@ -74,91 +84,59 @@ t.test("a conversation's waiting updates go out in one write per participant, th
 
 t.test('updates accepted while their conversation is being attempted get the next attempt, right after', async (t) => {
   const { updates, seen, holdUntil } = pipeline([])
-  const { store, scheduler } = setup(t, updates)
+  const { store, accept } = setup(t, updates)
   let release!: () => void
   holdUntil(new Promise((resolve) => (release = resolve)))
   const first = fresh({ a: '1' })
-  await store.add(first, 10)
-  const attempt = scheduler.deliver('c-1')
-  await new Promise((resolve) => setImmediate(resolve))
+  await accept(first)
+  await until(() => seen.length === 1)
   const second = fresh({ b: '2' })
-  await store.add(second, 10)
-  await scheduler.enqueue('c-1')
+  await accept(second)
+  const third = fresh({ c: '3' })
+  await accept(third)
+  t.equal(seen.length, 1, 'one attempt at a time per conversation')
   release()
-  await attempt
-  for (let i = 0; i < 50 && (await store.backlog()) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
-  t.same(seen.map((u) => u.changes), [{ a: '1' }, { b: '2' }], 'one attempt at a time per conversation, none lost')
-  t.equal((await store.get(second.id))?.state, 'written')
+  await until(async () => (await store.backlog()).count === 0)
+  t.same(seen.map((u) => u.changes), [{ a: '1' }, { b: '2', c: '3' }], 'none lost; those that came meanwhile in one write')
+  t.equal((await store.get(third.id))?.state, 'written')
 })
 
-/** A replica kept busy (its pacer lets one attempt start at a time), whose attempt for c-1 is held until `release`. */
-async function busyWithOneHeld (t: Test) {
+t.test('a replica attempts at most `concurrency` conversations at once; the rest wait their turn, folding what comes meanwhile', async (t) => {
   const { updates, seen, holdUntil } = pipeline([])
-  let now = 0
-  const pacer = new Pacer({ max: 500, utilization: () => 1, clock: () => now })
-  for (; pacer.limit > 1; now += 100);
-  const { store, scheduler } = setup(t, updates, { pacer })
   let release!: () => void
   holdUntil(new Promise((resolve) => (release = resolve)))
-  await store.add(fresh({ a: '1' }), 10)
-  return { seen, store, scheduler, pacer, release, first: scheduler.deliver('c-1') }
-}
-
-t.test('on a busy replica, updates that come while their attempt waits its turn go out with it, in one write', async (t) => {
-  const { seen, store, scheduler, pacer, release, first } = await busyWithOneHeld(t)
-  t.equal(pacer.limit, 1, 'busy: one attempt at a time')
-  const x = fresh({ x: '1' }, undefined, 'c-2')
-  await store.add(x, 10)
-  const second = scheduler.deliver('c-2')
-  await new Promise((resolve) => setImmediate(resolve))
-  const later = [fresh({ y: '2' }, undefined, 'c-2'), fresh({ x: '3' }, undefined, 'c-2')]
-  for (const d of later) {
-    await store.add(d, 10)
-    await scheduler.enqueue('c-2')
-  }
-  t.equal(seen.length, 1, 'c-2 waits while c-1 is attempted')
+  const { store, accept } = setup(t, updates, {}, 2)
+  for (const c of ['c-1', 'c-2', 'c-3', 'c-4']) await accept(fresh({ x: '1' }, undefined, c))
+  await until(() => seen.length === 2)
+  await accept(fresh({ x: '2' }, undefined, 'c-4'))
+  t.equal(seen.length, 2, 'two at once')
+  holdUntil(undefined)
   release()
-  await Promise.all([first, second])
-  t.same(seen.map((u) => u.changes), [{ a: '1' }, { x: '3', y: '2' }], "c-2's three updates in one write, the later value of x")
-  for (const d of [x, ...later]) t.match(await store.get(d.id), { state: 'written', attempts: 1 })
-})
-
-t.test('when the replica stops, an attempt still waiting its turn never starts: its updates stay queued', async (t) => {
-  const { seen, store, scheduler, pacer, release, first } = await busyWithOneHeld(t)
-  const waiting = fresh({ b: '1' }, undefined, 'c-2')
-  await store.add(waiting, 10)
-  const second = scheduler.deliver('c-2')
-  pacer.close()
-  await second
-  release()
-  await first
-  t.same(seen.map((u) => u.changes), [{ a: '1' }], 'the running attempt finished; the waiting one never went')
-  t.match(await store.get(waiting.id), { state: 'queued', attempts: 0 }, 'left for another replica')
+  await until(async () => (await store.backlog()).count === 0)
+  t.same(seen.filter((u) => u.conversationId === 'c-4').map((u) => u.changes), [{ x: '2' }], "c-4's two updates in one write, the later value")
 })
 
 t.test('a final failure settles failed at once; close() stops further attempts', async (t) => {
   const { updates } = pipeline([new ApiError('UPSTREAM_REJECTED', 'bad value'), new ApiError('UPSTREAM_ERROR', '502')])
-  const { store, scheduler } = setup(t, updates)
+  const { store, scheduler, accept } = setup(t, updates, { backoff: { baseMs: 60_000 } })
   const d = fresh()
-  await store.add(d, 10)
-  await scheduler.deliver('c-1')
+  await accept(d)
+  await until(async () => (await store.get(d.id))?.state === 'failed')
   t.match(await store.get(d.id), { state: 'failed', attempts: 1, error: { code: 'UPSTREAM_REJECTED', status: 422 } })
   const e = fresh()
-  await store.add(e, 10)
-  await scheduler.deliver('c-1')
-  t.equal((await store.get(e.id))?.state, 'retrying')
+  await accept(e)
+  await until(async () => (await store.get(e.id))?.state === 'retrying')
   await scheduler.close()
-  await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal((await store.get(e.id))?.attempts, 1, 'not tried again after close')
 })
 
 t.test('past its maximum age an update settles DELIVERY_EXPIRED; a younger one of the conversation is still written', async (t) => {
   const { updates, seen } = pipeline([])
-  const { store, scheduler } = setup(t, updates)
+  const { store, accept } = setup(t, updates)
   const old = { ...fresh({ a: 'old' }), acceptedAt: Date.now() - 10_001 }
   const young = fresh({ b: 'young' })
-  for (const d of [old, young]) await store.add(d, 10)
-  await scheduler.deliver('c-1')
+  for (const d of [old, young]) await accept(d)
+  await until(async () => (await store.backlog()).count === 0)
   t.match(await store.get(old.id), { state: 'failed', error: { code: 'DELIVERY_EXPIRED' } })
   t.equal((await store.get(young.id))?.state, 'written')
   t.same(seen.map((u) => u.changes), [{ b: 'young' }], 'the expired value is never written')
@@ -166,9 +144,26 @@ t.test('past its maximum age an update settles DELIVERY_EXPIRED; a younger one o
 
 t.test('an unexpected error is final as INTERNAL_ERROR', async (t) => {
   const updates = { submit: async () => { throw new TypeError('bug') } } as unknown as Updates
-  const { store, scheduler } = setup(t, updates)
+  const { store, accept } = setup(t, updates)
   const d = fresh()
-  await store.add(d, 10)
-  await scheduler.deliver('c-1')
+  await accept(d)
+  await until(async () => (await store.get(d.id))?.state === 'failed')
   t.match(await store.get(d.id), { state: 'failed', error: { code: 'INTERNAL_ERROR' } })
+})
+
+t.test('a store that fails is reported, not swallowed, and what is due is delivered once it answers again', async (t) => {
+  const { updates, seen } = pipeline([])
+  let down = true
+  class Flaky extends MemoryDeliveryStore {
+    override claim (...args: Parameters<DeliveryStore['claim']>) {
+      return down ? Promise.reject(new Error('ECONNREFUSED')) : super.claim(...args)
+    }
+  }
+  const { accept, errors } = setup(t, updates, {}, 10, new Flaky())
+  await accept(fresh())
+  await until(() => errors.length > 0)
+  t.match(errors[0], { message: 'ECONNREFUSED' }, 'the failure reaches the log')
+  down = false
+  await until(() => seen.length === 1)
+  t.equal(seen.length, 1, 'delivered at a later poll')
 })

@@ -110,12 +110,15 @@ t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it cou
   const targets = Array.from({ length: 20 }, () => ({ c: id(), p: id() }))
   const answers = await Promise.all(targets.map(({ c, p }) => send(`${a.url}/participants/${c}/${p}/data`, 'POST', { attributes: { k: c } }, crm)))
   t.same(answers.map((r) => r.status).filter((s) => s !== 202), [])
-  // Until A's workers have started on every conversation (an attempt clears its conversation's
-  // "attempt due" mark as it starts); far too short for any exchange to finish.
+  // Until A has claimed every conversation (a claim pushes its due time a lease ahead); far too
+  // short for any exchange to finish.
   const peek = new Redis(redis.url)
   t.teardown(() => peek.quit())
-  const due = targets.map(({ c }) => `{pdg:${env.GENESYS_CLIENT_ID}:async}:due:${c}`)
-  for (let i = 0; i < 250 && (await peek.exists(...due)) > 0; i++) await wait(20)
+  const claimed = async () => {
+    const due = await Promise.all(targets.map(({ c }) => peek.zscore(`{pdg:${env.GENESYS_CLIENT_ID}:async}:due`, c)))
+    return due.every((at) => Number(at) > Date.now() + 5000)
+  }
+  for (let i = 0; i < 250 && !(await claimed()); i++) await wait(20)
   const started = Date.now()
   a.child.kill('SIGTERM')
   await wait(100)
@@ -132,22 +135,23 @@ t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it cou
   t.same(targets.filter(({ c, p }) => sim.attributes(c, p)?.k !== c), [], 'and in the simulator')
 })
 
-t.test('an update stored without its job (its replica died between the two) is still delivered, by any replica', async (t) => {
+t.test('a conversation claimed by a replica that died is taken over by another when the claim lapses', async (t) => {
   const redis = await startRedis(t)
-  const stack = await startStack(t, { env: { REDIS_URL: redis.url }, tune: (config) => (config.delivery.rescueMs = 200) })
+  const stack = await startStack(t, { env: { REDIS_URL: redis.url } })
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
-  // What the dying replica got done: the update stored, its conversation marked as having an attempt due; no job.
+  // What the dead replica got done: the update accepted, its conversation claimed, nothing else.
   const store = new RedisDeliveryStore(client, { prefix: stack.app.redisPrefix, maxAgeMs: 600_000 })
   const c = id()
   const p = id()
   const orphan = { id: id(), caller: '', state: 'queued' as const, conversationId: c, participantId: p, target: { participantId: p }, changes: { orphan: 'x' }, seq: 1, attempts: 0, acceptedAt: Date.now() }
-  t.equal(await store.add(orphan, 100), 'stored')
-  // A later update to the same conversation finds the mark, and joins the attempt that never comes.
+  t.ok(await store.accept(orphan, 100))
+  t.equal((await store.claim(Date.now(), 1000, 10)).length, 1, 'claimed for a second, by a replica that then died')
+  // A later update to the same conversation waits for the claim, then goes with the orphan.
   const joined = await stack.post(`/participants/${c}/${p}/data`, { attributes: { joined: 'y' } }, { prefer: 'respond-async' })
   t.equal(joined.status, 202)
   const states = await settle(stack.url, [joined.body.id], 10_000)
-  t.equal(states.get(joined.body.id)?.state, 'written', 'the later update was delivered')
+  t.equal(states.get(joined.body.id)?.state, 'written', 'the later update was delivered once the claim lapsed')
   t.same(stack.sim.attributes(c, p), { orphan: 'x', joined: 'y' }, 'and the orphan with it')
   t.equal((await store.get(orphan.id))?.state, 'written')
 })
