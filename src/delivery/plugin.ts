@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Counter, Gauge } from 'prom-client'
+import type { z } from 'zod'
 import type { Attributes } from '../attributes/body.js'
 import type { Config } from '../config.js'
 import { overloaded } from '../errors.js'
@@ -28,19 +29,13 @@ import type { Target } from '../updates/ports.js'
 import { MemoryDeliveryStore } from './memory.js'
 import { watchPersistence } from './persistence.js'
 import { RedisDeliveryStore } from './redis.js'
+import type { acceptedSchema } from './route.js'
 import type { Delivery, DeliveryStore, Page } from './store.js'
 import { DeliveryTracing } from './tracing.js'
 import { Deliverer, Scheduler } from './worker.js'
 
 /** What a 202 says. */
-export interface Accepted {
-  id: string
-  state: 'queued'
-  conversationId: string
-  participantId?: string
-  keys: string[]
-  acceptedAt: string
-}
+export type Accepted = z.infer<typeof acceptedSchema>
 
 export interface AsyncDelivery {
   /** False where no store can keep the promise a 202 makes (production without Redis). */
@@ -69,23 +64,10 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
     retried: new Counter({ name: 'pdg_async_retries_total', help: 'Asynchronous delivery attempts that will be tried again, by code', labelNames: ['code'] as const, registers }),
   }
   // Read when /metrics is scraped.
-  app.metrics.registry.registerMetric(new Gauge({
-    name: 'pdg_async_backlog',
-    help: 'Asynchronous updates accepted and not yet settled',
-    registers: [],
-    async collect () {
-      this.set((await store.backlog()).count)
-    },
-  }))
-  app.metrics.registry.registerMetric(new Gauge({
-    name: 'pdg_async_oldest_age_seconds',
-    help: 'Age of the oldest asynchronous update not yet settled (0 when none)',
-    registers: [],
-    async collect () {
-      const { oldest } = await store.backlog()
-      this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000)
-    },
-  }))
+  const gauge = (name: string, help: string, read: (b: { count: number; oldest?: number }) => number) =>
+    app.metrics.registry.registerMetric(new Gauge({ name, help, registers: [], async collect () { this.set(read(await store.backlog())) } }))
+  gauge('pdg_async_backlog', 'Asynchronous updates accepted and not yet settled', (b) => b.count)
+  gauge('pdg_async_oldest_age_seconds', 'Age of the oldest asynchronous update not yet settled (0 when none)', (b) => (b.oldest === undefined ? 0 : (Date.now() - b.oldest) / 1000))
   return m
 }
 
@@ -129,7 +111,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     } else {
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
-    /** Stores an update due for delivery; `traceparent` only when tracing is on. */
+    /** `traceparent` only when tracing is on. */
     async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
       // Failures are the store's own answers (COORDINATION_UNAVAILABLE when Redis is unreachable); anything else is a bug, a 500.
       const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock() }

@@ -119,7 +119,8 @@ export class RedisDeliveryStore implements DeliveryStore {
   async finish (claim: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
     const keys = [`${this.#prefix}pending`, `${this.#prefix}due`, this.#conversation(claim.conversationId)]
     const now = this.#clock()
-    const args: Array<string | number> = [claim.conversationId, claim.until, now, retryAt, carried(deliveries), this.#pendingTtlMs, KEEP_SETTLED_MS, now - this.#pendingTtlMs]
+    const ttls = [this.#pendingTtlMs, KEEP_SETTLED_MS, now - this.#pendingTtlMs]
+    const args: Array<string | number> = [claim.conversationId, claim.until, now, retryAt, carried(deliveries), ...ttls]
     for (const d of deliveries) {
       keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`)
       args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)

@@ -30,7 +30,7 @@ export interface Delivery {
   acceptedAt: number
   settledAt?: number
   error?: Settling
-  /** With tracing on, the W3C traceparent of its acceptance (ids and flags only), which each attempt's span links to. */
+  /** With tracing on, its acceptance's W3C traceparent, which each attempt's span links to. */
   traceparent?: string
 }
 
@@ -74,7 +74,6 @@ export interface DeliveryStore {
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
   /** Updates accepted and not yet settled, and when the oldest of them was accepted. */
   backlog(): Promise<{ count: number; oldest?: number }>
-  /** Stops its own timers, if any. */
   close?(): void
 }
 
@@ -86,7 +85,7 @@ export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000
 
 export const settled = (d: Delivery) => d.state === 'written' || d.state === 'failed'
 
-/** The largest sequence among these updates: those accepted later have larger ones. */
+/** Updates accepted after these have larger sequences. */
 export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
 
 /**

@@ -17,17 +17,12 @@ function spanContextOf (traceparent: string | undefined): SpanContext | undefine
 const DESTINATION = 'delivery'
 
 /**
- * Carries an asynchronous update from the request that accepted it to its delivery, as
- * OpenTelemetry's messaging conventions lay it out. At acceptance, a producer span ("send
- * delivery", under the request's span) covers storing and enqueuing it, and its W3C traceparent
- * is stored with the update: ids and flags only (no tracestate, no baggage: a caller's baggage
- * could carry anything). Each delivery attempt (of a conversation's waiting updates) is a
- * consumer span ("process delivery") that starts a trace of its own, linked to the producer span
- * of each update it carries, with the pipeline's spans (queue wait, write, Genesys calls) below it. Linked rather than a child: an attempt may run minutes
- * after the request was answered, on another replica, and be retried for hours; as children they
- * would stretch the request's trace over all of that.
- *
- * Built only when tracing is on: otherwise no update carries a traceparent and no span is made.
+ * OpenTelemetry's messaging layout, from acceptance to delivery: a producer span ("send delivery",
+ * under the request's) covers storing the update, and its traceparent (ids and flags only: a
+ * caller's baggage could carry anything) is stored with it. Each attempt is a consumer span
+ * ("process delivery") in a trace of its own, linked to each update's producer span, with the
+ * pipeline's spans below it: linked rather than a child, as an attempt may run minutes later on
+ * another replica, and be retried for long. Built only when tracing is on.
  */
 export class DeliveryTracing {
   readonly #tracer: Tracer
@@ -47,10 +42,7 @@ export class DeliveryTracing {
     return within(span, trace.setSpan(context.active(), span), () => run(traceparent))
   }
 
-  /**
-   * Runs one delivery attempt of a conversation's pending updates in a consumer span linked to
-   * each one's acceptance.
-   */
+  /** Runs one attempt of a conversation's pending updates in a consumer span linked to each one's acceptance. */
   process (conversationId: string, pending: Delivery[], run: () => Promise<number | undefined>): Promise<number | undefined> {
     const links = pending.flatMap((d) => {
       const accepted = spanContextOf(d.traceparent)

@@ -24,11 +24,10 @@ export interface DelivererOptions {
   onWritten?: (d: Delivery) => void
   onFailed?: (d: Delivery) => void
   onRetry?: (d: Delivery, code: ErrorCode) => void
-  /** A span per attempt, linked to the update's acceptance; absent when tracing is off. */
   tracing?: DeliveryTracing | undefined
 }
 
-export const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
+const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status: CATALOGUE[code].status, detail })
 
 /**
  * One delivery attempt of a claimed conversation's pending updates: those for one participant go
@@ -52,7 +51,6 @@ export class Deliverer {
   /** Resolves once the attempt's outcome is recorded and its claim ended. */
   async deliver (claim: Claim): Promise<void> {
     const { clock, tracing } = this.#opts
-    // Every update of the conversation accepted until now.
     const pending = await this.#store.pending(claim.conversationId)
     const attempt = () => this.#attempt(claim.conversationId, pending)
     const delay = pending.length === 0 ? undefined : tracing === undefined ? await attempt() : await tracing.process(claim.conversationId, pending, attempt)
@@ -76,8 +74,7 @@ export class Deliverer {
       const key = targetKey(d.target)
       byTarget.set(key, [...(byTarget.get(key) ?? []), d])
     }
-    const delays = await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))
-    const retry = delays.filter((ms) => ms !== undefined)
+    const retry = (await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))).filter((ms) => ms !== undefined)
     return retry.length === 0 ? undefined : Math.min(...retry)
   }
 
@@ -123,7 +120,6 @@ export class Deliverer {
 export interface SchedulerOptions {
   /** Conversations this replica attempts at once. */
   concurrency: number
-  /** How long a claim holds (LEASE_MS); tests shorten it. */
   leaseMs?: number
   /** How often it looks at the due list unprompted: for retries, other replicas' intake, lapsed claims. */
   pollMs?: number
@@ -190,10 +186,7 @@ export class Scheduler {
     clearInterval(this.#poll)
   }
 
-  /**
-   * Waits, at most `withinMs`, for the attempts under way to record their outcomes (shutdown has
-   * had the pipeline answer them); a claim cut short lapses at the end of its lease.
-   */
+  /** Waits, at most `withinMs`, for attempts under way to record their outcomes; a claim cut short lapses with its lease. */
   async close (withinMs = 2000): Promise<void> {
     this.stop()
     await Promise.race([Promise.allSettled([...this.#running]), sleep(withinMs, undefined, { ref: false })])

@@ -1,6 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { script, type RedisClient } from '../plugins/redis.js'
-import { Mutex, TimeoutError } from 'redis-semaphore'
 import { ApiError, coordinationUnavailable } from '../errors.js'
 import type { ConversationLock, Lease } from './ports.js'
 
@@ -13,17 +13,21 @@ export interface LockOptions {
   retryMs?: number
 }
 
-// Extend the lease only while it is still ours (the same check redis-semaphore makes).
-const RENEW = script('if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'pexpire\', KEYS[1], ARGV[2]) end return 0')
+// KEYS: the lock. ARGV: the holder's token, the lease (ms; 0 to let go). Only while it is still
+// the holder's: renewing extends it, letting go deletes it. 1 when it was, 0 when not.
+const KEEP = script(`
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('del', KEYS[1]) end
+return redis.call('pexpire', KEYS[1], ARGV[2])`)
 
 /**
- * One writer per conversation across every replica: a redis-semaphore mutex per conversation.
- * The lease is renewed here rather than by the library, whose renewal turns an unreachable
- * Redis into unhandled rejections and keeps reporting the lock as held: a lease counts as held
- * only while its last renewal is recent enough that it cannot have lapsed in RedisClient, so a replica
- * cut off from Redis stops writing before another can take over. An instance that just released
- * a conversation waits two retry intervals before taking it again, so the other replicas'
- * waiters get their turn.
+ * One writer per conversation across every replica: a key set only if absent, holding a random
+ * token, with a lease (SET NX PX), renewed every third of the lease by this class, the one owner
+ * of the key's layout. A lease counts as held only while its last renewal is recent enough that
+ * it cannot have lapsed in Redis, so a replica cut off from Redis stops writing before another
+ * can take over; a renewal that fails is not an error anywhere else. An instance that just
+ * released a conversation waits two retry intervals before taking it again, so the other
+ * replicas' waiters get their turn.
  */
 export class RedisConversationLock implements ConversationLock {
   readonly #redis: RedisClient
@@ -39,28 +43,31 @@ export class RedisConversationLock implements ConversationLock {
     this.#prefix = opts.prefix
   }
 
+  /** Hash-tagged by conversation, as its order keys are: on a Redis Cluster one slot holds all three. */
+  key (conversationId: string): string {
+    return `${this.#prefix}{c:${conversationId}}:lock`
+  }
+
   async acquire (conversationId: string, deadline: number): Promise<Lease> {
     const turn = (this.#released.get(conversationId) ?? 0) + 2 * this.#retryMs - Date.now()
     if (turn > 0) await sleep(turn)
-    // Hash-tagged by conversation, as its order keys are: on a Redis Cluster one slot holds all three.
-    const key = `${this.#prefix}{c:${conversationId}}:lock`
-    const mutex = new Mutex(this.#redis, key, {
-      lockTimeout: this.#leaseMs,
-      refreshInterval: 0,
-      acquireTimeout: Math.max(1, deadline - Date.now()),
-      retryInterval: this.#retryMs,
-    })
-    try {
-      await mutex.acquire()
-    } catch (err) {
-      if (err instanceof TimeoutError) throw new ApiError('DEADLINE_EXCEEDED', 'another instance was writing to this conversation until the deadline passed')
-      throw coordinationUnavailable(err)
+    const key = this.key(conversationId)
+    const token = randomUUID()
+    for (;;) {
+      let taken: string | null
+      try {
+        taken = await this.#redis.set(key, token, 'PX', this.#leaseMs, 'NX')
+      } catch (err) {
+        throw coordinationUnavailable(err)
+      }
+      if (taken === 'OK') break
+      if (Date.now() + this.#retryMs >= deadline) throw new ApiError('DEADLINE_EXCEEDED', 'another instance was writing to this conversation until the deadline passed')
+      await sleep(this.#retryMs)
     }
     let renewed = Date.now()
     let lost = false
     const renew = setInterval(() => {
-      // redis-semaphore keeps a mutex under `mutex:<key>`.
-      RENEW(this.#redis, [`mutex:${key}`], [mutex.identifier, this.#leaseMs]).then(
+      KEEP(this.#redis, [key], [token, this.#leaseMs]).then(
         (ok) => (Number(ok) === 1 ? (renewed = Date.now()) : (lost = true)),
         () => {} // unreachable: `held` turns false once the lease may have lapsed
       )
@@ -74,7 +81,7 @@ export class RedisConversationLock implements ConversationLock {
         clearInterval(renew)
         this.#released.set(conversationId, Date.now())
         setTimeout(() => this.#released.delete(conversationId), 2 * this.#retryMs).unref()
-        await mutex.release().catch(() => {}) // an unreachable Redis lets the lease run out instead
+        await KEEP(this.#redis, [key], [token, 0]).catch(() => {}) // an unreachable Redis lets the lease run out instead
       },
     }
   }
