@@ -19,11 +19,6 @@ declare module 'fastify' {
     /** Set in multi-replica mode (REDIS_URL or REDIS_CLUSTER_NODES): what replicas coordinate through. */
     redis: RedisClient | undefined
     /**
-     * A new client to the same Redis (or cluster) with these options on top, for a library that
-     * needs its own connections (BullMQ's blocking ones); undefined without Redis.
-     */
-    redisConnect: ((options: RedisOptions) => RedisClient) | undefined
-    /**
      * Prefix of every key this deployment uses: its OAuth client id, since Genesys counts the
      * rate per client and deployments for different orgs may share one Redis.
      */
@@ -95,10 +90,8 @@ export default fp<{ url: string | undefined; cluster?: RedisClusterConfig | unde
     else if (url !== undefined) connect = (options) => new Redis(url, options)
     if (connect === undefined) {
       app.decorate('redis', undefined)
-      app.decorate('redisConnect', undefined)
       return
     }
-    app.decorate('redisConnect', connect)
     const redis = connect(FAIL_FAST)
     let down = false
     redis.on('ready', () => {

@@ -1,5 +1,3 @@
-import { Queue, Worker } from 'bullmq'
-import { Cluster } from 'ioredis'
 import t from 'tap'
 import { startService } from '../helpers/process.js'
 import { startRedisCluster } from '../helpers/redis.js'
@@ -54,29 +52,6 @@ t.test('two replicas on a Redis Cluster: asynchronous updates accepted by either
   }
   t.same(ids.map((u) => states.get(u)), targets.map(() => 'written'), 'each settled written, as the other replica reports')
   t.same(targets.map(({ c, p }) => a.sim.attributes(c, p)?.tier), targets.map((_, i) => `t${i}`), 'and is in Genesys')
-})
-
-t.test('redisConnect on a cluster: a cluster client of its own, good for BullMQ under a hash-tagged prefix', async (t) => {
-  const cluster = await startRedisCluster(t)
-  const stack = await startStack(t, { sim: { clientId: `cluster-connect-${id()}` }, env: { REDIS_CLUSTER_NODES: cluster.nodes } })
-  t.ok(stack.app.redis instanceof Cluster, 'the service\'s own client is a cluster client')
-  // BullMQ's blocking connections wait on Redis: they keep an offline queue and retry for good.
-  const connection = stack.app.redisConnect!({ maxRetriesPerRequest: null })
-  t.teardown(() => connection.disconnect())
-  t.ok(connection instanceof Cluster)
-  const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
-  for (const k of keys) await connection.set(k, k)
-  t.equal(new Set(await Promise.all(keys.map((k) => cluster.portFor(k)))).size, 3, 'keys on every node')
-  t.same(await Promise.all(keys.map((k) => connection.get(k))), keys, 'each read back through it')
-  const prefix = `{${stack.app.redisPrefix}bull}`
-  const queue = new Queue('check', { connection, prefix })
-  const done = new Promise<unknown>((resolve) => {
-    const worker = new Worker('check', async (job) => resolve(job.data), { connection, prefix })
-    t.teardown(() => worker.close())
-  })
-  t.teardown(() => queue.close())
-  await queue.add('job', { n: 1 })
-  t.same(await done, { n: 1 }, 'a BullMQ job added and processed on the cluster')
 })
 
 t.test('a cluster that requires a password: given in REDIS_CLUSTER_NODES as a URL, it applies to every node', async (t) => {
