@@ -108,6 +108,8 @@ export default fp<UpdatesPluginOptions>(
       unknownOutcomePause: () => sleep(g.timeoutMs),
       onRetry,
       onWrite: (coalesced) => metrics.batchSize.observe(coalesced),
+      onUnordered: (conversationId, err) =>
+        log.error({ conversationId, err: (err as Error).message }, 'a write landed but its order record could not be stored: a late, older asynchronous value could overwrite it'),
       tracing,
     })
     const reader = new AttributeReader(client, { policy, budget, onRetry })

@@ -31,6 +31,8 @@ export interface QueueOptions {
    */
   unknownOutcomePause: () => Promise<void>
   onRetry?: (retry: Retry) => void
+  /** A write's order record could not be stored (invariant 7 at risk): for the log. */
+  onUnordered?: (conversationId: string, err: unknown) => void
   /** Told of each successful write: how many callers' updates it carried. */
   onWrite?: (coalesced: number) => void
   clock?: () => number
@@ -61,7 +63,7 @@ export class UpdateQueue {
   constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
-    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', refuseEnded: opts.refuseEnded ?? true, budget: opts.budget, order: opts.order, clock: this.#clock })
+    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', refuseEnded: opts.refuseEnded ?? true, budget: opts.budget, order: opts.order, clock: this.#clock, onUnordered: opts.onUnordered })
   }
 
   /** Conversations with a write in flight or pending. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
@@ -7,12 +8,16 @@ import { UpstreamError } from '../genesys/upstream-error.js'
 import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
 import { latest, type Order } from './order.js'
 import type { Lease, Upstream, WriteResult } from './ports.js'
+import { backoff } from './retry.js'
 
 /**
  * A write sent with less time than this left before its callers' deadline would most likely be
  * answered "outcome unknown"; those callers are told "not written" instead, while that is true.
  */
 export const SEND_WINDOW_MS = 100
+
+/** Tries at recording what a write carried (invariant 7) before it is reported as lost. */
+const RECORD_ATTEMPTS = 4
 
 export interface WriterOptions {
   /**
@@ -25,6 +30,8 @@ export interface WriterOptions {
   clock: () => number
   /** Refuse a write to a conversation found ended (ENDED_CONVERSATION_WRITES=refuse); only a read can find it. */
   refuseEnded: boolean
+  /** A write's order record could not be stored: a late, older value could now overwrite what it wrote. */
+  onUnordered?: ((conversationId: string, err: unknown) => void) | undefined
 }
 
 /** One attempt at a batch's write: read, merge, and PATCH, within the send window and the lease. */
@@ -95,10 +102,22 @@ export class Writer {
     } finally {
       batch.sending = false
     }
-    // Should Redis fail here, the write still happened and its callers are told so; only an older
-    // retry could then slip through, which the lock and the pause after unknown outcomes make rare.
-    await order?.written(conversationId, participant.id, Object.keys(changes), batch.seqs).catch(() => {})
+    // Should Redis fail here, the write still happened and its callers are told so. Without the
+    // record, a late older value could be written over this one: tried again while the lock
+    // still holds (no other write to the conversation can happen meanwhile), else reported.
+    if (order) await this.#record(order, conversationId, participant.id, Object.keys(changes), batch.seqs, lease)
     return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
+  }
+
+  async #record (order: Order, conversationId: string, participantId: string, keys: string[], seqs: Batch['seqs'], lease: Lease | undefined): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await order.written(conversationId, participantId, keys, seqs)
+      } catch (err) {
+        if (attempt >= RECORD_ATTEMPTS || lease?.held === false) return this.#opts.onUnordered?.(conversationId, err)
+        await sleep(backoff({ baseMs: 50, maxMs: 500, random: Math.random }, attempt))
+      }
+    }
   }
 
   /**

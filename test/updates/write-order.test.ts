@@ -1,0 +1,59 @@
+import t from 'tap'
+import type { Attributes } from '../../src/attributes/body.js'
+import { RateBudget } from '../../src/updates/budget.js'
+import { MemoryOrder, type Sequences } from '../../src/updates/order.js'
+import type { Upstream } from '../../src/updates/ports.js'
+import { UpdateQueue } from '../../src/updates/queue.js'
+import { RetryPolicy } from '../../src/updates/retry.js'
+
+/** An order store (Redis, in production) whose first `failures` records fail, as on a dropped connection. */
+class FlakyOrder extends MemoryOrder {
+  constructor (public failures: number) {
+    super()
+  }
+
+  override async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {
+    if (this.failures-- > 0) throw new Error('Connection is closed.')
+    return super.written(conversationId, participantId, keys, seqs)
+  }
+}
+
+function setup (order: FlakyOrder) {
+  const genesys = new Map<string, Attributes>()
+  const upstream: Upstream = {
+    getConversation: async (id) => ({ id, participants: [] }),
+    patchParticipantAttributes: async (_c, p, attributes) => {
+      genesys.set(p, { ...genesys.get(p), ...attributes })
+    },
+  }
+  const unordered: unknown[] = []
+  const q = new UpdateQueue(upstream, {
+    mode: 'patch',
+    order,
+    policy: new RetryPolicy({ conflictRetries: 0 }),
+    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+    maxPerConversation: 100,
+    maxTotal: 100,
+    unknownOutcomePause: async () => {},
+    onUnordered: (_c, err) => unordered.push(err),
+  })
+  /** An asynchronous update's delivery: its value carries its place in the order of acceptance. */
+  const deliver = (value: string, seq: number) => q.submit('c', { participantId: 'p' }, { changes: { k: value }, seqs: { k: seq }, deadline: Date.now() + 10_000, priority: 'bulk' })
+  return { genesys, unordered, deliver }
+}
+
+t.test('a write whose order record meets a Redis failure still records it: a late, older value is not written over it (invariant 7)', async (t) => {
+  const { genesys, unordered, deliver } = setup(new FlakyOrder(1))
+  await deliver('accepted last', 5)
+  await deliver('accepted first, delivered late', 3)
+  t.equal(genesys.get('p')?.k, 'accepted last')
+  t.same(unordered, [], 'nothing to report')
+})
+
+t.test('a record that cannot be stored at all is reported, not dropped silently; the write itself is still answered as written', async (t) => {
+  const { genesys, unordered, deliver } = setup(new FlakyOrder(100))
+  const result = await deliver('v', 5)
+  t.same(result.attributes, { k: 'v' })
+  t.equal(genesys.get('p')?.k, 'v')
+  t.match(unordered, [{ message: 'Connection is closed.' }])
+})
