@@ -14,7 +14,6 @@ export class MemoryDeliveryStore implements DeliveryStore {
   readonly #pending = new Map<string, Map<string, Delivery>>()
   /** The due list: conversation → when it is next to be attempted. */
   readonly #due = new Map<string, number>()
-  #backlog = 0
   readonly #clock: () => number
   readonly #sweeper: NodeJS.Timeout
 
@@ -24,7 +23,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async accept (d: Delivery, maxBacklog: number): Promise<boolean> {
-    if (this.#backlog >= maxBacklog) return false
+    if ((await this.backlog()).count >= maxBacklog) return false
     this.#put(copy(d))
     if (!this.#due.has(d.conversationId)) this.#due.set(d.conversationId, d.acceptedAt)
     return true
@@ -62,37 +61,38 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async list (caller: string, state: 'failed', offset: number, limit: number): Promise<Page> {
-    const mine = [...this.#all.values()].filter((d) => d.caller === caller && d.state === state && !this.#expired(d)).reverse()
-    const items = mine.slice(offset, offset + limit).map(copy)
+    const mine = this.#newest((d) => d.caller === caller && d.state === state)
+    const items = mine.slice(offset, offset + limit)
     return offset + limit < mine.length ? { items, next: offset + limit } : { items }
   }
 
   async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
-    const ours = (d: Delivery) => d.caller === caller && (conversationId === undefined || d.conversationId === conversationId)
-    const mine = [...this.#all.values()].filter((d) => ours(d) && !this.#expired(d))
-    return mine.slice(-Math.min(limit, RECENT_KEPT)).reverse().map(copy)
+    const mine = this.#newest((d) => d.caller === caller && (conversationId === undefined || d.conversationId === conversationId))
+    return mine.slice(0, Math.min(limit, RECENT_KEPT))
   }
 
+  /** One step per conversation: each one's first pending update is its oldest. */
   async backlog (): Promise<{ count: number; oldest?: number }> {
-    let oldest: number | undefined
-    for (const c of this.#pending.values()) for (const d of c.values()) oldest = Math.min(oldest ?? Infinity, d.acceptedAt)
-    return oldest === undefined ? { count: this.#backlog } : { count: this.#backlog, oldest }
+    let count = 0
+    let oldest = Infinity
+    for (const c of this.#pending.values()) [count, oldest] = [count + c.size, Math.min(oldest, c.values().next().value!.acceptedAt)]
+    return count === 0 ? { count } : { count, oldest }
   }
 
   close (): void {
     clearInterval(this.#sweeper)
   }
 
+  /** Those that match, newest accepted first. */
+  #newest (match: (d: Delivery) => boolean): Delivery[] {
+    return [...this.#all.values()].filter((d) => match(d) && !this.#expired(d)).reverse().map(copy)
+  }
+
   #put (d: Delivery): void {
     this.#all.set(d.id, d)
     const c = this.#pending.get(d.conversationId) ?? new Map<string, Delivery>()
-    if (settled(d)) {
-      if (c.delete(d.id)) this.#backlog--
-      if (c.size === 0) this.#pending.delete(d.conversationId)
-      return
-    }
-    if (!c.has(d.id)) this.#backlog++
-    this.#pending.set(d.conversationId, c.set(d.id, d))
+    if (!settled(d)) this.#pending.set(d.conversationId, c.set(d.id, d))
+    else if (c.delete(d.id) && c.size === 0) this.#pending.delete(d.conversationId)
   }
 
   #expired (d: Delivery): boolean {

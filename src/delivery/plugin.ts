@@ -3,19 +3,16 @@
  *
  * 1. **Update**: an accepted write, stored with its state (queued, retrying, written, failed)
  *    before the 202 (store.ts); its values are dropped once it settles.
- * 2. **Due list**: the conversations with updates pending, each with when it is next to be tried.
- *    Accepting stores the update and puts its conversation on the list in one atomic step, so no
- *    update can be stored and forgotten.
- * 3. **Claim**: a replica takes a due conversation by pushing its due time a lease ahead
- *    (LEASE_MS, 25 s). Nobody else takes it meanwhile; a replica that dies simply lets the lease
- *    run out, and the conversation is due again. Nothing renews it: an attempt ends sooner.
- * 4. **Attempt**: all of a conversation's pending updates, one write per participant, through the
- *    synchronous write pipeline at bulk priority (queue, lock, budget, order of acceptance).
- * 5. **Retry**: a failure whose catalogue entry is retryable (errors.ts) leaves the updates
- *    `retrying`, due again after the shared backoff (updates/retry.ts); any other, or
- *    ASYNC_MAX_AGE_MS passing, settles them `failed`.
- * 6. **Store**: one port (store.ts) with two implementations, memory and Redis, under the one
- *    Scheduler (worker.ts).
+ * 2. **Due list**: the conversations with updates pending, by when each is next to be tried.
+ *    Accepting stores the update and puts its conversation there in one atomic step.
+ * 3. **Claim**: a replica takes a due conversation by pushing its due time a lease ahead (25 s);
+ *    should the replica die, the lease runs out and the conversation is due again. An attempt
+ *    ends sooner (worker.ts), so nothing renews it.
+ * 4. **Attempt**: a conversation's pending updates, one write per participant, through the
+ *    synchronous pipeline at bulk priority (queue, lock, budget, order of acceptance).
+ * 5. **Retry**: a failure whose catalogue entry is retryable (errors.ts) leaves them `retrying`,
+ *    due again after the shared backoff (updates/retry.ts); any other, or ASYNC_MAX_AGE_MS, settles them `failed`.
+ * 6. **Store**: one port, memory and Redis implementations, under the one Scheduler (worker.ts).
  */
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
@@ -98,9 +95,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       tracing,
       maxAgeMs,
       clock,
-      onWritten: () => m.written.inc(),
-      onFailed: (d) => m.failed.labels(d.error!.code).inc(),
-      onRetry: (_d, code) => m.retried.labels(code).inc(),
+      onOutcome: (d) => (d.state === 'written' ? m.written.inc() : (d.state === 'failed' ? m.failed : m.retried).labels(d.error!.code).inc()),
     })
     // The due list stays in the store through any failure here: it is read again at the next poll.
     const onError = (err: unknown) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: the store failed; trying again shortly')

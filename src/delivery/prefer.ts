@@ -1,7 +1,6 @@
 /**
- * RFC 7240: does the request carry the `respond-async` preference? Preferences are
- * comma-separated, each `token[=value][;param]`, names case-insensitive, and the header may be
- * sent more than once.
+ * RFC 7240: does the request carry the `respond-async` preference? Preferences are comma-separated,
+ * each `token[=value][;param]`, names case-insensitive, and the header may be sent more than once.
  */
 export function prefersAsync (header: string | string[] | undefined): boolean {
   if (header === undefined) return false

@@ -2,10 +2,9 @@ import { coordinationUnavailable } from '../errors.js'
 import { script, type RedisClient } from '../plugins/redis.js'
 import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
-// KEYS: the record, the backlog, the conversation's pending ones, the due list, the caller's
-// recent ones, and those in this conversation. ARGV: the record, its ttl, acceptance time, id,
-// sequence, the backlog's bound, how many recent ones are kept, the conversation. 0 when the
-// backlog is full. Sent again after a lost answer, it finds its record and stores it again.
+// The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
+// there, due or claimed, stands). 0 when the backlog is full; sent again after a lost answer, it
+// finds its record and stores it again. KEYS and ARGV: see accept().
 const ACCEPT = script(`
 if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) and redis.call('exists', KEYS[1]) == 0 then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -20,20 +19,15 @@ for i = 5, 6 do
 end
 return 1`)
 
-// KEYS: the due list. ARGV: now, the lease's end, how many. Each one taken is due again only
-// when the lease ends: should its replica die, that is when another takes it.
+// Each conversation taken is due again only when the lease ends: should its replica die, that is when another takes it.
 const CLAIM = script(`
 local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, c in ipairs(due) do redis.call('zadd', KEYS[1], ARGV[2], c) end
 return due`)
 
-// KEYS: the backlog, the due list, the conversation's pending ones, then per update its record
-// and its caller's failed ones. ARGV: the conversation, the claim's end, now, when to retry, the
-// largest sequence the attempt carried, the ttls of a pending and of a settled record, the time
-// before which failed entries are trimmed, then per update its record, whether it is settled,
-// failed, its id and acceptance time. A record already settled (by an overlapping attempt after
-// a lease lapsed) is never changed again, nor one gone; the due list is this attempt's to change
-// only while its claim holds.
+// An attempt's outcome (KEYS and ARGV: see finish()). A record already settled (by an
+// overlapping attempt after a lease lapsed) is never changed again, nor one gone; the due list is
+// this attempt's to change only while its claim holds.
 const FINISH = script(`
 for i = 0, (#KEYS - 3) / 2 - 1 do
   local rec, failed = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
@@ -59,12 +53,10 @@ local newer = #redis.call('zrangebyscore', KEYS[3], '(' .. ARGV[5], '+inf', 'LIM
 return redis.call('zadd', KEYS[2], newer and ARGV[3] or ARGV[4], ARGV[1])`)
 
 /**
- * Updates in Redis, shared by every replica, all under one cluster slot tag, `{<prefix>async}`, as
- * accepting an update touches several keys at once: one JSON string per update (expiring a day
- * after it settles); the due list (a sorted set of conversations by when each is next to be
- * attempted); per conversation, its pending updates (by sequence); the backlog (every pending
- * update, by acceptance time); each caller's failed updates and latest ones, overall and per
- * conversation (the console's). Redis must persist (AOF) for a 202 to outlive it.
+ * Updates in Redis, shared by every replica, under one cluster slot tag (`{<prefix>async}`): one
+ * JSON string per update (kept a day after it settles); the due list (conversations by when each
+ * is next to be tried); per conversation, its pending updates (by sequence); the backlog (every
+ * pending update, by acceptance time); each caller's failed and latest updates (the console's).
  */
 export class RedisDeliveryStore implements DeliveryStore {
   readonly #redis: RedisClient

@@ -5,8 +5,6 @@ import { requireOperation } from '../keys/scope.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
 import type { Delivery } from './store.js'
 
-const states = ['queued', 'retrying', 'written', 'failed'] as const
-
 /** The 202 of an asynchronous write, for the write routes' description. */
 export const acceptedSchema = z
   .object({
@@ -21,7 +19,7 @@ export const acceptedSchema = z
 
 const status = z.object({
   id: z.string(),
-  state: z.enum(states).describe('queued: not tried yet or being tried. retrying: tried, will be again. written: in Genesys Cloud. failed: never will be (see error)'),
+  state: z.enum(['queued', 'retrying', 'written', 'failed']).describe('queued: not tried yet or being tried. retrying: tried, will be again. written: in Genesys Cloud. failed: never will be (see error)'),
   conversationId: z.string(),
   participantId: z.string().optional(),
   keys: z.array(z.string()),

@@ -5,11 +5,7 @@ import type { Target } from '../updates/ports.js'
 export type DeliveryState = 'queued' | 'retrying' | 'written' | 'failed'
 
 /** The problem that settled an update `failed`. */
-export interface Settling {
-  code: ErrorCode
-  status: number
-  detail: string
-}
+export type Settling = { code: ErrorCode; status: number; detail: string }
 
 /** An accepted asynchronous update, as stored until it settles and for 24 h after. */
 export interface Delivery {
@@ -34,17 +30,11 @@ export interface Delivery {
   traceparent?: string
 }
 
-export interface Page {
-  items: Delivery[]
-  /** More items follow, from this offset. */
-  next?: number
-}
+/** `next`: more items follow, from this offset. */
+export type Page = { items: Delivery[]; next?: number }
 
 /** A conversation taken for one attempt, by this replica alone until `until` (epoch ms): its lease. */
-export interface Claim {
-  conversationId: string
-  until: number
-}
+export type Claim = { conversationId: string; until: number }
 
 /**
  * Where accepted updates live until they settle and for a day after: this process's memory

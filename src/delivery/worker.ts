@@ -13,7 +13,7 @@ import type { DeliveryTracing } from './tracing.js'
  * no renewing. A replica that dies mid-attempt lets go when the lease ends: within 30 s.
  */
 const ATTEMPT_MS = 20_000
-export const LEASE_MS = 25_000
+const LEASE_MS = 25_000
 
 export interface DelivererOptions {
   /** ASYNC_MAX_AGE_MS: past this from acceptance, DELIVERY_EXPIRED. */
@@ -21,9 +21,8 @@ export interface DelivererOptions {
   /** The pause between attempts (updates/retry.ts's backoff): from 500 ms, doubling up to 30 s. */
   backoff?: Partial<Backoff>
   clock?: () => number
-  onWritten?: (d: Delivery) => void
-  onFailed?: (d: Delivery) => void
-  onRetry?: (d: Delivery, code: ErrorCode) => void
+  /** Told of each update an attempt carried, once its outcome is recorded: for the metrics. */
+  onOutcome?: (d: Delivery) => void
   tracing?: DeliveryTracing | undefined
 }
 
@@ -55,11 +54,7 @@ export class Deliverer {
     const attempt = () => this.#attempt(claim.conversationId, pending)
     const delay = pending.length === 0 ? undefined : tracing === undefined ? await attempt() : await tracing.process(claim.conversationId, pending, attempt)
     await this.#store.finish(claim, pending, clock() + (delay ?? 0))
-    for (const d of pending) {
-      if (d.state === 'written') this.#opts.onWritten?.(d)
-      else if (d.state === 'failed') this.#opts.onFailed?.(d)
-      else this.#opts.onRetry?.(d, d.error!.code)
-    }
+    if (this.#opts.onOutcome) pending.forEach(this.#opts.onOutcome)
   }
 
   /** The pause before the conversation is tried again; undefined when none of its updates is left. */
@@ -67,12 +62,8 @@ export class Deliverer {
     const { clock, maxAgeMs } = this.#opts
     const byTarget = new Map<string, Delivery[]>()
     for (const d of pending) {
-      if (clock() >= d.acceptedAt + maxAgeMs) {
-        this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
-        continue
-      }
-      const key = targetKey(d.target)
-      byTarget.set(key, [...(byTarget.get(key) ?? []), d])
+      if (clock() < d.acceptedAt + maxAgeMs) byTarget.set(targetKey(d.target), [...(byTarget.get(targetKey(d.target)) ?? []), d])
+      else this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
     }
     const retry = (await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))).filter((ms) => ms !== undefined)
     return retry.length === 0 ? undefined : Math.min(...retry)
@@ -86,41 +77,33 @@ export class Deliverer {
     const expiresAt = Math.max(...group.map((d) => d.acceptedAt)) + maxAgeMs
     for (const d of group) d.attempts++
     try {
-      const result = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
+      const { participantId } = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
       for (const d of group) {
-        d.participantId = result.participantId
-        d.state = 'written'
-        d.settledAt = clock()
+        Object.assign(d, { participantId, state: 'written', settledAt: clock() })
         delete d.error
       }
       return undefined
     } catch (err) {
       const answer = err instanceof ApiError ? err : new ApiError('INTERNAL_ERROR', 'the update could not be delivered', { cause: err })
-      const problem = problemOf(answer.code, answer.detail)
-      if (!CATALOGUE[answer.code].retryable) {
-        for (const d of group) this.#fail(d, problem)
-        return undefined
-      }
-      for (const d of group) {
-        d.state = 'retrying'
-        d.error = problem
-      }
+      const { retryable } = CATALOGUE[answer.code]
+      for (const d of group) this.#fail(d, problemOf(answer.code, answer.detail), retryable)
+      if (!retryable) return undefined
       const soonest = Math.min(...group.map((d) => d.acceptedAt)) + maxAgeMs
       return Math.min(backoff(this.#opts.backoff, Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - clock()))
     }
   }
 
-  #fail (d: Delivery, problem: Settling): void {
-    d.state = 'failed'
+  /** Settles it failed, or leaves it to be tried again. */
+  #fail (d: Delivery, problem: Settling, retrying = false): void {
     d.error = problem
-    d.settledAt = this.#opts.clock()
+    d.state = retrying ? 'retrying' : 'failed'
+    if (!retrying) d.settledAt = this.#opts.clock()
   }
 }
 
 export interface SchedulerOptions {
   /** Conversations this replica attempts at once. */
   concurrency: number
-  leaseMs?: number
   /** How often it looks at the due list unprompted: for retries, other replicas' intake, lapsed claims. */
   pollMs?: number
   clock?: () => number
@@ -146,7 +129,7 @@ export class Scheduler {
   constructor (store: DeliveryStore, deliverer: Deliverer, opts: SchedulerOptions) {
     this.#store = store
     this.#deliverer = deliverer
-    this.#opts = { leaseMs: LEASE_MS, pollMs: 250, clock: Date.now, ...opts }
+    this.#opts = { pollMs: 250, clock: Date.now, ...opts }
     this.#poll = setInterval(() => this.wake(), this.#opts.pollMs).unref()
   }
 
@@ -166,9 +149,9 @@ export class Scheduler {
   }
 
   async #claim (): Promise<void> {
-    const { concurrency, leaseMs, clock } = this.#opts
+    const { concurrency, clock } = this.#opts
     for (let free = concurrency - this.#running.size; free > 0 && !this.#stopped; free = concurrency - this.#running.size) {
-      const claims = await this.#store.claim(clock(), leaseMs, free)
+      const claims = await this.#store.claim(clock(), LEASE_MS, free)
       for (const claim of claims) {
         const run: Promise<void> = this.#deliverer.deliver(claim).catch(this.#opts.onError).finally(() => {
           this.#running.delete(run)

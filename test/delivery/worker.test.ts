@@ -50,7 +50,7 @@ const fresh = (changes: Delivery['changes'] = { k: 'v' }, target: Target = { pur
 t.test('passing failures are retried with backoff at bulk priority until written', async (t) => {
   const { updates, seen } = pipeline([new ApiError('UPSTREAM_ERROR', '502'), new ApiError('RATE_BUDGET_EXHAUSTED', 'later', { retryAfter: 0 }), 'ok'])
   const retried: string[] = []
-  const { store, accept } = setup(t, updates, { onRetry: (_d, code) => retried.push(code) })
+  const { store, accept } = setup(t, updates, { onOutcome: (d) => d.state === 'retrying' && retried.push(d.error!.code) })
   const d = fresh()
   await accept(d)
   await until(async () => (await store.get(d.id))?.state === 'retrying')
