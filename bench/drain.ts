@@ -9,10 +9,13 @@ export interface DrainOptions {
   conversations: number
   /** GENESYS_RATE_LIMIT_PER_MINUTE, and the simulator's per-token budget too, so overshooting shows as 429s. */
   budget: number
-  /** Deliveries through a private redis-server (BullMQ), else the in-memory store. */
+  /** Deliveries through a private redis-server (its due list), else the in-memory store. */
   redis: boolean
   /** Give up waiting for the backlog after this long. */
   timeoutMs: number
+  /** Another build of this service (--before's), and how to name it in the line. */
+  dist?: string
+  label?: string
 }
 
 interface SimCounts { tokenRequests: number; reads: number; writes: number; conflicts: number; rateLimited: number }
@@ -25,7 +28,7 @@ export async function drain (o: DrainOptions): Promise<string> {
   if (o.redis && store === undefined) return 'Redis: skipped (redis-server is not installed)'
   const sim = await simulator(0, { SIM_RATE_LIMIT_PER_MINUTE: String(o.budget) })
   const env = { ...serviceEnv(sim.url, 'patch'), GENESYS_RATE_LIMIT_PER_MINUTE: String(o.budget), ...(store && { REDIS_URL: store.url }) }
-  const sut = await start([process.execPath, ...SERVICE_NODE_FLAGS, 'dist/server.js'], env, '/healthz')
+  const sut = await start([process.execPath, ...SERVICE_NODE_FLAGS, `${o.dist ?? 'dist'}/server.js`], env, '/healthz')
   try {
     // Round robin: each conversation (one participant each) gets updates / conversations of them, each its own key.
     const targets = Array.from({ length: o.conversations }, () => ({ c: randomUUID(), p: randomUUID() }))
@@ -66,7 +69,7 @@ export async function drain (o: DrainOptions): Promise<string> {
     const api = sim1.reads + sim1.writes + sim1.conflicts + sim1.rateLimited
     const answered = [...statuses].map(([status, count]) => `${count} × ${status}`).join(', ')
     return (
-      `${o.redis ? 'Redis (BullMQ, durable)' : 'in memory (not durable)'}: ${o.updates.toLocaleString('en')} updates over ${o.conversations.toLocaleString('en')} conversations ` +
+      `${o.label ?? ''}${o.redis ? 'Redis (durable)' : 'in memory (not durable)'}: ${o.updates.toLocaleString('en')} updates over ${o.conversations.toLocaleString('en')} conversations ` +
       `at ${o.budget.toLocaleString('en')} requests per minute: answered ${answered} in ${s(accepted)}; ` +
       (empty ? `backlog empty ${s(done)} after the first was sent (${s(done - accepted)} after the last was answered)` : `backlog NOT empty after ${s(o.timeoutMs)}`) +
       `; written ${written}, failed ${failed}, attempts retried ${retried}; the last accepted: ${lastState}; ` +

@@ -97,9 +97,13 @@ if (argv.includes('--tracing')) {
   const traced = service('merge', 'dist', ' (tracing on)')
   SYSTEMS.push({ ...traced, env: (sim) => ({ ...traced.env(sim), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }) })
 }
-if (before !== undefined) {
-  const { sha, flags } = buildRevision(before)
+const built = before === undefined ? undefined : buildRevision(before)
+if (built !== undefined) {
+  const { sha, flags } = built
   SYSTEMS.push(service('merge', `.bench/${sha}/dist`, ` (before: ${sha})`, flags), service('patch', `.bench/${sha}/dist`, ` (before: ${sha})`, flags))
+  // Its asynchronous delivery too, in the same rounds, so a change to it is measured against what it replaced.
+  SYSTEMS.push({ ...service('patch', `.bench/${sha}/dist`, `, async (in memory) (before: ${sha})`, flags), async: true, where: spreadAt0 })
+  if (haveRedis) SYSTEMS.push({ ...service('patch', `.bench/${sha}/dist`, `, async (Redis) (before: ${sha})`, flags), async: true, redis: true, where: spreadAt0 })
 }
 
 /** CPU time (user + system) a process has used so far, in µs; undefined where /proc is not there. */
@@ -387,7 +391,10 @@ for (const writeMs of quick ? [0] : [0, 20]) {
 if (selected('drain')) {
   const { updates, conversations } = backlog
   console.log(`## drain: ${updates.toLocaleString('en')} accepted updates over ${conversations.toLocaleString('en')} conversations, 6,000 upstream requests a minute; patch mode\n`)
-  for (const redis of haveRedis ? [false, true] : [false]) console.log(`- ${await drain({ ...backlog, budget: 6000, redis, timeoutMs: quick ? 60_000 : 600_000 })}`)
+  for (const redis of haveRedis ? [false, true] : [false]) {
+    console.log(`- ${await drain({ ...backlog, budget: 6000, redis, timeoutMs: quick ? 60_000 : 600_000 })}`)
+    if (built) console.log(`- ${await drain({ ...backlog, budget: 6000, redis, timeoutMs: quick ? 60_000 : 600_000, dist: `.bench/${built.sha}/dist`, label: `before (${built.sha}): ` })}`)
+  }
   console.log()
 }
 if (selected('flood')) {

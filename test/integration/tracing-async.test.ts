@@ -17,8 +17,8 @@ async function stored (t: Teardown, redisUrl: string, clientId: string, updateId
   return JSON.parse((await redis.get(`{pdg:${clientId}:async}:u:${updateId}`))!)
 }
 
-// The traced service runs in a child process (the OpenTelemetry SDK is process-wide) with BullMQ
-// on a real Redis: the delivery is a job that a worker takes up after the 202 was sent.
+// The traced service runs in a child process (the OpenTelemetry SDK is process-wide) with its
+// updates in a real Redis: the delivery is an attempt a replica claims after the 202 was sent.
 t.test('an asynchronous write: the delivery’s spans start a trace linked to the accepting request’s', async (t) => {
   const otlp = await receiver(t)
   const redis = await startRedis(t)
