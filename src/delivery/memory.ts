@@ -15,15 +15,16 @@ export class MemoryDeliveryStore implements DeliveryStore {
   /** The due list: conversation → when it is next to be attempted. */
   readonly #due = new Map<string, number>()
   readonly #clock: () => number
-  readonly #sweeper: NodeJS.Timeout
+  #accepted = 0
+  #count = 0
 
   constructor (opts: { clock?: () => number } = {}) {
     this.#clock = opts.clock ?? Date.now
-    this.#sweeper = setInterval(() => this.#sweep(), 60_000).unref()
   }
 
   async accept (d: Delivery, maxBacklog: number): Promise<boolean> {
-    if ((await this.backlog()).count >= maxBacklog) return false
+    if (this.#count >= maxBacklog) return false
+    if (++this.#accepted % 1000 === 0) this.#sweep() // settled ones are forgotten a day after settling
     this.#put(copy(d))
     if (!this.#due.has(d.conversationId)) this.#due.set(d.conversationId, d.acceptedAt)
     return true
@@ -71,16 +72,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return mine.slice(0, Math.min(limit, RECENT_KEPT))
   }
 
-  /** One step per conversation: each one's first pending update is its oldest. */
+  /** The oldest: each conversation's first pending update. */
   async backlog (): Promise<{ count: number; oldest?: number }> {
-    let count = 0
-    let oldest = Infinity
-    for (const c of this.#pending.values()) [count, oldest] = [count + c.size, Math.min(oldest, c.values().next().value!.acceptedAt)]
-    return count === 0 ? { count } : { count, oldest }
-  }
-
-  close (): void {
-    clearInterval(this.#sweeper)
+    const firsts = [...this.#pending.values()].map((c) => c.values().next().value!.acceptedAt)
+    return this.#count === 0 ? { count: 0 } : { count: this.#count, oldest: firsts.reduce((a, b) => Math.min(a, b)) }
   }
 
   /** Those that match, newest accepted first. */
@@ -91,8 +86,9 @@ export class MemoryDeliveryStore implements DeliveryStore {
   #put (d: Delivery): void {
     this.#all.set(d.id, d)
     const c = this.#pending.get(d.conversationId) ?? new Map<string, Delivery>()
+    this.#count += settled(d) ? -Number(c.delete(d.id)) : Number(!c.has(d.id))
     if (!settled(d)) this.#pending.set(d.conversationId, c.set(d.id, d))
-    else if (c.delete(d.id) && c.size === 0) this.#pending.delete(d.conversationId)
+    else if (c.size === 0) this.#pending.delete(d.conversationId)
   }
 
   #expired (d: Delivery): boolean {

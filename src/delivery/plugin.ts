@@ -12,7 +12,7 @@
  *    synchronous pipeline at bulk priority (queue, lock, budget, order of acceptance).
  * 5. **Retry**: a failure whose catalogue entry is retryable (errors.ts) leaves them `retrying`,
  *    due again after the shared backoff (updates/retry.ts); any other, or ASYNC_MAX_AGE_MS, settles them `failed`.
- * 6. **Store**: one port, memory and Redis implementations, under the one Scheduler (worker.ts).
+ * 6. **Scheduler** (worker.ts): one, over either store (memory, Redis): fewer attempts at once while the loop is busy.
  */
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
@@ -52,7 +52,7 @@ declare module 'fastify' {
   }
 }
 
-function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore) {
+function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore, scheduler: () => Scheduler) {
   const registers = [app.metrics.registry]
   const m = {
     accepted: new Counter({ name: 'pdg_async_accepted_total', help: 'Asynchronous updates accepted (202)', registers }),
@@ -61,10 +61,14 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
     retried: new Counter({ name: 'pdg_async_retries_total', help: 'Asynchronous delivery attempts that will be tried again, by code', labelNames: ['code'] as const, registers }),
   }
   // Read when /metrics is scraped.
-  const gauge = (name: string, help: string, read: (b: { count: number; oldest?: number }) => number) =>
-    app.metrics.registry.registerMetric(new Gauge({ name, help, registers: [], async collect () { this.set(read(await store.backlog())) } }))
-  gauge('pdg_async_backlog', 'Asynchronous updates accepted and not yet settled', (b) => b.count)
-  gauge('pdg_async_oldest_age_seconds', 'Age of the oldest asynchronous update not yet settled (0 when none)', (b) => (b.oldest === undefined ? 0 : (Date.now() - b.oldest) / 1000))
+  const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
+    app.metrics.registry.registerMetric(new Gauge({ name, help, registers: [], async collect () { this.set(await read()) } }))
+  gauge('pdg_async_backlog', 'Asynchronous updates accepted and not yet settled', async () => (await store.backlog()).count)
+  gauge('pdg_async_attempt_limit', 'Delivery attempts this replica starts at once now: fewer while its event loop is busy', () => scheduler().limit)
+  gauge('pdg_async_oldest_age_seconds', 'Age of the oldest asynchronous update not yet settled (0 when none)', async () => {
+    const { oldest } = await store.backlog()
+    return oldest === undefined ? 0 : (Date.now() - oldest) / 1000
+  })
   return m
 }
 
@@ -89,7 +93,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       return
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
-    const m = metricsOf(app, store)
+    const m = metricsOf(app, store, () => scheduler)
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
       tracing,
@@ -106,7 +110,6 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     } else {
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
-    /** `traceparent` only when tracing is on. */
     async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
       // Failures are the store's own answers (COORDINATION_UNAVAILABLE when Redis is unreachable); anything else is a bug, a 500.
       const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock() }
@@ -133,10 +136,7 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       recent: (caller, limit, conversationId) => store.recent(caller, limit, conversationId),
     } satisfies AsyncDelivery)
     app.onShutdown(() => scheduler.stop())
-    app.addHook('onClose', async () => {
-      await scheduler.close()
-      store.close?.()
-    })
+    app.addHook('onClose', () => scheduler.close())
   },
 { name: 'delivery', dependencies: ['updates', 'redis', 'metrics', 'shutdown'] }
 )

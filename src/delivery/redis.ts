@@ -72,13 +72,8 @@ export class RedisDeliveryStore implements DeliveryStore {
     this.#clock = opts.clock ?? Date.now
   }
 
-  #key (id: string) {
-    return `${this.#prefix}u:${id}`
-  }
-
-  #conversation (conversationId: string) {
-    return `${this.#prefix}c:${conversationId}`
-  }
+  readonly #key = (id: string) => `${this.#prefix}u:${id}`
+  readonly #conversation = (conversationId: string) => `${this.#prefix}c:${conversationId}`
 
   /** The caller's name encoded, so that no name can make its key another caller's per-conversation one. */
   #recent (caller: string, conversationId?: string) {

@@ -44,8 +44,6 @@ export function view (d: Delivery): z.infer<typeof status> {
   }
 }
 
-const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
-
 /** GET /updates/{id} and GET /updates?state=failed, behind the API keys: each caller sees its own. */
 const routes: FastifyPluginAsync = async (fastify) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
@@ -62,7 +60,7 @@ const routes: FastifyPluginAsync = async (fastify) => {
       reply.cacheControl('no-store')
       requireOperation(req, 'async')
       const d = await app.delivery.get(req.caller ?? '', req.params.id)
-      if (d === undefined) throw notFound()
+      if (d === undefined) throw new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
       return view(d)
     }
   )

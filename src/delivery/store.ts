@@ -64,13 +64,11 @@ export interface DeliveryStore {
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
   /** Updates accepted and not yet settled, and when the oldest of them was accepted. */
   backlog(): Promise<{ count: number; oldest?: number }>
-  close?(): void
 }
 
 /** How many of a caller's (and of a caller's per conversation) latest updates `recent` can return. */
 export const RECENT_KEPT = 100
 
-/** How long a settled update stays readable. */
 export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000
 
 export const settled = (d: Delivery) => d.state === 'written' || d.state === 'failed'

@@ -14,8 +14,6 @@ function spanContextOf (traceparent: string | undefined): SpanContext | undefine
   return isSpanContextValid(sc) ? sc : undefined
 }
 
-const DESTINATION = 'delivery'
-
 /**
  * OpenTelemetry's messaging layout, from acceptance to delivery: a producer span ("send delivery",
  * under the request's) covers storing the update, and its traceparent (ids and flags only: a
@@ -33,9 +31,9 @@ export class DeliveryTracing {
 
   /** Runs the acceptance of update `id` in a producer span; `run` is given the traceparent to store. */
   send<T> (id: string, run: (traceparent: string | undefined) => Promise<T>): Promise<T> {
-    const span = this.#tracer.startSpan(`send ${DESTINATION}`, {
+    const span = this.#tracer.startSpan('send delivery', {
       kind: SpanKind.PRODUCER,
-      attributes: { 'messaging.operation.type': 'send', 'messaging.destination.name': DESTINATION, 'messaging.message.id': id },
+      attributes: { 'messaging.operation.type': 'send', 'messaging.destination.name': 'delivery', 'messaging.message.id': id },
     })
     const sc = span.spanContext()
     const traceparent = isSpanContextValid(sc) ? traceparentOf(sc) : undefined
@@ -48,13 +46,13 @@ export class DeliveryTracing {
       const accepted = spanContextOf(d.traceparent)
       return accepted === undefined ? [] : [{ context: accepted }]
     })
-    const span = this.#tracer.startSpan(`process ${DESTINATION}`, {
+    const span = this.#tracer.startSpan('process delivery', {
       kind: SpanKind.CONSUMER,
       root: true,
       links,
       attributes: {
         'messaging.operation.type': 'process',
-        'messaging.destination.name': DESTINATION,
+        'messaging.destination.name': 'delivery',
         ...(pending.length === 1 ? { 'messaging.message.id': pending[0]!.id } : { 'messaging.batch.message_count': pending.length }),
         'pdg.conversation_id': conversationId,
       },

@@ -27,13 +27,14 @@ async function until (check: () => boolean | Promise<boolean>): Promise<void> {
   for (let i = 0; i < 500 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 10))
 }
 
-function setup (t: Test, updates: Updates, opts: Partial<DelivererOptions> = {}, concurrency = 10, store: DeliveryStore = new MemoryDeliveryStore()) {
+/** `pollMs`: also how often the attempt limit follows the event loop's load; a long one keeps it at `concurrency`. */
+function setup (t: Test, updates: Updates,
+  opts: Partial<DelivererOptions> = {}, concurrency = 10, store: DeliveryStore = new MemoryDeliveryStore(), pollMs = 10) {
   const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000, backoff: { baseMs: 10 }, ...opts })
   const errors: unknown[] = []
-  const scheduler = new Scheduler(store, deliverer, { concurrency, pollMs: 10, onError: (err) => errors.push(err) })
+  const scheduler = new Scheduler(store, deliverer, { concurrency, pollMs, onError: (err) => errors.push(err) })
   t.teardown(async () => {
     await scheduler.close()
-    store.close?.()
   })
   /** Accepts an update, as the intake does. */
   const accept = async (d: Delivery) => {
@@ -67,7 +68,6 @@ t.test('passing failures are retried with backoff at bulk priority until written
 t.test("a conversation's waiting updates go out in one write per participant, the later accepted value per key", async (t) => {
   const { updates, seen } = pipeline([])
   const store = new MemoryDeliveryStore()
-  t.teardown(() => store.close())
   const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000 })
   const older = fresh({ shared: 'old', own: 'x' }, { participantId: 'p-1' })
   const other = fresh({ shared: 'other' }, { participantId: 'p-2' })
@@ -105,7 +105,7 @@ t.test('a replica attempts at most `concurrency` conversations at once; the rest
   const { updates, seen, holdUntil } = pipeline([])
   let release!: () => void
   holdUntil(new Promise((resolve) => (release = resolve)))
-  const { store, accept } = setup(t, updates, {}, 2)
+  const { store, accept } = setup(t, updates, {}, 2, undefined, 60_000)
   for (const c of ['c-1', 'c-2', 'c-3', 'c-4']) await accept(fresh({ x: '1' }, undefined, c))
   await until(() => seen.length === 2)
   await accept(fresh({ x: '2' }, undefined, 'c-4'))

@@ -165,6 +165,23 @@ t.test('a bug in the intake is a 500 INTERNAL_ERROR, not a 503 blaming Redis (th
   t.equal(a.body.code, 'INTERNAL_ERROR')
 })
 
+t.test('a replica whose event loop is kept busy starts fewer delivery attempts at once, and takes more again once it is not', async (t) => {
+  const stack = await startStack(t)
+  const limit = async () => Number((await fetch(stack.url + '/metrics').then((r) => r.text())).match(/^pdg_async_attempt_limit (\d+)$/m)?.[1])
+  const before = await limit()
+  t.ok(before >= 1 && before <= 500, `at most as many as the worker runs (${before})`)
+  // Four stretches of 300 ms with the loop all but never idle, as under a load that saturates the replica: each halves it.
+  let busy = before
+  for (let i = 0; i < 4; i++) {
+    for (const end = performance.now() + 300; performance.now() < end;);
+    busy = await limit()
+  }
+  t.ok(busy <= Math.max(1, before / 2 ** 3), `halved each time (${busy})`)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const after = await limit()
+  t.ok(after > busy, `then more again once it is quiet (${after})`)
+})
+
 t.test('in production without Redis the preference is not applied: a synchronous answer', async (t) => {
   const stack = await startStack(t, { env: { API_KEYS: keys, NODE_ENV: 'production' } })
   const a = await stack.post(`/participants/${id()}/${id()}/data`, { attributes: { k: 'v' } }, crm)
