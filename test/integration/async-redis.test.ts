@@ -145,8 +145,11 @@ t.test('a conversation claimed by a replica that died is taken over by another w
   const c = id()
   const p = id()
   const orphan = { id: id(), caller: '', state: 'queued' as const, conversationId: c, participantId: p, target: { participantId: p }, changes: { orphan: 'x' }, seq: 1, attempts: 0, acceptedAt: Date.now() }
+  // Claimed for a second by a replica that then died (written first, so that this service's own poll cannot take it before).
+  const due = `{${stack.app.redisPrefix}async}:due`
+  await client.zadd(due, Date.now() + 1000, c)
   t.ok(await store.accept(orphan, 100))
-  t.equal((await store.claim(Date.now(), 1000, 10)).length, 1, 'claimed for a second, by a replica that then died')
+  t.ok(Number(await client.zscore(due, c)) > Date.now(), 'the update waits under the dead replica\'s claim')
   // A later update to the same conversation waits for the claim, then goes with the orphan.
   const joined = await stack.post(`/participants/${c}/${p}/data`, { attributes: { joined: 'y' } }, { prefer: 'respond-async' })
   t.equal(joined.status, 202)
