@@ -16,8 +16,12 @@ import { backoff } from './retry.js'
  */
 export const SEND_WINDOW_MS = 100
 
-/** Tries at recording what a write carried (invariant 7) before it is reported as lost. */
-const RECORD_ATTEMPTS = 4
+/**
+ * Tries at recording what a write carried (invariant 7) before it is reported as lost: enough for
+ * a blip, few enough (under 100 ms in all) that a caller whose write landed is not kept waiting
+ * long for its answer while Redis is down.
+ */
+const RECORD_ATTEMPTS = 3
 
 export interface WriterOptions {
   /**
@@ -115,7 +119,7 @@ export class Writer {
         return await order.written(conversationId, participantId, keys, seqs)
       } catch (err) {
         if (attempt >= RECORD_ATTEMPTS || lease?.held === false) return this.#opts.onUnordered?.(conversationId, err)
-        await sleep(backoff({ baseMs: 50, maxMs: 500, random: Math.random }, attempt))
+        await sleep(backoff({ baseMs: 20, maxMs: 40, random: Math.random }, attempt))
       }
     }
   }
