@@ -36,9 +36,10 @@ export function createBudget ({ rateLimit, clock }: Pick<SimSettings, 'rateLimit
         reply.headers({ 'inin-ratelimit-allowed': requests, 'inin-ratelimit-count': log.length, 'inin-ratelimit-reset': Math.ceil((log[0]! + windowMs - at) / 1000) })
         return false
       }
-      // Refused requests are not counted: a client that waits out Retry-After gets through then.
+      // Refused requests are not logged (a client that waits out Retry-After gets through then);
+      // the count names this one as the one over the limit.
       stats.overBudget++
-      tooManyRequests(stats, reply, requests, log.length, Math.max(1, Math.ceil((log[0]! + windowMs - at) / 1000)))
+      tooManyRequests(stats, reply, requests, log.length + 1, Math.max(1, Math.ceil((log[0]! + windowMs - at) / 1000)))
       return true
     },
     clear: () => logs.clear(),

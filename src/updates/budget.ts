@@ -11,6 +11,11 @@ export interface BudgetOptions {
   /** Upstream requests allowed in any window of `windowMs`. */
   requests: number
   windowMs: number
+  /**
+   * Whether Genesys's answers reach observe(). Only then, after an idle window, does one write go
+   * first, since its answer may say that Genesys allows less than configured.
+   */
+  hears?: boolean
   /** Builds the shared log; in memory unless another (Redis) is passed. */
   log?: (settings: LogSettings) => BudgetLog
   clock?: () => number
@@ -51,13 +56,13 @@ interface Waiter {
 }
 
 /** The log's settings for a budget of `requests` per `windowMs`. */
-export function logSettings (requests: number, windowMs: number): LogSettings {
+export function logSettings (requests: number, windowMs: number, hears = false): LogSettings {
   // Genesys counts a request from when it arrives, a little after we send it: each unit counts a
   // little longer here than there (1 s of a minute), so no window of Genesys's sees more.
   const margin = Math.min(1000, Math.ceil(windowMs / 60))
   // One write (two units) may go out before anything has been heard for a window: its answer's
   // inin-ratelimit-allowed may say Genesys allows less than we were told.
-  return { requests, windowMs: windowMs + margin, probe: 2, learnedMs: 10 * windowMs }
+  return { requests, windowMs: windowMs + margin, probe: hears ? 2 : requests, learnedMs: 10 * windowMs }
 }
 
 function headerNumber (headers: IncomingHttpHeaders, name: string): number | undefined {
@@ -98,7 +103,7 @@ export class RateBudget {
   #told = { at: -Infinity, allowed: undefined as number | undefined }
 
   constructor (opts: BudgetOptions) {
-    const settings = logSettings(opts.requests, opts.windowMs)
+    const settings = logSettings(opts.requests, opts.windowMs, opts.hears)
     this.#log = opts.log?.(settings) ?? new MemoryBudgetLog(settings)
     this.#requests = opts.requests
     this.#windowMs = opts.windowMs

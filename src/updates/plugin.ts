@@ -85,6 +85,7 @@ export default fp<UpdatesPluginOptions>(
     const tracing = traced ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
     const budget = new RateBudget({
       ...g.rateLimit,
+      hears: true,
       log: redis && ((settings) => new RedisBudgetLog(redis, prefix, settings)),
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),

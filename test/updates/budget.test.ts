@@ -103,3 +103,15 @@ t.test('units given back are there for the next caller', async (t) => {
   t.equal(await settle(budget.reserve('live', Date.now() + 1000, 1)), 'granted', 'the unsent PATCH did not count')
   t.equal(await settle(budget.reserve('live', Date.now() + 1000, 1)), 'RATE_BUDGET_EXHAUSTED')
 })
+
+t.test('after an idle window, one write goes first: its answer may say Genesys allows less', async (t) => {
+  const budget = new RateBudget({ requests: 100, windowMs: 60_000, hears: true })
+  await budget.reserve('live', Date.now() + 5000, 2)
+  let granted = false
+  const next = budget.reserve('live', Date.now() + 5000, 2).then(() => { granted = true })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(granted, 'the second waits for an answer')
+  budget.observe(200, { 'inin-ratelimit-allowed': '10' })
+  await next
+  t.equal(budget.limit, 10, 'which said 10, and the budget follows it')
+})
