@@ -11,6 +11,8 @@ export interface LogSettings {
   windowMs: number
   /** Units allowed before any answer has been heard for a window: the first answer may say less. */
   probe: number
+  /** How long a probe's answer is awaited before another may go (its replica may have died). */
+  probeMs: number
   /** How long a limit learned from Genesys's headers holds without being said again. */
   learnedMs: number
 }
@@ -71,9 +73,9 @@ export function decide (
   // tenth of the window: bulk is paced, so a burst of it cannot hold the whole window against
   // flows, while a flow's burst gets everything at once.
   const tenthOf = Math.max(1, Math.floor(limit / 10))
-  let cap = live ? limit : limit - tenthOf
-  const probing = state.heardAt <= now - s.windowMs
-  if (probing) cap = Math.min(cap, Math.max(s.probe, units))
+  const cap = live ? limit : limit - tenthOf
+  // Nothing heard from Genesys for a window: a probe's worth goes, and the rest await its answer.
+  const probed = state.heardAt <= now - s.windowMs && times.filter((t) => t > now - s.probeMs).length + units > Math.max(s.probe, units)
   const count = times.length
   if (state.pauseUntil > now) return { grant: false, waitMs: state.pauseUntil - now, limit }
   const blocked = !live && state.liveUntil > now
@@ -81,11 +83,11 @@ export function decide (
   const recent = live ? 0 : times.filter((t) => t > now - tenth).length
   const pace = Math.max(units, tenthOf)
   const paced = !live && recent + units > pace
-  if (ahead === 0 && !blocked && !paced && count + units <= cap) return { grant: true, waitMs: 0, limit }
+  if (ahead === 0 && !blocked && !paced && !probed && count + units <= cap) return { grant: true, waitMs: 0, limit }
   // The units that must leave the window before these fit: the need-th oldest entry's expiry.
   const need = count + ahead + units - cap
   let waitMs = need <= 0 ? 1 : need <= count ? times[need - 1]! + s.windowMs - now : s.windowMs * Math.ceil((need - count) / Math.max(cap, 1) + 1)
-  if (probing && need > 0) waitMs = Math.min(waitMs, PROBE_POLL_MS)
+  if (probed) waitMs = Math.max(waitMs, PROBE_POLL_MS)
   if (paced) waitMs = Math.max(waitMs, times[count - recent + Math.max(0, recent + units - pace) - 1]! + tenth - now)
   if (blocked) waitMs = Math.max(waitMs, state.liveUntil - now)
   return { grant: false, waitMs: Math.max(1, waitMs), limit }

@@ -4,12 +4,12 @@ import { PROBE_POLL_MS, type Ask, type BudgetLog, type Grant, type Heard, type L
 // The same decision as decide() in budget-log.ts, atomically in Redis.
 // KEYS[1]: the log (sorted set: unit id scored by the ms it was sent); KEYS[2]: the state (hash:
 // pause, limit, limitAt, heard, live, seq).
-// ARGV: now, window, requests, probe, learnedMs, units, ahead, live (1/0), deadline, poll.
+// ARGV: now, window, requests, probe, learnedMs, units, ahead, live (1/0), deadline, poll, probeMs.
 // Returns {granted (0/1), waitMs or the last id, limit}.
 const RESERVE = script(`
 local now, window, requests = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local probe, learned, units, ahead = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local live, deadline, poll = ARGV[8] == '1', tonumber(ARGV[9]), tonumber(ARGV[10])
+local live, deadline, poll, probeMs = ARGV[8] == '1', tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
 local s = redis.call('hmget', KEYS[2], 'pause', 'limit', 'limitAt', 'heard', 'live')
 local pause, limitAt, heard, liveUntil = tonumber(s[1]) or 0, tonumber(s[3]) or 0, tonumber(s[4]) or 0, tonumber(s[5]) or 0
@@ -18,9 +18,8 @@ if s[2] and limitAt > now - learned then limit = math.min(requests, tonumber(s[2
 local tenthOf = math.max(1, math.floor(limit / 10))
 local cap = limit
 if not live then cap = limit - tenthOf end
-local probing = heard <= now - window
-if probing then cap = math.min(cap, math.max(probe, units)) end
 local count = redis.call('zcard', KEYS[1])
+local probed = heard <= now - window and redis.call('zcount', KEYS[1], '(' .. (now - probeMs), '+inf') + units > math.max(probe, units)
 if pause > now then return {0, pause - now, limit} end
 local blocked = (not live) and liveUntil > now
 local tenth = window / 10
@@ -28,7 +27,7 @@ local recent = 0
 if not live then recent = redis.call('zcount', KEYS[1], '(' .. (now - tenth), '+inf') end
 local pace = math.max(units, tenthOf)
 local paced = (not live) and recent + units > pace
-if ahead == 0 and not blocked and not paced and count + units <= cap then
+if ahead == 0 and not blocked and not paced and not probed and count + units <= cap then
   local last = redis.call('hincrby', KEYS[2], 'seq', units)
   for i = last - units + 1, last do redis.call('zadd', KEYS[1], now, i) end
   redis.call('pexpire', KEYS[1], window * 2)
@@ -42,7 +41,7 @@ elseif need <= count then
   local e = redis.call('zrange', KEYS[1], need - 1, need - 1, 'WITHSCORES')
   wait = tonumber(e[2]) + window - now
 else wait = window * math.ceil((need - count) / math.max(cap, 1) + 1) end
-if probing and need > 0 then wait = math.min(wait, poll) end
+if probed then wait = math.max(wait, poll) end
 if paced then
   local i = count - recent + math.max(0, recent + units - pace) - 1
   local e = redis.call('zrange', KEYS[1], i, i, 'WITHSCORES')
@@ -83,7 +82,7 @@ export class RedisBudgetLog implements BudgetLog {
 
   async reserve ({ now, units, ahead, live, deadline }: Ask): Promise<Grant> {
     const s = this.#s
-    const args = [now, s.windowMs, s.requests, s.probe, s.learnedMs, units, ahead, live ? 1 : 0, deadline, PROBE_POLL_MS]
+    const args = [now, s.windowMs, s.requests, s.probe, s.learnedMs, units, ahead, live ? 1 : 0, deadline, PROBE_POLL_MS, s.probeMs]
     const [granted, n, limit] = (await RESERVE(this.#redis, [this.#log, this.#state], args)) as [number, number, number]
     if (granted === 0) return { ids: [], waitMs: n, limit }
     return { ids: Array.from({ length: units }, (_, i) => String(n - units + 1 + i)), waitMs: 0, limit }

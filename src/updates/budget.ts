@@ -62,7 +62,7 @@ export function logSettings (requests: number, windowMs: number, hears = false):
   const margin = Math.min(1000, Math.ceil(windowMs / 60))
   // One write (two units) may go out before anything has been heard for a window: its answer's
   // inin-ratelimit-allowed may say Genesys allows less than we were told.
-  return { requests, windowMs: windowMs + margin, probe: hears ? 2 : requests, learnedMs: 10 * windowMs }
+  return { requests, windowMs: windowMs + margin, probe: hears ? 2 : requests, probeMs: Math.min(2000, windowMs / 10), learnedMs: 10 * windowMs }
 }
 
 function headerNumber (headers: IncomingHttpHeaders, name: string): number | undefined {

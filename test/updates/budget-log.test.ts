@@ -8,7 +8,7 @@ import { startRedis } from '../helpers/redis.js'
 const t = tap
 
 // Times are given, never waited for: each log is asked "at" the moment the case says.
-const settings: LogSettings = { requests: 20, windowMs: 1000, probe: 2, learnedMs: 10_000 }
+const settings: LogSettings = { requests: 20, windowMs: 1000, probe: 2, probeMs: 100, learnedMs: 10_000 }
 const ask = (now: number, units: number, more: Partial<Ask> = {}): Ask => ({ now, units, ahead: 0, live: true, deadline: now + 60_000, ...more })
 
 /** A log that has heard Genesys answer just now (so it is not probing). */
@@ -57,8 +57,9 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
     const held = await log.reserve(ask(5001, 2))
     t.same(held.ids, [])
     t.ok(held.waitMs <= 20, 'asked again shortly')
-    await log.heard({ now: 5005 })
-    t.equal((await log.reserve(ask(5006, 18))).ids.length, 18, 'an answer: the rest of the limit at once')
+    t.equal((await log.reserve(ask(5100, 2))).ids.length, 2, 'an answer that does not come (its replica died) holds the rest back only so long')
+    await log.heard({ now: 5105 })
+    t.equal((await log.reserve(ask(5106, 16))).ids.length, 16, 'an answer: the rest of the limit at once')
   })
 
   t.test(`${name}: a 429 pauses every reservation until its Retry-After`, async (t) => {
