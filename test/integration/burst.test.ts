@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
-import { id, startStack, type Answer, type Stack, type Teardown } from '../helpers/stack.js'
+import { buildSimulator } from '../../src/sim/simulator.js'
+import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.js'
 
 // Issue 28: bursts of flow writes at the limit, against the simulator's sliding-window budget.
 // A 4 s window stands for Genesys's minute; deadlines are shorter than it, so what does not fit
@@ -40,8 +41,8 @@ async function stacks (t: Teardown, replicas: 1 | 2, allowed: number, configured
 }
 
 /** `n` flow writes to different conversations, all sent at once, spread over the replicas. */
-function burst (replicas: Stack[], n: number): Promise<Answer[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => replicas[i % replicas.length]!.post(`/participants/${id()}/${id()}/data`, { attributes: { a: String(i) } }, deadline)))
+function burst (replicas: Stack[], n: number, headers = deadline): Promise<Answer[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => replicas[i % replicas.length]!.post(`/participants/${id()}/${id()}/data`, { attributes: { a: String(i) } }, headers)))
 }
 
 for (const replicas of [1, 2] as const) {
@@ -80,3 +81,32 @@ for (const replicas of [1, 2] as const) {
     t.match(metrics, new RegExp(`^pdg_rate_budget_limit ${allowed}$`, 'm'), '/metrics shows the limit in force')
   })
 }
+
+t.test('a 429 pauses every replica sharing Redis until its Retry-After, and what waited is then written', async (t) => {
+  const redis = await startRedis(t)
+  // Genesys answers the first API request 429 with Retry-After: 2 and nothing else: something
+  // else spent the token's budget, and only this answer says so.
+  const sim = buildSimulator({ clientId: 'test-client', clientSecret: 'test-secret', recordRequests: true })
+  let first = true
+  sim.app.addHook('onRequest', (req, reply, done) => {
+    if (first && req.url.startsWith('/api/')) {
+      first = false
+      sim.stats.rateLimited++
+      reply.code(429).header('retry-after', '2').send({ status: 429, code: 'too.many.requests', message: 'Rate limit exceeded' })
+    } else done()
+  })
+  const simUrl = await sim.app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => sim.app.close())
+  const env = { REDIS_URL: redis.url, GENESYS_API_URL: simUrl, GENESYS_LOGIN_URL: simUrl, GENESYS_RATE_LIMIT_PER_MINUTE: '300' }
+  const [a, b] = [await startStack(t, { env }), await startStack(t, { env })]
+  const firstWrite = a.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })
+  await until(() => sim.stats.rateLimited === 1)
+  const refusedAt = Date.now()
+  const rest = burst([a, b], 20, { 'x-request-timeout-ms': '5000' })
+  const answers = [await firstWrite, ...(await rest)]
+  t.same(tally(answers), { 200: 21 }, 'all written once the pause was over (their deadlines allow it)')
+  t.equal(sim.stats.rateLimited, 1, 'one upstream 429, not one per request')
+  const after = sim.requests.filter((r) => r.at >= refusedAt)
+  t.ok(after.length >= 42, `${after.length} requests after the 429`)
+  t.ok(after.every((r) => r.at >= refusedAt + 1900), 'none of them, from either replica, before its Retry-After')
+})
