@@ -157,6 +157,44 @@ t.test('redis', async (t) => {
   let n = 0
   contract(t, 'redis', async (s = settings) => new RedisBudgetLog(await connect(), `test${++n}:`, s), 30)
 
+  t.test('redis and memory make the same decisions, step by step', async (t) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            gap: fc.nat(120),
+            units: fc.integer({ min: 1, max: 3 }),
+            live: fc.boolean(),
+            heard: fc.nat(4),
+            release: fc.boolean(),
+            stamp: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 80 }
+        ),
+        async (steps) => {
+          const pair = [new MemoryBudgetLog(settings), new RedisBudgetLog(await connect(), `same${++n}:`, settings)] as const
+          let now = 0
+          for (const step of steps) {
+            now += step.gap
+            const said = step.heard === 0 ? { now } : step.heard === 1 ? { now, allowed: 12 } : step.heard === 2 ? { now, pauseUntil: now + 150 } : undefined
+            const grants = []
+            for (const log of pair) {
+              if (said !== undefined) await log.heard(said)
+              const g = await log.reserve(ask(now, step.units, { live: step.live, deadline: now + 500 }))
+              if (step.release) await log.release(g.ids.slice(1))
+              if (step.stamp) await log.stamp(g.ids.slice(0, 1), now + 30)
+              grants.push({ granted: g.ids.length, waitMs: g.waitMs, limit: g.limit })
+            }
+            const [memory, redis] = grants.map((g) => JSON.stringify(g))
+            if (memory !== redis) throw new Error(`at ${now}: memory ${memory}, redis ${redis}`)
+          }
+        }
+      ),
+      { numRuns: 25 }
+    )
+    t.pass('25 runs')
+  })
+
   t.test('redis: two replicas share the log, the pause and the live claim', async (t) => {
     const a = new RedisBudgetLog(await connect(), 'shared:', settings)
     const b = new RedisBudgetLog(await connect(), 'shared:', settings)
