@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { coordinationUnavailable, rateBudgetExhausted, type ApiError } from '../errors.js'
+import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.js'
 import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings } from './budget-log.js'
 import type { PipelineTracing } from './tracing.js'
 
@@ -192,6 +192,19 @@ export class RateBudget {
     if (pauseUntil === undefined && allowed === this.#told.allowed && now - this.#told.at < this.#windowMs / 4) return
     this.#told = { at: now, allowed }
     this.#log.heard({ now, allowed, pauseUntil }).then(() => this.#schedule(0), () => {})
+  }
+
+  /**
+   * The service is closing: whoever still waits for units is answered now, rather than keeping
+   * the process alive until its deadline (an asynchronous delivery's is a minute away).
+   */
+  close (): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    for (const w of this.#queues.flatMap((q) => q.splice(0))) {
+      clearTimeout(w.timer)
+      w.reject(new ApiError('SHUTTING_DOWN', 'the service is shutting down and the update was not sent; send it again', { retryAfter: 1 }))
+    }
   }
 
   #reservation (ids: string[]): Reservation {

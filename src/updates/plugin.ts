@@ -158,6 +158,7 @@ export default fp<UpdatesPluginOptions>(
         this.set(queue.size)
       },
     }))
+    app.addHook('onClose', async () => budget.close())
     // By the time this runs every request has been answered; a write still on the wire has
     // nobody waiting for it, so there is nothing to wait for.
     if (owned) app.addHook('onClose', () => net.destroy())

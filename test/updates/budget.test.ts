@@ -115,3 +115,13 @@ t.test('after an idle window, one write goes first: its answer may say Genesys a
   await next
   t.equal(budget.limit, 10, 'which said 10, and the budget follows it')
 })
+
+t.test('closing answers whoever still waits, at once', async (t) => {
+  let queued = false
+  const budget = new RateBudget({ requests: 2, windowMs: 60_000, onWait: () => (queued = true) })
+  await budget.reserve('live', Date.now() + 60_000, 2)
+  const waiting = settle(budget.reserve('live', Date.now() + 120_000, 2))
+  await until(() => queued)
+  budget.close()
+  t.equal(await waiting, 'SHUTTING_DOWN', 'not a minute later, at its deadline')
+})
