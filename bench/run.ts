@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|drain|flood|memory]`: this service against a plain
+// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|drain|flood|burst|memory]`: this service against a plain
 // forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
 // the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
 // this one. Timed scenarios run N rounds (3 by default), each round in a rotated order; each
@@ -13,8 +13,8 @@
 // Spread at 0 ms also runs this service taking the same updates with `Prefer: respond-async`
 // (patch mode; in memory, and durable in a private redis-server when one can be started), and
 // the synchronous patch mode with that Redis, so the cost of the store and that of asynchronous
-// delivery show apart. After the scenarios: the backlog drain (bench/drain.ts), and flows under a
-// CRM flood (bench/flood.ts).
+// delivery show apart. After the scenarios: the backlog drain (bench/drain.ts), flows under a
+// CRM flood (bench/flood.ts), and bursts of flows at the Genesys limit (bench/burst.ts).
 import { execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
+import { bursts, type BurstSystem } from './burst.js'
 import { drain } from './drain.js'
 import { flood } from './flood.js'
 import { drained, redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
@@ -400,6 +401,16 @@ if (selected('drain')) {
 if (selected('flood')) {
   console.log('## flood: flows first while CRMs flood at several times the Genesys budget\n')
   console.log(await flood({ phaseMs: quick ? 8000 : 30_000 }))
+  console.log()
+}
+if (selected('burst')) {
+  console.log('## burst: flow writes sent at once from idle, against the simulator\'s sliding-window budget; merge mode, 5 s deadline\n')
+  const systems: BurstSystem[] = [{ name: 'this service', script: 'dist/server.js' }]
+  if (before !== undefined) {
+    const { sha, flags } = buildRevision(before)
+    systems.push({ name: `before: ${sha}`, script: `.bench/${sha}/dist/server.js`, flags })
+  }
+  console.log(await bursts(systems, quick ? [10, 150] : [10, 50, 100, 150]))
   console.log()
 }
 if (!quick && (only === undefined || only.includes('memory'))) {

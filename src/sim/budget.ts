@@ -1,4 +1,5 @@
-// Genesys's per-token request budget: a fixed window per token, 429 once it is spent.
+// Genesys's per-token request budget: at most `requests` in any window-long interval (a sliding
+// log of each token's request times), 429 past it. Every answer says where the token stands.
 import type { FastifyReply } from 'fastify'
 import type { SimSettings } from './options.js'
 import { tooManyRequests } from './replies.js'
@@ -17,24 +18,30 @@ export interface Budget {
 }
 
 export function createBudget ({ rateLimit, clock }: Pick<SimSettings, 'rateLimit' | 'clock'>, stats: SimStats): Budget {
-  const windows = new Map<string, { start: number; count: number }>() // token → its current window
+  const logs = new Map<string, number[]>() // token → times of the requests it was allowed, oldest first
   return {
     allowed: rateLimit?.requests ?? GENESYS_TOKEN_BUDGET,
     spent (token, reply) {
       if (rateLimit === undefined) return false
+      const { requests, windowMs } = rateLimit
       const at = clock()
-      let w = windows.get(token)
-      if (w === undefined || at >= w.start + rateLimit.windowMs) windows.set(token, (w = { start: at, count: 0 }))
-      // Refused requests count too, as in a fixed-window counter: `inin-ratelimit-count` then exceeds the budget.
-      if (++w.count <= rateLimit.requests) {
-        // What the token has, on every answer, so a client (the doctor) can learn it without a 429.
-        reply.headers({ 'inin-ratelimit-allowed': rateLimit.requests, 'inin-ratelimit-count': w.count, 'inin-ratelimit-reset': Math.ceil((w.start + rateLimit.windowMs - at) / 1000) })
+      let log = logs.get(token)
+      if (log === undefined) logs.set(token, (log = []))
+      // A request at t counts in [t, t + window).
+      while (log.length > 0 && log[0]! <= at - windowMs) log.shift()
+      if (log.length < requests) {
+        log.push(at)
+        // What the token has, on every answer, so a client can learn it without a 429. Reset:
+        // seconds until the oldest request in the window leaves it.
+        reply.headers({ 'inin-ratelimit-allowed': requests, 'inin-ratelimit-count': log.length, 'inin-ratelimit-reset': Math.ceil((log[0]! + windowMs - at) / 1000) })
         return false
       }
+      // Refused requests are not logged (a client that waits out Retry-After gets through then);
+      // the count names this one as the one over the limit.
       stats.overBudget++
-      tooManyRequests(stats, reply, rateLimit.requests, w.count, Math.ceil((w.start + rateLimit.windowMs - at) / 1000))
+      tooManyRequests(stats, reply, requests, log.length + 1, Math.max(1, Math.ceil((log[0]! + windowMs - at) / 1000)))
       return true
     },
-    clear: () => windows.clear(),
+    clear: () => logs.clear(),
   }
 }

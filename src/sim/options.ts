@@ -58,7 +58,11 @@ export const simulatorOptions = z.object({
   logger: z.union([z.boolean(), z.object({ level: z.string(), stream: z.custom<DestinationStream>().optional() })]).default(false),
   /** Seeded fault injection; the same seed and the same order of requests give the same faults. */
   faults: faults.prefault({}),
-  /** Per-token request budget over a fixed window, as Genesys enforces it (300 per minute per token). */
+  /**
+   * Per-token request budget: at most `requests` in any `windowMs`-long interval (a sliding
+   * window), as Genesys enforces it (300 per minute per token). Set it below the gateway's own
+   * budget to play a shared OAuth client or a lower org limit.
+   */
   rateLimit: z.object({ requests: z.int().min(1), windowMs: z.number().positive().default(60_000) }).optional(),
   /** Keep a log of every API request in `sim.requests` (tests check rate windows with it). */
   recordRequests: z.boolean().default(false),

@@ -2,10 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Gauge } from 'prom-client'
-import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
 import { RateBudget } from './budget.js'
+import { RedisBudgetLog } from './budget-redis.js'
 import { coordinationUnavailable } from '../errors.js'
 import { GenesysClient, type Conversation } from '../genesys/client.js'
 import type { HttpOptions } from '../genesys/http.js'
@@ -66,7 +66,9 @@ export default fp<UpdatesPluginOptions>(
       timeoutMs: g.timeoutMs,
       // Each Genesys call once: in the metrics, and in the log at debug (at info the request
       // line says enough, and the hot path stays lean).
-      onExchange: ({ op, status, ms, correlationId }) => {
+      onExchange: ({ op, status, ms, correlationId, headers }) => {
+        // What Genesys says of the token's budget (a 429, inin-ratelimit-allowed) binds every request.
+        if (op !== 'token') budget.observe(status, headers)
         metrics.upstreamSeconds.labels(op, status === 0 ? 'network' : String(status)).observe(ms / 1000)
         // Built only when it will be written: this runs for every Genesys call.
         if (log.level === 'debug' || log.level === 'trace') log.debug({ upstream: op, status, ms: Math.round(ms), correlationId }, 'genesys')
@@ -83,7 +85,8 @@ export default fp<UpdatesPluginOptions>(
     const tracing = traced ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
     const budget = new RateBudget({
       ...g.rateLimit,
-      limiter: redis && ((o) => new RateLimiterRedis({ ...o, keyPrefix: `${prefix}${o.keyPrefix}`, storeClient: redis, rejectIfRedisNotReady: true })),
+      hears: true,
+      log: redis && ((settings) => new RedisBudgetLog(redis, prefix, settings)),
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
       tracing,
@@ -142,6 +145,14 @@ export default fp<UpdatesPluginOptions>(
       },
     }))
     registry.registerMetric(new Gauge({
+      name: 'pdg_rate_budget_limit',
+      help: 'Genesys requests allowed per window, as in force: GENESYS_RATE_LIMIT_PER_MINUTE, or less when Genesys says less (inin-ratelimit-allowed)',
+      registers: [],
+      collect () {
+        this.set(budget.limit)
+      },
+    }))
+    registry.registerMetric(new Gauge({
       name: 'pdg_queue_conversations',
       help: 'Conversations with an update queued or being written',
       registers: [],
@@ -149,6 +160,7 @@ export default fp<UpdatesPluginOptions>(
         this.set(queue.size)
       },
     }))
+    app.addHook('onClose', async () => budget.close())
     // By the time this runs every request has been answered; a write still on the wire has
     // nobody waiting for it, so there is nothing to wait for.
     if (owned) app.addHook('onClose', () => net.destroy())

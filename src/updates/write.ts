@@ -3,7 +3,7 @@ import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
-import type { Priority, RateBudget } from './budget.js'
+import type { Priority, RateBudget, Reservation } from './budget.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
 import { latest, type Order } from './order.js'
@@ -60,20 +60,41 @@ export class Writer {
     lease: Lease | undefined,
     answerLate: (w: Waiter) => void
   ): Promise<WriteResult | undefined> {
-    const { mode, clock } = this.#opts
     // patch mode: a known participant is written without reading it first.
+    const reads = !(this.#opts.mode === 'patch' && 'participantId' in batch.target)
+    // The whole write's cost at once, so no read is made for a write the budget would refuse.
+    const reservation = await this.#reserve(lane, batch, reads ? 2 : 1)
+    if (reservation === undefined) return undefined
+    try {
+      return await this.#attempt(conversationId, batch, lease, answerLate, reads, reservation)
+    } finally {
+      reservation.release()
+    }
+  }
+
+  async #attempt (
+    conversationId: string,
+    batch: Batch,
+    lease: Lease | undefined,
+    answerLate: (w: Waiter) => void,
+    reads: boolean,
+    reservation: Reservation
+  ): Promise<WriteResult | undefined> {
+    const { mode, clock } = this.#opts
     let participant: ChosenParticipant
-    if (mode === 'patch' && 'participantId' in batch.target) {
-      participant = { id: batch.target.participantId }
+    if (!reads) {
+      participant = { id: (batch.target as { participantId: string }).participantId }
     } else {
-      if (!(await this.#take(lane, batch, 1))) return undefined
+      await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
       const conversation = await this.#upstream.getConversation(conversationId)
       if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
       participant = chooseParticipant(conversation, batch.target, true)
     }
-    if (!(await this.#take(lane, batch, 0))) return undefined
+    if (batch.waiters.size === 0) return undefined
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
+    // A pause Genesys asked for (a 429) is waited out here, when the callers' deadline allows.
+    await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
     if (!batch.mayHaveLanded) {
       for (const w of batch.waiters) if (w.deadline - clock() < SEND_WINDOW_MS) answerLate(w)
       if (batch.waiters.size === 0) return undefined
@@ -125,16 +146,18 @@ export class Writer {
   }
 
   /**
-   * One unit of the request budget, for the batch's most urgent caller, with `more` to follow;
-   * false when no caller is left to write for.
+   * A write's units of the request budget, for the batch's most urgent caller; undefined when no
+   * caller is left to write for.
    */
-  async #take (lane: Lane, batch: Batch, more: number): Promise<boolean> {
-    if (batch.waiters.size === 0) return false
+  async #reserve (lane: Lane, batch: Batch, units: number): Promise<Reservation | undefined> {
+    if (batch.waiters.size === 0) return undefined
     // Live when any caller in the batch, or waiting behind it in the lane, is live.
     let priority: Priority = hasLive(batch) ? 'live' : 'bulk'
     if (priority === 'bulk') for (const b of lane.batches.values()) if (hasLive(b)) priority = 'live'
     lane.ticket = {}
-    await this.#opts.budget.take(priority, deadlineOf(batch) - SEND_WINDOW_MS, more, lane.ticket)
-    return batch.waiters.size > 0
+    const reservation = await this.#opts.budget.reserve(priority, deadlineOf(batch) - SEND_WINDOW_MS, units, lane.ticket)
+    if (batch.waiters.size > 0) return reservation
+    reservation.release()
+    return undefined
   }
 }

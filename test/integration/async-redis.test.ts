@@ -61,6 +61,8 @@ t.test('two replicas on one Redis and a faulty upstream; one killed with SIGKILL
   const redis = await startRedis(t)
   const { sim, env } = await simulator(t, {
     faults: { serverErrorRate: 0.05, conflictRate: 0.05, rateLimitRate: 0.03, dropRate: 0.01, latencyMs: { min: 50, max: 300 } },
+    // As large as the gateway's, so the injected 429s' inin-ratelimit-allowed does not lower it.
+    rateLimit: { requests: 1_000_000 },
   })
   const both = { ...env, REDIS_URL: redis.url, GENESYS_TIMEOUT_MS: '2000' }
   const [a, b] = await Promise.all([startService(t, both), startService(t, both)])

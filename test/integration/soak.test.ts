@@ -10,7 +10,10 @@ const concurrency = 100
 
 t.test(`soak: ${updates} updates over ${conversations} conversations under injected faults`, async (t) => {
   const { sim, url } = await startStack(t, {
-    sim: { faults: { seed: 42, conflictRate: 0.1, rateLimitRate: 0.05, serverErrorRate: 0.05, dropRate: 0.01 } },
+    // Each 429 pauses every request for its Retry-After (1 s): at 5% of requests that would be a
+    // pause every 20 requests, so 429s are rarer here. A token budget as large as the gateway's,
+    // so their inin-ratelimit-allowed does not lower it.
+    sim: { faults: { seed: 42, conflictRate: 0.1, rateLimitRate: 0.002, serverErrorRate: 0.05, dropRate: 0.01 }, rateLimit: { requests: 1_000_000 } },
     // A lost write holds its conversation this long; the default 10 s would only slow the run.
     env: { GENESYS_TIMEOUT_MS: '2000' },
   })

@@ -38,8 +38,8 @@ t.test('the pipeline’s waits and retries, in the request’s trace', async (t)
   t.teardown(() => sim.app.close())
   const stack = await startStack(t, {
     env: { REDIS_URL: redis.url, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, GENESYS_API_URL: simUrl, GENESYS_LOGIN_URL: simUrl },
-    // One request per second: the read waits for the token's slice, the write for the next.
-    tune: (config) => (config.genesys.rateLimit = { requests: 4, windowMs: 2000 }),
+    // Three requests in any 2 s: the retry (a read and a write) waits for the first attempt's to leave the window.
+    tune: (config) => (config.genesys.rateLimit = { requests: 3, windowMs: 2000 }),
   })
   const traceId = '0af7651916cd43dd8448eb211c80319c'
   const c = id()

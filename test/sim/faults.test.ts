@@ -234,7 +234,7 @@ t.test('the budget lets exactly N requests per window through for each token', a
   t.same(sim.requests.filter((r) => r.status === 429).length, 3, 'the log agrees')
 })
 
-t.test('Retry-After and inin-ratelimit-reset count the seconds left in the window', async (t) => {
+t.test('a sliding window: Retry-After and inin-ratelimit-reset count the seconds until the oldest request leaves it', async (t) => {
   let clock = 1_000_000
   const { sim, url } = await start(t, { clock: () => clock, rateLimit: { requests: 2 } })
   const tok = await token(url)
@@ -250,8 +250,12 @@ t.test('Retry-After and inin-ratelimit-reset count the seconds left in the windo
   t.equal(refused.headers['inin-ratelimit-count'], '3')
   t.equal(refused.headers['inin-ratelimit-allowed'], '2')
   clock += 17_500
-  t.equal((await get(url, tok, c)).status, 200, 'the window started at the first request and lasts a minute')
-  t.equal(sim.stats.overBudget, 1)
+  t.equal((await get(url, tok, c)).status, 200, 'a minute after the first request, it has left the window')
+  clock += 1000
+  const sliding = await get(url, tok, c)
+  t.equal(sliding.status, 429, 'a sliding window: the request from 30 s ago still counts, where a fixed window would have started afresh')
+  t.equal(sliding.headers['retry-after'], '29', 'until it leaves the window')
+  t.equal(sim.stats.overBudget, 2)
 })
 
 t.test('an injected 429 says Retry-After: 1 with the rate-limit headers', async (t) => {

@@ -1,0 +1,86 @@
+// Bursts at the limit (issue 28): N flow writes to different conversations, all sent at once,
+// from an idle start (a fresh simulator and service for each burst), against the simulator's
+// per-token budget of 300 in any 60 s, with the service at its defaults (300 a minute, merge
+// mode) and each flow allowing 5 s (a Data Action with a 6 s timeout). Beside each row, the
+// physical limit: what the window allows a burst, N / requests per write.
+import { randomUUID } from 'node:crypto'
+import { request } from 'undici'
+import { SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.js'
+
+export interface BurstSystem {
+  name: string
+  /** The service's entry point (dist/server.js, or an older build's). */
+  script: string
+  flags?: string[]
+}
+
+interface Outcome {
+  burst: number
+  written: number
+  codes: Map<string, number>
+  p99: number
+  upstream: number
+  rateLimited: number
+}
+
+const quantile = (values: number[], q: number) => {
+  const v = [...values].sort((a, b) => a - b)
+  return v[Math.min(v.length - 1, Math.floor(q * v.length))] ?? 0
+}
+
+async function once (system: BurstSystem, burst: number, genesysAllows: number, configured: number): Promise<Outcome> {
+  const sim = await simulator(0, { SIM_RATE_LIMIT_PER_MINUTE: String(genesysAllows) })
+  const env = { ...serviceEnv(sim.url, 'merge'), GENESYS_RATE_LIMIT_PER_MINUTE: String(configured), LOG_LEVEL: 'warn' }
+  const sut = await start([process.execPath, ...(system.flags ?? SERVICE_NODE_FLAGS), system.script], env, '/healthz')
+  try {
+    const ms: number[] = []
+    const codes = new Map<string, number>()
+    await Promise.all(Array.from({ length: burst }, async (_, i) => {
+      const t0 = performance.now()
+      const res = await request(`${sut.url}/participants/${randomUUID()}/${randomUUID()}/data`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-timeout-ms': '5000' },
+        body: JSON.stringify({ attributes: { [`k${i}`]: 'v' } }),
+      })
+      const text = await res.body.text()
+      ms.push(performance.now() - t0)
+      const label = res.statusCode === 200 ? '200' : `${(JSON.parse(text) as { code: string }).code}`
+      codes.set(label, (codes.get(label) ?? 0) + 1)
+    }))
+    const s = (await (await fetch(`${sim.url}/__sim/stats`)).json()) as { reads: number; writes: number; conflicts: number; rateLimited: number }
+    return { burst, written: codes.get('200') ?? 0, codes, p99: quantile(ms, 0.99), upstream: s.reads + s.writes + s.conflicts + s.rateLimited, rateLimited: s.rateLimited }
+  } finally {
+    await stop(sut.child)
+    await stop(sim.child)
+  }
+}
+
+function table (rows: Array<Outcome & { system: string }>, physical: number): string {
+  const head = ['system', 'burst', 'written', 'share written', 'physical limit', 'refused', 'p99 ms', 'upstream req per write', 'upstream 429s']
+  const body = rows.map((r) => [
+    r.system,
+    String(r.burst),
+    String(r.written),
+    `${((r.written / r.burst) * 100).toFixed(0)}%`,
+    `${Math.min(r.burst, physical)} (${((Math.min(r.burst, physical) / r.burst) * 100).toFixed(0)}%)`,
+    [...r.codes].filter(([k]) => k !== '200').map(([k, n]) => `${n} ${k}`).join(', ') || '-',
+    r.p99.toFixed(0),
+    r.written === 0 ? `${r.upstream} for none` : (r.upstream / r.written).toFixed(2),
+    String(r.rateLimited),
+  ])
+  return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+}
+
+/** Both tables: Genesys allowing what the service is told, then allowing less (60 against 1,000). */
+export async function bursts (systems: BurstSystem[], sizes = [10, 50, 100, 150]): Promise<string> {
+  const at = []
+  for (const size of sizes) for (const system of systems) at.push({ system: system.name, ...(await once(system, size, 300, 300)) })
+  const less = []
+  for (const system of systems) less.push({ system: system.name, ...(await once(system, 100, 60, 1000)) })
+  return [
+    'Genesys allows 300 in any 60 s; the service is told 300 a minute. Physical limit: 300 / 2 requests per merge write = 150 writes.\n',
+    table(at, 150),
+    '\nGenesys allows 60 in any 60 s; the service is told 1,000 (another application on the OAuth client, say). Physical limit: 60 / 2 = 30 writes.\n',
+    table(less, 30),
+  ].join('\n')
+}
