@@ -272,6 +272,15 @@ export class RateBudget {
         if (grant.ids.length === 0) {
           head.waitMs = grant.waitMs
           if (at === -1) continue
+          // The budget shrank while it waited (Genesys said less, or paused us): told now, with
+          // when budget returns, rather than at its deadline, as it would have been on arrival.
+          if (this.#clock() + grant.waitMs >= head.deadline) {
+            head.queue.splice(at, 1)
+            clearTimeout(head.timer)
+            this.#onRefuse(head.priority)
+            head.reject(rateBudgetExhausted(grant.waitMs))
+            continue
+          }
           return this.#schedule(grant.waitMs)
         }
         // The head timed out (or moved up) while we asked: its units go back.
