@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from './process.js'
 import { id, send, startStack, type Answer, type Teardown } from './stack.js'
+import { busiest } from './window.js'
 
 export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -67,12 +68,7 @@ export function replicaTests (tap: Test, topology: Topology): void {
     const ok = answers.filter((a) => a.status === 200).length
     t.comment(`${answers.length} offered, ${ok} written`)
     t.equal(one.sim.stats.rateLimited, 0, 'Genesys never answered 429: the budget is one, not one per instance')
-    const times = one.sim.requests.map((r) => r.at).sort((x, y) => x - y)
-    let worst = 0
-    for (let i = 0, j = 0; i < times.length; i++) {
-      while (times[i]! - times[j]! >= windowMs) j++
-      worst = Math.max(worst, i - j + 1)
-    }
+    const worst = busiest(one.sim.requests.map((r) => r.at), windowMs)
     t.ok(worst <= budget, `never more than ${budget} requests in any ${windowMs} ms (busiest: ${worst})`)
     t.ok(ok > 10, 'and the budget was used')
     t.ok(answers.every((a) => a.status === 200 || ['RATE_BUDGET_EXHAUSTED', 'DEADLINE_EXCEEDED'].includes(a.body.code)))

@@ -2,32 +2,13 @@ import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.js'
+import { busiest, tally } from '../helpers/window.js'
 
 // Issue 28: bursts of flow writes at the limit, against the simulator's sliding-window budget.
 // A 4 s window stands for Genesys's minute; deadlines are shorter than it, so what does not fit
 // the window is refused, not carried into the next one.
 const windowMs = 4000
 const deadline = { 'x-request-timeout-ms': '2000' }
-
-/** Most requests the simulator saw in any window-long interval. */
-function busiest (times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b)
-  let worst = 0
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= windowMs) j++
-    worst = Math.max(worst, i - j + 1)
-  }
-  return worst
-}
-
-function tally (answers: Answer[]): Record<string, number> {
-  const counts: Record<string, number> = {}
-  for (const a of answers) {
-    const k = a.status === 200 ? '200' : `${a.status} ${a.body?.code}`
-    counts[k] = (counts[k] ?? 0) + 1
-  }
-  return counts
-}
 
 /** One or two replicas (sharing a Redis) in front of one simulator whose token allows `allowed` per window. */
 async function stacks (t: Teardown, replicas: 1 | 2, allowed: number, configured: number): Promise<Stack[]> {
@@ -63,7 +44,7 @@ for (const replicas of [1, 2] as const) {
     t.equal(sim.stats.rateLimited, 0, 'zero upstream 429s')
     t.equal(sim.stats.reads, sim.stats.writes, 'every read was for a write that was then made: nothing spent on a refused write')
     t.equal(sim.requests.length, n, 'the budget, exactly')
-    t.ok(busiest(sim.requests.map((r) => r.at)) <= n, `never more than ${n} requests in any ${windowMs} ms`)
+    t.ok(busiest(sim.requests.map((r) => r.at), windowMs) <= n, `never more than ${n} requests in any ${windowMs} ms`)
   })
 
   t.test(`${on}: when Genesys allows less than configured, its answers set the budget: a handful of 429s at most`, async (t) => {
@@ -76,7 +57,7 @@ for (const replicas of [1, 2] as const) {
     t.ok(sim.stats.rateLimited <= 3, `at most a handful of upstream 429s (${sim.stats.rateLimited})`)
     t.equal(counts['200'], allowed / 2, "the writes that fit Genesys's limit are written")
     t.ok(answers.every((a) => a.status === 200 || a.body.code === 'RATE_BUDGET_EXHAUSTED'), 'the rest are refused by the budget')
-    t.ok(busiest(sim.requests.filter((r) => r.status !== 429).map((r) => r.at)) <= allowed, 'Genesys never had to refuse for the window')
+    t.ok(busiest(sim.requests.filter((r) => r.status !== 429).map((r) => r.at), windowMs) <= allowed, 'Genesys never had to refuse for the window')
     const metrics = await fetch(`${s[0]!.url}/metrics`).then((r) => r.text())
     t.match(metrics, new RegExp(`^pdg_rate_budget_limit ${allowed}$`, 'm'), '/metrics shows the limit in force')
   })

@@ -1,29 +1,10 @@
 import t from 'tap'
 import { id, startStack, type Answer, type Teardown } from '../helpers/stack.js'
+import { busiest, tally } from '../helpers/window.js'
 
 // The real budget shape (a per-minute budget) on a 3 s window, so a test sees several windows.
 const windowMs = 3000
 const budget = 30
-
-/** Most requests the simulator saw in any window-long interval. */
-function busiestWindow (times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b)
-  let worst = 0
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= windowMs) j++
-    worst = Math.max(worst, i - j + 1)
-  }
-  return worst
-}
-
-function tally (answers: Answer[]): Record<string, number> {
-  const counts: Record<string, number> = {}
-  for (const a of answers) {
-    const k = a.status === 200 ? '200' : `${a.status} ${a.body?.code}`
-    counts[k] = (counts[k] ?? 0) + 1
-  }
-  return counts
-}
 
 async function stack (t: Teardown, env: Record<string, string> = {}) {
   return startStack(t, {
@@ -46,7 +27,7 @@ t.test('offered three times the budget: zero upstream 429s, never over the budge
   const counts = tally(answers)
   t.comment(`offered ${answers.length} updates in ${(3 * windowMs) / 1000} s: ${JSON.stringify(counts)}`)
   t.equal(sim.stats.rateLimited, 0, 'Genesys never had to answer 429')
-  const worst = busiestWindow(sim.requests.map((r) => r.at))
+  const worst = busiest(sim.requests.map((r) => r.at), windowMs)
   t.ok(worst <= budget, `at most ${budget} requests in any ${windowMs} ms (busiest: ${worst})`)
   t.ok(worst >= budget * 0.7, 'and most of the budget was used')
   t.ok(counts['200']! >= 30, 'the budget went to writes that succeeded')
