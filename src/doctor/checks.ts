@@ -4,15 +4,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Redis } from 'ioredis'
 import type { ApiKey, Config } from '../config.js'
 import { isHttps } from '../data-action/public-url.js'
+import { headerNumber } from '../genesys/upstream-error.js'
 import { redisPersistence } from '../delivery/persistence.js'
 import { clusterClient } from '../plugins/redis.js'
 import type { Check } from './doctor.js'
-
-const header = (headers: IncomingHttpHeaders, name: string) => {
-  const v = headers[name]
-  const n = Number(Array.isArray(v) ? v[0] : v)
-  return v === undefined || !Number.isFinite(n) ? undefined : n
-}
 
 /**
  * Genesys tells a token's budget in `inin-ratelimit-*` on some answers (at least on 429s). The
@@ -20,11 +15,11 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
  */
 export function rateLimitCheck (headers: IncomingHttpHeaders, configured: number): Check {
   const name = 'Rate limit of the token'
-  const allowed = header(headers, 'inin-ratelimit-allowed')
+  const allowed = headerNumber(headers, 'inin-ratelimit-allowed')
   if (allowed === undefined) {
     return { name, ok: true, detail: `Genesys did not say on this answer; the gateway spends at most GENESYS_RATE_LIMIT_PER_MINUTE=${configured} requests a minute (Genesys's default is 300 per token)` }
   }
-  const count = header(headers, 'inin-ratelimit-count')
+  const count = headerNumber(headers, 'inin-ratelimit-count')
   const used = count === undefined ? '' : `; ${count} already used in this window${count > 1 ? ' (another user of the same OAuth client shares it)' : ''}`
   if (allowed < configured) {
     return { name, ok: false, detail: `the token allows ${allowed} requests a minute but GENESYS_RATE_LIMIT_PER_MINUTE=${configured}: set it to ${allowed} or less, or writes will meet 429s${used}` }

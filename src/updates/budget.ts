@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.js'
+import { headerNumber, retryAfter } from '../genesys/upstream-error.js'
 import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings } from './budget-log.js'
 import type { PipelineTracing } from './tracing.js'
 
@@ -65,12 +66,6 @@ export function logSettings (requests: number, windowMs: number, hears = false):
   // One write (two units) may go out before anything has been heard for a window: its answer's
   // inin-ratelimit-allowed may say Genesys allows less than we were told.
   return { requests, windowMs: windowMs + margin, probe: hears ? 2 : requests, probeMs: Math.min(2000, windowMs / 10), learnedMs: 10 * windowMs }
-}
-
-function headerNumber (headers: IncomingHttpHeaders, name: string): number | undefined {
-  const raw = headers[name]
-  const n = Number(Array.isArray(raw) ? raw[0] : raw)
-  return raw !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
 }
 
 /**
@@ -187,7 +182,7 @@ export class RateBudget {
     if (allowed !== undefined) this.#limit = Math.min(this.#requests, allowed)
     let pauseUntil: number | undefined
     if (status === 429) {
-      pauseUntil = now + 1000 * (headerNumber(headers, 'retry-after') ?? headerNumber(headers, 'inin-ratelimit-reset') ?? 1)
+      pauseUntil = now + 1000 * retryAfter(headers)
       this.#pauseUntil = Math.max(this.#pauseUntil, pauseUntil)
     }
     // Told to the shared log when it is news; otherwise a few times a window, to keep it current.
