@@ -17,11 +17,12 @@
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
-import { Counter, Gauge } from 'prom-client'
+import { Counter } from 'prom-client'
 import type { z } from 'zod'
 import type { Attributes } from '../attributes/body.js'
 import type { Config } from '../config.js'
 import { overloaded } from '../errors.js'
+import { scrapedGauge } from '../plugins/metrics.js'
 import type { Target } from '../updates/ports.js'
 import { MemoryDeliveryStore } from './memory.js'
 import { watchPersistence } from './persistence.js'
@@ -61,8 +62,7 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
     retried: new Counter({ name: 'pdg_async_retries_total', help: 'Asynchronous delivery attempts that will be tried again, by code', labelNames: ['code'] as const, registers }),
   }
   // Read when /metrics is scraped.
-  const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
-    app.metrics.registry.registerMetric(new Gauge({ name, help, registers: [], async collect () { this.set(await read()) } }))
+  const gauge = (name: string, help: string, read: () => number | Promise<number>) => scrapedGauge(app.metrics.registry, name, help, read)
   gauge('pdg_async_backlog', 'Asynchronous updates accepted and not yet settled', async () => (await store.backlog()).count)
   gauge('pdg_async_attempt_limit', 'Delivery attempts this replica starts at once now: fewer while its event loop is busy', () => scheduler().limit)
   gauge('pdg_async_oldest_age_seconds', 'Age of the oldest asynchronous update not yet settled (0 when none)', async () => {

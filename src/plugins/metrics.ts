@@ -1,5 +1,10 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** A gauge read when /metrics is scraped, so that the metrics need not know what it reads. */
+export function scrapedGauge (registry: Registry, name: string, help: string, read: () => number | Promise<number>): void {
+  registry.registerMetric(new Gauge({ name, help, registers: [], async collect () { this.set(await read()) } }))
+}
 
 /**
  * What an operator alerts on, in Prometheus form at GET /metrics. Labels stay few and bounded

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
-import { Gauge } from 'prom-client'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
+import { scrapedGauge } from '../plugins/metrics.js'
 import { RateBudget } from './budget.js'
 import { RedisBudgetLog } from './budget-redis.js'
 import { coordinationUnavailable } from '../errors.js'
@@ -134,32 +134,10 @@ export default fp<UpdatesPluginOptions>(
         return queue.size
       },
     } satisfies Updates)
-    // Read when /metrics is scraped, so metrics need not know the queue.
     const { registry } = metrics
-    registry.registerMetric(new Gauge({
-      name: 'pdg_queue_updates',
-      help: 'Updates waiting for an answer (queued or being written)',
-      registers: [],
-      collect () {
-        this.set(queue.callers)
-      },
-    }))
-    registry.registerMetric(new Gauge({
-      name: 'pdg_rate_budget_limit',
-      help: 'Genesys requests allowed per window, as in force: GENESYS_RATE_LIMIT_PER_MINUTE, or less when Genesys says less (inin-ratelimit-allowed)',
-      registers: [],
-      collect () {
-        this.set(budget.limit)
-      },
-    }))
-    registry.registerMetric(new Gauge({
-      name: 'pdg_queue_conversations',
-      help: 'Conversations with an update queued or being written',
-      registers: [],
-      collect () {
-        this.set(queue.size)
-      },
-    }))
+    scrapedGauge(registry, 'pdg_queue_updates', 'Updates waiting for an answer (queued or being written)', () => queue.callers)
+    scrapedGauge(registry, 'pdg_queue_conversations', 'Conversations with an update queued or being written', () => queue.size)
+    scrapedGauge(registry, 'pdg_rate_budget_limit', 'Genesys requests allowed per window, as in force: GENESYS_RATE_LIMIT_PER_MINUTE, or less when Genesys says less (inin-ratelimit-allowed)', () => budget.limit)
     app.addHook('onClose', async () => budget.close())
     // By the time this runs every request has been answered; a write still on the wire has
     // nobody waiting for it, so there is nothing to wait for.
