@@ -1,6 +1,7 @@
 // The simulator's own routes, under /__sim, apart from the Genesys-shaped paths and without a
 // token: what reached it, creating conversations (the only way to get one in strict mode), and
-// ending them, as a caller hanging up would.
+// ending them, as a caller hanging up would, and writing attributes behind the gateway's back, as
+// a flow's Set Participant Data, an agent script or another integration would.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -25,6 +26,8 @@ const newConversation = z
     return new Set(ids).size === ids.length
   }, { message: 'participant ids must differ', path: ['participants'] })
 
+const foreignWrite = z.strictObject({ attributes: z.record(z.string(), z.string()) })
+
 export function adminRoutes (app: FastifyInstance, { stats, state }: { stats: SimStats; state: State }) {
   app.get('/__sim/stats', async () => stats)
 
@@ -32,6 +35,17 @@ export function adminRoutes (app: FastifyInstance, { stats, state }: { stats: Si
 
   // Genesys keeps answering reads and writes for an ended conversation; only endTime tells.
   app.post<{ Params: { id: string } }>('/__sim/conversations/:id/end', async (req, reply) => state.end(req.params.id) ?? fail(reply, 404, 'not.found', 'unknown conversation'))
+
+  // Per key, as a flow sets participant data, now, with no token, budget or 409: it is not the
+  // gateway's write. Reads show it `readLagMs` later, like any other write.
+  app.post<{ Params: { id: string; pid: string } }>('/__sim/conversations/:id/participants/:pid/attributes', async (req, reply) => {
+    const parsed = foreignWrite.safeParse(req.body)
+    if (!parsed.success) return fail(reply, 400, 'bad.request', 'expected {"attributes": {"name": "string value", …}}')
+    const p = state.get(req.params.id)?.participants.find((x) => x.id === req.params.pid)
+    if (p === undefined) return fail(reply, 404, 'not.found', 'unknown conversation or participant')
+    state.write(p, { ...p.attributes, ...parsed.data.attributes })
+    return { attributes: p.attributes }
+  })
 
   // Without a body: an inbound call, a customer and an agent, every id made up.
   app.post('/__sim/conversations', async (req, reply) => {

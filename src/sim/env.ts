@@ -2,7 +2,7 @@
 // variable is only read here (its format); what values are allowed, and the defaults, are the
 // options' own rules in options.ts, reported here under the variable's name.
 import { z } from 'zod'
-import { RATES, simulatorOptions, type SimulatorOptions } from './options.js'
+import { RATES, SANDBOX_READ_LAG_MS, simulatorOptions, type SimulatorOptions } from './options.js'
 
 const number = z.coerce.number().optional()
 
@@ -16,6 +16,8 @@ export const simEnv = z
     SIM_CLIENT_SECRET: z.string().optional(),
     SIM_SEMANTICS: z.string().optional(),
     SIM_WRITE_MS: number,
+    // Reads show attributes as they stood this many ms ago (Genesys propagates writes late).
+    SIM_READ_LAG_MS: z.coerce.number().default(SANDBOX_READ_LAG_MS),
     SIM_TOKEN_TTL_SECONDS: number,
     SIM_STRICT: z.enum(['0', '1']).transform((v) => v === '1').optional(),
     // Seed of the fault PRNG: the same seed and request order replay the same faults.
@@ -57,6 +59,7 @@ const OPTION: Partial<Record<keyof SimEnv, string>> = {
   SIM_CLIENT_SECRET: 'clientSecret',
   SIM_SEMANTICS: 'semantics',
   SIM_WRITE_MS: 'writeMs',
+  SIM_READ_LAG_MS: 'readLagMs',
   SIM_TOKEN_TTL_SECONDS: 'tokenTtlSeconds',
   SIM_STRICT: 'strict',
   SIM_SEED: 'faults.seed',

@@ -6,6 +6,12 @@ import { z } from 'zod'
 /** What the simulator accepts unless told otherwise; sandbox mode and `npm run sim` use it. */
 export const SANDBOX_CLIENT = { id: 'sandbox', secret: 'sandbox' } as const
 
+/**
+ * The read lag of the sandbox and `npm run sim`: long enough that a read made right after a write
+ * misses it, as Genesys's may, short enough not to be in a person's way.
+ */
+export const SANDBOX_READ_LAG_MS = 300
+
 export const RATES = ['conflictRate', 'rateLimitRate', 'serverErrorRate', 'dropRate'] as const
 
 const rate = z.number().min(0).max(1).default(0)
@@ -49,6 +55,11 @@ export const simulatorOptions = z.object({
   semantics: z.enum(['merge', 'replace']).default('merge'),
   /** Each write holds its conversation this long; a second write meanwhile gets 409. */
   writeMs: z.number().min(0).default(0),
+  /**
+   * Reads show each participant's attributes as they stood this long ago, as Genesys, which
+   * propagates writes asynchronously, may (its guidance: retry a read-back for up to 10 s).
+   */
+  readLagMs: z.number().min(0).default(0),
   /** Token lifetime sent as `expires_in`. */
   tokenTtlSeconds: z.int().min(1).default(86_400),
   /** Unknown conversations and participants are 404 instead of created on first use. */

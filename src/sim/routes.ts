@@ -53,7 +53,7 @@ export function genesysRoutes (app: FastifyInstance, { settings, stats, state, t
     stats.reads++
     const c = state.conversation(req.params.id)
     if (c === undefined) return fail(reply, 404, 'not.found', `Conversation ${req.params.id} not found`)
-    return c
+    return state.shown(c)
   })
 
   async function patch (req: PatchRequest, reply: FastifyReply) {
@@ -74,7 +74,7 @@ export function genesysRoutes (app: FastifyInstance, { settings, stats, state, t
     stats.peakWritesInFlight = Math.max(stats.peakWritesInFlight, ++stats.writesInFlight)
     try {
       if (settings.writeMs > 0) await sleep(settings.writeMs)
-      p.attributes = settings.semantics === 'merge' ? { ...p.attributes, ...attributes } : { ...attributes }
+      state.write(p, settings.semantics === 'merge' ? { ...p.attributes, ...attributes } : { ...attributes })
       stats.writes++
     } finally {
       writing.delete(id)

@@ -1,10 +1,14 @@
 // Sandbox mode: the service without Genesys credentials, in front of the simulator in-process.
 import type { Config } from '../config.js'
+import { SANDBOX_READ_LAG_MS } from './options.js'
 import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './simulator.js'
 
-/** Starts the simulator on a private port and points the configuration at it. */
+/**
+ * Starts the simulator on a private port and points the configuration at it. Its reads lag its
+ * writes, as Genesys's do, so what works here works against a Genesys that shows writes late.
+ */
 export async function startSandbox (config: Config): Promise<{ config: Config; sim: Simulator }> {
-  const sim = buildSimulator()
+  const sim = buildSimulator({ readLagMs: SANDBOX_READ_LAG_MS })
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
   const genesys = { ...config.genesys, clientId: SANDBOX_CLIENT.id, clientSecret: SANDBOX_CLIENT.secret, apiUrl: url, loginUrl: url }
   return { config: { ...config, genesys }, sim }

@@ -30,6 +30,11 @@ export interface Simulator {
   attributes(conversationId: string, participantId: string): Record<string, string> | undefined
   /** Adds or replaces a conversation, for tests that need particular participants. */
   seed(conversation: { id: string; participants: ParticipantSpec[] }): void
+  /**
+   * Sets attributes per key behind the gateway's back, as a flow or another integration would;
+   * false when the conversation or participant is unknown.
+   */
+  writeBehind(conversationId: string, participantId: string, attributes: Record<string, string>): boolean
   /** Ends the conversation (sets its endTime); undefined when unknown. */
   end(id: string): SimConversation | undefined
   /** Invalidates every token issued so far, as if Genesys revoked them. */
@@ -59,6 +64,11 @@ export function buildSimulator (opts: SimulatorOptions = {}): Simulator {
     attributes: (c, p) => state.get(c)?.participants.find((x) => x.id === p)?.attributes,
     seed (c) {
       state.put(c.id, c.participants)
+    },
+    writeBehind (c, p, attributes) {
+      const participant = state.get(c)?.participants.find((x) => x.id === p)
+      if (participant !== undefined) state.write(participant, { ...participant.attributes, ...attributes })
+      return participant !== undefined
     },
     end: (id) => state.end(id),
     revokeTokens () {

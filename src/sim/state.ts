@@ -33,13 +33,26 @@ export interface State {
   all(): SimConversation[]
   /** Ends the conversation (once: a second call keeps the first endTime); undefined when unknown. */
   end(id: string): SimConversation | undefined
+  /** Sets the participant's attributes as of now; reads see the change only `readLagMs` later. */
+  write(p: SimParticipant, attributes: Record<string, string>): void
+  /** The conversation as a read shows it now: each participant's attributes as they stood `readLagMs` ago. */
+  shown(c: SimConversation): SimConversation
 }
+
+/** A participant's earlier maps, oldest first: each was in force until `until` (epoch ms). */
+type Past = Array<{ until: number; attributes: Record<string, string> }>
 
 /** The purposes the service's conversation route falls back to; one of them makes "the customer". */
 const CUSTOMER_LIKE = new Set(['customer', 'external'])
 
-export function createState ({ strict, clock }: Pick<SimSettings, 'strict' | 'clock'>): State {
+export function createState ({ strict, clock, readLagMs }: Pick<SimSettings, 'strict' | 'clock' | 'readLagMs'>): State {
   const conversations = new Map<string, SimConversation>()
+  // Genesys propagates attribute writes asynchronously: a read a moment after a write may still
+  // show the map before it. Kept only while some read could still see it.
+  const pasts = new WeakMap<SimParticipant, Past>()
+  const forget = (past: Past, seen: number) => {
+    while (past.length > 0 && past[0]!.until <= seen) past.shift()
+  }
   // Customers the simulator made up, not yet named by any write: the first participant a write
   // names takes such a customer's place, so that a caller who made up both ids writes to the
   // same participant that "the conversation's customer" finds.
@@ -63,6 +76,31 @@ export function createState ({ strict, clock }: Pick<SimSettings, 'strict' | 'cl
         for (const p of c.participants) p.state = 'disconnected'
       }
       return c
+    },
+
+    write (p, attributes) {
+      if (readLagMs > 0) {
+        const now = clock()
+        let past = pasts.get(p)
+        if (past === undefined) pasts.set(p, (past = []))
+        forget(past, now - readLagMs)
+        past.push({ until: now, attributes: p.attributes })
+      }
+      p.attributes = attributes
+    },
+
+    shown (c) {
+      if (readLagMs === 0) return c
+      const seen = clock() - readLagMs
+      return {
+        ...c,
+        participants: c.participants.map((p) => {
+          const past = pasts.get(p)
+          if (past === undefined) return p
+          forget(past, seen)
+          return past.length === 0 ? p : { ...p, attributes: past[0]!.attributes }
+        }),
+      }
     },
 
     // A conversation made up on first use looks like an inbound call: a customer and an agent,

@@ -67,7 +67,8 @@ async function token (url: string): Promise<string> {
 }
 
 t.test("SIM_STRICT=1 npm run sim: the README's curl creates a conversation that GET and PATCH then find", async (t) => {
-  const url = await standalone(t, { SIM_STRICT: '1' })
+  // Reads as soon as written: this test is about strict mode; the lag has test/sim/lag.test.ts.
+  const url = await standalone(t, { SIM_STRICT: '1', SIM_READ_LAG_MS: '0' })
   const tok = await token(url)
   t.equal((await api(url, 'GET', `/api/v2/conversations/${id()}`, tok)).status, 404, 'strict: an unknown conversation is 404')
 

@@ -14,7 +14,8 @@ t.test('no variables: the defaults, which buildSimulator accepts', async (t) => 
   const loaded = loadSimConfig({})
   t.ok('config' in loaded)
   if (!('config' in loaded)) return
-  t.same(loaded.config, { port: 8787, host: '127.0.0.1', options: { logger: { level: 'info' } } })
+  // Reads lag writes by default, as Genesys's do.
+  t.same(loaded.config, { port: 8787, host: '127.0.0.1', options: { logger: { level: 'info' }, readLagMs: 300 } })
   t.doesNotThrow(() => buildSimulator({ ...loaded.config.options, logger: false }))
 })
 
@@ -27,6 +28,7 @@ t.test('every variable reaches its option', async (t) => {
     SIM_CLIENT_SECRET: 'secret',
     SIM_SEMANTICS: 'replace',
     SIM_WRITE_MS: '20',
+    SIM_READ_LAG_MS: '0',
     SIM_TOKEN_TTL_SECONDS: '60',
     SIM_STRICT: '1',
     SIM_SEED: '42',
@@ -48,6 +50,7 @@ t.test('every variable reaches its option', async (t) => {
         clientSecret: 'secret',
         semantics: 'replace',
         writeMs: 20,
+        readLagMs: 0,
         tokenTtlSeconds: 60,
         strict: true,
         faults: { seed: 42, conflictRate: 0.1, rateLimitRate: 0.2, serverErrorRate: 0.3, dropRate: 0.4, latencyMs: { min: 5, max: 40 } },

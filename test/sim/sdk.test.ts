@@ -6,7 +6,9 @@ import { id } from '../helpers/stack.js'
 // The official Genesys JS SDK, unchanged, against the simulator: if the SDK accepts it, the
 // simulator speaks the real wire contract (paths, auth, bodies, status codes).
 t.test('the official Genesys JS SDK logs in, patches and reads back through the simulator', async (t) => {
-  const sim = buildSimulator({ clientId: 'sdk-client', clientSecret: 'sdk-secret', semantics: 'replace' })
+  // Reads 400 ms late, as Genesys's may: the clock is held still, then moved on past the lag.
+  let now = Date.now()
+  const sim = buildSimulator({ clientId: 'sdk-client', clientSecret: 'sdk-secret', semantics: 'replace', readLagMs: 400, clock: () => now })
   const url = new URL(await sim.app.listen({ port: 0, host: '127.0.0.1' }))
   t.teardown(() => sim.app.close())
 
@@ -23,6 +25,9 @@ t.test('the official Genesys JS SDK logs in, patches and reads back through the 
   const echoed = await api.patchConversationsCallParticipantAttributes(c, p, { attributes: { customer_tier: 'platinum', crm_id: 'A-1' } })
   t.same(echoed.attributes, { customer_tier: 'platinum', crm_id: 'A-1' }, 'the media-specific variant answers with the map')
 
+  const late = await api.getConversation(c)
+  t.same(late.participants?.find((x) => x.id === p)?.attributes, {}, 'a read right after the writes does not show them yet')
+  now += 400
   const conversation = await api.getConversation(c)
   t.equal(conversation.id, c)
   const participant = conversation.participants?.find((x) => x.id === p)
