@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
+import { PROPAGATION_MS } from './updates/journal.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
 import { publicUrl } from './data-action/public-url.js'
 import { keysFile } from './keys/file.js'
@@ -44,6 +45,8 @@ export interface Config {
     conflictRetries: number
     /** merge: read-merge-write the full map; patch: send only the changes (see the README). */
     writeMode: 'merge' | 'patch'
+    /** How long after a write a read may still show the map before it: the journal keeps each write this long. */
+    propagationMs: number
     /** Upstream requests allowed in any window of windowMs (Genesys: 300 per minute per token). */
     rateLimit: { requests: number; windowMs: number }
   }
@@ -128,6 +131,8 @@ const schema = z.object({
   GENESYS_CONFLICT_RETRIES: int(0, 20, 5),
   GENESYS_RATE_LIMIT_PER_MINUTE: int(10, 1_000_000, 300),
   GENESYS_WRITE_MODE: optional(z.enum(['merge', 'patch'])).transform((v) => v ?? 'merge'),
+  // Genesys shows a write late (its guidance: retry a read-back for up to 10 s); 0 trusts every read.
+  GENESYS_PROPAGATION_MS: int(0, 600_000, PROPAGATION_MS),
   // A Data Action waits 1 to 60 s; the default leaves a flow with the usual 10 s timeout 2 s to spare.
   REQUEST_TIMEOUT_MS: int(100, 120_000, 8000),
   SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 10_000),
@@ -257,6 +262,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: e.GENESYS_TIMEOUT_MS,
       conflictRetries: e.GENESYS_CONFLICT_RETRIES,
       writeMode: e.GENESYS_WRITE_MODE,
+      propagationMs: e.GENESYS_PROPAGATION_MS,
       rateLimit: { requests: e.GENESYS_RATE_LIMIT_PER_MINUTE, windowMs: 60_000 },
     },
     queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },

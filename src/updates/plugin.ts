@@ -12,6 +12,8 @@ import type { HttpOptions } from '../genesys/http.js'
 import { TokenProvider } from '../genesys/token.js'
 import { RedisTokenStore } from '../genesys/token-store-redis.js'
 import { RedisConversationLock } from './lock-redis.js'
+import { Journal, MemoryJournalStore } from './journal.js'
+import { RedisJournalStore } from './journal-redis.js'
 import { MemoryOrder } from './order.js'
 import { RedisOrder } from './order-redis.js'
 import type { ReadResult, Target, Update, Urgency, WriteResult } from './ports.js'
@@ -98,8 +100,11 @@ export default fp<UpdatesPluginOptions>(
     }
     // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
     const order = redis ? new RedisOrder(redis, prefix) : production ? undefined : new MemoryOrder()
+    // Read-your-writes, shared by replicas (and kept over a restart) through Redis.
+    const journal = new Journal(redis ? new RedisJournalStore(redis, prefix) : new MemoryJournalStore(), g.propagationMs, clock)
     const queue = new UpdateQueue(client, {
       order,
+      journal,
       mode: g.writeMode,
       refuseEnded: endedConversationWrites === 'refuse',
       policy,
@@ -112,10 +117,10 @@ export default fp<UpdatesPluginOptions>(
       onRetry,
       onWrite: (coalesced) => metrics.batchSize.observe(coalesced),
       onUnordered: (conversationId, err) =>
-        log.error({ conversationId, err: (err as Error).message }, 'a write landed but its order record could not be stored: a late, older asynchronous value could overwrite it'),
+        log.error({ conversationId, err: (err as Error).message }, 'a write landed but what it carried could not be recorded: a late read or an older asynchronous value could overwrite it'),
       tracing,
     })
-    const reader = new AttributeReader(client, { policy, budget, onRetry })
+    const reader = new AttributeReader(client, { policy, budget, journal, onRetry })
     app.decorate('tokens', tokens)
     app.decorate('updates', {
       submit: (conversationId, target, update) => queue.submit(conversationId, target, update),

@@ -2,6 +2,7 @@ import { ApiError, outcomeUnknown, overloaded } from '../errors.js'
 import type { RateBudget } from './budget.js'
 import { toApiError } from './answer.js'
 import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.js'
+import { Journal, MemoryJournalStore, PROPAGATION_MS } from './journal.js'
 import type { Order } from './order.js'
 import { targetKey, type ConversationLock, type Lease, type Target, type Update, type Upstream, type WriteResult } from './ports.js'
 import { withRetries, type Retry, type RetryPolicy } from './retry.js'
@@ -20,6 +21,8 @@ export interface QueueOptions {
   lock?: ConversationLock | undefined
   /** Keeps an older value from being written over a newer one (invariant 7). */
   order?: Order | undefined
+  /** Read-your-writes: what a late read shows is not written back over what this gateway wrote. */
+  journal?: Journal | undefined
   budget: RateBudget
   /** Updates waiting or being written, for one conversation and in all, before OVERLOADED. */
   maxPerConversation: number
@@ -63,7 +66,7 @@ export class UpdateQueue {
   constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
-    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', refuseEnded: opts.refuseEnded ?? true, budget: opts.budget, order: opts.order, clock: this.#clock, onUnordered: opts.onUnordered })
+    this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', refuseEnded: opts.refuseEnded ?? true, budget: opts.budget, order: opts.order, journal: opts.journal ?? new Journal(new MemoryJournalStore(), PROPAGATION_MS, this.#clock), clock: this.#clock, onUnordered: opts.onUnordered })
   }
 
   /** Conversations with a write in flight or pending. */

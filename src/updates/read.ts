@@ -1,6 +1,7 @@
-import { ApiError, conversationEnded } from '../errors.js'
+import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
 import type { Conversation } from '../genesys/client.js'
 import type { RateBudget } from './budget.js'
+import { Journal, MemoryJournalStore, PROPAGATION_MS } from './journal.js'
 import { chooseParticipant } from '../attributes/participant.js'
 import { toApiError } from './answer.js'
 import type { ReadResult, Target, Upstream, Urgency } from './ports.js'
@@ -8,6 +9,8 @@ import { withRetries, type Retry, type RetryPolicy } from './retry.js'
 
 export interface ReaderOptions {
   policy: RetryPolicy
+  /** A late read shows what this gateway wrote, not the map before it. */
+  journal?: Journal | undefined
   budget: RateBudget
   onRetry?: ((retry: Retry) => void) | undefined
   clock?: (() => number) | undefined
@@ -22,11 +25,13 @@ export class AttributeReader {
   readonly #upstream: Upstream
   readonly #opts: ReaderOptions
   readonly #clock: () => number
+  readonly #journal: Journal
 
   constructor (upstream: Upstream, opts: ReaderOptions) {
     this.#upstream = upstream
     this.#opts = opts
     this.#clock = opts.clock ?? Date.now
+    this.#journal = opts.journal ?? new Journal(new MemoryJournalStore(), PROPAGATION_MS, this.#clock)
   }
 
   /** `refuseEnded`: read for a dry run, which answers as the write would: an ended conversation is refused. */
@@ -34,7 +39,10 @@ export class AttributeReader {
     const conversation = await this.conversation(conversationId, urgency)
     if (refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
     const p = chooseParticipant(conversation, target, false)
-    return { participantId: p.id, attributes: p.attributes ?? {} }
+    const { attributes } = await this.#journal
+      .correct(conversationId, p.id, p.attributes ?? {})
+      .catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+    return { participantId: p.id, attributes }
   }
 
   /** The whole conversation (every participant), by the same path: the console shows it. */

@@ -6,6 +6,7 @@ import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.
 import type { Priority, RateBudget, Reservation } from './budget.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
+import type { Entry, Journal } from './journal.js'
 import { latest, type Order } from './order.js'
 import type { Lease, Upstream, WriteResult } from './ports.js'
 import { backoff } from './retry.js'
@@ -23,6 +24,13 @@ export const SEND_WINDOW_MS = 100
  */
 const RECORD_ATTEMPTS = 3
 
+/**
+ * In merge mode, a PATCH sent this long after its read (it waited out a 429's pause, or a token)
+ * reads again first: the longer the full map waits, the likelier it carries a value that someone
+ * else has changed meanwhile back over theirs.
+ */
+export const REREAD_AFTER_MS = 500
+
 export interface WriterOptions {
   /**
    * merge: read, merge, write the full map; right whether Genesys merges or replaces.
@@ -31,11 +39,20 @@ export interface WriterOptions {
   mode: 'merge' | 'patch'
   budget: RateBudget
   order?: Order | undefined
+  /** What this gateway wrote lately, so that a late read is not written back over it. */
+  journal: Journal
   clock: () => number
   /** Refuse a write to a conversation found ended (ENDED_CONVERSATION_WRITES=refuse); only a read can find it. */
   refuseEnded: boolean
   /** A write's order record could not be stored: a late, older value could now overwrite what it wrote. */
   onUnordered?: ((conversationId: string, err: unknown) => void) | undefined
+}
+
+/** A read of the participant: when it came, and its map as the journal corrects it. */
+interface Seen {
+  at: number
+  attributes: Attributes
+  entries: Map<string, Entry> | undefined
 }
 
 /** One attempt at a batch's write: read, merge, and PATCH, within the send window and the lease. */
@@ -82,19 +99,24 @@ export class Writer {
   ): Promise<WriteResult | undefined> {
     const { mode, clock } = this.#opts
     let participant: ChosenParticipant
+    let seen: Seen | undefined
     if (!reads) {
       participant = { id: (batch.target as { participantId: string }).participantId }
     } else {
       await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
-      const conversation = await this.#upstream.getConversation(conversationId)
-      if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
-      participant = chooseParticipant(conversation, batch.target, true)
+      ;({ participant, seen } = await this.#read(conversationId, batch))
     }
     if (batch.waiters.size === 0) return undefined
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
     // A pause Genesys asked for (a 429) is waited out here, when the callers' deadline allows.
     await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
+    if (mode === 'merge' && seen !== undefined && clock() - seen.at > REREAD_AFTER_MS) {
+      // One more unit, outside the reservation: rare, and worth it against reverting someone's write.
+      await this.#opts.budget.take(hasLive(batch) ? 'live' : 'bulk', deadlineOf(batch) - SEND_WINDOW_MS)
+      ;({ participant, seen } = await this.#read(conversationId, batch))
+      if (batch.waiters.size === 0) return undefined
+    }
     if (!batch.mayHaveLanded) {
       for (const w of batch.waiters) if (w.deadline - clock() < SEND_WINDOW_MS) answerLate(w)
       if (batch.waiters.size === 0) return undefined
@@ -112,7 +134,7 @@ export class Writer {
       ? await order.fresh(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
       : batch.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
-    const attributes: Attributes = mode === 'patch' ? changes : merge(participant.attributes, changes)
+    const attributes: Attributes = mode === 'patch' ? changes : merge(seen?.attributes, changes)
     if (Object.keys(changes).length === 0) return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
@@ -130,14 +152,31 @@ export class Writer {
     // Should Redis fail here, the write still happened and its callers are told so. Without the
     // record, a late older value could be written over this one: tried again while the lock
     // still holds (no other write to the conversation can happen meanwhile), else reported.
-    if (order) await this.#record(order, conversationId, participant.id, Object.keys(changes), batch.seqs, lease)
+    const { journal } = this.#opts
+    const before = mode === 'merge' ? seen?.attributes : undefined
+    await this.#record(conversationId, lease, () => journal.wrote(conversationId, participant.id, changes, before, seen?.entries))
+    if (order) await this.#record(conversationId, lease, () => order.written(conversationId, participant.id, Object.keys(changes), batch.seqs))
     return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
   }
 
-  async #record (order: Order, conversationId: string, participantId: string, keys: string[], seqs: Batch['seqs'], lease: Lease | undefined): Promise<void> {
+  /** The conversation, its participant for this batch, and that participant's map as corrected by the journal. */
+  async #read (conversationId: string, batch: Batch): Promise<{ participant: ChosenParticipant; seen: Seen }> {
+    const conversation = await this.#upstream.getConversation(conversationId)
+    const at = this.#opts.clock()
+    if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
+    const participant = chooseParticipant(conversation, batch.target, true)
+    if (this.#opts.mode === 'patch') return { participant, seen: { at, attributes: participant.attributes ?? {}, entries: undefined } }
+    const corrected = await this.#opts.journal
+      .correct(conversationId, participant.id, participant.attributes ?? {})
+      .catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+    return { participant, seen: { at, ...corrected } }
+  }
+
+  /** What a write carried, recorded; tried again while the lock holds, else reported. */
+  async #record (conversationId: string, lease: Lease | undefined, record: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await order.written(conversationId, participantId, keys, seqs)
+        return await record()
       } catch (err) {
         if (attempt >= RECORD_ATTEMPTS || lease?.held === false) return this.#opts.onUnordered?.(conversationId, err)
         await sleep(backoff({ baseMs: 20, maxMs: 40, random: Math.random }, attempt))
