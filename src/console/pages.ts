@@ -131,6 +131,22 @@ function endSection (id: string, endTime: string | undefined): string {
   return `<form method="post" action="/console/conversations/${h(id)}/end"><button type="submit">End this conversation (the caller hangs up)</button></form>`
 }
 
+/**
+ * Sandbox only: a write as a flow's Set Participant Data makes it, straight into the simulator, so
+ * that what the gateway does with someone else's value can be seen.
+ */
+function behindSection (id: string, participants: ConsoleParticipant[]): string {
+  const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
+  return `<details><summary>Write as a flow would, behind the gateway's back</summary>
+<p class="muted">Straight into the simulated Genesys, per key, as Set Participant Data or another integration writes. Reads show it only after the simulator's read lag, as Genesys's do: the gateway must keep it.</p>
+<form method="post" id="behind" class="write" action="/console/conversations/${h(id)}/behind">
+<label>Participant <select name="participant">${options}</select></label>
+<label>Attribute name <input name="name" required autocomplete="off"></label>
+<label>Value <input name="value" autocomplete="off"></label>
+<button type="submit">Write as a flow</button>
+</form></details>`
+}
+
 export interface ConversationExtras {
   /** A section of the asynchronous updates to this conversation, where they exist. */
   updates?: string | undefined
@@ -140,13 +156,16 @@ export interface ConversationExtras {
   guessed?: boolean
   /** Why the signed-in key cannot write from here; the form is then shown disabled. */
   cannotWrite?: string | undefined
+  /** Sandbox: a form to write as a flow would, behind the gateway's back. */
+  behind?: boolean
 }
 
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false, cannotWrite }: ConversationExtras = {}): string {
+export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false, cannotWrite, behind = false }: ConversationExtras = {}): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
 ${ended ? endSection(id, ended.endTime) : ''}
+${behind ? behindSection(id, participants) : ''}
 <p id="live" role="status" aria-live="polite"></p>
 ${participants.map((p) => participantSection(p, writers)).join('\n')}
 ${updates}

@@ -182,6 +182,20 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     return reply.redirect(`/console/conversations/${id}`, 303)
   })
 
+  // A flow's Set Participant Data, or another integration, writing the same participant: what the
+  // gateway must not undo. Straight into the simulator, which shows it to reads only after its lag.
+  app.post<{ Params: Params; Body: { participant?: string; name?: string; value?: string } }>('/console/conversations/:id/behind', async (req, reply) => {
+    if (source.writeBehind === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'writes behind the gateway\'s back are made here only in sandbox mode')
+    const id = req.params.id.toLowerCase()
+    const name = req.body?.name ?? ''
+    if (name === '') throw new ApiError('INVALID_BODY', 'name: the attribute to write is missing', { errors: [{ in: 'body', path: '/name', message: 'missing' }] })
+    const participant = (req.body?.participant ?? '').toLowerCase()
+    if (!source.writeBehind(id, participant, { [name]: req.body?.value ?? '' })) {
+      throw new ApiError('PARTICIPANT_NOT_FOUND', `the simulator has no participant ${participant} in conversation ${id}`)
+    }
+    return reply.redirect(`/console/conversations/${id}`, 303)
+  })
+
   app.get<{ Params: Params }>('/console/conversations/:id', async (req, reply) => {
     const { id } = req.params
     const page = chrome(req, `Conversation ${id}`)
@@ -193,7 +207,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
       const section = updates && conversationUpdates(updates)
       const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
       const guessed = !sandbox && publicUrl === undefined
-      const extras = { updates: section, ended, guessed, cannotWrite: unsignable(req) }
+      const extras = { updates: section, ended, guessed, cannotWrite: unsignable(req), behind: source.writeBehind !== undefined }
       return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writes.writers(id.toLowerCase()), authOn, extras))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err

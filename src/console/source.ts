@@ -24,6 +24,8 @@ export interface ConversationSource {
   create?(): string
   /** Ends the conversation as a hang-up would (sandbox only); its endTime, undefined when unknown. */
   end?(conversationId: string): string | undefined
+  /** Sets attributes behind this service's back, as a flow would (sandbox only); false when the participant is unknown. */
+  writeBehind?(conversationId: string, participantId: string, attributes: Record<string, string>): boolean
   /** When the conversation ended, where the source can tell without a request (sandbox only). */
   endTime?(conversationId: string): string | undefined
   /** A write went through this service: the next read must not be an older copy. */
@@ -47,6 +49,7 @@ export function simulatorSource (sim: Simulator): ConversationSource {
       return id
     },
     end: (id) => sim.end(id)?.endTime,
+    writeBehind: (id, participantId, attributes) => sim.writeBehind(id, participantId, attributes),
     endTime: (id) => sim.conversation(id)?.endTime,
     changed () {},
   }

@@ -1,3 +1,4 @@
+import type { Attributes } from '../attributes/body.js'
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
 import type { Conversation } from '../genesys/client.js'
 import type { RateBudget } from './budget.js'
@@ -36,17 +37,28 @@ export class AttributeReader {
 
   /** `refuseEnded`: read for a dry run, which answers as the write would: an ended conversation is refused. */
   async read (conversationId: string, target: Target, urgency: Urgency, refuseEnded = false): Promise<ReadResult> {
-    const conversation = await this.conversation(conversationId, urgency)
+    const conversation = await this.#get(conversationId, urgency)
     if (refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
     const p = chooseParticipant(conversation, target, false)
-    const { attributes } = await this.#journal
-      .correct(conversationId, p.id, p.attributes ?? {})
-      .catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
-    return { participantId: p.id, attributes }
+    return { participantId: p.id, attributes: await this.#corrected(conversationId, p.id, p.attributes) }
   }
 
-  /** The whole conversation (every participant), by the same path: the console shows it. */
-  conversation (conversationId: string, urgency: Urgency): Promise<Conversation> {
+  /** The whole conversation (every participant), by the same path, each map as the gateway knows it: the console shows it. */
+  async conversation (conversationId: string, urgency: Urgency): Promise<Conversation> {
+    const conversation = await this.#get(conversationId, urgency)
+    const participants = await Promise.all(
+      conversation.participants.map(async (p) => ({ ...p, attributes: await this.#corrected(conversationId, p.id, p.attributes) }))
+    )
+    return { ...conversation, participants }
+  }
+
+  /** A late read shows what this gateway wrote, not the map before it. */
+  async #corrected (conversationId: string, participantId: string, attributes: Attributes | undefined): Promise<Attributes> {
+    const corrected = this.#journal.correct(conversationId, participantId, attributes ?? {})
+    return (await corrected.catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))).attributes
+  }
+
+  #get (conversationId: string, urgency: Urgency): Promise<Conversation> {
     const { budget, policy, onRetry } = this.#opts
     const attempt = withRetries(
       policy,

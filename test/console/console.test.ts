@@ -156,3 +156,27 @@ t.test('outside sandbox with CONSOLE=1: refuses without a valid key; a signed-in
   const out = await form(`${url}/console/sign-out`, {}, { cookie })
   t.match(out.headers.get('set-cookie'), /Max-Age=0/)
 })
+
+t.test("sandbox: a flow's write behind the gateway's back, from the conversation page, and the gateway keeps it", async (t) => {
+  const { url, sim } = await startSandboxStack(t, {})
+  const made = await form(`${url}/console/conversations`, {})
+  const page = made.headers.get('location')!
+  const conversationId = page.split('/').pop()!
+  const [customer] = sim.conversation(conversationId)!.participants
+  const html = await (await get(url + page)).text()
+  t.match(html, `<form method="post" id="behind" class="write" action="/console/conversations/${conversationId}/behind">`, 'the form is on the page')
+
+  t.equal((await postJson(`${url}/participants/${conversationId}/${customer!.id}/data`, { attributes: { crm: '1' } })).status, 200)
+  const behind = await form(`${url}${page}/behind`, { participant: customer!.id, name: 'flow_step', value: 'menu' })
+  t.equal(behind.status, 303)
+  t.equal(behind.headers.get('location'), page, 'back to the page')
+  t.same(sim.attributes(conversationId, customer!.id), { crm: '1', flow_step: 'menu' })
+  // The gateway's next write reads Genesys late (the sandbox lags), and still keeps the flow's value.
+  t.equal((await postJson(`${url}/participants/${conversationId}/${customer!.id}/data`, { attributes: { crm: '2' } })).status, 200)
+  t.same(sim.attributes(conversationId, customer!.id), { crm: '2', flow_step: 'menu' })
+
+  t.equal((await form(`${url}${page}/behind`, { participant: id(), name: 'x', value: 'y' })).status, 404, 'an unknown participant')
+  const nameless = await form(`${url}${page}/behind`, { participant: customer!.id, value: 'y' })
+  t.equal(nameless.status, 400)
+  t.match(await nameless.json(), { code: 'INVALID_BODY', errors: [{ path: '/name' }] })
+})

@@ -31,6 +31,12 @@ export async function until (holds: () => boolean): Promise<void> {
   while (!holds()) await new Promise((resolve) => setTimeout(resolve, 5))
 }
 
+/**
+ * The simulator's read lag in tests: every write-path test runs against a Genesys that shows
+ * writes late. Short, so a test that waits for Genesys to show a write (a foreign one) waits little.
+ */
+export const TEST_READ_LAG_MS = 150
+
 /** Fresh UUIDs that look like Genesys ids. */
 export const id = () => crypto.randomUUID()
 
@@ -66,7 +72,8 @@ export async function startStack (
     sim = opts.shareSimWith.sim
     simUrl = opts.shareSimWith.config.genesys.apiUrl
   } else {
-    sim = buildSimulator({ clientId, clientSecret: 'test-secret', ...opts.sim })
+    // Reads lag writes, as Genesys's do, unless a test says otherwise.
+    sim = buildSimulator({ clientId, clientSecret: 'test-secret', readLagMs: TEST_READ_LAG_MS, ...opts.sim })
     simUrl = await sim.app.listen({ port: 0, host: '127.0.0.1' })
     t.teardown(() => sim.app.close())
   }
