@@ -44,7 +44,7 @@ t.test('a flow and a CRM on one participant side by side, and 20 conversations a
   const calls = Array.from({ length: 20 }, () => ({ c: id(), p: id() }))
   for (const { c, p } of calls) s.sim.seed({ id: c, participants: [{ id: p, purpose: 'customer' }, { id: id(), purpose: 'agent' }] })
   // What each conversation was answered 200 for: on a loaded machine a caller's deadline may pass.
-  const acknowledged = new Map(calls.map(({ c }) => [c, {} as Record<string, string>]))
+  const acknowledged = new Map<string, Record<string, string>>(calls.map(({ c }) => [c, {}]))
   const call = async (path: string, c: string, key: string) => {
     const a = await s.post(path, { attributes: { [key]: 'v' } })
     if (a.status === 200) acknowledged.get(c)![key] = 'v'

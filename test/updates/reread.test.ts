@@ -1,0 +1,60 @@
+import t from 'tap'
+import type { Attributes } from '../../src/attributes/body.js'
+import { RateBudget } from '../../src/updates/budget.js'
+import type { Upstream } from '../../src/updates/ports.js'
+import { UpdateQueue } from '../../src/updates/queue.js'
+import { RetryPolicy } from '../../src/updates/retry.js'
+import { REREAD_AFTER_MS } from '../../src/updates/write.js'
+
+// Merge mode writes the full map it read. When the PATCH has to wait after its read (a token to
+// fetch, a 429's pause), someone else may write meanwhile: a map that waited is read again.
+
+function setup (waitAfterRead: number) {
+  let now = 1_000_000
+  let genesys: Attributes = { before: '1' }
+  const log: string[] = []
+  const upstream: Upstream = {
+    getConversation: async (id) => {
+      log.push('get')
+      return { id, participants: [{ id: 'p', purpose: 'customer', attributes: { ...genesys } }] }
+    },
+    patchParticipantAttributes: async (_c, _p, attributes) => {
+      log.push('patch')
+      genesys = { ...attributes } // Genesys replacing the map: the worst case for a stale one
+    },
+    // What happens between the read and the PATCH: the clock moves, and a flow writes.
+    prepare: () => {
+      if (waitAfterRead === 0) return undefined
+      now += waitAfterRead
+      genesys = { ...genesys, flow: 'set meanwhile' }
+      waitAfterRead = 0
+      return Promise.resolve()
+    },
+  }
+  const q = new UpdateQueue(upstream, {
+    mode: 'merge',
+    clock: () => now,
+    policy: new RetryPolicy({ conflictRetries: 0 }),
+    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+    maxPerConversation: 10,
+    maxTotal: 10,
+    unknownOutcomePause: async () => {},
+  })
+  const write = () => q.submit('c', { participantId: 'p' }, { changes: { ours: 'x' }, deadline: now + 60_000, priority: 'live' })
+  return { write, log, genesys: () => genesys }
+}
+
+t.test(`a PATCH that waited more than ${REREAD_AFTER_MS} ms after its read reads again, and keeps what was written meanwhile`, async (t) => {
+  const s = setup(REREAD_AFTER_MS + 1)
+  const result = await s.write()
+  t.same(s.log, ['get', 'get', 'patch'])
+  t.same(s.genesys(), { before: '1', flow: 'set meanwhile', ours: 'x' })
+  t.same(result.attributes, { before: '1', flow: 'set meanwhile', ours: 'x' })
+})
+
+t.test('a PATCH sent right after its read does not read again', async (t) => {
+  const s = setup(0)
+  await s.write()
+  t.same(s.log, ['get', 'patch'])
+  t.same(s.genesys(), { before: '1', ours: 'x' })
+})
