@@ -38,6 +38,8 @@ export interface DoctorOptions {
   sandbox?: boolean
   /** Between reads that wait for a 202'd write to show; tests pass one that does not wait. */
   pause?: (ms: number) => Promise<void>
+  /** What the probe measures how long a write took to show by; tests pass the one their pause moves. */
+  clock?: () => number
 }
 
 // A made-up conversation: reading it proves the API host answers and accepts the token, and its
@@ -91,7 +93,7 @@ export async function runDoctor (config: Config, opts: DoctorOptions = {}): Prom
     })
     checks.push(rateLimitCheck(api.headers, g.rateLimit.requests))
     if (opts.probe !== undefined && readable) {
-      const found = await probe(client, opts.probe.conversationId, opts.probe.participantId, { writeMode: g.writeMode, pause: opts.pause })
+      const found = await probe(client, opts.probe.conversationId, opts.probe.participantId, { writeMode: g.writeMode, pause: opts.pause, clock: opts.clock })
       semantics = found.semantics
       checks.push(found.check)
     }

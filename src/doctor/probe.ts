@@ -9,13 +9,15 @@ import type { Check } from './doctor.js'
 export type Semantics = 'merge' | 'replace' | 'unknown'
 
 const NAME = 'PATCH semantics (merge or replace)'
-// A 202 may show on the next read a moment later: read this often, this far apart, before concluding.
-const READS = 5
-const READ_GAP_MS = 300
+// Genesys shows a write late: its own advice is to retry a read-back for up to 10 s.
+const SHOW_WAIT_MS = 10_000
+const READ_GAP_MS = 250
 
 export interface ProbeOptions {
   writeMode: 'merge' | 'patch'
   pause?: ((ms: number) => Promise<void>) | undefined
+  /** For the report of how long a write took to show. */
+  clock?: (() => number) | undefined
 }
 
 /**
@@ -32,6 +34,7 @@ export async function probe (
   opts: ProbeOptions
 ): Promise<{ semantics: Semantics; check: Check }> {
   const pause = opts.pause ?? ((ms) => sleep(ms))
+  const clock = opts.clock ?? Date.now
   const read = async (): Promise<{ attributes: Attributes; endTime: string | undefined } | undefined> => {
     const c = await client.getConversation(conversationId)
     const p = c.participants.find((x) => x.id === participantId)
@@ -44,26 +47,31 @@ export async function probe (
   const run = randomUUID().slice(0, 8)
   const [a, b] = ['pdg_doctor_probe_1', 'pdg_doctor_probe_2']
   const values = { [a]: `probe-${run}-1`, [b]: `probe-${run}-2` }
-  /** Reads until `key` shows its probe value (or the reads run out). */
-  const settled = async (key: string) => {
+  /** Reads until the map `shows` what was written, for up to SHOW_WAIT_MS: the last read, and how long it took. */
+  const shown = async (shows: (attributes: Attributes) => boolean) => {
+    const start = clock()
     let now = await read()
-    for (let i = 1; i < READS && now?.attributes[key] !== values[key]; i++) {
+    for (let waited = 0; !(now !== undefined && shows(now.attributes)) && waited < SHOW_WAIT_MS; waited += READ_GAP_MS) {
       await pause(READ_GAP_MS)
       now = await read()
     }
-    return now?.attributes ?? {}
+    return { attributes: now?.attributes ?? {}, ok: now !== undefined && shows(now.attributes), ms: clock() - start, participant: now }
   }
+  const settled = (key: string) => shown((m) => m[key] === values[key])
 
   let semantics: Semantics = 'unknown'
   let why = ''
+  let lag = ''
   try {
     await client.patchParticipantAttributes(conversationId, participantId, { [a]: values[a]! })
-    await settled(a)
+    const firstShown = await settled(a)
+    lag = firstShown.ok ? `a write showed after ${Math.round(firstShown.ms)} ms` : ''
     await client.patchParticipantAttributes(conversationId, participantId, { [b]: values[b]! })
-    const after = await settled(b)
+    const { attributes: after, ok: secondShown } = await settled(b)
     const others = Object.keys(before).filter((k) => k !== a && k !== b)
     const kept = others.every((k) => after[k] === before[k])
-    if (after[b] !== values[b]) why = `the second probe key did not show within ${READS} reads`
+    if (!firstShown.ok) why = `the first probe key did not show within ${SHOW_WAIT_MS / 1000} s`
+    else if (!secondShown) why = `the second probe key did not show within ${SHOW_WAIT_MS / 1000} s`
     else if (after[a] === values[a] && kept) semantics = 'merge'
     else if (!(a in after) && Object.keys(after).every((k) => k === b)) semantics = 'replace'
     else why = `after two single-key writes the participant held ${Object.keys(after).sort().join(', ') || 'nothing'}, which is neither merge nor replace`
@@ -79,7 +87,9 @@ export async function probe (
   let restored: string
   try {
     await client.patchParticipantAttributes(conversationId, participantId, restore)
-    restored = await verify(await read(), before, [a, b])
+    // Read until the restore shows (it shows late too), or the wait is over and it is told as it stands.
+    const back = await shown((m) => verify({ attributes: m }, before, [a, b]).startsWith('put back'))
+    restored = verify(back.participant, before, [a, b])
   } catch (err) {
     restored = `putting the participant back failed (${(err as Error).message}): check ${a} and ${b} and its other attributes by hand`
   }
@@ -93,7 +103,7 @@ export async function probe (
       ? 'GENESYS_WRITE_MODE=patch would erase every attribute a write does not name: set GENESYS_WRITE_MODE=merge'
       : 'keep GENESYS_WRITE_MODE=merge (the default): it reads and writes the full map'
   const wrongMode = semantics === 'replace' && opts.writeMode === 'patch'
-  return { semantics, check: { name: NAME, ok: ok && !wrongMode, detail: `${semantics}: ${advice}; ${restored}` } }
+  return { semantics, check: { name: NAME, ok: ok && !wrongMode, detail: `${semantics}: ${advice}; ${lag}; ${restored}` } }
 }
 
 const unknown = (why: string) => ({ semantics: 'unknown' as const, check: { name: NAME, ok: false, detail: `unknown: ${why}` } })

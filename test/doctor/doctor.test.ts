@@ -68,6 +68,28 @@ t.test('replace with GENESYS_WRITE_MODE=patch fails: that mode would erase attri
   t.same(sim.attributes(c, p), { tier: 'gold', crm_id: '42' })
 })
 
+t.test('a Genesys that shows writes 400 ms late: the probe waits for each write, says how long it took, and still tells merge', async (t) => {
+  let now = Date.now()
+  const { sim, env, c, p } = await org(t, { semantics: 'merge', readLagMs: 400, clock: () => now })
+  // Each pause between reads moves the simulator's clock, as the time would pass.
+  const pause = async (ms: number) => {
+    now += ms
+  }
+  const report = await runDoctor(loadConfig(env), { probe: { conversationId: c, participantId: p }, pause, clock: () => now })
+  t.equal(report.semantics, 'merge')
+  t.match(check(report, 'PATCH semantics')!.detail, /a write showed after 500 ms/, 'two reads 250 ms apart')
+  t.match(check(report, 'PATCH semantics')!.detail, /put back: every attribute as it was/, 'the restore, read back once it showed')
+  t.same(sim.attributes(c, p), { tier: 'gold', crm_id: '42', pdg_doctor_probe_1: '', pdg_doctor_probe_2: '' })
+})
+
+t.test('a write that never shows: unknown after 10 s, said so', async (t) => {
+  let now = Date.now()
+  const { env, c, p } = await org(t, { readLagMs: 60_000, clock: () => now })
+  const report = await runDoctor(loadConfig(env), { probe: { conversationId: c, participantId: p }, pause: async (ms) => { now += ms }, clock: () => now })
+  t.equal(report.semantics, 'unknown')
+  t.match(check(report, 'PATCH semantics'), { ok: false, detail: /the first probe key did not show within 10 s/ })
+})
+
 t.test('an ended test call is not probed: unknown, with the reason', async (t) => {
   const { sim, env, c, p } = await org(t)
   sim.end(c)
