@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|drain|flood|burst|memory]`: this service against a plain
+// `npm run bench [-- --quick] [--runs N] [--before REV] [--only spread|hot|mixed|drain|flood|burst|lag|memory]`: this service against a plain
 // forwarder and the read-merge-write that tutorials teach, in one run on this machine, against
 // the Genesys simulator. Every system runs in a process of its own; autocannon drives them from
 // this one. Timed scenarios run N rounds (3 by default), each round in a rotated order; each
@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { bursts, type BurstSystem } from './burst.js'
+import { lagged } from './lag.js'
 import { drain } from './drain.js'
 import { flood } from './flood.js'
 import { drained, redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
@@ -411,6 +412,16 @@ if (selected('burst')) {
     systems.push({ name: `before: ${sha}`, script: `.bench/${sha}/dist/server.js`, flags })
   }
   console.log(await bursts(systems, quick ? [10, 150] : [10, 50, 100, 150]))
+  console.log()
+}
+if (selected('lag')) {
+  console.log(`## lag: ${quick ? 5 : 20} flows at once, each making ${quick ? 4 : 6} calls in a row (a new key each) on its own participant; the simulator's reads lag its writes; merge mode\n`)
+  const systems: BurstSystem[] = [{ name: 'this service', script: 'dist/server.js' }]
+  if (before !== undefined) {
+    const { sha, flags } = buildRevision(before)
+    systems.push({ name: `before: ${sha}`, script: `.bench/${sha}/dist/server.js`, flags })
+  }
+  console.log(await lagged(systems, quick ? 5 : 20, quick ? 4 : 6))
   console.log()
 }
 if (!quick && (only === undefined || only.includes('memory'))) {
