@@ -4,7 +4,7 @@ import { RedisDeliveryStore } from '../../src/delivery/redis.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack, type Answer, type Teardown } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, TEST_READ_LAG_MS, type Answer, type Teardown } from '../helpers/stack.js'
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const crm = { 'x-api-key': 'crm-key', prefer: 'respond-async' }
@@ -25,7 +25,7 @@ async function settle (url: string, ids: string[], withinMs: number): Promise<Ma
 
 async function simulator (t: Teardown, opts: Parameters<typeof buildSimulator>[0] = {}) {
   const clientId = `async-${id()}`
-  const sim = buildSimulator({ clientId, clientSecret: 's', ...opts })
+  const sim = buildSimulator({ clientId, clientSecret: 's', readLagMs: TEST_READ_LAG_MS, ...opts })
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => sim.app.close())
   const env = { GENESYS_CLIENT_ID: clientId, GENESYS_CLIENT_SECRET: 's', GENESYS_API_URL: url, GENESYS_LOGIN_URL: url, GENESYS_RATE_LIMIT_PER_MINUTE: '1000000', API_KEYS: 'crm:crm-key:bulk,other:other-key' }

@@ -3,10 +3,10 @@ import { Agent, request } from 'undici'
 import { CATALOGUE } from '../../src/errors.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from '../helpers/process.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { id, send, startStack, TEST_READ_LAG_MS } from '../helpers/stack.js'
 
 t.test('SIGTERM in the middle of load: every request is answered, and every 2xx is in Genesys', async (t) => {
-  const sim = buildSimulator({ clientId: 'c', clientSecret: 's', writeMs: 100 })
+  const sim = buildSimulator({ clientId: 'c', clientSecret: 's', writeMs: 100, readLagMs: TEST_READ_LAG_MS })
   const simUrl = await sim.app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => sim.app.close())
   const shutdownMs = 4000
