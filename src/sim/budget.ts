@@ -6,7 +6,7 @@ import { tooManyRequests } from './replies.js'
 import type { SimStats } from './stats.js'
 
 /** Genesys's per-token default, named in the headers of an injected 429 when no budget is set. */
-const GENESYS_TOKEN_BUDGET = 300
+export const GENESYS_TOKEN_BUDGET = 300
 
 export interface Budget {
   /** The requests a window allows, as an injected 429 reports it. */

@@ -41,6 +41,8 @@ export const simEnv = z
       .optional(),
     // Requests per minute per token (GET and PATCH) before 429, like Genesys's 300; unset means no budget.
     SIM_RATE_LIMIT_PER_MINUTE: number,
+    // answer (default) or forbidden: the Limits API refused 403, as some orgs' permissions do.
+    SIM_LIMITS_API: z.string().optional(),
   })
   .superRefine((e, ctx) => {
     // Variables already refused for their format are left out, so each problem is told once.
@@ -69,6 +71,7 @@ const OPTION: Partial<Record<keyof SimEnv, string>> = {
   SIM_FAULT_DROP_RATE: 'faults.dropRate',
   SIM_LATENCY_MS: 'faults.latencyMs',
   SIM_RATE_LIMIT_PER_MINUTE: 'rateLimit.requests',
+  SIM_LIMITS_API: 'limitsApi',
 }
 const VARIABLES = Object.entries(OPTION) as Array<[keyof SimEnv, string]>
 

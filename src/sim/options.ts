@@ -75,6 +75,11 @@ export const simulatorOptions = z.object({
    * budget to play a shared OAuth client or a lower org limit.
    */
   rateLimit: z.object({ requests: z.int().min(1), windowMs: z.number().positive().default(60_000) }).optional(),
+  /**
+   * GET /api/v2/organizations/limits/namespaces/platform.api: answered with the org's limits, or
+   * refused 403 as an org on an older permission model (limits:organization:view) refuses it.
+   */
+  limitsApi: z.enum(['answer', 'forbidden']).default('answer'),
   /** Keep a log of every API request in `sim.requests` (tests check rate windows with it). */
   recordRequests: z.boolean().default(false),
 })

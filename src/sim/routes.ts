@@ -1,7 +1,7 @@
 // The Genesys-shaped routes: token, GET conversation, PATCH participant attributes.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Budget } from './budget.js'
+import { GENESYS_TOKEN_BUDGET, type Budget } from './budget.js'
 import type { Fate, Faults } from './faults.js'
 import type { SimSettings } from './options.js'
 import { fail } from './replies.js'
@@ -54,6 +54,24 @@ export function genesysRoutes (app: FastifyInstance, { settings, stats, state, t
     const c = state.conversation(req.params.id)
     if (c === undefined) return fail(reply, 404, 'not.found', `Conversation ${req.params.id} not found`)
     return state.shown(c)
+  })
+
+  // The org's effective limits, as Genesys publishes them; this token's rate is the simulator's own
+  // budget (Genesys's 300 when none is set). Counted like any API request.
+  app.get<{ Params: { namespace: string } }>('/api/v2/organizations/limits/namespaces/:namespace', async (req, reply) => {
+    if ((await admit('read', req, reply)) === undefined) return reply
+    stats.limitReads++
+    if (settings.limitsApi === 'forbidden') return fail(reply, 403, 'missing.permissions', 'Unable to perform the requested action. You are missing the following permission(s): [limits:organization:view]')
+    if (req.params.namespace !== 'platform.api') return fail(reply, 404, 'not.found', `Namespace ${req.params.namespace} not found`)
+    const limit = (key: string, value: number) => ({ key, namespace: 'platform.api', value })
+    return {
+      entities: [
+        limit('client.credentials.token.rate.per.minute', settings.rateLimit?.requests ?? GENESYS_TOKEN_BUDGET),
+        limit('token.rate.per.minute', GENESYS_TOKEN_BUDGET),
+        limit('org.app.user.rate.per.minute', 3000),
+        limit('request.bytes.max', 512_000),
+      ],
+    }
   })
 
   async function patch (req: PatchRequest, reply: FastifyReply) {

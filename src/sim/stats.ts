@@ -3,6 +3,8 @@
 export interface SimStats {
   tokenRequests: number
   reads: number
+  /** Reads of the org's limits (the Limits API), answered or refused. */
+  limitReads: number
   /** PATCHes accepted and applied. */
   writes: number
   /** PATCHes refused with 409 because another write to the conversation was in flight. */
@@ -47,6 +49,7 @@ export function emptyStats (): SimStats {
   return {
     tokenRequests: 0,
     reads: 0,
+    limitReads: 0,
     writes: 0,
     conflicts: 0,
     writesInFlight: 0,

@@ -38,6 +38,7 @@ t.test('every variable reaches its option', async (t) => {
     SIM_FAULT_DROP_RATE: '0.4',
     SIM_LATENCY_MS: '5-40',
     SIM_RATE_LIMIT_PER_MINUTE: '300',
+    SIM_LIMITS_API: 'forbidden',
   }
   t.same(Object.keys(env).sort(), Object.keys(simEnv.shape).sort(), 'this test sets every variable there is')
   t.same(loadSimConfig(env), {
@@ -55,6 +56,7 @@ t.test('every variable reaches its option', async (t) => {
         strict: true,
         faults: { seed: 42, conflictRate: 0.1, rateLimitRate: 0.2, serverErrorRate: 0.3, dropRate: 0.4, latencyMs: { min: 5, max: 40 } },
         rateLimit: { requests: 300 },
+        limitsApi: 'forbidden',
       },
     },
   })

@@ -35,6 +35,10 @@ t.test('the official Genesys JS SDK logs in, patches and reads back through the 
   t.equal(participant?.purpose, 'customer', 'created on first use as the customer of the conversation the simulator made up')
   t.same(conversation.participants?.map((x) => x.purpose), ['customer', 'agent'], 'beside the agent the simulator made up')
   t.same(participant?.attributes, { customer_tier: 'platinum', crm_id: 'A-1' }, 'read back what was written')
+  // The org's effective limits, as the Limits API publishes them.
+  const limits = await new platformClient.OrganizationApi().getOrganizationsLimitsNamespace('platform.api')
+  t.match(limits.entities, [{ key: 'client.credentials.token.rate.per.minute', namespace: 'platform.api', value: 300 }])
+  t.equal(sim.stats.limitReads, 1)
   t.equal(sim.stats.writes, 2)
   t.equal(sim.stats.tokenRequests, 2)
 })
