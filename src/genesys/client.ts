@@ -25,6 +25,12 @@ const conversationSchema = z.object({
 
 export type Conversation = z.infer<typeof conversationSchema>
 
+// GET /api/v2/organizations/limits/namespaces/platform.api: the org's effective limits.
+const limitsSchema = z.object({ entities: z.array(z.object({ key: z.string(), value: z.number() }).loose()) })
+
+/** The limit that binds a client-credentials token (genesys-api.md, "Limits"): 300 unless support changed it. */
+export const TOKEN_RATE_LIMIT = 'client.credentials.token.rate.per.minute'
+
 export interface GenesysClientOptions extends HttpOptions {
   apiUrl: string
   tokens: TokenProvider
@@ -57,6 +63,19 @@ export class GenesysClient {
     const conversation = conversationSchema.safeParse(parsed)
     if (!conversation.success) throw malformed('getConversation', 'Genesys Cloud answered 200 to getConversation with something that is not a conversation')
     return conversation.data
+  }
+
+  /** The org's effective requests a minute for this client-credentials token; undefined when the answer does not name it. */
+  async getTokenRateLimit (): Promise<number | undefined> {
+    const text = await this.#call('getLimits', 'GET', '/api/v2/organizations/limits/namespaces/platform.api')
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {}
+    const limits = limitsSchema.safeParse(parsed)
+    if (!limits.success) throw malformed('getLimits', 'Genesys Cloud answered 200 to the Limits API with something that is not a list of limits')
+    const value = limits.data.entities.find((e) => e.key === TOKEN_RATE_LIMIT)?.value
+    return value !== undefined && Number.isInteger(value) && value > 0 ? value : undefined
   }
 
   async patchParticipantAttributes (conversationId: string, participantId: string, attributes: Attributes): Promise<void> {

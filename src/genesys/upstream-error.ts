@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 
-export type Operation = 'token' | 'getConversation' | 'patchAttributes'
+export type Operation = 'token' | 'getConversation' | 'patchAttributes' | 'getLimits'
 
 /**
  * Why a retried failure might not repeat, named for the metrics: the conversation changed (409),

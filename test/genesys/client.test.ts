@@ -190,3 +190,24 @@ t.test('a write refused by a pool already destroyed was never sent: known not ap
   t.equal(err.code, 'UPSTREAM_ERROR', 'not "outcome unknown": nothing was dispatched')
   t.match(err.detail, /UND_ERR_DESTROYED/)
 })
+
+t.test("the org's token rate limit from the Limits API: read, absent, malformed, refused", async (t) => {
+  const answers: Array<[number, string]> = [
+    [200, JSON.stringify({ entities: [{ key: 'token.rate.per.minute', namespace: 'platform.api', value: 300 }, { key: 'client.credentials.token.rate.per.minute', namespace: 'platform.api', value: 600 }] })],
+    [200, JSON.stringify({ entities: [{ key: 'token.rate.per.minute', namespace: 'platform.api', value: 300 }] })],
+    [200, '<html>a proxy</html>'],
+    [403, JSON.stringify({ code: 'missing.permissions', message: 'no' })],
+  ]
+  const paths: string[] = []
+  const { url } = await upstream(t, (req, res) => {
+    paths.push(req.url!)
+    const [status, body] = answers.shift()!
+    res.writeHead(status, { 'content-type': 'application/json' }).end(body)
+  })
+  const c = client(url)
+  t.equal(await c.getTokenRateLimit(), 600)
+  t.equal(await c.getTokenRateLimit(), undefined, 'an answer that does not name it')
+  t.match(await failure(c.getTokenRateLimit()), { code: 'UPSTREAM_ERROR' })
+  t.match(await failure(c.getTokenRateLimit()), { status: 502 })
+  t.same(paths, Array(4).fill('/api/v2/organizations/limits/namespaces/platform.api'))
+})
