@@ -1,6 +1,18 @@
 // Sandbox mode: the service without Genesys credentials, in front of the simulator in-process.
+import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './simulator.js'
+
+/**
+ * Where a sandbox gateway's simulator listens, outside the API keys (it is a loopback port of a
+ * simulator whose credentials are public): `npm run -s doctor` asks, so that its probe reaches
+ * the conversations this process wrote to rather than a simulator of its own.
+ */
+export const SANDBOX_SIMULATOR_PATH = '/__sandbox/simulator'
+
+export const sandboxRoute: FastifyPluginAsync<{ sim: Simulator }> = async (app, { sim }) => {
+  app.get(SANDBOX_SIMULATOR_PATH, { schema: { hide: true }, logLevel: 'silent' }, async () => ({ url: sim.app.listeningOrigin }))
+}
 
 /** Starts the simulator on a private port and points the configuration at it. */
 export async function startSandbox (config: Config): Promise<{ config: Config; sim: Simulator }> {
