@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import './messages.js'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
@@ -88,8 +89,10 @@ export class ConfigError extends Error {
 // Empty strings count as unset: `FOO=` in a compose file or .env means "no value".
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional())
-const int = (min: number, max: number, fallback: number) =>
-  optional(z.coerce.number().int().min(min).max(max)).transform((v) => v ?? fallback)
+const int = (min: number, max: number, fallback: number) => {
+  const range = `must be a whole number from ${min} to ${max}`
+  return optional(z.coerce.number({ error: range }).int(range).min(min, range).max(max, range)).transform((v) => v ?? fallback)
+}
 const httpUrl = optional(
   z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 )
