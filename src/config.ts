@@ -56,6 +56,8 @@ export interface Config {
   lockLeaseMs: number
   /** Empty means caller authentication is off (allowed in sandbox only). */
   apiKeys: ApiKey[]
+  /** Where the keys came from, for messages that tell an operator where to look. */
+  apiKeysFrom: 'API_KEYS' | 'API_KEYS_FILE' | undefined
   limits: {
     maxAttributes: number
     maxValueLength: number
@@ -266,6 +268,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
     lockLeaseMs: e.LOCK_LEASE_MS,
     apiKeys,
+    apiKeysFrom: file !== undefined ? 'API_KEYS_FILE' : given('API_KEYS') ? 'API_KEYS' : undefined,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,

@@ -32,7 +32,7 @@ export function sandboxBanner (config: Config, address: string): string {
     '  *** SANDBOX MODE ***',
     '  No GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET: writes go to the built-in Genesys simulator,',
     '  not to Genesys Cloud. Set the credentials and GENESYS_REGION to talk to your org.',
-    authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : '  Callers must send one of API_KEYS.',
+    authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : `  Callers must send one of the keys in ${config.apiKeysFrom ?? 'API_KEYS'}.`,
     `  See it in a browser: ${base}/console`,
     '',
     '  Try it:',
