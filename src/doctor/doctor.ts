@@ -140,7 +140,7 @@ const RATE_LIMIT = 'Rate limit of the token'
 const PROBE = 'PATCH semantics (merge or replace)'
 
 /** Checks that cannot run because `failed` did not pass: listed, so the report always counts every check. */
-const skip = (names: string[], failed: string): Check[] => names.map((name) => ({ name, ok: false, skipped: true, detail: `skipped: it needs "${failed}" to pass` }))
+const skip = (names: string[], failed: string): Check[] => names.map((name) => ({ name, ok: false, skipped: true, detail: `not checked: it needs "${failed}" to pass` }))
 
 /** Why an exchange failed, in a few words, without anything it was sent. */
 function reason (err: unknown): string {

@@ -112,12 +112,12 @@ t.test('a check that cannot run is listed as skipped, so the report always count
     ['PUBLIC_URL', true, false],
     ['API keys and signing secrets', true, false],
   ])
-  t.match(check(down, 'OAuth client'), { detail: 'skipped: it needs "Genesys Cloud region" to pass' })
+  t.match(check(down, 'OAuth client'), { detail: 'not checked: it needs "Genesys Cloud region" to pass' })
 
   // A refused OAuth client: what follows it is skipped; the CLI counts all seven.
   const human = await doctor({ ...env, GENESYS_CLIENT_SECRET: 'wrong-secret-0123456789' })
   t.equal(human.code, 1)
-  t.match(human.stdout, /^ {2}skip {2}Conversations API with this token: skipped: it needs "OAuth client" to pass$/m)
+  t.match(human.stdout, /^ {2}skip {2}Conversations API with this token: not checked: it needs "OAuth client" to pass$/m)
   t.match(human.stdout, /^1 of 7 checks failed, 2 skipped \(they need one that failed\)\.$/m)
   const json = JSON.parse((await doctor({ ...env, GENESYS_CLIENT_SECRET: 'wrong-secret-0123456789' }, '--json')).stdout) as Report
   t.match(check(json, 'Rate limit'), { ok: false, skipped: true })
