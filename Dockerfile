@@ -23,6 +23,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["nod
 # (less where memory is under 2 GiB): each request allocates tens of KiB, and with the default
 # the scavenger runs every few hundred requests and promotes many of the requests then in
 # flight to old space. 6-10% less CPU per request, for up to 48 MiB more heap (the young
-# generation is three semi-spaces); see README "Operations" and BENCHMARKS.md. npm start runs
+# generation is three semi-spaces); see docs/operations.md and BENCHMARKS.md. npm start runs
 # the same command.
 CMD ["node", "--max-semi-space-size=32", "dist/server.js"]

@@ -21,6 +21,7 @@ import delivery from './delivery/plugin.js'
 import updateRoutes from './delivery/route.js'
 import health from './routes/health.js'
 import updates from './updates/plugin.js'
+import { sandboxRoute } from './sim/sandbox.js'
 import type { Simulator } from './sim/simulator.js'
 
 export interface AppDeps {
@@ -78,6 +79,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
   await app.register(health)
+  if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
   await app.register(consolePlugin, { config, sim: deps.sim })
   await app.register(delivery, { config, clock: deps.clock })

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import './messages.js'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 import { PROPAGATION_MS } from './updates/journal.js'
@@ -58,6 +59,8 @@ export interface Config {
   lockLeaseMs: number
   /** Empty means caller authentication is off (allowed in sandbox only). */
   apiKeys: ApiKey[]
+  /** Where the keys came from, for messages that tell an operator where to look. */
+  apiKeysFrom: 'API_KEYS' | 'API_KEYS_FILE' | undefined
   limits: {
     maxAttributes: number
     maxValueLength: number
@@ -91,8 +94,10 @@ export class ConfigError extends Error {
 // Empty strings count as unset: `FOO=` in a compose file or .env means "no value".
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional())
-const int = (min: number, max: number, fallback: number) =>
-  optional(z.coerce.number().int().min(min).max(max)).transform((v) => v ?? fallback)
+const int = (min: number, max: number, fallback: number) => {
+  const range = `must be a whole number from ${min} to ${max}`
+  return optional(z.coerce.number({ error: range }).int(range).min(min, range).max(max, range)).transform((v) => v ?? fallback)
+}
 const httpUrl = optional(
   z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 )
@@ -269,6 +274,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
     lockLeaseMs: e.LOCK_LEASE_MS,
     apiKeys,
+    apiKeysFrom: file !== undefined ? 'API_KEYS_FILE' : given('API_KEYS') ? 'API_KEYS' : undefined,
     limits: { maxAttributes: e.MAX_ATTRIBUTES_PER_REQUEST, maxValueLength: e.MAX_VALUE_LENGTH },
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import './messages.js'
 
 /**
  * The error catalogue: every answer that is not 2xx carries one of these codes. Codes are
@@ -108,6 +109,21 @@ export function toProblem (err: ApiError, instance: string) {
     ...(err.upstream && { upstream: err.upstream }),
     ...err.extra,
   }
+}
+
+/**
+ * A validation problem's `detail`: its first field, named as a caller would (a query parameter
+ * or header by its name, a body field by its JSON Pointer, the body itself as "body"), and how
+ * many more `errors` lists.
+ */
+export function fieldDetail (errors: readonly FieldError[]): string {
+  const { in: where, path, message } = errors[0]!
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
+  const [name = '', item] = path.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
+  if (path === '') return `${where === 'body' ? 'body' : where} ${message}${more}`
+  if (where === 'query') return `query parameter ${name}${item !== undefined && /^\d+$/.test(item) ? ` (item ${Number(item) + 1})` : ''}: ${message}${more}`
+  if (where === 'header') return `header ${name}: ${message}${more}`
+  return `${path}: ${message}${more}`
 }
 
 /** RFC 6901: `~` and `/` inside a key are escaped so the pointer stays unambiguous. */

@@ -149,6 +149,9 @@ t.test('the real entry, given several bad variables, names each once on stderr a
   t.match(stderr, /API_KEYS: entry 1 \(8 characters, no ":"; not shown, as it may be a key\) must be/)
   t.notMatch(stderr, /justakey/, 'an entry that may be a key is not echoed')
   t.match(stderr, /GENESYS_REGION: unknown region "nowhere"/)
+  // In our words, not the validation library's ("expected number, received NaN").
+  t.match(stderr, /^ {2}- PORT: must be a whole number from 0 to 65535$/m)
+  t.match(stderr, /^ {2}- LOG_LEVEL: must be fatal, error, warn, info, debug, trace or silent$/m)
 })
 
 t.test('REDIS_CLUSTER_NODES: seed nodes, with TLS and credentials as in REDIS_URL, exclusive with it', async (t) => {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import t from 'tap'
 import { docPages } from './helpers/readme.js'
 
@@ -35,5 +35,87 @@ t.test('every command a page marks as tested names a test file that reads that m
   for (const { file, name, test } of markers) {
     const source = await readFile(new URL(test, root), 'utf8').catch(() => '')
     t.match(source, `'${name}'`, `${file}: ${name} is read by ${test}`)
+  }
+})
+
+/** Text files a reader follows to the README: its pages, the deploy files, the code's comments. */
+async function referrers (): Promise<Array<{ file: string; text: string }>> {
+  const files = ['Dockerfile', 'docker-compose.yml', '.env.example']
+  for (const dir of ['deploy', 'src']) {
+    for (const entry of await readdir(new URL(`${dir}/`, root), { recursive: true })) {
+      if (/\.(ts|ya?ml|json|md)$/.test(entry)) files.push(`${dir}/${entry}`)
+    }
+  }
+  const others = await Promise.all(files.map(async (file) => ({ file, text: await readFile(new URL(file, root), 'utf8') })))
+  return [...(await docPages()), ...others]
+}
+
+t.test('every README section named in words (README "Operations", the README\'s Going live) is a heading there', async (t) => {
+  const readme = (await docPages()).find((p) => p.file === 'README.md')!
+  const headings = new Set([...readme.text.matchAll(/^#+ (.*)$/gm)].map((m) => m[1]!.trim().toLowerCase()))
+  let named = 0
+  for (const { file, text } of await referrers()) {
+    for (const [, section] of text.matchAll(/README(?:\.md)?(?:'s)?\s+"?([A-Z][\w-]*(?: [A-Z][\w-]*)*)"?/g)) {
+      named++
+      t.ok(headings.has(section!.toLowerCase()), `${file}: README "${section}" is a heading of README.md`)
+    }
+  }
+  t.pass(`${named} sections named`)
+})
+
+t.test('the error table in docs/api.md lists every code the service answers with, and the README points there', async (t) => {
+  const { CATALOGUE } = await import('../src/errors.js')
+  const api = await readFile(new URL('docs/api.md', root), 'utf8')
+  const table = api.slice(api.indexOf('## Every error code'))
+  const rows = new Map([...table.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]))
+  for (const [code, { status }] of Object.entries(CATALOGUE)) t.equal(rows.get(code), status, `${code} is in the table with its status ${status}`)
+  const readme = (await docPages()).find((p) => p.file === 'README.md')!.text
+  t.match(readme, '(docs/api.md#every-error-code)')
+  // The README's short list: each code in its first column is one the service answers with.
+  const errors = readme.slice(readme.indexOf('## Errors'), readme.indexOf('\n## ', readme.indexOf('## Errors') + 1))
+  const listed = [...errors.matchAll(/^\| (`[A-Z_]+`(?:, `[A-Z_]+`)*) \|/gm)].flatMap((m) => m[1]!.split(', ').map((c) => c.slice(1, -1)))
+  t.ok(listed.length >= 8, `the README lists ${listed.join(', ')}`)
+  for (const code of listed) t.ok(code in CATALOGUE, `README: ${code} is a code`)
+})
+
+t.test('the README says how to go live before listing errors, in plain words', async (t) => {
+  const readme = (await docPages()).find((p) => p.file === 'README.md')!.text
+  const order = [...readme.matchAll(/^## (.*)$/gm)].map((m) => m[1])
+  t.ok(order.indexOf('Going live') >= 0 && order.indexOf('Going live') < order.indexOf('Errors'), `sections: ${order.join(', ')}`)
+  t.ok(readme.slice(0, readme.indexOf('## Going live')).split('\n').length < 120, 'going live is reached within the first 120 lines')
+  for (const { file, text } of await docPages()) t.notMatch(text, /\bfold(s|ed|ing)?\b|acceptance order/i, `${file}: no in-house words`)
+})
+
+t.test('every package with an install script is settled in allowScripts, with its reason in docs/development.md', async (t) => {
+  const lock = JSON.parse(await readFile(new URL('package-lock.json', root), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> }
+  const { allowScripts = {} } = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { allowScripts?: Record<string, boolean> }
+  const development = await readFile(new URL('docs/development.md', root), 'utf8')
+  const scripted = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript).map(([path]) => path.split('node_modules/').pop()!)
+  t.ok(scripted.length > 0, `${scripted.join(', ')}`)
+  for (const name of scripted) {
+    t.type(allowScripts[name], 'boolean', `${name}: allowed or denied in package.json`)
+    t.match(development, new RegExp(`^\\| \`${name.replace('/', '\\/')}\` \\|.*\\| ${allowScripts[name] ? 'yes' : 'no'} \\|`, 'm'), `${name}: its reason in docs/development.md`)
+  }
+})
+
+t.test('one way to make an API key, everywhere, and every example key one the gateway and its doctor accept', async (t) => {
+  const { keysCheck } = await import('../src/doctor/checks.js')
+  const commands = new Set<string>()
+  for (const { file, text } of await referrers()) {
+    for (const [command] of text.matchAll(/openssl rand[^`'"()|\n]*/g)) {
+      commands.add(command!.trim())
+      t.equal(command!.trim(), 'openssl rand -hex 32', `${file}: ${command}`)
+    }
+  }
+  t.ok(commands.size === 1, `the one command: ${[...commands].join(' | ')}`)
+  for (const { file, text } of await docPages()) {
+    const keys = [
+      ...[...text.matchAll(/API_KEYS=([\w.:,-]+)/g)].flatMap((m) => m[1]!.split(',').map((entry) => entry.split(':')[1]!)),
+      ...[...text.matchAll(/\bKEY=([\w.-]+)/g)].map((m) => m[1]!),
+    ]
+    for (const key of keys) {
+      const check = keysCheck([{ name: 'example', key, priority: 'live' }], false)
+      t.ok(check.ok && key.length >= 16, `${file}: example key ${key} passes the doctor (${check.detail}) and API_KEYS_FILE`)
+    }
   }
 })

@@ -228,15 +228,18 @@ export const SCRIPT = String.raw`
   var form = document.getElementById('write');
   var result = document.getElementById('write-result');
   function field (name) { return form.elements.namedItem(name); }
-  function body () {
+  // With no name yet (the form cannot be sent), the curl shows the placeholders' write, so it is
+  // always one the API accepts; an empty value with a name is a write of "".
+  function body (forCurl) {
+    var example = forCurl && !field('attr').value;
     var attributes = {};
-    attributes[field('attr').value] = field('clear').checked ? null : field('val').value;
+    attributes[example ? field('attr').placeholder : field('attr').value] = field('clear').checked ? null : example ? field('val').placeholder : field('val').value;
     return JSON.stringify({ attributes: attributes });
   }
   function curl () {
     var url = location.origin + '/participants/' + conversation + '/' + field('participant').value + '/data';
     document.getElementById('curl').textContent = 'curl -s -X POST ' + quote(url) + ' \\\n  -H \'Content-Type: application/json\'' +
-      (authOn ? " -H 'Authorization: Bearer YOUR_KEY'" : '') + ' \\\n  -d ' + quote(body());
+      (authOn ? " -H 'Authorization: Bearer YOUR_KEY'" : '') + ' \\\n  -d ' + quote(body(true));
   }
   form.addEventListener('input', curl);
   form.addEventListener('change', function () { field('val').disabled = field('clear').checked; curl(); });

@@ -175,8 +175,8 @@ ${updates}
 ${cannotWrite ? `<p class="result problem" role="note">${h(cannotWrite)}</p>` : ''}
 <form id="write" class="write">
 <label>Participant <select name="participant">${options}</select></label>
-<label>Attribute name <input name="attr" required autocomplete="off"></label>
-<label>Value <input name="val" autocomplete="off"></label>
+<label>Attribute name <input name="attr" required autocomplete="off" placeholder="customer_tier"></label>
+<label>Value <input name="val" autocomplete="off" placeholder="gold"></label>
 <label class="check"><input type="checkbox" name="clear"> Clear it (send null)</label>
 <button type="submit"${cannotWrite ? ' disabled' : ''}>Set</button>
 </form>

@@ -139,7 +139,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
 
   app.get('/console', async (req, reply) => {
     const updates = await asyncUpdates(app)?.all(caller(req))
-    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates)))
+    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates, authOn)))
   })
 
   // Polled every 2 s by the index page: logged only when it goes wrong.
@@ -204,7 +204,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
       const all = await source.participants(id.toLowerCase())
       if (all === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
-      const section = updates && conversationUpdates(updates)
+      const section = updates && conversationUpdates(updates, authOn)
       const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
       const guessed = !sandbox && publicUrl === undefined
       const extras = { updates: section, ended, guessed, cannotWrite: unsignable(req), behind: source.writeBehind !== undefined }

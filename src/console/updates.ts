@@ -50,20 +50,23 @@ ${rows}
 </tbody></table>`
 }
 
+/** Whose updates show: the signed-in key's, or, with authentication off, those sent without a key. */
+const whose = (authOn: boolean) => (authOn ? 'Your key\'s updates' : 'Updates sent without an API key (authentication is off)')
+
 /** The index page's section; written by this caller's key only. */
-export function updatesSection (u: UpdatesView): string {
+export function updatesSection (u: UpdatesView, authOn: boolean): string {
   return `<section aria-labelledby="async-h">
 <h2 id="async-h">Asynchronous updates</h2>
-<p class="muted">Your key's updates sent with <code>Prefer: respond-async</code>, as <code>GET /updates/{id}</code> gives them, kept current every 2 s.</p>
+<p class="muted">${whose(authOn)}, sent with <code>Prefer: respond-async</code>, as <code>GET /updates/{id}</code> gives them, kept current every 2 s.</p>
 ${updatesTable('async-recent', `The latest ${SHOWN}, newest first`, u.recent, true)}
 ${updatesTable('async-failed', 'Failed (kept 24 h), newest first', u.failed, true)}
 </section>`
 }
 
 /** The conversation page's section: this key's updates to that conversation. */
-export function conversationUpdates (items: UpdateView[]): string {
+export function conversationUpdates (items: UpdateView[], authOn: boolean): string {
   return `<section aria-labelledby="async-h">
 <h2 id="async-h">Asynchronous updates</h2>
-${updatesTable('async-conversation', 'Your key\'s updates to this conversation sent with Prefer: respond-async, newest first', items, false)}
+${updatesTable('async-conversation', `${whose(authOn)} to this conversation, sent with Prefer: respond-async, newest first`, items, false)}
 </section>`
 }

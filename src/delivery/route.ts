@@ -72,9 +72,9 @@ const routes: FastifyPluginAsync = async (fastify) => {
         description: 'What an integrator may want to send again. Kept 24 h after they failed.',
         querystring: z
           .object({
-            state: z.literal('failed'),
-            limit: z.coerce.number().int().min(1).max(500).default(50),
-            offset: z.coerce.number().int().min(0).default(0),
+            state: z.literal('failed', { error: 'must be failed: only failed updates are listed (GET /updates/{id} tells where any one stands)' }),
+            limit: z.coerce.number({ error: 'must be a whole number from 1 to 500' }).int('must be a whole number from 1 to 500').min(1, 'must be a whole number from 1 to 500').max(500, 'must be a whole number from 1 to 500').default(50),
+            offset: z.coerce.number({ error: 'must be a whole number, 0 or more' }).int('must be a whole number, 0 or more').min(0, 'must be a whole number, 0 or more').default(0),
           })
           .strict(),
         response: {

@@ -31,7 +31,11 @@ export function rateLimitCheck (headers: IncomingHttpHeaders, configured: number
 export async function redisCheck (config: Config): Promise<Check> {
   const name = 'Redis'
   if (config.redisUrl === undefined && config.redisCluster === undefined) {
-    return { name, ok: true, detail: 'not configured (REDIS_URL, REDIS_CLUSTER_NODES): one replica, and asynchronous updates only in sandbox, in memory' }
+    // What delivery/plugin.ts does without a store that survives the process.
+    const async = config.env === 'production'
+      ? 'Prefer: respond-async is not applied (NODE_ENV=production): every write is answered when it is written'
+      : 'asynchronous updates (Prefer: respond-async) are accepted and kept in this process\'s memory: lost if it stops'
+    return { name, ok: true, detail: `not configured (REDIS_URL, REDIS_CLUSTER_NODES): one replica; ${async}` }
   }
   const options = { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false }
   const redis = config.redisCluster ? clusterClient(config.redisCluster, options) : new Redis(config.redisUrl!, options)
@@ -72,7 +76,7 @@ export function keysCheck (keys: readonly ApiKey[], sandbox: boolean): Check {
   const problems: string[] = []
   // A key given only as its hash (API_KEYS_FILE's keySha256) cannot be measured; the file refuses a key twice.
   const short = keys.filter((k) => k.key !== undefined && k.key.length < 24).map((k) => k.name)
-  if (short.length > 0) problems.push(`${short.join(', ')}: shorter than 24 characters (use e.g. openssl rand -hex 24)`)
+  if (short.length > 0) problems.push(`${short.join(', ')}: shorter than 24 characters (make each with openssl rand -hex 32)`)
   const shared = keys.filter((k, i) => k.key !== undefined && keys.findIndex((o) => o.key === k.key) !== i).map((k) => k.name)
   if (shared.length > 0) problems.push(`${shared.join(', ')}: the same key as another name, so logs cannot tell the callers apart`)
   const weakSecret = keys.filter((k) => k.signingSecret !== undefined && keys.some((o) => o.key === k.signingSecret)).map((k) => k.name)

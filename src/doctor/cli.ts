@@ -2,8 +2,8 @@
 // with the service's own environment. Exit 0 only when every check passes; 2 for a bad command line.
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config.js'
-import { startSandbox } from '../sim/sandbox.js'
-import { runDoctor, type Report } from './doctor.js'
+import { runDoctor, summary, type Report } from './doctor.js'
+import { sandboxTarget } from './sandbox.js'
 
 const usage = 'usage: npm run -s doctor -- [--json] [--conversation CONVERSATION_ID --participant PARTICIPANT_ID]'
 
@@ -19,6 +19,8 @@ ${usage}
   -h, --help                  this text
 
 It reads the same environment as the service (GENESYS_*, REDIS_URL, PUBLIC_URL, API_KEYS, ...).
+In sandbox mode (no GENESYS_CLIENT_ID) it checks the simulator of the sandbox running on PORT
+(npm start), else of npm run sim on SIM_PORT, else one of its own (and then does not probe).
 Exit status: 0 when every check passes, 1 when one fails, 2 for a bad command line.
 `
 
@@ -47,10 +49,9 @@ function args (argv: string[]): { json: boolean; help: boolean; probe?: { conver
 /** Human text: one line per check, what failed marked so it stands out in a terminal. */
 export function text (report: Report, config: Config | undefined): string {
   const lines = [`participant-data-gateway doctor${config ? `: ${config.mode === 'sandbox' ? 'sandbox mode (the built-in simulator)' : `Genesys Cloud at ${config.genesys.apiUrl}`}` : ''}`, '']
-  for (const c of report.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`)
-  const failed = report.checks.filter((c) => !c.ok).length
+  for (const c of report.checks) lines.push(`  ${c.skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`)
   lines.push('', `PATCH semantics: ${report.semantics}${report.semantics === 'unknown' && !report.checks.some((c) => c.name.startsWith('PATCH')) ? ' (give --conversation and --participant of a test call to find out)' : ''}`)
-  lines.push(failed === 0 ? `All ${report.checks.length} checks passed.` : `${failed} of ${report.checks.length} checks failed.`, '')
+  lines.push(`${summary(report)}.`, '')
   return lines.join('\n')
 }
 
@@ -74,11 +75,15 @@ async function main (argv: string[]): Promise<number> {
     report = { ok: false, semantics: 'unknown', checks: [{ name: 'Configuration', ok: false, detail: err.problems.join('; ') }] }
   }
   if (config !== undefined) {
-    const sandbox = config.mode === 'sandbox' ? await startSandbox(config) : undefined
+    // Outside sandbox, Genesys as configured; in sandbox, the simulator the running sandbox uses.
+    const sandbox = config.mode === 'sandbox' ? await sandboxTarget(config, process.env) : undefined
     try {
-      report = await runDoctor(sandbox?.config ?? config, { probe, sandbox: sandbox !== undefined })
+      report = await runDoctor(sandbox?.config ?? config, {
+        probe,
+        ...(sandbox && { sandbox: true, simulator: sandbox.simulator, probeUnavailable: sandbox.probeUnavailable }),
+      })
     } finally {
-      await sandbox?.sim.app.close()
+      await sandbox?.close()
     }
   }
   process.stdout.write(json ? JSON.stringify(report!, null, 2) + '\n' : text(report!, config))

@@ -1,7 +1,7 @@
 // The doctor's report as a console page: the same checks as `npm run -s doctor`, for an admin
 // who would rather look than read JSON.
 import { h, layout, type Chrome } from '../console/pages.js'
-import type { Report } from './doctor.js'
+import { summary, type Report } from './doctor.js'
 
 export interface ProbeFields {
   conversationId?: string | undefined
@@ -9,12 +9,14 @@ export interface ProbeFields {
 }
 
 export function doctorPage (chrome: Chrome, report: Report, probe: ProbeFields = {}): string {
-  const rows = report.checks.map((c) => `<tr><th scope="row">${h(c.name)}</th><td class="state state-${c.ok ? 'written' : 'failed'}">${c.ok ? 'ok' : 'failed'}</td><td>${h(c.detail)}</td></tr>`)
-  const failed = report.checks.filter((c) => !c.ok).length
+  const rows = report.checks.map((c) => {
+    const [state, word] = c.skipped ? ['queued', 'skipped'] : c.ok ? ['written', 'ok'] : ['failed', 'failed']
+    return `<tr><th scope="row">${h(c.name)}</th><td class="state state-${state}">${word}</td><td>${h(c.detail)}</td></tr>`
+  })
   return layout(chrome, `<h1>Going-live checks</h1>
 <p class="muted">What <code>npm run -s doctor</code> reports, with this service's configuration, against the org it names.</p>
 <section aria-labelledby="checks-h">
-<h2 id="checks-h">${failed === 0 ? `All ${report.checks.length} checks passed` : `${failed} of ${report.checks.length} checks failed`}</h2>
+<h2 id="checks-h">${h(summary(report))}</h2>
 <table><thead><tr><th scope="col">Check</th><th scope="col">Result</th><th scope="col">Why</th></tr></thead>
 <tbody id="doctor-checks">
 ${rows.join('\n')}

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { ApiError, jsonPointer, type FieldError } from '../errors.js'
+import { ApiError, fieldDetail, jsonPointer, type FieldError } from '../errors.js'
 import { duplicateNames, pathAt } from './scan.js'
 
 /**
@@ -22,14 +22,15 @@ export function parseJson (bytes: Buffer): { text: string; value: unknown } {
   try {
     value = JSON.parse(text)
   } catch (err) {
-    throw new ApiError('INVALID_BODY', `body is not valid JSON: ${(err as Error).message}`)
+    // The whole body is at fault: its pointer is "" (the root), as for a body that is not an object.
+    throw invalid([{ in: 'body', path: '', message: `is not valid JSON: ${(err as Error).message}` }])
   }
   try {
     return { text, value: strict(text, value) }
   } catch (err) {
     // JSON.parse takes any depth the 64 KiB limit lets through; the passes below recurse, and a
     // body of thousands of nested brackets would overflow them. No request nests past three.
-    if (err instanceof RangeError) throw new ApiError('INVALID_BODY', 'body is nested too deeply; a request is an object of attributes')
+    if (err instanceof RangeError) throw invalid([{ in: 'body', path: '', message: 'is nested too deeply; a request is an object of attributes' }])
     throw err
   }
 }
@@ -54,9 +55,9 @@ const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f]/
 // With the u flag a pair reads as one code point, so only a surrogate without its pair matches.
 const LONE_SURROGATE = /\p{Cs}/u
 
-function invalid (errors: FieldError[]): ApiError {
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
-  return new ApiError('INVALID_BODY', `${errors[0]!.path || 'body'}: ${errors[0]!.message}${more}`, { errors })
+/** INVALID_BODY listing every problem, the first in `detail`. */
+export function invalid (errors: FieldError[]): ApiError {
+  return new ApiError('INVALID_BODY', fieldDetail(errors), { errors })
 }
 
 const hex = (c: string) => 'U+' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { z } from 'zod'
-import { ApiError, jsonPointer, toProblem, type ErrorCode, type FieldError } from '../errors.js'
+import { ApiError, fieldDetail, jsonPointer, toProblem, type ErrorCode, type FieldError } from '../errors.js'
 
 /** Lets route handlers see the output type of the zod schemas they declare. */
 export type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -36,7 +36,7 @@ function tooLarge (req: FastifyRequest): string {
   return Number.isInteger(length) && length > limit ? `body is ${bytes(length)} bytes; ${at}` : `body is over the limit: ${at}`
 }
 
-function notJson (req: FastifyRequest): string {
+export function notJson (req: FastifyRequest): string {
   const given = req.headers['content-type']
   const got = given === undefined ? 'no Content-Type' : `Content-Type ${JSON.stringify(given.slice(0, 100))}`
   return `the body must be JSON, sent as "Content-Type: application/json" (UTF-8); got ${got}`
@@ -68,7 +68,7 @@ const CODE = { path: 'INVALID_ID', body: 'INVALID_BODY', query: 'INVALID_QUERY',
 
 function fieldErrors (where: FieldError['in'], issues: readonly z.core.$ZodIssue[]): FieldError[] {
   const errors: FieldError[] = []
-  const unknown = where === 'query' ? 'unknown query parameter' : 'unknown field'
+  const unknown = where === 'query' ? 'is not one this route takes' : 'unknown field'
   for (const issue of issues) {
     // One entry per unknown key, pointing at the key itself, reads better than one at its parent.
     if (issue.code === 'unrecognized_keys') {
@@ -92,10 +92,7 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
       if (result.success) return httpPart === 'headers' ? {} : { value: result.data }
       const where = PART[httpPart as keyof typeof PART] ?? 'body'
       const errors = fieldErrors(where, result.error.issues)
-      const first = errors[0]
-      const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
-      const detail = `${first?.path || where}: ${first?.message}${more}`
-      return { error: new ApiError(CODE[where], detail, { errors }) }
+      return { error: new ApiError(CODE[where], fieldDetail(errors), { errors }) }
     }
 
 // What a route can be asked to do; HEAD comes with every GET.

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { ApiError } from '../errors.js'
-import { parseJson } from '../json/parse.js'
+import { invalid, parseJson } from '../json/parse.js'
+import { notJson } from './problems.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,8 +13,8 @@ declare module 'fastify' {
 /**
  * application/json is the one body type, parsed strictly (json/parse.ts) into `request.body`
  * and kept as sent in `request.rawBody` for signature checks and idempotency fingerprints.
- * Every other type (text/plain included, which Fastify parses by default) is 415
- * UNSUPPORTED_MEDIA_TYPE.
+ * Every other type (text/plain included, which Fastify parses by default), and no type at all,
+ * is 415 UNSUPPORTED_MEDIA_TYPE.
  */
 export default fp(
   async (app) => {
@@ -28,13 +29,21 @@ export default fp(
       if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
         return done(new ApiError('UNSUPPORTED_MEDIA_TYPE', `JSON must be UTF-8; got charset=${charset.slice(0, 40)}`), undefined)
       }
-      if (bytes.length === 0) return done(new ApiError('INVALID_BODY', 'body is empty; send a JSON object'), undefined)
+      if (bytes.length === 0) return done(invalid([{ in: 'body', path: '', message: 'is empty; send a JSON object, such as {"attributes":{"customer_tier":"gold"}}' }]), undefined)
       try {
         const { text, value } = parseJson(bytes as Buffer)
         req.rawBody = text
         done(null, value)
       } catch (err) {
         done(err as ApiError, undefined)
+      }
+    })
+    // A POST without a body and without Content-Type never reaches a parser (Fastify leaves the
+    // body undefined), so it would be refused by validation as a missing object. Without a
+    // Content-Type it is not JSON, whatever its length: 415, as when a body is sent untyped.
+    app.addHook('preValidation', async (req) => {
+      if (req.body === undefined && req.headers['content-type'] === undefined && req.routeOptions.schema?.body !== undefined) {
+        throw new ApiError('UNSUPPORTED_MEDIA_TYPE', notJson(req))
       }
     })
   },

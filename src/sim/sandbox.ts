@@ -1,7 +1,19 @@
 // Sandbox mode: the service without Genesys credentials, in front of the simulator in-process.
+import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import { SANDBOX_READ_LAG_MS } from './options.js'
 import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './simulator.js'
+
+/**
+ * Where a sandbox gateway's simulator listens, outside the API keys (it is a loopback port of a
+ * simulator whose credentials are public): `npm run -s doctor` asks, so that its probe reaches
+ * the conversations this process wrote to rather than a simulator of its own.
+ */
+export const SANDBOX_SIMULATOR_PATH = '/__sandbox/simulator'
+
+export const sandboxRoute: FastifyPluginAsync<{ sim: Simulator }> = async (app, { sim }) => {
+  app.get(SANDBOX_SIMULATOR_PATH, { schema: { hide: true }, logLevel: 'silent' }, async () => ({ url: sim.app.listeningOrigin }))
+}
 
 /**
  * Starts the simulator on a private port and points the configuration at it. Its reads lag its
@@ -24,7 +36,7 @@ export function sandboxBanner (config: Config, address: string): string {
     '  *** SANDBOX MODE ***',
     '  No GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET: writes go to the built-in Genesys simulator,',
     '  not to Genesys Cloud. Set the credentials and GENESYS_REGION to talk to your org.',
-    authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : '  Callers must send one of API_KEYS.',
+    authOff ? '  API_KEYS is not set either: caller authentication is OFF.' : `  Callers must send one of the keys in ${config.apiKeysFrom ?? 'API_KEYS'}.`,
     `  See it in a browser: ${base}/console`,
     '',
     '  Try it:',

@@ -119,6 +119,43 @@ t.test('outside sandbox: PUBLIC_URL must be https, and API keys long and distinc
   t.match(check(unset, 'PUBLIC_URL'), { ok: false, detail: /not set/ })
 })
 
+t.test('a check that cannot run is listed as skipped, so the report always counts every check', async (t) => {
+  const { env, c, p } = await org(t)
+  // Port 9 (discard): nothing answers there, so the login host does not.
+  const nowhere = { ...env, GENESYS_API_URL: 'http://127.0.0.1:9', GENESYS_LOGIN_URL: 'http://127.0.0.1:9' }
+  const down = await runDoctor(loadConfig(nowhere), { probe: { conversationId: c, participantId: p } })
+  t.same(down.checks.map((x) => [x.name.split(' (')[0], x.ok, x.skipped ?? false]), [
+    ['Genesys Cloud region', false, false],
+    ['OAuth client', false, true],
+    ['Conversations API with this token', false, true],
+    ['Rate limit of the token', false, true],
+    ['PATCH semantics', false, true],
+    ['Redis', true, false],
+    ['PUBLIC_URL', true, false],
+    ['API keys and signing secrets', true, false],
+  ])
+  t.match(check(down, 'OAuth client'), { detail: 'not checked: it needs "Genesys Cloud region" to pass' })
+
+  // A refused OAuth client: what follows it is skipped; the CLI counts all seven.
+  const human = await doctor({ ...env, GENESYS_CLIENT_SECRET: 'wrong-secret-0123456789' })
+  t.equal(human.code, 1)
+  t.match(human.stdout, /^ {2}skip {2}Conversations API with this token: not checked: it needs "OAuth client" to pass$/m)
+  t.match(human.stdout, /^1 of 7 checks failed, 2 skipped \(they need one that failed\)\.$/m)
+  const json = JSON.parse((await doctor({ ...env, GENESYS_CLIENT_SECRET: 'wrong-secret-0123456789' }, '--json')).stdout) as Report
+  t.match(check(json, 'Rate limit'), { ok: false, skipped: true })
+  t.equal(json.checks.length, 7)
+})
+
+t.test('Redis not configured: the report says what the gateway does with asynchronous updates', async (t) => {
+  const { env } = await org(t)
+  // With credentials, outside production: accepted and kept in memory, as docs/crm.md says.
+  const dev = check(await runDoctor(loadConfig({ ...env, NODE_ENV: 'development' })), 'Redis')!
+  t.match(dev, { ok: true, detail: /one replica; asynchronous updates \(Prefer: respond-async\) are accepted and kept in this process's memory: lost if it stops/ })
+  t.notMatch(dev.detail, /only in sandbox/)
+  const production = check(await runDoctor(loadConfig({ ...env, NODE_ENV: 'production' })), 'Redis')!
+  t.match(production, { ok: true, detail: /Prefer: respond-async is not applied \(NODE_ENV=production\): every write is answered when it is written/ })
+})
+
 /** A redis-server of this test's own, in a directory of its own: AOF writes files. */
 async function redisServer (t: Teardown, appendonly: 'yes' | 'no'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'doctor-redis-'))

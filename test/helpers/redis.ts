@@ -28,9 +28,11 @@ async function freePort (): Promise<number> {
 }
 
 /**
- * The Redis behind the multi-replica tests: REDIS_URL when set, else a container when a
- * container runtime answers, else a redis-server spawned on a free port (CI installs it). It is
- * reached through a TCP proxy, so a test can take it away and bring it back whatever it is.
+ * The Redis behind the multi-replica tests: a private one, a container when a container runtime
+ * answers, else a redis-server spawned on a free port (CI installs it). Never REDIS_URL: that is
+ * the service's, and a developer with .env loaded would otherwise have the tests write to (and
+ * take down) their own Redis. It is reached through a TCP proxy, so a test can take it away and
+ * bring it back whatever it is.
  */
 export async function startRedis (t: Teardown): Promise<TestRedis> {
   const target = await backend(t)
@@ -61,10 +63,6 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
 }
 
 async function backend (t: Teardown): Promise<{ host: string; port: number; source: string }> {
-  if (process.env.REDIS_URL) {
-    const u = new URL(process.env.REDIS_URL)
-    return { host: u.hostname, port: Number(u.port || 6379), source: `REDIS_URL ${u.host}` }
-  }
   try {
     const { getContainerRuntimeClient, GenericContainer } = await import('testcontainers')
     await getContainerRuntimeClient()

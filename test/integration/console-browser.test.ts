@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { chromium } from 'playwright-core'
 import t from 'tap'
 import { CHROMIUM_ARGS, chromiumCandidates, findChromium } from '../helpers/chromium.js'
@@ -49,6 +51,12 @@ t.test('sandbox: make a conversation, write through the form and through the API
   t.equal(customer!.purpose, 'customer')
   const row = (participantId: string, key: string) => page.locator(`tbody[data-participant="${participantId}"] tr[data-key="${key}"]`)
   await page.evaluate(() => Object.assign(globalThis, { notReloaded: true }))
+
+  // Before anything is typed, the curl shown is still a request the API accepts: pasted into a
+  // shell as it is (as a dry run, so this page sees no change yet), it answers 200.
+  const preview = (await page.locator('#curl').textContent())!
+  const { stdout } = await promisify(execFile)('sh', ['-c', preview.replace(/\/data'/, "/data?dryRun=true'")])
+  t.match(JSON.parse(stdout), { dryRun: true, attributes: { customer_tier: 'gold' } }, `the empty form's curl is accepted: ${preview}`)
 
   // The form, by its labels, as a person with a screen reader would find it.
   await page.getByLabel('Participant').selectOption(customer!.id)

@@ -53,9 +53,11 @@ t.test('bad input gets the right 4xx, code and field, and writes nothing', async
     { name: 'slash in a bad key is escaped in the pointer', body: { attributes: { 'a/b~c': {} } }, status: 400, code: 'INVALID_BODY', field: '/attributes/a~1b~0c' },
     { name: 'participantId does not match the path', body: { participantId: id(), attributes: { a: 'b' } }, status: 400, code: 'INVALID_BODY', field: '/participantId' },
     { name: 'participantId is not a string', body: { participantId: 7, attributes: { a: 'b' } }, status: 400, code: 'INVALID_BODY', field: '/participantId' },
-    { name: 'malformed JSON', body: '{"attributes": {"a": "b"', status: 400, code: 'INVALID_BODY' },
-    { name: 'empty body', body: '', status: 400, code: 'INVALID_BODY' },
-    { name: 'no body and no content type', body: undefined, headers: {}, status: 400, code: 'INVALID_BODY' },
+    // The whole body at fault: errors[] still lists it, at the root pointer "".
+    { name: 'malformed JSON', body: '{"attributes": {"a": "b"', status: 400, code: 'INVALID_BODY', field: '' },
+    { name: 'empty body', body: '', status: 400, code: 'INVALID_BODY', field: '' },
+    // No Content-Type is not JSON, as the README's table says, even with nothing after it.
+    { name: 'no body and no content type', body: undefined, headers: {}, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     { name: 'not JSON', body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     { name: 'body over 64 KiB', body: { attributes: { a: 'x'.repeat(65 * 1024) } }, status: 413, code: 'BODY_TOO_LARGE' },
     { name: 'no credentials', body: { attributes: { a: 'b' } }, headers: { authorization: '' }, status: 401, code: 'UNAUTHORIZED' },
@@ -201,7 +203,8 @@ t.test('an unknown or empty query parameter is 400 INVALID_QUERY naming it', asy
     t.equal(a.status, 400, `${method} ${path.replace(/^.*data/, '')}`)
     t.equal(a.body.code, 'INVALID_QUERY')
     t.match(a.body.errors, [{ in: 'query', path: field }], `names ${field}`)
-    t.match(a.body.detail, field)
+    // The detail names the parameter as written in the URL; errors[] has its pointer.
+    t.match(a.body.detail, `query parameter ${field.slice(1)}: `)
   }
   t.equal(sim.stats.writes, 0)
 })
