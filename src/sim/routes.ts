@@ -18,6 +18,9 @@ export interface GenesysDeps {
   faults: Faults
 }
 
+/** What the Limits API says of a simulator that enforces no budget: the largest limit the gateway takes. */
+const NO_BUDGET = 1_000_000
+
 const MEDIA = new Set(['calls', 'callbacks', 'emails', 'messages'])
 
 type PatchRequest = FastifyRequest<{ Params: { id: string; pid: string; media?: string } }>
@@ -57,7 +60,8 @@ export function genesysRoutes (app: FastifyInstance, { settings, stats, state, t
   })
 
   // The org's effective limits, as Genesys publishes them; this token's rate is the simulator's own
-  // budget (Genesys's 300 when none is set). Counted like any API request.
+  // budget, and without one it enforces none and says so (the most a gateway may be told).
+  // Counted like any API request.
   app.get<{ Params: { namespace: string } }>('/api/v2/organizations/limits/namespaces/:namespace', async (req, reply) => {
     if ((await admit('read', req, reply)) === undefined) return reply
     stats.limitReads++
@@ -66,7 +70,7 @@ export function genesysRoutes (app: FastifyInstance, { settings, stats, state, t
     const limit = (key: string, value: number) => ({ key, namespace: 'platform.api', value })
     return {
       entities: [
-        limit('client.credentials.token.rate.per.minute', settings.rateLimit?.requests ?? GENESYS_TOKEN_BUDGET),
+        limit('client.credentials.token.rate.per.minute', settings.rateLimit?.requests ?? NO_BUDGET),
         limit('token.rate.per.minute', GENESYS_TOKEN_BUDGET),
         limit('org.app.user.rate.per.minute', 3000),
         limit('request.bytes.max', 512_000),

@@ -24,8 +24,8 @@ t.test("the token's rate is the simulator's own budget, in Genesys's shape", asy
   t.ok(body.entities.some((e: { key: string }) => e.key === 'request.bytes.max'))
 })
 
-t.test("Genesys's 300 when no budget is set; another namespace is 404; refused 403 when told to", async (t) => {
-  t.match((await limits(t, {})).body.entities, [{ key: 'client.credentials.token.rate.per.minute', value: 300 }])
+t.test('no budget set: none enforced, and said so; another namespace is 404; refused 403 when told to', async (t) => {
+  t.match((await limits(t, {})).body.entities, [{ key: 'client.credentials.token.rate.per.minute', value: 1_000_000 }])
   t.equal((await limits(t, {}, 'platform.other')).status, 404)
   const refused = await limits(t, { limitsApi: 'forbidden' })
   t.equal(refused.status, 403)
