@@ -3,6 +3,7 @@ import './messages.js'
 import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 import { PROPAGATION_MS } from './updates/journal.js'
+import { GENESYS_DEFAULT_LIMIT } from './genesys/org-limit.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
 import { publicUrl } from './data-action/public-url.js'
 import { keysFile } from './keys/file.js'
@@ -48,8 +49,11 @@ export interface Config {
     writeMode: 'merge' | 'patch'
     /** How long after a write a read may still show the map before it: the journal keeps each write this long. */
     propagationMs: number
-    /** Upstream requests allowed in any window of windowMs (Genesys: 300 per minute per token). */
-    rateLimit: { requests: number; windowMs: number }
+    /**
+     * Upstream requests allowed in any window of windowMs until the org's own limit is read:
+     * GENESYS_RATE_LIMIT_PER_MINUTE (`configured`, then a ceiling on the org's), else Genesys's 300.
+     */
+    rateLimit: { requests: number; windowMs: number; configured: number | undefined }
   }
   /** Updates waiting or being written, before new ones are refused with OVERLOADED. */
   queue: { maxPerConversation: number; maxTotal: number }
@@ -94,10 +98,11 @@ export class ConfigError extends Error {
 // Empty strings count as unset: `FOO=` in a compose file or .env means "no value".
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional())
-const int = (min: number, max: number, fallback: number) => {
+const wholeNumber = (min: number, max: number) => {
   const range = `must be a whole number from ${min} to ${max}`
-  return optional(z.coerce.number({ error: range }).int(range).min(min, range).max(max, range)).transform((v) => v ?? fallback)
+  return optional(z.coerce.number({ error: range }).int(range).min(min, range).max(max, range))
 }
+const int = (min: number, max: number, fallback: number) => wholeNumber(min, max).transform((v) => v ?? fallback)
 const httpUrl = optional(
   z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 )
@@ -134,7 +139,8 @@ const schema = z.object({
   GENESYS_LOGIN_URL: httpUrl,
   GENESYS_TIMEOUT_MS: int(100, 120_000, 10_000),
   GENESYS_CONFLICT_RETRIES: int(0, 20, 5),
-  GENESYS_RATE_LIMIT_PER_MINUTE: int(10, 1_000_000, 300),
+  // A ceiling on the org's own limit (read from Genesys's Limits API); unset: the org's limit.
+  GENESYS_RATE_LIMIT_PER_MINUTE: wholeNumber(10, 1_000_000),
   GENESYS_WRITE_MODE: optional(z.enum(['merge', 'patch'])).transform((v) => v ?? 'merge'),
   // Genesys shows a write late (its guidance: retry a read-back for up to 10 s); 0 trusts every read.
   GENESYS_PROPAGATION_MS: int(0, 600_000, PROPAGATION_MS),
@@ -268,7 +274,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       conflictRetries: e.GENESYS_CONFLICT_RETRIES,
       writeMode: e.GENESYS_WRITE_MODE,
       propagationMs: e.GENESYS_PROPAGATION_MS,
-      rateLimit: { requests: e.GENESYS_RATE_LIMIT_PER_MINUTE, windowMs: 60_000 },
+      rateLimit: { requests: e.GENESYS_RATE_LIMIT_PER_MINUTE ?? GENESYS_DEFAULT_LIMIT, windowMs: 60_000, configured: e.GENESYS_RATE_LIMIT_PER_MINUTE },
     },
     queue: { maxPerConversation: e.MAX_QUEUED_PER_CONVERSATION, maxTotal: e.MAX_QUEUED_TOTAL },
     idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,

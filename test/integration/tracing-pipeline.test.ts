@@ -39,7 +39,7 @@ t.test('the pipeline’s waits and retries, in the request’s trace', async (t)
   const stack = await startStack(t, {
     env: { REDIS_URL: redis.url, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, GENESYS_API_URL: simUrl, GENESYS_LOGIN_URL: simUrl },
     // Three requests in any 2 s: the retry (a read and a write) waits for the first attempt's to leave the window.
-    tune: (config) => (config.genesys.rateLimit = { requests: 3, windowMs: 2000 }),
+    tune: (config) => (config.genesys.rateLimit = { requests: 3, windowMs: 2000, configured: 3 }),
   })
   const traceId = '0af7651916cd43dd8448eb211c80319c'
   const c = id()

@@ -1,0 +1,171 @@
+import type { RedisClient } from '../plugins/redis.js'
+
+/**
+ * The org's own rate limit for this token, read from Genesys's Limits API at start-up and hourly,
+ * so the budget starts right instead of learning it from 429s. GENESYS_RATE_LIMIT_PER_MINUTE, when
+ * set, is a ceiling the gateway never exceeds whatever the org allows; unset, the org's limit is
+ * the budget. Until an answer comes, or when the API is refused (a 403 on an older permission
+ * model, a network failure), the budget is the configured value, or Genesys's default 300.
+ */
+
+/** Where the limit in force comes from: the org's Limits API, GENESYS_RATE_LIMIT_PER_MINUTE, or Genesys's default. */
+export type LimitSource = 'org' | 'configured' | 'default'
+
+/** Genesys's per-token default (genesys-api.md, "Limits"). */
+export const GENESYS_DEFAULT_LIMIT = 300
+
+/** One reading of the Limits API: the limit, or why there is none; when it was made. */
+export interface Reading {
+  value?: number | undefined
+  why?: string | undefined
+  at: number
+}
+
+/** Shared by replicas through Redis (one asks, all use it), or this process's own. */
+export interface ReadingStore {
+  get(): Promise<Reading | undefined>
+  /** True for the one replica that should ask now; held `ms` at most. */
+  claim(ms: number): Promise<boolean>
+  set(reading: Reading): Promise<void>
+}
+
+export interface OrgLimitOptions {
+  /** GENESYS_RATE_LIMIT_PER_MINUTE: a ceiling; undefined takes the org's. */
+  configured: number | undefined
+  /** One read of the Limits API (through the request budget); undefined when it names no limit. */
+  ask: () => Promise<number | undefined>
+  store: ReadingStore
+  clock: () => number
+  /** How often the org is asked again. */
+  refreshMs?: number
+  /** How often the store is looked at, so a reading another replica made is used within this. */
+  pollMs: number
+  /** The limit to spend by, and where it came from; called when either changes. */
+  apply: (limit: number, source: LimitSource, why: string) => void
+}
+
+const HOUR = 3_600_000
+/** A failed read is tried again this much sooner than an answered one. */
+const FAILED_RETRY_MS = 5 * 60_000
+
+export class OrgLimit {
+  readonly #opts: OrgLimitOptions
+  #timer: NodeJS.Timeout | undefined
+  #applied = ''
+  #checking: Promise<void> | undefined
+
+  constructor (opts: OrgLimitOptions) {
+    this.#opts = opts
+  }
+
+  /** The limit before any reading: configured, else Genesys's default. */
+  get initial (): { limit: number; source: LimitSource } {
+    const { configured } = this.#opts
+    return configured === undefined ? { limit: GENESYS_DEFAULT_LIMIT, source: 'default' } : { limit: configured, source: 'configured' }
+  }
+
+  /** Reads (or asks) now, then looks again every `pollMs`; never rejects. */
+  start (): Promise<void> {
+    this.#timer = setInterval(() => { this.check().catch(() => {}) }, this.#opts.pollMs)
+    this.#timer.unref()
+    return this.check()
+  }
+
+  close (): void {
+    clearInterval(this.#timer)
+  }
+
+  /** Uses the newest reading; asks Genesys when it is due and this replica wins the claim. */
+  check (): Promise<void> {
+    this.#checking ??= this.#check().finally(() => (this.#checking = undefined))
+    return this.#checking
+  }
+
+  async #check (): Promise<void> {
+    const { store, clock, refreshMs = HOUR } = this.#opts
+    let reading = await store.get().catch(() => undefined)
+    const due = reading === undefined || clock() - reading.at >= (reading.value === undefined ? FAILED_RETRY_MS : refreshMs)
+    if (due && (await store.claim(30_000).catch(() => false))) {
+      reading = await this.#ask()
+      await store.set(reading).catch(() => {})
+    }
+    if (reading !== undefined) this.#apply(reading)
+  }
+
+  async #ask (): Promise<Reading> {
+    const at = this.#opts.clock()
+    try {
+      const value = await this.#opts.ask()
+      return value === undefined ? { why: 'the Limits API named no client.credentials.token.rate.per.minute', at } : { value, at }
+    } catch (err) {
+      return { why: `the Limits API could not be read (${(err as Error).message})`, at }
+    }
+  }
+
+  #apply ({ value, why }: Reading): void {
+    const { configured } = this.#opts
+    let next: [number, LimitSource, string]
+    if (value === undefined) {
+      const { limit, source } = this.initial
+      next = [limit, source, `${why ?? 'no reading'}: spending ${source === 'configured' ? 'GENESYS_RATE_LIMIT_PER_MINUTE' : "Genesys's default"}, ${limit} a minute`]
+    } else if (configured !== undefined && configured < value) {
+      next = [configured, 'configured', `the org allows ${value} a minute; GENESYS_RATE_LIMIT_PER_MINUTE=${configured} keeps the gateway below it`]
+    } else {
+      next = [value, 'org', `the org allows ${value} a minute (Limits API)${configured === undefined ? '' : `, under GENESYS_RATE_LIMIT_PER_MINUTE=${configured}`}`]
+    }
+    const key = next.join('|')
+    if (key === this.#applied) return
+    this.#applied = key
+    this.#opts.apply(...next)
+  }
+}
+
+/** This process's own reading. */
+export class MemoryReadingStore implements ReadingStore {
+  readonly #clock: () => number
+  #reading: Reading | undefined
+  #claimedUntil = 0
+
+  constructor (clock: () => number) {
+    this.#clock = clock
+  }
+
+  async get (): Promise<Reading | undefined> {
+    return this.#reading
+  }
+
+  async claim (ms: number): Promise<boolean> {
+    if (this.#clock() < this.#claimedUntil) return false
+    this.#claimedUntil = this.#clock() + ms
+    return true
+  }
+
+  async set (reading: Reading): Promise<void> {
+    this.#reading = reading
+    this.#claimedUntil = 0
+  }
+}
+
+/** Every replica's, beside the request budget in the `{genesys-api}` slot: one asks, all read it. */
+export class RedisReadingStore implements ReadingStore {
+  readonly #redis: RedisClient
+  readonly #key: string
+
+  constructor (redis: RedisClient, prefix: string) {
+    this.#redis = redis
+    this.#key = `${prefix}{genesys-api}:org-limit`
+  }
+
+  async get (): Promise<Reading | undefined> {
+    const json = await this.#redis.get(this.#key)
+    return json === null ? undefined : (JSON.parse(json) as Reading)
+  }
+
+  async claim (ms: number): Promise<boolean> {
+    return (await this.#redis.set(`${this.#key}:asking`, '1', 'PX', ms, 'NX')) === 'OK'
+  }
+
+  async set (reading: Reading): Promise<void> {
+    await this.#redis.multi().set(this.#key, JSON.stringify(reading), 'PX', 2 * HOUR).del(`${this.#key}:asking`).exec()
+  }
+}
