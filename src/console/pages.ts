@@ -140,9 +140,9 @@ function behindSection (id: string, participants: ConsoleParticipant[]): string 
   return `<details><summary>Write as a flow would, behind the gateway's back</summary>
 <p class="muted">Straight into the simulated Genesys, per key, as Set Participant Data or another integration writes. Reads show it only after the simulator's read lag, as Genesys's do: the gateway must keep it.</p>
 <form method="post" id="behind" class="write" action="/console/conversations/${h(id)}/behind">
-<label>Participant <select name="participant">${options}</select></label>
-<label>Attribute name <input name="name" required autocomplete="off"></label>
-<label>Value <input name="value" autocomplete="off"></label>
+<label>Whose data <select name="participant">${options}</select></label>
+<label>Key the flow sets <input name="name" required autocomplete="off"></label>
+<label>To <input name="value" autocomplete="off"></label>
 <button type="submit">Write as a flow</button>
 </form></details>`
 }
