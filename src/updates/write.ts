@@ -93,8 +93,8 @@ export class Writer {
     if (batch.waiters.size === 0) return undefined
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
-    // A pause Genesys asked for (a 429) is waited out here, when the callers' deadline allows.
-    await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
+    // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.
+    await reservation.ready(deadlineOf(batch) - SEND_WINDOW_MS)
     if (!batch.mayHaveLanded) {
       for (const w of batch.waiters) if (w.deadline - clock() < SEND_WINDOW_MS) answerLate(w)
       if (batch.waiters.size === 0) return undefined
@@ -117,6 +117,9 @@ export class Writer {
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
     }
+    // The PATCH's unit is dated now that it is really sent. A pause that began since ready() (a
+    // race of a few ms) refuses rather than waits: the changes were built for now.
+    await reservation.send(clock())
     batch.sending = true
     batch.attempts++
     try {
