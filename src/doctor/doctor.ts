@@ -18,6 +18,7 @@ import { TokenProvider } from '../genesys/token.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck } from './checks.js'
 import { probe, type Semantics } from './probe.js'
+import type { Standing } from '../updates/budget-log.js'
 
 export interface Check {
   name: string
@@ -36,6 +37,8 @@ export interface DoctorOptions {
   probe?: { conversationId: string; participantId: string } | undefined
   /** Sandbox: Genesys is the simulator at config.genesys.apiUrl; the checks say so. */
   sandbox?: boolean
+  /** The running service's rate budget (the console's doctor): its configured and learned limits. */
+  budget?: () => Promise<Standing>
   /** Between reads that wait for a 202'd write to show; tests pass one that does not wait. */
   pause?: (ms: number) => Promise<void>
 }
@@ -89,7 +92,7 @@ export async function runDoctor (config: Config, opts: DoctorOptions = {}): Prom
         ? `GET /api/v2/conversations/{id} answers ${status}${status === 404 ? ' for a made-up id' : ''}, as it should`
         : apiRefusal(read, target, g.clientId),
     })
-    checks.push(rateLimitCheck(api.headers, g.rateLimit.requests))
+    checks.push(await rateLimitCheck(config, opts.budget))
     if (opts.probe !== undefined && readable) {
       const found = await probe(client, opts.probe.conversationId, opts.probe.participantId, { writeMode: g.writeMode, pause: opts.pause })
       semantics = found.semantics
