@@ -69,7 +69,7 @@ export interface BudgetLog {
   send(id: string, now: number): Promise<number>
   /** Ms left of Genesys's pause, on every replica; 0 when none. */
   paused(now: number): Promise<number>
-  /** Gives back units that were never sent. */
+  /** Gives back units that were never sent (or dated, then not sent after all). */
   release(ids: string[]): Promise<void>
   heard(h: Heard): Promise<void>
   standing(now: number): Promise<Standing>
@@ -240,7 +240,10 @@ export class MemoryBudgetLog implements BudgetLog {
   }
 
   async release (ids: string[]): Promise<void> {
-    for (const id of ids) this.#units.remove(Number(id))
+    for (const id of ids) {
+      this.#units.remove(Number(id))
+      this.#sent.remove(Number(id))
+    }
   }
 
   async heard (h: Heard): Promise<void> {

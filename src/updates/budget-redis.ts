@@ -179,7 +179,7 @@ export class RedisBudgetLog implements BudgetLog {
   }
 
   async release (ids: string[]): Promise<void> {
-    if (ids.length > 0) await this.#redis.zrem(this.#keys[0]!, ...ids)
+    if (ids.length > 0) await Promise.all([this.#redis.zrem(this.#keys[0]!, ...ids), this.#redis.zrem(this.#keys[1]!, ...ids)])
   }
 
   async heard (h: Heard): Promise<void> {

@@ -248,7 +248,12 @@ export class RateBudget {
         for (;;) {
           const now = this.#clock()
           // The shared log is asked even when this replica knows of no pause: another may have heard a 429.
-          const wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.send(id, now), now)
+          let wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.send(id, now), now)
+          // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now.
+          if (wait <= 0 && this.#pauseUntil > this.#clock()) {
+            this.#log.release([id]).catch(() => {})
+            wait = this.#pauseUntil - this.#clock()
+          }
           if (wait <= 0) {
             ids.shift()
             return
