@@ -11,7 +11,7 @@ import { RedisBudgetLog } from '../updates/budget-redis.js'
 import type { Check } from './doctor.js'
 
 /**
- * Genesys does not say a token's limit (it retired the inin-ratelimit-* headers in 2021): a 429
+ * Genesys does not say a token's limit (it retired its rate-limit headers in 2021): a 429
  * is all it says, and the budget learns from it what Genesys allowed. This reports the configured
  * limit and the learned one where the doctor can see it: the running service's own (the console),
  * or the replicas' shared one in Redis. A learned limit below the configured one is a finding:

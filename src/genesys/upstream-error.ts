@@ -79,7 +79,7 @@ export function headerNumber (headers: IncomingHttpHeaders, name: string): numbe
 
 /**
  * Genesys sends `Retry-After` in seconds on every 429, and nothing else about its limit (the
- * inin-ratelimit-* headers were retired in 2021); a short pause when a proxy's 429 lacks it.
+ * rate-limit headers were retired in 2021); a short pause when a proxy's 429 lacks it.
  */
 export function retryAfter (headers: IncomingHttpHeaders): number {
   return Math.ceil(headerNumber(headers, 'retry-after') ?? 1)

@@ -1,6 +1,6 @@
 // Genesys's per-token request budget: at most `requests` in any window-long interval (a sliding
 // log of each token's request times), 429 past it. As Genesys does since 2021, no answer says
-// where the token stands (no inin-ratelimit-* headers): a client learns only from a 429.
+// where the token stands (its rate-limit headers were retired): a client learns only from a 429.
 import type { FastifyReply } from 'fastify'
 import type { SimSettings } from './options.js'
 import { tooManyRequests } from './replies.js'

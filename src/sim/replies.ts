@@ -10,7 +10,7 @@ export function fail (reply: FastifyReply, status: number, code: string, message
 
 /**
  * A 429 as Genesys sends it since 2021: `Retry-After` (seconds) and the body code
- * `too.many.requests.retry.after`, nothing more. It no longer sends the `inin-ratelimit-*`
+ * `too.many.requests.retry.after`, nothing more. It no longer sends its rate-limit
  * headers, on this answer or any other, so nothing here says what the limit is.
  */
 export function tooManyRequests (stats: SimStats, reply: FastifyReply, retryAfterSeconds: number) {
