@@ -50,7 +50,7 @@ export default fp<ConsoleOptions>(
     })
 
     const sessions = new Sessions(config.apiKeys, Date.now, config.genesys.clientSecret)
-    const doctor = (probe?: { conversationId: string; participantId: string }) => runDoctor(config, { sandbox, probe })
+    const doctor = (probe?: { conversationId: string; participantId: string }) => runDoctor(config, { sandbox, probe, budget: () => app.updates.budget() })
     await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes })
   },
   { name: 'console', dependencies: ['metrics', 'updates'] }

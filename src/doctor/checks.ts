@@ -1,30 +1,68 @@
 // The doctor's checks that need no probe: each returns a verdict and a sentence, naming
 // variables and key names, never a key, secret or token.
-import type { IncomingHttpHeaders } from 'node:http'
 import { Redis } from 'ioredis'
 import type { ApiKey, Config } from '../config.js'
 import { isHttps } from '../data-action/public-url.js'
-import { headerNumber } from '../genesys/upstream-error.js'
 import { redisPersistence } from '../delivery/persistence.js'
-import { clusterClient } from '../plugins/redis.js'
+import { clusterClient, type RedisClient } from '../plugins/redis.js'
+import { logSettings } from '../updates/budget.js'
+import type { Standing } from '../updates/budget-log.js'
+import { RedisBudgetLog } from '../updates/budget-redis.js'
 import type { Check } from './doctor.js'
 
 /**
- * Genesys tells a token's budget in `inin-ratelimit-*` on some answers (at least on 429s). The
- * gateway spends GENESYS_RATE_LIMIT_PER_MINUTE; more than the token has would be 429s.
+ * Genesys does not say a token's limit (it retired its rate-limit headers in 2021): a 429
+ * is all it says, and the budget learns from it what Genesys allowed. This reports the configured
+ * limit and the learned one where the doctor can see it: the running service's own (the console),
+ * or the replicas' shared one in Redis. A learned limit below the configured one is a finding:
+ * the token allows less than GENESYS_RATE_LIMIT_PER_MINUTE (another user of the OAuth client, or
+ * a lower org limit), and every time the budget climbs back to find out, a burst meets 429s.
  */
-export function rateLimitCheck (headers: IncomingHttpHeaders, configured: number): Check {
+export async function rateLimitCheck (config: Config, budget?: () => Promise<Standing>): Promise<Check> {
   const name = 'Rate limit of the token'
-  const allowed = headerNumber(headers, 'inin-ratelimit-allowed')
-  if (allowed === undefined) {
-    return { name, ok: true, detail: `Genesys did not say on this answer; the gateway spends at most GENESYS_RATE_LIMIT_PER_MINUTE=${configured} requests a minute (Genesys's default is 300 per token)` }
+  const configured = config.genesys.rateLimit.requests
+  const set = `GENESYS_RATE_LIMIT_PER_MINUTE=${configured} (Genesys's default is 300 per token, and it sends no rate headers: the budget learns a lower limit from 429s)`
+  let where = 'this service'
+  let read = budget
+  if (read === undefined && (config.redisUrl !== undefined || config.redisCluster !== undefined)) {
+    where = 'every replica (Redis)'
+    read = () => sharedStanding(config)
   }
-  const count = headerNumber(headers, 'inin-ratelimit-count')
-  const used = count === undefined ? '' : `; ${count} already used in this window${count > 1 ? ' (another user of the same OAuth client shares it)' : ''}`
-  if (allowed < configured) {
-    return { name, ok: false, detail: `the token allows ${allowed} requests a minute but GENESYS_RATE_LIMIT_PER_MINUTE=${configured}: set it to ${allowed} or less, or writes will meet 429s${used}` }
+  if (read === undefined) return { name, ok: true, detail: `${set}; without Redis each process learns its own: see pdg_rate_budget_limit on its /metrics` }
+  let s: Standing
+  try {
+    s = await read()
+  } catch (err) {
+    return { name, ok: true, detail: `${set}; the learned limit could not be read from ${where}: ${(err as Error).message}` }
   }
-  return { name, ok: true, detail: `the token allows ${allowed} requests a minute; the gateway spends at most ${configured}${used}` }
+  const paused = s.pausedMs > 0 ? `; paused for ${Math.ceil(s.pausedMs / 1000)} s more by Genesys's Retry-After` : ''
+  if (s.learned === undefined) return { name, ok: true, detail: `${set}; no 429 holds it lower on ${where}${paused}` }
+  const ago = Math.round(s.learned.agoMs / 1000)
+  return {
+    name,
+    ok: false,
+    detail: `Genesys's 429 ${ago} s ago showed this token allowed ${s.learned.limit} requests a minute, but ${set}; the budget on ${where} now spends at most ${s.limit} a minute and climbs back step by step: set GENESYS_RATE_LIMIT_PER_MINUTE to ${s.learned.limit} or less, or find what else uses this OAuth client${paused}`,
+  }
+}
+
+/** The shared budget's standing, read from Redis as the replicas keep it. */
+async function sharedStanding (config: Config): Promise<Standing> {
+  const redis = connectOnce(config)
+  try {
+    await redis.connect()
+    const { requests, windowMs } = config.genesys.rateLimit
+    return await new RedisBudgetLog(redis, `pdg:${config.genesys.clientId}:`, logSettings(requests, windowMs)).standing(Date.now())
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** A short-lived client that fails at once rather than retries: the doctor asks once. */
+function connectOnce (config: Config): RedisClient {
+  const options = { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false }
+  const redis = config.redisCluster ? clusterClient(config.redisCluster, options) : new Redis(config.redisUrl!, options)
+  redis.on('error', () => {}) // answered by the command that fails
+  return redis
 }
 
 /** Reachable, and with AOF on: an asynchronous update's 202 promises it survives a Redis restart. */
@@ -37,9 +75,7 @@ export async function redisCheck (config: Config): Promise<Check> {
       : 'asynchronous updates (Prefer: respond-async) are accepted and kept in this process\'s memory: lost if it stops'
     return { name, ok: true, detail: `not configured (REDIS_URL, REDIS_CLUSTER_NODES): one replica; ${async}` }
   }
-  const options = { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false }
-  const redis = config.redisCluster ? clusterClient(config.redisCluster, options) : new Redis(config.redisUrl!, options)
-  redis.on('error', () => {}) // answered by the command that fails
+  const redis = connectOnce(config)
   try {
     await redis.connect()
     await redis.ping()

@@ -18,6 +18,7 @@ import { TokenProvider } from '../genesys/token.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck } from './checks.js'
 import { probe, type Semantics } from './probe.js'
+import type { Standing } from '../updates/budget-log.js'
 
 export interface Check {
   name: string
@@ -42,6 +43,8 @@ export interface DoctorOptions {
   simulator?: string
   /** Why the probe cannot run here; the probe check fails with it (the CLI found no sandbox holding the call). */
   probeUnavailable?: string
+  /** The running service's rate budget (the console's doctor): its configured and learned limits. */
+  budget?: () => Promise<Standing>
   /** Between reads that wait for a 202'd write to show; tests pass one that does not wait. */
   pause?: (ms: number) => Promise<void>
   /** What the probe measures how long a write took to show by; tests pass the one their pause moves. */
@@ -104,7 +107,7 @@ export async function runDoctor (config: Config, opts: DoctorOptions = {}): Prom
         ? `GET /api/v2/conversations/{id} answers ${status}${status === 404 ? ' for a made-up id' : ''}, as it should`
         : apiRefusal(read, target, g.clientId),
     })
-    checks.push(rateLimitCheck(api.headers, g.rateLimit.requests))
+    checks.push(await rateLimitCheck(config, opts.budget))
     if (opts.probe === undefined) return
     if (!readable) checks.push(...skip([PROBE], API))
     else if (opts.probeUnavailable !== undefined) checks.push({ name: PROBE, ok: false, detail: opts.probeUnavailable })

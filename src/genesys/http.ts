@@ -16,7 +16,7 @@ export interface Exchange {
   ms: number
   /** Genesys's inin-correlation-id, which its support asks for. */
   correlationId: string | undefined
-  /** The answer's headers (empty when none came): the doctor reads the inin-ratelimit-* ones. */
+  /** The answer's headers (empty when none came): the budget reads a 429's Retry-After. */
   headers: IncomingHttpHeaders
 }
 

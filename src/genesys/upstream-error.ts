@@ -70,16 +70,19 @@ function header (headers: IncomingHttpHeaders, name: string): string | undefined
   return Array.isArray(v) ? v[0] : v
 }
 
-/** A header holding a positive number (Retry-After, inin-ratelimit-*); undefined when absent or not one. */
+/** A header holding a positive number (Retry-After); undefined when absent or not one. */
 export function headerNumber (headers: IncomingHttpHeaders, name: string): number | undefined {
   const v = header(headers, name)
   const n = Number(v)
   return v !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
 }
 
-/** Genesys sends `Retry-After` in seconds; fall back to a short pause when it does not. */
+/**
+ * Genesys sends `Retry-After` in seconds on every 429, and nothing else about its limit (the
+ * rate-limit headers were retired in 2021); a short pause when a proxy's 429 lacks it.
+ */
 export function retryAfter (headers: IncomingHttpHeaders): number {
-  return Math.ceil(headerNumber(headers, 'retry-after') ?? headerNumber(headers, 'inin-ratelimit-reset') ?? 1)
+  return Math.ceil(headerNumber(headers, 'retry-after') ?? 1)
 }
 
 /** A non-2xx answer from Genesys, with its ErrorBody (or OAuth error) quoted. */

@@ -1,16 +1,15 @@
 // Genesys's per-token request budget: at most `requests` in any window-long interval (a sliding
-// log of each token's request times), 429 past it. Every answer says where the token stands.
+// log of each token's request times), 429 past it. As Genesys does since 2021, no answer says
+// where the token stands (its rate-limit headers were retired): a client learns only from a 429.
 import type { FastifyReply } from 'fastify'
 import type { SimSettings } from './options.js'
 import { tooManyRequests } from './replies.js'
 import type { SimStats } from './stats.js'
 
-/** Genesys's per-token default, named in the headers of an injected 429 when no budget is set. */
+/** Genesys's per-token default, as the Limits API names it. */
 export const GENESYS_TOKEN_BUDGET = 300
 
 export interface Budget {
-  /** The requests a window allows, as an injected 429 reports it. */
-  allowed: number
   /** Counts an API request against its token's window; true (and a 429 sent) once the window's budget is spent. */
   spent(token: string, reply: FastifyReply): boolean
   /** Forgets every window, as when the tokens they belong to are revoked. */
@@ -20,7 +19,6 @@ export interface Budget {
 export function createBudget ({ rateLimit, clock }: Pick<SimSettings, 'rateLimit' | 'clock'>, stats: SimStats): Budget {
   const logs = new Map<string, number[]>() // token → times of the requests it was allowed, oldest first
   return {
-    allowed: rateLimit?.requests ?? GENESYS_TOKEN_BUDGET,
     spent (token, reply) {
       if (rateLimit === undefined) return false
       const { requests, windowMs } = rateLimit
@@ -31,15 +29,12 @@ export function createBudget ({ rateLimit, clock }: Pick<SimSettings, 'rateLimit
       while (log.length > 0 && log[0]! <= at - windowMs) log.shift()
       if (log.length < requests) {
         log.push(at)
-        // What the token has, on every answer, so a client can learn it without a 429. Reset:
-        // seconds until the oldest request in the window leaves it.
-        reply.headers({ 'inin-ratelimit-allowed': requests, 'inin-ratelimit-count': log.length, 'inin-ratelimit-reset': Math.ceil((log[0]! + windowMs - at) / 1000) })
         return false
       }
-      // Refused requests are not logged (a client that waits out Retry-After gets through then);
-      // the count names this one as the one over the limit.
+      // Refused requests are not logged (a client that waits out Retry-After gets through then).
+      // Retry-After: whole seconds until the oldest request in the window leaves it.
       stats.overBudget++
-      tooManyRequests(stats, reply, requests, log.length + 1, Math.max(1, Math.ceil((log[0]! + windowMs - at) / 1000)))
+      tooManyRequests(stats, reply, Math.max(1, Math.ceil((log[0]! + windowMs - at) / 1000)))
       return true
     },
     clear: () => logs.clear(),

@@ -53,8 +53,7 @@ function mulberry32 (seed: number): () => number {
   }
 }
 
-/** `budgetAllowed` is what an injected 429 names, as if the token's budget had just run out. */
-export function createFaults (options: SimSettings['faults'], stats: SimStats, budgetAllowed: number): Faults {
+export function createFaults (options: SimSettings['faults'], stats: SimStats): Faults {
   const random = mulberry32(options.seed)
   const rates: Record<Fault, number> = {
     conflict: options.conflictRate,
@@ -84,7 +83,7 @@ export function createFaults (options: SimSettings['faults'], stats: SimStats, b
       } else if (fate.fault === 'rateLimit') {
         injected.rateLimited++
         // Genesys's other limits (org, endpoint) look the same as the token's.
-        tooManyRequests(stats, reply, budgetAllowed, budgetAllowed + 1, 1)
+        tooManyRequests(stats, reply, 1)
       } else if (fate.fault === 'serverError') {
         injected.serverErrors++
         fail(reply, fate.serverError.status, fate.serverError.code, fate.serverError.message)

@@ -27,7 +27,7 @@ const faults = z
     seed: z.int().default(1),
     /** PATCH: 409 `conflict`, not applied. */
     conflictRate: rate,
-    /** GET and PATCH: 429 `too.many.requests` with `Retry-After: 1`, not applied. */
+    /** GET and PATCH: 429 `too.many.requests.retry.after` with `Retry-After: 1` (and nothing else, as Genesys), not applied. */
     rateLimitRate: rate,
     /** Token, GET and PATCH: 500, 502 or 503. Half the PATCH ones come after the write landed. */
     serverErrorRate: rate,

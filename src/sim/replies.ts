@@ -8,11 +8,15 @@ export function fail (reply: FastifyReply, status: number, code: string, message
   return reply.status(status).send({ message, code, status, messageWithParams: message, messageParams: {}, contextId: randomUUID(), details: [], errors: [] })
 }
 
-/** A 429 with the headers Genesys sends: `Retry-After` and the `inin-ratelimit-*` trio. */
-export function tooManyRequests (stats: SimStats, reply: FastifyReply, allowed: number, count: number, resetSeconds: number) {
+/**
+ * A 429 as Genesys sends it since 2021: `Retry-After` (seconds) and the body code
+ * `too.many.requests.retry.after`, nothing more. It no longer sends its rate-limit
+ * headers, on this answer or any other, so nothing here says what the limit is.
+ */
+export function tooManyRequests (stats: SimStats, reply: FastifyReply, retryAfterSeconds: number) {
   stats.rateLimited++
-  reply.headers({ 'retry-after': resetSeconds, 'inin-ratelimit-allowed': allowed, 'inin-ratelimit-count': count, 'inin-ratelimit-reset': resetSeconds })
-  return fail(reply, 429, 'too.many.requests', `Rate limit exceeded the maximum. [${allowed}] requests allowed.`)
+  reply.header('retry-after', retryAfterSeconds)
+  return fail(reply, 429, 'too.many.requests.retry.after', `Rate limit exceeded the maximum. Retry the request in [${retryAfterSeconds}] seconds`)
 }
 
 /** The socket goes away with no HTTP answer, as when a load balancer or the network gives up. */

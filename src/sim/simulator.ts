@@ -49,7 +49,7 @@ export function buildSimulator (opts: SimulatorOptions = {}): Simulator {
   const state = createState(settings)
   const tokens = createTokens(settings, stats)
   const budget = createBudget(settings, stats)
-  const faults = createFaults(settings.faults, stats, budget.allowed)
+  const faults = createFaults(settings.faults, stats)
 
   const app = simulatorApp(settings, requests)
   genesysRoutes(app, { settings, stats, state, tokens, budget, faults })

@@ -1,20 +1,30 @@
 /**
- * The request budget's shared record: a sliding log of the times requests were sent, plus what
- * Genesys told us (a pause after a 429, the limit its headers state, when it last answered) and
- * whether a live caller is waiting. The memory log here and the Redis one (budget-redis.ts) make
- * the same decisions; test/updates/budget-log.test.ts runs both through the same cases.
+ * The request budget's shared record: a sliding log of the units taken (held for a request not
+ * yet sent, or sent), the requests sent and those that Genesys did not answer with a yes (a 429,
+ * or no answer at all), the limit learned from the last 429 and its pause, and whether a live
+ * caller is waiting. The memory log here and the Redis one (budget-redis.ts) make the same
+ * decisions; test/updates/budget-log.test.ts runs both through the same cases.
+ *
+ * Genesys says nothing of a token's budget until it refuses (no rate headers: it retired them
+ * in 2021). A 429 says two things: wait `Retry-After`, and what this token sent in the trailing
+ * window that Genesys did not refuse is what it allows now. That count is the limit in force
+ * for `holdMs`; then it climbs a step (a tenth of itself, at least 1) each `stepMs`, back to the
+ * configured one and never above it. A climb that overshoots draws one more 429, which sets it again.
  */
 
 export interface LogSettings {
   /** The configured budget: requests in any window-long interval, never exceeded. */
   requests: number
+  /** How long a unit counts here: Genesys's window and a margin (see logSettings in budget.ts). */
   windowMs: number
-  /** Units allowed before any answer has been heard for a window: the first answer may say less. */
-  probe: number
-  /** How long a probe's answer is awaited before another may go (its replica may have died). */
-  probeMs: number
-  /** How long a limit learned from Genesys's headers holds without being said again. */
-  learnedMs: number
+  /** Genesys's own window: a 429 counts what was allowed in the trailing one. */
+  evidenceMs: number
+  /** How long a limit learned from a 429 holds, unchanged. */
+  holdMs: number
+  /** Then, each this long, it climbs one step. */
+  stepMs: number
+  /** Never learned below this (one merge write's worth): a unit must go, to find out whether Genesys allows more again. */
+  floor: number
 }
 
 export interface Ask {
@@ -24,38 +34,46 @@ export interface Ask {
   /** Units wanted by callers queued ahead on this replica: granted only when none are. */
   ahead: number
   live: boolean
-  /** When the caller gives up: a live caller that can wait within it holds bulk back until its units free up. */
-  deadline: number
+  /** Ms until the caller gives up: a live caller that can wait within it holds bulk back until its units free up. */
+  withinMs: number
 }
 
 export interface Grant {
-  /** Ids of the units taken (so they can be stamped when sent, or given back); empty when refused. */
+  /** Ids of the units taken (so they can be dated when sent, or given back); empty when refused. */
   ids: string[]
   /** When refused, ms until the units could be free (an estimate beyond the log's own entries). */
   waitMs: number
-  /** The limit in force: the configured one, or less when Genesys said less. */
+  /** The limit in force: the configured one, or the one learned from a 429. */
   limit: number
 }
 
-export interface Heard {
-  now: number
-  /** inin-ratelimit-allowed, when the answer carried it. */
-  allowed?: number | undefined
-  /** A 429: no request on this token until then. */
-  pauseUntil?: number | undefined
+/** What came back for a request sent: a 429 (with its Retry-After, in ms), or no answer at all. */
+export type Heard = { now: number; refused: true; retryAfterMs: number } | { now: number; refused: false }
+
+/** Where the budget stands, for /metrics and the doctor. */
+export interface Standing {
+  /** The limit in force. */
+  limit: number
+  /** The limit learned from the last 429 and how long ago that was; absent when none holds (never, or climbed back). */
+  learned?: { limit: number; agoMs: number } | undefined
+  /** Ms until Genesys's last Retry-After ends; 0 when not paused. */
+  pausedMs: number
 }
 
 export interface BudgetLog {
   reserve(ask: Ask): Promise<Grant>
-  /** Re-dates units to the moment they are sent: Genesys counts them from then. */
-  stamp(ids: string[], now: number): Promise<void>
-  /** Gives back units that were never sent. */
+  /**
+   * A unit goes out now: it counts from now (whether or not its entry is still in the log) and as
+   * a request made. Unless Genesys's pause is on: then nothing is dated, and the ms it has left.
+   */
+  send(id: string, now: number): Promise<number>
+  /** Ms left of Genesys's pause, on every replica; 0 when none. */
+  paused(now: number): Promise<number>
+  /** Gives back units that were never sent (or dated, then not sent after all). */
   release(ids: string[]): Promise<void>
   heard(h: Heard): Promise<void>
+  standing(now: number): Promise<Standing>
 }
-
-/** A short poll while the first answer after an idle window is awaited (it may lower the limit). */
-export const PROBE_POLL_MS = 20
 
 /** The log's entries within the window, oldest first: what decide() reads of them. */
 export interface Times {
@@ -66,6 +84,26 @@ export interface Times {
   after(t: number): number
 }
 
+/** The learned limit as it stands at `now`: held, then climbing a step per `stepMs`, up to the configured one. */
+export function limitAt (s: LogSettings, now: number, learned: number | undefined, learnedAt: number): number {
+  if (learned === undefined) return s.requests
+  let limit = learned
+  const since = now - learnedAt - s.holdMs
+  if (since >= 0) {
+    const steps = Math.floor(since / s.stepMs) + 1
+    for (let i = 0; i < steps && limit < s.requests; i++) limit += Math.max(1, Math.floor(limit / 10))
+  }
+  return Math.min(s.requests, limit)
+}
+
+/**
+ * What a 429 teaches: what was sent within Genesys's window, less what was refused or went
+ * unanswered there (this 429 included), and never more than the limit already in force.
+ */
+export function learnedFrom (s: LogSettings, current: number, sent: number, unproven: number): number {
+  return Math.min(s.requests, Math.max(s.floor, Math.min(current, sent - unproven)))
+}
+
 /**
  * The decision both logs make, over the log's times and the state. A unit sent at t counts in
  * [t, t + window): the same rule as the simulator's.
@@ -74,17 +112,15 @@ export function decide (
   s: LogSettings,
   ask: Ask,
   times: Times,
-  state: { pauseUntil: number; limit: number | undefined; limitAt: number; heardAt: number; liveUntil: number }
+  state: { pauseUntil: number; learned: number | undefined; learnedAt: number; liveUntil: number }
 ): { grant: boolean; waitMs: number; limit: number } {
   const { now, units, ahead, live } = ask
-  const limit = state.limit !== undefined && state.limitAt > now - s.learnedMs ? Math.min(s.requests, state.limit) : s.requests
+  const limit = limitAt(s, now, state.learned, state.learnedAt)
   // Bulk callers leave a tenth of the window unused, and take at most a tenth of the limit in any
   // tenth of the window: bulk is paced, so a burst of it cannot hold the whole window against
   // flows, while a flow's burst gets everything at once.
   const tenthOf = Math.max(1, Math.floor(limit / 10))
   const cap = live ? limit : limit - tenthOf
-  // Nothing heard from Genesys for a window: a probe's worth goes, and the rest await its answer.
-  const probed = state.heardAt <= now - s.windowMs && times.after(now - s.probeMs) + units > Math.max(s.probe, units)
   const { count } = times
   if (state.pauseUntil > now) return { grant: false, waitMs: state.pauseUntil - now, limit }
   const blocked = !live && state.liveUntil > now
@@ -92,104 +128,146 @@ export function decide (
   const recent = live ? 0 : times.after(now - tenth)
   const pace = Math.max(units, tenthOf)
   const paced = !live && recent + units > pace
-  if (ahead === 0 && !blocked && !paced && !probed && count + units <= cap) return { grant: true, waitMs: 0, limit }
+  if (ahead === 0 && !blocked && !paced && count + units <= cap) return { grant: true, waitMs: 0, limit }
   // The units that must leave the window before these fit: the need-th oldest entry's expiry.
   const need = count + ahead + units - cap
   let waitMs = need <= 0 ? 1 : need <= count ? times.nth(need - 1) + s.windowMs - now : s.windowMs * Math.ceil((need - count) / Math.max(cap, 1) + 1)
-  if (probed) waitMs = Math.max(waitMs, PROBE_POLL_MS)
   if (paced) waitMs = Math.max(waitMs, times.nth(count - recent + Math.max(0, recent + units - pace) - 1) + tenth - now)
   if (blocked) waitMs = Math.max(waitMs, state.liveUntil - now)
   return { grant: false, waitMs: Math.max(1, waitMs), limit }
 }
 
-/**
- * This process's own, for a single replica. Entries are kept sorted by time in two parallel
- * arrays from `#start`: at a budget of thousands a minute, every decision is a few binary searches.
- */
-export class MemoryBudgetLog implements BudgetLog {
-  readonly #s: LogSettings
-  #times: number[] = []
-  #ids: number[] = []
+/** Times kept sorted from `start`, with an id each: at thousands a minute, every question is a binary search. */
+class SortedTimes {
+  times: number[] = []
+  ids: number[] = []
   /** Entries before it have left the window. */
-  #start = 0
-  #seq = 0
-  #state = { pauseUntil: 0, limit: undefined as number | undefined, limitAt: 0, heardAt: 0, liveUntil: 0 }
+  start = 0
 
-  constructor (settings: LogSettings) {
-    this.#s = settings
-  }
-
-  /** The first index (from #start) whose time is greater than `t`. */
-  #firstAfter (t: number): number {
-    let lo = this.#start
-    let hi = this.#times.length
+  /** The first index (from start) whose time is greater than `t`. */
+  firstAfter (t: number): number {
+    let lo = this.start
+    let hi = this.times.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
-      if (this.#times[mid]! > t) hi = mid
+      if (this.times[mid]! > t) hi = mid
       else lo = mid + 1
     }
     return lo
   }
 
-  #expire (now: number): void {
-    this.#start = this.#firstAfter(now - this.#s.windowMs)
-    if (this.#start > 1024 && this.#start * 2 > this.#times.length) {
-      this.#times = this.#times.slice(this.#start)
-      this.#ids = this.#ids.slice(this.#start)
-      this.#start = 0
+  /** Entries at `t` or earlier leave. */
+  expire (t: number): void {
+    this.start = this.firstAfter(t)
+    if (this.start > 1024 && this.start * 2 > this.times.length) {
+      this.times = this.times.slice(this.start)
+      this.ids = this.ids.slice(this.start)
+      this.start = 0
     }
   }
 
-  #insert (time: number, id: number): void {
-    const at = this.#firstAfter(time)
-    this.#times.splice(at, 0, time)
-    this.#ids.splice(at, 0, id)
+  get count (): number {
+    return this.times.length - this.start
   }
 
-  /** Removes an entry by id; it is most likely among the newest. */
-  #remove (id: number): boolean {
-    const at = this.#ids.lastIndexOf(id)
-    if (at < this.#start) return false
-    this.#times.splice(at, 1)
-    this.#ids.splice(at, 1)
+  after (t: number): number {
+    return this.times.length - this.firstAfter(t)
+  }
+
+  insert (time: number, id: number): void {
+    const at = this.firstAfter(time)
+    this.times.splice(at, 0, time)
+    this.ids.splice(at, 0, id)
+  }
+
+  /** Removes an entry by id (it is most likely among the newest); false when it is not there. */
+  remove (id: number): boolean {
+    const at = this.ids.lastIndexOf(id)
+    if (at < this.start) return false
+    this.times.splice(at, 1)
+    this.ids.splice(at, 1)
     return true
+  }
+}
+
+/** This process's own, for a single replica. */
+export class MemoryBudgetLog implements BudgetLog {
+  readonly #s: LogSettings
+  /** Every unit taken: held until sent, then dated when it was sent. */
+  readonly #units = new SortedTimes()
+  /** Requests sent, and those among them that Genesys refused or did not answer. */
+  readonly #sent = new SortedTimes()
+  readonly #unproven = new SortedTimes()
+  #seq = 0
+  #state = { pauseUntil: 0, learned: undefined as number | undefined, learnedAt: 0, liveUntil: 0 }
+
+  constructor (settings: LogSettings) {
+    this.#s = settings
+  }
+
+  #expire (now: number): void {
+    for (const log of [this.#units, this.#sent, this.#unproven]) log.expire(now - this.#s.windowMs)
   }
 
   async reserve (ask: Ask): Promise<Grant> {
     this.#expire(ask.now)
-    const start = this.#start
-    const times: Times = {
-      count: this.#times.length - start,
-      nth: (i) => this.#times[start + i]!,
-      after: (t) => this.#times.length - this.#firstAfter(t),
-    }
+    const u = this.#units
+    const times: Times = { count: u.count, nth: (i) => u.times[u.start + i]!, after: (t) => u.after(t) }
     const d = decide(this.#s, ask, times, this.#state)
     if (!d.grant) {
-      if (ask.live && ask.now + d.waitMs < ask.deadline) this.#state.liveUntil = Math.max(this.#state.liveUntil, ask.now + d.waitMs)
+      if (ask.live && d.waitMs < ask.withinMs) this.#state.liveUntil = Math.max(this.#state.liveUntil, ask.now + d.waitMs)
       return { ids: [], waitMs: d.waitMs, limit: d.limit }
     }
     const ids: string[] = []
     for (let i = 0; i < ask.units; i++) {
-      this.#insert(ask.now, ++this.#seq)
+      u.insert(ask.now, ++this.#seq)
       ids.push(String(this.#seq))
     }
     return { ids, waitMs: 0, limit: d.limit }
   }
 
-  async stamp (ids: string[], now: number): Promise<void> {
-    for (const id of ids) if (this.#remove(Number(id))) this.#insert(now, Number(id))
+  async send (id: string, now: number): Promise<number> {
+    if (this.#state.pauseUntil > now) return this.#state.pauseUntil - now
+    // An upsert: a unit held longer than the window has left the log, and counts again from now.
+    this.#units.remove(Number(id))
+    this.#units.insert(now, Number(id))
+    this.#sent.insert(now, Number(id))
+    return 0
+  }
+
+  async paused (now: number): Promise<number> {
+    return Math.max(0, this.#state.pauseUntil - now)
   }
 
   async release (ids: string[]): Promise<void> {
-    for (const id of ids) this.#remove(Number(id))
+    for (const id of ids) {
+      this.#units.remove(Number(id))
+      this.#sent.remove(Number(id))
+    }
   }
 
-  async heard ({ now, allowed, pauseUntil }: Heard): Promise<void> {
-    this.#state.heardAt = Math.max(this.#state.heardAt, now)
-    if (allowed !== undefined) {
-      this.#state.limit = allowed
-      this.#state.limitAt = now
-    }
-    if (pauseUntil !== undefined) this.#state.pauseUntil = Math.max(this.#state.pauseUntil, pauseUntil)
+  async heard (h: Heard): Promise<void> {
+    const { now } = h
+    this.#expire(now)
+    this.#unproven.insert(now, ++this.#seq)
+    if (!h.refused) return
+    const since = now - this.#s.evidenceMs
+    const current = limitAt(this.#s, now, this.#state.learned, this.#state.learnedAt)
+    this.#state.learned = learnedFrom(this.#s, current, this.#sent.after(since), this.#unproven.after(since))
+    this.#state.learnedAt = now
+    this.#state.pauseUntil = Math.max(this.#state.pauseUntil, now + h.retryAfterMs)
+  }
+
+  async standing (now: number): Promise<Standing> {
+    return standingOf(this.#s, now, this.#state.learned, this.#state.learnedAt, this.#state.pauseUntil)
+  }
+}
+
+export function standingOf (s: LogSettings, now: number, learned: number | undefined, learnedAt: number, pauseUntil: number): Standing {
+  const limit = limitAt(s, now, learned, learnedAt)
+  return {
+    limit,
+    ...(learned !== undefined && limit < s.requests && { learned: { limit: learned, agoMs: now - learnedAt } }),
+    pausedMs: Math.max(0, pauseUntil - now),
   }
 }

@@ -1,25 +1,58 @@
 import { GENESYS_API_TAG, script, type RedisClient } from '../plugins/redis.js'
-import { PROBE_POLL_MS, type Ask, type BudgetLog, type Grant, type Heard, type LogSettings } from './budget-log.js'
+import type { Ask, BudgetLog, Grant, Heard, LogSettings, Standing } from './budget-log.js'
+import { standingOf } from './budget-log.js'
+
+// Every script takes its time from Redis (TIME), so that the replicas' own clocks do not matter;
+// ARGV[1] is '' then. Tests give a time instead, to hold these scripts to the memory log step by step.
+const NOW = `
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else now = tonumber(ARGV[1]) end`
+
+// limitAt() in budget-log.ts. S: the settings, as the last ARGV give them (see SETTINGS below).
+const LIMIT_AT = `
+local function limitAt(now, learned, learnedAt)
+  if not learned then return S.requests end
+  local limit = learned
+  local since = now - learnedAt - S.hold
+  if since >= 0 then
+    local steps = math.floor(since / S.step) + 1
+    local i = 0
+    while i < steps and limit < S.requests do
+      limit = limit + math.max(1, math.floor(limit / 10))
+      i = i + 1
+    end
+  end
+  return math.min(S.requests, limit)
+end`
+
+/** The settings, last in every script's ARGV, in this order. */
+const settingsArgs = (s: LogSettings) => [s.requests, s.windowMs, s.evidenceMs, s.holdMs, s.stepMs, s.floor]
+const SETTINGS = (at: number) => `
+local S = { requests = tonumber(ARGV[${at}]), window = tonumber(ARGV[${at + 1}]), evidence = tonumber(ARGV[${at + 2}]),
+  hold = tonumber(ARGV[${at + 3}]), step = tonumber(ARGV[${at + 4}]), floor = tonumber(ARGV[${at + 5}]) }
+-- Long enough for a learned limit to climb all the way back.
+local ttl = math.max(S.window * 2, S.hold + 200 * S.step)`
+
+// KEYS: the units (sorted set: unit id scored by the ms it was taken, then sent), the requests
+// sent (the same, sent only), the unproven (refused or unanswered requests), the state (hash:
+// pause, learned, learnedAt, live, seq).
 
 // The same decision as decide() in budget-log.ts, atomically in Redis.
-// KEYS[1]: the log (sorted set: unit id scored by the ms it was sent); KEYS[2]: the state (hash:
-// pause, limit, limitAt, heard, live, seq).
-// ARGV: now, window, requests, probe, learnedMs, units, ahead, live (1/0), deadline, poll, probeMs.
-// Returns {granted (0/1), waitMs or the last id, limit}.
-const RESERVE = script(`
-local now, window, requests = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local probe, learned, units, ahead = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local live, deadline, poll, probeMs = ARGV[8] == '1', tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+// ARGV: now, units, ahead, live (1/0), withinMs, settings. Returns {granted (0/1), waitMs or the last id, limit}.
+const RESERVE = script(`${NOW}${SETTINGS(6)}${LIMIT_AT}
+local units, ahead, live, within = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5])
+local window = S.window
 redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
-local s = redis.call('hmget', KEYS[2], 'pause', 'limit', 'limitAt', 'heard', 'live')
-local pause, limitAt, heard, liveUntil = tonumber(s[1]) or 0, tonumber(s[3]) or 0, tonumber(s[4]) or 0, tonumber(s[5]) or 0
-local limit = requests
-if s[2] and limitAt > now - learned then limit = math.min(requests, tonumber(s[2])) end
+local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt', 'live')
+local pause, liveUntil = tonumber(s[1]) or 0, tonumber(s[4]) or 0
+local limit = limitAt(now, tonumber(s[2]), tonumber(s[3]) or 0)
 local tenthOf = math.max(1, math.floor(limit / 10))
 local cap = limit
 if not live then cap = limit - tenthOf end
 local count = redis.call('zcard', KEYS[1])
-local probed = heard <= now - window and redis.call('zcount', KEYS[1], '(' .. (now - probeMs), '+inf') + units > math.max(probe, units)
 if pause > now then return {0, pause - now, limit} end
 local blocked = (not live) and liveUntil > now
 local tenth = window / 10
@@ -27,11 +60,11 @@ local recent = 0
 if not live then recent = redis.call('zcount', KEYS[1], '(' .. (now - tenth), '+inf') end
 local pace = math.max(units, tenthOf)
 local paced = (not live) and recent + units > pace
-if ahead == 0 and not blocked and not paced and not probed and count + units <= cap then
-  local last = redis.call('hincrby', KEYS[2], 'seq', units)
+if ahead == 0 and not blocked and not paced and count + units <= cap then
+  local last = redis.call('hincrby', KEYS[4], 'seq', units)
   for i = last - units + 1, last do redis.call('zadd', KEYS[1], now, i) end
   redis.call('pexpire', KEYS[1], window * 2)
-  redis.call('pexpire', KEYS[2], math.max(window, learned) * 2)
+  redis.call('pexpire', KEYS[4], ttl)
   return {1, last, limit}
 end
 local need = count + ahead + units - cap
@@ -41,7 +74,6 @@ elseif need <= count then
   local e = redis.call('zrange', KEYS[1], need - 1, need - 1, 'WITHSCORES')
   wait = tonumber(e[2]) + window - now
 else wait = window * math.ceil((need - count) / math.max(cap, 1) + 1) end
-if probed then wait = math.max(wait, poll) end
 if paced then
   local i = count - recent + math.max(0, recent + units - pace) - 1
   local e = redis.call('zrange', KEYS[1], i, i, 'WITHSCORES')
@@ -49,55 +81,113 @@ if paced then
 end
 if blocked then wait = math.max(wait, liveUntil - now) end
 wait = math.max(1, wait)
-if live and now + wait < deadline and now + wait > liveUntil then
-  redis.call('hset', KEYS[2], 'live', now + wait)
-  redis.call('pexpire', KEYS[2], math.max(window, learned) * 2)
+if live and wait < within and now + wait > liveUntil then
+  redis.call('hset', KEYS[4], 'live', now + wait)
+  redis.call('pexpire', KEYS[4], ttl)
 end
 return {0, wait, limit}`)
 
-// ARGV: now, allowed ('' when not said), pauseUntil ('' when none), ttl.
-const HEARD = script(`
-local s = redis.call('hmget', KEYS[1], 'heard', 'pause')
-if tonumber(ARGV[1]) > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[1], 'heard', ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('hset', KEYS[1], 'limit', ARGV[2], 'limitAt', ARGV[1]) end
-if ARGV[3] ~= '' and tonumber(ARGV[3]) > (tonumber(s[2]) or 0) then redis.call('hset', KEYS[1], 'pause', ARGV[3]) end
-return redis.call('pexpire', KEYS[1], ARGV[4])`)
+// A unit goes out: dated now (an upsert, whether or not its entry has left the log) and counted
+// as sent, unless the pause is on. ARGV: now, id, settings. Returns the ms of pause left, or 0.
+const SEND = script(`${NOW}${SETTINGS(3)}
+local pause = tonumber(redis.call('hget', KEYS[4], 'pause')) or 0
+if pause > now then return pause - now end
+redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
+redis.call('zadd', KEYS[1], now, ARGV[2])
+redis.call('zadd', KEYS[2], now, ARGV[2])
+redis.call('pexpire', KEYS[1], S.window * 2)
+redis.call('pexpire', KEYS[2], S.window * 2)
+return 0`)
+
+// ARGV: now. Returns the ms of pause left, or 0.
+const PAUSED = script(`${NOW}
+local pause = tonumber(redis.call('hget', KEYS[1], 'pause')) or 0
+return math.max(0, pause - now)`)
+
+// A request refused (429) or unanswered. ARGV: now, refused (1/0), retryAfterMs, settings.
+// learnedFrom() in budget-log.ts, on a 429.
+const HEARD = script(`${NOW}${SETTINGS(4)}${LIMIT_AT}
+for i = 2, 3 do redis.call('zremrangebyscore', KEYS[i], '-inf', now - S.window) end
+local seq = redis.call('hincrby', KEYS[4], 'seq', 1)
+redis.call('zadd', KEYS[3], now, seq)
+redis.call('pexpire', KEYS[3], S.window * 2)
+if ARGV[2] == '1' then
+  local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt')
+  local since = '(' .. (now - S.evidence)
+  local allowed = redis.call('zcount', KEYS[2], since, '+inf') - redis.call('zcount', KEYS[3], since, '+inf')
+  local current = limitAt(now, tonumber(s[2]), tonumber(s[3]) or 0)
+  local learned = math.min(S.requests, math.max(S.floor, math.min(current, allowed)))
+  redis.call('hset', KEYS[4], 'learned', learned, 'learnedAt', now)
+  local pause = now + tonumber(ARGV[3])
+  if pause > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[4], 'pause', pause) end
+end
+redis.call('pexpire', KEYS[4], ttl)
+return 0`)
+
+// ARGV: now. Returns {now, learned or '', learnedAt, pause}.
+const STANDING = script(`${NOW}
+local s = redis.call('hmget', KEYS[1], 'learned', 'learnedAt', 'pause')
+return {now, s[1] or '', s[2] or '0', s[3] or '0'}`)
+
+/** The keys of the log shared by every replica, in one cluster slot with the token (GENESYS_API_TAG). */
+export function budgetKeys (prefix: string): { units: string; sent: string; unproven: string; state: string } {
+  return {
+    units: `${prefix}budget-log:${GENESYS_API_TAG}`,
+    sent: `${prefix}budget-sent:${GENESYS_API_TAG}`,
+    unproven: `${prefix}budget-unproven:${GENESYS_API_TAG}`,
+    state: `${prefix}budget-state:${GENESYS_API_TAG}`,
+  }
+}
 
 /**
- * The log shared by every replica, in one cluster slot with the token (GENESYS_API_TAG). Times
- * are the replicas' own clocks: they must agree to well within the budget's margin (NTP does).
+ * The log shared by every replica. Times are Redis's own (TIME), not the replicas': the `now`
+ * each call is given is used only when `clock` says so (tests that step time themselves).
  */
 export class RedisBudgetLog implements BudgetLog {
   readonly #redis: RedisClient
   readonly #s: LogSettings
-  readonly #log: string
+  readonly #keys: string[]
   readonly #state: string
+  readonly #givenTime: boolean
 
-  constructor (redis: RedisClient, prefix: string, settings: LogSettings) {
+  constructor (redis: RedisClient, prefix: string, settings: LogSettings, opts: { clock?: 'redis' | 'given' } = {}) {
     this.#redis = redis
     this.#s = settings
-    this.#log = `${prefix}budget-log:${GENESYS_API_TAG}`
-    this.#state = `${prefix}budget-state:${GENESYS_API_TAG}`
+    const k = budgetKeys(prefix)
+    this.#keys = [k.units, k.sent, k.unproven, k.state]
+    this.#state = k.state
+    this.#givenTime = opts.clock === 'given'
   }
 
-  async reserve ({ now, units, ahead, live, deadline }: Ask): Promise<Grant> {
-    const s = this.#s
-    const args = [now, s.windowMs, s.requests, s.probe, s.learnedMs, units, ahead, live ? 1 : 0, deadline, PROBE_POLL_MS, s.probeMs]
-    const [granted, n, limit] = (await RESERVE(this.#redis, [this.#log, this.#state], args)) as [number, number, number]
+  #now (now: number): number | string {
+    return this.#givenTime ? now : ''
+  }
+
+  async reserve ({ now, units, ahead, live, withinMs }: Ask): Promise<Grant> {
+    const args = [this.#now(now), units, ahead, live ? 1 : 0, withinMs, ...settingsArgs(this.#s)]
+    const [granted, n, limit] = (await RESERVE(this.#redis, this.#keys, args)) as [number, number, number]
     if (granted === 0) return { ids: [], waitMs: n, limit }
     return { ids: Array.from({ length: units }, (_, i) => String(n - units + 1 + i)), waitMs: 0, limit }
   }
 
-  async stamp (ids: string[], now: number): Promise<void> {
-    if (ids.length > 0) await this.#redis.zadd(this.#log, 'XX', ...ids.flatMap((id) => [now, id]))
+  async send (id: string, now: number): Promise<number> {
+    return (await SEND(this.#redis, this.#keys, [this.#now(now), id, ...settingsArgs(this.#s)])) as number
+  }
+
+  async paused (now: number): Promise<number> {
+    return (await PAUSED(this.#redis, [this.#state], [this.#now(now)])) as number
   }
 
   async release (ids: string[]): Promise<void> {
-    if (ids.length > 0) await this.#redis.zrem(this.#log, ...ids)
+    if (ids.length > 0) await Promise.all([this.#redis.zrem(this.#keys[0]!, ...ids), this.#redis.zrem(this.#keys[1]!, ...ids)])
   }
 
-  async heard ({ now, allowed, pauseUntil }: Heard): Promise<void> {
-    const ttl = Math.max(this.#s.windowMs, this.#s.learnedMs) * 2
-    await HEARD(this.#redis, [this.#state], [now, allowed ?? '', pauseUntil ?? '', ttl])
+  async heard (h: Heard): Promise<void> {
+    await HEARD(this.#redis, this.#keys, [this.#now(h.now), h.refused ? 1 : 0, h.refused ? h.retryAfterMs : 0, ...settingsArgs(this.#s)])
+  }
+
+  async standing (now: number): Promise<Standing> {
+    const [at, learned, learnedAt, pause] = (await STANDING(this.#redis, [this.#state], [this.#now(now)])) as [number, string, string, string]
+    return standingOf(this.#s, at, learned === '' ? undefined : Number(learned), Number(learnedAt), Number(pause))
   }
 }

@@ -1,22 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.js'
-import { headerNumber, retryAfter } from '../genesys/upstream-error.js'
-import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings } from './budget-log.js'
+import { retryAfter } from '../genesys/upstream-error.js'
+import { MemoryBudgetLog, type BudgetLog, type Grant, type Heard, type LogSettings, type Standing } from './budget-log.js'
 import type { PipelineTracing } from './tracing.js'
 
 /** live: a flow is waiting on the answer. bulk: a back-office sync that can wait its turn. */
 export type Priority = 'live' | 'bulk'
 
 export interface BudgetOptions {
-  /** Upstream requests allowed in any window of `windowMs`. */
+  /** Upstream requests allowed in any window of `windowMs`: the most the budget ever spends. */
   requests: number
   windowMs: number
-  /**
-   * Whether Genesys's answers reach observe(). Only then, after an idle window, does one write go
-   * first, since its answer may say that Genesys allows less than configured.
-   */
-  hears?: boolean
   /** Builds the shared log; in memory unless another (Redis) is passed. */
   log?: (settings: LogSettings) => BudgetLog
   clock?: () => number
@@ -35,8 +30,14 @@ export interface Ticket {
 /** Units taken for one write (its read and its PATCH), spent one request at a time. */
 export interface Reservation {
   /**
-   * Before each request: waits out a pause Genesys asked for (a 429's Retry-After) when the
-   * deadline allows, else rejects RATE_BUDGET_EXHAUSTED; then dates the unit to now.
+   * Waits out a pause Genesys asked for (a 429's Retry-After, heard by any replica) when the
+   * deadline allows, else rejects RATE_BUDGET_EXHAUSTED. Dates nothing: for a write that has
+   * more to do (build its PATCH) before it sends.
+   */
+  ready(deadline: number): Promise<void>
+  /**
+   * Right before a request: waits out Genesys's pause as ready() does, then dates the next unit
+   * to now. Genesys counts a request from when it is sent, not from when its units were taken.
    */
   send(deadline: number): Promise<void>
   /** Gives back the units that were not sent (the read found the conversation ended, say). */
@@ -56,16 +57,26 @@ interface Waiter {
   timer: NodeJS.Timeout
 }
 
+/** A limit learned from a 429 holds this many windows, then climbs a step each window. */
+export const LEARNED_HOLD_WINDOWS = 5
+
 /** The log's settings for a budget of `requests` per `windowMs`. */
-export function logSettings (requests: number, windowMs: number, hears = false): LogSettings {
+export function logSettings (requests: number, windowMs: number): LogSettings {
   // Genesys counts a request from when it arrives, a little after we date it here (the event
   // loop, the network, a replica's stamp reaching Redis): each unit counts a little longer here
   // than there (1 s of a minute; at least 200 ms for the short windows of tests), so no window of
   // Genesys's sees more.
   const margin = Math.min(1000, Math.max(200, Math.ceil(windowMs / 20)))
-  // One write (two units) may go out before anything has been heard for a window: its answer's
-  // inin-ratelimit-allowed may say Genesys allows less than we were told.
-  return { requests, windowMs: windowMs + margin, probe: hears ? 2 : requests, probeMs: Math.min(2000, windowMs / 10), learnedMs: 10 * windowMs }
+  return {
+    requests,
+    windowMs: windowMs + margin,
+    evidenceMs: windowMs,
+    holdMs: LEARNED_HOLD_WINDOWS * windowMs,
+    stepMs: windowMs,
+    // One merge write (a read and its PATCH) still goes in each window: it is how the budget
+    // finds out that Genesys allows more again.
+    floor: Math.min(requests, 2),
+  }
 }
 
 /**
@@ -74,17 +85,20 @@ export function logSettings (requests: number, windowMs: number, hears = false):
  * counters), so after an idle window the whole limit is there for a burst.
  *
  * - A write reserves its whole cost (read and PATCH) at once before its first request, so no read
- *   is made for a write the budget would then refuse.
+ *   is made for a write the budget would then refuse. Each unit is dated when its request is
+ *   sent; units never sent go back.
  * - A caller who cannot be served before its deadline is refused at once, with Retry-After set to
  *   when the units free up; one who can waits, live callers before bulk ones. A live caller that
  *   waits holds bulk back, on every replica, until it is served.
- * - Genesys's word wins: a 429 pauses every request until its Retry-After, on every replica, and
- *   inin-ratelimit-allowed lowers the limit (never above the configured one).
+ * - Genesys's word wins, and a 429 is its only word (it sends no rate headers): every request on
+ *   every replica, reserved or already holding units, waits until its Retry-After, and the limit
+ *   becomes what this token sent in Genesys's trailing window that Genesys did not refuse. That
+ *   limit holds LEARNED_HOLD_WINDOWS windows, then climbs back (budget-log.ts), never above the
+ *   configured one. No answer at all (a network failure) says nothing of the limit.
  */
 export class RateBudget {
   readonly #log: BudgetLog
   readonly #requests: number
-  readonly #windowMs: number
   readonly #clock: () => number
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
@@ -97,13 +111,11 @@ export class RateBudget {
   #limit: number
   /** A 429's Retry-After, as this replica knows it; the log holds the one every replica sees. */
   #pauseUntil = 0
-  #told = { at: -Infinity, allowed: undefined as number | undefined }
 
   constructor (opts: BudgetOptions) {
-    const settings = logSettings(opts.requests, opts.windowMs, opts.hears)
+    const settings = logSettings(opts.requests, opts.windowMs)
     this.#log = opts.log?.(settings) ?? new MemoryBudgetLog(settings)
     this.#requests = opts.requests
-    this.#windowMs = opts.windowMs
     this.#limit = opts.requests
     this.#clock = opts.clock ?? Date.now
     this.#onWait = opts.onWait ?? (() => {})
@@ -111,14 +123,31 @@ export class RateBudget {
     this.#tracing = opts.tracing
   }
 
-  /** The limit in force: the configured one, or what Genesys said when it said less. */
+  /** The limit in force when a caller last asked: the configured one, or one learned from a 429. */
   get limit (): number {
     return this.#limit
   }
 
+  /** The configured limit: the most the budget ever spends in a window. */
+  get configured (): number {
+    return this.#requests
+  }
+
+  /** Where the budget stands now, on every replica: the limit in force, whether it was learned, the pause. */
+  async standing (): Promise<Standing> {
+    const s = await this.#log.standing(this.#clock())
+    this.#limit = s.limit
+    return s
+  }
+
   /** One request, sent at once (a read-back). */
   async take (priority: Priority, deadline: number): Promise<void> {
-    await (await this.reserve(priority, deadline, 1)).send(deadline)
+    const reservation = await this.reserve(priority, deadline, 1)
+    try {
+      await reservation.send(deadline)
+    } finally {
+      reservation.release()
+    }
   }
 
   /**
@@ -172,23 +201,22 @@ export class RateBudget {
   }
 
   /**
-   * What Genesys's answer says about the budget (every exchange but the token's): that it
-   * answered at all (a first answer ends the probe after an idle window), the limit it allows,
-   * and after a 429, how long to pause.
+   * What an exchange with Genesys (every one but the token's) says about the budget. A 429: pause
+   * every replica until its Retry-After, and learn the limit from it. No answer (status 0): that
+   * request may or may not have counted, so it is no evidence of what Genesys allows. Any other
+   * answer says nothing: Genesys sends no rate headers.
    */
   observe (status: number, headers: IncomingHttpHeaders): void {
+    if (status !== 429 && status !== 0) return
     const now = this.#clock()
-    const allowed = headerNumber(headers, 'inin-ratelimit-allowed')
-    if (allowed !== undefined) this.#limit = Math.min(this.#requests, allowed)
-    let pauseUntil: number | undefined
+    let heard: Heard = { now, refused: false }
     if (status === 429) {
-      pauseUntil = now + 1000 * retryAfter(headers)
-      this.#pauseUntil = Math.max(this.#pauseUntil, pauseUntil)
+      const retryAfterMs = 1000 * retryAfter(headers)
+      this.#pauseUntil = Math.max(this.#pauseUntil, now + retryAfterMs)
+      heard = { now, refused: true, retryAfterMs }
     }
-    // Told to the shared log when it is news; otherwise a few times a window, to keep it current.
-    if (pauseUntil === undefined && allowed === this.#told.allowed && now - this.#told.at < this.#windowMs / 4) return
-    this.#told = { at: now, allowed }
-    this.#log.heard({ now, allowed, pauseUntil }).then(() => this.#schedule(0), () => {})
+    // Waiting callers are asked again: those whose deadline the pause passes are refused now.
+    this.#log.heard(heard).then(() => this.#schedule(0), () => {})
   }
 
   /**
@@ -205,18 +233,33 @@ export class RateBudget {
   }
 
   #reservation (ids: string[]): Reservation {
-    const reservedAt = this.#clock()
     return {
-      send: async (deadline) => {
-        let now = this.#clock()
-        if (this.#pauseUntil > now) {
-          if (this.#pauseUntil >= deadline) throw rateBudgetExhausted(this.#pauseUntil - now)
-          await sleep(this.#pauseUntil - now)
-          now = this.#clock()
+      ready: async (deadline) => {
+        for (;;) {
+          const now = this.#clock()
+          const wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.paused(now), now)
+          if (wait <= 0) return
+          await this.#waitOut(wait, deadline)
         }
-        const id = ids.shift()
-        // Sent later than reserved (a PATCH after its read): Genesys counts it from now.
-        if (id !== undefined && now > reservedAt) this.#log.stamp([id], now).catch(() => {})
+      },
+      send: async (deadline) => {
+        const id = ids[0]
+        if (id === undefined) return
+        for (;;) {
+          const now = this.#clock()
+          // The shared log is asked even when this replica knows of no pause: another may have heard a 429.
+          let wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.send(id, now), now)
+          // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now.
+          if (wait <= 0 && this.#pauseUntil > this.#clock()) {
+            this.#log.release([id]).catch(() => {})
+            wait = this.#pauseUntil - this.#clock()
+          }
+          if (wait <= 0) {
+            ids.shift()
+            return
+          }
+          await this.#waitOut(wait, deadline)
+        }
       },
       release: () => {
         if (ids.length > 0) this.#log.release(ids.splice(0)).catch(() => {})
@@ -224,9 +267,28 @@ export class RateBudget {
     }
   }
 
+  /** Asks the shared log how long Genesys's pause has left; a pause another replica heard is then known here too. */
+  async #shared (ask: () => Promise<number>, now: number): Promise<number> {
+    let wait: number
+    try {
+      wait = await ask()
+    } catch (err) {
+      throw coordinationUnavailable(err)
+    }
+    if (wait > 0) this.#pauseUntil = Math.max(this.#pauseUntil, now + wait)
+    return wait
+  }
+
+  /** Sleeps out a pause that ends before `deadline`; rejects RATE_BUDGET_EXHAUSTED when it does not. */
+  async #waitOut (wait: number, deadline: number): Promise<void> {
+    if (this.#clock() + wait >= deadline) throw rateBudgetExhausted(wait)
+    await sleep(wait)
+  }
+
   async #ask (units: number, ahead: number, priority: Priority, deadline: number): Promise<Grant> {
     try {
-      const grant = await this.#log.reserve({ now: this.#clock(), units, ahead, live: priority === 'live', deadline })
+      const now = this.#clock()
+      const grant = await this.#log.reserve({ now, units, ahead, live: priority === 'live', withinMs: deadline - now })
       this.#limit = grant.limit
       return grant
     } catch (err) {
@@ -267,7 +329,7 @@ export class RateBudget {
         if (grant.ids.length === 0) {
           head.waitMs = grant.waitMs
           if (at === -1) continue
-          // The budget shrank while it waited (Genesys said less, or paused us): told now, with
+          // The budget shrank while it waited (a 429 paused us and lowered it): told now, with
           // when budget returns, rather than at its deadline, as it would have been on arrival.
           if (this.#clock() + grant.waitMs >= head.deadline) {
             head.queue.splice(at, 1)

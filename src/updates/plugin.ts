@@ -6,6 +6,7 @@ import type { Config } from '../config.js'
 import { scrapedGauge } from '../plugins/metrics.js'
 import { RateBudget } from './budget.js'
 import { RedisBudgetLog } from './budget-redis.js'
+import type { Standing } from './budget-log.js'
 import { coordinationUnavailable } from '../errors.js'
 import { GenesysClient, type Conversation } from '../genesys/client.js'
 import type { HttpOptions } from '../genesys/http.js'
@@ -33,6 +34,8 @@ export interface Updates {
   preview(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
   /** Every participant of the conversation, through the same budget and retries (the console). */
   conversation(conversationId: string, urgency: Urgency): Promise<Conversation>
+  /** The request budget's limit in force, learned or configured (the doctor's rate-limit check). */
+  budget(): Promise<Standing>
   /** Answers every caller by `by` (epoch ms); resolves when none is left waiting. */
   close(by: number): Promise<void>
   /** Callers waiting for an answer, in all. */
@@ -69,7 +72,7 @@ export default fp<UpdatesPluginOptions>(
       // Each Genesys call once: in the metrics, and in the log at debug (at info the request
       // line says enough, and the hot path stays lean).
       onExchange: ({ op, status, ms, correlationId, headers }) => {
-        // What Genesys says of the token's budget (a 429, inin-ratelimit-allowed) binds every request.
+        // A 429 (its Retry-After) binds every request; no answer at all is no evidence of the limit.
         if (op !== 'token') budget.observe(status, headers)
         metrics.upstreamSeconds.labels(op, status === 0 ? 'network' : String(status)).observe(ms / 1000)
         // Built only when it will be written: this runs for every Genesys call.
@@ -87,7 +90,6 @@ export default fp<UpdatesPluginOptions>(
     const tracing = traced ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
     const budget = new RateBudget({
       ...g.rateLimit,
-      hears: true,
       log: redis && ((settings) => new RedisBudgetLog(redis, prefix, settings)),
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
@@ -131,6 +133,7 @@ export default fp<UpdatesPluginOptions>(
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
       preview: (conversationId, target, urgency) => reader.read(conversationId, target, urgency, endedConversationWrites === 'refuse'),
       conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
+      budget: () => budget.standing(),
       close: (by) => queue.close(by),
       get callers () {
         return queue.callers
@@ -142,7 +145,11 @@ export default fp<UpdatesPluginOptions>(
     const { registry } = metrics
     scrapedGauge(registry, 'pdg_queue_updates', 'Updates waiting for an answer (queued or being written)', () => queue.callers)
     scrapedGauge(registry, 'pdg_queue_conversations', 'Conversations with an update queued or being written', () => queue.size)
-    scrapedGauge(registry, 'pdg_rate_budget_limit', 'Genesys requests allowed per window, as in force: GENESYS_RATE_LIMIT_PER_MINUTE, or less when Genesys says less (inin-ratelimit-allowed)', () => budget.limit)
+    // Read from the shared log at scrape time, so a learned limit is seen climbing back even while no request asks.
+    const standing = () => budget.standing().catch(() => undefined)
+    scrapedGauge(registry, 'pdg_rate_budget_limit', 'Genesys requests allowed per window, as in force: GENESYS_RATE_LIMIT_PER_MINUTE, or less when learned from a 429', async () => (await standing())?.limit ?? budget.limit)
+    scrapedGauge(registry, 'pdg_rate_budget_configured_limit', 'GENESYS_RATE_LIMIT_PER_MINUTE: the most the budget spends per window', () => budget.configured)
+    scrapedGauge(registry, 'pdg_rate_budget_learned', '1 while the limit in force was learned from a 429 (what Genesys allowed) rather than configured, else 0', async () => ((await standing())?.learned === undefined ? 0 : 1))
     app.addHook('onClose', async () => budget.close())
     // By the time this runs every request has been answered; a write still on the wire has
     // nobody waiting for it, so there is nothing to wait for.

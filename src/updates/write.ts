@@ -109,8 +109,8 @@ export class Writer {
     if (batch.waiters.size === 0) return undefined
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
-    // A pause Genesys asked for (a 429) is waited out here, when the callers' deadline allows.
-    await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
+    // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.
+    await reservation.ready(deadlineOf(batch) - SEND_WINDOW_MS)
     if (mode === 'merge' && seen !== undefined && clock() - seen.at > REREAD_AFTER_MS) {
       // One more unit, outside the reservation: rare, and worth it against reverting someone's write.
       await this.#opts.budget.take(hasLive(batch) ? 'live' : 'bulk', deadlineOf(batch) - SEND_WINDOW_MS)
@@ -139,6 +139,9 @@ export class Writer {
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
     }
+    // The PATCH's unit is dated now that it is really sent. A pause that began since ready() (a
+    // race of a few ms) refuses rather than waits: the changes were built for now.
+    await reservation.send(clock())
     batch.sending = true
     batch.attempts++
     try {

@@ -83,8 +83,9 @@ t.test('each Genesys failure becomes the catalogue code that tells the truth abo
     { name: '404 on read', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'get', code: 'CONVERSATION_NOT_FOUND' },
     { name: '404 on write', status: 404, body: { code: 'not.found', message: 'gone' }, op: 'patch', code: 'PARTICIPANT_NOT_FOUND' },
     { name: '409 on write', status: 409, body: { code: 'conflict', message: 'changed' }, op: 'patch', retryable: true, code: 'UPSTREAM_CONFLICT' },
-    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests', message: 'slow down' }, op: 'patch', retryable: true, code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
-    { name: '429 with only inin-ratelimit-reset', status: 429, body: { code: 'too.many.requests' }, op: 'get', retryable: true, code: 'UPSTREAM_RATE_LIMITED', retryAfter: 12, headers: { 'inin-ratelimit-reset': '12' } },
+    { name: '429 with Retry-After', status: 429, body: { code: 'too.many.requests.retry.after', message: 'slow down' }, op: 'patch', retryable: true, code: 'UPSTREAM_RATE_LIMITED', retryAfter: 7, headers: { 'retry-after': '7' } },
+    // A 429 from a proxy in between may lack Retry-After: a short pause, not none.
+    { name: '429 without Retry-After', status: 429, body: { code: 'too.many.requests' }, op: 'get', retryable: true, code: 'UPSTREAM_RATE_LIMITED', retryAfter: 1 },
     { name: '403 missing permissions', status: 403, body: { code: 'missing.permissions', message: 'no' }, op: 'patch', retryable: true, code: 'UPSTREAM_AUTH_FAILED' },
     { name: '400 on write', status: 400, body: { code: 'invalid.value', message: 'attribute rejected' }, op: 'patch', code: 'UPSTREAM_REJECTED' },
     { name: '408 on write: Genesys never got the whole request', status: 408, body: { code: 'request.timeout' }, op: 'patch', retryable: true, code: 'UPSTREAM_ERROR' },

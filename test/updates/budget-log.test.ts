@@ -1,40 +1,40 @@
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import tap from 'tap'
-import { MemoryBudgetLog, type Ask, type BudgetLog, type LogSettings } from '../../src/updates/budget-log.js'
+import { MemoryBudgetLog, type Ask, type BudgetLog, type Heard, type LogSettings } from '../../src/updates/budget-log.js'
 import { RedisBudgetLog } from '../../src/updates/budget-redis.js'
 import { startRedis } from '../helpers/redis.js'
 
 const t = tap
 
 // Times are given, never waited for: each log is asked "at" the moment the case says.
-const settings: LogSettings = { requests: 20, windowMs: 1000, probe: 2, probeMs: 100, learnedMs: 10_000 }
-const ask = (now: number, units: number, more: Partial<Ask> = {}): Ask => ({ now, units, ahead: 0, live: true, deadline: now + 60_000, ...more })
+const settings: LogSettings = { requests: 20, windowMs: 1000, evidenceMs: 800, holdMs: 3000, stepMs: 1000, floor: 2 }
+const ask = (now: number, units: number, more: Partial<Ask> = {}): Ask => ({ now, units, ahead: 0, live: true, withinMs: 60_000, ...more })
+const refused = (now: number, retryAfterMs = 100) => ({ now, refused: true as const, retryAfterMs })
 
-/** A log that has heard Genesys answer just now (so it is not probing). */
 type Make = (s?: LogSettings) => Promise<BudgetLog>
 
-function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: number) {
-  const warm = async (s = settings, now = 0) => {
-    const log = await make(s)
-    await log.heard({ now })
-    return log
-  }
+/** Reserves `units` at `now` and sends them all then: `units` requests made. */
+async function sent (log: BudgetLog, now: number, units: number): Promise<string[]> {
+  const { ids } = await log.reserve(ask(now, units))
+  for (const id of ids) await log.send(id, now)
+  return ids
+}
 
+function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: number) {
   t.test(`${name}: after an idle window the whole limit is there at once, and no more`, async (t) => {
-    const log = await warm()
+    const log = await make()
     for (let i = 0; i < 10; i++) t.equal((await log.reserve(ask(10 + i, 2))).ids.length, 2)
-    const refused = await log.reserve(ask(500, 1))
-    t.same(refused.ids, [], 'the 21st unit in the window is refused')
-    t.equal(refused.waitMs, 10 + 1000 - 500, 'with the wait until the oldest unit leaves the window')
-    await log.heard({ now: 1000 }) // answers keep coming: no probe
+    const no = await log.reserve(ask(500, 1))
+    t.same(no.ids, [], 'the 21st unit in the window is refused')
+    t.equal(no.waitMs, 10 + 1000 - 500, 'with the wait until the oldest unit leaves the window')
     t.equal((await log.reserve(ask(1010, 1))).ids.length, 1, 'then it is there')
     const two = await log.reserve(ask(1010, 2))
     t.equal(two.waitMs, 11 + 1000 - 1010, 'two units: when the second oldest leaves')
   })
 
   t.test(`${name}: a reservation is all or nothing, and units given back are free again`, async (t) => {
-    const log = await warm()
+    const log = await make()
     const many = await log.reserve(ask(1, 19))
     t.equal(many.ids.length, 19)
     t.same((await log.reserve(ask(2, 2))).ids, [], 'two units do not fit in one')
@@ -43,53 +43,79 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
   })
 
   t.test(`${name}: a unit is counted from when it was sent`, async (t) => {
-    const log = await warm()
+    const log = await make()
     const first = await log.reserve(ask(0, 20))
-    await log.stamp(first.ids.slice(10), 400)
-    await log.heard({ now: 1000 })
-    t.equal((await log.reserve(ask(1000, 10))).ids.length, 10, 'the ten sent at 0 have left the window at 1000')
+    for (const id of first.ids.slice(10)) t.equal(await log.send(id, 400), 0)
+    t.equal((await log.reserve(ask(1000, 10))).ids.length, 10, 'the ten taken at 0 have left the window at 1000')
     t.equal((await log.reserve(ask(1000, 1))).waitMs, 400, 'the ten sent at 400 leave it at 1400')
   })
 
-  t.test(`${name}: until Genesys has answered within a window, one write goes first`, async (t) => {
+  t.test(`${name}: a unit sent after its entry left the window counts from then`, async (t) => {
     const log = await make()
-    t.equal((await log.reserve(ask(5000, 2))).ids.length, 2, 'the probe')
-    const held = await log.reserve(ask(5001, 2))
-    t.same(held.ids, [])
-    t.ok(held.waitMs <= 20, 'asked again shortly')
-    t.equal((await log.reserve(ask(5100, 2))).ids.length, 2, 'an answer that does not come (its replica died) holds the rest back only so long')
-    await log.heard({ now: 5105 })
-    t.equal((await log.reserve(ask(5106, 16))).ids.length, 16, 'an answer: the rest of the limit at once')
+    const held = await log.reserve(ask(0, 20))
+    // Held past the window (a long pause): its entry is gone when it is finally sent.
+    t.equal(await log.send(held.ids[0]!, 1100), 0)
+    t.same((await log.reserve(ask(1100, 20))).ids, [], 'the whole limit is not there: one unit was just sent')
+    t.equal((await log.reserve(ask(1100, 19))).ids.length, 19)
   })
 
-  t.test(`${name}: a 429 pauses every reservation until its Retry-After`, async (t) => {
-    const log = await warm()
-    await log.heard({ now: 10, pauseUntil: 2010 })
+  t.test(`${name}: a 429 pauses every reservation and every send until its Retry-After`, async (t) => {
+    const log = await make()
+    const held = await log.reserve(ask(0, 2))
+    await log.heard(refused(10, 2000))
     const paused = await log.reserve(ask(20, 1))
     t.same(paused.ids, [])
     t.equal(paused.waitMs, 1990)
-    await log.heard({ now: 30, pauseUntil: 1000 })
-    await log.heard({ now: 1500 })
+    t.equal(await log.send(held.ids[0]!, 30), 1980, 'units already held are not sent either')
+    t.equal(await log.paused(30), 1980)
+    await log.heard(refused(40, 500))
     t.equal((await log.reserve(ask(1500, 1))).waitMs, 510, 'a shorter pause does not cut a longer one')
+    t.equal(await log.send(held.ids[0]!, 2010), 0, 'then they are')
+    t.equal(await log.paused(2010), 0)
     t.equal((await log.reserve(ask(2010, 1))).ids.length, 1)
   })
 
-  t.test(`${name}: Genesys's stated limit is followed down and back up, never above the configured one`, async (t) => {
-    const log = await warm()
-    await log.heard({ now: 0, allowed: 5 })
-    const g = await log.reserve(ask(1, 5))
-    t.equal(g.ids.length, 5)
-    t.equal(g.limit, 5, 'the limit in force')
-    t.same((await log.reserve(ask(2, 1))).ids, [])
-    await log.heard({ now: 3, allowed: 500 })
-    const up = await log.reserve(ask(4, 15))
-    t.equal(up.ids.length, 15)
-    t.equal(up.limit, 20, 'back up, to the configured limit')
-    t.same((await log.reserve(ask(5, 1))).ids, [])
+  t.test(`${name}: a 429 sets the limit to what Genesys allowed; it holds, then climbs back a step a window, never above the configured one`, async (t) => {
+    const log = await make()
+    await sent(log, 0, 13)
+    await log.heard(refused(50)) // one of the 13 was refused
+    t.same(await log.standing(60), { limit: 12, learned: { limit: 12, agoMs: 10 }, pausedMs: 90 })
+    t.equal((await log.reserve(ask(1100, 12))).limit, 12, 'the 12 Genesys allowed')
+    t.same((await log.reserve(ask(1101, 1))).ids, [], 'and no more')
+    t.equal((await log.reserve(ask(3049, 0))).limit, 12, 'held for 3 s after the 429')
+    const climb = []
+    for (let at = 3050; at <= 12_050; at += 1000) climb.push((await log.reserve(ask(at, 0))).limit)
+    t.same(climb, [13, 14, 15, 16, 17, 18, 19, 20, 20, 20], 'a tenth of itself (at least 1) each window, up to the configured 20')
+    t.same(await log.standing(12_050), { limit: 20, pausedMs: 0 }, 'climbed back: nothing learned holds')
+  })
+
+  t.test(`${name}: units held but never sent, and requests that went unanswered, are no evidence of what Genesys allows`, async (t) => {
+    const log = await make()
+    const writes = await log.reserve(ask(0, 16)) // eight merge writes: a read and a PATCH each
+    for (const id of writes.ids.slice(0, 8)) await log.send(id, 0) // the reads went out
+    await log.heard({ now: 10, refused: false })
+    await log.heard({ now: 10, refused: false })
+    t.same(await log.standing(10), { limit: 20, pausedMs: 0 }, 'no answer neither pauses nor teaches')
+    await log.heard(refused(20))
+    t.equal((await log.standing(20)).limit, 8 - 2 - 1, 'eight sent, two unanswered, one refused')
+  })
+
+  t.test(`${name}: a later 429 never raises the limit, and it never falls below one write`, async (t) => {
+    const log = await make()
+    const held = await log.reserve(ask(0, 12))
+    for (const id of held.ids.slice(0, 4)) await log.send(id, 0)
+    await log.heard(refused(10))
+    t.equal((await log.standing(10)).limit, 3, 'four sent, one refused')
+    // Units taken before the limit was learned go out after the pause.
+    for (const id of held.ids.slice(4)) t.equal(await log.send(id, 200), 0)
+    await log.heard(refused(300))
+    t.equal((await log.standing(300)).limit, 3, 'not the 10 this window showed')
+    await log.heard(refused(1500))
+    t.equal((await log.standing(1500)).limit, 2, 'nothing allowed in the window: one merge write still goes')
   })
 
   t.test(`${name}: bulk is paced and leaves a tenth; a waiting live caller holds bulk back`, async (t) => {
-    const log = await warm()
+    const log = await make()
     t.equal((await log.reserve(ask(0, 2, { live: false }))).ids.length, 2, 'a tenth of the limit in a tenth of the window')
     const paced = await log.reserve(ask(1, 1, { live: false }))
     t.same(paced.ids, [], 'then bulk waits')
@@ -97,10 +123,9 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
     for (let at = 100; at < 900; at += 100) t.equal((await log.reserve(ask(at, 2, { live: false }))).ids.length, 2)
     t.same((await log.reserve(ask(950, 2, { live: false }))).ids, [], 'bulk never takes the last tenth of the window')
     t.equal((await log.reserve(ask(951, 2))).ids.length, 2, 'a flow does')
-    const live = await log.reserve(ask(952, 6, { deadline: 2000 }))
+    const live = await log.reserve(ask(952, 6, { withinMs: 2000 - 952 }))
     t.same(live.ids, [], 'the window is full: the next flow waits')
     t.equal(live.waitMs, 200 + 1000 - 952, 'until six units leave it')
-    await log.heard({ now: 1100 })
     const bulk = await log.reserve(ask(1150, 2, { live: false }))
     t.same(bulk.ids, [], 'bulk units freed meanwhile are not taken by bulk')
     t.equal(bulk.waitMs, 50, 'bulk waits until the flow is served')
@@ -115,17 +140,17 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
           { minLength: 1, maxLength: 120 }
         ),
         async (asks) => {
-          const log = await warm()
+          const log = await make()
           const sent: number[] = []
           let now = 0
           for (const a of asks) {
             now += a.gap
-            await log.heard(a.pause === 0 ? { now, pauseUntil: now + 200 } : { now })
+            if (a.pause === 0) await log.heard(refused(now, 200))
             const g = await log.reserve(ask(now, a.units, { live: a.live }))
             // Some reservations give their last unit back unsent; the rest are sent at `now`.
             const kept = a.release && g.ids.length > 1 ? g.ids.slice(0, -1) : g.ids
             if (kept.length < g.ids.length) await log.release(g.ids.slice(kept.length))
-            for (let i = 0; i < kept.length; i++) sent.push(now)
+            for (const id of kept) if ((await log.send(id, now)) === 0) sent.push(now)
           }
           for (let i = 0, j = 0; i < sent.length; i++) {
             while (sent[i]! - sent[j]! >= settings.windowMs) j++
@@ -155,7 +180,9 @@ t.test('redis', async (t) => {
     return c
   }
   let n = 0
-  contract(t, 'redis', async (s = settings) => new RedisBudgetLog(await connect(), `test${++n}:`, s), 30)
+  // Told the time, as the memory log is; in service, it takes Redis's own (the last test here).
+  const given = { clock: 'given' as const }
+  contract(t, 'redis', async (s = settings) => new RedisBudgetLog(await connect(), `test${++n}:`, s, given), 30)
 
   t.test('redis and memory make the same decisions, step by step', async (t) => {
     await fc.assert(
@@ -167,23 +194,27 @@ t.test('redis', async (t) => {
             live: fc.boolean(),
             heard: fc.nat(4),
             release: fc.boolean(),
-            stamp: fc.boolean(),
+            send: fc.nat(2),
           }),
           { minLength: 1, maxLength: 80 }
         ),
         async (steps) => {
-          const pair = [new MemoryBudgetLog(settings), new RedisBudgetLog(await connect(), `same${++n}:`, settings)] as const
+          const pair = [new MemoryBudgetLog(settings), new RedisBudgetLog(await connect(), `same${++n}:`, settings, given)] as const
+          const held: [string[], string[]] = [[], []]
           let now = 0
           for (const step of steps) {
             now += step.gap
-            const said = step.heard === 0 ? { now } : step.heard === 1 ? { now, allowed: 12 } : step.heard === 2 ? { now, pauseUntil: now + 150 } : undefined
+            const said: Heard | undefined = step.heard === 0 ? { now, refused: false } : step.heard === 1 ? refused(now, 150) : undefined
             const grants = []
-            for (const log of pair) {
+            for (const [i, log] of pair.entries()) {
               if (said !== undefined) await log.heard(said)
-              const g = await log.reserve(ask(now, step.units, { live: step.live, deadline: now + 500 }))
+              const g = await log.reserve(ask(now, step.units, { live: step.live, withinMs: 500 }))
               if (step.release) await log.release(g.ids.slice(1))
-              if (step.stamp) await log.stamp(g.ids.slice(0, 1), now + 30)
-              grants.push({ granted: g.ids.length, waitMs: g.waitMs, limit: g.limit })
+              else held[i]!.push(...g.ids.slice(1))
+              // The first unit goes now, late, or (a unit held from an earlier step) much later.
+              const first = step.send === 2 ? held[i]!.shift() : g.ids[0]
+              const pause = first === undefined ? -1 : await log.send(first, now + (step.send === 1 ? 30 : 0))
+              grants.push({ granted: g.ids.length, waitMs: g.waitMs, limit: g.limit, pause, standing: await log.standing(now) })
             }
             const [memory, redis] = grants.map((g) => JSON.stringify(g))
             if (memory !== redis) throw new Error(`at ${now}: memory ${memory}, redis ${redis}`)
@@ -195,14 +226,28 @@ t.test('redis', async (t) => {
     t.pass('25 runs')
   })
 
-  t.test('redis: two replicas share the log, the pause and the live claim', async (t) => {
-    const a = new RedisBudgetLog(await connect(), 'shared:', settings)
-    const b = new RedisBudgetLog(await connect(), 'shared:', settings)
-    await a.heard({ now: 0 })
-    t.equal((await a.reserve(ask(1, 12))).ids.length, 12)
+  t.test('redis: two replicas share the log, the pause and the learned limit', async (t) => {
+    const a = new RedisBudgetLog(await connect(), 'shared:', settings, given)
+    const b = new RedisBudgetLog(await connect(), 'shared:', settings, given)
+    const held = await a.reserve(ask(1, 12))
+    t.equal(held.ids.length, 12)
     t.equal((await b.reserve(ask(2, 8))).ids.length, 8)
     t.same((await a.reserve(ask(3, 1))).ids, [], 'one limit for both')
-    await b.heard({ now: 1100, pauseUntil: 3000 })
+    for (const id of held.ids.slice(0, 6)) await a.send(id, 1000)
+    await b.heard(refused(1100, 1900))
     t.equal((await a.reserve(ask(1200, 1))).waitMs, 1800, "b's 429 pauses a")
+    t.equal(await a.send(held.ids[6]!, 1200), 1800, "and a's units already held")
+    t.equal((await a.standing(1200)).limit, 5, "b's 429 taught a what a sent: six requests, one refused")
+  })
+
+  t.test("redis: the time is Redis's, whatever the replicas' clocks say", async (t) => {
+    const a = new RedisBudgetLog(await connect(), 'clocks:', settings)
+    const b = new RedisBudgetLog(await connect(), 'clocks:', settings)
+    const wrong = Date.now()
+    await a.heard(refused(wrong + 600_000, 2000)) // a's clock is ten minutes fast
+    const waitMs = (await b.reserve(ask(wrong - 600_000, 1))).waitMs // b's ten minutes slow
+    t.ok(waitMs > 1000 && waitMs <= 2000, `b waits out the 2 s a was told, not 20 minutes or none (${waitMs} ms)`)
+    const { pausedMs } = await a.standing(0)
+    t.ok(pausedMs > 1000 && pausedMs <= 2000, `and the pause a reports is the same (${pausedMs} ms)`)
   })
 })
