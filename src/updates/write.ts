@@ -111,9 +111,7 @@ export class Writer {
     if (preparing !== undefined) await preparing
     // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.
     await reservation.ready(deadlineOf(batch) - SEND_WINDOW_MS)
-    if (mode === 'merge' && seen !== undefined && clock() - seen.at > REREAD_AFTER_MS) {
-      // One more unit, outside the reservation: rare, and worth it against reverting someone's write.
-      await this.#opts.budget.take(hasLive(batch) ? 'live' : 'bulk', deadlineOf(batch) - SEND_WINDOW_MS)
+    if (mode === 'merge' && seen !== undefined && clock() - seen.at > REREAD_AFTER_MS && (await this.#spareUnit(batch))) {
       ;({ participant, seen } = await this.#read(conversationId, batch))
       if (batch.waiters.size === 0) return undefined
     }
@@ -160,6 +158,16 @@ export class Writer {
     await this.#record(conversationId, lease, () => journal.wrote(conversationId, participant.id, changes, before, seen?.entries))
     if (order) await this.#record(conversationId, lease, () => order.written(conversationId, participant.id, Object.keys(changes), batch.seqs))
     return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
+  }
+
+  /**
+   * One more unit, outside the reservation, for a second read: only when the budget has one at
+   * once. Right after a 429's pause it may not, and then the write goes on with the read it has
+   * (journal-corrected): better than refusing the callers for want of a fresher read.
+   */
+  #spareUnit (batch: Batch): Promise<boolean> {
+    const { budget, clock } = this.#opts
+    return budget.take(hasLive(batch) ? 'live' : 'bulk', Math.min(deadlineOf(batch) - SEND_WINDOW_MS, clock() + SEND_WINDOW_MS)).then(() => true, () => false)
   }
 
   /** The conversation, its participant for this batch, and that participant's map as corrected by the journal. */
