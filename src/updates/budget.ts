@@ -98,7 +98,10 @@ export function logSettings (requests: number, windowMs: number): LogSettings {
  */
 export class RateBudget {
   readonly #log: BudgetLog
-  readonly #requests: number
+  /** The logs' own settings: setLimit changes them in place, and both logs read them on every call. */
+  readonly #settings: LogSettings
+  readonly #windowMs: number
+  #requests: number
   readonly #clock: () => number
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
@@ -115,6 +118,8 @@ export class RateBudget {
   constructor (opts: BudgetOptions) {
     const settings = logSettings(opts.requests, opts.windowMs)
     this.#log = opts.log?.(settings) ?? new MemoryBudgetLog(settings)
+    this.#settings = settings
+    this.#windowMs = opts.windowMs
     this.#requests = opts.requests
     this.#limit = opts.requests
     this.#clock = opts.clock ?? Date.now
@@ -128,9 +133,20 @@ export class RateBudget {
     return this.#limit
   }
 
-  /** The configured limit: the most the budget ever spends in a window. */
+  /** The limit it spends by at most in a window: the configured one, or the org's (setLimit). */
   get configured (): number {
     return this.#requests
+  }
+
+  /**
+   * From now on, at most `requests` a window: the org's own limit, read from the Limits API under
+   * any configured ceiling. A limit learned from a 429 still wins while it holds.
+   */
+  setLimit (requests: number): void {
+    Object.assign(this.#settings, logSettings(requests, this.#windowMs))
+    this.#requests = requests
+    this.#limit = Math.min(this.#limit, requests)
+    this.standing().then(() => this.#schedule(0), () => {})
   }
 
   /** Where the budget stands now, on every replica: the limit in force, whether it was learned, the pause. */

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
+import { Gauge } from 'prom-client'
 import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.js'
 import { scrapedGauge } from '../plugins/metrics.js'
@@ -10,6 +11,7 @@ import type { Standing } from './budget-log.js'
 import { coordinationUnavailable } from '../errors.js'
 import { GenesysClient, type Conversation } from '../genesys/client.js'
 import type { HttpOptions } from '../genesys/http.js'
+import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource } from '../genesys/org-limit.js'
 import { TokenProvider } from '../genesys/token.js'
 import { RedisTokenStore } from '../genesys/token-store-redis.js'
 import { RedisConversationLock } from './lock-redis.js'
@@ -36,6 +38,8 @@ export interface Updates {
   conversation(conversationId: string, urgency: Urgency): Promise<Conversation>
   /** The request budget's limit in force, learned or configured (the doctor's rate-limit check). */
   budget(): Promise<Standing>
+  /** The most the budget spends per window now, and where that comes from (the org's Limits API, the configuration, Genesys's default). */
+  rateLimit(): { limit: number; source: LimitSource }
   /** Answers every caller by `by` (epoch ms); resolves when none is left waiting. */
   close(by: number): Promise<void>
   /** Callers waiting for an answer, in all. */
@@ -95,6 +99,30 @@ export default fp<UpdatesPluginOptions>(
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
       tracing,
     })
+    // The org's own limit, from Genesys's Limits API at start-up and hourly (one replica asks for
+    // all through Redis), under GENESYS_RATE_LIMIT_PER_MINUTE when that is set.
+    const now = clock ?? Date.now
+    let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
+    const orgLimit = new OrgLimit({
+      configured: g.rateLimit.configured,
+      ask: async () => {
+        await budget.take('bulk', now() + g.timeoutMs)
+        return client.getTokenRateLimit()
+      },
+      store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(now),
+      clock: now,
+      pollMs: g.rateLimit.windowMs,
+      apply: (limit, source, why) => {
+        budget.setLimit(limit)
+        limitSource = source
+        log.info({ rateLimit: limit, source }, `rate limit: ${why}`)
+      },
+    })
+    // Not awaited: the service answers at once, on the configured limit (or 300) until Genesys does.
+    app.addHook('onReady', async () => {
+      orgLimit.start().catch(() => {})
+    })
+    app.addHook('onClose', async () => orgLimit.close())
     const onRetry = (r: Retry) => {
       metrics.retries.labels(r.cause).inc()
       tracing?.retried(r)
@@ -134,6 +162,7 @@ export default fp<UpdatesPluginOptions>(
       preview: (conversationId, target, urgency) => reader.read(conversationId, target, urgency, endedConversationWrites === 'refuse'),
       conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
       budget: () => budget.standing(),
+      rateLimit: () => ({ limit: budget.configured, source: limitSource }),
       close: (by) => queue.close(by),
       get callers () {
         return queue.callers
@@ -148,7 +177,16 @@ export default fp<UpdatesPluginOptions>(
     // Read from the shared log at scrape time, so a learned limit is seen climbing back even while no request asks.
     const standing = () => budget.standing().catch(() => undefined)
     scrapedGauge(registry, 'pdg_rate_budget_limit', 'Genesys requests allowed per window, as in force: GENESYS_RATE_LIMIT_PER_MINUTE, or less when learned from a 429', async () => (await standing())?.limit ?? budget.limit)
-    scrapedGauge(registry, 'pdg_rate_budget_configured_limit', 'GENESYS_RATE_LIMIT_PER_MINUTE: the most the budget spends per window', () => budget.configured)
+    scrapedGauge(registry, 'pdg_rate_budget_configured_limit', "The most the budget spends per window: the org's limit (Limits API) under GENESYS_RATE_LIMIT_PER_MINUTE, or that, or 300", () => budget.configured)
+    registry.registerMetric(new Gauge({
+      name: 'pdg_rate_limit_source',
+      help: "1 for where the limit the budget spends by comes from: org (the org's Limits API), configured (GENESYS_RATE_LIMIT_PER_MINUTE, below the org's or with the org's unknown), default (Genesys's 300: nothing configured, the org's unknown); a 429's learned limit is pdg_rate_budget_learned",
+      labelNames: ['source'],
+      registers: [],
+      collect () {
+        for (const source of ['org', 'configured', 'default'] as const) this.labels(source).set(limitSource === source ? 1 : 0)
+      },
+    }))
     scrapedGauge(registry, 'pdg_rate_budget_learned', '1 while the limit in force was learned from a 429 (what Genesys allowed) rather than configured, else 0', async () => ((await standing())?.learned === undefined ? 0 : 1))
     app.addHook('onClose', async () => budget.close())
     // By the time this runs every request has been answered; a write still on the wire has
