@@ -31,6 +31,13 @@ export interface Config {
   logLevel: string
   /** Every request's deadline, unless the caller asks for a shorter one. */
   requestTimeoutMs: number
+  /**
+   * The HTTP server's own bounds, so that a client trickling a request cannot hold a connection:
+   * the whole request (headers and body) must arrive within requestMs, its headers within
+   * headersMs; an idle keep-alive connection is closed after keepAliveMs; at most maxConnections
+   * are open at once (more are closed as they come).
+   */
+  http: { requestMs: number; headersMs: number; keepAliveMs: number; maxConnections: number }
   /** From SIGTERM to exit: every caller is answered within this. */
   shutdownTimeoutMs: number
   /** sandbox: no Genesys credentials, the simulator runs in-process. */
@@ -131,6 +138,12 @@ const schema = z.object({
   // A Data Action waits 1 to 60 s; the default leaves a flow with the usual 10 s timeout 2 s to spare.
   REQUEST_TIMEOUT_MS: int(100, 120_000, 8000),
   SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 10_000),
+  // A request of at most 64 KiB arrives in well under these on any working link.
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000, 30_000),
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000, 10_000),
+  // Longer than the 60 s idle timeout of common load balancers, so they close first (as Fastify's default).
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000, 72_000),
+  HTTP_MAX_CONNECTIONS: int(1, 1_000_000, 10_000),
   MAX_QUEUED_PER_CONVERSATION: int(1, 100_000, 1000),
   MAX_QUEUED_TOTAL: int(1, 10_000_000, 20_000),
   SIGNING_SECRETS: optional(z.string()),
@@ -235,6 +248,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A name missing from a bad API_KEYS may be in the entry reported there.
     else if (valid('API_KEYS') && !file?.problems.length) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
   }
+  if (valid('HTTP_HEADERS_TIMEOUT_MS') && valid('HTTP_REQUEST_TIMEOUT_MS') && e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push(`HTTP_HEADERS_TIMEOUT_MS: ${e.HTTP_HEADERS_TIMEOUT_MS} is longer than HTTP_REQUEST_TIMEOUT_MS (${e.HTTP_REQUEST_TIMEOUT_MS}), which the headers are part of`)
+  }
   if (given('REDIS_URL') && given('REDIS_CLUSTER_NODES')) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one or the other (REDIS_URL for one server or a managed endpoint, REDIS_CLUSTER_NODES for a Redis Cluster\'s nodes)')
   }
@@ -246,6 +262,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    http: { requestMs: e.HTTP_REQUEST_TIMEOUT_MS, headersMs: e.HTTP_HEADERS_TIMEOUT_MS, keepAliveMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     mode: hasCredentials ? 'genesys' : 'sandbox',
     genesys: {
