@@ -8,6 +8,7 @@ import idempotency from './idempotency/plugin.js'
 import auth from './plugins/auth.js'
 import { clientError } from './plugins/client-error.js'
 import docs from './plugins/docs.js'
+import hostCheck from './plugins/host-check.js'
 import metrics from './plugins/metrics.js'
 import problems, { sendProblem } from './plugins/problems.js'
 import rawJson from './plugins/raw-json.js'
@@ -72,6 +73,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   // once the queue it drains is) refuses. Tracing first: its server span wraps everything after.
   await app.register(tracing, config.tracing)
   await app.register(problems)
+  await app.register(hostCheck, { enabled: config.mode === 'sandbox' || config.apiKeys.length === 0, names: [config.host, config.publicUrl && new URL(config.publicUrl).host] })
   await app.register(requestLog)
   await app.register(rawJson)
   await app.register(sensible)

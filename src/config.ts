@@ -116,6 +116,9 @@ const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
       continue
     }
     if (keys.some((k) => k.name === name)) ctx.addIssue({ code: 'custom', message: `name "${name}" appears twice` })
+    // Two names for one key would make the caller's name (its logs, its signing secret) a matter of order.
+    const same = keys.find((k) => k.key === key)
+    if (same !== undefined) ctx.addIssue({ code: 'custom', message: `"${name}" has the same key as "${same.name}"; give each name its own key` })
     keys.push({ name, key, priority })
   }
   return keys
@@ -262,7 +265,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
-    http: { requestMs: e.HTTP_REQUEST_TIMEOUT_MS, headersMs: e.HTTP_HEADERS_TIMEOUT_MS, keepAliveMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS },
+    http: {
+      requestMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      headersMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     mode: hasCredentials ? 'genesys' : 'sandbox',
     genesys: {

@@ -5,6 +5,7 @@ import { doctorPage } from '../doctor/page.js'
 import { ApiError } from '../errors.js'
 import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.js'
 import { allows, EVERYTHING, type Scope } from '../keys/scope.js'
+import { PAGE_CSP } from '../plugins/csp.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
 import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
@@ -27,10 +28,6 @@ export interface ConsoleRoutesOptions {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-// Every asset from this service and nothing inline: a page that worked on a closed network
-// is one that never reached out, and a value shown on it cannot run as script.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 type Params = { id: string; participantId: string }
 
@@ -64,7 +61,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
   app.addHook('onSend', (_req, reply, payload, done) => {
-    reply.header('content-security-policy', CSP)
+    reply.header('content-security-policy', PAGE_CSP)
     reply.header('x-content-type-options', 'nosniff')
     reply.header('referrer-policy', 'no-referrer')
     // Pages carry participant data, which may be personal: no cache keeps a copy.

@@ -126,11 +126,12 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     }
     if (async) {
       // Stored, then 202: a repeat with the same Idempotency-Key gets this 202 and id again.
-      const accepted = await app.idempotency.once(req, reply, due.deadline, () => {
-        reply.status(202)
-        return app.delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
+      // The status and headers are set with the answer, so a repeat gets them as they were.
+      return app.idempotency.once(req, reply, due.deadline, async () => {
+        const accepted = await app.delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
+        reply.status(202).header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`)
+        return accepted
       })
-      return reply.header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`).send(accepted)
     }
     return app.idempotency.once(req, reply, due.deadline, async () => {
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).

@@ -1,0 +1,9 @@
+/**
+ * The Content-Security-Policy of the pages this service serves (the console, /docs): every asset
+ * from this service and nothing inline, so a page that worked on a closed network is one that
+ * never reached out, and a value shown on it cannot run as script; no other site may frame it.
+ */
+export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+/** /docs: the same, and Swagger UI's icons, which its stylesheet holds as data: URLs. */
+export const DOCS_CSP = PAGE_CSP.replace("img-src 'self'", "img-src 'self' data:")
