@@ -16,6 +16,8 @@ export interface ApiKey {
   priority: Priority
   /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it; a whsec_ one also takes Standard Webhooks. */
   signingSecret?: string
+  /** API_KEYS_FILE's asyncBacklog: this key's share of ASYNC_MAX_BACKLOG, instead of ASYNC_MAX_BACKLOG_PER_KEY. */
+  asyncBacklog?: number
 }
 
 /** Standard Webhooks: whsec_, then the HMAC key's bytes in base64, padded as the reference library decodes it. */
@@ -82,7 +84,13 @@ export interface Config {
    * Asynchronous delivery: how long an accepted update may take, how many may wait; not an
    * environment variable (tests lower it): how many conversations one replica attempts at once.
    */
-  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number }
+  delivery: {
+    maxAgeMs: number
+    maxBacklog: number
+    /** One key's share of maxBacklog (a key's asyncBacklog overrides it), so one flooding key cannot refuse everyone. */
+    maxBacklogPerKey: number
+    concurrency: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -160,6 +168,8 @@ const schema = z.object({
   // Past 10 minutes the call an update was for is most likely over.
   ASYNC_MAX_AGE_MS: int(1000, 86_400_000, 600_000),
   ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
+  // Default: half of ASYNC_MAX_BACKLOG (see loadConfig), so a second key always finds room.
+  ASYNC_MAX_BACKLOG_PER_KEY: optional(z.coerce.number().int().min(1).max(100_000_000)),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
   REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => {
     if (raw === undefined) return undefined
@@ -295,6 +305,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     endedConversationWrites: e.ENDED_CONVERSATION_WRITES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
-    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500 },
+    delivery: {
+      maxAgeMs: e.ASYNC_MAX_AGE_MS,
+      maxBacklog: e.ASYNC_MAX_BACKLOG,
+      maxBacklogPerKey: e.ASYNC_MAX_BACKLOG_PER_KEY ?? Math.ceil(e.ASYNC_MAX_BACKLOG / 2),
+      concurrency: 500,
+    },
   }
 }
