@@ -60,8 +60,8 @@ export class Writer {
     lease: Lease | undefined,
     answerLate: (w: Waiter) => void
   ): Promise<WriteResult | undefined> {
-    // patch mode: a known participant is written without reading it first.
-    const reads = !(this.#opts.mode === 'patch' && 'participantId' in batch.target)
+    // patch mode (or an exact write): a known participant is written without reading it first.
+    const reads = !('participantId' in batch.target && (this.#opts.mode === 'patch' || batch.target.exact === true))
     // The whole write's cost at once, so no read is made for a write the budget would refuse.
     const reservation = await this.#reserve(lane, batch, reads ? 2 : 1)
     if (reservation === undefined) return undefined
@@ -112,7 +112,7 @@ export class Writer {
       ? await order.fresh(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
       : batch.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
-    const attributes: Attributes = mode === 'patch' ? changes : merge(participant.attributes, changes)
+    const attributes: Attributes = mode === 'patch' || !reads ? changes : merge(participant.attributes, changes)
     if (Object.keys(changes).length === 0) return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
