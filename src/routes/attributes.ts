@@ -87,7 +87,7 @@ const read = z.object({ conversationId: z.string(), participantId: z.string(), a
 
 /** Every answer a route can give besides its success, for the API description. */
 const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, problemSchema(s)]))
-const WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 415, 422, 500, 502, 503, 504)
+const WRITE_PROBLEMS = problems(400, 401, 403, 404, 408, 409, 413, 415, 421, 422, 431, 500, 502, 503, 504)
 
 // The customer on an inbound call; an outbound call's other party is `external`.
 const DEFAULT_PURPOSES = ['customer', 'external'] as const
@@ -193,7 +193,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         params: participantParams,
         headers: readHeaders,
         querystring: readQuery,
-        response: { 200: read, ...problems(400, 401, 403, 404, 500, 502, 503, 504) },
+        response: { 200: read, ...problems(400, 401, 403, 404, 408, 421, 431, 500, 502, 503, 504) },
       },
     },
     async (req, reply) => {
