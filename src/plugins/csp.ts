@@ -5,5 +5,9 @@
  */
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-/** /docs: the same, and Swagger UI's icons, which its stylesheet holds as data: URLs. */
-export const DOCS_CSP = PAGE_CSP.replace("img-src 'self'", "img-src 'self' data:")
+/**
+ * /docs: the same for scripts, framing and connections; and what Swagger UI cannot do without:
+ * its icons, which its stylesheet holds as data: URLs, and the inline styles its React components
+ * set (a style cannot run script).
+ */
+export const DOCS_CSP = PAGE_CSP.replace("img-src 'self'", "img-src 'self' data:").replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
