@@ -43,6 +43,15 @@ t.test('headers trickled in are answered 408 at HTTP_HEADERS_TIMEOUT_MS', { time
   t.equal(JSON.parse(got.body).code, 'REQUEST_TIMEOUT')
 })
 
+t.test('an idle keep-alive connection is closed at HTTP_KEEP_ALIVE_TIMEOUT_MS', { timeout: 20_000 }, async (t) => {
+  const { url } = await startStack(t, { env: { HTTP_KEEP_ALIVE_TIMEOUT_MS: '300' } })
+  const socket = await open(url)
+  const answer = answerOf(socket)
+  socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+  const got = await answer
+  t.equal(got.status, 200, 'answered, then closed by the server once idle (the test waits for the close, not a timer)')
+})
+
 t.test('past HTTP_MAX_CONNECTIONS a new connection is closed, and the open ones still answer', { timeout: 20_000 }, async (t) => {
   const { url } = await startStack(t, { env: { HTTP_MAX_CONNECTIONS: '2' } })
   const held = [await open(url), await open(url)]
