@@ -6,7 +6,9 @@ import type { Config } from './config.js'
 import consolePlugin from './console/plugin.js'
 import idempotency from './idempotency/plugin.js'
 import auth from './plugins/auth.js'
+import { clientError } from './plugins/client-error.js'
 import docs from './plugins/docs.js'
+import hostCheck from './plugins/host-check.js'
 import metrics from './plugins/metrics.js'
 import problems, { sendProblem } from './plugins/problems.js'
 import rawJson from './plugins/raw-json.js'
@@ -54,12 +56,25 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     // Answered with a catalogue problem by the shutdown plugin rather than Fastify's plain 503.
     return503OnClosing: false,
     frameworkErrors: sendProblem,
+    clientErrorHandler: clientError,
+    // A client that trickles a request (a byte every few seconds) holds a connection only this long.
+    requestTimeout: config.http.requestMs,
+    keepAliveTimeout: config.http.keepAliveMs,
+    http: {
+      requestTimeout: config.http.requestMs,
+      headersTimeout: config.http.headersMs,
+      // Node looks for requests past these timeouts this often (30 s by default, which would let
+      // a short timeout run long).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.http.headersMs / 4))),
+    },
   })
+  app.server.maxConnections = config.http.maxConnections
 
   // The order is the order of the hooks: the request id is echoed before shutdown (registered
   // once the queue it drains is) refuses. Tracing first: its server span wraps everything after.
   await app.register(tracing, config.tracing)
   await app.register(problems)
+  await app.register(hostCheck, { enabled: config.mode === 'sandbox' || config.apiKeys.length === 0, names: [config.host, config.publicUrl && new URL(config.publicUrl).host] })
   await app.register(requestLog)
   await app.register(rawJson)
   await app.register(sensible)

@@ -19,6 +19,8 @@ export interface ApiKey {
   priority: Priority
   /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it; a whsec_ one also takes Standard Webhooks. */
   signingSecret?: string
+  /** API_KEYS_FILE's asyncBacklog: this key's share of ASYNC_MAX_BACKLOG, instead of ASYNC_MAX_BACKLOG_PER_KEY. */
+  asyncBacklog?: number
 }
 
 /** Standard Webhooks: whsec_, then the HMAC key's bytes in base64, padded as the reference library decodes it. */
@@ -34,6 +36,13 @@ export interface Config {
   logLevel: string
   /** Every request's deadline, unless the caller asks for a shorter one. */
   requestTimeoutMs: number
+  /**
+   * The HTTP server's own bounds, so that a client trickling a request cannot hold a connection:
+   * the whole request (headers and body) must arrive within requestMs, its headers within
+   * headersMs; an idle keep-alive connection is closed after keepAliveMs; at most maxConnections
+   * are open at once (more are closed as they come).
+   */
+  http: { requestMs: number; headersMs: number; keepAliveMs: number; maxConnections: number }
   /** From SIGTERM to exit: every caller is answered within this. */
   shutdownTimeoutMs: number
   /** sandbox: no Genesys credentials, the simulator runs in-process. */
@@ -85,7 +94,13 @@ export interface Config {
    * Asynchronous delivery: how long an accepted update may take, how many may wait; not an
    * environment variable (tests lower it): how many conversations one replica attempts at once.
    */
-  delivery: { maxAgeMs: number; maxBacklog: number; concurrency: number }
+  delivery: {
+    maxAgeMs: number
+    maxBacklog: number
+    /** One key's share of maxBacklog (a key's asyncBacklog overrides it), so one flooding key cannot refuse everyone. */
+    maxBacklogPerKey: number
+    concurrency: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -122,6 +137,9 @@ const apiKeys = optional(z.string()).transform((raw, ctx): ApiKey[] => {
       continue
     }
     if (keys.some((k) => k.name === name)) ctx.addIssue({ code: 'custom', message: `name "${name}" appears twice` })
+    // Two names for one key would make the caller's name (its logs, its signing secret) a matter of order.
+    const same = keys.find((k) => k.key === key)
+    if (same !== undefined) ctx.addIssue({ code: 'custom', message: `"${name}" has the same key as "${same.name}"; give each name its own key` })
     keys.push({ name, key, priority })
   }
   return keys
@@ -147,6 +165,12 @@ const schema = z.object({
   // A Data Action waits 1 to 60 s; the default leaves a flow with the usual 10 s timeout 2 s to spare.
   REQUEST_TIMEOUT_MS: int(100, 120_000, 8000),
   SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 10_000),
+  // A request of at most 64 KiB arrives in well under these on any working link.
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000, 30_000),
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000, 10_000),
+  // Longer than the 60 s idle timeout of common load balancers, so they close first (as Fastify's default).
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000, 72_000),
+  HTTP_MAX_CONNECTIONS: int(1, 1_000_000, 10_000),
   MAX_QUEUED_PER_CONVERSATION: int(1, 100_000, 1000),
   MAX_QUEUED_TOTAL: int(1, 10_000_000, 20_000),
   SIGNING_SECRETS: optional(z.string()),
@@ -160,6 +184,8 @@ const schema = z.object({
   // Past 10 minutes the call an update was for is most likely over.
   ASYNC_MAX_AGE_MS: int(1000, 86_400_000, 600_000),
   ASYNC_MAX_BACKLOG: int(1, 100_000_000, 100_000),
+  // Default: half of ASYNC_MAX_BACKLOG (see loadConfig), so a second key always finds room.
+  ASYNC_MAX_BACKLOG_PER_KEY: optional(z.coerce.number().int().min(1).max(100_000_000)),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
   REDIS_CLUSTER_NODES: optional(z.string()).transform((raw, ctx) => {
     if (raw === undefined) return undefined
@@ -251,6 +277,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A name missing from a bad API_KEYS may be in the entry reported there.
     else if (valid('API_KEYS') && !file?.problems.length) problems.push(`SIGNING_SECRETS: "${name}" is not a name in API_KEYS`)
   }
+  if (valid('HTTP_HEADERS_TIMEOUT_MS') && valid('HTTP_REQUEST_TIMEOUT_MS') && e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push(`HTTP_HEADERS_TIMEOUT_MS: ${e.HTTP_HEADERS_TIMEOUT_MS} is longer than HTTP_REQUEST_TIMEOUT_MS (${e.HTTP_REQUEST_TIMEOUT_MS}), which the headers are part of`)
+  }
   if (given('REDIS_URL') && given('REDIS_CLUSTER_NODES')) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one or the other (REDIS_URL for one server or a managed endpoint, REDIS_CLUSTER_NODES for a Redis Cluster\'s nodes)')
   }
@@ -262,6 +291,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    http: {
+      requestMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      headersMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     mode: hasCredentials ? 'genesys' : 'sandbox',
     genesys: {
@@ -288,6 +323,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     endedConversationWrites: e.ENDED_CONVERSATION_WRITES,
     console: e.CONSOLE,
     tracing: { enabled: tracingEnabled(env) },
-    delivery: { maxAgeMs: e.ASYNC_MAX_AGE_MS, maxBacklog: e.ASYNC_MAX_BACKLOG, concurrency: 500 },
+    delivery: {
+      maxAgeMs: e.ASYNC_MAX_AGE_MS,
+      maxBacklog: e.ASYNC_MAX_BACKLOG,
+      maxBacklogPerKey: e.ASYNC_MAX_BACKLOG_PER_KEY ?? Math.ceil(e.ASYNC_MAX_BACKLOG / 2),
+      concurrency: 500,
+    },
   }
 }

@@ -20,6 +20,9 @@ export const CATALOGUE = {
   BODY_TOO_LARGE: { status: 413, title: 'Request body too large', retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Request body must be application/json', retryable: false },
   BAD_REQUEST: { status: 400, title: 'Malformed request', retryable: false },
+  REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time; nothing was done', retryable: false },
+  HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large', retryable: false },
+  HOST_NOT_ALLOWED: { status: 421, title: 'This service does not answer to that Host; nothing was done', retryable: false },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route', retryable: false },
   CONVERSATION_NOT_FOUND: { status: 404, title: 'Conversation not found in Genesys Cloud', retryable: false },
   PARTICIPANT_NOT_FOUND: { status: 404, title: 'Participant not found in the conversation', retryable: false },
@@ -98,14 +101,22 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * At most this many entries in a problem's `errors[]`: a body of thousands of bad names would
+ * otherwise get an answer ten times its size. `errorsOmitted` says how many more there were.
+ */
+export const MAX_FIELD_ERRORS = 50
+
 export function toProblem (err: ApiError, instance: string) {
+  const omitted = Math.max(0, (err.errors?.length ?? 0) - MAX_FIELD_ERRORS)
   return {
     title: CATALOGUE[err.code].title,
     status: err.status,
     code: err.code,
     detail: err.detail,
     instance,
-    ...(err.errors && { errors: err.errors }),
+    ...(err.errors && { errors: omitted > 0 ? err.errors.slice(0, MAX_FIELD_ERRORS) : err.errors }),
+    ...(omitted > 0 && { errorsOmitted: omitted }),
     ...(err.upstream && { upstream: err.upstream }),
     ...err.extra,
   }
@@ -143,7 +154,8 @@ export function problemSchema (status: number, codes = (Object.keys(CATALOGUE) a
       code: z.enum(codes as [ErrorCode, ...ErrorCode[]]).describe(codes.map((c) => `${c}: ${CATALOGUE[c].title}`).join('. ')),
       detail: z.string(),
       instance: z.string(),
-      errors: z.array(z.object({ in: z.enum(['body', 'path', 'query', 'header']), path: z.string(), message: z.string() })).optional(),
+      errors: z.array(z.object({ in: z.enum(['body', 'path', 'query', 'header']), path: z.string(), message: z.string() })).max(MAX_FIELD_ERRORS).optional(),
+      errorsOmitted: z.number().int().optional().describe(`How many more offending fields there were than the ${MAX_FIELD_ERRORS} listed in errors`),
       upstream: z
         .object({ status: z.number().optional(), code: z.string().optional(), message: z.string().optional(), correlationId: z.string().optional() })
         .optional(),

@@ -12,9 +12,23 @@ const MAX_KEY_LENGTH = 256
 // Keys that would reach Object.prototype if any code ever assigned them into a plain object.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const WHITESPACE_OR_CONTROL = /[\s\p{Cc}]/u
-// Invisible in a name, so two names that read the same would be two attributes: bidirectional
-// marks, embeddings, overrides and isolates, and zero-width characters (U+FEFF included).
-const INVISIBLE = /[\u200B-\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/
+// Invisible in a name, so two names that read the same would be two attributes: every
+// Default_Ignorable_Code_Point (zero-width characters, the soft hyphen, variation selectors, tags,
+// Hangul fillers, invisible operators) and every Bidi_Control (marks, embeddings, overrides,
+// isolates, the Arabic letter mark), by Unicode's own properties rather than a list of ours.
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/u
+
+const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
+
+/** The first character from which `key` stops reading as its `form` does. */
+function firstChanged (key: string, form: 'NFC' | 'NFKC'): string {
+  let prefix = ''
+  for (const c of key) {
+    prefix += c
+    if (prefix.normalize(form) !== prefix) return c
+  }
+  return [...key].at(-1)!
+}
 
 /** Unicode code points: what a reader counts as characters (an emoji is one, not two UTF-16 units). */
 export function codePoints (s: string): number {
@@ -31,7 +45,14 @@ function keyProblem (key: string): string | undefined {
   if (key.length > MAX_KEY_LENGTH && codePoints(key) > MAX_KEY_LENGTH) return `attribute name is ${codePoints(key)} characters (Unicode code points) long; at most ${MAX_KEY_LENGTH}`
   const invisible = INVISIBLE.exec(key)?.[0]
   if (invisible !== undefined) {
-    return `attribute name contains U+${invisible.charCodeAt(0).toString(16).toUpperCase()}, an invisible formatting character (bidirectional or zero-width)`
+    return `attribute name contains ${codePoint(invisible)}, an invisible character (a default-ignorable or bidirectional formatting character): a name that reads the same would be another name`
+  }
+  // A name that reads the same as another must be the same name: one spelling only.
+  if (key.normalize('NFC') !== key) {
+    return `attribute name is not in Unicode NFC form at ${codePoint(firstChanged(key, 'NFC'))} (a character that composes with the one before it): send the composed form`
+  }
+  if (key.normalize('NFKC') !== key) {
+    return `attribute name contains ${codePoint(firstChanged(key, 'NFKC'))}, a compatibility variant of another character (fullwidth, ligature, superscript…): send the plain character`
   }
   if (WHITESPACE_OR_CONTROL.test(key)) return 'attribute name contains whitespace or a control character'
   if (FORBIDDEN_KEYS.has(key)) return `attribute name "${key}" is reserved`

@@ -60,7 +60,7 @@ export const SCRIPT = String.raw`
   var base = '/console/conversations/' + encodeURIComponent(conversation);
   var live = document.getElementById('live');
   var previous = null;
-  var flashUntil = {};
+  var flashUntil = Object.create(null);
 
   function el (tag, attrs, text) {
     var e = document.createElement(tag);
@@ -68,6 +68,8 @@ export const SCRIPT = String.raw`
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  // Maps keyed by attribute names (toString, valueOf, hasOwnProperty…): only their own members count.
+  function own (o, k) { return o && Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined; }
   function quote (s) { return "'" + s.split("'").join("'\\''") + "'"; }
   function time (ms) { return new Date(ms).toISOString().slice(11, 19); }
 
@@ -77,8 +79,8 @@ export const SCRIPT = String.raw`
     state.participants.forEach(function (p) {
       var body = document.querySelector('tbody[data-participant="' + p.id + '"]');
       if (!body) { location.reload(); return; }
-      var before = previous && previous[p.id] ? previous[p.id] : null;
-      var writers = state.writers[p.id] || {};
+      var before = own(previous, p.id) || null;
+      var writers = own(state.writers, p.id) || {};
       var keys = Object.keys(p.attributes).sort();
       body.textContent = '';
       if (keys.length === 0) {
@@ -86,23 +88,25 @@ export const SCRIPT = String.raw`
       }
       keys.forEach(function (k) {
         var id = p.id + '\u0000' + k;
-        if (before && before[k] !== p.attributes[k]) {
+        var value = own(p.attributes, k);
+        if (before && own(before, k) !== value) {
           flashUntil[id] = now + 4000;
-          var w = writers[k];
+          var w = own(writers, k);
           said.push(p.purpose + ' ' + k + ' changed' + (w && now - w.at < 10000 ? ' by ' + w.caller : asyncWrote(state, p.id, k, now) ? ' by your asynchronous update' : ' outside this service'));
         }
         var row = el('tr', { 'data-key': k });
         if (flashUntil[id] > now) row.className = 'changed';
         row.appendChild(el('th', { scope: 'row' }, k));
-        row.appendChild(el('td', { 'class': 'value' }, p.attributes[k]));
-        var w2 = writers[k];
+        // null: a value this key may not read; its name shows, not what it holds.
+        row.appendChild(value === null ? el('td', { 'class': 'value muted' }, 'hidden: this key may not read') : el('td', { 'class': 'value' }, value));
+        var w2 = own(writers, k);
         var a = lastAsync(state, p.id, k);
         var by = w2 && (!a || w2.at >= a) ? w2.caller + ', ' + time(w2.at) : a ? 'your asynchronous update, ' + time(a) : '\u2014';
         row.appendChild(el('td', { 'class': 'by' }, by));
         body.appendChild(row);
       });
     });
-    previous = {};
+    previous = Object.create(null);
     state.participants.forEach(function (p) { previous[p.id] = p.attributes; });
     if (said.length) live.textContent = said.join('; ');
     dataActionLinks(state);
@@ -111,7 +115,7 @@ export const SCRIPT = String.raw`
 
   var NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
   function dataActionLinks (state) {
-    var names = {};
+    var names = Object.create(null);
     state.participants.forEach(function (p) {
       Object.keys(p.attributes).forEach(function (k) { if (NAME.test(k) && k !== 'conversationId' && k !== 'participantId') names[k] = true; });
     });
@@ -226,6 +230,8 @@ export const SCRIPT = String.raw`
   poll();
 
   var form = document.getElementById('write');
+  // A key that may not write gets no form.
+  if (!form) return;
   var result = document.getElementById('write-result');
   function field (name) { return form.elements.namedItem(name); }
   // With no name yet (the form cannot be sent), the curl shows the placeholders' write, so it is

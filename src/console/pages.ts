@@ -1,8 +1,8 @@
 // The console's pages, rendered on the server as plain HTML: headings in order, every control
 // labelled, everything reachable by keyboard; the script only keeps the values current.
 import type { OpsView } from './ops.js'
-import type { ConsoleParticipant, ConversationSummary } from './source.js'
-import type { Writers } from './writes.js'
+import type { ConversationSummary } from './source.js'
+import { writerOf, type Writers } from './writes.js'
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -78,7 +78,20 @@ ${rows}
 }
 
 /** `after`: sections below the grid (the asynchronous updates, where they exist). */
-export function indexPage (chrome: Chrome, conversations: ConversationSummary[] | undefined, ops: OpsView, after = ''): string {
+/** A participant as a key sees it: the names its patterns match; a value is null where the key may not read. */
+export interface ShownParticipant {
+  id: string
+  purpose: string
+  attributes: Record<string, string | null>
+}
+
+/** What the index page offers the signed-in key: the going-live checks, and making conversations. */
+export interface IndexOffers {
+  doctor: boolean
+  create: boolean
+}
+
+export function indexPage (chrome: Chrome, conversations: ConversationSummary[] | undefined, ops: OpsView, after = '', offers: IndexOffers = { doctor: true, create: true }): string {
   let list: string
   if (conversations === undefined) {
     list = `<form method="get" action="/console/open">
@@ -86,7 +99,7 @@ export function indexPage (chrome: Chrome, conversations: ConversationSummary[] 
 </form>`
   } else {
     const rows = conversations.map((c) => `<tr><th scope="row"><a href="/console/conversations/${h(c.id)}"><code>${h(c.id)}</code></a></th><td>${h(c.startTime)}${c.endTime ? ` (ended ${h(c.endTime)})` : ''}</td><td>${c.participants}</td></tr>`)
-    list = `<form method="post" action="/console/conversations"><button type="submit">New conversation (a customer and an agent)</button></form>
+    list = `${offers.create ? '<form method="post" action="/console/conversations"><button type="submit">New conversation (a customer and an agent)</button></form>' : ''}
 ${rows.length === 0
   ? '<p class="muted">No conversations yet: make one, or write to any made-up ids through the API.</p>'
   : `<table><caption class="muted">Newest first</caption><thead><tr><th scope="col">Conversation</th><th scope="col">Started</th><th scope="col">Participants</th></tr></thead><tbody>
@@ -94,7 +107,7 @@ ${rows.join('\n')}
 </tbody></table>`}`
   }
   return layout(chrome, `<h1>Console</h1>
-<p><a href="/console/doctor">Going-live checks</a>: region, OAuth client, rate limit, Redis, PUBLIC_URL, keys, and merge or replace.</p>
+${offers.doctor ? '<p><a href="/console/doctor">Going-live checks</a>: region, OAuth client, rate limit, Redis, PUBLIC_URL, keys, and merge or replace.</p>' : ''}
 <div class="grid">
 <section aria-labelledby="conv-h">
 <h2 id="conv-h">${conversations === undefined ? 'Open a conversation' : 'Simulated conversations'}</h2>
@@ -105,13 +118,17 @@ ${opsSection(ops)}
 ${after}`)
 }
 
-function participantSection (p: ConsoleParticipant, writers: Writers): string {
+/** Shown in place of a value the signed-in key may not read. */
+export const HIDDEN = 'hidden: this key may not read'
+
+function participantSection (p: ShownParticipant, writers: Writers): string {
   const keys = Object.keys(p.attributes).sort()
   const rows = keys.length === 0
     ? '<tr><td colspan="3" class="muted">No attributes yet.</td></tr>'
     : keys.map((k) => {
-      const w = writers[p.id]?.[k]
-      return `<tr data-key="${h(k)}"><th scope="row">${h(k)}</th><td class="value">${h(p.attributes[k])}</td><td class="by">${w ? `${h(w.caller)}, ${new Date(w.at).toISOString().slice(11, 19)}` : '—'}</td></tr>`
+      const w = writerOf(writers, p.id, k)
+      const v = p.attributes[k]
+      return `<tr data-key="${h(k)}"><th scope="row">${h(k)}</th>${v === null || v === undefined ? `<td class="value muted">${HIDDEN}</td>` : `<td class="value">${h(v)}</td>`}<td class="by">${w ? `${h(w.caller)}, ${new Date(w.at).toISOString().slice(11, 19)}` : '—'}</td></tr>`
     }).join('\n')
   return `<section aria-labelledby="p-${h(p.id)}">
 <h2 id="p-${h(p.id)}">${h(p.purpose || 'participant')} <code>${h(p.id)}</code></h2>
@@ -126,8 +143,9 @@ ${rows}
  * Sandbox only: whether the conversation has ended, and a way to end it, so that a write's
  * 409 CONVERSATION_ENDED can be seen before a real call meets it.
  */
-function endSection (id: string, endTime: string | undefined): string {
+function endSection (id: string, endTime: string | undefined, mayEnd: boolean): string {
   if (endTime !== undefined) return `<p class="result problem">Ended at ${h(endTime)}: writes that read the conversation are refused with 409 CONVERSATION_ENDED (ENDED_CONVERSATION_WRITES=allow lets them through).</p>`
+  if (!mayEnd) return ''
   return `<form method="post" action="/console/conversations/${h(id)}/end"><button type="submit">End this conversation (the caller hangs up)</button></form>`
 }
 
@@ -135,7 +153,7 @@ function endSection (id: string, endTime: string | undefined): string {
  * Sandbox only: a write as a flow's Set Participant Data makes it, straight into the simulator, so
  * that what the gateway does with someone else's value can be seen.
  */
-function behindSection (id: string, participants: ConsoleParticipant[]): string {
+function behindSection (id: string, participants: ShownParticipant[]): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return `<details><summary>Write as a flow would, behind the gateway's back</summary>
 <p class="muted">Straight into the simulated Genesys, per key, as Set Participant Data or another integration writes. Reads show it only after the simulator's read lag, as Genesys's do: the gateway must keep it.</p>
@@ -151,25 +169,47 @@ export interface ConversationExtras {
   /** A section of the asynchronous updates to this conversation, where they exist. */
   updates?: string | undefined
   /** Sandbox: whether the conversation has ended, and a button to end it. */
-  ended?: { endTime: string | undefined } | undefined
+  ended?: { endTime: string | undefined; mayEnd?: boolean } | undefined
   /** No PUBLIC_URL outside sandbox: the Data Action's URL is a guess, and the page says so. */
   guessed?: boolean
   /** Why the signed-in key cannot write from here; the form is then shown disabled. */
   cannotWrite?: string | undefined
+  /** False: the key may not write, and sees no form (nor the curl that would do the same). */
+  mayWrite?: boolean
   /** Sandbox: a form to write as a flow would, behind the gateway's back. */
   behind?: boolean
 }
 
-export function conversationPage (chrome: Chrome, id: string, participants: ConsoleParticipant[], writers: Writers, authOn: boolean, { updates = '', ended, guessed = false, cannotWrite, behind = false }: ConversationExtras = {}): string {
+export function conversationPage (
+  chrome: Chrome,
+  id: string,
+  participants: ShownParticipant[],
+  writers: Writers,
+  authOn: boolean,
+  { updates = '', ended, guessed = false, cannotWrite, mayWrite = true, behind = false }: ConversationExtras = {}
+): string {
   const options = participants.map((p) => `<option value="${h(p.id)}">${h(p.purpose || 'participant')} ${h(p.id)}</option>`).join('')
   return layout(chrome, `<h1>Conversation <code>${h(id)}</code></h1>
 <p class="muted">Changes show here as they happen, highlighted, with the API key whose request made them.</p>
-${ended ? endSection(id, ended.endTime) : ''}
-${behind ? behindSection(id, participants) : ''}
+${ended ? endSection(id, ended.endTime, ended.mayEnd !== false) : ''}
+${behind && mayWrite ? behindSection(id, participants) : ''}
 <p id="live" role="status" aria-live="polite"></p>
 ${participants.map((p) => participantSection(p, writers)).join('\n')}
 ${updates}
-<section aria-labelledby="write-h">
+${mayWrite ? writeSections(options, cannotWrite) : '<p class="muted" id="no-write">This key may not write: there is no form here to set attributes with.</p>'}
+<section aria-labelledby="da-h">
+<h2 id="da-h">Data Action for these keys</h2>
+${guessed ? '<p class="result problem">PUBLIC_URL is not set: the URL in these downloads is guessed from this page\'s address, and behind a proxy it is likely wrong. Set PUBLIC_URL to where Genesys reaches this service.</p>' : ''}
+<p id="data-action-none" class="muted">Set an attribute whose name is a plain identifier (letters, digits, _) to get a Data Action for it.</p>
+<p id="data-action-links" hidden>For <span id="data-action-keys"></span>:
+<a id="data-action-json" href="/console/data-action" download>Genesys import JSON</a> ·
+<a id="data-action-terraform" href="/console/data-action" download>Terraform (CX as Code)</a></p>
+</section>`, ` data-conversation="${h(id)}" data-auth="${authOn ? 'on' : 'off'}"`)
+}
+
+/** The form that sets an attribute through the API, and the curl that does the same. */
+function writeSections (options: string, cannotWrite: string | undefined): string {
+  return `<section aria-labelledby="write-h">
 <h2 id="write-h">Set or clear an attribute</h2>
 <p class="muted">Sent to <code>POST /participants/{conversationId}/{participantId}/data</code>, the API flows and CRMs use, with your key: its answer shows as it is.</p>
 ${cannotWrite ? `<p class="result problem" role="note">${h(cannotWrite)}</p>` : ''}
@@ -185,15 +225,7 @@ ${cannotWrite ? `<p class="result problem" role="note">${h(cannotWrite)}</p>` : 
 <section aria-labelledby="curl-h">
 <h2 id="curl-h">The same write with curl</h2>
 <pre><code id="curl"></code></pre>
-</section>
-<section aria-labelledby="da-h">
-<h2 id="da-h">Data Action for these keys</h2>
-${guessed ? '<p class="result problem">PUBLIC_URL is not set: the URL in these downloads is guessed from this page\'s address, and behind a proxy it is likely wrong. Set PUBLIC_URL to where Genesys reaches this service.</p>' : ''}
-<p id="data-action-none" class="muted">Set an attribute whose name is a plain identifier (letters, digits, _) to get a Data Action for it.</p>
-<p id="data-action-links" hidden>For <span id="data-action-keys"></span>:
-<a id="data-action-json" href="/console/data-action" download>Genesys import JSON</a> ·
-<a id="data-action-terraform" href="/console/data-action" download>Terraform (CX as Code)</a></p>
-</section>`, ` data-conversation="${h(id)}" data-auth="${authOn ? 'on' : 'off'}"`)
+</section>`
 }
 
 export function problemPage (chrome: Chrome, status: number, title: string, detail: string): string {

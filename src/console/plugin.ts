@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import { runDoctor } from '../doctor/doctor.js'
+import type { Attributes } from '../attributes/body.js'
+import { runDoctor, type Report } from '../doctor/doctor.js'
+import { probe } from '../doctor/probe.js'
 import type { Simulator } from '../sim/simulator.js'
 import { consoleRoutes } from './routes.js'
 import { Sessions } from './session.js'
@@ -12,6 +14,9 @@ export interface ConsoleOptions {
   /** Sandbox mode's in-process simulator: the console lists and reads its conversations. */
   sim?: Simulator | undefined
 }
+
+/** How long the going-live checks' report is reused (the probe is always run anew). */
+const DOCTOR_CACHE_MS = 60_000
 
 const WRITE_ROUTES = new Set(['/participants/:conversationId/:participantId/data', '/conversations/:conversationId/data'])
 
@@ -50,7 +55,36 @@ export default fp<ConsoleOptions>(
     })
 
     const sessions = new Sessions(config.apiKeys, Date.now, config.genesys.clientSecret)
-    const doctor = (probe?: { conversationId: string; participantId: string }) => runDoctor(config, { sandbox, probe, budget: () => app.updates.budget() })
+    // The checks fetch a token of their own and read Genesys once: done at most once a minute,
+    // whoever loads the page, not on every load.
+    let checked: { at: number; report: Promise<Report> } | undefined
+    const checks = (): Promise<Report> => {
+      const now = Date.now()
+      if (checked === undefined || now - checked.at >= DOCTOR_CACHE_MS) {
+        const report = runDoctor(config, { sandbox, budget: () => app.updates.budget() })
+        checked = { at: now, report }
+        report.catch(() => (checked = undefined))
+      }
+      return checked.report
+    }
+    // The probe's reads and writes go through the service's own pipeline, as any write does: the
+    // per-conversation queue and lock (no write of the service's overlaps one of the probe's), the
+    // request budget (bulk: flows go first), retries; written exactly as given (no read-merge), as
+    // the probe asks Genesys itself whether it merges.
+    const due = () => ({ deadline: Date.now() + config.requestTimeoutMs, priority: 'bulk' as const })
+    const pipeline = {
+      getConversation: (conversationId: string) => app.updates.conversation(conversationId, due(), { asGenesysShows: true }),
+      async patchParticipantAttributes (conversationId: string, participantId: string, attributes: Attributes) {
+        await app.updates.submit(conversationId, { participantId, exact: true }, { changes: attributes, ...due() })
+      },
+    }
+    const doctor = async (target?: { conversationId: string; participantId: string }): Promise<Report> => {
+      const report = await checks()
+      if (target === undefined) return report
+      const found = await probe(pipeline, target.conversationId, target.participantId, { writeMode: config.genesys.writeMode })
+      const all = [...report.checks, found.check]
+      return { ok: all.every((c) => c.ok), semantics: found.semantics, checks: all }
+    }
     await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes })
   },
   { name: 'console', dependencies: ['metrics', 'updates'] }

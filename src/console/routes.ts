@@ -4,14 +4,15 @@ import type { Report } from '../doctor/doctor.js'
 import { doctorPage } from '../doctor/page.js'
 import { ApiError } from '../errors.js'
 import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.js'
-import { allows, EVERYTHING, type Scope } from '../keys/scope.js'
+import { allows, EVERYTHING, type Operation, type Scope } from '../keys/scope.js'
+import { PAGE_CSP } from '../plugins/csp.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
-import { conversationPage, indexPage, problemPage, signInPage, type Chrome } from './pages.js'
+import { conversationPage, indexPage, problemPage, signInPage, type Chrome, type ShownParticipant } from './pages.js'
 import { nextPath, Sessions, signInRedirect } from './session.js'
 import type { ConsoleParticipant, ConversationSource } from './source.js'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.js'
-import type { WriteLog } from './writes.js'
+import type { WriteLog, Writers } from './writes.js'
 
 export interface ConsoleRoutesOptions {
   sandbox: boolean
@@ -27,10 +28,6 @@ export interface ConsoleRoutesOptions {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-// Every asset from this service and nothing inline: a page that worked on a closed network
-// is one that never reached out, and a value shown on it cannot run as script.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 type Params = { id: string; participantId: string }
 
@@ -64,7 +61,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
   app.addHook('onSend', (_req, reply, payload, done) => {
-    reply.header('content-security-policy', CSP)
+    reply.header('content-security-policy', PAGE_CSP)
     reply.header('x-content-type-options', 'nosniff')
     reply.header('referrer-policy', 'no-referrer')
     // Pages carry participant data, which may be personal: no cache keeps a copy.
@@ -97,9 +94,32 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
       ? undefined
       : `Writes with API key "${key.name}" must be signed (SIGNING_SECRETS), which this console cannot do: send them from the system that holds the signing secret.`
   }
-  const seen = (req: FastifyRequest, participants: ConsoleParticipant[]) => {
+  const may = (req: FastifyRequest, operation: Operation) => scope(req).may.includes(operation)
+  /** The probe writes attributes of its own, outside any pattern: only a key that may write every attribute may see the checks. */
+  const everyAttribute = (req: FastifyRequest) => may(req, 'write') && scope(req).attributes.includes('*')
+  /**
+   * What the key may see of a conversation: the names its patterns match, and their values only
+   * when it may read (null in their place otherwise), as GET …/data would answer it.
+   */
+  const seen = (req: FastifyRequest, participants: ConsoleParticipant[]): ShownParticipant[] => {
     const s = scope(req)
-    return participants.map((p) => ({ ...p, attributes: Object.fromEntries(Object.entries(p.attributes).filter(([k]) => allows(s, k))) }))
+    const values = s.may.includes('read')
+    return participants.map((p) => {
+      const named = Object.entries(p.attributes).filter(([k]) => allows(s, k))
+      return { ...p, attributes: Object.fromEntries(named.map(([k, v]) => [k, values ? v : null])) }
+    })
+  }
+  /** Who wrote what, and when: only for names the key's patterns match. */
+  const writersSeen = (req: FastifyRequest, all: Writers): Writers => {
+    const s = scope(req)
+    const out: Writers = Object.create(null)
+    for (const [participantId, byKey] of Object.entries(all)) {
+      out[participantId] = Object.assign(Object.create(null), Object.fromEntries(Object.entries(byKey).filter(([k]) => allows(s, k))))
+    }
+    return out
+  }
+  const mayNotWrite = (req: FastifyRequest, what: string) => {
+    if (!may(req, 'write')) throw new ApiError('OPERATION_NOT_ALLOWED', `API key "${sessions.keyOf(req)?.name}" may not write, so it may not ${what}; it may ${scope(req).may.join(', ')}`)
   }
   const html = (reply: FastifyReply, status: number, page: string) => reply.status(status).type('text/html; charset=utf-8').send(page)
 
@@ -139,7 +159,8 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
 
   app.get('/console', async (req, reply) => {
     const updates = await asyncUpdates(app)?.all(caller(req))
-    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates, authOn)))
+    const shown = { doctor: everyAttribute(req), create: may(req, 'write') }
+    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates, authOn), shown))
   })
 
   // Polled every 2 s by the index page: logged only when it goes wrong.
@@ -150,16 +171,21 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     return feed.all(caller(req))
   })
 
-  app.get('/console/doctor', async (req, reply) => html(reply, 200, doctorPage(chrome(req, 'Going-live checks'), await doctor())))
+  const notForThisKey = 'the going-live checks and their probe (which writes attributes of its own) are for a key that may write every attribute'
+  app.get('/console/doctor', async (req, reply) => {
+    const page = chrome(req, 'Going-live checks')
+    if (!everyAttribute(req)) return html(reply, 403, problemPage(page, 403, 'OPERATION_NOT_ALLOWED', notForThisKey))
+    return html(reply, 200, doctorPage(page, await doctor()))
+  })
   app.post<{ Body: { conversation?: string; participant?: string } }>('/console/doctor', async (req, reply) => {
     const conversationId = (req.body?.conversation ?? '').trim().toLowerCase()
     const participantId = (req.body?.participant ?? '').trim().toLowerCase()
     const page = chrome(req, 'Going-live checks')
     // The probe writes keys of its own to a call, outside the key's patterns: only a key that may write anything may ask for it.
-    const s = scope(req)
-    if (s !== EVERYTHING && !(s.may.includes('write') && s.attributes.includes('*'))) {
-      return html(reply, 403, problemPage(page, 403, 'OPERATION_NOT_ALLOWED', 'the probe writes attributes of its own: it needs a key that may write every attribute'))
-    }
+    if (!everyAttribute(req)) return html(reply, 403, problemPage(page, 403, 'OPERATION_NOT_ALLOWED', notForThisKey))
+    // Its writes are unsigned: a key whose writes must be signed may not have them made here either.
+    const unsigned = unsignable(req)
+    if (unsigned) return html(reply, 403, problemPage(page, 403, 'OPERATION_NOT_ALLOWED', `${unsigned} The probe writes too.`))
     if (!UUID.test(conversationId) || !UUID.test(participantId)) return html(reply, 400, problemPage(page, 400, 'Not a conversation and participant id', 'Genesys ids are UUIDs'))
     return html(reply, 200, doctorPage(page, await doctor({ conversationId, participantId }), { conversationId, participantId }))
   })
@@ -170,13 +196,15 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     return reply.redirect(`/console/conversations/${id.toLowerCase()}`, 303)
   })
 
-  app.post('/console/conversations', async (_req, reply) => {
+  app.post('/console/conversations', async (req, reply) => {
     if (source.create === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'conversations are made here only in sandbox mode')
+    mayNotWrite(req, 'make a conversation')
     return reply.redirect(`/console/conversations/${source.create()}`, 303)
   })
 
   app.post<{ Params: Params }>('/console/conversations/:id/end', async (req, reply) => {
     if (source.end === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'conversations are ended here only in sandbox mode')
+    mayNotWrite(req, 'end a conversation')
     const id = req.params.id.toLowerCase()
     if (source.end(id) === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `the simulator has no conversation ${id}`)
     return reply.redirect(`/console/conversations/${id}`, 303)
@@ -186,6 +214,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
   // gateway must not undo. Straight into the simulator, which shows it to reads only after its lag.
   app.post<{ Params: Params; Body: { participant?: string; name?: string; value?: string } }>('/console/conversations/:id/behind', async (req, reply) => {
     if (source.writeBehind === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'writes behind the gateway\'s back are made here only in sandbox mode')
+    mayNotWrite(req, 'write as a flow would')
     const id = req.params.id.toLowerCase()
     const name = req.body?.name ?? ''
     if (name === '') throw new ApiError('INVALID_BODY', 'name: the attribute to write is missing', { errors: [{ in: 'body', path: '/name', message: 'missing' }] })
@@ -205,10 +234,10 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
       if (all === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
       const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates, authOn)
-      const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()) }
+      const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()), mayEnd: may(req, 'write') }
       const guessed = !sandbox && publicUrl === undefined
-      const extras = { updates: section, ended, guessed, cannotWrite: unsignable(req), behind: source.writeBehind !== undefined }
-      return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writes.writers(id.toLowerCase()), authOn, extras))
+      const extras = { updates: section, ended, guessed, cannotWrite: unsignable(req), mayWrite: may(req, 'write'), behind: source.writeBehind !== undefined }
+      return html(reply, 200, conversationPage(page, id.toLowerCase(), seen(req, all), writersSeen(req, writes.writers(id.toLowerCase())), authOn, extras))
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return html(reply, err.status, problemPage(page, err.status, err.code, err.detail))
@@ -221,7 +250,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     const participants = UUID.test(id) ? await source.participants(id) : undefined
     if (participants === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `no conversation ${req.params.id}`)
     const updates = await asyncUpdates(app)?.of(caller(req), id)
-    return { participants: seen(req, participants), writers: writes.writers(id), ...(updates && { updates }) }
+    return { participants: seen(req, participants), writers: writersSeen(req, writes.writers(id)), ...(updates && { updates }) }
   })
 
   app.post<{ Params: Params }>('/console/conversations/:id/participants/:participantId/data', async (req, reply) => {

@@ -6,7 +6,7 @@ export interface Writer {
   at: number
 }
 
-/** participantId → key → its last writer. */
+/** participantId → key → its last writer; null-prototype objects, so read them with Object.hasOwn or writerOf. */
 export type Writers = Record<string, Record<string, Writer>>
 
 /** What a caller without a key is called when authentication is off (sandbox). */
@@ -20,13 +20,20 @@ export class WriteLog {
   readonly #writers = new LRUCache<string, Writers>({ max: 2000 })
 
   record (conversationId: string, participantId: string, keys: readonly string[], caller: string, at: number): void {
-    const writers = this.#writers.get(conversationId) ?? {}
-    const byKey = (writers[participantId] ??= {})
+    // Keyed by attribute names callers chose (toString, valueOf…): no prototype for one to land on.
+    const writers = this.#writers.get(conversationId) ?? (Object.create(null) as Writers)
+    const byKey = (writers[participantId] ??= Object.create(null) as Record<string, Writer>)
     for (const key of keys) byKey[key] = { caller, at }
     this.#writers.set(conversationId, writers)
   }
 
   writers (conversationId: string): Writers {
-    return this.#writers.get(conversationId) ?? {}
+    return this.#writers.get(conversationId) ?? (Object.create(null) as Writers)
   }
+}
+
+/** Who last set `key` of a participant; undefined when nobody did through this service. */
+export function writerOf (writers: Writers, participantId: string, key: string): Writer | undefined {
+  const byKey = Object.hasOwn(writers, participantId) ? writers[participantId] : undefined
+  return byKey !== undefined && Object.hasOwn(byKey, key) ? byKey[key] : undefined
 }

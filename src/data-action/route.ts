@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { exportBase, GUESS_HEADER, guessWarning } from './public-url.js'
 import { z } from 'zod'
-import { problemSchema } from '../errors.js'
+import { ApiError, problemSchema } from '../errors.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
 import { dataAction } from './build.js'
 import { dataActionText } from './options.js'
@@ -41,6 +41,16 @@ const routes: FastifyPluginAsync<DataActionRouteOptions> = async (fastify, { pub
     },
     async (req, reply) => {
       const { format, ...options } = req.query
+      // A Data Action sends the key it is given to its URL: outside sandbox only this service's
+      // own addresses, or a link could make an admin export one that hands the key to another host.
+      if (!sandbox && options.baseUrl !== undefined) {
+        const same = (u: string) => new URL(u).href.replace(/\/+$/, '')
+        const own = [publicUrl, `${req.protocol}://${req.host}`].filter((u) => u !== undefined).map(same)
+        if (!own.includes(same(options.baseUrl))) {
+          const message = `must be this service's own address: ${publicUrl ?? 'PUBLIC_URL (not set)'}, or the one this request came to (${req.protocol}://${req.host})`
+          throw new ApiError('INVALID_QUERY', `/baseUrl: ${message}`, { errors: [{ in: 'query', path: '/baseUrl', message }] })
+        }
+      }
       const { baseUrl, guessed } = exportBase(options.baseUrl ?? publicUrl, req)
       const warning = guessed && !sandbox ? guessWarning(baseUrl) : undefined
       if (warning !== undefined) reply.header(GUESS_HEADER, warning)

@@ -1,4 +1,4 @@
-import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /** Stored apart from the caller's object, as Redis would. Shallow: nothing changes `changes`, `target` or `error` in place. */
 const copy = (d: Delivery): Delivery => ({ ...d })
@@ -17,13 +17,18 @@ export class MemoryDeliveryStore implements DeliveryStore {
   readonly #clock: () => number
   #accepted = 0
   #count = 0
+  /** Pending updates by caller: each key's share of the backlog. */
+  readonly #callers = new Map<string, number>()
 
   constructor (opts: { clock?: () => number } = {}) {
     this.#clock = opts.clock ?? Date.now
   }
 
-  async accept (d: Delivery, maxBacklog: number): Promise<boolean> {
-    if (this.#count >= maxBacklog) return false
+  async accept (d: Delivery, maxBacklog: number, maxPerCaller = Infinity): Promise<Acceptance> {
+    // One stored already (sent again after a lost answer) takes no more room, as in Redis.
+    const again = this.#all.has(d.id)
+    if (!again && this.#count >= maxBacklog) return 'backlog'
+    if (!again && (this.#callers.get(d.caller) ?? 0) >= maxPerCaller) return 'share'
     if (++this.#accepted % 1000 === 0) this.#sweep() // settled ones are forgotten a day after settling
     this.#put(copy(d))
     if (!this.#due.has(d.conversationId)) this.#due.set(d.conversationId, d.acceptedAt)
@@ -86,7 +91,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
   #put (d: Delivery): void {
     this.#all.set(d.id, d)
     const c = this.#pending.get(d.conversationId) ?? new Map<string, Delivery>()
-    this.#count += settled(d) ? -Number(c.delete(d.id)) : Number(!c.has(d.id))
+    const change = settled(d) ? -Number(c.delete(d.id)) : Number(!c.has(d.id))
+    this.#count += change
+    const mine = (this.#callers.get(d.caller) ?? 0) + change
+    if (mine === 0) this.#callers.delete(d.caller)
+    else this.#callers.set(d.caller, mine)
     if (!settled(d)) this.#pending.set(d.conversationId, c.set(d.id, d))
     else if (c.size === 0) this.#pending.delete(d.conversationId)
   }

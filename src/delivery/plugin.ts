@@ -79,7 +79,10 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
  */
 export default fp<{ config: Config; clock?: (() => number) | undefined }>(
   async (app, { config, clock = Date.now }) => {
-    const { maxAgeMs, maxBacklog, concurrency } = config.delivery
+    const { maxAgeMs, maxBacklog, maxBacklogPerKey, concurrency } = config.delivery
+    // Each key's share of the backlog; with authentication off there is one caller, and it is all.
+    const shares = new Map(config.apiKeys.map((k) => [k.name, k.asyncBacklog ?? maxBacklogPerKey]))
+    const shareOf = (caller: string) => shares.get(caller) ?? maxBacklog
     const { redis } = app
     if (redis === undefined && config.env === 'production') {
       app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
@@ -115,7 +118,10 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
       const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock() }
       if ('participantId' in target) d.participantId = target.participantId
       if (traceparent !== undefined) d.traceparent = traceparent
-      if (!(await store.accept(d, maxBacklog))) throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
+      const share = shareOf(caller)
+      const accepted = await store.accept(d, maxBacklog, share)
+      if (accepted === 'backlog') throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
+      if (accepted === 'share') throw overloaded(`${share} asynchronous updates of API key "${caller}" are waiting to be delivered, its share of the backlog (asyncBacklog, else ASYNC_MAX_BACKLOG_PER_KEY)`)
       scheduler.wake()
       m.accepted.inc()
       const { participantId } = d

@@ -1,12 +1,18 @@
 import { coordinationUnavailable } from '../errors.js'
 import { script, type RedisClient } from '../plugins/redis.js'
-import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
+import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 // The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
-// there, due or claimed, stands). 0 when the backlog is full; sent again after a lost answer, it
-// finds its record and stores it again. KEYS and ARGV: see accept().
+// there, due or claimed, stands). 0 when the backlog is full, 2 when the caller's share of it is
+// (its pending set drops ids older than any record can live, whose records expired unsettled);
+// sent again after a lost answer, it finds its record and stores it again. KEYS and ARGV: see accept().
 const ACCEPT = script(`
-if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) and redis.call('exists', KEYS[1]) == 0 then return 0 end
+local again = redis.call('exists', KEYS[1]) == 1
+if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) and not again then return 0 end
+redis.call('zremrangebyscore', KEYS[7], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
+if redis.call('zcard', KEYS[7]) >= tonumber(ARGV[9]) and not again then return 2 end
+redis.call('zadd', KEYS[7], ARGV[3], ARGV[4])
+redis.call('pexpire', KEYS[7], ARGV[2])
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
 redis.call('zadd', KEYS[3], ARGV[5], ARGV[4])
@@ -29,8 +35,8 @@ return due`)
 // overlapping attempt after a lease lapsed) is never changed again, nor one gone; the due list is
 // this attempt's to change only while its claim holds.
 const FINISH = script(`
-for i = 0, (#KEYS - 3) / 2 - 1 do
-  local rec, failed = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+for i = 0, (#KEYS - 3) / 3 - 1 do
+  local rec, failed, mine = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
   local json, isSettled, isFailed, id, at = ARGV[9 + 5 * i], ARGV[10 + 5 * i], ARGV[11 + 5 * i], ARGV[12 + 5 * i], ARGV[13 + 5 * i]
   local cur = redis.call('get', rec)
   local state = cur and cjson.decode(cur).state
@@ -39,6 +45,7 @@ for i = 0, (#KEYS - 3) / 2 - 1 do
     if isSettled == '1' then
       redis.call('zrem', KEYS[1], id)
       redis.call('zrem', KEYS[3], id)
+      redis.call('zrem', mine, id)
     end
     if isFailed == '1' then
       redis.call('zadd', failed, at, id)
@@ -80,12 +87,19 @@ export class RedisDeliveryStore implements DeliveryStore {
     return `${this.#prefix}recent:${encodeURIComponent(caller)}${conversationId === undefined ? '' : `:${encodeURIComponent(conversationId)}`}`
   }
 
-  async accept (d: Delivery, maxBacklog: number): Promise<boolean> {
+  /** A caller's pending updates, by acceptance time: its share of the backlog. */
+  #mine (caller: string) {
+    return `${this.#prefix}pending:${encodeURIComponent(caller)}`
+  }
+
+  async accept (d: Delivery, maxBacklog: number, maxPerCaller = Infinity): Promise<Acceptance> {
     const { conversationId: c } = d
-    const keys = [this.#key(d.id), `${this.#prefix}pending`, this.#conversation(c), `${this.#prefix}due`, this.#recent(d.caller), this.#recent(d.caller, c)]
-    const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT, c].map(String)
+    const keys = [this.#key(d.id), `${this.#prefix}pending`, this.#conversation(c), `${this.#prefix}due`, this.#recent(d.caller), this.#recent(d.caller, c), this.#mine(d.caller)]
+    const share = Number.isFinite(maxPerCaller) ? maxPerCaller : maxBacklog
+    const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT, c, share].map(String)
     // The caller must not be told 202, and is told why: the one store it relies on is unreachable.
-    return Number(await ACCEPT(this.#redis, keys, args).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))) === 1
+    const answer = Number(await ACCEPT(this.#redis, keys, args).catch((err: unknown) => Promise.reject(coordinationUnavailable(err))))
+    return answer === 1 ? true : answer === 2 ? 'share' : 'backlog'
   }
 
   async claim (now: number, leaseMs: number, limit: number): Promise<Claim[]> {
@@ -109,7 +123,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     const ttls = [this.#pendingTtlMs, KEEP_SETTLED_MS, now - this.#pendingTtlMs]
     const args: Array<string | number> = [claim.conversationId, claim.until, now, retryAt, carried(deliveries), ...ttls]
     for (const d of deliveries) {
-      keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`)
+      keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`, this.#mine(d.caller))
       args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)
     }
     await FINISH(this.#redis, keys, args)

@@ -30,6 +30,9 @@ export interface Delivery {
   traceparent?: string
 }
 
+/** Stored; or refused, the backlog being full in all or for the update's caller. */
+export type Acceptance = true | 'backlog' | 'share'
+
 /** `next`: more items follow, from this offset. */
 export type Page = { items: Delivery[]; next?: number }
 
@@ -45,8 +48,11 @@ export type Claim = { conversationId: string; until: number }
  * pending takes it off.
  */
 export interface DeliveryStore {
-  /** Stores a new update, its conversation due now unless already on the list; false (nothing stored) when `maxBacklog` wait. */
-  accept(delivery: Delivery, maxBacklog: number): Promise<boolean>
+  /**
+   * Stores a new update, its conversation due now unless already on the list. Nothing is stored
+   * when `maxBacklog` updates wait in all ('backlog'), or `maxPerCaller` of its caller's ('share').
+   */
+  accept(delivery: Delivery, maxBacklog: number, maxPerCaller?: number): Promise<Acceptance>
   /** Up to `limit` conversations due by `now`, each claimed: due again (to anyone) only at now + leaseMs. */
   claim(now: number, leaseMs: number, limit: number): Promise<Claim[]>
   /** A conversation's updates not yet settled, in its order of acceptance. */

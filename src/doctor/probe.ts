@@ -28,7 +28,7 @@ export interface ProbeOptions {
  * to clear one), so every attribute it had is unchanged under either.
  */
 export async function probe (
-  client: GenesysClient,
+  client: Pick<GenesysClient, 'getConversation' | 'patchParticipantAttributes'>,
   conversationId: string,
   participantId: string,
   opts: ProbeOptions
@@ -40,7 +40,12 @@ export async function probe (
     const p = c.participants.find((x) => x.id === participantId)
     return p && { attributes: { ...p.attributes }, endTime: c.endTime }
   }
-  const first = await read()
+  let first: Awaited<ReturnType<typeof read>>
+  try {
+    first = await read()
+  } catch (err) {
+    return unknown(`reading the participant failed, nothing was written: ${(err as Error).message}`)
+  }
   if (first === undefined) return unknown(`participant ${participantId} is not in conversation ${conversationId}`)
   if (first.endTime !== undefined) return unknown(`conversation ${conversationId} has ended (${first.endTime}): place a new test call`)
   const before = first.attributes

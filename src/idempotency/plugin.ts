@@ -14,8 +14,9 @@ declare module 'fastify' {
 
 export interface Idempotency {
   /**
-   * Runs `write` (which answers the request) once per `Idempotency-Key` and API key. A repeat of
-   * the same request within 24 h gets the first answer, marked `Idempotent-Replayed: true`,
+   * Runs `write` (which answers the request, and sets its status and Location) once per
+   * `Idempotency-Key` and API key. A repeat of the same request within 24 h gets the first
+   * answer, its status and Location included, marked `Idempotent-Replayed: true`,
    * without writing; one that arrives while the first is in flight waits for it until
    * `deadline` (epoch ms). The same key with another request is 422 IDEMPOTENCY_KEY_REUSED.
    * A `webhook-id` counts as the key when there is no Idempotency-Key. Without either, `write` just runs.
@@ -31,6 +32,14 @@ export interface IdempotencyOptions {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
+
+/** Kept with an answer and sent again with it: what makes a 202 a 202. */
+const ANSWER_HEADERS = ['location', 'preference-applied'] as const
+
+function answerHeaders (reply: FastifyReply): Record<string, string> | undefined {
+  const kept = ANSWER_HEADERS.filter((h) => reply.hasHeader(h)).map((h) => [h, String(reply.getHeader(h))])
+  return kept.length === 0 ? undefined : Object.fromEntries(kept)
+}
 
 /** The request an Idempotency-Key stands for: route, ids and body as sent. */
 function fingerprint (req: FastifyRequest): string {
@@ -71,11 +80,15 @@ export default fp<IdempotencyOptions>(
       if (claim.kind === 'replay') {
         app.metrics.replays.inc()
         reply.header('idempotent-replayed', 'true').status(claim.answer.status)
+        // Exactly the first answer: a first synchronous 200 stays a 200 for a repeat that adds
+        // Prefer: respond-async, and a first 202 keeps its Location for one that drops it.
+        for (const [name, value] of Object.entries(claim.answer.headers ?? {})) reply.header(name, value)
         return claim.answer.body as T
       }
       try {
         const answer = await write()
-        claim.settle({ status: reply.statusCode, body: answer })
+        const headers = answerHeaders(reply)
+        claim.settle({ status: reply.statusCode, body: answer, ...(headers && { headers }) })
         return answer
       } catch (err) {
         claim.settle(undefined)

@@ -2,6 +2,12 @@
 export interface StoredAnswer {
   status: number
   body: unknown
+  /**
+   * The headers that say what kind of answer it was (an asynchronous 202's Location and
+   * Preference-Applied), so that a repeat gets exactly the first answer, whichever kind it was,
+   * whatever Prefer the repeat sends.
+   */
+  headers?: Record<string, string>
 }
 
 export type Claim =

@@ -4,7 +4,7 @@ import { parse } from 'yaml'
 import type { ApiKey } from '../config.js'
 import { OPERATIONS, patternProblem, type Operation } from './scope.js'
 
-const FIELDS = new Set(['name', 'key', 'keySha256', 'priority', 'may', 'attributes'])
+const FIELDS = new Set(['name', 'key', 'keySha256', 'priority', 'may', 'attributes', 'asyncBacklog'])
 const NAME = /^[\w.-]{1,64}$/
 
 /** API_KEYS_FILE, when set, with its problems added to `problems`; it and API_KEYS exclude each other. */
@@ -19,7 +19,7 @@ export function keysFile (path: string | undefined, apiKeysGiven: boolean, probl
 export const sha256Hex = (key: string) => createHash('sha256').update(key).digest('hex')
 
 /**
- * API_KEYS_FILE: `keys:`, a list of `{ name, key | keySha256, priority?, may?, attributes? }`, in
+ * API_KEYS_FILE: `keys:`, a list of `{ name, key | keySha256, priority?, may?, attributes?, asyncBacklog? }`, in
  * YAML or JSON (which YAML reads too; a name twice in one mapping is refused either way). Every
  * problem is reported, each naming its entry (by name, else by position) and never a key.
  */
@@ -66,6 +66,10 @@ export function readKeysFile (path: string): { keys: ApiKey[]; problems: string[
     if (!Array.isArray(may) || may.length === 0 || may.some((m) => !OPERATIONS.includes(m))) {
       problem(`may: must be a non-empty list of ${OPERATIONS.join(', ')}`)
     }
+    const { asyncBacklog } = entry
+    if (asyncBacklog !== undefined && !(Number.isInteger(asyncBacklog) && (asyncBacklog as number) >= 1)) {
+      problem('asyncBacklog: must be a whole number, at least 1: how many of this key\'s asynchronous updates may wait at once')
+    }
     const attributes = entry.attributes ?? ['*']
     if (!Array.isArray(attributes) || attributes.length === 0) problem('attributes: must be a non-empty list of patterns such as crm_*')
     else {
@@ -82,6 +86,7 @@ export function readKeysFile (path: string): { keys: ApiKey[]; problems: string[
         keySha256: hash,
         priority: priority as ApiKey['priority'],
         scope: { may: [...new Set(may as Operation[])], attributes: attributes as string[] },
+        ...(typeof asyncBacklog === 'number' && { asyncBacklog }),
       })
     }
   }

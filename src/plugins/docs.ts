@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { jsonSchemaTransform } from 'fastify-type-provider-zod'
+import { DOCS_CSP } from './csp.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -49,7 +50,8 @@ export default fp(
         return openapiObject
       },
     })
-    await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'silent' })
+    // The console's policy: no script from elsewhere, no framing (clickjacking), nothing inline.
+    await app.register(swaggerUi, { routePrefix: '/docs', logLevel: 'silent', staticCSP: DOCS_CSP })
     app.get('/openapi.json', { schema: { hide: true }, logLevel: 'silent' }, async () => app.swagger())
   },
   { name: 'docs' }

@@ -24,6 +24,11 @@ export default fp(
     // ordinary keys and are rejected by name, and so a syntax error says where it is. Bytes, not
     // a string: Fastify's decoding would repair invalid UTF-8 before it could be refused.
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, bytes, done) => {
+      // Compressed bytes decoded as UTF-8 would be refused as "not UTF-8", which sends the caller looking in the wrong place.
+      const encoding = req.headers['content-encoding']?.trim()
+      if (encoding !== undefined && encoding !== '' && encoding.toLowerCase() !== 'identity') {
+        return done(new ApiError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding.slice(0, 40)} is not accepted: send the JSON uncompressed (a request is at most 64 KiB)`), undefined)
+      }
       const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]
       // JSON is UTF-8 (RFC 8259); read as anything else, a value would change.
       if (charset !== undefined && !/^utf-?8$/i.test(charset)) {

@@ -52,8 +52,8 @@ interface Secret {
  * For callers whose API key has a signing secret, every request with a body must carry a fresh
  * signature over the exact bytes sent, so a leaked key alone cannot write, and a captured
  * request cannot be replayed after five minutes. Within them a signature counts once: for the
- * method and URL it first came with (signatures/replays.ts), where a byte-identical retry gets
- * the first answer (idempotency/). The scheme is the one whose headers are present: X-Signature
+ * method, URL and Idempotency-Key it first came with (signatures/replays.ts), where a
+ * byte-identical retry gets the first answer (idempotency/). The scheme is the one whose headers are present: X-Signature
  * (ours), else Standard Webhooks. Runs after auth, which names the caller.
  */
 export default fp<SignatureOptions>(
@@ -67,10 +67,15 @@ export default fp<SignatureOptions>(
     const redis = app.hasDecorator('redis') ? app.redis : undefined
     const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, clock)
 
-    /** A signature counts for the first method and URL it came with; elsewhere it writes nothing. */
+    /**
+     * A signature counts once: for the first method, URL and Idempotency-Key it came with. With
+     * any other (a new Idempotency-Key included, which would otherwise open a second write of an
+     * old value) it writes nothing. The same ones again are a retry, which idempotency answers.
+     */
     async function countOnce (req: FastifyRequest): Promise<void> {
       const [id, t] = signatureOf(req.headers)
-      const request = `${req.method} ${req.url}`
+      const key = req.headers['idempotency-key']
+      const request = `${req.method} ${req.url}${typeof key === 'string' ? `\nIdempotency-Key: ${key}` : ''}`
       let first: string
       try {
         first = await replays.first(`${req.caller}\n${id}`, request, (t + TOLERANCE_S + 1) * 1000 - clock())
@@ -78,8 +83,9 @@ export default fp<SignatureOptions>(
         throw coordinationUnavailable(err)
       }
       if (first !== request) {
-        throw new ApiError('SIGNATURE_REPLAYED', `this signature was first used for another request (${first.split('?')[0]}); sign each request anew`, {
-          errors: [{ in: 'header', path: `/${id.split(' ')[0]}`, message: 'already used for another method or URL' }],
+        // Where it was first used is not said: that request may not have been this caller's to know of.
+        throw new ApiError('SIGNATURE_REPLAYED', 'this signature was already used for another request; it counts once: sign each request anew', {
+          errors: [{ in: 'header', path: `/${id.split(' ')[0]}`, message: 'already used with another method, URL or Idempotency-Key' }],
         })
       }
       req.signature = id

@@ -87,7 +87,7 @@ const read = z.object({ conversationId: z.string(), participantId: z.string(), a
 
 /** Every answer a route can give besides its success, for the API description. */
 const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, problemSchema(s)]))
-const WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 415, 422, 500, 502, 503, 504)
+const WRITE_PROBLEMS = problems(400, 401, 403, 404, 408, 409, 413, 415, 421, 422, 431, 500, 502, 503, 504)
 
 // The customer on an inbound call; an outbound call's other party is `external`.
 const DEFAULT_PURPOSES = ['customer', 'external'] as const
@@ -126,11 +126,12 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     }
     if (async) {
       // Stored, then 202: a repeat with the same Idempotency-Key gets this 202 and id again.
-      const accepted = await app.idempotency.once(req, reply, due.deadline, () => {
-        reply.status(202)
-        return app.delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
+      // The status and headers are set with the answer, so a repeat gets them as they were.
+      return app.idempotency.once(req, reply, due.deadline, async () => {
+        const accepted = await app.delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
+        reply.status(202).header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`)
+        return accepted
       })
-      return reply.header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`).send(accepted)
     }
     return app.idempotency.once(req, reply, due.deadline, async () => {
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
@@ -192,7 +193,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
         params: participantParams,
         headers: readHeaders,
         querystring: readQuery,
-        response: { 200: read, ...problems(400, 401, 403, 404, 500, 502, 503, 504) },
+        response: { 200: read, ...problems(400, 401, 403, 404, 408, 421, 431, 500, 502, 503, 504) },
       },
     },
     async (req, reply) => {

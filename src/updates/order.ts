@@ -30,12 +30,13 @@ export const ORDER_TTL_MS = 25 * 60 * 60 * 1000
  * with one, and between two without, the later in arrival order wins.
  */
 export function latest (updates: Iterable<{ changes: Attributes; seqs?: Sequences | undefined }>): { changes: Attributes; seqs: Sequences } {
-  const changes: Attributes = {}
-  const seqs: Sequences = {}
+  // Keyed by callers' attribute names (toString, hasOwnProperty…): no prototype to find them in.
+  const changes: Attributes = Object.create(null)
+  const seqs: Sequences = Object.create(null)
   for (const u of updates) {
     for (const [k, v] of Object.entries(u.changes)) {
-      const seq = u.seqs?.[k]
-      if (k in changes && (seqs[k] ?? Infinity) > (seq ?? Infinity)) continue
+      const seq = u.seqs !== undefined && Object.hasOwn(u.seqs, k) ? u.seqs[k] : undefined
+      if (Object.hasOwn(changes, k) && (seqs[k] ?? Infinity) > (seq ?? Infinity)) continue
       changes[k] = v
       if (seq !== undefined) seqs[k] = seq
       else delete seqs[k]

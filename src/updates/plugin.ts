@@ -35,7 +35,7 @@ export interface Updates {
   /** The same for a dry run, refused as the write would be when the conversation has ended. */
   preview(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>
   /** Every participant of the conversation, through the same budget and retries (the console). */
-  conversation(conversationId: string, urgency: Urgency): Promise<Conversation>
+  conversation(conversationId: string, urgency: Urgency, opts?: { asGenesysShows?: boolean }): Promise<Conversation>
   /** The request budget's limit in force, learned or configured (the doctor's rate-limit check). */
   budget(): Promise<Standing>
   /** The most the budget spends per window now, and where that comes from (the org's Limits API, the configuration, Genesys's default). */
@@ -160,7 +160,7 @@ export default fp<UpdatesPluginOptions>(
       },
       read: (conversationId, target, urgency) => reader.read(conversationId, target, urgency),
       preview: (conversationId, target, urgency) => reader.read(conversationId, target, urgency, endedConversationWrites === 'refuse'),
-      conversation: (conversationId, urgency) => reader.conversation(conversationId, urgency),
+      conversation: (conversationId, urgency, opts) => reader.conversation(conversationId, urgency, opts),
       budget: () => budget.standing(),
       rateLimit: () => ({ limit: budget.configured, source: limitSource }),
       close: (by) => queue.close(by),

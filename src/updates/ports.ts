@@ -14,8 +14,12 @@ export interface Upstream {
   prepare?(): Promise<unknown> | undefined
 }
 
-/** Which participant: a known id, or the one found in the conversation by purpose. */
-export type Target = { participantId: string } | { purposes: readonly string[] }
+/**
+ * Which participant: a known id, or the one found in the conversation by purpose. `exact`: write
+ * the changes as they are, without reading and merging first, whatever GENESYS_WRITE_MODE says
+ * (the doctor's probe, which asks Genesys itself whether it merges); never coalesced with others.
+ */
+export type Target = { participantId: string; exact?: true } | { purposes: readonly string[] }
 
 /** How urgent a caller is: for the request budget, and for when to give up. */
 export interface Urgency {
@@ -67,5 +71,6 @@ export interface Lease {
 
 /** A target's key: a participant's id, or the purposes that find one. */
 export function targetKey (target: Target): string {
-  return 'participantId' in target ? target.participantId : `purpose:${target.purposes.join('|')}`
+  if ('participantId' in target) return target.exact ? `exact:${target.participantId}` : target.participantId
+  return `purpose:${target.purposes.join('|')}`
 }

@@ -43,9 +43,14 @@ export class AttributeReader {
     return { participantId: p.id, attributes: await this.#corrected(conversationId, p.id, p.attributes) }
   }
 
-  /** The whole conversation (every participant), by the same path, each map as the gateway knows it: the console shows it. */
-  async conversation (conversationId: string, urgency: Urgency): Promise<Conversation> {
+  /**
+   * The whole conversation (every participant), by the same path, each map as the gateway knows
+   * it: the console shows it. `asGenesysShows`: as Genesys answered, late or not (the doctor's probe
+   * asks what Genesys itself does).
+   */
+  async conversation (conversationId: string, urgency: Urgency, { asGenesysShows = false } = {}): Promise<Conversation> {
     const conversation = await this.#get(conversationId, urgency)
+    if (asGenesysShows) return conversation
     const participants = await Promise.all(
       conversation.participants.map(async (p) => ({ ...p, attributes: await this.#corrected(conversationId, p.id, p.attributes) }))
     )

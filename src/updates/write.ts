@@ -77,8 +77,8 @@ export class Writer {
     lease: Lease | undefined,
     answerLate: (w: Waiter) => void
   ): Promise<WriteResult | undefined> {
-    // patch mode: a known participant is written without reading it first.
-    const reads = !(this.#opts.mode === 'patch' && 'participantId' in batch.target)
+    // patch mode (or an exact write): a known participant is written without reading it first.
+    const reads = !('participantId' in batch.target && (this.#opts.mode === 'patch' || batch.target.exact === true))
     // The whole write's cost at once, so no read is made for a write the budget would refuse.
     const reservation = await this.#reserve(lane, batch, reads ? 2 : 1)
     if (reservation === undefined) return undefined
@@ -98,6 +98,7 @@ export class Writer {
     reservation: Reservation
   ): Promise<WriteResult | undefined> {
     const { mode, clock } = this.#opts
+    const exact = 'participantId' in batch.target && batch.target.exact === true
     let participant: ChosenParticipant
     let seen: Seen | undefined
     if (!reads) {
@@ -132,7 +133,7 @@ export class Writer {
       ? await order.fresh(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
       : batch.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
-    const attributes: Attributes = mode === 'patch' ? changes : merge(seen?.attributes, changes)
+    const attributes: Attributes = mode === 'patch' || !reads ? changes : merge(seen?.attributes, changes)
     if (Object.keys(changes).length === 0) return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
@@ -153,9 +154,10 @@ export class Writer {
     // Should Redis fail here, the write still happened and its callers are told so. Without the
     // record, a late older value could be written over this one: tried again while the lock
     // still holds (no other write to the conversation can happen meanwhile), else reported.
+    // An exact write (the doctor's probe) asks what Genesys itself shows: nothing of it is to be hidden.
     const { journal } = this.#opts
     const before = mode === 'merge' ? seen?.attributes : undefined
-    await this.#record(conversationId, lease, () => journal.wrote(conversationId, participant.id, changes, before, seen?.entries))
+    if (!exact) await this.#record(conversationId, lease, () => journal.wrote(conversationId, participant.id, changes, before, seen?.entries))
     if (order) await this.#record(conversationId, lease, () => order.written(conversationId, participant.id, Object.keys(changes), batch.seqs))
     return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
   }

@@ -108,11 +108,27 @@ async function contract (t: Test, make: () => DeliveryStore) {
     const store = make()
     await store.accept(update(), 1)
     const d = update()
-    t.equal(await store.accept(d, 1), false)
+    t.equal(await store.accept(d, 1), 'backlog')
     t.equal(await store.get(d.id), undefined)
     t.same(await store.pending(d.conversationId), [])
     t.equal((await store.backlog()).count, 1)
     t.same(ids(await store.claim(now, LEASE, 10)).includes(d.conversationId), false, 'nor due')
+  })
+
+  t.test('past a caller\'s share, its updates are refused while another caller\'s are stored, and settling frees the share (issue 33)', async (t) => {
+    const store = make()
+    const mine = [update(), update()]
+    for (const d of mine) t.equal(await store.accept(d, 100, 2), true)
+    const over = update()
+    t.equal(await store.accept(over, 100, 2), 'share', 'a third of the flooding caller\'s: refused')
+    t.equal(await store.get(over.id), undefined, 'and not stored')
+    const theirs = { ...update(), caller: 'flow' }
+    t.equal(await store.accept(theirs, 100, 2), true, 'another caller\'s: stored')
+    t.equal(await store.accept(mine[0]!, 100, 2), true, 'the same update sent again (a lost answer) is not a new one')
+    const [claim] = (await store.claim(now, LEASE, 10)).filter((c) => c.conversationId === mine[0]!.conversationId)
+    await store.finish(claim!, [written(mine[0]!)], now)
+    t.equal(await store.accept(update(), 100, 2), true, 'once one settles, there is room again')
+    t.equal((await store.backlog()).count, 3)
   })
 }
 

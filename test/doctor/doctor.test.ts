@@ -128,10 +128,11 @@ t.test('the rate limit: configured, and the one learned from the last 429, on ev
 
 t.test('outside sandbox: PUBLIC_URL must be https, and API keys long and distinct', async (t) => {
   const { env } = await org(t)
-  const report = await runDoctor(loadConfig({ ...env, PUBLIC_URL: 'http://gateway.example.com', API_KEYS: 'a:short,b:short' }))
+  // One key under two names no longer starts at all (issue 33): loadConfig refuses it.
+  const report = await runDoctor(loadConfig({ ...env, PUBLIC_URL: 'http://gateway.example.com', API_KEYS: 'a:short,b:short2' }))
   t.match(check(report, 'PUBLIC_URL'), { ok: false, detail: /is not https/ })
   const keys = check(report, 'API keys')!
-  t.match(keys, { ok: false, detail: /^a, b: shorter than 24 characters .*; b: the same key as another name/ })
+  t.match(keys, { ok: false, detail: /^a, b: shorter than 24 characters/ })
   t.notMatch(keys.detail, /short[,;]/, 'names, never keys')
   const unset = await runDoctor(loadConfig({ ...env, PUBLIC_URL: '' }))
   t.match(check(unset, 'PUBLIC_URL'), { ok: false, detail: /not set/ })

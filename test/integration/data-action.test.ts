@@ -95,8 +95,11 @@ t.test('GET /genesys/data-action serves it, refusing bad attribute names with 40
   const a = await send(`${url}/genesys/data-action?attributes=customer_tier,crm_id&conversationOnly=true`, 'GET', undefined, auth)
   t.equal(a.status, 200)
   t.same(a.body, dataAction({ baseUrl: url, attributes: ['customer_tier', 'crm_id'], conversationOnly: true }), 'based at the address it was asked on')
-  const b = await send(`${url}/genesys/data-action?attributes=customer_tier&baseUrl=https://gw.example.com`, 'GET', undefined, auth)
-  t.match(b.body.config.request.requestUrlTemplate, /^https:\/\/gw\.example\.com\//)
+  const b = await send(`${url}/genesys/data-action?attributes=customer_tier&baseUrl=${encodeURIComponent(url + '/')}`, 'GET', undefined, auth)
+  t.match(b.body.config.request.requestUrlTemplate, `${url}/participants/`, 'its own address may be given')
+  const elsewhere = await send(`${url}/genesys/data-action?attributes=customer_tier&baseUrl=https://gw.example.com`, 'GET', undefined, auth)
+  t.equal(elsewhere.status, 400, 'another host may not (issue 33): the action would send the key there')
+  t.equal(elsewhere.body.errors[0].path, '/baseUrl')
   const bad = await send(`${url}/genesys/data-action?attributes=ok,not-ok`, 'GET', undefined, auth)
   t.equal(bad.status, 400)
   t.equal(bad.body.code, 'INVALID_QUERY')
@@ -155,15 +158,17 @@ t.test('the timeout bounds are the same on the route and in the builder', async 
 
 t.test('format=terraform: the same action as a .tf download, the API key left to a variable', async (t) => {
   const apiKey = 'ops-key-that-must-not-leak'
-  const { url } = await startStack(t, { env: { API_KEYS: `ops:${apiKey}` } })
-  const download = async (query: string) => {
-    const res = await get(`${url}/genesys/data-action?${query}`, { headers: { 'x-api-key': apiKey } })
-    return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
-  }
   // A base path Terraform would read as an interpolation and a directive, and names HCL keeps for itself.
   const baseUrl = 'https://gw.example.com/a${b}/%{c}/$${d}'
+  const { url } = await startStack(t, { env: { API_KEYS: `ops:${apiKey}` } })
+  // Outside sandbox an export names only this service's own address (issue 33): there, PUBLIC_URL is that one.
+  const behindProxy = await startStack(t, { env: { API_KEYS: `ops:${apiKey}`, PUBLIC_URL: baseUrl } })
+  const download = async (query: string, at = url) => {
+    const res = await get(`${at}/genesys/data-action?${query}`, { headers: { 'x-api-key': apiKey } })
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+  }
   const options = { baseUrl, attributes: ['customer_tier', 'for', 'null'], credentialType: 'userDefined' as const }
-  const tf = await download(`attributes=customer_tier,for,null&credentialType=userDefined&format=terraform&baseUrl=${encodeURIComponent(baseUrl)}`)
+  const tf = await download(`attributes=customer_tier,for,null&credentialType=userDefined&format=terraform&baseUrl=${encodeURIComponent(baseUrl)}`, behindProxy.url)
   t.equal(tf.status, 200)
   t.equal(tf.headers['content-type'], 'text/plain; charset=utf-8')
   t.equal(tf.headers['content-disposition'], 'attachment; filename="data-action.tf"', 'a browser saves it as a file')

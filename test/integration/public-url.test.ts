@@ -17,7 +17,10 @@ t.test('the Data Action route exports PUBLIC_URL (a trailing / dropped), with no
   t.equal(json.body.config.request.requestUrlTemplate, `${PUBLIC}/participants/$esc.url(\${input.conversationId})/$esc.url(\${input.participantId})/data`)
   t.equal(json.headers['data-action-warning'], undefined)
   const given = await send(`${stack.url}/genesys/data-action?attributes=tier&baseUrl=https://other.example.com`, 'GET')
-  t.match(given.body.config.request.requestUrlTemplate, /^https:\/\/other\.example\.com\//, 'an explicit baseUrl still wins')
+  t.equal(given.status, 400, 'an explicit baseUrl elsewhere is refused outside sandbox (issue 33)')
+  t.match(given.body.detail, `must be this service's own address: ${PUBLIC}`)
+  const same = await send(`${stack.url}/genesys/data-action?attributes=tier&baseUrl=${PUBLIC}/`, 'GET')
+  t.equal(same.status, 200, 'PUBLIC_URL itself may be given')
 })
 
 t.test('outside sandbox without PUBLIC_URL the export says it guessed: a header on JSON, a comment in Terraform', async (t) => {

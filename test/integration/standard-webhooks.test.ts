@@ -53,7 +53,7 @@ t.test('a Standard Webhooks sender is accepted, and a redelivery of the same mes
   t.equal(sim.stats.writes, 2)
 })
 
-t.test('Idempotency-Key wins over webhook-id when both are sent', async (t) => {
+t.test('Idempotency-Key narrows webhook-id when both are sent, and never opens a second use of it', async (t) => {
   const { sim, post } = await startStack(t, { env })
   const url = `/participants/${id()}/${id()}/data`
   const body = JSON.stringify({ attributes: { tier: 'gold' } })
@@ -61,8 +61,9 @@ t.test('Idempotency-Key wins over webhook-id when both are sent', async (t) => {
   const sameKey = await post(url, body, { ...signed(body, 'msg_b'), 'idempotency-key': 'key-1' })
   t.equal(sameKey.headers['idempotent-replayed'], 'true', 'same Idempotency-Key, new webhook-id: replayed')
   const sameId = await post(url, body, { ...signed(body, 'msg_a'), 'idempotency-key': 'key-2' })
-  t.equal(sameId.headers['idempotent-replayed'], undefined, 'same webhook-id, new Idempotency-Key: written')
-  t.equal(sim.stats.writes, 2)
+  t.equal(sameId.status, 401, 'same webhook-id, new Idempotency-Key: refused (issue 33)')
+  t.equal(sameId.body.code, 'SIGNATURE_REPLAYED')
+  t.equal(sim.stats.writes, 1)
 })
 
 t.test('webhook-id is held to what an Idempotency-Key may be', async (t) => {
