@@ -18,10 +18,9 @@ import type { Check } from './doctor.js'
  * the token allows less than GENESYS_RATE_LIMIT_PER_MINUTE (another user of the OAuth client, or
  * a lower org limit), and every time the budget climbs back to find out, a burst meets 429s.
  */
-export async function rateLimitCheck (config: Config, budget?: () => Promise<Standing>): Promise<Check> {
+export async function rateLimitCheck (config: Config, budget?: () => Promise<Standing>, orgLimit?: () => Promise<number | undefined>): Promise<Check> {
   const name = 'Rate limit of the token'
-  const configured = config.genesys.rateLimit.requests
-  const set = `GENESYS_RATE_LIMIT_PER_MINUTE=${configured} (Genesys's default is 300 per token, and it sends no rate headers: the budget learns a lower limit from 429s)`
+  const set = await limitsSaid(config.genesys.rateLimit.configured, orgLimit)
   let where = 'this service'
   let read = budget
   if (read === undefined && (config.redisUrl !== undefined || config.redisCluster !== undefined)) {
@@ -41,8 +40,27 @@ export async function rateLimitCheck (config: Config, budget?: () => Promise<Sta
   return {
     name,
     ok: false,
-    detail: `Genesys's 429 ${ago} s ago showed this token allowed ${s.learned.limit} requests a minute, but ${set}; the budget on ${where} now spends at most ${s.limit} a minute and climbs back step by step: set GENESYS_RATE_LIMIT_PER_MINUTE to ${s.learned.limit} or less, or find what else uses this OAuth client${paused}`,
+    detail: `${set}; but Genesys's 429 ${ago} s ago showed this token allowed ${s.learned.limit} requests a minute: the budget on ${where} now spends at most ${s.limit} a minute and climbs back step by step: set GENESYS_RATE_LIMIT_PER_MINUTE to ${s.learned.limit} or less, or find what else uses this OAuth client${paused}`,
   }
+}
+
+/**
+ * The org's limit (Genesys's Limits API) beside GENESYS_RATE_LIMIT_PER_MINUTE, in words, with
+ * what to set where the two disagree in a way that costs throughput or means nothing.
+ */
+async function limitsSaid (configured: number | undefined, orgLimit?: () => Promise<number | undefined>): Promise<string> {
+  const variable = configured === undefined ? 'GENESYS_RATE_LIMIT_PER_MINUTE is unset' : `GENESYS_RATE_LIMIT_PER_MINUTE=${configured}`
+  let org: number | undefined
+  try {
+    org = await orgLimit?.()
+  } catch (err) {
+    return `the org's limit could not be read from the Limits API (${(err as Error).message}): the gateway spends ${configured ?? 300} a minute (${variable}${configured === undefined ? ", Genesys's default" : ''})`
+  }
+  if (org === undefined) return `${variable}: the gateway spends ${configured ?? 300} a minute${orgLimit === undefined ? '' : ' (the Limits API named no limit for this client)'}`
+  if (configured === undefined) return `the org allows ${org} requests a minute (Limits API), and the gateway spends that (${variable})`
+  if (configured > org) return `the org allows ${org} requests a minute (Limits API): ${variable} is above it, so the org's ${org} binds; unset it, or set ${org} or less`
+  if (configured < org / 2) return `the org allows ${org} requests a minute (Limits API), but ${variable} spends ${configured}: unset it to use ${org}, unless other integrations share this OAuth client`
+  return `the org allows ${org} requests a minute (Limits API); ${variable} keeps the gateway at ${configured}`
 }
 
 /** The shared budget's standing, read from Redis as the replicas keep it. */

@@ -107,7 +107,7 @@ export async function runDoctor (config: Config, opts: DoctorOptions = {}): Prom
         ? `GET /api/v2/conversations/{id} answers ${status}${status === 404 ? ' for a made-up id' : ''}, as it should`
         : apiRefusal(read, target, g.clientId),
     })
-    checks.push(await rateLimitCheck(config, opts.budget))
+    checks.push(await rateLimitCheck(config, opts.budget, () => client.getTokenRateLimit()))
     if (opts.probe === undefined) return
     if (!readable) checks.push(...skip([PROBE], API))
     else if (opts.probeUnavailable !== undefined) checks.push({ name: PROBE, ok: false, detail: opts.probeUnavailable })

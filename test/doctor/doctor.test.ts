@@ -106,7 +106,11 @@ t.test('an ended test call is not probed: unknown, with the reason', async (t) =
 t.test('the rate limit: configured, and the one learned from the last 429, on every replica', async (t) => {
   const { env } = await org(t, { rateLimit: { requests: 100 } })
   const alone = await runDoctor(loadConfig({ ...env, GENESYS_RATE_LIMIT_PER_MINUTE: '300' }))
-  t.match(check(alone, 'Rate limit'), { ok: true, detail: /^GENESYS_RATE_LIMIT_PER_MINUTE=300 .*it sends no rate headers.*without Redis each process learns its own/ }, 'Genesys says nothing of the limit on a 200: no guess from one answer')
+  t.match(check(alone, 'Rate limit'), { ok: true, detail: /^the org allows 100 requests a minute \(Limits API\): GENESYS_RATE_LIMIT_PER_MINUTE=300 is above it, so the org's 100 binds; unset it, or set 100 or less; without Redis each process learns its own/ }, "the org's limit beside the configured one")
+  t.match(check(await runDoctor(loadConfig({ ...env, GENESYS_RATE_LIMIT_PER_MINUTE: '' })), 'Rate limit')!.detail, /^the org allows 100 requests a minute \(Limits API\), and the gateway spends that \(GENESYS_RATE_LIMIT_PER_MINUTE is unset\)/)
+  t.match(check(await runDoctor(loadConfig({ ...env, GENESYS_RATE_LIMIT_PER_MINUTE: '20' })), 'Rate limit')!.detail, /^the org allows 100 requests a minute \(Limits API\), but GENESYS_RATE_LIMIT_PER_MINUTE=20 spends 20: unset it to use 100, unless other integrations share this OAuth client/, 'a ceiling far below the org costs throughput, and it says so')
+  const refused = await org(t, { rateLimit: { requests: 100 }, limitsApi: 'forbidden' })
+  t.match(check(await runDoctor(loadConfig({ ...refused.env, GENESYS_RATE_LIMIT_PER_MINUTE: '' })), 'Rate limit')!.detail, /^the org's limit could not be read from the Limits API \(.*\): the gateway spends 300 a minute \(GENESYS_RATE_LIMIT_PER_MINUTE is unset, Genesys's default\)/)
 
   // Replicas sharing Redis: 61 requests went out in the last minute, and one met a 429.
   const redis = await startRedis(t)
@@ -119,11 +123,11 @@ t.test('the rate limit: configured, and the one learned from the last 429, on ev
   const config = loadConfig({ ...env, GENESYS_RATE_LIMIT_PER_MINUTE: '300', REDIS_URL: redis.url })
   const learned = check(await runDoctor(config), 'Rate limit')!
   t.notOk(learned.ok)
-  t.match(learned.detail, /^Genesys's 429 \d+ s ago showed this token allowed 60 requests a minute, but GENESYS_RATE_LIMIT_PER_MINUTE=300 .*; the budget on every replica \(Redis\) now spends at most 60 a minute .*set GENESYS_RATE_LIMIT_PER_MINUTE to 60 or less.*paused for (29|30) s more/)
+  t.match(learned.detail, /^the org allows 100 .*; but Genesys's 429 \d+ s ago showed this token allowed 60 requests a minute: the budget on every replica \(Redis\) now spends at most 60 a minute .*set GENESYS_RATE_LIMIT_PER_MINUTE to 60 or less.*paused for (29|30) s more/)
 
   // The console's doctor asks the service's own budget.
   const own = await runDoctor(loadConfig({ ...env, GENESYS_RATE_LIMIT_PER_MINUTE: '90' }), { budget: async () => ({ limit: 90, pausedMs: 0 }) })
-  t.match(check(own, 'Rate limit'), { ok: true, detail: /^GENESYS_RATE_LIMIT_PER_MINUTE=90 .*; no 429 holds it lower on this service$/ })
+  t.match(check(own, 'Rate limit'), { ok: true, detail: /^the org allows 100 requests a minute \(Limits API\); GENESYS_RATE_LIMIT_PER_MINUTE=90 keeps the gateway at 90; no 429 holds it lower on this service$/ })
 })
 
 t.test('outside sandbox: PUBLIC_URL must be https, and API keys long and distinct', async (t) => {

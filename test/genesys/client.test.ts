@@ -7,13 +7,14 @@ import { ApiError, CATALOGUE } from '../../src/errors.js'
 import { GenesysClient } from '../../src/genesys/client.js'
 import { TokenProvider } from '../../src/genesys/token.js'
 import { toApiError } from '../../src/updates/answer.js'
-import { id, startStack, type Teardown } from '../helpers/stack.js'
+import { id, startStack, until, type Teardown } from '../helpers/stack.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
 
 /** A fake Genesys that answers tokens normally and the API with `api`. */
 async function upstream (t: Teardown, api: Handler, token?: Handler) {
-  const seen = { token: 0, api: 0 }
+  // The org's rate limit (the Limits API), read once at a service's start-up, is counted apart.
+  const seen = { token: 0, api: 0, limits: 0 }
   const server = createServer((req, res) => {
     let body = ''
     req.on('data', (c) => (body += c))
@@ -24,7 +25,8 @@ async function upstream (t: Teardown, api: Handler, token?: Handler) {
         res.setHeader('content-type', 'application/json')
         return res.end(JSON.stringify({ access_token: `tok-${seen.token}`, token_type: 'bearer', expires_in: 3600 }))
       }
-      seen.api++
+      if (req.url?.includes('/organizations/limits/')) seen.limits++
+      else seen.api++
       api(req, res, body)
     })
   })
@@ -66,16 +68,18 @@ t.test('a 401 from the API drops the token, so the next call fetches a fresh one
   t.equal(err.retryable, true, 'its code is retryable: one retry with a new token')
   t.equal(err.upstream?.code, 'bad.credentials')
   await failure(c.getConversation(id()))
-  t.same(seen, { api: 2, token: 2 }, 'the second call came with a second token')
+  t.same(seen, { api: 2, token: 2, limits: 0 }, 'the second call came with a second token')
 })
 
 t.test('through the service: an API that keeps answering 401 gets one retry, then UPSTREAM_AUTH_FAILED', async (t) => {
   const { url, seen } = await upstream(t, (_q, res) => json(res, 401, { code: 'bad.credentials', message: 'Invalid login credentials.', status: 401 }))
   const { post } = await startStack(t, { env: { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url } })
+  // Its start-up read of the org's limit meets the same 401 (and drops its token); then the write.
+  await until(() => seen.limits === 1 && seen.token === 1)
   const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } })
   t.equal(a.status, 502)
   t.equal(a.body.code, 'UPSTREAM_AUTH_FAILED')
-  t.same(seen, { api: 2, token: 2 }, 'tried twice, with two tokens')
+  t.same(seen, { api: 2, token: 3, limits: 1 }, 'tried twice, with two tokens of its own')
 })
 
 t.test('each Genesys failure becomes the catalogue code that tells the truth about the write', async (t) => {
