@@ -4,18 +4,13 @@
 // the service answered 200 for that are not in "Genesys" afterwards.
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
-import type { BurstSystem } from './burst.js'
+import { quantile, type BurstSystem } from './burst.js'
 import { SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.js'
 
 interface Outcome {
   acknowledged: number
   lost: number
   p99: number
-}
-
-const quantile = (values: number[], q: number) => {
-  const v = [...values].sort((a, b) => a - b)
-  return v[Math.min(v.length - 1, Math.floor(q * v.length))] ?? 0
 }
 
 async function once (system: BurstSystem, flows: number, calls: number, lagMs: number, semantics: 'merge' | 'replace'): Promise<Outcome> {

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { simToken } from '../helpers/sim-token.js'
 import { buildSimulator, type Simulator } from '../../src/sim/simulator.js'
 import { id, type Teardown } from '../helpers/stack.js'
 
@@ -9,12 +10,7 @@ async function setup (t: Teardown, readLagMs: number) {
   let now = 1_000_000
   const sim = buildSimulator({ readLagMs, clock: () => now })
   t.teardown(() => sim.app.close())
-  const token = (await sim.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { authorization: 'Basic ' + Buffer.from('sandbox:sandbox').toString('base64'), 'content-type': 'application/x-www-form-urlencoded' },
-    payload: 'grant_type=client_credentials',
-  })).json().access_token as string
+  const token = await simToken(sim)
   const [c, p] = [id(), id()]
   const auth = { authorization: `Bearer ${token}` }
   const patch = async (attributes: Record<string, string>) =>

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { simToken } from '../helpers/sim-token.js'
 import { buildSimulator, type SimulatorOptions } from '../../src/sim/simulator.js'
 import type { Teardown } from '../helpers/stack.js'
 
@@ -7,12 +8,7 @@ import type { Teardown } from '../helpers/stack.js'
 async function limits (t: Teardown, opts: SimulatorOptions, namespace = 'platform.api') {
   const sim = buildSimulator(opts)
   t.teardown(() => sim.app.close())
-  const token = (await sim.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { authorization: 'Basic ' + Buffer.from('sandbox:sandbox').toString('base64'), 'content-type': 'application/x-www-form-urlencoded' },
-    payload: 'grant_type=client_credentials',
-  })).json().access_token as string
+  const token = await simToken(sim)
   const res = await sim.app.inject({ method: 'GET', url: `/api/v2/organizations/limits/namespaces/${namespace}`, headers: { authorization: `Bearer ${token}` } })
   return { status: res.statusCode, body: res.json(), sim }
 }
