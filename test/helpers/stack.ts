@@ -22,14 +22,7 @@ export interface Answer {
   body: any
 }
 
-/**
- * Resolves once `holds()` is true, looking after each turn of the event loop: for a state the
- * test waits on (a write in flight at the simulator, a queue drained), never for a length of time.
- * A state that never comes is the test's own timeout.
- */
-export async function until (holds: () => boolean): Promise<void> {
-  while (!holds()) await new Promise((resolve) => setTimeout(resolve, 5))
-}
+export { until } from './until.js'
 
 /**
  * The simulator's read lag in tests: every write-path test runs against a Genesys that shows
