@@ -25,10 +25,12 @@ import health from './routes/health.js'
 import updates from './updates/plugin.js'
 import { sandboxRoute } from './sim/sandbox.js'
 import type { Simulator } from './sim/simulator.js'
+import { systemClock, type Clock } from './clock.js'
 
 export interface AppDeps {
   dispatcher?: Dispatcher
-  clock?: () => number
+  /** Time for everything that waits or dates; tests pass a FakeClock (test/helpers/clock.ts). */
+  clock?: Clock
   /** Where logs go; stdout when absent. Tests capture them here. */
   logStream?: DestinationStream
   /** Sandbox mode's in-process simulator, which the console shows. */
@@ -40,6 +42,7 @@ const BODY_LIMIT_BYTES = 64 * 1024
 
 /** Builds the service; never listens, so tests and the server entry share it. */
 export async function buildApp (config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const clock = deps.clock ?? systemClock
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -89,7 +92,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     production: config.env === 'production',
     tracing: config.tracing.enabled,
     dispatcher: deps.dispatcher,
-    clock: deps.clock,
+    clock,
   })
   await app.register(shutdown)
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
@@ -97,11 +100,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
   await app.register(consolePlugin, { config, sim: deps.sim })
-  await app.register(delivery, { config, clock: deps.clock })
+  await app.register(delivery, { config, clock })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })
-    await api.register(signature, { keys: config.apiKeys, clock: deps.clock, maxReplays: config.idempotencyMaxKeys })
+    await api.register(signature, { keys: config.apiKeys, clock, maxReplays: config.idempotencyMaxKeys })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)

@@ -11,7 +11,7 @@ export interface Timer {
 }
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch; may be called detached (`const now = clock.now`). */
   now (): number
   /** Runs `fn` once, `ms` from now. `keepAlive: false` lets the process exit while it waits. */
   after (ms: number, fn: () => void, opts?: { keepAlive?: boolean }): Timer

@@ -14,6 +14,7 @@
  *    due again after the shared backoff (updates/retry.ts); any other, or ASYNC_MAX_AGE_MS, settles them `failed`.
  * 6. **Scheduler** (worker.ts): one, over either store (memory, Redis): fewer attempts at once while the loop is busy.
  */
+import type { Clock } from '../clock.js'
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
@@ -77,8 +78,9 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
  * preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
  * survive the process); elsewhere updates are kept in memory, and start-up says so.
  */
-export default fp<{ config: Config; clock?: (() => number) | undefined }>(
-  async (app, { config, clock = Date.now }) => {
+export default fp<{ config: Config; clock: Clock }>(
+  async (app, { config, clock: time }) => {
+    const clock = time.now
     const { maxAgeMs, maxBacklog, maxBacklogPerKey, concurrency } = config.delivery
     // Each key's share of the backlog; with authentication off there is one caller, and it is all.
     const shares = new Map(config.apiKeys.map((k) => [k.name, k.asyncBacklog ?? maxBacklogPerKey]))
@@ -144,5 +146,5 @@ export default fp<{ config: Config; clock?: (() => number) | undefined }>(
     app.onShutdown(() => scheduler.stop())
     app.addHook('onClose', () => scheduler.close())
   },
-{ name: 'delivery', dependencies: ['updates', 'redis', 'metrics', 'shutdown'] }
+  { name: 'delivery', dependencies: ['updates', 'redis', 'metrics', 'shutdown'] }
 )

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -26,7 +27,7 @@ function refuse (refusals: Refusal[], detail = `${refusals[0]!.header}: ${refusa
 export interface SignatureOptions {
   /** API_KEYS, with the signing secrets of SIGNING_SECRETS. */
   keys: readonly ApiKey[]
-  clock?: () => number
+  clock?: Clock
   /** Signatures remembered in memory (without Redis) before the oldest are forgotten. */
   maxReplays?: number
 }
@@ -57,7 +58,8 @@ interface Secret {
  * (ours), else Standard Webhooks. Runs after auth, which names the caller.
  */
 export default fp<SignatureOptions>(
-  async (app, { keys, clock = Date.now, maxReplays = 100_000 }) => {
+  async (app, { keys, clock: time = systemClock, maxReplays = 100_000 }) => {
+    const clock = time.now
     const secrets = new Map<string, Secret>()
     for (const { name, signingSecret: text } of keys) {
       if (text !== undefined) secrets.set(name, { text, ...(text.startsWith(WEBHOOK_SECRET_PREFIX) && { webhook: new Webhook(text) }) })

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
@@ -61,7 +62,7 @@ export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' |
   tracing: boolean
   /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
   dispatcher?: Dispatcher | undefined
-  clock?: (() => number) | undefined
+  clock: Clock
 }
 
 /** The write pipeline, put together: Genesys client and token, budget, lock, retry policy, queue. */
@@ -88,7 +89,7 @@ export default fp<UpdatesPluginOptions>(
     const { redis, redisPrefix: prefix } = app
     const store = redis && new RedisTokenStore(redis, prefix, g.timeoutMs)
     const onRefresh = (ok: boolean) => metrics.tokenRefreshes.labels(ok ? 'ok' : 'failed').inc()
-    const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock, store, onRefresh })
+    const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock: clock.now, store, onRefresh })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
     const policy = new RetryPolicy({ conflictRetries: g.conflictRetries })
     const tracing = traced ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
@@ -101,7 +102,7 @@ export default fp<UpdatesPluginOptions>(
     })
     // The org's own limit, from Genesys's Limits API at start-up and hourly (one replica asks for
     // all through Redis), under GENESYS_RATE_LIMIT_PER_MINUTE when that is set.
-    const now = clock ?? Date.now
+    const now = clock.now
     let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
     const orgLimit = new OrgLimit({
       configured: g.rateLimit.configured,
@@ -131,7 +132,7 @@ export default fp<UpdatesPluginOptions>(
     // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
     const order = redis ? new RedisOrder(redis, prefix) : production ? undefined : new MemoryOrder()
     // Read-your-writes, shared by replicas (and kept over a restart) through Redis.
-    const journal = new Journal(redis ? new RedisJournalStore(redis, prefix) : new MemoryJournalStore(), g.propagationMs, clock)
+    const journal = new Journal(redis ? new RedisJournalStore(redis, prefix) : new MemoryJournalStore(), g.propagationMs, clock.now)
     const queue = new UpdateQueue(client, {
       order,
       journal,

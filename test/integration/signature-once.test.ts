@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { sign } from '../../src/plugins/signature.js'
 import { id, startStack, type Stack } from '../helpers/stack.js'
+import { FakeClock } from '../helpers/clock.js'
 
 // Issue 33, item 1 (and item 9's SIGNATURE_REPLAYED detail): a signature counts once, whatever
 // the headers it does not cover say. An Idempotency-Key may narrow it, never open a second use.
@@ -10,7 +11,7 @@ const secret = 'signing-secret-0123456789abcdef'
 const whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 const env = { API_KEYS: 'crm:crm-key:bulk,hooks:hooks-key', SIGNING_SECRETS: `crm:${secret},hooks:${whsec}` }
 const NOW_S = 1_800_000_000
-const deps = { clock: () => NOW_S * 1000 }
+const deps = { clock: new FakeClock(NOW_S * 1000) }
 const bodyOf = (tier: string) => JSON.stringify({ attributes: { tier } })
 
 type Signer = (body: string, at: number, n: number) => Record<string, string>

@@ -3,13 +3,14 @@ import { Webhook } from 'standardwebhooks'
 import { sign } from '../../src/plugins/signature.js'
 import { startRedis } from '../helpers/redis.js'
 import { id, startReplicas, startStack, type Stack } from '../helpers/stack.js'
+import { FakeClock } from '../helpers/clock.js'
 
 const secret = 'signing-secret-0123456789abcdef'
 const whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 const env = { API_KEYS: 'crm:crm-key:bulk,hooks:hooks-key', SIGNING_SECRETS: `crm:${secret},hooks:${whsec}` }
 /** "Now", fixed: the signatures are fresh for the whole test and no window depends on the wall clock. */
 const NOW_S = 1_800_000_000
-const deps = { clock: () => NOW_S * 1000 }
+const deps = { clock: new FakeClock(NOW_S * 1000) }
 const body = JSON.stringify({ attributes: { refund: 'approved' } })
 
 /** Every way a captured request could be sent elsewhere: another participant, the conversation route, a dry run. */

@@ -2,6 +2,7 @@ import t from 'tap'
 import { sign } from '../../src/plugins/signature.js'
 import { id, startStack } from '../helpers/stack.js'
 import { marked } from '../helpers/readme.js'
+import { FakeClock } from '../helpers/clock.js'
 
 const secret = 'whsec-example-0123456789abcdef'
 const env = { API_KEYS: 'crm:crm-key:bulk,flow:flow-key', SIGNING_SECRETS: `crm:${secret}` }
@@ -41,7 +42,7 @@ t.test("the README's worked example is a signature this service accepts", async 
   t.match(example, secret, 'with the secret the test uses')
   t.equal(header, sign(secret, '{"attributes":{"tier":"gold"}}', t0), 'the HMAC shown is right')
   // Accepted by the service when "now" is the example's time.
-  const { post } = await startStack(t, { env, deps: { clock: () => t0 * 1000 + 1000 } })
+  const { post } = await startStack(t, { env, deps: { clock: new FakeClock(t0 * 1000 + 1000) } })
   const a = await post(`/participants/${id()}/${id()}/data`, '{"attributes":{"tier":"gold"}}', { 'x-api-key': 'crm-key', 'x-signature': header })
   t.equal(a.status, 200)
 })

@@ -5,6 +5,7 @@ import { Webhook } from 'standardwebhooks'
 import { sign } from '../../src/plugins/signature.js'
 import { id, startStack } from '../helpers/stack.js'
 import { marked, markedShell } from '../helpers/readme.js'
+import { FakeClock } from '../helpers/clock.js'
 
 // The specification's own example secret: the key is the 24 bytes whose base64 follows whsec_.
 const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
@@ -145,7 +146,7 @@ t.test("the README's Standard Webhooks example is what the reference library sig
   t.equal(toSign, `${msgId}.${timestamp}.${body}`, 'what is signed')
   t.equal(header, sender.sign(msgId!, new Date(Number(timestamp) * 1000), body!), 'the signature shown is the reference library\'s')
   // Accepted by the service when "now" is the example's time.
-  const { post } = await startStack(t, { env, deps: { clock: () => Number(timestamp) * 1000 + 1000 } })
+  const { post } = await startStack(t, { env, deps: { clock: new FakeClock(Number(timestamp) * 1000 + 1000) } })
   const a = await post(`/participants/${id()}/${id()}/data`, body, { 'x-api-key': 'crm-key', 'webhook-id': msgId!, 'webhook-timestamp': timestamp!, 'webhook-signature': header! })
   t.equal(a.status, 200)
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { id, send, startStack } from '../helpers/stack.js'
+import { FakeClock } from '../helpers/clock.js'
 
 const write = (post: (p: string, b: unknown) => Promise<{ status: number }>) => post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } })
 
@@ -12,19 +13,18 @@ t.test('50 concurrent requests on a cold start share one token request', async (
 
 t.test('an expired token is refreshed once, before any request is refused with it', async (t) => {
   // One clock for the simulator and the service, so "expired" means the same to both.
-  let clock = Date.now()
-  const now = () => clock
-  const { sim, post } = await startStack(t, { sim: { clock: now, tokenTtlSeconds: 300 }, deps: { clock: now } })
+  const clock = new FakeClock(Date.now())
+  const { sim, post } = await startStack(t, { sim: { clock: clock.now, tokenTtlSeconds: 300 }, deps: { clock } })
   t.equal((await write(post)).status, 200)
   t.equal(sim.stats.tokenRequests, 1)
 
-  clock += 301_000
+  await clock.advance(301_000)
   const answers = await Promise.all(Array.from({ length: 20 }, () => write(post)))
   t.ok(answers.every((a) => a.status === 200), 'all answered 200 after expiry')
   t.equal(sim.stats.tokenRequests, 2, 'one refresh for all 20 callers')
   t.equal(sim.stats.unauthorized, 0, 'no request went out with the expired token')
 
-  clock += 300_000 - 30_000 // inside the last tenth of the new token's life
+  await clock.advance(300_000 - 30_000) // inside the last tenth of the new token's life
   t.equal((await write(post)).status, 200)
   t.equal(sim.stats.tokenRequests, 3, 'refreshed shortly before expiry, not after')
   t.equal(sim.stats.unauthorized, 0)

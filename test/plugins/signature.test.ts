@@ -5,6 +5,7 @@ import auth from '../../src/plugins/auth.js'
 import problems from '../../src/plugins/problems.js'
 import rawJson from '../../src/plugins/raw-json.js'
 import signature, { sign } from '../../src/plugins/signature.js'
+import { FakeClock } from '../helpers/clock.js'
 
 const secret = 'signing-secret-0123456789'
 const keys = [
@@ -19,7 +20,7 @@ async function serve (t: { teardown(fn: () => unknown): void }) {
   await app.register(problems)
   await app.register(rawJson)
   await app.register(auth, { keys })
-  await app.register(signature, { keys, clock: () => NOW_S * 1000 })
+  await app.register(signature, { keys, clock: new FakeClock(NOW_S * 1000) })
   app.post('/write', async (req) => ({ got: req.body }))
   app.get('/read', async () => ({ ok: true }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
