@@ -80,7 +80,7 @@ export function logSettings (requests: number, windowMs: number): LogSettings {
 }
 
 /**
- * The upstream request budget, shared by every request to Genesys (invariant 11): at most the
+ * The upstream request budget, shared by every request to Genesys (invariant 11, docs/architecture.md): at most the
  * limit in any window-long interval, counted in a sliding log (exact, unlike fixed-window
  * counters), so after an idle window the whole limit is there for a burst.
  *

@@ -5,7 +5,7 @@ import type { Attributes } from '../attributes/body.js'
 export type Sequences = Record<string, number>
 
 /**
- * Invariant 7, per key the value accepted last stands. An asynchronous update takes a number in
+ * Invariant 7 (docs/architecture.md): per key the value accepted last stands. An asynchronous update takes a number in
  * its conversation's sequence when it is accepted; each write records, per participant and key,
  * the number of the value it wrote. A synchronous write carries no number: it is newer than
  * anything accepted before it, so what it writes is recorded under a number taken as it is

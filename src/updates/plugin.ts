@@ -29,7 +29,7 @@ import { PipelineTracing } from './tracing.js'
 /** The write pipeline as the routes and shutdown see it. */
 export interface Updates {
   submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
-  /** The next number in a conversation's order of acceptance, for an asynchronous update's `seqs` (invariant 7). */
+  /** The next number in a conversation's order of acceptance, for an asynchronous update's `seqs` (invariant 7, docs/architecture.md). */
   sequence(conversationId: string): Promise<number>
   /** The participant's attributes as they stand (read-back). */
   read(conversationId: string, target: Target, urgency: Urgency): Promise<ReadResult>

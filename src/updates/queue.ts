@@ -19,7 +19,7 @@ export interface QueueOptions {
   refuseEnded?: boolean
   policy: RetryPolicy
   lock?: ConversationLock | undefined
-  /** Keeps an older value from being written over a newer one (invariant 7). */
+  /** Keeps an older value from being written over a newer one (invariant 7, docs/architecture.md). */
   order?: Order | undefined
   /** Read-your-writes: what a late read shows is not written back over what this gateway wrote. */
   journal?: Journal | undefined
@@ -34,7 +34,7 @@ export interface QueueOptions {
    */
   unknownOutcomePause: () => Promise<void>
   onRetry?: (retry: Retry) => void
-  /** A write's order record could not be stored (invariant 7 at risk): for the log. */
+  /** A write's order record could not be stored (invariant 7 of docs/architecture.md at risk): for the log. */
   onUnordered?: (conversationId: string, err: unknown) => void
   /** Told of each successful write: how many callers' updates it carried. */
   onWrite?: (coalesced: number) => void

@@ -18,7 +18,7 @@ import { backoff } from './retry.js'
 export const SEND_WINDOW_MS = 100
 
 /**
- * Tries at recording what a write carried (invariant 7) before it is reported as lost: enough for
+ * Tries at recording what a write carried (invariant 7, docs/architecture.md) before it is reported as lost: enough for
  * a blip, few enough (under 100 ms in all) that a caller whose write landed is not kept waiting
  * long for its answer while Redis is down.
  */

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { startSandboxStack } from '../console/stack.js'
 import { id, send, startStack, type Stack } from '../helpers/stack.js'
 
-// Invariant 10: a write to an ended conversation is refused wherever the gateway reads it.
+// Invariant 10 (docs/architecture.md): a write to an ended conversation is refused wherever the gateway reads it.
 
 /** A conversation with a customer holding one attribute, ended through the simulator's admin route, as a hang-up. */
 async function endedCall (t: Test, stack: Stack) {

@@ -42,7 +42,7 @@ function setup (order: FlakyOrder) {
   return { genesys, unordered, deliver }
 }
 
-t.test('a write whose order record meets a Redis failure still records it: a late, older value is not written over it (invariant 7)', async (t) => {
+t.test('a write whose order record meets a Redis failure still records it: a late, older value is not written over it (invariant 7, docs/architecture.md)', async (t) => {
   const { genesys, unordered, deliver } = setup(new FlakyOrder(1))
   await deliver('accepted last', 5)
   await deliver('accepted first, delivered late', 3)
