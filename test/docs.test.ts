@@ -108,9 +108,9 @@ t.test('one way to make an API key, everywhere, and every example key one the ga
     }
   }
   t.ok(commands.size === 1, `the one command: ${[...commands].join(' | ')}`)
-  for (const { file, text } of await docPages()) {
+  for (const { file, text } of await referrers()) {
     const keys = [
-      ...[...text.matchAll(/API_KEYS=([\w.:,-]+)/g)].flatMap((m) => m[1]!.split(',').map((entry) => entry.split(':')[1]!)),
+      ...[...text.matchAll(file.endsWith('.yml') ? /API_KEYS: ([\w.:,-]+)/g : /API_KEYS=([\w.:,-]+)/g)].flatMap((m) => m[1]!.split(',').map((entry) => entry.split(':')[1]!)),
       ...[...text.matchAll(/\bKEY=([\w.-]+)/g)].map((m) => m[1]!),
     ]
     for (const key of keys) {
