@@ -8,7 +8,15 @@ import { clusterClient, type RedisClient } from '../plugins/redis.js'
 import { logSettings } from '../updates/budget.js'
 import type { Standing } from '../updates/budget-log.js'
 import { RedisBudgetLog } from '../updates/budget-redis.js'
-import type { Check } from './doctor.js'
+
+/** One line of the report: what was checked, whether it passed, and what was seen. */
+export interface Check {
+  name: string
+  ok: boolean
+  detail: string
+  /** Not run, because a check it needs failed: never ok, and not counted as failed. */
+  skipped?: true
+}
 
 /**
  * Genesys does not say a token's limit (it retired its rate-limit headers in 2021): a 429

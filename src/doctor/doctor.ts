@@ -16,17 +16,11 @@ import { GenesysClient } from '../genesys/client.js'
 import type { Exchange, HttpOptions } from '../genesys/http.js'
 import { TokenProvider } from '../genesys/token.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
-import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck } from './checks.js'
+import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck, type Check } from './checks.js'
 import { probe, type Semantics } from './probe.js'
 import type { Standing } from '../updates/budget-log.js'
 
-export interface Check {
-  name: string
-  ok: boolean
-  detail: string
-  /** Not run, because a check it needs failed: never ok, and not counted as failed. */
-  skipped?: true
-}
+export type { Check } from './checks.js'
 
 export interface Report {
   ok: boolean

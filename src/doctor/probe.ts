@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Attributes } from '../attributes/body.js'
 import type { GenesysClient } from '../genesys/client.js'
-import type { Check } from './doctor.js'
+import type { Check } from './checks.js'
 
 export type Semantics = 'merge' | 'replace' | 'unknown'
 
