@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GUESS_HEADER, isHttps } from '../data-action/public-url.js'
 import type { Report } from '../doctor/doctor.js'
-import { doctorPage } from '../doctor/page.js'
+import { doctorPage } from './doctor-page.js'
 import { ApiError } from '../errors.js'
 import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.js'
 import { allows, EVERYTHING, type Operation, type Scope } from '../keys/scope.js'

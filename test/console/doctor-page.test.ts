@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { startSandboxStack } from '../console/stack.js'
+import { startSandboxStack } from './stack.js'
 import { startStack } from '../helpers/stack.js'
 
 // The console's going-live page: the doctor's report, for looking at rather than reading JSON.
