@@ -26,10 +26,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async accept (d: Delivery, maxBacklog: number, maxPerCaller = Infinity): Promise<Acceptance> {
-    // One stored already (sent again after a lost answer) takes no more room, as in Redis.
-    const again = this.#all.has(d.id)
-    if (!again && this.#count >= maxBacklog) return 'backlog'
-    if (!again && (this.#callers.get(d.caller) ?? 0) >= maxPerCaller) return 'share'
+    // One stored already (sent again after a lost answer) stays as it is, as in Redis: resetting
+    // a settled one to queued would write it again.
+    if (this.#all.has(d.id)) return true
+    if (this.#count >= maxBacklog) return 'backlog'
+    if ((this.#callers.get(d.caller) ?? 0) >= maxPerCaller) return 'share'
     if (++this.#accepted % 1000 === 0) this.#sweep() // settled ones are forgotten a day after settling
     this.#put(copy(d))
     if (!this.#due.has(d.conversationId)) this.#due.set(d.conversationId, d.acceptedAt)
@@ -55,7 +56,8 @@ export class MemoryDeliveryStore implements DeliveryStore {
   async finish ({ conversationId: c, lease }: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
     for (const d of deliveries) {
       const stored = this.#all.get(d.id)
-      if (stored !== undefined && !settled(stored)) this.#put(copy(toKeep(d)))
+      // As in Redis: a late outcome of an earlier attempt leaves a later one's record alone.
+      if (stored !== undefined && !settled(stored) && d.attempts >= stored.attempts) this.#put(copy(toKeep(d)))
     }
     if (this.#due.get(c) !== lease) return // the claim lapsed: no longer this attempt's to end
     const left = [...(this.#pending.get(c)?.values() ?? [])]

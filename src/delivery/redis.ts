@@ -11,13 +11,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 // The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
 // there, due or claimed, stands). 0 when the backlog is full, 2 when the caller's share of it is
-// (its pending set drops ids older than any record can live, whose records expired unsettled);
-// sent again after a lost answer, it finds its record and stores it again. KEYS and ARGV: see accept().
+// (its pending set drops ids older than any record can live, whose records expired unsettled).
+// Sent again (ioredis resends a command unanswered at a reconnect), it finds its record and
+// changes nothing: the update may have been delivered since. KEYS and ARGV: see accept().
 const ACCEPT = script(`${NOW}
-local again = redis.call('exists', KEYS[1]) == 1
-if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) and not again then return 0 end
+if redis.call('exists', KEYS[1]) == 1 then return 1 end
+if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
 redis.call('zremrangebyscore', KEYS[7], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
-if redis.call('zcard', KEYS[7]) >= tonumber(ARGV[9]) and not again then return 2 end
+if redis.call('zcard', KEYS[7]) >= tonumber(ARGV[9]) then return 2 end
 redis.call('zadd', KEYS[7], ARGV[3], ARGV[4])
 redis.call('pexpire', KEYS[7], ARGV[2])
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -46,15 +47,16 @@ end
 return taken`)
 
 // An attempt's outcome (KEYS and ARGV: see finish()). A record already settled (by an
-// overlapping attempt after a lease lapsed) is never changed again, nor one gone; the due list is
-// this attempt's to change only while its claim holds.
+// overlapping attempt after a lease lapsed) is never changed again, nor one gone, nor one a later
+// attempt recorded (more attempts): the outcome of an earlier one may come late, or be sent
+// again after a reconnect. The due list is this attempt's to change only while its claim holds.
 const FINISH = script(`${NOW}
 for i = 0, (#KEYS - 3) / 3 - 1 do
   local rec, failed, mine = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
   local json, isSettled, isFailed, id, at = ARGV[9 + 5 * i], ARGV[10 + 5 * i], ARGV[11 + 5 * i], ARGV[12 + 5 * i], ARGV[13 + 5 * i]
   local cur = redis.call('get', rec)
-  local state = cur and cjson.decode(cur).state
-  if state and state ~= 'written' and state ~= 'failed' then
+  local was = cur and cjson.decode(cur)
+  if was and was.state ~= 'written' and was.state ~= 'failed' and cjson.decode(json).attempts >= was.attempts then
     redis.call('set', rec, json, 'PX', isSettled == '1' and ARGV[7] or ARGV[6])
     if isSettled == '1' then
       redis.call('zrem', KEYS[1], id)

@@ -119,6 +119,38 @@ async function contract (t: Test, make: () => DeliveryStore) {
     t.same(await store.pending(d.conversationId), [])
   })
 
+  // ioredis sends again a command left unanswered when its connection dropped: each step below
+  // is sent twice with the same arguments (the clock stands still), the second after the first
+  // took effect and the state moved on.
+  t.test('sent again: an intake finds its update stored and changes nothing, though it was delivered since', async (t) => {
+    const store = make()
+    const d = update()
+    t.equal(await store.accept(d, 100), true)
+    const [claim] = await store.claim(LEASE, 1)
+    t.same(await store.claim(LEASE, 1), [], 'a claim sent again takes nothing the first took: late at worst (its lease), never twice')
+    await store.finish(claim!, [written(d)], now)
+    t.equal(await store.accept(d, 100), true, 'answered as the first time')
+    t.match(await store.get(d.id), { state: 'written', changes: { email: '', tier: '' } }, 'still written, its values still dropped')
+    t.same(await store.pending(d.conversationId), [], 'not to be written again')
+    t.same(await store.claim(0, 10), [], 'nor due')
+    t.equal((await store.backlog()).count, 0)
+  })
+
+  t.test('sent again: the outcome of an earlier attempt neither undoes a later one nor moves the due list', async (t) => {
+    const store = make()
+    const d = update()
+    await store.accept(d, 100)
+    const [first] = await store.claim(LEASE, 1)
+    const once = { ...d, state: 'retrying' as const, attempts: 1, error: { code: 'UPSTREAM_ERROR' as const, status: 502, detail: 'first' } }
+    await store.finish(first!, [once], now) // due again at once
+    const [second] = await store.claim(LEASE, 1)
+    const twice = { ...d, state: 'retrying' as const, attempts: 2, error: { code: 'UPSTREAM_ERROR' as const, status: 502, detail: 'second' } }
+    await store.finish(second!, [twice], now + 60_000)
+    await store.finish(first!, [once], now)
+    t.match(await store.get(d.id), { attempts: 2, error: { detail: 'second' } }, 'the later attempt\'s record stands')
+    t.same(await store.claim(LEASE, 1), [], 'still due after the later attempt\'s backoff, not at once')
+  })
+
   t.test('past the bound, nothing is stored', async (t) => {
     const store = make()
     await store.accept(update(), 1)
