@@ -95,7 +95,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     clock,
   })
   await app.register(shutdown)
-  await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
+  await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs, clock })
   await app.register(health)
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
