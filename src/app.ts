@@ -99,7 +99,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(health)
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
-  await app.register(consolePlugin, { config, sim: deps.sim })
+  await app.register(consolePlugin, { config, sim: deps.sim, clock })
   await app.register(delivery, { config, clock })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
