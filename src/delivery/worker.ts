@@ -77,15 +77,17 @@ export class Deliverer {
   /** One write of a participant's updates; the pause before they are tried again, if they are to be. */
   async #write ({ conversationId, until }: Claim, group: Delivery[]): Promise<number | undefined> {
     const { maxAgeMs } = this.#opts
-    const clock = this.#now
     const { changes, seqs } = latest(group.map((d) => ({ changes: d.changes, seqs: Object.fromEntries(Object.keys(d.changes).map((k) => [k, d.seq])) })))
     // Worth making while any of them is young enough; the older ones expire at their next attempt.
     const expiresAt = Math.max(...group.map((d) => d.acceptedAt)) + maxAgeMs
+    // ATTEMPT_MS from when the claim was sent, as its lease is: however slow the store was, the
+    // attempt ends LEASE_MS - ATTEMPT_MS before another replica may take the conversation.
+    const deadline = Math.min(until - LEASE_MS + ATTEMPT_MS, expiresAt)
     for (const d of group) d.attempts++
     try {
-      const { participantId } = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline: Math.min(until - LEASE_MS + ATTEMPT_MS, expiresAt) })
+      const { participantId } = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline })
       for (const d of group) {
-        Object.assign(d, { participantId, state: 'written', settledAt: clock() })
+        Object.assign(d, { participantId, state: 'written', settledAt: this.#now() })
         delete d.error
       }
       return undefined
@@ -95,7 +97,7 @@ export class Deliverer {
       for (const d of group) this.#fail(d, problemOf(answer.code, answer.detail), retryable)
       if (!retryable) return undefined
       const soonest = Math.min(...group.map((d) => d.acceptedAt)) + maxAgeMs
-      return Math.min(backoff(this.#opts.backoff, Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - clock()))
+      return Math.min(backoff(this.#opts.backoff, Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - this.#now()))
     }
   }
 
