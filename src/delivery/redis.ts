@@ -119,7 +119,7 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async claim (leaseMs: number, limit: number): Promise<Claim[]> {
-    // Before the request: however late its answer comes, the lease is over by then on Redis's clock too.
+    // Counted from before the request: however late the answer comes, `until` is no later than the lease Redis holds.
     const sent = this.#now()
     const [lease, ...due] = (await CLAIM(this.#redis, [`${this.#prefix}due`], [leaseMs, limit])) as [number, ...string[]]
     return due.map((conversationId) => ({ conversationId, until: sent + leaseMs, lease }))
