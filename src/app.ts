@@ -95,11 +95,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     clock,
   })
   await app.register(shutdown)
-  await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs })
+  await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs, clock })
   await app.register(health)
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
-  await app.register(consolePlugin, { config, sim: deps.sim })
+  await app.register(consolePlugin, { config, sim: deps.sim, clock })
   await app.register(delivery, { config, clock })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { systemClock, type Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Attributes } from '../attributes/body.js'
 import { runDoctor, type Report } from '../doctor/doctor.js'
@@ -13,6 +14,8 @@ export interface ConsoleOptions {
   config: Config
   /** Sandbox mode's in-process simulator: the console lists and reads its conversations. */
   sim?: Simulator | undefined
+  /** Dates the sign-in sessions. */
+  clock?: Clock
 }
 
 /** How long the going-live checks' report is reused (the probe is always run anew). */
@@ -33,7 +36,7 @@ interface Written {
  * that goes through the service, which API key set which keys, to show beside the values.
  */
 export default fp<ConsoleOptions>(
-  async (app, { config, sim }) => {
+  async (app, { config, sim, clock = systemClock }) => {
     const sandbox = config.mode === 'sandbox'
     if (!sandbox && !config.console) return
     const writes = new WriteLog()
@@ -54,7 +57,7 @@ export default fp<ConsoleOptions>(
       done(null, payload)
     })
 
-    const sessions = new Sessions(config.apiKeys, Date.now, config.genesys.clientSecret)
+    const sessions = new Sessions(config.apiKeys, clock, config.genesys.clientSecret)
     // The checks fetch a token of their own and read Genesys once: done at most once a minute,
     // whoever loads the page, not on every load.
     let checked: { at: number; report: Promise<Report> } | undefined

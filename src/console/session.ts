@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { systemClock, type Clock } from '../clock.js'
 import type { ApiKey } from '../config.js'
 import { digestOf } from '../plugins/auth.js'
 
@@ -20,12 +21,12 @@ const digest = (s: string) => createHash('sha256').update(s).digest()
 
 export class Sessions {
   readonly #keys: readonly ApiKey[]
-  readonly #clock: () => number
+  readonly #now: () => number
   readonly #pepper: string
 
-  constructor (keys: readonly ApiKey[], clock: () => number = Date.now, pepper = '') {
+  constructor (keys: readonly ApiKey[], clock: Clock = systemClock, pepper = '') {
     this.#keys = keys
-    this.#clock = clock
+    this.#now = clock.now
     this.#pepper = pepper
   }
 
@@ -44,7 +45,7 @@ export class Sessions {
 
   /** The Set-Cookie value that signs this key's holder in. */
   cookie (key: ApiKey, secure: boolean): string {
-    const payload = `${b64(key.name)}.${this.#clock() + LIFETIME_MS}`
+    const payload = `${b64(key.name)}.${this.#now() + LIFETIME_MS}`
     const flags = `Path=/console; HttpOnly; SameSite=Strict; Max-Age=${LIFETIME_MS / 1000}${secure ? '; Secure' : ''}`
     return `${COOKIE}=${payload}.${this.#sign(key, payload)}; ${flags}`
   }
@@ -56,7 +57,7 @@ export class Sessions {
     const value = cookieValue(req.headers.cookie, COOKIE)
     const [name, expires, mac] = value?.split('.') ?? []
     if (name === undefined || expires === undefined || mac === undefined) return undefined
-    if (!(Number(expires) > this.#clock())) return undefined
+    if (!(Number(expires) > this.#now())) return undefined
     const key = this.#keys.find((k) => b64(k.name) === name)
     if (key === undefined) return undefined
     const expected = Buffer.from(this.#sign(key, `${name}.${expires}`))

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js'
 import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 /** Stored apart from the caller's object, as Redis would. Shallow: nothing changes `changes`, `target` or `error` in place. */
@@ -14,34 +15,36 @@ export class MemoryDeliveryStore implements DeliveryStore {
   readonly #pending = new Map<string, Map<string, Delivery>>()
   /** The due list: conversation → when it is next to be attempted. */
   readonly #due = new Map<string, number>()
-  readonly #clock: () => number
+  readonly #now: () => number
   #accepted = 0
   #count = 0
   /** Pending updates by caller: each key's share of the backlog. */
   readonly #callers = new Map<string, number>()
 
-  constructor (opts: { clock?: () => number } = {}) {
-    this.#clock = opts.clock ?? Date.now
+  constructor (opts: { clock?: Clock } = {}) {
+    this.#now = (opts.clock ?? systemClock).now
   }
 
   async accept (d: Delivery, maxBacklog: number, maxPerCaller = Infinity): Promise<Acceptance> {
-    // One stored already (sent again after a lost answer) takes no more room, as in Redis.
-    const again = this.#all.has(d.id)
-    if (!again && this.#count >= maxBacklog) return 'backlog'
-    if (!again && (this.#callers.get(d.caller) ?? 0) >= maxPerCaller) return 'share'
+    // One stored already (sent again after a lost answer) stays as it is, as in Redis: resetting
+    // a settled one to queued would write it again.
+    if (this.#all.has(d.id)) return true
+    if (this.#count >= maxBacklog) return 'backlog'
+    if ((this.#callers.get(d.caller) ?? 0) >= maxPerCaller) return 'share'
     if (++this.#accepted % 1000 === 0) this.#sweep() // settled ones are forgotten a day after settling
     this.#put(copy(d))
     if (!this.#due.has(d.conversationId)) this.#due.set(d.conversationId, d.acceptedAt)
     return true
   }
 
-  async claim (now: number, leaseMs: number, limit: number): Promise<Claim[]> {
+  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+    const now = this.#now()
     const claims: Claim[] = []
     for (const [conversationId, at] of this.#due) {
       if (claims.length >= limit) break
       if (at > now) continue
       this.#due.set(conversationId, now + leaseMs)
-      claims.push({ conversationId, until: now + leaseMs })
+      claims.push({ conversationId, until: now + leaseMs, lease: now + leaseMs })
     }
     return claims
   }
@@ -50,15 +53,16 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return [...(this.#pending.get(conversationId)?.values() ?? [])].map(copy)
   }
 
-  async finish ({ conversationId: c, until }: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
+  async finish ({ conversationId: c, lease }: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
     for (const d of deliveries) {
       const stored = this.#all.get(d.id)
-      if (stored !== undefined && !settled(stored)) this.#put(copy(toKeep(d)))
+      // As in Redis: a late outcome of an earlier attempt leaves a later one's record alone.
+      if (stored !== undefined && !settled(stored) && d.attempts >= stored.attempts) this.#put(copy(toKeep(d)))
     }
-    if (this.#due.get(c) !== until) return // the claim lapsed: no longer this attempt's to end
+    if (this.#due.get(c) !== lease) return // the claim lapsed: no longer this attempt's to end
     const left = [...(this.#pending.get(c)?.values() ?? [])]
     if (left.length === 0) this.#due.delete(c)
-    else this.#due.set(c, left.some((d) => d.seq > carried(deliveries)) ? this.#clock() : retryAt)
+    else this.#due.set(c, left.some((d) => d.seq > carried(deliveries)) ? this.#now() : retryAt)
   }
 
   async get (id: string): Promise<Delivery | undefined> {
@@ -101,7 +105,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   #expired (d: Delivery): boolean {
-    return d.settledAt !== undefined && this.#clock() - d.settledAt > KEEP_SETTLED_MS
+    return d.settledAt !== undefined && this.#now() - d.settledAt > KEEP_SETTLED_MS
   }
 
   #sweep (): void {

@@ -54,7 +54,7 @@ declare module 'fastify' {
   }
 }
 
-function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore, scheduler: () => Scheduler) {
+function metricsOf (app: { metrics: { registry: import('prom-client').Registry } }, store: DeliveryStore, scheduler: () => Scheduler, now: () => number) {
   const registers = [app.metrics.registry]
   const m = {
     accepted: new Counter({ name: 'pdg_async_accepted_total', help: 'Asynchronous updates accepted (202)', registers }),
@@ -68,7 +68,7 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
   gauge('pdg_async_attempt_limit', 'Delivery attempts this replica starts at once now: fewer while its event loop is busy', () => scheduler().limit)
   gauge('pdg_async_oldest_age_seconds', 'Age of the oldest asynchronous update not yet settled (0 when none)', async () => {
     const { oldest } = await store.backlog()
-    return oldest === undefined ? 0 : (Date.now() - oldest) / 1000
+    return oldest === undefined ? 0 : (now() - oldest) / 1000
   })
   return m
 }
@@ -79,8 +79,7 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
  * survive the process); elsewhere updates are kept in memory, and start-up says so.
  */
 export default fp<{ config: Config; clock: Clock }>(
-  async (app, { config, clock: time }) => {
-    const clock = time.now
+  async (app, { config, clock }) => {
     const { maxAgeMs, maxBacklog, maxBacklogPerKey, concurrency } = config.delivery
     // Each key's share of the backlog; with authentication off there is one caller, and it is all.
     const shares = new Map(config.apiKeys.map((k) => [k.name, k.asyncBacklog ?? maxBacklogPerKey]))
@@ -98,7 +97,7 @@ export default fp<{ config: Config; clock: Clock }>(
       return
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
-    const m = metricsOf(app, store, () => scheduler)
+    const m = metricsOf(app, store, () => scheduler, clock.now)
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
       tracing,
@@ -117,7 +116,7 @@ export default fp<{ config: Config; clock: Clock }>(
     }
     async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
       // Failures are the store's own answers (COORDINATION_UNAVAILABLE when Redis is unreachable); anything else is a bug, a 500.
-      const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock() }
+      const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock.now() }
       if ('participantId' in target) d.participantId = target.participantId
       if (traceparent !== undefined) d.traceparent = traceparent
       const share = shareOf(caller)

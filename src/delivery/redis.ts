@@ -1,23 +1,31 @@
+import { systemClock, type Clock } from '../clock.js'
 import { coordinationUnavailable } from '../errors.js'
 import { script, type RedisClient } from '../plugins/redis.js'
 import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
+// Redis's clock, in ms: the due list is on it alone, so that replicas' clocks (and a test's fake
+// one) never decide when a conversation is due or a lease ends.
+const NOW = `local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
 // The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
 // there, due or claimed, stands). 0 when the backlog is full, 2 when the caller's share of it is
-// (its pending set drops ids older than any record can live, whose records expired unsettled);
-// sent again after a lost answer, it finds its record and stores it again. KEYS and ARGV: see accept().
-const ACCEPT = script(`
-local again = redis.call('exists', KEYS[1]) == 1
-if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) and not again then return 0 end
+// (its pending set drops ids older than any record can live, whose records expired unsettled).
+// Sent again (ioredis resends a command unanswered at a reconnect), it finds its record and
+// changes nothing: the update may have been delivered since. KEYS and ARGV: see accept().
+const ACCEPT = script(`${NOW}
+if redis.call('exists', KEYS[1]) == 1 then return 1 end
+if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
 redis.call('zremrangebyscore', KEYS[7], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
-if redis.call('zcard', KEYS[7]) >= tonumber(ARGV[9]) and not again then return 2 end
+if redis.call('zcard', KEYS[7]) >= tonumber(ARGV[9]) then return 2 end
 redis.call('zadd', KEYS[7], ARGV[3], ARGV[4])
 redis.call('pexpire', KEYS[7], ARGV[2])
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
 redis.call('zadd', KEYS[3], ARGV[5], ARGV[4])
 redis.call('pexpire', KEYS[3], ARGV[2])
-redis.call('zadd', KEYS[4], 'NX', ARGV[3], ARGV[8])
+redis.call('zadd', KEYS[4], 'NX', now, ARGV[8])
 for i = 5, 6 do
   redis.call('zadd', KEYS[i], ARGV[3], ARGV[4])
   redis.call('zremrangebyrank', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
@@ -25,22 +33,30 @@ for i = 5, 6 do
 end
 return 1`)
 
-// Each conversation taken is due again only when the lease ends: should its replica die, that is when another takes it.
-const CLAIM = script(`
-local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, c in ipairs(due) do redis.call('zadd', KEYS[1], ARGV[2], c) end
-return due`)
+// Each conversation taken is due again only when the lease ends: should its replica die, that is
+// when another takes it. Answers the lease's end (Redis's clock), then the conversations. Sent
+// again after a lost answer, it finds those taken the first time leased, and takes only what
+// became due since: those of the first time wait for their lease to end (late, never twice).
+const CLAIM = script(`${NOW}
+local lease = now + tonumber(ARGV[1])
+local taken = { lease }
+for _, c in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])) do
+  redis.call('zadd', KEYS[1], lease, c)
+  taken[#taken + 1] = c
+end
+return taken`)
 
 // An attempt's outcome (KEYS and ARGV: see finish()). A record already settled (by an
-// overlapping attempt after a lease lapsed) is never changed again, nor one gone; the due list is
-// this attempt's to change only while its claim holds.
-const FINISH = script(`
+// overlapping attempt after a lease lapsed) is never changed again, nor one gone, nor one a later
+// attempt recorded (more attempts): the outcome of an earlier one may come late, or be sent
+// again after a reconnect. The due list is this attempt's to change only while its claim holds.
+const FINISH = script(`${NOW}
 for i = 0, (#KEYS - 3) / 3 - 1 do
   local rec, failed, mine = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
   local json, isSettled, isFailed, id, at = ARGV[9 + 5 * i], ARGV[10 + 5 * i], ARGV[11 + 5 * i], ARGV[12 + 5 * i], ARGV[13 + 5 * i]
   local cur = redis.call('get', rec)
-  local state = cur and cjson.decode(cur).state
-  if state and state ~= 'written' and state ~= 'failed' then
+  local was = cur and cjson.decode(cur)
+  if was and was.state ~= 'written' and was.state ~= 'failed' and cjson.decode(json).attempts >= was.attempts then
     redis.call('set', rec, json, 'PX', isSettled == '1' and ARGV[7] or ARGV[6])
     if isSettled == '1' then
       redis.call('zrem', KEYS[1], id)
@@ -57,7 +73,7 @@ end
 if tonumber(redis.call('zscore', KEYS[2], ARGV[1])) ~= tonumber(ARGV[2]) then return 0 end
 if redis.call('zcard', KEYS[3]) == 0 then return redis.call('zrem', KEYS[2], ARGV[1]) end
 local newer = #redis.call('zrangebyscore', KEYS[3], '(' .. ARGV[5], '+inf', 'LIMIT', 0, 1) > 0
-return redis.call('zadd', KEYS[2], newer and ARGV[3] or ARGV[4], ARGV[1])`)
+return redis.call('zadd', KEYS[2], newer and now or now + tonumber(ARGV[4]), ARGV[1])`)
 
 /**
  * Updates in Redis, shared by every replica, under one cluster slot tag (`{<prefix>async}`): one
@@ -70,13 +86,13 @@ export class RedisDeliveryStore implements DeliveryStore {
   readonly #prefix: string
   /** An unsettled update's record outlives its maximum age by the day a settled one is kept. */
   readonly #pendingTtlMs: number
-  readonly #clock: () => number
+  readonly #now: () => number
 
-  constructor (redis: RedisClient, opts: { prefix: string; maxAgeMs: number; clock?: () => number }) {
+  constructor (redis: RedisClient, opts: { prefix: string; maxAgeMs: number; clock?: Clock }) {
     this.#redis = redis
     this.#prefix = `{${opts.prefix}async}:`
     this.#pendingTtlMs = opts.maxAgeMs + KEEP_SETTLED_MS
-    this.#clock = opts.clock ?? Date.now
+    this.#now = (opts.clock ?? systemClock).now
   }
 
   readonly #key = (id: string) => `${this.#prefix}u:${id}`
@@ -102,9 +118,11 @@ export class RedisDeliveryStore implements DeliveryStore {
     return answer === 1 ? true : answer === 2 ? 'share' : 'backlog'
   }
 
-  async claim (now: number, leaseMs: number, limit: number): Promise<Claim[]> {
-    const due = (await CLAIM(this.#redis, [`${this.#prefix}due`], [now, now + leaseMs, limit])) as string[]
-    return due.map((conversationId) => ({ conversationId, until: now + leaseMs }))
+  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+    // Counted from before the request: however late the answer comes, `until` is no later than the lease Redis holds.
+    const sent = this.#now()
+    const [lease, ...due] = (await CLAIM(this.#redis, [`${this.#prefix}due`], [leaseMs, limit])) as [number, ...string[]]
+    return due.map((conversationId) => ({ conversationId, until: sent + leaseMs, lease }))
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {
@@ -119,9 +137,10 @@ export class RedisDeliveryStore implements DeliveryStore {
 
   async finish (claim: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
     const keys = [`${this.#prefix}pending`, `${this.#prefix}due`, this.#conversation(claim.conversationId)]
-    const now = this.#clock()
+    const now = this.#now()
     const ttls = [this.#pendingTtlMs, KEEP_SETTLED_MS, now - this.#pendingTtlMs]
-    const args: Array<string | number> = [claim.conversationId, claim.until, now, retryAt, carried(deliveries), ...ttls]
+    // The pause, not the time: the script adds it to Redis's clock (ARGV[3], once this replica's now, is unused).
+    const args: Array<string | number> = [claim.conversationId, claim.lease, '', Math.max(0, retryAt - now), carried(deliveries), ...ttls]
     for (const d of deliveries) {
       keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`, this.#mine(d.caller))
       args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)

@@ -36,8 +36,13 @@ export type Acceptance = true | 'backlog' | 'share'
 /** `next`: more items follow, from this offset. */
 export type Page = { items: Delivery[]; next?: number }
 
-/** A conversation taken for one attempt, by this replica alone until `until` (epoch ms): its lease. */
-export type Claim = { conversationId: string; until: number }
+/**
+ * A conversation taken for one attempt, by this replica alone until `until` (epoch ms, this
+ * replica's clock): its lease, counted from before the claim was sent, so never later than the
+ * store holds it whenever the answer came. `lease` is the store's own mark of it (in Redis, on
+ * Redis's clock), by which `finish` knows the claim still holds.
+ */
+export type Claim = { conversationId: string; until: number; lease: number }
 
 /**
  * Where accepted updates live until they settle and for a day after: this process's memory
@@ -53,8 +58,8 @@ export interface DeliveryStore {
    * when `maxBacklog` updates wait in all ('backlog'), or `maxPerCaller` of its caller's ('share').
    */
   accept(delivery: Delivery, maxBacklog: number, maxPerCaller?: number): Promise<Acceptance>
-  /** Up to `limit` conversations due by `now`, each claimed: due again (to anyone) only at now + leaseMs. */
-  claim(now: number, leaseMs: number, limit: number): Promise<Claim[]>
+  /** Up to `limit` conversations due now, each claimed: due again (to anyone) only once `leaseMs` have passed. */
+  claim(leaseMs: number, limit: number): Promise<Claim[]>
   /** A conversation's updates not yet settled, in its order of acceptance. */
   pending(conversationId: string): Promise<Delivery[]>
   /**

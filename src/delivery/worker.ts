@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { systemClock, type Clock, type Timer } from '../clock.js'
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.js'
 import { latest } from '../updates/order.js'
 import type { Updates } from '../updates/plugin.js'
@@ -11,7 +11,9 @@ import type { DeliveryTracing } from './tracing.js'
 /**
  * One attempt may wait this long in the queue and budget before it is tried again later. An
  * attempt therefore ends within about this long, and its claim's lease (LEASE_MS) outlasts it:
- * no renewing. A replica that dies mid-attempt lets go when the lease ends: within 30 s.
+ * no renewing. Both are counted from before the claim was sent (Claim.until), so a slow answer
+ * from the store eats into the attempt, never into the margin. A replica that dies mid-attempt
+ * lets go when the lease ends: within 30 s.
  */
 const ATTEMPT_MS = 20_000
 const LEASE_MS = 25_000
@@ -21,7 +23,7 @@ export interface DelivererOptions {
   maxAgeMs: number
   /** The pause between attempts (updates/retry.ts's backoff): from 500 ms, doubling up to 30 s. */
   backoff?: Partial<Backoff>
-  clock?: () => number
+  clock?: Clock
   /** Told of each update an attempt carried, once its outcome is recorded: for the metrics. */
   onOutcome?: (d: Delivery) => void
   tracing?: DeliveryTracing | undefined
@@ -40,47 +42,52 @@ const problemOf = (code: ErrorCode, detail: string): Settling => ({ code, status
 export class Deliverer {
   readonly #updates: Updates
   readonly #store: DeliveryStore
-  readonly #opts: DelivererOptions & { clock: () => number; backoff: Backoff }
+  readonly #opts: DelivererOptions & { backoff: Backoff }
+  readonly #now: () => number
 
   constructor (updates: Updates, store: DeliveryStore, opts: DelivererOptions) {
     this.#updates = updates
     this.#store = store
-    this.#opts = { ...opts, clock: opts.clock ?? Date.now, backoff: { baseMs: 500, maxMs: 30_000, random: Math.random, ...opts.backoff } }
+    this.#opts = { ...opts, backoff: { baseMs: 500, maxMs: 30_000, random: Math.random, ...opts.backoff } }
+    this.#now = (opts.clock ?? systemClock).now
   }
 
   /** Resolves once the attempt's outcome is recorded and its claim ended. */
   async deliver (claim: Claim): Promise<void> {
-    const { clock, tracing } = this.#opts
+    const { tracing } = this.#opts
     const pending = await this.#store.pending(claim.conversationId)
-    const attempt = () => this.#attempt(claim.conversationId, pending)
+    const attempt = () => this.#attempt(claim, pending)
     const delay = pending.length === 0 ? undefined : tracing === undefined ? await attempt() : await tracing.process(claim.conversationId, pending, attempt)
-    await this.#store.finish(claim, pending, clock() + (delay ?? 0))
+    await this.#store.finish(claim, pending, this.#now() + (delay ?? 0))
     if (this.#opts.onOutcome) pending.forEach(this.#opts.onOutcome)
   }
 
   /** The pause before the conversation is tried again; undefined when none of its updates is left. */
-  async #attempt (conversationId: string, pending: Delivery[]): Promise<number | undefined> {
-    const { clock, maxAgeMs } = this.#opts
+  async #attempt (claim: Claim, pending: Delivery[]): Promise<number | undefined> {
+    const { maxAgeMs } = this.#opts
     const byTarget = new Map<string, Delivery[]>()
     for (const d of pending) {
-      if (clock() < d.acceptedAt + maxAgeMs) byTarget.set(targetKey(d.target), [...(byTarget.get(targetKey(d.target)) ?? []), d])
+      if (this.#now() < d.acceptedAt + maxAgeMs) byTarget.set(targetKey(d.target), [...(byTarget.get(targetKey(d.target)) ?? []), d])
       else this.#fail(d, problemOf('DELIVERY_EXPIRED', `not delivered within ${maxAgeMs} ms of acceptance${d.error ? ` (last: ${d.error.code})` : ''}`))
     }
-    const retry = (await Promise.all([...byTarget.values()].map((group) => this.#write(conversationId, group)))).filter((ms) => ms !== undefined)
+    const retry = (await Promise.all([...byTarget.values()].map((group) => this.#write(claim, group)))).filter((ms) => ms !== undefined)
     return retry.length === 0 ? undefined : Math.min(...retry)
   }
 
   /** One write of a participant's updates; the pause before they are tried again, if they are to be. */
-  async #write (conversationId: string, group: Delivery[]): Promise<number | undefined> {
-    const { clock, maxAgeMs } = this.#opts
+  async #write ({ conversationId, until }: Claim, group: Delivery[]): Promise<number | undefined> {
+    const { maxAgeMs } = this.#opts
     const { changes, seqs } = latest(group.map((d) => ({ changes: d.changes, seqs: Object.fromEntries(Object.keys(d.changes).map((k) => [k, d.seq])) })))
     // Worth making while any of them is young enough; the older ones expire at their next attempt.
     const expiresAt = Math.max(...group.map((d) => d.acceptedAt)) + maxAgeMs
+    // ATTEMPT_MS from when the claim was sent, as its lease is: however slow the store was, the
+    // attempt ends LEASE_MS - ATTEMPT_MS before another replica may take the conversation.
+    const deadline = Math.min(until - LEASE_MS + ATTEMPT_MS, expiresAt)
     for (const d of group) d.attempts++
     try {
-      const { participantId } = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline: Math.min(clock() + ATTEMPT_MS, expiresAt) })
+      const { participantId } = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline })
       for (const d of group) {
-        Object.assign(d, { participantId, state: 'written', settledAt: clock() })
+        Object.assign(d, { participantId, state: 'written', settledAt: this.#now() })
         delete d.error
       }
       return undefined
@@ -90,7 +97,7 @@ export class Deliverer {
       for (const d of group) this.#fail(d, problemOf(answer.code, answer.detail), retryable)
       if (!retryable) return undefined
       const soonest = Math.min(...group.map((d) => d.acceptedAt)) + maxAgeMs
-      return Math.min(backoff(this.#opts.backoff, Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - clock()))
+      return Math.min(backoff(this.#opts.backoff, Math.max(...group.map((d) => d.attempts)), answer.retryAfter), Math.max(0, soonest - this.#now()))
     }
   }
 
@@ -98,7 +105,7 @@ export class Deliverer {
   #fail (d: Delivery, problem: Settling, retrying = false): void {
     d.error = problem
     d.state = retrying ? 'retrying' : 'failed'
-    if (!retrying) d.settledAt = this.#opts.clock()
+    if (!retrying) d.settledAt = this.#now()
   }
 }
 
@@ -107,7 +114,7 @@ export interface SchedulerOptions {
   concurrency: number
   /** How often it looks at the due list unprompted: for retries, other replicas' intake, lapsed claims. */
   pollMs?: number
-  clock?: () => number
+  clock?: Clock
   /** The store failed: the due list is still there, and is looked at again at the next poll. */
   onError: (err: unknown) => void
 }
@@ -125,7 +132,7 @@ export class Scheduler {
   readonly #deliverer: Deliverer
   readonly #opts: Required<SchedulerOptions>
   readonly #running = new Set<Promise<void>>()
-  readonly #poll: NodeJS.Timeout
+  readonly #poll: Timer
   #looking = false
   #again = false
   #stopped = false
@@ -136,15 +143,15 @@ export class Scheduler {
   constructor (store: DeliveryStore, deliverer: Deliverer, opts: SchedulerOptions) {
     this.#store = store
     this.#deliverer = deliverer
-    this.#opts = { pollMs: 100, clock: Date.now, ...opts }
+    this.#opts = { pollMs: 100, clock: systemClock, ...opts }
     this.limit = opts.concurrency
-    this.#poll = setInterval(() => {
+    this.#poll = this.#opts.clock.every(this.#opts.pollMs, () => {
       const now = performance.eventLoopUtilization()
       const busy = performance.eventLoopUtilization(now, this.#elu).utilization > 0.8
       this.#elu = now
       this.limit = busy ? Math.max(1, this.limit >> 1) : Math.min(this.#opts.concurrency, this.limit + 1)
       this.wake()
-    }, this.#opts.pollMs).unref()
+    })
   }
 
   /** Looks for due conversations now; while it is looking, once more right after. */
@@ -163,9 +170,8 @@ export class Scheduler {
   }
 
   async #claim (): Promise<void> {
-    const { clock } = this.#opts
     for (let free = this.limit - this.#running.size; free > 0 && !this.#stopped; free = this.limit - this.#running.size) {
-      const claims = await this.#store.claim(clock(), LEASE_MS, free)
+      const claims = await this.#store.claim(LEASE_MS, free)
       for (const claim of claims) {
         const run: Promise<void> = this.#deliverer.deliver(claim).catch(this.#opts.onError).finally(() => {
           this.#running.delete(run)
@@ -180,12 +186,16 @@ export class Scheduler {
   /** Shutdown has begun: no new claims (what is due is left for the other replicas). */
   stop (): void {
     this.#stopped = true
-    clearInterval(this.#poll)
+    this.#poll.cancel()
   }
 
   /** Waits, at most `withinMs`, for attempts under way to record their outcomes; a claim cut short lapses with its lease. */
   async close (withinMs = 2000): Promise<void> {
     this.stop()
-    await Promise.race([Promise.allSettled([...this.#running]), sleep(withinMs, undefined, { ref: false })])
+    let timer: Timer | undefined
+    // Not kept alive by this wait: the process may exit while an attempt hangs.
+    const bound = new Promise<void>((resolve) => (timer = this.#opts.clock.after(withinMs, resolve, { keepAlive: false })))
+    await Promise.race([Promise.allSettled([...this.#running]), bound])
+    timer?.cancel()
   }
 }

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
+import { systemClock, type Clock, type Timer } from '../clock.js'
 import { idempotencyKeyInFlight } from '../errors.js'
 import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
 
@@ -14,6 +14,7 @@ export interface MemoryStoreOptions {
   /** Keys kept at most; the least recently used go first. */
   max: number
   ttlMs: number
+  clock?: Clock
 }
 
 /**
@@ -23,9 +24,12 @@ export interface MemoryStoreOptions {
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #entries: LRUCache<string, Entry>
+  readonly #clock: Clock
 
-  constructor (opts: MemoryStoreOptions) {
-    this.#entries = new LRUCache({ max: opts.max, ttl: opts.ttlMs })
+  constructor ({ max, ttlMs, clock = systemClock }: MemoryStoreOptions) {
+    this.#clock = clock
+    // ttlResolution 0: lru-cache would otherwise cache `now` for a millisecond on a real timer.
+    this.#entries = new LRUCache({ max, ttl: ttlMs, ttlResolution: 0, perf: { now: clock.now } })
   }
 
   async claim (key: string, fingerprint: string, deadline: number): Promise<Claim> {
@@ -34,8 +38,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       if (entry === undefined) return this.#hold(key, fingerprint)
       if (entry.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (entry.answer !== undefined) return { kind: 'replay', answer: entry.answer }
-      const late = Symbol('late')
-      if ((await Promise.race([entry.settled, sleep(deadline - Date.now(), late)])) === late) throw idempotencyKeyInFlight()
+      let timer: Timer | undefined
+      const late = new Promise<'late'>((resolve) => (timer = this.#clock.after(deadline - this.#clock.now(), () => resolve('late'))))
+      const first = await Promise.race([entry.settled, late])
+      timer?.cancel()
+      if (first === 'late') throw idempotencyKeyInFlight()
     }
   }
 
@@ -45,7 +52,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#entries.set(key, entry)
     return {
       kind: 'new',
-      settle: (answer) => {
+      settle: async (answer) => {
         if (answer === undefined) {
           if (this.#entries.peek(key) === entry) this.#entries.delete(key)
         } else {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { systemClock, type Clock } from '../clock.js'
 import { ApiError, idempotencyKeyInFlight } from '../errors.js'
 import { MemoryIdempotencyStore } from './memory.js'
 import { RedisIdempotencyStore } from './redis.js'
@@ -29,6 +30,7 @@ export interface IdempotencyOptions {
   maxKeys: number
   /** How long a request may hold its key in Redis, should its instance die before settling. */
   pendingMs: number
+  clock?: Clock
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -62,10 +64,10 @@ function idempotencyKey (req: FastifyRequest): [header: string, key: string | un
 
 /** Keys in Redis when replicas share one (a repeat may reach another replica), else in this process. */
 export default fp<IdempotencyOptions>(
-  async (app, { maxKeys, pendingMs }) => {
+  async (app, { maxKeys, pendingMs, clock = systemClock }) => {
     const store: IdempotencyStore = app.redis
-      ? new RedisIdempotencyStore(app.redis, { prefix: app.redisPrefix, ttlMs: DAY_MS, pendingMs })
-      : new MemoryIdempotencyStore({ max: maxKeys, ttlMs: DAY_MS })
+      ? new RedisIdempotencyStore(app.redis, { prefix: app.redisPrefix, ttlMs: DAY_MS, pendingMs, clock })
+      : new MemoryIdempotencyStore({ max: maxKeys, ttlMs: DAY_MS, clock })
 
     async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
       const [header, key] = idempotencyKey(req)
@@ -88,10 +90,10 @@ export default fp<IdempotencyOptions>(
       try {
         const answer = await write()
         const headers = answerHeaders(reply)
-        claim.settle({ status: reply.statusCode, body: answer, ...(headers && { headers }) })
+        void claim.settle({ status: reply.statusCode, body: answer, ...(headers && { headers }) })
         return answer
       } catch (err) {
-        claim.settle(undefined)
+        void claim.settle(undefined)
         throw err
       }
     }

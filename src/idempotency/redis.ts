@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { systemClock, type Clock } from '../clock.js'
 import { script, type RedisClient } from '../plugins/redis.js'
 import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.js'
 import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
@@ -11,10 +11,12 @@ export interface RedisIdempotencyOptions {
   /** How long a request in flight holds its key, should its instance die before settling. */
   pendingMs: number
   pollMs?: number
+  clock?: Clock
 }
 
 // Settle only the claim we hold: if ours expired and another request claimed the key since,
-// leave theirs alone.
+// leave theirs alone. Sent again after a reconnect, it finds the key settled (or freed, or
+// another's) and changes nothing.
 const SETTLE = script(`if redis.call('get', KEYS[1]) == ARGV[1] then
   if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 end`)
@@ -32,7 +34,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   constructor (redis: RedisClient, opts: RedisIdempotencyOptions) {
     this.#redis = redis
-    this.#opts = { pollMs: 50, ...opts }
+    this.#opts = { pollMs: 50, clock: systemClock, ...opts }
   }
 
   async claim (key: string, fingerprint: string, deadline: number): Promise<Claim> {
@@ -41,25 +43,26 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)
       let raw: string | null
       try {
-        if ((await this.#redis.set(k, pending, 'PX', this.#opts.pendingMs, 'NX')) === 'OK') {
-          return {
-            kind: 'new',
-            settle: (answer) => {
-              const done = answer === undefined ? '' : JSON.stringify({ fingerprint, answer } satisfies Stored)
-              SETTLE(this.#redis, [k], [pending, done, this.#opts.ttlMs]).catch(() => {}) // else it expires
-            },
-          }
-        }
-        raw = await this.#redis.get(k)
+        // A SET sent again after a reconnect finds the key its first sending took: ours all the same.
+        raw = (await this.#redis.set(k, pending, 'PX', this.#opts.pendingMs, 'NX')) === 'OK' ? pending : await this.#redis.get(k)
       } catch (err) {
         throw coordinationUnavailable(err)
+      }
+      if (raw === pending) {
+        return {
+          kind: 'new',
+          settle: async (answer) => {
+            const done = answer === undefined ? '' : JSON.stringify({ fingerprint, answer } satisfies Stored)
+            await SETTLE(this.#redis, [k], [pending, done, this.#opts.ttlMs]).catch(() => {}) // else it expires
+          },
+        }
       }
       if (raw === null) continue // settled as failed, or expired, between the two calls
       const stored = JSON.parse(raw) as Stored
       if (stored.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (stored.answer !== undefined) return { kind: 'replay', answer: stored.answer }
-      if (Date.now() + this.#opts.pollMs >= deadline) throw idempotencyKeyInFlight()
-      await sleep(this.#opts.pollMs)
+      if (this.#opts.clock.now() + this.#opts.pollMs >= deadline) throw idempotencyKeyInFlight()
+      await this.#opts.clock.sleep(this.#opts.pollMs)
     }
   }
 }

@@ -12,8 +12,9 @@ export interface StoredAnswer {
 
 export type Claim =
   /** First with this key: go ahead, then call `settle` with the answer, or with undefined when the
-   * request failed, which frees the key for a retry. */
-  | { kind: 'new'; settle(answer: StoredAnswer | undefined): void }
+   * request failed, which frees the key for a retry. Resolves once recorded; never rejects (a key
+   * that could not be settled is freed when its hold expires), so nobody need wait for it. */
+  | { kind: 'new'; settle(answer: StoredAnswer | undefined): Promise<void> }
   /** The key already holds an answer for the same request. */
   | { kind: 'replay'; answer: StoredAnswer }
   /** The key was used for a different request. */

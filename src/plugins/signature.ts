@@ -67,7 +67,7 @@ export default fp<SignatureOptions>(
     app.decorateRequest('signature', undefined)
     if (secrets.size === 0) return
     const redis = app.hasDecorator('redis') ? app.redis : undefined
-    const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, clock)
+    const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, time)
 
     /**
      * A signature counts once: for the first method, URL and Idempotency-Key it came with. With

@@ -5,6 +5,8 @@ import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
 import { Deliverer, Scheduler, type DelivererOptions } from '../../src/delivery/worker.js'
 import type { Updates } from '../../src/updates/plugin.js'
 import type { Target, Update } from '../../src/updates/ports.js'
+import { FakeClock } from '../helpers/clock.js'
+import { until } from '../helpers/until.js'
 
 /** The write pipeline, answering from a script; `hold` keeps a submission waiting until released. */
 function pipeline (answers: Array<ApiError | 'ok'>) {
@@ -22,42 +24,56 @@ function pipeline (answers: Array<ApiError | 'ok'>) {
   return { updates, seen, holdUntil: (p: Promise<void> | undefined) => (hold = p) }
 }
 
-/** Polls `check` until it holds (a state, not a time, is what the test waits for). */
-async function until (check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-}
+const START = Date.UTC(2026, 0, 1)
+const POLL_MS = 100
 
-/** `pollMs`: also how often the attempt limit follows the event loop's load; a long one keeps it at `concurrency`. */
-function setup (t: Test, updates: Updates,
-  opts: Partial<DelivererOptions> = {}, concurrency = 10, store: DeliveryStore = new MemoryDeliveryStore(), pollMs = 10) {
-  const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000, backoff: { baseMs: 10 }, ...opts })
+/**
+ * A scheduler on a fake clock: nothing polls, backs off or lapses until the test steps the clock.
+ * `pollMs`: also how often the attempt limit follows the event loop's load.
+ */
+function setup (t: Test, updates: Updates, opts: Partial<DelivererOptions> = {}, concurrency = 10,
+  make: (clock: FakeClock) => DeliveryStore = (clock) => new MemoryDeliveryStore({ clock })) {
+  const clock = new FakeClock(START)
+  const store = make(clock)
+  const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000, clock, ...opts })
   const errors: unknown[] = []
-  const scheduler = new Scheduler(store, deliverer, { concurrency, pollMs, onError: (err) => errors.push(err) })
+  const scheduler = new Scheduler(store, deliverer, { concurrency, pollMs: POLL_MS, clock, onError: (err) => errors.push(err) })
   t.teardown(async () => {
-    await scheduler.close()
+    // Bounded on the fake clock too: an attempt left hanging is given up after close()'s wait.
+    const closed = scheduler.close()
+    await clock.advance(2000)
+    await closed
   })
   /** Accepts an update, as the intake does. */
   const accept = async (d: Delivery) => {
     await store.accept(d, 100)
     scheduler.wake()
   }
-  return { store, scheduler, deliverer, accept, errors }
+  const state = (d: Delivery) => store.get(d.id)
+  return { clock, store, scheduler, deliverer, accept, errors, state }
 }
 
 let n = 0
 const fresh = (changes: Delivery['changes'] = { k: 'v' }, target: Target = { purposes: ['customer'] }, conversationId = 'c-1'): Delivery =>
-  ({ id: `u-${++n}`, caller: 'crm', state: 'queued', conversationId, target, changes, seq: n, attempts: 0, acceptedAt: Date.now() })
+  ({ id: `u-${++n}`, caller: 'crm', state: 'queued', conversationId, target, changes, seq: n, attempts: 0, acceptedAt: START })
 
 t.test('passing failures are retried with backoff at bulk priority until written', async (t) => {
   const { updates, seen } = pipeline([new ApiError('UPSTREAM_ERROR', '502'), new ApiError('RATE_BUDGET_EXHAUSTED', 'later', { retryAfter: 0 }), 'ok'])
   const retried: string[] = []
-  const { store, accept } = setup(t, updates, { onOutcome: (d) => d.state === 'retrying' && retried.push(d.error!.code) })
+  // No jitter: the pauses are exactly 1 s, then 2 s.
+  const { clock, store, accept, state } = setup(t, updates, { backoff: { baseMs: 1000, random: () => 0.5 }, onOutcome: (d) => d.state === 'retrying' && retried.push(d.error!.code) })
   const d = fresh()
   await accept(d)
-  await until(async () => (await store.get(d.id))?.state === 'retrying')
+  await until(() => state(d), (s) => s?.state === 'retrying', { what: 'the first failure recorded' })
   t.equal((await store.backlog()).count, 1)
-  await until(async () => (await store.get(d.id))?.state === 'written')
-  const final = await store.get(d.id)
+  await clock.advance(1000 - POLL_MS)
+  t.equal(seen.length, 1, 'not tried again before its backoff, polls notwithstanding')
+  await clock.advance(POLL_MS)
+  await until(() => state(d), (s) => s?.attempts === 2 && s.state === 'retrying', { what: 'the second attempt, after 1 s' })
+  await clock.advance(2000 - POLL_MS)
+  t.equal(seen.length, 2, 'the pause doubles')
+  await clock.advance(POLL_MS)
+  const final = await until(() => state(d), (s) => s?.state === 'written', { what: 'written at the third attempt' })
   t.match(final, { state: 'written', participantId: 'p-1', attempts: 3 })
   t.equal(final?.error, undefined)
   t.same(retried, ['UPSTREAM_ERROR', 'RATE_BUDGET_EXHAUSTED'])
@@ -65,15 +81,53 @@ t.test('passing failures are retried with backoff at bulk priority until written
   t.equal((await store.backlog()).count, 0)
 })
 
+t.test("an attempt's deadline and its claim's lease are counted from before the claim was sent, however late the store answers", async (t) => {
+  const { updates, seen } = pipeline([])
+  let claimedAt: number | undefined
+  const claims: Array<{ until: number }> = []
+  // A store slow to answer: 3 s for the claim, 2 s more for the pending updates.
+  class Slow extends MemoryDeliveryStore {
+    readonly #clock: FakeClock
+    constructor (clock: FakeClock) {
+      super({ clock })
+      this.#clock = clock
+    }
+
+    override async claim (...args: Parameters<DeliveryStore['claim']>) {
+      const sent = this.#clock.now()
+      const answer = await super.claim(...args)
+      if (answer.length > 0) {
+        claimedAt ??= sent
+        claims.push(...answer)
+      }
+      await this.#clock.advance(3000)
+      return answer
+    }
+
+    override async pending (conversationId: string) {
+      await this.#clock.advance(2000)
+      return super.pending(conversationId)
+    }
+  }
+  const { accept, state } = setup(t, updates, { maxAgeMs: 600_000 }, 10, (clock) => new Slow(clock))
+  const d = fresh()
+  await accept(d)
+  await until(() => state(d), (s) => s?.state === 'written', { what: 'written' })
+  t.equal(claims[0]?.until, claimedAt! + 25_000, 'the lease ends 25 s after the claim was sent, not after its answer came')
+  t.equal(seen[0]?.deadline, claimedAt! + 20_000, 'the attempt must end 20 s after the claim was sent')
+  t.ok(claims[0]!.until - seen[0]!.deadline >= 5000, 'a margin of 5 s between the longest attempt and the lease')
+})
+
 t.test("a conversation's waiting updates go out in one write per participant, the later accepted value per key", async (t) => {
   const { updates, seen } = pipeline([])
-  const store = new MemoryDeliveryStore()
-  const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000 })
+  const clock = new FakeClock(START)
+  const store = new MemoryDeliveryStore({ clock })
+  const deliverer = new Deliverer(updates, store, { maxAgeMs: 10_000, clock })
   const older = fresh({ shared: 'old', own: 'x' }, { participantId: 'p-1' })
   const other = fresh({ shared: 'other' }, { participantId: 'p-2' })
   const newer = fresh({ shared: 'new' }, { participantId: 'p-1' })
   for (const d of [older, other, newer]) await store.accept(d, 10)
-  const [claim] = await store.claim(Date.now(), 25_000, 1)
+  const [claim] = await store.claim(25_000, 1)
   await deliverer.deliver(claim!)
   t.same(seen.map((u) => [u.target, u.changes, u.seqs]), [
     [{ participantId: 'p-1' }, { shared: 'new', own: 'x' }, { shared: newer.seq, own: older.seq }],
@@ -84,74 +138,79 @@ t.test("a conversation's waiting updates go out in one write per participant, th
 
 t.test('updates accepted while their conversation is being attempted get the next attempt, right after', async (t) => {
   const { updates, seen, holdUntil } = pipeline([])
-  const { store, accept } = setup(t, updates)
+  const { clock, store, accept, state } = setup(t, updates)
   let release!: () => void
   holdUntil(new Promise((resolve) => (release = resolve)))
   const first = fresh({ a: '1' })
   await accept(first)
-  await until(() => seen.length === 1)
+  await until(() => seen.length, (n) => n === 1, { what: 'the first attempt under way' })
   const second = fresh({ b: '2' })
   await accept(second)
   const third = fresh({ c: '3' })
   await accept(third)
+  await clock.advance(3 * POLL_MS) // polls, each a chance to start another
   t.equal(seen.length, 1, 'one attempt at a time per conversation')
   release()
-  await until(async () => (await store.backlog()).count === 0)
-  t.same(seen.map((u) => u.changes), [{ a: '1' }, { b: '2', c: '3' }], 'none lost; those that came meanwhile in one write')
-  t.equal((await store.get(third.id))?.state, 'written')
+  await until(() => store.backlog(), (b) => b.count === 0, { what: 'an empty backlog' })
+  t.same(seen.map((u) => u.changes), [{ a: '1' }, { b: '2', c: '3' }], 'none lost; those that came meanwhile in one write, with no poll needed')
+  t.equal((await state(third))?.state, 'written')
 })
 
 t.test('a replica attempts at most `concurrency` conversations at once; the rest wait their turn, folding what comes meanwhile', async (t) => {
   const { updates, seen, holdUntil } = pipeline([])
   let release!: () => void
   holdUntil(new Promise((resolve) => (release = resolve)))
-  const { store, accept } = setup(t, updates, {}, 2, undefined, 60_000)
+  const { clock, store, accept } = setup(t, updates, {}, 2)
   for (const c of ['c-1', 'c-2', 'c-3', 'c-4']) await accept(fresh({ x: '1' }, undefined, c))
-  await until(() => seen.length === 2)
+  await until(() => seen.length, (n) => n === 2, { what: 'two attempts under way' })
   await accept(fresh({ x: '2' }, undefined, 'c-4'))
-  t.equal(seen.length, 2, 'two at once')
+  await clock.advance(3 * POLL_MS)
+  t.equal(seen.length, 2, 'two at once, polls notwithstanding')
   holdUntil(undefined)
   release()
-  await until(async () => (await store.backlog()).count === 0)
+  await until(() => store.backlog(), (b) => b.count === 0, { what: 'an empty backlog' })
   t.same(seen.filter((u) => u.conversationId === 'c-4').map((u) => u.changes), [{ x: '2' }], "c-4's two updates in one write, the later value")
 })
 
 t.test('a final failure settles failed at once; close() stops further attempts', async (t) => {
-  const { updates } = pipeline([new ApiError('UPSTREAM_REJECTED', 'bad value'), new ApiError('UPSTREAM_ERROR', '502')])
-  const { store, scheduler, accept } = setup(t, updates, { backoff: { baseMs: 60_000 } })
+  const { updates, seen } = pipeline([new ApiError('UPSTREAM_REJECTED', 'bad value'), new ApiError('UPSTREAM_ERROR', '502')])
+  const { clock, store, scheduler, accept, state } = setup(t, updates, { backoff: { baseMs: 1000, random: () => 0.5 } })
   const d = fresh()
   await accept(d)
-  await until(async () => (await store.get(d.id))?.state === 'failed')
-  t.match(await store.get(d.id), { state: 'failed', attempts: 1, error: { code: 'UPSTREAM_REJECTED', status: 422 } })
+  await until(() => state(d), (s) => s?.state === 'failed', { what: 'failed' })
+  t.match(await state(d), { state: 'failed', attempts: 1, error: { code: 'UPSTREAM_REJECTED', status: 422 } })
   const e = fresh()
   await accept(e)
-  await until(async () => (await store.get(e.id))?.state === 'retrying')
+  await until(() => state(e), (s) => s?.state === 'retrying', { what: 'retrying' })
   await scheduler.close()
-  t.equal((await store.get(e.id))?.attempts, 1, 'not tried again after close')
+  // Far past the backoff and many polls: a scheduler still running would have tried again.
+  await clock.advance(60_000)
+  t.equal(seen.length, 2, 'not tried again after close')
+  t.same((await store.claim(25_000, 10)).map((c) => c.conversationId), [e.conversationId], 'left due, unclaimed, for another replica')
 })
 
 t.test('past its maximum age an update settles DELIVERY_EXPIRED; a younger one of the conversation is still written', async (t) => {
   const { updates, seen } = pipeline([])
-  const { store, accept } = setup(t, updates)
-  const old = { ...fresh({ a: 'old' }), acceptedAt: Date.now() - 10_001 }
+  const { store, accept, state } = setup(t, updates)
+  const old = { ...fresh({ a: 'old' }), acceptedAt: START - 10_001 }
   const young = fresh({ b: 'young' })
   for (const d of [old, young]) await accept(d)
-  await until(async () => (await store.backlog()).count === 0)
-  t.match(await store.get(old.id), { state: 'failed', error: { code: 'DELIVERY_EXPIRED' } })
-  t.equal((await store.get(young.id))?.state, 'written')
+  await until(() => store.backlog(), (b) => b.count === 0, { what: 'an empty backlog' })
+  t.match(await state(old), { state: 'failed', error: { code: 'DELIVERY_EXPIRED' } })
+  t.equal((await state(young))?.state, 'written')
   t.same(seen.map((u) => u.changes), [{ b: 'young' }], 'the expired value is never written')
 })
 
 t.test('an unexpected error is final as INTERNAL_ERROR', async (t) => {
   const updates = { submit: async () => { throw new TypeError('bug') } } as unknown as Updates
-  const { store, accept } = setup(t, updates)
+  const { accept, state } = setup(t, updates)
   const d = fresh()
   await accept(d)
-  await until(async () => (await store.get(d.id))?.state === 'failed')
-  t.match(await store.get(d.id), { state: 'failed', error: { code: 'INTERNAL_ERROR' } })
+  const final = await until(() => state(d), (s) => s?.state === 'failed', { what: 'failed' })
+  t.match(final, { state: 'failed', error: { code: 'INTERNAL_ERROR' } })
 })
 
-t.test('a store that fails is reported, not swallowed, and what is due is delivered once it answers again', async (t) => {
+t.test('a store that fails is reported, not swallowed, and what is due is delivered at the next poll once it answers again', async (t) => {
   const { updates, seen } = pipeline([])
   let down = true
   class Flaky extends MemoryDeliveryStore {
@@ -159,11 +218,12 @@ t.test('a store that fails is reported, not swallowed, and what is due is delive
       return down ? Promise.reject(new Error('ECONNREFUSED')) : super.claim(...args)
     }
   }
-  const { accept, errors } = setup(t, updates, {}, 10, new Flaky())
+  const { clock, accept, errors } = setup(t, updates, {}, 10, (clock) => new Flaky({ clock }))
   await accept(fresh())
-  await until(() => errors.length > 0)
+  await until(() => errors.length, (n) => n > 0, { what: 'the failure reported' })
   t.match(errors[0], { message: 'ECONNREFUSED' }, 'the failure reaches the log')
   down = false
-  await until(() => seen.length === 1)
-  t.equal(seen.length, 1, 'delivered at a later poll')
+  t.equal(seen.length, 0, 'nothing looks again before the poll')
+  await clock.advance(POLL_MS)
+  await until(() => seen.length, (n) => n === 1, { what: 'the delivery at the next poll' })
 })

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import type { Clock } from '../../clock.js'
 import type { RedisClient } from '../redis.js'
 
 /**
@@ -18,8 +19,9 @@ export interface ReplayStore {
 export class MemoryReplayStore implements ReplayStore {
   readonly #seen: LRUCache<string, string>
 
-  constructor (max: number, clock: () => number) {
-    this.#seen = new LRUCache({ max, ttl: 1, perf: { now: clock } })
+  constructor (max: number, clock: Clock) {
+    // ttlResolution 0: lru-cache would otherwise cache `now` for a millisecond on a real timer.
+    this.#seen = new LRUCache({ max, ttl: 1, ttlResolution: 0, perf: { now: clock.now } })
   }
 
   async first (signature: string, request: string, ttlMs: number): Promise<string> {
@@ -40,7 +42,8 @@ export class RedisReplayStore implements ReplayStore {
   async first (signature: string, request: string, ttlMs: number): Promise<string> {
     const key = `${this.prefix}signature:${createHash('sha256').update(signature).digest('base64url')}`
     // SET NX then GET: the GET only runs when another request got there first, and the key
-    // outlives both calls (its TTL is at least the signature's remaining freshness).
+    // outlives both calls (its TTL is at least the signature's remaining freshness). A SET sent
+    // again after a reconnect finds the request its first sending stored, and answers it too.
     if ((await this.redis.set(key, request, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK') return request
     return (await this.redis.get(key)) ?? request
   }

@@ -1,0 +1,36 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { MemoryReplayStore, RedisReplayStore } from '../../../src/plugins/signatures/replays.js'
+import { FakeClock } from '../../helpers/clock.js'
+import { startRedis } from '../../helpers/redis.js'
+
+t.test('memory: a signature is tied to its first request while fresh, on the clock it is given', async (t) => {
+  const clock = new FakeClock()
+  const replays = new MemoryReplayStore(100, clock)
+  t.equal(await replays.first('sig', 'POST /a', 1000), 'POST /a')
+  t.equal(await replays.first('sig', 'POST /b', 1000), 'POST /a', 'another URL with it: a replay')
+  await clock.advance(1000)
+  t.equal(await replays.first('sig', 'POST /b', 1000), 'POST /a', 'still, to the end of its freshness')
+  await clock.advance(1)
+  t.equal(await replays.first('sig', 'POST /b', 1000), 'POST /b', 'forgotten once stale (the signature check refuses it by then)')
+})
+
+t.test('Redis: a SET sent again after a reconnect answers the first request as the first time', async (t) => {
+  const redis = await startRedis(t)
+  const client = new Redis(redis.url)
+  t.teardown(() => client.quit())
+  // ioredis sends again a command left unanswered when its connection dropped: here the SET is
+  // sent twice with the same arguments, the second after the first took effect.
+  const resending = new Proxy(client, {
+    get: (target, name) => name !== 'set'
+      ? Reflect.get(target, name, target)
+      : async (...args: unknown[]) => {
+        await (target.set as (...a: unknown[]) => Promise<unknown>)(...args)
+        return (target.set as (...a: unknown[]) => Promise<unknown>)(...args)
+      },
+  })
+  const prefix = `test:${crypto.randomUUID()}:`
+  const replays = new RedisReplayStore(resending, prefix)
+  t.equal(await replays.first('sig', 'POST /a', 60_000), 'POST /a', 'the first request, not a replay of itself')
+  t.equal(await new RedisReplayStore(client, prefix).first('sig', 'POST /b', 60_000), 'POST /a', 'another URL with it: a replay')
+})
