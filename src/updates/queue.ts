@@ -62,7 +62,9 @@ export class UpdateQueue {
   #callers = 0
   /** Set by close(): the time by which every caller must have been answered. */
   #closingBy: number | undefined
-  #idle: (() => void) | undefined
+  /** What close() answers once no caller is left: the same for every close() until then. */
+  #idle: Promise<void> | undefined
+  #wake: (() => void) | undefined
 
   constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
@@ -121,12 +123,14 @@ export class UpdateQueue {
    * sent to another instance at once) and resolve when none is left waiting.
    */
   close (by: number): Promise<void> {
-    this.#closingBy = by
+    this.#closingBy = Math.min(by, this.#closingBy ?? by)
     for (const lane of this.#lanes.values()) {
       if (lane.current !== undefined) this.#hurry(lane, lane.current, by)
       for (const batch of lane.batches.values()) this.#hurry(lane, batch, by)
     }
-    return this.#callers === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve))
+    if (this.#callers === 0) return Promise.resolve()
+    this.#idle ??= new Promise((resolve) => (this.#wake = resolve))
+    return this.#idle
   }
 
   #hurry (lane: Lane, batch: Batch, by: number): void {
@@ -159,7 +163,9 @@ export class UpdateQueue {
     this.#opts.tracing?.dequeued(waiter.traced)
     batch.waiters.delete(waiter)
     lane.callers--
-    if (--this.#callers === 0) this.#idle?.()
+    if (--this.#callers > 0) return
+    this.#wake?.()
+    this.#idle = this.#wake = undefined
   }
 
   async #drain (conversationId: string, lane: Lane): Promise<void> {
