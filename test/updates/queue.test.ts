@@ -4,7 +4,7 @@ import { ApiError } from '../../src/errors.js'
 import type { Conversation } from '../../src/genesys/client.js'
 import { RateBudget } from '../../src/updates/budget.js'
 import { UpstreamError, type UpstreamErrorInit } from '../../src/genesys/upstream-error.js'
-import type { Update, Upstream } from '../../src/updates/ports.js'
+import type { ConversationLock, Update, Upstream } from '../../src/updates/ports.js'
 import { UpdateQueue, type QueueOptions } from '../../src/updates/queue.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
 import { SEND_WINDOW_MS } from '../../src/updates/write.js'
@@ -423,4 +423,35 @@ t.test('a live update queued behind a bulk write of the same conversation lends 
   traffic.cancel()
   await clock.advance(5000)
   await Promise.all([crm, ...stream])
+})
+
+t.test("a write waiting for the budget does not hold the conversation's lock meanwhile", async (t) => {
+  // Other replicas poll for a held lock: one waiting for units would keep them all waiting.
+  let waits = 0
+  const budget = new RateBudget({ requests: 2, windowMs: 60_000, clock, onWait: () => waits++ })
+  await budget.reserve('live', clock.now() + 1000, 2) // the window is full for a minute (and 1 s of margin)
+  const holders: string[] = []
+  let patchedHolding = false
+  const lock: ConversationLock = {
+    acquire: async (conversationId) => {
+      holders.push(conversationId)
+      return { held: true, release: async () => { holders.splice(holders.indexOf(conversationId), 1) } }
+    },
+  }
+  const f = fakeUpstream()
+  f.open = true
+  const patch = f.upstream.patchParticipantAttributes
+  f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
+    patchedHolding = holders.includes(cid)
+    return patch(cid, pid, attrs)
+  }
+  const q = new UpdateQueue(f.upstream, { ...queueOptions(), budget, lock })
+  const write = watch(q.submit('c', { participantId: 'p' }, u({ a: '1' }, 120_000)))
+  await until(() => waits, (n) => n > 0, { what: 'the write waiting for units' })
+  t.same(holders, [], 'the lock is not held while the write waits for units')
+  await clock.advance(61_000)
+  await until(write, (s) => s !== 'waiting', { what: 'the write answered' })
+  t.equal(write(), 'ok')
+  t.ok(patchedHolding, 'the PATCH went out under the lock')
+  t.same(holders, [], 'released after')
 })
