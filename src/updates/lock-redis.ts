@@ -14,6 +14,16 @@ export interface LockOptions {
   clock?: Clock
 }
 
+// KEYS: the lock. ARGV: the holder's token, the lease (ms). SET NX PX, except that a key already
+// holding the token is taken too: ioredis sends a command again when the connection broke before
+// its answer came, and a SET NX run twice would find its own key and wait for it to lapse.
+const TAKE = script(`
+local held = redis.call('get', KEYS[1])
+if held == ARGV[1] then return 1 end
+if held then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
+
 // KEYS: the lock. ARGV: the holder's token, the lease (ms; 0 to let go). Only while it is still
 // the holder's: renewing extends it, letting go deletes it. 1 when it was, 0 when not.
 const KEEP = script(`
@@ -23,12 +33,12 @@ return redis.call('pexpire', KEYS[1], ARGV[2])`)
 
 /**
  * One writer per conversation across every replica: a key set only if absent, holding a random
- * token, with a lease (SET NX PX), renewed every third of the lease by this class, the one owner
- * of the key's layout. A lease counts as held only while its last renewal is recent enough that
- * it cannot have lapsed in Redis, so a replica cut off from Redis stops writing before another
- * can take over; a renewal that fails is not an error anywhere else. An instance that just
- * released a conversation waits two retry intervals before taking it again, so the other
- * replicas' waiters get their turn.
+ * token, with a lease (TAKE), renewed every third of the lease by this class, the one owner of
+ * the key's layout. A lease counts as held only while its last renewal is recent enough that it
+ * cannot have lapsed in Redis, so a replica cut off from Redis stops writing before another can
+ * take over; a renewal that fails is not an error anywhere else. An instance that just released
+ * a conversation waits two retry intervals before taking it again, so the other replicas'
+ * waiters get their turn.
  */
 export class RedisConversationLock implements ConversationLock {
   readonly #redis: RedisClient
@@ -62,13 +72,13 @@ export class RedisConversationLock implements ConversationLock {
     let renewed: number
     for (;;) {
       renewed = clock.now()
-      let taken: string | null
+      let taken: unknown
       try {
-        taken = await this.#redis.set(key, token, 'PX', this.#leaseMs, 'NX')
+        taken = await TAKE(this.#redis, [key], [token, this.#leaseMs])
       } catch (err) {
         throw coordinationUnavailable(err)
       }
-      if (taken === 'OK') break
+      if (Number(taken) === 1) break
       if (clock.now() + this.#retryMs >= deadline) throw new ApiError('DEADLINE_EXCEEDED', 'another instance was writing to this conversation until the deadline passed')
       await clock.sleep(this.#retryMs)
     }

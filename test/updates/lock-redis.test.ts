@@ -76,23 +76,26 @@ t.test('Redis unreachable: acquiring is 503, and a held lease stops counting as 
   await t.rejects(lock.acquire('c-2', clock.now() + 1000), { code: 'COORDINATION_UNAVAILABLE' })
 })
 
-t.test('a lease is counted from when its SET was sent, not from when the answer was read', async (t) => {
+t.test('a lease is counted from when it was asked for, not from when the answer was read', async (t) => {
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
   t.teardown(bounded(() => client.quit()))
   const clock = new FakeClock()
-  // The event loop stalls 900 ms between Redis's answer to the SET and its reading here; no
-  // renewal gets through after that, so only the SET's own time counts.
+  // The event loop stalls 900 ms between Redis's answer to the lock's first script (taking it)
+  // and its reading here; no renewal gets through after that, so only the taking's time counts.
+  let taken = false
   const stalled = new Proxy(client, {
     get (target, prop) {
-      if (prop === 'set') {
-        return async (...args: Parameters<Redis['set']>) => {
-          const answer = await (target.set as (...a: unknown[]) => Promise<unknown>)(...args)
+      if (prop === 'evalsha' || prop === 'eval') {
+        const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
+        return async (...args: unknown[]) => {
+          if (taken) throw new Error('Connection is closed.')
+          const answer = await run(...args) // NOSCRIPT, the first time: then eval
+          taken = true
           await clock.advance(900)
           return answer
         }
       }
-      if (prop === 'evalsha' || prop === 'eval') return () => Promise.reject(new Error('Connection is closed.'))
       const v = Reflect.get(target, prop, target) as unknown
       return typeof v === 'function' ? v.bind(target) : v
     },
@@ -100,9 +103,33 @@ t.test('a lease is counted from when its SET was sent, not from when the answer 
   const lock = new RedisConversationLock(stalled, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
   const sent = clock.now()
   const a = owned(t, await lock.acquire('c-1', sent + 1000))
-  t.equal(clock.now(), sent + 900, 'the answer was read 900 ms after the SET was sent')
+  t.equal(clock.now(), sent + 900, 'the answer was read 900 ms after the request was sent')
   await clock.advance(sent + SAFE_MS - 1 - clock.now())
-  t.ok(a.held, 'held up to a sixth of a lease before the lease sent at the SET lapses')
+  t.ok(a.held, 'held until a sixth of a lease before the lease, counted from the request, lapses')
   await clock.advance(1)
   t.notOk(a.held, 'and not after: a lease counted from the answer would still say held')
+})
+
+t.test('taking the lock, run twice as ioredis does when it resends after a reconnect, still takes it', async (t) => {
+  const redis = await startRedis(t)
+  const client = new Redis(redis.url)
+  t.teardown(bounded(() => client.quit()))
+  const twice = new Proxy(client, {
+    get (target, prop) {
+      if (prop === 'evalsha' || prop === 'eval' || prop === 'set') {
+        const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
+        return async (...args: unknown[]) => {
+          await run(...args)
+          return run(...args)
+        }
+      }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  const clock = new FakeClock()
+  const lock = new RedisConversationLock(twice, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
+  // A deadline too close to ask twice: only the first answer can take it.
+  const a = owned(t, await lock.acquire('c-1', clock.now() + 5))
+  t.ok(a.held, 'its own key, found by the second run, is taken, not waited for')
 })
