@@ -102,16 +102,15 @@ export default fp<UpdatesPluginOptions>(
     })
     // The org's own limit, from Genesys's Limits API at start-up and hourly (one replica asks for
     // all through Redis), under GENESYS_RATE_LIMIT_PER_MINUTE when that is set.
-    const now = clock.now
     let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
     const orgLimit = new OrgLimit({
       configured: g.rateLimit.configured,
       ask: async () => {
-        await budget.take('bulk', now() + g.timeoutMs)
+        await budget.take('bulk', clock.now() + g.timeoutMs)
         return client.getTokenRateLimit()
       },
-      store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(now),
-      clock: now,
+      store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(clock),
+      clock,
       pollMs: g.rateLimit.windowMs,
       apply: (limit, source, why) => {
         budget.setLimit(limit)
