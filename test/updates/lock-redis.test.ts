@@ -110,6 +110,50 @@ t.test('a lease is counted from when it was asked for, not from when the answer 
   t.notOk(a.held, 'and not after: a lease counted from the answer would still say held')
 })
 
+t.test('a renewal is counted from when it was sent, not from when its answer was read', async (t) => {
+  const redis = await startRedis(t)
+  const client = new Redis(redis.url)
+  t.teardown(bounded(() => client.quit()))
+  const clock = new FakeClock()
+  // Scripts: the first takes the lock, the second (the first renewal) is answered only when the
+  // test opens the gate, and every later one fails (Redis gone).
+  let calls = 0
+  let answered = false
+  let open!: () => void
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  const slow = new Proxy(client, {
+    get (target, prop) {
+      if (prop === 'evalsha' || prop === 'eval') {
+        const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
+        return async (...args: unknown[]) => {
+          const n = prop === 'evalsha' ? ++calls : calls // eval: the same call again, after NOSCRIPT
+          if (n > 2) throw new Error('Connection is closed.')
+          const answer = await run(...args)
+          if (n === 2) {
+            await gate
+            answered = true
+          }
+          return answer
+        }
+      }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  const lock = new RedisConversationLock(slow, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
+  const start = clock.now()
+  const a = owned(t, await lock.acquire('c-1', start + 1000))
+  await clock.advance(LEASE_MS / 3) // the renewal is sent
+  const sent = clock.now()
+  await clock.advance(900) // and answered 900 ms later
+  open()
+  await until(() => answered, Boolean, { what: 'the renewal answered', withinMs: 5000 })
+  await clock.advance(sent + SAFE_MS - 1 - clock.now())
+  t.ok(a.held, 'held until a sixth of a lease before the lease, counted from the renewal, lapses')
+  await clock.advance(1)
+  t.notOk(a.held, 'and not after')
+})
+
 t.test('taking the lock, run twice as ioredis does when it resends after a reconnect, still takes it', async (t) => {
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
