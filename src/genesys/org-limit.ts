@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../clock.js'
 import type { RedisClient } from '../plugins/redis.js'
 
 /**
@@ -35,7 +36,7 @@ export interface OrgLimitOptions {
   /** One read of the Limits API (through the request budget); undefined when it names no limit. */
   ask: () => Promise<number | undefined>
   store: ReadingStore
-  clock: () => number
+  clock: Clock
   /** How often the org is asked again. */
   refreshMs?: number
   /** How often the store is looked at, so a reading another replica made is used within this. */
@@ -50,7 +51,7 @@ const FAILED_RETRY_MS = 5 * 60_000
 
 export class OrgLimit {
   readonly #opts: OrgLimitOptions
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   #applied = ''
   #checking: Promise<void> | undefined
 
@@ -66,13 +67,12 @@ export class OrgLimit {
 
   /** Reads (or asks) now, then looks again every `pollMs`; never rejects. */
   start (): Promise<void> {
-    this.#timer = setInterval(() => { this.check().catch(() => {}) }, this.#opts.pollMs)
-    this.#timer.unref()
+    this.#timer = this.#opts.clock.every(this.#opts.pollMs, () => { this.check().catch(() => {}) })
     return this.check()
   }
 
   close (): void {
-    clearInterval(this.#timer)
+    this.#timer?.cancel()
   }
 
   /** Uses the newest reading; asks Genesys when it is due and this replica wins the claim. */
@@ -84,7 +84,7 @@ export class OrgLimit {
   async #check (): Promise<void> {
     const { store, clock, refreshMs = HOUR } = this.#opts
     let reading = await store.get().catch(() => undefined)
-    const due = reading === undefined || clock() - reading.at >= (reading.value === undefined ? FAILED_RETRY_MS : refreshMs)
+    const due = reading === undefined || clock.now() - reading.at >= (reading.value === undefined ? FAILED_RETRY_MS : refreshMs)
     if (due && (await store.claim(30_000).catch(() => false))) {
       reading = await this.#ask()
       await store.set(reading).catch(() => {})
@@ -93,7 +93,7 @@ export class OrgLimit {
   }
 
   async #ask (): Promise<Reading> {
-    const at = this.#opts.clock()
+    const at = this.#opts.clock.now()
     try {
       const value = await this.#opts.ask()
       return value === undefined ? { why: 'the Limits API named no client.credentials.token.rate.per.minute', at } : { value, at }
@@ -122,11 +122,11 @@ export class OrgLimit {
 
 /** This process's own reading. */
 export class MemoryReadingStore implements ReadingStore {
-  readonly #clock: () => number
+  readonly #clock: Clock
   #reading: Reading | undefined
   #claimedUntil = 0
 
-  constructor (clock: () => number) {
+  constructor (clock: Clock) {
     this.#clock = clock
   }
 
@@ -135,8 +135,8 @@ export class MemoryReadingStore implements ReadingStore {
   }
 
   async claim (ms: number): Promise<boolean> {
-    if (this.#clock() < this.#claimedUntil) return false
-    this.#claimedUntil = this.#clock() + ms
+    if (this.#clock.now() < this.#claimedUntil) return false
+    this.#claimedUntil = this.#clock.now() + ms
     return true
   }
 

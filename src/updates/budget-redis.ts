@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { GENESYS_API_TAG, script, type RedisClient } from '../plugins/redis.js'
 import type { Ask, BudgetLog, Grant, Heard, LogSettings, Standing } from './budget-log.js'
 import { standingOf } from './budget-log.js'
@@ -38,17 +39,23 @@ local ttl = math.max(S.window * 2, S.hold + 200 * S.step)`
 
 // KEYS: the units (sorted set: unit id scored by the ms it was taken, then sent), the requests
 // sent (the same, sent only), the unproven (refused or unanswered requests), the state (hash:
-// pause, learned, learnedAt, live, seq).
+// pause, learned, learnedAt, live).
+//
+// ioredis sends a command again when the connection broke before its answer came
+// (autoResendUnfulfilledCommands), so a script may run twice for one call: each one that adds
+// to the log names what it adds, and a second run finds it there.
 
 // The same decision as decide() in budget-log.ts, atomically in Redis.
-// ARGV: now, units, ahead, live (1/0), withinMs, settings. Returns {granted (0/1), waitMs or the last id, limit}.
-const RESERVE = script(`${NOW}${SETTINGS(6)}${LIMIT_AT}
-local units, ahead, live, within = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5])
+// ARGV: now, units, ahead, live (1/0), withinMs, the reservation's id, settings. Its units are
+// <id>:1 to <id>:<units>. Returns {granted (0/1), waitMs, limit}.
+const RESERVE = script(`${NOW}${SETTINGS(7)}${LIMIT_AT}
+local units, ahead, live, within, rid = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6]
 local window = S.window
 redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
 local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt', 'live')
 local pause, liveUntil = tonumber(s[1]) or 0, tonumber(s[4]) or 0
 local limit = limitAt(now, tonumber(s[2]), tonumber(s[3]) or 0)
+if redis.call('zscore', KEYS[1], rid .. ':1') then return {1, 0, limit} end
 local tenthOf = math.max(1, math.floor(limit / 10))
 local cap = limit
 if not live then cap = limit - tenthOf end
@@ -61,11 +68,10 @@ if not live then recent = redis.call('zcount', KEYS[1], '(' .. (now - tenth), '+
 local pace = math.max(units, tenthOf)
 local paced = (not live) and recent + units > pace
 if ahead == 0 and not blocked and not paced and count + units <= cap then
-  local last = redis.call('hincrby', KEYS[4], 'seq', units)
-  for i = last - units + 1, last do redis.call('zadd', KEYS[1], now, i) end
+  for i = 1, units do redis.call('zadd', KEYS[1], now, rid .. ':' .. i) end
   redis.call('pexpire', KEYS[1], window * 2)
   redis.call('pexpire', KEYS[4], ttl)
-  return {1, last, limit}
+  return {1, 0, limit}
 end
 local need = count + ahead + units - cap
 local wait
@@ -104,12 +110,11 @@ const PAUSED = script(`${NOW}
 local pause = tonumber(redis.call('hget', KEYS[1], 'pause')) or 0
 return math.max(0, pause - now)`)
 
-// A request refused (429) or unanswered. ARGV: now, refused (1/0), retryAfterMs, settings.
+// A request refused (429) or unanswered. ARGV: now, refused (1/0), retryAfterMs, its id, settings.
 // learnedFrom() in budget-log.ts, on a 429.
-const HEARD = script(`${NOW}${SETTINGS(4)}${LIMIT_AT}
+const HEARD = script(`${NOW}${SETTINGS(5)}${LIMIT_AT}
 for i = 2, 3 do redis.call('zremrangebyscore', KEYS[i], '-inf', now - S.window) end
-local seq = redis.call('hincrby', KEYS[4], 'seq', 1)
-redis.call('zadd', KEYS[3], now, seq)
+redis.call('zadd', KEYS[3], now, ARGV[4])
 redis.call('pexpire', KEYS[3], S.window * 2)
 if ARGV[2] == '1' then
   local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt')
@@ -164,10 +169,11 @@ export class RedisBudgetLog implements BudgetLog {
   }
 
   async reserve ({ now, units, ahead, live, withinMs }: Ask): Promise<Grant> {
-    const args = [this.#now(now), units, ahead, live ? 1 : 0, withinMs, ...settingsArgs(this.#s)]
-    const [granted, n, limit] = (await RESERVE(this.#redis, this.#keys, args)) as [number, number, number]
-    if (granted === 0) return { ids: [], waitMs: n, limit }
-    return { ids: Array.from({ length: units }, (_, i) => String(n - units + 1 + i)), waitMs: 0, limit }
+    const rid = randomUUID()
+    const args = [this.#now(now), units, ahead, live ? 1 : 0, withinMs, rid, ...settingsArgs(this.#s)]
+    const [granted, waitMs, limit] = (await RESERVE(this.#redis, this.#keys, args)) as [number, number, number]
+    if (granted === 0) return { ids: [], waitMs, limit }
+    return { ids: Array.from({ length: units }, (_, i) => `${rid}:${i + 1}`), waitMs: 0, limit }
   }
 
   async send (id: string, now: number): Promise<number> {
@@ -183,7 +189,7 @@ export class RedisBudgetLog implements BudgetLog {
   }
 
   async heard (h: Heard): Promise<void> {
-    await HEARD(this.#redis, this.#keys, [this.#now(h.now), h.refused ? 1 : 0, h.refused ? h.retryAfterMs : 0, ...settingsArgs(this.#s)])
+    await HEARD(this.#redis, this.#keys, [this.#now(h.now), h.refused ? 1 : 0, h.refused ? h.retryAfterMs : 0, randomUUID(), ...settingsArgs(this.#s)])
   }
 
   async standing (now: number): Promise<Standing> {

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { systemClock, type Clock, type Timer } from '../clock.js'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.js'
 import { retryAfter } from '../genesys/upstream-error.js'
 import { MemoryBudgetLog, type BudgetLog, type Grant, type Heard, type LogSettings, type Standing } from './budget-log.js'
@@ -14,7 +14,7 @@ export interface BudgetOptions {
   windowMs: number
   /** Builds the shared log; in memory unless another (Redis) is passed. */
   log?: (settings: LogSettings) => BudgetLog
-  clock?: () => number
+  clock?: Clock
   /** Told when a caller has to wait, and when one is refused. */
   onWait?: (priority: Priority) => void
   onRefuse?: (priority: Priority) => void
@@ -54,7 +54,7 @@ interface Waiter {
   queue: Waiter[]
   resolve: (ids: string[]) => void
   reject: (err: ApiError) => void
-  timer: NodeJS.Timeout
+  timer: Timer
 }
 
 /** A limit learned from a 429 holds this many windows, then climbs a step each window. */
@@ -102,13 +102,13 @@ export class RateBudget {
   readonly #settings: LogSettings
   readonly #windowMs: number
   #requests: number
-  readonly #clock: () => number
+  readonly #clock: Clock
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
   readonly #tracing: PipelineTracing | undefined
   /** Served in this order: live, then bulk; within each, in arrival order. */
   readonly #queues: [Waiter[], Waiter[]] = [[], []]
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   #timerAt = Infinity
   #pumping = false
   #limit: number
@@ -122,7 +122,7 @@ export class RateBudget {
     this.#windowMs = opts.windowMs
     this.#requests = opts.requests
     this.#limit = opts.requests
-    this.#clock = opts.clock ?? Date.now
+    this.#clock = opts.clock ?? systemClock
     this.#onWait = opts.onWait ?? (() => {})
     this.#onRefuse = opts.onRefuse ?? (() => {})
     this.#tracing = opts.tracing
@@ -151,7 +151,7 @@ export class RateBudget {
 
   /** Where the budget stands now, on every replica: the limit in force, whether it was learned, the pause. */
   async standing (): Promise<Standing> {
-    const s = await this.#log.standing(this.#clock())
+    const s = await this.#log.standing(this.#clock.now())
     this.#limit = s.limit
     return s
   }
@@ -176,7 +176,7 @@ export class RateBudget {
     for (let i = 0; i <= rank; i++) for (const w of this.#queues[i]!) ahead += w.units
     const grant = await this.#ask(units, ahead, priority, deadline)
     if (grant.ids.length > 0) return this.#reservation(grant.ids)
-    if (this.#clock() + grant.waitMs >= deadline) {
+    if (this.#clock.now() + grant.waitMs >= deadline) {
       this.#onRefuse(priority)
       throw rateBudgetExhausted(grant.waitMs)
     }
@@ -191,11 +191,11 @@ export class RateBudget {
         queue,
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.#clock.after(deadline - this.#clock.now(), () => {
           waiter.queue.splice(waiter.queue.indexOf(waiter), 1)
           this.#onRefuse(waiter.priority)
           reject(rateBudgetExhausted(waiter.waitMs))
-        }, deadline - this.#clock()),
+        }),
       }
       queue.push(waiter)
       if (ticket !== undefined && priority === 'bulk') {
@@ -224,7 +224,7 @@ export class RateBudget {
    */
   observe (status: number, headers: IncomingHttpHeaders): void {
     if (status !== 429 && status !== 0) return
-    const now = this.#clock()
+    const now = this.#clock.now()
     let heard: Heard = { now, refused: false }
     if (status === 429) {
       const retryAfterMs = 1000 * retryAfter(headers)
@@ -240,10 +240,10 @@ export class RateBudget {
    * the process alive until its deadline (an asynchronous delivery's is a minute away).
    */
   close (): void {
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
     this.#timer = undefined
     for (const w of this.#queues.flatMap((q) => q.splice(0))) {
-      clearTimeout(w.timer)
+      w.timer.cancel()
       w.reject(new ApiError('SHUTTING_DOWN', 'the service is shutting down and the update was not sent; send it again', { retryAfter: 1 }))
     }
   }
@@ -252,7 +252,7 @@ export class RateBudget {
     return {
       ready: async (deadline) => {
         for (;;) {
-          const now = this.#clock()
+          const now = this.#clock.now()
           const wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.paused(now), now)
           if (wait <= 0) return
           await this.#waitOut(wait, deadline)
@@ -262,13 +262,13 @@ export class RateBudget {
         const id = ids[0]
         if (id === undefined) return
         for (;;) {
-          const now = this.#clock()
+          const now = this.#clock.now()
           // The shared log is asked even when this replica knows of no pause: another may have heard a 429.
           let wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.send(id, now), now)
           // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now.
-          if (wait <= 0 && this.#pauseUntil > this.#clock()) {
+          if (wait <= 0 && this.#pauseUntil > this.#clock.now()) {
             this.#log.release([id]).catch(() => {})
-            wait = this.#pauseUntil - this.#clock()
+            wait = this.#pauseUntil - this.#clock.now()
           }
           if (wait <= 0) {
             ids.shift()
@@ -297,13 +297,13 @@ export class RateBudget {
 
   /** Sleeps out a pause that ends before `deadline`; rejects RATE_BUDGET_EXHAUSTED when it does not. */
   async #waitOut (wait: number, deadline: number): Promise<void> {
-    if (this.#clock() + wait >= deadline) throw rateBudgetExhausted(wait)
-    await sleep(wait)
+    if (this.#clock.now() + wait >= deadline) throw rateBudgetExhausted(wait)
+    await this.#clock.sleep(wait)
   }
 
   async #ask (units: number, ahead: number, priority: Priority, deadline: number): Promise<Grant> {
     try {
-      const now = this.#clock()
+      const now = this.#clock.now()
       const grant = await this.#log.reserve({ now, units, ahead, live: priority === 'live', withinMs: deadline - now })
       this.#limit = grant.limit
       return grant
@@ -313,11 +313,11 @@ export class RateBudget {
   }
 
   #schedule (ms: number): void {
-    const at = this.#clock() + ms
+    const at = this.#clock.now() + ms
     if (this.#timer !== undefined && this.#timerAt <= at) return
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
     this.#timerAt = at
-    this.#timer = setTimeout(() => { void this.#pump() }, ms)
+    this.#timer = this.#clock.after(ms, () => { void this.#pump() })
   }
 
   /** Hands freed units to the waiting callers: live first, then in arrival order. */
@@ -336,7 +336,7 @@ export class RateBudget {
         } catch (err) {
           // The shared log is unreachable: nobody waiting can be served; they hear why now.
           for (const w of this.#queues.flatMap((q) => q.splice(0))) {
-            clearTimeout(w.timer)
+            w.timer.cancel()
             w.reject(err as ApiError)
           }
           return
@@ -347,9 +347,9 @@ export class RateBudget {
           if (at === -1) continue
           // The budget shrank while it waited (a 429 paused us and lowered it): told now, with
           // when budget returns, rather than at its deadline, as it would have been on arrival.
-          if (this.#clock() + grant.waitMs >= head.deadline) {
+          if (this.#clock.now() + grant.waitMs >= head.deadline) {
             head.queue.splice(at, 1)
-            clearTimeout(head.timer)
+            head.timer.cancel()
             this.#onRefuse(head.priority)
             head.reject(rateBudgetExhausted(grant.waitMs))
             continue
@@ -362,7 +362,7 @@ export class RateBudget {
           continue
         }
         head.queue.splice(at, 1)
-        clearTimeout(head.timer)
+        head.timer.cancel()
         head.resolve(grant.ids)
       }
     } finally {

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { Attributes } from '../attributes/body.js'
+import { systemClock, type Clock } from '../clock.js'
 
 /**
  * Read-your-writes. Genesys shows a write late (a read a moment after may still show the map
@@ -35,9 +36,9 @@ const OLDER_KEPT = 16
 export class Journal {
   readonly #store: JournalStore
   readonly #ttlMs: number
-  readonly #clock: () => number
+  readonly #clock: Clock
 
-  constructor (store: JournalStore, ttlMs: number, clock: () => number = Date.now) {
+  constructor (store: JournalStore, ttlMs: number, clock: Clock = systemClock) {
     this.#store = store
     this.#ttlMs = ttlMs
     this.#clock = clock
@@ -51,7 +52,7 @@ export class Journal {
     if (this.#ttlMs === 0) return { attributes: read, entries: new Map() }
     const entries = await this.#store.entries(conversationId, participantId)
     if (entries.size === 0) return { attributes: read, entries }
-    const now = this.#clock()
+    const now = this.#clock.now()
     let attributes = read
     const forget: string[] = []
     for (const [key, e] of entries) {
@@ -81,7 +82,7 @@ export class Journal {
     entries = new Map<string, Entry>()
   ): Promise<void> {
     if (this.#ttlMs === 0) return
-    const until = this.#clock() + this.#ttlMs
+    const until = this.#clock.now() + this.#ttlMs
     const next = new Map<string, Entry>()
     for (const [key, written] of Object.entries(changes)) {
       const prior = entries.get(key)

@@ -1,4 +1,5 @@
 import type { Attributes } from '../attributes/body.js'
+import type { Timer } from '../clock.js'
 import type { Ticket } from './budget.js'
 import type { Sequences } from './order.js'
 import type { Target, Update, WriteResult } from './ports.js'
@@ -8,7 +9,7 @@ import type { Traced } from './tracing.js'
 export interface Waiter extends Update {
   resolve: (r: WriteResult) => void
   reject: (e: unknown) => void
-  timer: NodeJS.Timeout
+  timer: Timer
   /** Its request's trace, when tracing is on. */
   traced?: Traced | undefined
 }

@@ -1,5 +1,4 @@
 import type { Clock } from '../clock.js'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Gauge } from 'prom-client'
@@ -91,10 +90,11 @@ export default fp<UpdatesPluginOptions>(
     const onRefresh = (ok: boolean) => metrics.tokenRefreshes.labels(ok ? 'ok' : 'failed').inc()
     const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock: clock.now, store, onRefresh })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
-    const policy = new RetryPolicy({ conflictRetries: g.conflictRetries })
+    const policy = new RetryPolicy({ conflictRetries: g.conflictRetries, clock })
     const tracing = traced ? new PipelineTracing(trace.getTracer('participant-data-gateway')) : undefined
     const budget = new RateBudget({
       ...g.rateLimit,
+      clock,
       log: redis && ((settings) => new RedisBudgetLog(redis, prefix, settings)),
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
@@ -102,16 +102,15 @@ export default fp<UpdatesPluginOptions>(
     })
     // The org's own limit, from Genesys's Limits API at start-up and hourly (one replica asks for
     // all through Redis), under GENESYS_RATE_LIMIT_PER_MINUTE when that is set.
-    const now = clock.now
     let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
     const orgLimit = new OrgLimit({
       configured: g.rateLimit.configured,
       ask: async () => {
-        await budget.take('bulk', now() + g.timeoutMs)
+        await budget.take('bulk', clock.now() + g.timeoutMs)
         return client.getTokenRateLimit()
       },
-      store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(now),
-      clock: now,
+      store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(clock),
+      clock,
       pollMs: g.rateLimit.windowMs,
       apply: (limit, source, why) => {
         budget.setLimit(limit)
@@ -132,7 +131,7 @@ export default fp<UpdatesPluginOptions>(
     // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
     const order = redis ? new RedisOrder(redis, prefix) : production ? undefined : new MemoryOrder()
     // Read-your-writes, shared by replicas (and kept over a restart) through Redis.
-    const journal = new Journal(redis ? new RedisJournalStore(redis, prefix) : new MemoryJournalStore(), g.propagationMs, clock.now)
+    const journal = new Journal(redis ? new RedisJournalStore(redis, prefix) : new MemoryJournalStore(), g.propagationMs, clock)
     const queue = new UpdateQueue(client, {
       order,
       journal,
@@ -140,18 +139,19 @@ export default fp<UpdatesPluginOptions>(
       refuseEnded: endedConversationWrites === 'refuse',
       policy,
       budget,
-      lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: lockLeaseMs }),
+      lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: lockLeaseMs, clock }),
       maxPerConversation: limits.maxPerConversation,
       maxTotal: limits.maxTotal,
       // A lost PATCH cannot outlive our own wait for its answer by much.
-      unknownOutcomePause: () => sleep(g.timeoutMs),
+      unknownOutcomePause: () => clock.sleep(g.timeoutMs),
       onRetry,
       onWrite: (coalesced) => metrics.batchSize.observe(coalesced),
       onUnordered: (conversationId, err) =>
         log.error({ conversationId, err: (err as Error).message }, 'a write landed but what it carried could not be recorded: a late read or an older asynchronous value could overwrite it'),
+      clock,
       tracing,
     })
-    const reader = new AttributeReader(client, { policy, budget, journal, onRetry })
+    const reader = new AttributeReader(client, { policy, budget, journal, onRetry, clock })
     app.decorate('tokens', tokens)
     app.decorate('updates', {
       submit: (conversationId, target, update) => queue.submit(conversationId, target, update),

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js'
 import { ApiError, outcomeUnknown, overloaded } from '../errors.js'
 import type { RateBudget } from './budget.js'
 import { toApiError } from './answer.js'
@@ -38,7 +39,7 @@ export interface QueueOptions {
   onUnordered?: (conversationId: string, err: unknown) => void
   /** Told of each successful write: how many callers' updates it carried. */
   onWrite?: (coalesced: number) => void
-  clock?: () => number
+  clock?: Clock
   /** Spans for the queue wait, the lock and each write; absent when tracing is off. */
   tracing?: PipelineTracing | undefined
 }
@@ -57,15 +58,17 @@ export class UpdateQueue {
   readonly #lanes = new Map<string, Lane>()
   readonly #opts: QueueOptions
   readonly #writer: Writer
-  readonly #clock: () => number
+  readonly #clock: Clock
   #callers = 0
   /** Set by close(): the time by which every caller must have been answered. */
   #closingBy: number | undefined
-  #idle: (() => void) | undefined
+  /** What close() answers once no caller is left: the same for every close() until then. */
+  #idle: Promise<void> | undefined
+  #wake: (() => void) | undefined
 
   constructor (upstream: Upstream, opts: QueueOptions) {
     this.#opts = opts
-    this.#clock = opts.clock ?? Date.now
+    this.#clock = opts.clock ?? systemClock
     this.#writer = new Writer(upstream, { mode: opts.mode ?? 'merge', refuseEnded: opts.refuseEnded ?? true, budget: opts.budget, order: opts.order, journal: opts.journal ?? new Journal(new MemoryJournalStore(), PROPAGATION_MS, this.#clock), clock: this.#clock, onUnordered: opts.onUnordered })
   }
 
@@ -80,7 +83,7 @@ export class UpdateQueue {
   }
 
   submit (conversationId: string, target: Target, update: Update): Promise<WriteResult> {
-    const at = this.#clock()
+    const at = this.#clock.now()
     const deadline = Math.min(update.deadline, this.#closingBy ?? Infinity)
     if (deadline <= at) return Promise.reject(this.#lateError(false))
     if (this.#callers >= this.#opts.maxTotal) return Promise.reject(overloaded(`${this.#callers} updates are waiting in all`))
@@ -102,7 +105,7 @@ export class UpdateQueue {
     const l = lane
     const b = batch
     const done = new Promise<WriteResult>((resolve, reject) => {
-      const timer = setTimeout(() => this.#answerLate(l, b, waiter), deadline - at)
+      const timer = this.#clock.after(deadline - at, () => this.#answerLate(l, b, waiter))
       const traced = this.#opts.tracing?.queued()
       const waiter: Waiter = { changes: update.changes, seqs: update.seqs, priority: update.priority, deadline, resolve, reject, timer, traced }
       b.waiters.add(waiter)
@@ -120,20 +123,22 @@ export class UpdateQueue {
    * sent to another instance at once) and resolve when none is left waiting.
    */
   close (by: number): Promise<void> {
-    this.#closingBy = by
+    this.#closingBy = Math.min(by, this.#closingBy ?? by)
     for (const lane of this.#lanes.values()) {
       if (lane.current !== undefined) this.#hurry(lane, lane.current, by)
       for (const batch of lane.batches.values()) this.#hurry(lane, batch, by)
     }
-    return this.#callers === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve))
+    if (this.#callers === 0) return Promise.resolve()
+    this.#idle ??= new Promise((resolve) => (this.#wake = resolve))
+    return this.#idle
   }
 
   #hurry (lane: Lane, batch: Batch, by: number): void {
     for (const w of batch.waiters) {
       if (w.deadline <= by) continue
-      clearTimeout(w.timer)
+      w.timer.cancel()
       w.deadline = by
-      w.timer = setTimeout(() => this.#answerLate(lane, batch, w), Math.max(0, by - this.#clock()))
+      w.timer = this.#clock.after(by - this.#clock.now(), () => this.#answerLate(lane, batch, w))
     }
   }
 
@@ -154,11 +159,13 @@ export class UpdateQueue {
 
   /** Takes a caller off the books; whoever calls this settles the caller's promise. */
   #remove (lane: Lane, batch: Batch, waiter: Waiter): void {
-    clearTimeout(waiter.timer)
+    waiter.timer.cancel()
     this.#opts.tracing?.dequeued(waiter.traced)
     batch.waiters.delete(waiter)
     lane.callers--
-    if (--this.#callers === 0) this.#idle?.()
+    if (--this.#callers > 0) return
+    this.#wake?.()
+    this.#idle = this.#wake = undefined
   }
 
   async #drain (conversationId: string, lane: Lane): Promise<void> {
@@ -169,11 +176,10 @@ export class UpdateQueue {
       lane.batches.delete(batch.key)
       lane.current = batch
       let settled = false
-      let lease: Lease | undefined
-      const run = async () => {
-        if (batch.waiters.size > 0) lease = await this.#lock(conversationId, batch)
-        return await this.#write(conversationId, lane, batch, lease)
-      }
+      // Taken by the write once it has its units (write.ts), and kept across its retries.
+      let lease: Promise<Lease | undefined> | undefined
+      const lock = () => (lease ??= this.#lock(conversationId, batch))
+      const run = () => this.#write(conversationId, lane, batch, lock)
       try {
         const { tracing } = this.#opts
         const result = await (tracing === undefined ? run() : tracing.write(conversationId, batch.waiters, run))
@@ -195,13 +201,13 @@ export class UpdateQueue {
       // The lane (and the lock) stay held during the pause, so newcomers queue behind it too;
       // during shutdown they are answered SHUTTING_DOWN meanwhile, which is true.
       if (batch.mayHaveLanded && !settled) await this.#opts.unknownOutcomePause()
-      await lease?.release()
+      await (await lease?.catch(() => undefined))?.release()
     }
     this.#lanes.delete(conversationId)
   }
 
   /** The conversation's lock across replicas, when there are several. */
-  #lock (conversationId: string, batch: Batch): Promise<Lease> | undefined {
+  async #lock (conversationId: string, batch: Batch): Promise<Lease | undefined> {
     const { lock, tracing } = this.#opts
     if (lock === undefined) return undefined
     const acquire = () => lock.acquire(conversationId, deadlineOf(batch))
@@ -212,13 +218,13 @@ export class UpdateQueue {
    * The batch's write, retried as the policy says. Undefined when every caller of the batch was
    * answered (by its deadline) before the write could be confirmed.
    */
-  #write (conversationId: string, lane: Lane, batch: Batch, lease: Lease | undefined): Promise<WriteResult | undefined> {
+  #write (conversationId: string, lane: Lane, batch: Batch, lock: () => Promise<Lease | undefined>): Promise<WriteResult | undefined> {
     const answerLate = (w: Waiter) => this.#answerLate(lane, batch, w)
     return withRetries(
       this.#opts.policy,
       () => deadlineOf(batch),
       () => batch.waiters.size === 0,
-      () => this.#writer.attempt(conversationId, lane, batch, lease, answerLate),
+      () => this.#writer.attempt(conversationId, lane, batch, lock, answerLate),
       this.#opts.onRetry
     )
   }

@@ -1,4 +1,5 @@
 import type { Attributes } from '../attributes/body.js'
+import { systemClock, type Clock, type Timer } from '../clock.js'
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
 import type { Conversation } from '../genesys/client.js'
 import type { RateBudget } from './budget.js'
@@ -14,7 +15,7 @@ export interface ReaderOptions {
   journal?: Journal | undefined
   budget: RateBudget
   onRetry?: ((retry: Retry) => void) | undefined
-  clock?: (() => number) | undefined
+  clock?: Clock | undefined
 }
 
 /**
@@ -25,13 +26,13 @@ export interface ReaderOptions {
 export class AttributeReader {
   readonly #upstream: Upstream
   readonly #opts: ReaderOptions
-  readonly #clock: () => number
+  readonly #clock: Clock
   readonly #journal: Journal
 
   constructor (upstream: Upstream, opts: ReaderOptions) {
     this.#upstream = upstream
     this.#opts = opts
-    this.#clock = opts.clock ?? Date.now
+    this.#clock = opts.clock ?? systemClock
     this.#journal = opts.journal ?? new Journal(new MemoryJournalStore(), PROPAGATION_MS, this.#clock)
   }
 
@@ -75,10 +76,10 @@ export class AttributeReader {
       },
       onRetry
     ) as Promise<Conversation>
-    let timer: NodeJS.Timeout | undefined
+    let timer: Timer | undefined
     const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')), urgency.deadline - this.#clock())
+      timer = this.#clock.after(urgency.deadline - this.#clock.now(), () => reject(new ApiError('DEADLINE_EXCEEDED', 'the deadline passed before Genesys Cloud answered the read')))
     })
-    return Promise.race([attempt.catch((err: unknown) => Promise.reject(toApiError(err))), late]).finally(() => clearTimeout(timer))
+    return Promise.race([attempt.catch((err: unknown) => Promise.reject(toApiError(err))), late]).finally(() => timer?.cancel())
   }
 }

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+import { systemClock, type Clock } from '../clock.js'
 import { CATALOGUE, type ApiError, type ErrorCode } from '../errors.js'
 import { UpstreamError, type Retryable } from '../genesys/upstream-error.js'
 import { toApiError } from './answer.js'
@@ -11,7 +11,8 @@ export interface RetryPolicyOptions {
   /** First pause; it doubles with each failure up to maxDelayMs, and each is jittered ±50%. */
   baseDelayMs?: number
   maxDelayMs?: number
-  clock?: () => number
+  /** For now, and for the pauses withRetries takes. */
+  clock?: Clock
   random?: () => number
 }
 
@@ -61,11 +62,11 @@ export interface Retry {
  * prompt, truthful failure than by an answer that arrives after its Data Action gave up.
  */
 export class RetryPolicy {
+  readonly clock: Clock
   readonly #conflictRetries: number
   readonly #maxAttempts: number
   readonly #base: number
   readonly #max: number
-  readonly #clock: () => number
   readonly #random: () => number
 
   constructor (opts: RetryPolicyOptions) {
@@ -73,7 +74,7 @@ export class RetryPolicy {
     this.#maxAttempts = opts.maxAttempts ?? 8
     this.#base = opts.baseDelayMs ?? 50
     this.#max = opts.maxDelayMs ?? 2000
-    this.#clock = opts.clock ?? Date.now
+    this.clock = opts.clock ?? systemClock
     this.#random = opts.random ?? Math.random
   }
 
@@ -91,7 +92,7 @@ export class RetryPolicy {
         if (cause === 'conflict' && ++conflicts > this.#conflictRetries) return undefined
         if (cause === 'token' && ++tokens > 1) return undefined
         const delayMs = backoff({ baseMs: this.#base, maxMs: this.#max, random: this.#random }, attempts, cause === 'rate_limited' ? err.retryAfter : 0)
-        if (this.#clock() + delayMs >= deadline) return undefined
+        if (this.clock.now() + delayMs >= deadline) return undefined
         attempts++
         return { cause, delayMs }
       },
@@ -124,7 +125,7 @@ export async function withRetries<T> (
       const retry = retries.after(err, deadline())
       if (retry === undefined) throw err
       onRetry?.(retry)
-      await sleep(retry.delayMs)
+      await policy.clock.sleep(retry.delayMs)
     }
   }
 }

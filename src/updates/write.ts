@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
+import type { Clock } from '../clock.js'
 import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
 import type { Priority, RateBudget, Reservation } from './budget.js'
@@ -41,7 +41,7 @@ export interface WriterOptions {
   order?: Order | undefined
   /** What this gateway wrote lately, so that a late read is not written back over it. */
   journal: Journal
-  clock: () => number
+  clock: Clock
   /** Refuse a write to a conversation found ended (ENDED_CONVERSATION_WRITES=refuse); only a read can find it. */
   refuseEnded: boolean
   /** A write's order record could not be stored: a late, older value could now overwrite what it wrote. */
@@ -74,7 +74,7 @@ export class Writer {
     conversationId: string,
     lane: Lane,
     batch: Batch,
-    lease: Lease | undefined,
+    lock: () => Promise<Lease | undefined>,
     answerLate: (w: Waiter) => void
   ): Promise<WriteResult | undefined> {
     // patch mode (or an exact write): a known participant is written without reading it first.
@@ -83,6 +83,9 @@ export class Writer {
     const reservation = await this.#reserve(lane, batch, reads ? 2 : 1)
     if (reservation === undefined) return undefined
     try {
+      // Units first, then the conversation's lock: a write waiting for budget would otherwise keep
+      // the conversation from every other replica all that time, while they poll for it.
+      const lease = await lock()
       return await this.#attempt(conversationId, batch, lease, answerLate, reads, reservation)
     } finally {
       reservation.release()
@@ -112,12 +115,12 @@ export class Writer {
     if (preparing !== undefined) await preparing
     // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.
     await reservation.ready(deadlineOf(batch) - SEND_WINDOW_MS)
-    if (mode === 'merge' && seen !== undefined && clock() - seen.at > REREAD_AFTER_MS && (await this.#spareUnit(batch))) {
+    if (mode === 'merge' && seen !== undefined && clock.now() - seen.at > REREAD_AFTER_MS && (await this.#spareUnit(batch))) {
       ;({ participant, seen } = await this.#read(conversationId, batch))
       if (batch.waiters.size === 0) return undefined
     }
     if (!batch.mayHaveLanded) {
-      for (const w of batch.waiters) if (w.deadline - clock() < SEND_WINDOW_MS) answerLate(w)
+      for (const w of batch.waiters) if (w.deadline - clock.now() < SEND_WINDOW_MS) answerLate(w)
       if (batch.waiters.size === 0) return undefined
       // Built from the callers still waiting, at the moment of sending; once a PATCH may have
       // landed, its changes stay in every later attempt.
@@ -140,7 +143,7 @@ export class Writer {
     }
     // The PATCH's unit is dated now that it is really sent. A pause that began since ready() (a
     // race of a few ms) refuses rather than waits: the changes were built for now.
-    await reservation.send(clock())
+    await reservation.send(clock.now())
     batch.sending = true
     batch.attempts++
     try {
@@ -169,13 +172,13 @@ export class Writer {
    */
   #spareUnit (batch: Batch): Promise<boolean> {
     const { budget, clock } = this.#opts
-    return budget.take(hasLive(batch) ? 'live' : 'bulk', Math.min(deadlineOf(batch) - SEND_WINDOW_MS, clock() + SEND_WINDOW_MS)).then(() => true, () => false)
+    return budget.take(hasLive(batch) ? 'live' : 'bulk', Math.min(deadlineOf(batch) - SEND_WINDOW_MS, clock.now() + SEND_WINDOW_MS)).then(() => true, () => false)
   }
 
   /** The conversation, its participant for this batch, and that participant's map as corrected by the journal. */
   async #read (conversationId: string, batch: Batch): Promise<{ participant: ChosenParticipant; seen: Seen }> {
     const conversation = await this.#upstream.getConversation(conversationId)
-    const at = this.#opts.clock()
+    const at = this.#opts.clock.now()
     if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
     const participant = chooseParticipant(conversation, batch.target, true)
     if (this.#opts.mode === 'patch') return { participant, seen: { at, attributes: participant.attributes ?? {}, entries: undefined } }
@@ -192,7 +195,7 @@ export class Writer {
         return await record()
       } catch (err) {
         if (attempt >= RECORD_ATTEMPTS || lease?.held === false) return this.#opts.onUnordered?.(conversationId, err)
-        await sleep(backoff({ baseMs: 20, maxMs: 40, random: Math.random }, attempt))
+        await this.#opts.clock.sleep(backoff({ baseMs: 20, maxMs: 40, random: Math.random }, attempt))
       }
     }
   }

@@ -1,13 +1,15 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource, type ReadingStore } from '../../src/genesys/org-limit.js'
+import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource, type Reading, type ReadingStore } from '../../src/genesys/org-limit.js'
+import { FakeClock } from '../helpers/clock.js'
 import { startRedis } from '../helpers/redis.js'
 import { id } from '../helpers/stack.js'
+import { until } from '../helpers/until.js'
 
 // The org's limit from the Limits API: what the budget spends by, and where that came from.
 
 function setup (configured: number | undefined, answers: Array<number | undefined | Error>, store?: ReadingStore) {
-  let now = 1_000_000
+  const clock = new FakeClock()
   const applied: Array<[number, LimitSource]> = []
   const whys: string[] = []
   let asked = 0
@@ -19,15 +21,15 @@ function setup (configured: number | undefined, answers: Array<number | undefine
       if (next instanceof Error) throw next
       return next
     },
-    store: store ?? new MemoryReadingStore(() => now),
-    clock: () => now,
+    store: store ?? new MemoryReadingStore(clock),
+    clock,
     pollMs: 60_000,
     apply: (limit, source, why) => {
       applied.push([limit, source])
       whys.push(why)
     },
   })
-  return { org, applied, whys, asked: () => asked, pass: (ms: number) => (now += ms) }
+  return { org, applied, whys, asked: () => asked, pass: (ms: number) => clock.advance(ms), clock }
 }
 
 t.test('unset: the org says 600, and 600 it is; an hour later it is asked again', async (t) => {
@@ -37,7 +39,7 @@ t.test('unset: the org says 600, and 600 it is; an hour later it is asked again'
   t.same(s.applied, [[600, 'org']])
   await s.org.check()
   t.equal(s.asked(), 1, 'not asked again within the hour')
-  s.pass(3_600_000)
+  await s.pass(3_600_000)
   await s.org.check()
   t.same(s.applied, [[600, 'org'], [60, 'org']], 'the org lowered it')
 })
@@ -58,10 +60,10 @@ t.test('refused or unreadable: the configured value, or 300, and why; asked agai
   await s.org.check()
   t.same(s.applied, [[300, 'default']])
   t.match(s.whys[0], /the Limits API could not be read \(HTTP 403\): spending Genesys's default, 300 a minute/)
-  s.pass(60_000)
+  await s.pass(60_000)
   await s.org.check()
   t.equal(s.asked(), 1, 'not at once')
-  s.pass(5 * 60_000)
+  await s.pass(5 * 60_000)
   await s.org.check()
   t.same(s.applied.at(-1), [450, 'org'])
 })
@@ -78,4 +80,24 @@ t.test('replicas sharing Redis: one asks, both use its answer', async (t) => {
   await Promise.all([a.org.check(), b.org.check()])
   t.equal(a.asked() + b.asked(), 1, 'asked once between them')
   t.same(a.applied.at(-1), b.applied.at(-1))
+})
+
+t.test('started, it looks at the store every pollMs, so a reading another replica made is used within one; closed, it stops', async (t) => {
+  let reading: Reading | undefined = { value: 600, at: 0 }
+  // Another replica asks: this one never wins the claim, and uses whatever the store holds.
+  const s = setup(undefined, [], { get: async () => reading, claim: async () => false, set: async () => {} })
+  await s.org.start()
+  t.teardown(() => s.org.close())
+  t.same(s.applied, [[600, 'org']])
+  reading = { value: 900, at: s.clock.now() }
+  await s.pass(59_999)
+  t.equal(s.applied.length, 1, 'not looked at again before pollMs')
+  await s.pass(1)
+  await until(() => s.applied.length, (n) => n === 2, { what: 'the new reading applied', withinMs: 2000 })
+  t.same(s.applied.at(-1), [900, 'org'])
+  s.org.close()
+  reading = { value: 1200, at: s.clock.now() }
+  await s.pass(120_000)
+  t.equal(s.applied.length, 2, 'closed: no more looks')
+  t.equal(s.clock.pending, 0, 'and no timer left')
 })

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import tap from 'tap'
 import { MemoryBudgetLog, type Ask, type BudgetLog, type Heard, type LogSettings } from '../../src/updates/budget-log.js'
-import { RedisBudgetLog } from '../../src/updates/budget-redis.js'
+import { budgetKeys, RedisBudgetLog } from '../../src/updates/budget-redis.js'
 import { startRedis } from '../helpers/redis.js'
 
 const t = tap
@@ -249,5 +249,36 @@ t.test('redis', async (t) => {
     t.ok(waitMs > 1000 && waitMs <= 2000, `b waits out the 2 s a was told, not 20 minutes or none (${waitMs} ms)`)
     const { pausedMs } = await a.standing(0)
     t.ok(pausedMs > 1000 && pausedMs <= 2000, `and the pause a reports is the same (${pausedMs} ms)`)
+  })
+
+  t.test('redis: a script ioredis sends again after a reconnect counts once', async (t) => {
+    // autoResendUnfulfilledCommands: a command whose answer the broken connection lost is sent
+    // again on the new one, and runs twice. This client runs every script twice, as then.
+    const client = await connect()
+    const twice = new Proxy(client, {
+      get (target, prop) {
+        if (prop === 'evalsha' || prop === 'eval') {
+          const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
+          return async (...args: unknown[]) => {
+            await run(...args)
+            return run(...args)
+          }
+        }
+        const v = Reflect.get(target, prop, target) as unknown
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+    const four = { ...settings, requests: 4 }
+    const resent = new RedisBudgetLog(twice, 'resent:', four, given)
+    const other = new RedisBudgetLog(client, 'resent:', four, given)
+    const keys = budgetKeys('resent:')
+    const held = await resent.reserve(ask(1, 2))
+    t.equal(held.ids.length, 2, 'granted')
+    t.equal(await client.zcard(keys.units), 2, 'two units in the log, not four')
+    t.equal((await other.reserve(ask(2, 2))).ids.length, 2, 'the other two are there for the next caller')
+    for (const id of held.ids) t.equal(await resent.send(id, 3), 0, 'sent (twice: the same unit)')
+    t.equal(await client.zcard(keys.sent), 2, 'two requests sent')
+    await resent.heard({ now: 4, refused: false })
+    t.equal(await client.zcard(keys.unproven), 1, 'one unanswered request, counted once')
   })
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { Journal, MemoryJournalStore, type JournalStore } from '../../src/updates/journal.js'
 import { RedisJournalStore } from '../../src/updates/journal-redis.js'
+import { FakeClock } from '../helpers/clock.js'
 import { startRedis } from '../helpers/redis.js'
 import { id, type Teardown } from '../helpers/stack.js'
 
@@ -18,8 +19,8 @@ async function stores (t: Teardown): Promise<Array<[string, () => JournalStore]>
 t.test('the rule, over each store', async (t) => {
   for (const [name, store] of await stores(t)) {
     t.test(name, async (t) => {
-      let now = 1_000_000
-      const journal = new Journal(store(), 15_000, () => now)
+      const clock = new FakeClock()
+      const journal = new Journal(store(), 15_000, clock)
       const shown = async (read: Record<string, string>) => (await journal.correct('c', 'p', read)).attributes
 
       // tier: silver → gold → platinum, each written over the corrected read.
@@ -40,12 +41,12 @@ t.test('the rule, over each store', async (t) => {
       // Patch mode does not read: any value but ours is taken as late, for the window.
       await journal.wrote('c', 'p', { k: 'ours' }, undefined)
       t.same(await shown({ k: 'anything' }), { k: 'ours' })
-      now += 15_000
+      await clock.advance(15_000)
       t.same(await shown({ k: 'anything' }), { k: 'anything' }, 'after the window, reads are trusted again')
 
       await journal.wrote('c', 'p', { same: 'v' }, { same: 'v' })
       t.same(await shown({ same: 'old' }), { same: 'old' }, 'a write that changed nothing leaves nothing to hide')
-      t.same(await new Journal(store(), 0, () => now).correct('c', 'p', { tier: 'silver' }), { attributes: { tier: 'silver' }, entries: new Map() }, 'GENESYS_PROPAGATION_MS=0 trusts reads')
+      t.same(await new Journal(store(), 0, clock).correct('c', 'p', { tier: 'silver' }), { attributes: { tier: 'silver' }, entries: new Map() }, 'GENESYS_PROPAGATION_MS=0 trusts reads')
     })
   }
 })

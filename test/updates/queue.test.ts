@@ -4,22 +4,32 @@ import { ApiError } from '../../src/errors.js'
 import type { Conversation } from '../../src/genesys/client.js'
 import { RateBudget } from '../../src/updates/budget.js'
 import { UpstreamError, type UpstreamErrorInit } from '../../src/genesys/upstream-error.js'
-import type { Update, Upstream } from '../../src/updates/ports.js'
+import type { ConversationLock, Update, Upstream } from '../../src/updates/ports.js'
 import { UpdateQueue, type QueueOptions } from '../../src/updates/queue.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
+import { SEND_WINDOW_MS } from '../../src/updates/write.js'
+import { FakeClock } from '../helpers/clock.js'
+import { until } from '../helpers/until.js'
+
+// Every queue here runs on a FakeClock shared with its budget and retry policy: deadlines,
+// backoff and windows pass when a test steps them, and a test waits for states, not for time.
 
 const noPause = async () => {}
 
 /** A failed PATCH as the Genesys client reports it. */
 const failed = (message: string, init: Partial<UpstreamErrorInit>) => new UpstreamError(message, { operation: 'patchAttributes', kind: 'answer', sent: true, ...init })
 
+/** The time every queue, budget and policy of this file goes by. */
+const clock = new FakeClock()
+
 /** No waiting of its own: retries at once, a budget that never runs short. */
 const queueOptions = (conflictRetries = 0): QueueOptions => ({
-  policy: new RetryPolicy({ conflictRetries, baseDelayMs: 0 }),
-  budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+  policy: new RetryPolicy({ conflictRetries, baseDelayMs: 0, clock }),
+  budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000, clock }),
   maxPerConversation: 1000,
   maxTotal: 10_000,
   unknownOutcomePause: noPause,
+  clock,
 })
 
 function queue (upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetries?: number } = {}) {
@@ -27,7 +37,7 @@ function queue (upstream: Upstream, opts: Partial<QueueOptions> & { conflictRetr
 }
 
 /** An update with a long deadline unless told otherwise. */
-const u = (changes: Attributes, deadlineInMs = 60_000): Update => ({ changes, deadline: Date.now() + deadlineInMs, priority: 'live' })
+const u = (changes: Attributes, deadlineInMs = 60_000): Update => ({ changes, deadline: clock.now() + deadlineInMs, priority: 'live' })
 
 /** An in-memory Genesys with a gate on each call, so a test decides when each one finishes. */
 function fakeUpstream () {
@@ -56,8 +66,12 @@ function fakeUpstream () {
       state.set(`${cid}/${pid}`, { ...attributes })
     },
   }
-  // Releases the calls waiting now. (A millisecond, not setImmediate: retries wait on timers.)
-  const tick = () => new Promise((resolve) => setTimeout(resolve, 1))
+  // Lets what is under way run: promises settle, and timers due now (a retry at once) fire. The
+  // fake clock does not move.
+  const tick = async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    await clock.advance(0)
+  }
   const settleOnce = async () => {
     await tick()
     for (const open of gates.splice(0)) open()
@@ -80,6 +94,8 @@ function fakeUpstream () {
     log,
     settle,
     settleOnce,
+    /** Calls held at their gate now. */
+    held: () => gates.length,
     peak: () => peak,
     get open () {
       return open
@@ -189,20 +205,33 @@ t.test('a 409 re-reads and merges what is there now', async (t) => {
   t.equal(f.log.filter((l) => l.startsWith('get')).length, 2, 'read again after the 409')
 })
 
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const outcome = (p: Promise<unknown>) =>
   p.then(
     () => 'ok',
     (e: ApiError) => e.code
   )
 
+/** A promise's outcome as it stands now: 'waiting' until it settles. */
+function watch (p: Promise<unknown>): () => string {
+  let seen = 'waiting'
+  void outcome(p).then((v) => (seen = v))
+  return () => seen
+}
+
+/** Waits until the fake Genesys stands where `look` says, so that the clock is stepped at a known point. */
+const heldAt = (what: string, look: () => boolean) => until(look, Boolean, { what, withinMs: 5000 })
+
 t.test('an update still queued at its deadline is withdrawn: 504, and never written', async (t) => {
   const f = fakeUpstream()
   const q = queue(f.upstream)
   const first = q.submit('c', { participantId: 'p' }, u({ a: '1' })) // holds the lane until the test lets it go
-  const late = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' }, 30)))
+  const late = watch(q.submit('c', { participantId: 'p' }, u({ b: '1' }, 30)))
   const patient = q.submit('c', { participantId: 'p' }, u({ c: '1' }))
-  t.equal(await late, 'DEADLINE_EXCEEDED', 'answered at its deadline, while the lane was still busy')
+  await clock.advance(29)
+  t.equal(late(), 'waiting', 'not before its deadline')
+  await clock.advance(1)
+  await until(late, (s) => s !== 'waiting', { what: 'the late caller answered' })
+  t.equal(late(), 'DEADLINE_EXCEEDED', 'answered at its deadline, while the lane was still busy')
   t.equal(q.callers, 2)
   await f.settle()
   await first
@@ -214,12 +243,14 @@ t.test('an update whose write is on the wire at its deadline is answered UPSTREA
   const f = fakeUpstream()
   const q = queue(f.upstream)
   const holder = q.submit('c', { participantId: 'p' }, u({ x: '1' }))
-  const short = outcome(q.submit('c', { participantId: 'p' }, u({ a: '1' }, 150)))
+  const short = watch(q.submit('c', { participantId: 'p' }, u({ a: '1' }, 150)))
   const long = q.submit('c', { participantId: 'p' }, u({ b: '1' }))
   for (let i = 0; i < 3; i++) await f.settleOnce() // the holder's read and write, then the batch's read
-  await wait(5)
-  t.equal(f.log.at(-1), 'patch c/p x,a,b', 'the write carrying both is out')
-  t.equal(await short, 'UPSTREAM_OUTCOME_UNKNOWN', 'the short one cannot be told either way')
+  await heldAt('the write carrying both held on the wire', () => f.log.at(-1) === 'patch c/p x,a,b' && f.held() === 1)
+  t.equal(short(), 'waiting', 'its deadline has not come')
+  await clock.advance(150)
+  await until(short, (s) => s !== 'waiting', { what: 'the short caller answered' })
+  t.equal(short(), 'UPSTREAM_OUTCOME_UNKNOWN', 'the short one cannot be told either way')
   await f.settle()
   await holder
   t.same((await long).attributes, { x: '1', a: '1', b: '1' }, 'the long one hears that it landed')
@@ -290,19 +321,21 @@ t.test('close: writes on the wire finish, queued updates are answered SHUTTING_D
   const inFlight = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
   const queued = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' })))
   await f.settleOnce() // the read
-  await wait(5) // the write is now out
-  t.match(f.log.at(-1), /^patch/)
-  const closed = q.close(Date.now() + 50)
+  await heldAt('the write on the wire', () => f.log.at(-1)?.startsWith('patch') === true && f.held() === 1)
+  const closed = watch(q.close(clock.now() + 50))
+  const closedAgain = watch(q.close(clock.now() + 50)) // a second signal, say
   const late = outcome(q.submit('c', { participantId: 'p' }, u({ c: '1' })))
   await f.settleOnce() // the write is answered; the queued batch's read is held
   t.same((await inFlight).attributes, { a: '1' }, 'the write on the wire finished and was answered')
+  await clock.advance(50)
   t.equal(await queued, 'SHUTTING_DOWN', 'the queued one, at the limit, so it can go to another instance')
   t.equal(await late, 'SHUTTING_DOWN', 'as is one that arrived during shutdown')
-  await closed
+  await until(() => [closed(), closedAgain()], ([a, b]) => a !== 'waiting' && b !== 'waiting', { what: 'both closes resolved', withinMs: 2000 })
+  t.same([closed(), closedAgain()], ['ok', 'ok'], 'every close() resolves, not only the last')
   t.equal(q.callers, 0)
   await f.settle()
   t.same(f.log.filter((l) => l.startsWith('patch')), ['patch c/p a'], 'and neither was ever sent')
-  await q.close(Date.now())
+  await q.close(clock.now())
   t.pass('closing an idle queue resolves at once')
 })
 
@@ -317,6 +350,8 @@ t.test('a caller whose deadline passes during its batch\'s read is left out of t
   await f.settleOnce() // holder's read
   await f.settleOnce() // holder's write; the {long, short} batch's read is then held
   await holder
+  await heldAt("the batch's read held", () => f.log.length === 3 && f.held() === 1)
+  await clock.advance(150)
   t.equal(await short, 'DEADLINE_EXCEEDED')
   await f.settle()
   await long
@@ -331,14 +366,16 @@ t.test('a caller whose deadline passes while a possibly-landed write is retried 
     await patch(cid, pid, attrs)
     if (lost.shift()) throw failed('socket hang up', { kind: 'network' })
   }
-  const q = new UpdateQueue(f.upstream, { ...queueOptions(), policy: new RetryPolicy({ conflictRetries: 0, baseDelayMs: 300, random: () => 0.5 }) })
+  const q = new UpdateQueue(f.upstream, { ...queueOptions(), policy: new RetryPolicy({ conflictRetries: 0, baseDelayMs: 300, random: () => 0.5, clock }) })
   const holder = q.submit('c', { participantId: 'p' }, u({ h: '1' }))
   const a = q.submit('c', { participantId: 'p' }, u({ a: '1' }))
   const b = outcome(q.submit('c', { participantId: 'p' }, u({ b: '1' }, 250)))
   for (let i = 0; i < 4; i++) await f.settleOnce() // the holder's read and write, then the {a, b} read and lost write
   await holder
+  await heldAt('the lost write answered, the retry waiting out its backoff', () => f.log.length === 4 && f.held() === 0)
+  await clock.advance(250)
   const code = await b // expires during the backoff
-  await wait(400) // the backoff ends; the retry reads and writes again
+  await clock.advance(50) // the backoff (300 ms) ends; the retry reads and writes again
   await f.settle()
   await a
   t.equal(f.state.get('c/p')?.b, '1', 'b is in Genesys')
@@ -349,34 +386,72 @@ t.test('a write is not sent with less than a moment left: its callers hear "not 
   const f = fakeUpstream()
   const q = queue(f.upstream)
   const holder = q.submit('c', { participantId: 'p' }, u({ h: '1' }))
-  const late = outcome(q.submit('c', { participantId: 'p' }, u({ late: '1' }, 160)))
+  const deadline = clock.now() + 1000
+  const late = watch(q.submit('c', { participantId: 'p' }, u({ late: '1' }, 1000)))
   await f.settleOnce() // holder's read
   await f.settleOnce() // holder's write; the next batch's read is held
   await holder
-  await wait(80) // its read answers with less than 100 ms to go
+  await heldAt("the next batch's read held", () => f.log.length === 3 && f.held() === 1)
+  await clock.advance(1000 - SEND_WINDOW_MS / 2) // its read answers with less than the send window to go
   await f.settleOnce()
-  t.equal(await late, 'DEADLINE_EXCEEDED')
+  // The clock stands still: the caller's own deadline cannot be what answers it, only the send window.
+  await until(late, (s) => s !== 'waiting', { what: 'the late caller answered', withinMs: 2000 })
+  t.equal(late(), 'DEADLINE_EXCEEDED')
+  t.ok(clock.now() < deadline, 'before its deadline')
   t.same(f.log.filter((l) => l.startsWith('patch')), ['patch c/p h'], 'and its write never went out')
 })
 
 t.test('a live update queued behind a bulk write of the same conversation lends it live priority', async (t) => {
-  const budget = new RateBudget({ requests: 60, windowMs: 1800 }) // 6 units per 200 ms slice
+  const budget = new RateBudget({ requests: 60, windowMs: 1800, clock }) // 6 units per 200 ms slice
   const f = fakeUpstream()
   const q = new UpdateQueue(f.upstream, { ...queueOptions(), budget })
   f.open = true
   const stream: Array<Promise<string>> = []
   let n = 0
   // Live traffic on other conversations, a little over the budget, for 2.5 s.
-  const timer = setInterval(() => {
-    for (let i = 0; i < 4; i++) stream.push(outcome(q.submit(`other${n++}`, { participantId: 'p' }, { changes: { a: '1' }, deadline: Date.now() + 3000, priority: 'live' })))
-  }, 200)
-  await wait(300)
-  const crm = outcome(q.submit('C', { participantId: 'p' }, { changes: { crm: '1' }, deadline: Date.now() + 5000, priority: 'bulk' }))
-  await wait(5)
-  const flowC = outcome(q.submit('C', { participantId: 'p2' }, { changes: { flow: '1' }, deadline: Date.now() + 1600, priority: 'live' }))
-  const flowD = outcome(q.submit('D', { participantId: 'p' }, { changes: { flow: '1' }, deadline: Date.now() + 1600, priority: 'live' }))
-  t.equal(await flowD, 'ok')
-  t.equal(await flowC, 'ok', 'the flow behind the CRM write is served like the other')
-  clearInterval(timer)
+  const traffic = clock.every(200, () => {
+    for (let i = 0; i < 4; i++) stream.push(outcome(q.submit(`other${n++}`, { participantId: 'p' }, { changes: { a: '1' }, deadline: clock.now() + 3000, priority: 'live' })))
+  })
+  await clock.advance(300)
+  const crm = outcome(q.submit('C', { participantId: 'p' }, { changes: { crm: '1' }, deadline: clock.now() + 5000, priority: 'bulk' }))
+  await clock.advance(5)
+  const flowC = watch(q.submit('C', { participantId: 'p2' }, { changes: { flow: '1' }, deadline: clock.now() + 1600, priority: 'live' }))
+  const flowD = watch(q.submit('D', { participantId: 'p' }, { changes: { flow: '1' }, deadline: clock.now() + 1600, priority: 'live' }))
+  for (let i = 0; i < 170 && (flowC() === 'waiting' || flowD() === 'waiting'); i++) await clock.advance(10)
+  t.equal(flowD(), 'ok')
+  t.equal(flowC(), 'ok', 'the flow behind the CRM write is served like the other')
+  traffic.cancel()
+  await clock.advance(5000)
   await Promise.all([crm, ...stream])
+})
+
+t.test("a write waiting for the budget does not hold the conversation's lock meanwhile", async (t) => {
+  // Other replicas poll for a held lock: one waiting for units would keep them all waiting.
+  let waits = 0
+  const budget = new RateBudget({ requests: 2, windowMs: 60_000, clock, onWait: () => waits++ })
+  await budget.reserve('live', clock.now() + 1000, 2) // the window is full for a minute (and 1 s of margin)
+  const holders: string[] = []
+  let patchedHolding = false
+  const lock: ConversationLock = {
+    acquire: async (conversationId) => {
+      holders.push(conversationId)
+      return { held: true, release: async () => { holders.splice(holders.indexOf(conversationId), 1) } }
+    },
+  }
+  const f = fakeUpstream()
+  f.open = true
+  const patch = f.upstream.patchParticipantAttributes
+  f.upstream.patchParticipantAttributes = async (cid, pid, attrs) => {
+    patchedHolding = holders.includes(cid)
+    return patch(cid, pid, attrs)
+  }
+  const q = new UpdateQueue(f.upstream, { ...queueOptions(), budget, lock })
+  const write = watch(q.submit('c', { participantId: 'p' }, u({ a: '1' }, 120_000)))
+  await until(() => waits, (n) => n > 0, { what: 'the write waiting for units' })
+  t.same(holders, [], 'the lock is not held while the write waits for units')
+  await clock.advance(61_000)
+  await until(write, (s) => s !== 'waiting', { what: 'the write answered' })
+  t.equal(write(), 'ok')
+  t.ok(patchedHolding, 'the PATCH went out under the lock')
+  t.same(holders, [], 'released after')
 })

@@ -5,12 +5,13 @@ import type { Upstream } from '../../src/updates/ports.js'
 import { UpdateQueue } from '../../src/updates/queue.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
 import { REREAD_AFTER_MS } from '../../src/updates/write.js'
+import { FakeClock } from '../helpers/clock.js'
 
 // Merge mode writes the full map it read. When the PATCH has to wait after its read (a token to
 // fetch, a 429's pause), someone else may write meanwhile: a map that waited is read again.
 
 function setup (waitAfterRead: number) {
-  let now = 1_000_000
+  const clock = new FakeClock()
   let genesys: Attributes = { before: '1' }
   const log: string[] = []
   const upstream: Upstream = {
@@ -25,22 +26,22 @@ function setup (waitAfterRead: number) {
     // What happens between the read and the PATCH: the clock moves, and a flow writes.
     prepare: () => {
       if (waitAfterRead === 0) return undefined
-      now += waitAfterRead
+      const waited = clock.advance(waitAfterRead)
       genesys = { ...genesys, flow: 'set meanwhile' }
       waitAfterRead = 0
-      return Promise.resolve()
+      return waited
     },
   }
   const q = new UpdateQueue(upstream, {
     mode: 'merge',
-    clock: () => now,
-    policy: new RetryPolicy({ conflictRetries: 0 }),
-    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+    clock,
+    policy: new RetryPolicy({ conflictRetries: 0, clock }),
+    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000, clock }),
     maxPerConversation: 10,
     maxTotal: 10,
     unknownOutcomePause: async () => {},
   })
-  const write = () => q.submit('c', { participantId: 'p' }, { changes: { ours: 'x' }, deadline: now + 60_000, priority: 'live' })
+  const write = () => q.submit('c', { participantId: 'p' }, { changes: { ours: 'x' }, deadline: clock.now() + 60_000, priority: 'live' })
   return { write, log, genesys: () => genesys }
 }
 

@@ -3,12 +3,13 @@ import { ApiError, CATALOGUE, type ErrorCode } from '../../src/errors.js'
 import { fromNetwork, fromResponse, malformed, UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
 import { toApiError } from '../../src/updates/answer.js'
 import { backoff, RetryPolicy } from '../../src/updates/retry.js'
+import { FakeClock } from '../helpers/clock.js'
 
 // A fake clock and fixed dice: every decision below is exact, and nothing waits.
-let clock = 1_000_000
-const now = () => clock
+const clock = new FakeClock()
+const now = clock.now
 const policy = (opts: { conflictRetries?: number; random?: number; maxAttempts?: number } = {}) =>
-  new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 5, maxAttempts: opts.maxAttempts, clock: now, random: () => opts.random ?? 0.5 })
+  new RetryPolicy({ conflictRetries: opts.conflictRetries ?? 5, maxAttempts: opts.maxAttempts, clock, random: () => opts.random ?? 0.5 })
 
 /** A Genesys failure of each cause, as the client makes it; undefined: a 400 (UPSTREAM_REJECTED). */
 const STATUS: Record<Retryable, number> = { conflict: 409, rate_limited: 429, server: 502, network: 0, token: 401 }
@@ -17,7 +18,7 @@ const fail = (cause: Retryable | undefined, retryAfter?: number) => {
   const headers = retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }
   return fromResponse('getConversation', cause === undefined ? 400 : STATUS[cause], headers, '')
 }
-const far = () => clock + 600_000
+const far = () => now() + 600_000
 
 t.test('backoff doubles from 50 ms, capped at 2 s, jittered ±50%', async (t) => {
   const r = policy({ maxAttempts: 20 }).begin()
@@ -58,13 +59,13 @@ t.test('429 waits what Genesys asked when that is longer than the backoff', asyn
 })
 
 t.test('a retry whose pause would end at or past the deadline is not taken', async (t) => {
-  t.equal(policy().begin().after(fail('rate_limited', 3), clock + 3000), undefined, 'Retry-After 3 s, deadline in 3 s: answer now')
-  t.equal(policy().begin().after(fail('rate_limited', 3), clock + 3001)?.delayMs, 3000, 'deadline in 3.001 s: wait')
-  t.equal(policy().begin().after(fail('server'), clock + 50), undefined, 'backoff 50 ms, deadline in 50 ms')
+  t.equal(policy().begin().after(fail('rate_limited', 3), now() + 3000), undefined, 'Retry-After 3 s, deadline in 3 s: answer now')
+  t.equal(policy().begin().after(fail('rate_limited', 3), now() + 3001)?.delayMs, 3000, 'deadline in 3.001 s: wait')
+  t.equal(policy().begin().after(fail('server'), now() + 50), undefined, 'backoff 50 ms, deadline in 50 ms')
   const r = policy().begin()
-  t.ok(r.after(fail('server'), clock + 1000))
-  clock += 900
-  t.equal(r.after(fail('server'), clock + 100), undefined, 'the second backoff (100 ms) no longer fits')
+  t.ok(r.after(fail('server'), now() + 1000))
+  await clock.advance(900)
+  t.equal(r.after(fail('server'), now() + 100), undefined, 'the second backoff (100 ms) no longer fits')
 })
 
 t.test('attempts are capped whatever the deadline', async (t) => {

@@ -5,6 +5,7 @@ import { MemoryOrder, type Sequences } from '../../src/updates/order.js'
 import type { Upstream } from '../../src/updates/ports.js'
 import { UpdateQueue } from '../../src/updates/queue.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
+import { FakeClock } from '../helpers/clock.js'
 
 /** An order store (Redis, in production) whose first `failures` records fail, as on a dropped connection. */
 class FlakyOrder extends MemoryOrder {
@@ -27,18 +28,29 @@ function setup (order: FlakyOrder) {
     },
   }
   const unordered: unknown[] = []
+  const clock = new FakeClock()
   const q = new UpdateQueue(upstream, {
+    clock,
     mode: 'patch',
     order,
-    policy: new RetryPolicy({ conflictRetries: 0 }),
-    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000 }),
+    policy: new RetryPolicy({ conflictRetries: 0, clock }),
+    budget: new RateBudget({ requests: 1_000_000, windowMs: 60_000, clock }),
     maxPerConversation: 100,
     maxTotal: 100,
     unknownOutcomePause: async () => {},
     onUnordered: (_c, err) => unordered.push(err),
   })
-  /** An asynchronous update's delivery: its value carries its place in the order of acceptance. */
-  const deliver = (value: string, seq: number) => q.submit('c', { participantId: 'p' }, { changes: { k: value }, seqs: { k: seq }, deadline: Date.now() + 10_000, priority: 'bulk' })
+  /**
+   * An asynchronous update's delivery: its value carries its place in the order of acceptance.
+   * The clock is stepped until it is answered: a failed record is tried again after a backoff.
+   */
+  const deliver = async (value: string, seq: number) => {
+    const answered = { now: false }
+    const written = q.submit('c', { participantId: 'p' }, { changes: { k: value }, seqs: { k: seq }, deadline: clock.now() + 10_000, priority: 'bulk' })
+    written.then(() => (answered.now = true), () => (answered.now = true))
+    for (let i = 0; i < 100 && !answered.now; i++) await clock.advance(10)
+    return written
+  }
   return { genesys, unordered, deliver }
 }
 
