@@ -1,17 +1,23 @@
+import { randomUUID } from 'node:crypto'
 import { script, type RedisClient } from '../plugins/redis.js'
 import type { Attributes } from '../attributes/body.js'
 import { ORDER_TTL_MS, type Order, type Sequences } from './order.js'
 
-// KEYS[1]: the conversation's sequence, KEYS[2]: its record of what was written.
-// ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write) takes the next
-// number. Keeps the larger. The sequence is kept alive as long as the record, so it can never
-// restart below a number the record holds.
+// KEYS[1]: the conversation's sequence, KEYS[2]: its record of what was written, KEYS[3]: this
+// write's own mark. ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write)
+// takes the next number, once: the mark keeps it, so a RECORD that ioredis sends again after a
+// reconnect reuses it instead of taking a higher one (which would make an update accepted in
+// between look older than it is, and leave it out). Keeps the larger. The sequence is kept alive
+// as long as the record, so it can never restart below a number the record holds.
 const RECORD = script(`
-local now
+local now = tonumber(redis.call('get', KEYS[3]) or '')
 for i = 2, #ARGV, 2 do
   local seq = tonumber(ARGV[i + 1])
   if seq == nil then
-    now = now or redis.call('incr', KEYS[1])
+    if now == nil then
+      now = redis.call('incr', KEYS[1])
+      redis.call('set', KEYS[3], now, 'PX', 60000)
+    end
     seq = now
   end
   local cur = tonumber(redis.call('hget', KEYS[2], ARGV[i]) or '0')
@@ -57,6 +63,7 @@ export class RedisOrder implements Order {
   async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {
     if (keys.length === 0) return
     const pairs = keys.flatMap((k) => [`${participantId}\n${k}`, seqs[k] === undefined ? '' : String(seqs[k])])
-    await RECORD(this.#redis, this.#keys(conversationId), [ORDER_TTL_MS, ...pairs])
+    const [seq, written] = this.#keys(conversationId)
+    await RECORD(this.#redis, [seq, written, `${seq}:${randomUUID()}`], [ORDER_TTL_MS, ...pairs])
   }
 }

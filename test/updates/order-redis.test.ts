@@ -1,0 +1,32 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { RedisOrder } from '../../src/updates/order-redis.js'
+import { startRedis } from '../helpers/redis.js'
+
+// ioredis sends a command again on a new connection when the old one broke before its answer came
+// (autoResendUnfulfilledCommands), so a script may run twice. Here every RECORD runs twice, and an
+// asynchronous update is accepted between the two runs, as it could be on another replica.
+t.test('a synchronous write recorded twice by a resend takes one number: an update accepted in between still counts as newer', async (t) => {
+  const redis = await startRedis(t)
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1 })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  const order = new RedisOrder(client, 'resend:')
+  let accepted: number | undefined
+  const resending = new Proxy(client, {
+    get (target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown
+      if (prop !== 'evalsha' && prop !== 'eval') return typeof v === 'function' ? v.bind(target) : v
+      const run = (v as (...a: unknown[]) => Promise<unknown>).bind(target)
+      return async (...args: unknown[]) => {
+        await run(...args)
+        accepted ??= await order.next('c1') // another replica accepts an update before the resend
+        return run(...args)
+      }
+    },
+  })
+  await new RedisOrder(resending, 'resend:').written('c1', 'p1', ['tier'], {})
+  t.ok(accepted !== undefined, 'an update was accepted between the two runs')
+  const kept = await order.fresh('c1', 'p1', { tier: 'gold' }, { tier: accepted! })
+  t.same(kept, { tier: 'gold' }, 'the update accepted after the synchronous write is not left out as older')
+})
