@@ -28,6 +28,10 @@ export interface Delivery {
   error?: Settling
   /** With tracing on, its acceptance's W3C traceparent, which each attempt's span links to. */
   traceparent?: string
+  /** Issue 37: its key has a callbackUrl, so settling it puts its event on the callbacks' due list. */
+  callback?: true
+  /** Issue 37: the failed update this one sends again (POST /updates/{id}/retry). */
+  retryOf?: string
 }
 
 /** Stored; or refused, the backlog being full in all or for the update's caller. */
@@ -83,11 +87,13 @@ export const settled = (d: Delivery) => d.state === 'written' || d.state === 'fa
 export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
 
 /**
- * What a store keeps: values may be personal data and are needed only until the update settles;
- * for the day after, the keys are enough (the status shows keys, never values).
+ * What a store keeps: values may be personal data and are needed only until the update is
+ * written (or, failed, sent again); for the day after, the keys are enough (the status shows
+ * keys, never values).
  */
 export function toKeep (d: Delivery): Delivery {
-  if (!settled(d)) return d
+  // A failed one keeps them for its day: POST /updates/{id}/retry sends them again (issue 37).
+  if (d.state !== 'written') return d
   const changes: Delivery['changes'] = {}
   for (const key of Object.keys(d.changes)) changes[key] = ''
   return { ...d, changes }
