@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { SimulatorOptions } from '../../src/sim/simulator.js'
+import { loadConfig, type ConfigError } from '../../src/config.js'
 import { startReceiver, whsec } from '../helpers/receiver.js'
 import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
 
@@ -116,4 +117,35 @@ t.test('a pending callback shows its last status and next attempt; a 410 stops t
   const stopped = await calledBack(stack, c.headers.location as string)
   t.match(stopped.body.callback, { state: 'failed', attempts: 0, lastError: /410 Gone/ })
   t.equal(receiver.received.length, before, 'not called after the 410')
+})
+
+t.test('callback URLs are checked at start-up: https outside sandbox, no private address, both fields, a whsec_ secret', async (t) => {
+  const dir = t.testdir()
+  const problems = (body: string, env: Record<string, string> = {}) => {
+    const file = join(dir, `k-${id()}.yaml`)
+    writeFileSync(file, `keys:\n  - name: crm\n    key: ${CRM_KEY}\n${body}`)
+    try {
+      loadConfig({ API_KEYS_FILE: file, GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'us-east-1', ...env })
+      return []
+    } catch (err) {
+      return (err as ConfigError).problems
+    }
+  }
+  const secret = whsec()
+  t.match(problems(`    callbackUrl: http://crm.example.com/hooks\n    callbackSecret: ${secret}\n`), [/entry "crm": callbackUrl: must be https outside sandbox mode/])
+  t.same(problems(`    callbackUrl: http://crm.example.com/hooks\n    callbackSecret: ${secret}\n`, { CALLBACK_ALLOW_PRIVATE: '1' }), [], 'CALLBACK_ALLOW_PRIVATE=1 allows http')
+  t.same(problems(`    callbackUrl: https://crm.example.com/hooks\n    callbackSecret: ${secret}\n`), [])
+  t.match(problems('    callbackUrl: https://crm.example.com/hooks\n'), [/callbackUrl and callbackSecret: give both or neither/])
+  const bad = problems('    callbackUrl: https://crm.example.com/hooks\n    callbackSecret: not-a-whsec-secret-at-all\n')
+  t.match(bad, [/callbackSecret: must be a Standard Webhooks secret/])
+  t.notMatch(bad.join(' '), /not-a-whsec/, 'the secret is never echoed')
+  t.match(problems(`    callbackUrl: https://user:pw@crm.example.com/hooks\n    callbackSecret: ${secret}\n`), [/must not hold a user name or password/])
+
+  // Resolved at start-up: a name that leads inside is refused, naming the key.
+  const file = join(dir, 'private.yaml')
+  writeFileSync(file, `keys:\n  - name: crm\n    key: ${CRM_KEY}\n    callbackUrl: https://localhost:8443/hooks\n    callbackSecret: ${secret}\n`)
+  await t.rejects(startStack(t, { env: { API_KEYS_FILE: file } }), /entry "crm": callbackUrl: localhost resolves to [^ ]+, a loopback, link-local or private address/)
+  const literal = join(dir, 'literal.yaml')
+  writeFileSync(literal, `keys:\n  - name: crm\n    key: ${CRM_KEY}\n    callbackUrl: https://169.254.169.254/latest\n    callbackSecret: ${secret}\n`)
+  await t.rejects(startStack(t, { env: { API_KEYS_FILE: literal } }), /169\.254\.169\.254 is a loopback, link-local or private address/)
 })
