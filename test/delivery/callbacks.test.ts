@@ -25,7 +25,8 @@ const settledUpdate = (at: number): Delivery => ({
 })
 
 /** A sender over a memory store, stepped by a fake clock, to a receiver that answers as told. */
-async function rig (t: Test, answer: Parameters<typeof startReceiver>[2], opts: { start?: number; lookup?: Lookup; url?: string; allowPrivate?: boolean } = {}) {
+type Answer = Parameters<typeof startReceiver>[2]
+async function rig (t: Test, answer: Answer, opts: { start?: number; lookup?: Lookup; url?: string; allowPrivate?: boolean } = {}) {
   const secret = whsec()
   const receiver = await startReceiver(t, secret, answer)
   // Behind real time, so that later attempts' webhook-timestamps stay within the verifier's 5 min tolerance.
