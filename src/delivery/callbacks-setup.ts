@@ -34,6 +34,14 @@ export async function setupCallbacks (
 ): Promise<Callbacks | undefined> {
   const { config, clock } = opts
   const { allowPrivate, concurrency } = config.callbacks
+  // The metrics exist (at 0) whether or not a key has a callback: dashboards and alerts find them.
+  const registers = [app.metrics.registry]
+  const sent = new Counter({ name: 'pdg_callbacks_sent_total', help: 'Outcome callbacks the receiver accepted (2xx)', registers })
+  const failed = new Counter({ name: 'pdg_callbacks_failed_total', help: 'Outcome callbacks given up: 24 h of retries, a 410 Gone, or the update gone', registers })
+  const errors = new Counter({ name: 'pdg_callback_attempt_errors_total', help: 'Outcome callback attempts that failed and will be retried, by HTTP status (0: no answer)', labelNames: ['status'] as const, registers })
+  const made: { store?: CallbackStore } = {}
+  scrapedGauge(app.metrics.registry, 'pdg_callbacks_pending', 'Outcome callbacks not yet accepted nor given up', async () => (made.store === undefined ? 0 : (await made.store.backlog()).count))
+
   const receivers = new Map<string, Receiver>(config.apiKeys.flatMap((k) => (k.callback ? [[k.name, k.callback] as const] : [])))
   if (receivers.size === 0) return undefined
   const problems = (await Promise.all([...receivers].map(async ([name, r]) => {
@@ -41,16 +49,10 @@ export async function setupCallbacks (
     return why === undefined ? [] : [`API_KEYS_FILE: entry "${name}": callbackUrl: ${why}; refused (CALLBACK_ALLOW_PRIVATE=1 allows it, for private networks)`]
   }))).flat()
   if (problems.length > 0) throw new Error(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
-
-  const store: CallbackStore = app.redis ? new RedisCallbackStore(app.redis, { prefix: app.redisPrefix }) : new MemoryCallbackStore()
-  const registers = [app.metrics.registry]
-  const sent = new Counter({ name: 'pdg_callbacks_sent_total', help: 'Outcome callbacks the receiver accepted (2xx)', registers })
-  const failed = new Counter({ name: 'pdg_callbacks_failed_total', help: 'Outcome callbacks given up: 24 h of retries, a 410 Gone, or the update gone', registers })
-  const errors = new Counter({ name: 'pdg_callback_attempt_errors_total', help: 'Outcome callback attempts that failed and will be retried, by HTTP status (0: no answer)', labelNames: ['status'] as const, registers })
-  scrapedGauge(app.metrics.registry, 'pdg_callbacks_pending', 'Outcome callbacks not yet accepted nor given up', async () => (await store.backlog()).count)
+  const events = (made.store = app.redis ? new RedisCallbackStore(app.redis, { prefix: app.redisPrefix }) : new MemoryCallbackStore())
 
   const dispatcher = callbackAgent({ allowPrivate, timeoutMs: CALLBACK_TIMEOUT_MS, ...(opts.lookup && { lookup: opts.lookup }) })
-  const sender = new CallbackSender(store, {
+  const sender = new CallbackSender(events, {
     clock,
     receivers,
     update: opts.update,
@@ -71,12 +73,12 @@ export async function setupCallbacks (
   return {
     has: (caller) => receivers.has(caller),
     settled (d) {
-      if (d.callback && settled(d) && store instanceof MemoryCallbackStore) store.settled(d, clock.now())
+      if (d.callback && settled(d) && events instanceof MemoryCallbackStore) events.settled(d, clock.now())
       sender.wake()
     },
     async view (d) {
       if (!d.callback) return undefined
-      const s = await store.get(d.id)
+      const s = await events.get(d.id)
       return callbackView(s ?? { id: d.id, state: 'pending', attempts: 0 })
     },
     stop: () => sender.stop(),
