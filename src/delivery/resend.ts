@@ -77,6 +77,8 @@ const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update 
 /** Refuses a resend of `d` (with its catalogue code), or resolves: it may be sent again. */
 async function check (req: FastifyRequest, d: Delivery, opts: ResendOptions, ended: (conversationId: string) => Promise<string | undefined>): Promise<void> {
   if (d.state !== 'failed') throw new ApiError('UPDATE_NOT_FAILED', `update ${d.id} is ${d.state}, not failed; only a failed update is sent again`, { extra: { state: d.state } })
+  // Failed before values were kept for this (an upgrade's first day): its blanks would clear the attributes.
+  if (d.valuesKept !== true) throw new ApiError('UPDATE_VALUES_NOT_KEPT', `update ${d.id} failed before this gateway kept failed updates' values; send it anew with its values`)
   requireAttributes(req, 'attributes', Object.keys(d.changes))
   if (d.error?.code === 'CONVERSATION_ENDED' && opts.endedConversationWrites === 'refuse') throw new ApiError('CONVERSATION_ENDED', `conversation ${d.conversationId} has ended (${d.error.detail}); not sent again`)
   const endTime = await ended(d.conversationId)
@@ -133,7 +135,7 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
           401: problemSchema(401),
           403: problemSchema(403, ['OPERATION_NOT_ALLOWED', 'ATTRIBUTE_NOT_ALLOWED']),
           404: problemSchema(404, ['UPDATE_NOT_FOUND', 'CONVERSATION_NOT_FOUND']),
-          409: problemSchema(409, ['UPDATE_NOT_FAILED', 'UPDATE_ALREADY_RETRIED', 'CONVERSATION_ENDED']),
+          409: problemSchema(409, ['UPDATE_NOT_FAILED', 'UPDATE_ALREADY_RETRIED', 'UPDATE_VALUES_NOT_KEPT', 'CONVERSATION_ENDED']),
           503: problemSchema(503),
         },
       },

@@ -32,6 +32,11 @@ export interface Delivery {
   callback?: true
   /** Issue 37: the failed update this one sends again (POST /updates/{id}/retry). */
   retryOf?: string
+  /**
+   * Issue 37: settled failed with its values kept, so they can be sent again. One settled before
+   * (its values blanked) lacks it: sending its blanks would clear the caller's attributes.
+   */
+  valuesKept?: true
 }
 
 /** Stored; or refused, the backlog being full in all or for the update's caller. */
@@ -93,7 +98,8 @@ export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
  */
 export function toKeep (d: Delivery): Delivery {
   // A failed one keeps them for its day: POST /updates/{id}/retry sends them again (issue 37).
-  if (d.state !== 'written') return d
+  if (d.state === 'failed') return { ...d, valuesKept: true }
+  if (!settled(d)) return d
   const changes: Delivery['changes'] = {}
   for (const key of Object.keys(d.changes)) changes[key] = ''
   return { ...d, changes }
