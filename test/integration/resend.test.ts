@@ -1,4 +1,6 @@
 import t from 'tap'
+import { Redis } from 'ioredis'
+import { startRedis } from '../helpers/redis.js'
 import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
 
 const keys = 'crm:crm-key:bulk,other:other-key'
@@ -96,4 +98,18 @@ t.test('POST /updates/retry?state=failed&since= resends the key\'s failed update
   t.equal(bad.status, 400)
   t.equal(bad.body.code, 'INVALID_QUERY')
   t.match(bad.body.detail, /since/)
+})
+
+t.test('an update that failed before failed updates kept their values is refused UPDATE_VALUES_NOT_KEPT: its blanks are never sent', async (t) => {
+  const redis = await startRedis(t)
+  const stack = await startStack(t, { env: { API_KEYS: keys, REDIS_URL: redis.url } })
+  // As the previous version stored a failed update: its values blanked, no valuesKept.
+  const old = { id: id(), caller: 'crm', state: 'failed', conversationId: id(), participantId: id(), changes: { tier: '' }, seq: 1, attempts: 1, acceptedAt: Date.now() - 1000, settledAt: Date.now(), error: { code: 'UPSTREAM_ERROR', status: 502, detail: 'x' } }
+  const client = new Redis(redis.url)
+  t.teardown(() => client.quit())
+  await client.set(`{${stack.app.redisPrefix}async}:u:${old.id}`, JSON.stringify({ ...old, target: { participantId: old.participantId } }))
+  const r = await stack.post(`/updates/${old.id}/retry`, undefined, auth)
+  t.equal(r.status, 409)
+  t.equal(r.body.code, 'UPDATE_VALUES_NOT_KEPT')
+  t.equal(stack.sim.stats.writes, 0, 'nothing sent')
 })
