@@ -149,3 +149,18 @@ t.test('callback URLs are checked at start-up: https outside sandbox, no private
   writeFileSync(literal, `keys:\n  - name: crm\n    key: ${CRM_KEY}\n    callbackUrl: https://169.254.169.254/latest\n    callbackSecret: ${secret}\n`)
   await t.rejects(startStack(t, { env: { API_KEYS_FILE: literal } }), /169\.254\.169\.254 is a loopback, link-local or private address/)
 })
+
+t.test('a failed update sent again is called back too, its event naming retryOf', async (t) => {
+  const { receiver, stack } = await withReceiver(t, { sim: { strict: true } })
+  const c = id()
+  const customer = id()
+  stack.sim.seed({ id: c, participants: [{ id: id(), purpose: 'agent' }] })
+  const gone = await stack.post(`/conversations/${c}/data`, { attributes: { k: 'v' } }, crm)
+  await calledBack(stack, gone.headers.location as string)
+  stack.sim.seed({ id: c, participants: [{ id: id(), purpose: 'agent' }, { id: customer, purpose: 'customer' }] })
+  const again = await stack.post(`/updates/${gone.body.id}/retry`, undefined, { 'x-api-key': CRM_KEY })
+  t.equal(again.status, 202)
+  const s = await calledBack(stack, again.headers.location as string)
+  t.match(s.body, { state: 'written', retryOf: gone.body.id, callback: { state: 'delivered' } })
+  t.match(receiver.received.map((r) => [r.event.type, r.event.data.id, r.event.data.retryOf]), [['update.failed', gone.body.id, undefined], ['update.written', again.body.id, gone.body.id]])
+})
