@@ -20,7 +20,7 @@ import { request, type Dispatcher } from 'undici'
 import { Webhook } from 'standardwebhooks'
 import type { Clock, Timer } from '../clock.js'
 import { isPrivateAddress } from './callback-url.js'
-import type { Delivery } from './store.js'
+import { KEEP_SETTLED_MS, type Delivery } from './store.js'
 
 export type CallbackStateName = 'pending' | 'delivered' | 'failed'
 
@@ -67,8 +67,8 @@ export interface CallbackStore {
 
 /** The Svix schedule: the pause before attempt n+1 after attempt n (1-based), the last repeated. */
 export const SCHEDULE_MS = [0, 5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000]
-/** From settling: retries end here. */
-export const CALLBACK_WINDOW_MS = 24 * 3_600_000
+/** From settling: retries end here, a minute before the update's record (the event's body) expires. */
+export const CALLBACK_WINDOW_MS = KEEP_SETTLED_MS - 60_000
 export const CALLBACK_LEASE_MS = 30_000
 /** A receiver answers within this, or the attempt failed; well inside the lease. */
 export const CALLBACK_TIMEOUT_MS = 5_000
@@ -228,7 +228,7 @@ export class CallbackSender {
     }
     const why = error ?? (status >= 300 && status < 400 ? `answered ${status}; redirects are not followed` : `answered ${status}`)
     const next = nextAttempt(attempts, clock.now(), d.settledAt ?? d.acceptedAt)
-    if (next === undefined) return this.#record(claim, { ...tried, state: 'failed', lastError: `${why}; given up ${CALLBACK_WINDOW_MS / 3_600_000} h after the update settled` }, d.caller)
+    if (next === undefined) return this.#record(claim, { ...tried, state: 'failed', lastError: `${why}; given up 24 h after the update settled` }, d.caller)
     return this.#record(claim, { ...tried, lastError: why, nextAttemptAt: next }, d.caller)
   }
 
