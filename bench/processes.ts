@@ -55,8 +55,8 @@ export interface Target {
 }
 
 /** autocannon's request for one update: attribute `key` = "v" on `t`; with `async`, `Prefer: respond-async`. */
-export function update (req: Request, t: Target, key: string, async = false): Request {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(async && { prefer: 'respond-async' }) }
+export function update (req: Request, t: Target, key: string, async = false, apiKey?: string): Request {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(async && { prefer: 'respond-async' }), ...(apiKey !== undefined && { 'x-api-key': apiKey }) }
   return { ...req, path: `/participants/${t.c}/${t.p}/data`, headers, body: JSON.stringify({ attributes: { [key]: 'v' } }) }
 }
 

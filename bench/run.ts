@@ -19,8 +19,10 @@ import { execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { bursts, type BurstSystem } from './burst.js'
@@ -53,6 +55,8 @@ interface System {
   redis?: boolean
   /** Where it runs; everywhere when absent. */
   where?: (scenario: string, writeMs: number) => boolean
+  /** Sent as X-API-Key (the callback rows: a key from API_KEYS_FILE). */
+  apiKey?: string
 }
 
 const ts = (file: string) => [process.execPath, '--import', '@tapjs/typescript/import', file]
@@ -89,6 +93,36 @@ if (haveRedis) {
     { ...service('patch', 'dist', ' (Redis)'), redis: true, where: spreadAt0 },
     { ...service('patch', 'dist', ', async (Redis)'), async: true, redis: true, where: spreadAt0 }
   )
+}
+// Issue 37: asynchronous acceptance with outcome callbacks on and off, in the same rounds: two keys
+// of one keys file, one with a callbackUrl to a receiver in this process (204 at once, not
+// verified: its cost is not the service's), the other without.
+{
+  let events = 0
+  const receiver = createServer((req, res) => req.resume().on('end', () => {
+    events++
+    res.statusCode = 204
+    res.end()
+  })).listen(0, '127.0.0.1')
+  await once(receiver, 'listening')
+  receiver.unref()
+  process.on('exit', () => console.error(`callback receiver: ${events} events`))
+  const dir = mkdtempSync(join(tmpdir(), 'pdg-bench-'))
+  const keysFile = join(dir, 'keys.yaml')
+  const secret = `whsec_${randomBytes(32).toString('base64')}`
+  writeFileSync(keysFile, `keys:
+  - name: bench-plain
+    key: bench-plain-0123456789abcdef
+  - name: bench-callbacks
+    key: bench-callbacks-0123456789abcdef
+    callbackUrl: http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks
+    callbackSecret: ${secret}
+`)
+  const keyed = (label: string, apiKey: string): System => {
+    const base = service('patch', 'dist', label)
+    return { ...base, env: (sim) => ({ ...base.env(sim), API_KEYS_FILE: keysFile, CALLBACK_ALLOW_PRIVATE: '1' }), apiKey, async: true, where: spreadAt0 }
+  }
+  SYSTEMS.push(keyed(', async (in memory), callbacks off', 'bench-plain-0123456789abcdef'), keyed(', async (in memory), callbacks on', 'bench-callbacks-0123456789abcdef'))
 }
 if (argv.includes('--tracing')) {
   // Takes every export and drops it; a collector's own cost is not this service's.
@@ -175,7 +209,7 @@ async function measure (system: System, scenario: Scenario, writeMs: number): Pr
     // A timed run starts warm: a second of the same load first, not counted, so that neither
     // start-up nor the JIT's first compilations land on one system's numbers more than another's.
     if (!scenario.amount && !quick) {
-      const warm = (req: autocannon.Request) => update(req, scenario.pick(), `w${n++}`, async)
+      const warm = (req: autocannon.Request) => update(req, scenario.pick(), `w${n++}`, async, system.apiKey)
       await autocannon({ url: sut.url, connections: scenario.connections, duration: 1, requests: [{ method: 'POST', setupRequest: warm }] })
       if (async) await drained(sut.url, SETTLE_MS)
     }
@@ -192,7 +226,7 @@ async function measure (system: System, scenario: Scenario, writeMs: number): Pr
             const target = scenario.pick()
             const key = `k${n++}`
             ;(context as { sent?: Sent }).sent = { ...target, key }
-            return update(req, target, key, async)
+            return update(req, target, key, async, system.apiKey)
           },
           onResponse: (status, _body, context) => {
             sent.push({ ...(context as { sent: Sent }).sent, status })
@@ -358,7 +392,9 @@ function asyncNotes (rows: Summary[]): string {
     .filter((r) => r.system.includes(', async'))
     .map((r) => {
       // The Redis row against both: the issue's target names synchronous patch; the second shows what Redis alone costs.
-      const vs = against('this service, patch', r) + (r.redis ? against('this service, patch (Redis)', r) : '')
+      // Callbacks on against off (issue 37's target: within 10%).
+      const vs = against('this service, patch', r) + (r.redis ? against('this service, patch (Redis)', r) : '') +
+        (r.system.endsWith('callbacks on') ? against('this service, patch, async (in memory), callbacks off', r) : '')
       const settle = r.all.map((x) => (x.settleMs === undefined ? 'not within the wait' : `${(x.settleMs / 1000).toFixed(1)} s`)).join(', ')
       return `- ${r.system}: ${vs}backlog delivered ${settle} after the last request`
     })

@@ -21,6 +21,7 @@ import attributes from './routes/attributes.js'
 import dataAction from './data-action/route.js'
 import delivery from './delivery/plugin.js'
 import updateRoutes from './delivery/route.js'
+import resendRoutes from './delivery/resend.js'
 import health from './routes/health.js'
 import updates from './updates/plugin.js'
 import { sandboxRoute } from './sim/sandbox.js'
@@ -108,6 +109,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)
+    await api.register(resendRoutes, { endedConversationWrites: config.endedConversationWrites, requestTimeoutMs: config.requestTimeoutMs })
   })
   return app
 }

@@ -6,7 +6,7 @@ import { PROPAGATION_MS } from './updates/journal.js'
 import { GENESYS_DEFAULT_LIMIT } from './genesys/org-limit.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
 import { publicUrl } from './data-action/public-url.js'
-import { keysFile } from './keys/file.js'
+import { isWebhookSecret, keysFile } from './keys/file.js'
 import type { Scope } from './keys/scope.js'
 
 export interface ApiKey {
@@ -21,12 +21,8 @@ export interface ApiKey {
   signingSecret?: string
   /** API_KEYS_FILE's asyncBacklog: this key's share of ASYNC_MAX_BACKLOG, instead of ASYNC_MAX_BACKLOG_PER_KEY. */
   asyncBacklog?: number
-}
-
-/** Standard Webhooks: whsec_, then the HMAC key's bytes in base64, padded as the reference library decodes it. */
-function isWebhookSecret (secret: string): boolean {
-  const base64 = secret.slice('whsec_'.length)
-  return /^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(base64) && Buffer.from(base64, 'base64').length >= 16
+  /** API_KEYS_FILE's callbackUrl and callbackSecret (a whsec_ secret): where this key's asynchronous outcomes are POSTed, signed (issue 37). */
+  callback?: { url: string; secret: string }
 }
 
 export interface Config {
@@ -101,6 +97,12 @@ export interface Config {
     maxBacklogPerKey: number
     concurrency: number
   }
+  /**
+   * Outcome callbacks (issue 37): CALLBACK_ALLOW_PRIVATE lets a callbackUrl be http outside
+   * sandbox and resolve to a loopback, link-local or private address; not an environment
+   * variable: how many callbacks one replica sends at once.
+   */
+  callbacks: { allowPrivate: boolean; concurrency: number }
 }
 
 export class ConfigError extends Error {
@@ -196,6 +198,7 @@ const schema = z.object({
   PUBLIC_URL: publicUrl,
   ENDED_CONVERSATION_WRITES: optional(z.enum(['refuse', 'allow'])).transform((v) => v ?? 'refuse'),
   CONSOLE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
+  CALLBACK_ALLOW_PRIVATE: optional(z.enum(['0', '1', 'false', 'true'], { error: 'must be 1 or 0' })).transform((v) => v === '1' || v === 'true'),
 })
 
 /**
@@ -283,6 +286,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (given('REDIS_URL') && given('REDIS_CLUSTER_NODES')) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one or the other (REDIS_URL for one server or a managed endpoint, REDIS_CLUSTER_NODES for a Redis Cluster\'s nodes)')
   }
+  // Outcome events carry update ids and attribute names, signed: outside sandbox they travel encrypted.
+  for (const k of apiKeys ?? []) {
+    if (k.callback !== undefined && hasCredentials && !e.CALLBACK_ALLOW_PRIVATE && !k.callback.url.startsWith('https:')) {
+      problems.push(`API_KEYS_FILE: entry "${k.name}": callbackUrl: must be https outside sandbox mode (CALLBACK_ALLOW_PRIVATE=1 allows http, for private networks)`)
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -329,5 +338,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxBacklogPerKey: e.ASYNC_MAX_BACKLOG_PER_KEY ?? Math.ceil(e.ASYNC_MAX_BACKLOG / 2),
       concurrency: 500,
     },
+    callbacks: { allowPrivate: e.CALLBACK_ALLOW_PRIVATE, concurrency: 50 },
   }
 }

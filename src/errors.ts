@@ -50,6 +50,9 @@ export const CATALOGUE = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'The route does not take this method', retryable: false },
   UPDATE_NOT_FOUND: { status: 404, title: 'No such asynchronous update for this API key (or it settled more than 24 h ago)', retryable: false },
   DELIVERY_EXPIRED: { status: 504, title: 'Asynchronous update not delivered within ASYNC_MAX_AGE_MS; given up', retryable: false },
+  UPDATE_NOT_FAILED: { status: 409, title: 'Only a failed asynchronous update can be sent again; nothing was sent', retryable: false },
+  UPDATE_VALUES_NOT_KEPT: { status: 409, title: 'This failed asynchronous update\'s values were not kept; send it anew; nothing was sent', retryable: false },
+  UPDATE_ALREADY_RETRIED: { status: 409, title: 'This failed asynchronous update was sent again already; not sent a second time', retryable: false },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>
 
 export type ErrorCode = keyof typeof CATALOGUE

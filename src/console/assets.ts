@@ -184,9 +184,10 @@ export const SCRIPT = String.raw`
     var body = document.getElementById(id);
     if (!body) return;
     var withConversation = body.getAttribute('data-cols') === 'conversation';
+    var withRetry = body.getAttribute('data-retry') === '1';
     body.textContent = '';
     if (items.length === 0) {
-      var none = el('tr'); none.appendChild(el('td', { colspan: withConversation ? '6' : '5', 'class': 'muted' }, 'None.')); body.appendChild(none);
+      var none = el('tr'); none.appendChild(el('td', { colspan: String((withConversation ? 6 : 5) + (withRetry ? 1 : 0)), 'class': 'muted' }, 'None.')); body.appendChild(none);
     }
     items.forEach(function (u) {
       var row = el('tr', { 'data-update': u.id });
@@ -202,6 +203,11 @@ export const SCRIPT = String.raw`
       var failed = el('td');
       if (u.error) { code(failed, u.error.code); failed.appendChild(document.createTextNode(' ' + u.error.detail)); }
       row.appendChild(failed);
+      if (withRetry) {
+        var form = el('form', { method: 'post', action: '/console/updates/' + encodeURIComponent(u.id) + '/retry' });
+        form.appendChild(el('button', { type: 'submit' }, 'Send again'));
+        row.appendChild(el('td')).appendChild(form);
+      }
       body.appendChild(row);
     });
   }

@@ -262,6 +262,16 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     return reply.status(res.statusCode).type(res.headers['content-type'] as string).send(res.body)
   })
 
+  // Issue 37: the failed-updates table's "Send again", through the API with the signed-in key.
+  app.post<{ Params: { id: string } }>('/console/updates/:id/retry', async (req, reply) => {
+    const unsigned = unsignable(req)
+    if (unsigned) throw new ApiError('OPERATION_NOT_ALLOWED', unsigned)
+    const res = await viaApi(req, 'POST', `/updates/${encodeURIComponent(req.params.id)}/retry`)
+    if (res.statusCode === 202) return reply.redirect('/console#async-h', 303)
+    const problem = res.json() as { code?: string; detail?: string }
+    return html(reply, res.statusCode, problemPage(chrome(req, 'Not sent again'), res.statusCode, problem.code ?? 'Not sent again', problem.detail ?? ''))
+  })
+
   app.get('/console/data-action', async (req, reply) => {
     const query = req.url.slice(req.url.indexOf('?') + 1)
     const res = await viaApi(req, 'GET', `/genesys/data-action?${req.url.includes('?') ? query : ''}`)

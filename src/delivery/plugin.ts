@@ -28,7 +28,8 @@ import type { Target } from '../updates/ports.js'
 import { MemoryDeliveryStore } from './memory.js'
 import { watchPersistence } from './persistence.js'
 import { RedisDeliveryStore } from './redis.js'
-import type { acceptedSchema } from './route.js'
+import { view, type acceptedSchema } from './route.js'
+import { setupCallbacks, type CallbackView } from './callbacks-setup.js'
 import type { Delivery, DeliveryStore, Page } from './store.js'
 import { DeliveryTracing } from './tracing.js'
 import { Deliverer, Scheduler } from './worker.js'
@@ -39,13 +40,15 @@ export type Accepted = z.infer<typeof acceptedSchema>
 export interface AsyncDelivery {
   /** False where no store can keep the promise a 202 makes (production without Redis). */
   readonly enabled: boolean
-  /** Stores the update, due for delivery, and says what to answer; OVERLOADED past the backlog. */
-  accept(caller: string, conversationId: string, target: Target, changes: Attributes): Promise<Accepted>
+  /** Stores the update, due for delivery, and says what to answer; OVERLOADED past the backlog. `retryOf`: the failed update it sends again. */
+  accept(caller: string, conversationId: string, target: Target, changes: Attributes, opts?: { retryOf?: string }): Promise<Accepted>
   /** The caller's own update; undefined for anyone else's, as for none. */
   get(caller: string, id: string): Promise<Delivery | undefined>
   failed(caller: string, offset: number, limit: number): Promise<Page>
   /** The caller's latest updates in any state, newest first (the console shows them). */
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
+  /** Issue 37: where the update's outcome callback stands; undefined when its key has none. */
+  callback(d: Delivery): Promise<CallbackView | undefined>
 }
 
 declare module 'fastify' {
@@ -93,17 +96,24 @@ export default fp<{ config: Config; clock: Clock }>(
         get: async () => undefined,
         failed: async () => ({ items: [] }),
         recent: async () => [],
+        callback: async () => undefined,
       } satisfies AsyncDelivery)
       return
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
     const m = metricsOf(app, store, () => scheduler, clock.now)
+    // Issue 37: outcome callbacks, for the keys that name a callbackUrl.
+    const callbacks = await setupCallbacks(app, { config, clock, view, update: (id) => store.get(id) })
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
       tracing,
       maxAgeMs,
       clock,
-      onOutcome: (d) => (d.state === 'written' ? m.written.inc() : (d.state === 'failed' ? m.failed : m.retried).labels(d.error!.code).inc()),
+      onOutcome: (d) => {
+        if (d.state === 'written') m.written.inc()
+        else (d.state === 'failed' ? m.failed : m.retried).labels(d.error!.code).inc()
+        callbacks?.settled(d)
+      },
     })
     // The due list stays in the store through any failure here: it is read again at the next poll.
     const onError = (err: unknown) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: the store failed; trying again shortly')
@@ -114,11 +124,16 @@ export default fp<{ config: Config; clock: Clock }>(
     } else {
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
-    async function intake (id: string, caller: string, conversationId: string, target: Target, changes: Attributes, traceparent?: string): Promise<Accepted> {
+    // retryOf: issue 37's resend of a failed update.
+    async function intake (
+      id: string, caller: string, conversationId: string, target: Target, changes: Attributes, retryOf: string | undefined, traceparent?: string
+    ): Promise<Accepted> {
       // Failures are the store's own answers (COORDINATION_UNAVAILABLE when Redis is unreachable); anything else is a bug, a 500.
       const d: Delivery = { id, caller, state: 'queued', conversationId, target, changes, seq: await app.updates.sequence(conversationId), attempts: 0, acceptedAt: clock.now() }
       if ('participantId' in target) d.participantId = target.participantId
       if (traceparent !== undefined) d.traceparent = traceparent
+      if (callbacks?.has(caller)) d.callback = true
+      if (retryOf !== undefined) d.retryOf = retryOf
       const share = shareOf(caller)
       const accepted = await store.accept(d, maxBacklog, share)
       if (accepted === 'backlog') throw overloaded(`ASYNC_MAX_BACKLOG (${maxBacklog}) asynchronous updates are waiting to be delivered`)
@@ -126,14 +141,15 @@ export default fp<{ config: Config; clock: Clock }>(
       scheduler.wake()
       m.accepted.inc()
       const { participantId } = d
-      return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt: new Date(d.acceptedAt).toISOString() }
+      const acceptedAt = new Date(d.acceptedAt).toISOString()
+      return { id, state: 'queued', conversationId, ...(participantId !== undefined && { participantId }), keys: Object.keys(changes), acceptedAt, ...(retryOf !== undefined && { retryOf }) }
     }
     app.decorate('delivery', {
       enabled: true,
-      accept (caller, conversationId, target, changes) {
+      accept (caller, conversationId, target, changes, opts) {
         const id = randomUUID()
-        if (tracing === undefined) return intake(id, caller, conversationId, target, changes)
-        return tracing.send(id, (traceparent) => intake(id, caller, conversationId, target, changes, traceparent))
+        if (tracing === undefined) return intake(id, caller, conversationId, target, changes, opts?.retryOf)
+        return tracing.send(id, (traceparent) => intake(id, caller, conversationId, target, changes, opts?.retryOf, traceparent))
       },
       async get (caller, id) {
         const d = await store.get(id)
@@ -141,9 +157,16 @@ export default fp<{ config: Config; clock: Clock }>(
       },
       failed: (caller, offset, limit) => store.list(caller, 'failed', offset, limit),
       recent: (caller, limit, conversationId) => store.recent(caller, limit, conversationId),
+      callback: async (d) => callbacks?.view(d),
     } satisfies AsyncDelivery)
-    app.onShutdown(() => scheduler.stop())
-    app.addHook('onClose', () => scheduler.close())
+    app.onShutdown(() => {
+      scheduler.stop()
+      callbacks?.stop()
+    })
+    app.addHook('onClose', async () => {
+      await scheduler.close()
+      await callbacks?.close()
+    })
   },
   { name: 'delivery', dependencies: ['updates', 'redis', 'metrics', 'shutdown'] }
 )

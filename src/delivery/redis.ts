@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../clock.js'
 import { coordinationUnavailable } from '../errors.js'
 import { script, type RedisClient } from '../plugins/redis.js'
+import { callbackDueKey } from './callbacks-redis.js'
 import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.js'
 
 // Redis's clock, in ms: the due list is on it alone, so that replicas' clocks (and a test's fake
@@ -50,8 +51,10 @@ return taken`)
 // overlapping attempt after a lease lapsed) is never changed again, nor one gone, nor one a later
 // attempt recorded (more attempts): the outcome of an earlier one may come late, or be sent
 // again after a reconnect. The due list is this attempt's to change only while its claim holds.
+// The last key is the callbacks' due list (issue 37): an update whose key has a callback goes on
+// it, due at once, as it settles, in this same step, so no settled update's event can be lost.
 const FINISH = script(`${NOW}
-for i = 0, (#KEYS - 3) / 3 - 1 do
+for i = 0, (#KEYS - 4) / 3 - 1 do
   local rec, failed, mine = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
   local json, isSettled, isFailed, id, at = ARGV[9 + 5 * i], ARGV[10 + 5 * i], ARGV[11 + 5 * i], ARGV[12 + 5 * i], ARGV[13 + 5 * i]
   local cur = redis.call('get', rec)
@@ -63,6 +66,7 @@ for i = 0, (#KEYS - 3) / 3 - 1 do
       redis.call('zrem', KEYS[3], id)
       redis.call('zrem', mine, id)
     end
+    if isSettled == '1' and cjson.decode(json).callback then redis.call('zadd', KEYS[#KEYS], 0, id) end
     if isFailed == '1' then
       redis.call('zadd', failed, at, id)
       redis.call('zremrangebyscore', failed, '-inf', ARGV[8])
@@ -145,6 +149,7 @@ export class RedisDeliveryStore implements DeliveryStore {
       keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`, this.#mine(d.caller))
       args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)
     }
+    keys.push(callbackDueKey(this.#prefix))
     await FINISH(this.#redis, keys, args)
   }
 

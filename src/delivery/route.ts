@@ -14,6 +14,7 @@ export const acceptedSchema = z
     participantId: z.string().optional().describe('Present when the URL named the participant'),
     keys: z.array(z.string()).describe('The keys this update sets'),
     acceptedAt: z.string().describe('ISO 8601'),
+    retryOf: z.string().optional().describe('The failed update this one sends again (POST /updates/{id}/retry)'),
   })
   .describe('Accepted (Prefer: respond-async): stored, to be delivered; follow Location for its state')
 
@@ -27,7 +28,23 @@ const status = z.object({
   acceptedAt: z.string(),
   settledAt: z.string().optional(),
   error: z.object({ code: z.string(), status: z.number().int(), detail: z.string() }).optional().describe('The problem that settled it failed'),
+  retryOf: z.string().optional().describe('The failed update this one sends again'),
 })
+
+/** Issue 37: where the update's outcome callback stands, for a key with a callbackUrl. */
+const callbackStatus = z
+  .object({
+    state: z.enum(['pending', 'delivered', 'failed']).describe('pending: not yet accepted by the receiver (the update may not have settled yet). delivered: the receiver answered 2xx. failed: given up (24 h of retries, a 410 Gone, or the update gone)'),
+    attempts: z.number().int(),
+    lastStatus: z.number().int().optional().describe('The receiver\'s last HTTP status; 0 when no answer came'),
+    lastError: z.string().optional(),
+    lastAttemptAt: z.string().optional(),
+    nextAttemptAt: z.string().optional(),
+    deliveredAt: z.string().optional(),
+  })
+  .describe('The outcome callback (API_KEYS_FILE callbackUrl)')
+
+const statusWithCallback = status.extend({ callback: callbackStatus.optional() })
 
 export function view (d: Delivery): z.infer<typeof status> {
   return {
@@ -41,6 +58,7 @@ export function view (d: Delivery): z.infer<typeof status> {
     ...(d.settledAt !== undefined && { settledAt: new Date(d.settledAt).toISOString() }),
     // While retrying, the last failure is not what settles it: shown only once it has.
     ...(d.state === 'failed' && d.error !== undefined && { error: d.error }),
+    ...(d.retryOf !== undefined && { retryOf: d.retryOf }),
   }
 }
 
@@ -53,7 +71,7 @@ const routes: FastifyPluginAsync = async (fastify) => {
       schema: {
         summary: 'Where an asynchronous update stands',
         params: z.object({ id: z.string().max(100) }),
-        response: { 200: status, 401: problemSchema(401), 403: problemSchema(403, ['OPERATION_NOT_ALLOWED']), 404: problemSchema(404, ['UPDATE_NOT_FOUND']) },
+        response: { 200: statusWithCallback, 401: problemSchema(401), 403: problemSchema(403, ['OPERATION_NOT_ALLOWED']), 404: problemSchema(404, ['UPDATE_NOT_FOUND']) },
       },
     },
     async (req, reply) => {
@@ -61,7 +79,8 @@ const routes: FastifyPluginAsync = async (fastify) => {
       requireOperation(req, 'async')
       const d = await app.delivery.get(req.caller ?? '', req.params.id)
       if (d === undefined) throw new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
-      return view(d)
+      const callback = await app.delivery.callback(d)
+      return { ...view(d), ...(callback !== undefined && { callback }) }
     }
   )
   app.get(

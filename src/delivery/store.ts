@@ -28,6 +28,15 @@ export interface Delivery {
   error?: Settling
   /** With tracing on, its acceptance's W3C traceparent, which each attempt's span links to. */
   traceparent?: string
+  /** Issue 37: its key has a callbackUrl, so settling it puts its event on the callbacks' due list. */
+  callback?: true
+  /** Issue 37: the failed update this one sends again (POST /updates/{id}/retry). */
+  retryOf?: string
+  /**
+   * Issue 37: settled failed with its values kept, so they can be sent again. One settled before
+   * (its values blanked) lacks it: sending its blanks would clear the caller's attributes.
+   */
+  valuesKept?: true
 }
 
 /** Stored; or refused, the backlog being full in all or for the update's caller. */
@@ -88,10 +97,13 @@ export const settled = (d: Delivery) => d.state === 'written' || d.state === 'fa
 export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
 
 /**
- * What a store keeps: values may be personal data and are needed only until the update settles;
- * for the day after, the keys are enough (the status shows keys, never values).
+ * What a store keeps: values may be personal data and are needed only until the update is
+ * written (or, failed, sent again); for the day after, the keys are enough (the status shows
+ * keys, never values).
  */
 export function toKeep (d: Delivery): Delivery {
+  // A failed one keeps them for its day: POST /updates/{id}/retry sends them again (issue 37).
+  if (d.state === 'failed') return { ...d, valuesKept: true }
   if (!settled(d)) return d
   const changes: Delivery['changes'] = {}
   for (const key of Object.keys(d.changes)) changes[key] = ''

@@ -4,7 +4,7 @@ import { parse } from 'yaml'
 import type { ApiKey } from '../config.js'
 import { OPERATIONS, patternProblem, type Operation } from './scope.js'
 
-const FIELDS = new Set(['name', 'key', 'keySha256', 'priority', 'may', 'attributes', 'asyncBacklog'])
+const FIELDS = new Set(['name', 'key', 'keySha256', 'priority', 'may', 'attributes', 'asyncBacklog', 'callbackUrl', 'callbackSecret'])
 const NAME = /^[\w.-]{1,64}$/
 
 /** API_KEYS_FILE, when set, with its problems added to `problems`; it and API_KEYS exclude each other. */
@@ -79,6 +79,8 @@ export function readKeysFile (path: string): { keys: ApiKey[]; problems: string[
       }
     }
 
+    const callback = callbackOf(entry, problem)
+
     if (name !== undefined && hash !== undefined) {
       keys.push({
         name,
@@ -87,8 +89,43 @@ export function readKeysFile (path: string): { keys: ApiKey[]; problems: string[
         priority: priority as ApiKey['priority'],
         scope: { may: [...new Set(may as Operation[])], attributes: attributes as string[] },
         ...(typeof asyncBacklog === 'number' && { asyncBacklog }),
+        ...(callback !== undefined && { callback }),
       })
     }
   }
   return { keys, problems }
+}
+
+/** Standard Webhooks: whsec_, then the HMAC key's bytes (at least 16) in padded base64, as the reference libraries decode it. */
+export function isWebhookSecret (secret: string): boolean {
+  const base64 = secret.slice('whsec_'.length)
+  return secret.startsWith('whsec_') && /^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(base64) && Buffer.from(base64, 'base64').length >= 16
+}
+
+/**
+ * Issue 37: where the key's asynchronous outcomes are POSTed, and the secret they are signed
+ * with. Both or neither. Whether the URL may be http, or reach a private address, is decided
+ * with the mode (config.ts) and the address (delivery/callback-url.ts), not here.
+ */
+function callbackOf (entry: Record<string, unknown>, problem: (why: string) => void): { url: string; secret: string } | undefined {
+  const { callbackUrl: url, callbackSecret: secret } = entry
+  if (url === undefined && secret === undefined) return undefined
+  if (url === undefined || secret === undefined) {
+    problem('callbackUrl and callbackSecret: give both or neither')
+    return undefined
+  }
+  let parsed: URL | undefined
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : undefined
+  } catch {}
+  const bad = (() => {
+    if (parsed === undefined) return 'must be an absolute http(s) URL'
+    if (!['http:', 'https:'].includes(parsed.protocol)) return 'must be an http(s) URL'
+    if (parsed.username !== '' || parsed.password !== '') return 'must not hold a user name or password (the signature authenticates the gateway)'
+    return parsed.hash !== '' ? 'must not hold a #fragment' : undefined
+  })()
+  if (bad !== undefined) problem(`callbackUrl: ${bad}`)
+  // Never echoed: it is a secret.
+  if (typeof secret !== 'string' || !isWebhookSecret(secret)) problem('callbackSecret: must be a Standard Webhooks secret: whsec_ then at least 16 random bytes in padded base64')
+  return bad === undefined && typeof secret === 'string' && isWebhookSecret(secret) ? { url: parsed!.href, secret } : undefined
 }

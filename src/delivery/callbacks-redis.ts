@@ -1,0 +1,61 @@
+import { script, type RedisClient } from '../plugins/redis.js'
+import { KEEP_SETTLED_MS } from './store.js'
+import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.js'
+
+/** The due list's key, under the delivery store's slot tag (`{<prefix>async}:`): its settle step (redis.ts FINISH) adds to it. */
+export const callbackDueKey = (slot: string) => `${slot}cb:due`
+
+const CLAIM = script(`
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(due) do redis.call('zadd', KEYS[1], ARGV[2], id) end
+return due`)
+
+// A state already final is never changed again (an overlapping attempt after a lease lapsed);
+// the due list is this attempt's to change only while its claim holds.
+const RECORD = script(`
+local cur = redis.call('get', KEYS[2])
+if not cur or cjson.decode(cur).state == 'pending' then redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[5]) end
+if tonumber(redis.call('zscore', KEYS[1], ARGV[1])) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[4] == '' then return redis.call('zrem', KEYS[1], ARGV[1]) end
+return redis.call('zadd', KEYS[1], ARGV[4], ARGV[1])`)
+
+/** Callback events in Redis, beside the updates (`{<prefix>async}:cb:…`), shared by every replica. */
+export class RedisCallbackStore implements CallbackStore {
+  readonly #redis: RedisClient
+  readonly #prefix: string
+  readonly #due: string
+
+  constructor (redis: RedisClient, opts: { prefix: string }) {
+    this.#redis = redis
+    this.#prefix = `{${opts.prefix}async}:cb:`
+    this.#due = callbackDueKey(`{${opts.prefix}async}:`)
+  }
+
+  async claim (now: number, leaseMs: number, limit: number): Promise<CallbackClaim[]> {
+    const ids = (await CLAIM(this.#redis, [this.#due], [now, now + leaseMs, limit])) as string[]
+    return ids.map((id) => ({ id, until: now + leaseMs }))
+  }
+
+  async get (id: string): Promise<CallbackState | undefined> {
+    const raw = await this.#redis.get(`${this.#prefix}s:${id}`)
+    return raw === null ? undefined : (JSON.parse(raw) as CallbackState)
+  }
+
+  async record (claim: CallbackClaim, s: CallbackState): Promise<void> {
+    const next = s.state === 'pending' ? String(s.nextAttemptAt ?? claim.until) : ''
+    await RECORD(this.#redis, [this.#due, `${this.#prefix}s:${claim.id}`], [claim.id, claim.until, JSON.stringify(s), next, KEEP_SETTLED_MS + 3_600_000])
+  }
+
+  /** Kept until the key's callbackUrl changes (a new URL has another mark), a month at most. */
+  async stop (caller: string, url: string): Promise<void> {
+    await this.#redis.set(`${this.#prefix}gone:${encodeURIComponent(caller)}`, urlMark(url), 'PX', 30 * 24 * 3_600_000)
+  }
+
+  async stopped (caller: string, url: string): Promise<boolean> {
+    return (await this.#redis.get(`${this.#prefix}gone:${encodeURIComponent(caller)}`)) === urlMark(url)
+  }
+
+  async backlog (): Promise<{ count: number }> {
+    return { count: await this.#redis.zcard(this.#due) }
+  }
+}
