@@ -1,23 +1,31 @@
-import { script, type RedisClient } from '../plugins/redis.js'
+import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.js'
 import { KEEP_SETTLED_MS } from './store.js'
 import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.js'
 
 /** The due list's key, under the delivery store's slot tag (`{<prefix>async}:`): its settle step (redis.ts FINISH) adds to it. */
 export const callbackDueKey = (slot: string) => `${slot}cb:due`
 
-const CLAIM = script(`
-local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(due) do redis.call('zadd', KEYS[1], ARGV[2], id) end
-return due`)
+// On Redis's clock: answers the lease's end, then the events taken, each due again when the
+// lease ends (should this replica die, another sends it then). Sent again after a lost answer,
+// it takes only what became due since: those of the first time wait for their lease (late, never twice).
+const CLAIM = script(`${REDIS_NOW}
+local lease = now + tonumber(ARGV[1])
+local taken = { lease }
+for _, id in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])) do
+  redis.call('zadd', KEYS[1], lease, id)
+  taken[#taken + 1] = id
+end
+return taken`)
 
 // A state already final is never changed again (an overlapping attempt after a lease lapsed);
 // the due list is this attempt's to change only while its claim holds.
-const RECORD = script(`
+// ARGV[4]: how long until the next attempt ('' when final), added to Redis's clock.
+const RECORD = script(`${REDIS_NOW}
 local cur = redis.call('get', KEYS[2])
 if not cur or cjson.decode(cur).state == 'pending' then redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[5]) end
 if tonumber(redis.call('zscore', KEYS[1], ARGV[1])) ~= tonumber(ARGV[2]) then return 0 end
 if ARGV[4] == '' then return redis.call('zrem', KEYS[1], ARGV[1]) end
-return redis.call('zadd', KEYS[1], ARGV[4], ARGV[1])`)
+return redis.call('zadd', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])`)
 
 /** Callback events in Redis, beside the updates (`{<prefix>async}:cb:…`), shared by every replica. */
 export class RedisCallbackStore implements CallbackStore {
@@ -32,8 +40,9 @@ export class RedisCallbackStore implements CallbackStore {
   }
 
   async claim (now: number, leaseMs: number, limit: number): Promise<CallbackClaim[]> {
-    const ids = (await CLAIM(this.#redis, [this.#due], [now, now + leaseMs, limit])) as string[]
-    return ids.map((id) => ({ id, until: now + leaseMs }))
+    // `now` was taken before the request: however late the answer, `until` is no later than the lease Redis holds.
+    const [lease, ...ids] = (await CLAIM(this.#redis, [this.#due], [leaseMs, limit])) as [number, ...string[]]
+    return ids.map((id) => ({ id, until: now + leaseMs, lease: Number(lease) }))
   }
 
   async get (id: string): Promise<CallbackState | undefined> {
@@ -42,8 +51,9 @@ export class RedisCallbackStore implements CallbackStore {
   }
 
   async record (claim: CallbackClaim, s: CallbackState): Promise<void> {
-    const next = s.state === 'pending' ? String(s.nextAttemptAt ?? claim.until) : ''
-    await RECORD(this.#redis, [this.#due, `${this.#prefix}s:${claim.id}`], [claim.id, claim.until, JSON.stringify(s), next, KEEP_SETTLED_MS + 3_600_000])
+    // The pause, not the time: the script adds it to Redis's clock.
+    const next = s.state === 'pending' ? String(Math.max(0, (s.nextAttemptAt ?? 0) - (s.lastAttemptAt ?? claim.until))) : ''
+    await RECORD(this.#redis, [this.#due, `${this.#prefix}s:${claim.id}`], [claim.id, claim.lease ?? claim.until, JSON.stringify(s), next, KEEP_SETTLED_MS + 3_600_000])
   }
 
   /** Kept until the key's callbackUrl changes (a new URL has another mark), a month at most. */

@@ -39,8 +39,11 @@ export interface CallbackState {
   deliveredAt?: number
 }
 
-/** A due event taken by this replica until `until` (epoch ms). */
-export type CallbackClaim = { id: string; until: number }
+/**
+ * A due event taken by this replica until `until` (its clock, counted from before the claim was
+ * sent); `lease`: the store's own mark of the claim, when it keeps one (on Redis's clock).
+ */
+export type CallbackClaim = { id: string; until: number; lease?: number }
 
 /**
  * The events' due list and their states. Memory and Redis side by side (callbacks-memory.ts,
