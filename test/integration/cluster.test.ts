@@ -44,7 +44,7 @@ t.test('two replicas on a Redis Cluster: asynchronous updates accepted by either
   t.same(accepted.map((x) => x.status), targets.map(() => 202), 'every one accepted (202)')
   const ids = accepted.map((x) => x.body?.id as string).filter(Boolean)
   const stateOf = async () => Promise.all(ids.map(async (u, i) => (await send(`${(i % 2 ? b : a).url}/updates/${u}`, 'GET', undefined, { 'x-api-key': 'crm-key' })).body?.state as string))
-  const states = await until(stateOf, (s) => s.every((x) => x === 'written' || x === 'failed'), { what: 'every update settled' })
+  const states = await until(stateOf, (s) => s.every((x) => x === 'written' || x === 'failed'), { what: 'every update settled', everyMs: 100 })
   t.same(states, targets.map(() => 'written'), 'each settled written, as the other replica reports')
   t.same(targets.map(({ c, p }) => a.sim.attributes(c, p)?.tier), targets.map((_, i) => `t${i}`), 'and is in Genesys')
 })
