@@ -108,7 +108,7 @@ t.test('two replicas on one Redis and a faulty upstream; one killed with SIGKILL
 t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it could not deliver stored for another', async (t) => {
   const redis = await startRedis(t)
   // Each Genesys exchange takes longer than the shutdown allows: nothing A starts can finish.
-  const { sim, env } = await simulator(t, { faults: { latencyMs: { min: 1500, max: 1500 } } })
+  const { sim, env } = await simulator(t, { recordRequests: true, faults: { latencyMs: { min: 1500, max: 1500 } } })
   const both = { ...env, REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '3000' }
   const a = await startService(t, both)
   const targets = Array.from({ length: 20 }, () => ({ c: id(), p: id() }))
@@ -123,6 +123,9 @@ t.test('SIGTERM: intake stops, the replica exits in time, and leaves what it cou
     return due.every((at) => Number(at) > Date.now() + 5000)
   }
   await until(claimed, Boolean, { what: 'every conversation claimed by A' })
+  // And its attempts begun: the first of its requests has reached Genesys (answered 1.5 s later).
+  // A claim alone, on a busy machine, may not yet have started any attempt for A to give up.
+  await until(() => sim.requests.length, (n) => n > 0, { what: "A's first request to Genesys" })
   a.child.kill('SIGTERM')
   await until(() => a.stdout(), (out) => out.includes('"msg":"shutting down"'), { what: 'A logging its shutdown' })
   const refused = await send(`${a.url}/participants/${id()}/${id()}/data`, 'POST', { attributes: { k: 'v' } }, crm).catch(() => ({ status: 0, body: undefined }))
