@@ -1,12 +1,11 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, until } from '../helpers/stack.js'
 import { startSandboxStack } from './stack.js'
 
 // Asynchronous updates (Prefer: respond-async) as the console shows them, over plain HTTP.
 
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const get = (url: string, headers: Record<string, string> = {}) => fetch(url, { redirect: 'manual', headers })
 const getJson = async (url: string, headers: Record<string, string> = {}): Promise<any> => (await get(url, headers)).json()
 const signIn = async (url: string, key: string) => {
@@ -14,17 +13,6 @@ const signIn = async (url: string, key: string) => {
     method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ key, next: '/console' }).toString(),
   })
   return { cookie: res.headers.get('set-cookie')!.split(';')[0]! }
-}
-
-/** Reads `read` until `done` holds of it, or 10 s pass. */
-async function until<T> (read: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  const end = Date.now() + 10_000
-  let v = await read()
-  while (!done(v) && Date.now() < end) {
-    await wait(100)
-    v = await read()
-  }
-  return v
 }
 
 t.test('sandbox: an async update shows with its state, then written; a failed one with its code; no value anywhere', async (t) => {
@@ -122,7 +110,7 @@ t.test('with Redis: the latest updates come from the shared store, per key and p
   }
   await send(`${a.url}/participants/${c1}/${id()}/data`, 'POST', { attributes: { k: 'v' } }, { 'x-api-key': 'flow-key', prefer: 'respond-async' })
   const crm = await signIn(b.url, 'crm-key')
-  const all = await until(() => getJson(`${b.url}/console/updates`, crm), (u) => u.recent.every((x: { state: string }) => x.state === 'written'))
+  const all = await until(() => getJson(`${b.url}/console/updates`, crm), (u) => u.recent.length === ids.length && u.recent.every((x: { state: string }) => x.state === 'written'), { what: "this key's three updates listed, written" })
   t.same(all.recent.map((u: { id: string }) => u.id), [...ids].reverse(), 'another replica lists them, newest first, only this key\'s')
   t.same(all.recent.map((u: { state: string }) => u.state), ['written', 'written', 'written'])
   const one = await getJson(`${b.url}/console/conversations/${c1}/state`, crm)

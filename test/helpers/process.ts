@@ -31,8 +31,11 @@ export async function startService (
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
+  // SIGKILL cannot be refused, so waiting for the exit is bounded; the next test's ports and CPU are free.
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await exited
   })
   let out = ''
   let err = ''

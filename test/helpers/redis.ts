@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Teardown } from './stack.js'
+import { until } from './until.js'
 
 export interface TestRedis {
   /** Through a proxy the test controls. */
@@ -74,7 +75,12 @@ async function backend (t: Teardown): Promise<{ host: string; port: number; sour
   }
   const port = await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => child.kill())
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   await new Promise<void>((resolve, reject) => {
@@ -218,12 +224,9 @@ export async function startRedisCluster (t: Teardown, opts: { password?: string;
   }
   await cli('--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes')
   // Every node must know every slot's owner before a client is pointed at it.
-  for (const until = Date.now() + 10_000; ;) {
-    const infos = await Promise.all(ports.map((p) => cli('-p', String(p), 'cluster', 'info')))
-    if (infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i))) break
-    if (Date.now() > until) throw new Error(`the cluster did not settle:\n${infos.join('\n')}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await until(() => Promise.all(ports.map((p) => cli('-p', String(p), 'cluster', 'info'))),
+    (infos) => infos.every((i) => /cluster_state:ok/.test(i) && /cluster_slots_ok:16384/.test(i)),
+    { what: 'every node knowing every slot\'s owner' })
   const portFor = async (key: string) => {
     const live = ports.find((p) => children.has(p))!
     const slot = Number(await cli('-p', String(live), 'cluster', 'keyslot', key))

@@ -1,10 +1,8 @@
 import type { Test } from 'tap'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { startService } from './process.js'
-import { id, send, startStack, TEST_READ_LAG_MS, type Answer, type Teardown } from './stack.js'
-import { busiest } from './window.js'
-
-export const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+import { id, send, startStack, TEST_READ_LAG_MS, type Teardown } from './stack.js'
+import { tally } from './window.js'
 
 /** A Redis for replicas to share, however it is laid out: what the service is given, and a name. */
 export interface Topology {
@@ -51,7 +49,10 @@ export function replicaTests (tap: Test, topology: Topology): void {
 
   tap.test(`two instances, ${topology.name}: one rate budget and one token`, async (t) => {
     const redis = await topology.start(t)
-    const windowMs = 3000
+    // A window far longer than the test and callers' deadlines far shorter than it: no caller can
+    // wait for the next window, so what reaches Genesys is counted, not timed. One budget shared:
+    // exactly `budget` requests; one per instance: twice that, and Genesys's own limit answers 429.
+    const windowMs = 600_000
     const budget = 30
     const opts = {
       env: { ...redis.env, GENESYS_RATE_LIMIT_PER_MINUTE: String(budget) },
@@ -59,19 +60,16 @@ export function replicaTests (tap: Test, topology: Topology): void {
     }
     const one = await startStack(t, { sim: { clientId: `budget-${id()}`, rateLimit: { requests: budget, windowMs }, recordRequests: true }, ...opts })
     const two = await startStack(t, { shareSimWith: one, ...opts })
-    const sent: Array<Promise<Answer>> = []
-    const until = Date.now() + 2 * windowMs
-    for (let i = 0; Date.now() < until; i++) {
-      sent.push((i % 2 ? one : two).post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-request-timeout-ms': '2000' }))
-      await wait(windowMs / 45) // 3x the budget in upstream requests, from the two together
-    }
-    const answers = await Promise.all(sent)
+    // 3x the budget, half to each instance.
+    const answers = await Promise.all(Array.from({ length: 3 * budget }, (_, i) =>
+      (i % 2 ? one : two).post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } }, { 'x-request-timeout-ms': '2000' })))
     const ok = answers.filter((a) => a.status === 200).length
-    t.comment(`${answers.length} offered, ${ok} written`)
+    t.comment(`${answers.length} offered, ${ok} written: ${JSON.stringify(tally(answers))}`)
+    const requests = one.sim.requests.length
     t.equal(one.sim.stats.rateLimited, 0, 'Genesys never answered 429: the budget is one, not one per instance')
-    const worst = busiest(one.sim.requests.map((r) => r.at), windowMs)
-    t.ok(worst <= budget, `never more than ${budget} requests in any ${windowMs} ms (busiest: ${worst})`)
-    t.ok(ok > 10, 'and the budget was used')
+    t.ok(requests <= budget, `no more than ${budget} requests reached Genesys (${requests})`)
+    // Each update costs two requests (read, write).
+    t.ok(ok * 2 >= budget * 0.7, `and the budget went to writes that succeeded (${ok} written)`)
     t.same(answers.filter((a) => a.status !== 200 && !['RATE_BUDGET_EXHAUSTED', 'DEADLINE_EXCEEDED'].includes(a.body.code)).map((a) => a.body), [], 'the rest refused by the budget or their deadline')
     t.equal(one.sim.stats.tokenRequests, 1, 'a cold start of two instances made one token request')
   })

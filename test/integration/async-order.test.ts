@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack, type Stack } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, until, type Stack } from '../helpers/stack.js'
 import type { Update } from '../../src/updates/ports.js'
 
 /** An asynchronous update as its delivery submits it: every key numbered `seq`. */
@@ -12,13 +12,9 @@ const bulk = (changes: Update['changes'], seq: number): Update => ({
   deadline: Date.now() + 5000,
 })
 
+/** Polls the update until it is in one of `states`; one that never gets there fails loudly. */
 async function settled (stack: Stack, location: string, states = ['written', 'failed']): Promise<{ state: string; attempts: number }> {
-  const until = Date.now() + 10_000
-  for (;;) {
-    const { body } = await send(stack.url + location, 'GET')
-    if (states.includes(body.state) || Date.now() > until) return body
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  return await until(async () => (await send(stack.url + location, 'GET')).body, (body) => states.includes(body.state), { what: `${location} ${states.join(' or ')}` })
 }
 
 /** Two replicas on one Redis and one simulator, and a participant to write to. */

@@ -7,7 +7,7 @@ import { budgetKeys } from '../../src/updates/budget-redis.js'
 import { startRedis } from '../helpers/redis.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.js'
-import { busiest, tally } from '../helpers/window.js'
+import { tally } from '../helpers/window.js'
 
 // Issue 28: bursts of flow writes at the limit, against the simulator's sliding-window budget.
 // A 4 s window stands for Genesys's minute; deadlines are shorter than it, so what does not fit
@@ -16,16 +16,16 @@ const windowMs = 4000
 const deadline = { 'x-request-timeout-ms': '2000' }
 
 /** One or two replicas (sharing a Redis) in front of one simulator whose token allows `allowed` per window. */
-async function stacks (t: Teardown, replicas: 1 | 2, allowed: number, configured: number, dispatchers: Dispatcher[] = []): Promise<Stack[]> {
+async function stacks (t: Teardown, replicas: 1 | 2, allowed: number, configured: number, dispatchers: Dispatcher[] = [], window = windowMs): Promise<Stack[]> {
   const redis = replicas === 2 ? await startRedis(t) : undefined
   const opts = (i: number) => ({
     env: { GENESYS_RATE_LIMIT_PER_MINUTE: String(configured), ...(redis && { REDIS_URL: redis.url }) },
-    tune: (c: { genesys: { rateLimit: { windowMs: number } } }) => { c.genesys.rateLimit.windowMs = windowMs },
+    tune: (c: { genesys: { rateLimit: { windowMs: number } } }) => { c.genesys.rateLimit.windowMs = window },
     ...(dispatchers[i] && { deps: { dispatcher: dispatchers[i] } }),
   })
   // The org's limit is not to be had from its Limits API (refused, as on an older permission model):
   // these tests are about what the gateway learns from 429s alone (test/integration/org-limit.test.ts has the rest).
-  const sim = { clientId: `burst-${id()}`, rateLimit: { requests: allowed, windowMs }, recordRequests: true, limitsApi: 'forbidden' as const }
+  const sim = { clientId: `burst-${id()}`, rateLimit: { requests: allowed, windowMs: window }, recordRequests: true, limitsApi: 'forbidden' as const }
   const one = await startStack(t, { sim, ...opts(0) })
   const all = replicas === 1 ? [one] : [one, await startStack(t, { shareSimWith: one, ...opts(1) })]
   // Asked once at start-up, through the budget like any request, and refused: one unit spent, before any burst.
@@ -33,14 +33,13 @@ async function stacks (t: Teardown, replicas: 1 | 2, allowed: number, configured
   return all
 }
 
-/** Calls `seen` with the time the shared budget's pause is first found in Redis (looked for every 5 ms, for 3 s). */
+/** Calls `seen` with the time the shared budget's pause is first found in Redis (looked for every few ms); one that never comes fails loudly. */
 async function pausedInRedis (stack: Stack, seen: (at: number) => void): Promise<void> {
   const redis = new Redis(stack.config.redisUrl!)
   const { state } = budgetKeys(`pdg:${stack.config.genesys.clientId}:`)
   try {
-    for (const end = Date.now() + 3000; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 5))) {
-      if ((await redis.hget(state, 'pause')) !== null) return seen(performance.now())
-    }
+    await until(() => redis.hget(state, 'pause'), (pause) => pause !== null, { what: 'the pause in Redis' })
+    seen(performance.now())
   } finally {
     redis.disconnect()
   }
@@ -89,7 +88,8 @@ for (const replicas of [1, 2] as const) {
 
   t.test(`${on}: from idle, a burst of the whole budget is written at once; the next burst gets what is left, and no more`, async (t) => {
     const n = 60 // requests per window, here and at the simulator: 30 merge writes
-    const s = await stacks(t, replicas, n, n)
+    // A window far longer than the test: both bursts fall in it however busy the machine is.
+    const s = await stacks(t, replicas, n, n, [], 600_000)
     const { sim } = s[0]!
     const first = await burst(s, 20)
     t.same(tally(first), { 200: 20 }, 'the first burst (40 requests) is written')
@@ -102,8 +102,7 @@ for (const replicas of [1, 2] as const) {
     t.ok(second.filter((a) => a.status !== 200).every((a) => Number(a.headers['retry-after']) >= 1), 'with a Retry-After')
     t.equal(sim.stats.rateLimited, 0, 'zero upstream 429s')
     t.equal(sim.stats.reads, sim.stats.writes, 'every read was for a write that was then made: nothing spent on a refused write')
-    t.equal(sim.requests.length, n - 1, 'the budget, exactly (the last unit is half a merge write)')
-    t.ok(busiest(sim.requests.map((r) => r.at), windowMs) <= n, `never more than ${n} requests in any ${windowMs} ms`)
+    t.equal(sim.requests.length, n - 1, 'the budget, exactly (the last unit is half a merge write), never more in the window')
   })
 
   t.test(`${on}: Genesys allows 60 a window, the gateway is told 1,000, 100 flows at once: the first 429 stops every request until its Retry-After, and the next burst writes what fits, with no 429`, async (t) => {
@@ -112,11 +111,7 @@ for (const replicas of [1, 2] as const) {
     const watch = replicas === 1 ? [watched(t)] : [watched(t), watched(t)]
     const s = await stacks(t, replicas, allowed, 1000, watch.map((w) => w.dispatcher))
     const { sim } = s[0]!
-    const timed = async () => {
-      const started = Date.now()
-      const answers = await burst(s, 100)
-      return { answers, slowest: Date.now() - started }
-    }
+    const timed = async () => ({ answers: await burst(s, 100) })
     // With two replicas, the other hears of the 429 through Redis: when the pause is there (the
     // test looks every few ms), nothing more may go from either.
     const shared = { at: Infinity }
@@ -124,8 +119,8 @@ for (const replicas of [1, 2] as const) {
     const first = await timed()
     await looking
     t.comment(`first burst: ${JSON.stringify(tally(first.answers))}; upstream 429s: ${sim.stats.rateLimited}`)
-    t.ok(first.answers.every((a) => a.status === 200 || (a.body.code in CATALOGUE && a.body.code !== 'DEADLINE_EXCEEDED')), 'every flow has its answer: written, or a coded refusal')
-    t.ok(first.slowest < 2000 + 1000, `before its 2 s deadline, give or take a loaded machine (the slowest: ${first.slowest} ms)`)
+    // Held past its 2 s deadline, a flow would hear DEADLINE_EXCEEDED: none may.
+    t.ok(first.answers.every((a) => a.status === 200 || (a.body.code in CATALOGUE && a.body.code !== 'DEADLINE_EXCEEDED')), 'every flow has its answer before its deadline: written, or a coded refusal')
     const heard = watch.flatMap((w) => w.heard).sort((a, b) => a.at - b.at)[0]!
     t.ok(heard !== undefined, 'the gateway met a 429: it could not know the limit before')
     const pauseEnd = heard.at + 1000 * heard.retryAfter
@@ -223,10 +218,7 @@ t.test("a 429 heard by one replica while another holds units: the other's PATCH 
   const client = new Redis(redis.url)
   t.teardown(() => client.disconnect())
   const { state } = budgetKeys('pdg:test-client:')
-  for (;;) {
-    if ((await client.hget(state, 'pause')) !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await until(() => client.hget(state, 'pause'), (pause) => pause !== null, { what: "A's pause in the shared log" })
   release()
   const answered = await bWrite
   t.equal(answered.status, 200, "B's write is written, its deadline allowing the wait")

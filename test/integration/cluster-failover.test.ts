@@ -1,7 +1,6 @@
 import t from 'tap'
 import { startRedisCluster } from '../helpers/redis.js'
-import { wait } from '../helpers/replicas.js'
-import { id, send, startReplicas, startStack, type Answer } from '../helpers/stack.js'
+import { id, send, startReplicas, startStack, until, type Answer } from '../helpers/stack.js'
 
 t.test('the node holding a conversation\'s lock is lost mid-write: no second writer, 503 for that conversation, the rest written; back: recovers', async (t) => {
   const cluster = await startRedisCluster(t)
@@ -24,10 +23,10 @@ t.test('the node holding a conversation\'s lock is lost mid-write: no second wri
   const sim = a.sim
   const patchesTo = (conversation: string) => sim.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${conversation}/`))
 
-  const first = a.post(`/participants/${c}/${p}/data`, { attributes: { from: 'a' } })
-  while (sim.stats.writesInFlight === 0) await wait(10)
+  let firstAnswered = false
+  const first = a.post(`/participants/${c}/${p}/data`, { attributes: { from: 'a' } }).finally(() => { firstAnswered = true })
+  await until(() => sim.stats.writesInFlight, (n) => n > 0, { what: "A's write out" })
   await cluster.stop(lost)
-  const stoppedAt = Date.now()
   t.comment(`stopped node ${lost} (conversation ${c}'s slot) while A's write held its lock`)
 
   // While it is down, and while A's write is still out: B tries the conversation, and so does A
@@ -35,10 +34,9 @@ t.test('the node holding a conversation\'s lock is lost mid-write: no second wri
   const fromA = a.post(`/participants/${c}/${p}/data`, { attributes: { from: 'a2' } })
   const during: Answer[] = []
   for (let i = 0; i < 4; i++) {
-    const started = Date.now()
     during.push(await b.post(`/participants/${c}/${p}/data`, { attributes: { from: `b${i}` } }))
-    t.ok(Date.now() - started < 1500, `B answered promptly (${Date.now() - started} ms)`)
-    await wait(200)
+    // Promptly: by order, not by a stopwatch. B did not wait for the lock's holder to finish.
+    t.notOk(firstAnswered, `B's answer ${i + 1} came while A's write was still out`)
   }
   during.push(await fromA)
   t.same(during.map((x) => x.body.code), during.map(() => 'COORDINATION_UNAVAILABLE'), 'every write to that conversation got 503 COORDINATION_UNAVAILABLE')
@@ -52,13 +50,8 @@ t.test('the node holding a conversation\'s lock is lost mid-write: no second wri
   t.equal(sim.attributes(c, p)?.from, 'a')
 
   await cluster.start(lost)
-  const back = Date.now()
-  let again: Answer
-  do {
-    await wait(200)
-    again = await b.post(`/participants/${c}/${p}/data`, { attributes: { from: 'b' } })
-  } while (again.status !== 200 && Date.now() - back < 15_000)
-  t.equal(again.status, 200, `writes to the conversation succeed again once the node is back (${Date.now() - back} ms after its restart, ${back - stoppedAt} ms down)`)
+  const again = await until(() => b.post(`/participants/${c}/${p}/data`, { attributes: { from: 'b' } }), (x) => x.status === 200, { what: 'a write to the conversation succeeding once its node is back' })
+  t.equal(again.status, 200, 'writes to the conversation succeed again once the node is back')
   const both = await Promise.all([a, b].map((s, i) => s.post(`/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } })))
   t.same(both.map((x) => x.body.code ?? x.status), [200, 200], 'through both replicas')
   t.equal(sim.stats.conflicts, 0, 'still never two writers')
@@ -81,8 +74,7 @@ t.test('the node holding the budget and the token is lost: nothing is written an
   t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE', 'a conversation on a live node is refused too: the budget is unreachable')
   t.equal(a.sim.stats.writes, writes, 'and nothing was sent')
   await cluster.start(lost)
-  const back = Date.now()
-  while (Date.now() - back < 15_000 && (await send(`${a.url}/readyz`, 'GET')).status !== 200) await wait(100)
-  t.equal((await send(`${a.url}/readyz`, 'GET')).status, 200, `ready again ${Date.now() - back} ms after the node's restart`)
+  await until(async () => (await send(`${a.url}/readyz`, 'GET')).status, (s) => s === 200, { what: "ready again after the node's restart" })
+  t.equal((await send(`${a.url}/readyz`, 'GET')).status, 200, "ready again after the node's restart")
   t.equal((await a.post(`/participants/${c}/${id()}/data`, { attributes: { x: '3' } })).status, 200, 'and writing')
 })

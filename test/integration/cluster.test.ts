@@ -1,8 +1,8 @@
 import t from 'tap'
 import { startService } from '../helpers/process.js'
 import { startRedisCluster } from '../helpers/redis.js'
-import { replicaTests, simulator, wait } from '../helpers/replicas.js'
-import { id, send, startReplicas, startStack } from '../helpers/stack.js'
+import { replicaTests, simulator } from '../helpers/replicas.js'
+import { id, send, startReplicas, startStack, until } from '../helpers/stack.js'
 
 /** Conversation ids whose keys live on every node of the cluster, four on each: twelve random ids miss a node one time in forty. */
 async function onEveryNode (cluster: { portFor(key: string): Promise<number> }, perNode = 4): Promise<string[]> {
@@ -17,11 +17,9 @@ async function onEveryNode (cluster: { portFor(key: string): Promise<number> }, 
   return [...byPort.values()].flat()
 }
 
-/** Readiness as a load balancer sees it: asked until ready or `ms` pass (a busy machine connects slowly). */
-async function readyWithin (url: string, ms: number): Promise<number> {
-  let status = 0
-  for (const until = Date.now() + ms; Date.now() < until; await wait(100)) if ((status = (await send(`${url}/readyz`, 'GET')).status) === 200) break
-  return status
+/** Readiness as a load balancer sees it: asked until ready (a busy machine connects slowly); fails loudly if it never is. */
+async function ready (url: string): Promise<number> {
+  return await until(async () => (await send(`${url}/readyz`, 'GET')).status, (s) => s === 200, { what: `${url} ready` })
 }
 
 // The replicas suite (test/helpers/replicas.ts) on a real three-node Redis Cluster.
@@ -44,13 +42,10 @@ t.test('two replicas on a Redis Cluster: asynchronous updates accepted by either
   const refused = accepted.find((x) => x.status !== 202)
   if (refused !== undefined) t.comment(`refused: ${refused.status} ${refused.body?.code}: ${refused.body?.detail}`)
   t.same(accepted.map((x) => x.status), targets.map(() => 202), 'every one accepted (202)')
-  const states = new Map<string, string>()
   const ids = accepted.map((x) => x.body?.id as string).filter(Boolean)
-  for (const until = Date.now() + 15_000; Date.now() < until && ids.some((u) => states.get(u) !== 'written');) {
-    for (const [i, u] of ids.entries()) states.set(u, (await send(`${(i % 2 ? b : a).url}/updates/${u}`, 'GET', undefined, { 'x-api-key': 'crm-key' })).body?.state)
-    await wait(200)
-  }
-  t.same(ids.map((u) => states.get(u)), targets.map(() => 'written'), 'each settled written, as the other replica reports')
+  const stateOf = async () => Promise.all(ids.map(async (u, i) => (await send(`${(i % 2 ? b : a).url}/updates/${u}`, 'GET', undefined, { 'x-api-key': 'crm-key' })).body?.state as string))
+  const states = await until(stateOf, (s) => s.every((x) => x === 'written' || x === 'failed'), { what: 'every update settled', everyMs: 100 })
+  t.same(states, targets.map(() => 'written'), 'each settled written, as the other replica reports')
   t.same(targets.map(({ c, p }) => a.sim.attributes(c, p)?.tier), targets.map((_, i) => `t${i}`), 'and is in Genesys')
 })
 
@@ -58,7 +53,7 @@ t.test('a cluster that requires a password: given in REDIS_CLUSTER_NODES as a UR
   const cluster = await startRedisCluster(t, { password: 'cluster-secret' })
   const [first, ...rest] = cluster.nodes.split(',')
   const good = await startStack(t, { sim: { clientId: `cluster-auth-${id()}` }, env: { REDIS_CLUSTER_NODES: [`redis://:cluster-secret@${first}`, ...rest].join(',') } })
-  t.equal(await readyWithin(good.url, 10_000), 200, 'ready')
+  t.equal(await ready(good.url), 200, 'ready')
   // Conversations whose locks live on every node: each node was reached with the password.
   const conversations = await onEveryNode(cluster)
   t.equal(new Set(await Promise.all(conversations.map((c) => cluster.portFor(`{c:${c}}`)))).size, 3)
@@ -78,7 +73,7 @@ t.test('a TLS-only cluster: rediss:// in REDIS_CLUSTER_NODES, every node (found 
   // Two seeds of three: the third is found through the cluster, and reached with the same TLS.
   const [first, second] = cluster.nodes.split(',')
   const service = await startService(t, { ...env, REDIS_CLUSTER_NODES: `rediss://${first},${second}`, NODE_EXTRA_CA_CERTS: cluster.ca! })
-  t.equal(await readyWithin(service.url, 10_000), 200, 'ready')
+  t.equal(await ready(service.url), 200, 'ready')
   const conversations = await onEveryNode(cluster)
   t.equal(new Set(await Promise.all(conversations.map((c) => cluster.portFor(`{c:${c}}`)))).size, 3, 'locks on every node')
   const written = await Promise.all(conversations.map((c) => send(`${service.url}/participants/${c}/${id()}/data`, 'POST', { attributes: { a: '1' } })))

@@ -32,11 +32,12 @@ t.test('a 409 caused by another writer: re-read, re-merge, retry, and keep both'
 })
 
 t.test('retries are bounded: a conversation that keeps changing gets UPSTREAM_CONFLICT, not a hang', async (t) => {
-  const stack = await startStack(t, { sim: { writeMs: 400 }, env: { GENESYS_CONFLICT_RETRIES: '1' } })
+  // The foreign write holds the conversation far longer than a try and a retry take.
+  const stack = await startStack(t, { sim: { writeMs: 2000 }, env: { GENESYS_CONFLICT_RETRIES: '1' } })
   const c = id()
   const p = id()
   const foreign = foreignWrite(stack, c, p, { agent: 'x' })
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  await until(() => stack.sim.stats.writesInFlight === 1) // the foreign write now holds the conversation
   const ours = await stack.post(`/participants/${c}/${p}/data`, { attributes: { ours: 'y' } })
   await foreign
   t.equal(ours.status, 409)

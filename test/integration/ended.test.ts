@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { startSandboxStack } from '../console/stack.js'
-import { id, send, startStack, type Stack } from '../helpers/stack.js'
+import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
 
 // Invariant 10 (docs/architecture.md): a write to an ended conversation is refused wherever the gateway reads it.
 
@@ -16,11 +16,7 @@ async function endedCall (t: Test, stack: Stack) {
 }
 
 async function settled (stack: Stack, location: string) {
-  for (;;) {
-    const s = await send(stack.url + location, 'GET')
-    if (s.body.state === 'written' || s.body.state === 'failed') return s
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  return await until(() => send(stack.url + location, 'GET'), (s) => s.body.state === 'written' || s.body.state === 'failed', { what: `${location} settled` })
 }
 
 t.test('merge mode: both routes answer 409 CONVERSATION_ENDED and send no write', async (t) => {

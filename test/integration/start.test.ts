@@ -81,7 +81,9 @@ t.test('outside sandbox without API_KEYS, start-up says loudly that authenticati
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => sim.app.close())
   const service = await startService(t, { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url, GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's' })
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  const { until } = await import('../helpers/until.js')
+  // Waited for, not slept on: the warning comes once start-up is over, which is after it listens.
+  await until(() => service.stdout(), (out) => /API_KEYS is not set/.test(out), { what: 'the warning about API_KEYS' })
   t.match(service.stdout(), /"level":40.*API_KEYS is not set: caller authentication is OFF/)
   service.child.kill('SIGTERM')
   await service.exited

@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { CLIENT, receiver, SERVER, type OtlpSpan } from '../helpers/otlp.js'
 import { startService } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, type Teardown } from '../helpers/stack.js'
+import { id, send, startStack, until, type Teardown } from '../helpers/stack.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 
 const PRODUCER = 4
@@ -50,12 +49,8 @@ t.test('an asynchronous write: the delivery’s spans start a trace linked to th
   })
   t.equal(accepted.status, 202)
 
-  let spans: OtlpSpan[] = []
   const patchOf = (all: OtlpSpan[]) => all.find((s) => s.kind === CLIENT && s.name.startsWith('PATCH'))
-  for (let i = 0; i < 200 && !(patchOf(spans) && spans.some((s) => s.kind === CONSUMER) && spans.some((s) => s.kind === SERVER)); i++) {
-    await sleep(50)
-    spans = otlp.spans()
-  }
+  const spans = await until(() => otlp.spans(), (seen) => patchOf(seen) !== undefined && seen.some((s) => s.kind === CONSUMER) && seen.some((s) => s.kind === SERVER), { what: 'the PATCH, consumer and server spans exported' })
   t.equal(sim.attributes(c, p)?.card, value, 'delivered')
   const server = spans.find((s) => s.kind === SERVER && s.traceId === traceId)
   t.ok(server, 'the accepting request’s server span, in the caller’s trace')
@@ -115,11 +110,7 @@ t.test('without Redis (in memory, development): the same link', async (t) => {
   // No traceparent of the test's: the undici instrumentation, on in this process, puts its own on the request.
   const accepted = await stack.post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } }, { prefer: 'respond-async' })
   t.equal(accepted.status, 202)
-  let spans: OtlpSpan[] = []
-  for (let i = 0; i < 100 && !(spans.some((s) => s.kind === CONSUMER) && spans.some((s) => s.kind === SERVER)); i++) {
-    await sleep(50)
-    spans = otlp.spans()
-  }
+  const spans = await until(() => otlp.spans(), (seen) => seen.some((s) => s.kind === CONSUMER) && seen.some((s) => s.kind === SERVER), { what: 'the consumer and server spans exported' })
   const server = spans.find((s) => s.kind === SERVER)
   const sent = spans.find((s) => s.kind === PRODUCER)
   const processed = spans.find((s) => s.kind === CONSUMER)

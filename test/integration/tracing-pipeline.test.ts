@@ -1,9 +1,8 @@
 import { request } from 'node:http'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { CLIENT, receiver, SERVER, type OtlpSpan } from '../helpers/otlp.js'
+import { CLIENT, receiver, SERVER } from '../helpers/otlp.js'
 import { startRedis } from '../helpers/redis.js'
-import { id, startStack } from '../helpers/stack.js'
+import { id, startStack, until } from '../helpers/stack.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 
 // In this process (tap gives each test file its own): the SDK reads the OTEL_* variables from the
@@ -48,11 +47,7 @@ t.test('the pipeline’s waits and retries, in the request’s trace', async (t)
   t.equal(answer.status, 200)
   t.equal(answer.body.attempts, 2, 'written at the second attempt')
 
-  let spans: OtlpSpan[] = []
-  for (let i = 0; i < 100 && !spans.some((s) => s.kind === SERVER); i++) {
-    await sleep(50)
-    spans = otlp.spans().filter((s) => s.traceId === traceId)
-  }
+  const spans = await until(() => otlp.spans().filter((s) => s.traceId === traceId), (seen) => seen.some((s) => s.kind === SERVER), { what: 'the request span exported' })
   const named = (name: string) => spans.filter((s) => s.name === name)
   const [write] = named('genesys write')
   t.ok(write, 'the write has its span')
@@ -77,14 +72,12 @@ t.test('callers coalesced into one write: the write is in the first one’s trac
   const answers = []
   for (const [i, tr] of traces.entries()) {
     answers.push(send(`${stack.url}/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } }, `00-${tr}-${'a'.repeat(16)}-01`))
-    await sleep(50)
+    // In this order: the first one's write out, then each caller waiting behind it.
+    if (i === 0) await until(() => stack.sim.stats.writesInFlight, (n) => n === 1, { what: "the first caller's write out" })
+    await until(() => stack.app.updates.callers, (n) => n === i + 1, { what: `${i + 1} callers waiting` })
   }
   t.same((await Promise.all(answers)).map((a) => a.status), [200, 200, 200])
-  let spans: OtlpSpan[] = []
-  for (let i = 0; i < 100 && spans.filter((s) => s.kind === SERVER).length < 3; i++) {
-    await sleep(50)
-    spans = otlp.spans()
-  }
+  const spans = await until(() => otlp.spans(), (seen) => seen.filter((s) => s.kind === SERVER).length >= 3, { what: 'the three request spans exported' })
   const writes = spans.filter((s) => s.name === 'genesys write')
   t.equal(writes.length, 2, 'the first caller’s write, then one for the two that waited behind it')
   const second = writes.find((s) => s.traceId === traces[1])
@@ -99,11 +92,7 @@ t.test('a write that fails: its span says so by status, with no description', as
   const stack = await startStack(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url }, sim: { strict: true } })
   const answer = await send(`${stack.url}/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } }, `00-${'4'.repeat(32)}-${'a'.repeat(16)}-01`)
   t.equal(answer.status, 404)
-  let spans: OtlpSpan[] = []
-  for (let i = 0; i < 100 && !spans.some((s) => s.kind === SERVER); i++) {
-    await sleep(50)
-    spans = otlp.spans()
-  }
+  const spans = await until(() => otlp.spans(), (seen) => seen.some((s) => s.kind === SERVER), { what: 'the request span exported' })
   const write = spans.find((s) => s.name === 'genesys write')
   t.same(write?.status, { code: 2, message: 'upstream 404' }, 'the write failed: what Genesys answered, and nothing it said')
   t.same(spans.find((s) => s.kind === SERVER)?.status, { code: 2 }, 'the request span: an error, without its message')

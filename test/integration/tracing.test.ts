@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { trace } from '@opentelemetry/api'
 import t from 'tap'
-import { attr, CLIENT, receiver, SERVER, type OtlpSpan } from '../helpers/otlp.js'
+import { attr, CLIENT, receiver, SERVER } from '../helpers/otlp.js'
 import { startService } from '../helpers/process.js'
-import { id, send, startStack, type Teardown } from '../helpers/stack.js'
+import { id, send, startStack, until, type Teardown } from '../helpers/stack.js'
 import { buildSimulator } from '../../src/sim/simulator.js'
 
 // An OpenTelemetry SDK is process-wide, so the traced service runs in a child process of its
@@ -54,11 +53,7 @@ t.test('a request with traceparent: server span in the caller’s trace, the Gen
   const broken = await send(`${service.url}/participants/${c}/${p}/data`, 'POST', '{"attributes":{"a":JSON-BROKEN-VALUE}}', { authorization: `Bearer ${apiKey}` })
   t.match(broken.body.detail, /JSON-BROKE/, 'a JSON syntax error quotes the body to its sender (and so must not reach a span)')
 
-  let spans: OtlpSpan[] = []
-  for (let i = 0; i < 100 && spans.filter((s) => s.kind === SERVER).length < 3; i++) {
-    await sleep(50)
-    spans = otlp.spans()
-  }
+  const spans = await until(() => otlp.spans(), (seen) => seen.filter((s) => s.kind === SERVER).length >= 3, { what: 'three server spans exported' })
   const inTrace = spans.filter((s) => s.traceId === traceId)
   const server = inTrace.find((s) => s.kind === SERVER)
   t.ok(server, 'a server span in the caller’s trace')
@@ -103,7 +98,10 @@ t.test('OTEL_TRACES_EXPORTER=none: nothing reaches the endpoint named', async (t
   })
   const answer = await send(`${service.url}/participants/${id()}/${id()}/data`, 'POST', { attributes: { a: 'b' } }, { traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01` })
   t.equal(answer.status, 200)
-  await sleep(500)
+  // Not a pause long enough to hope: a clean exit flushes whatever a tracer holds, so once the
+  // service has exited on SIGTERM, anything it would ever export has reached the receiver.
+  service.child.kill('SIGTERM')
+  t.equal((await service.exited).code, 0, 'exits cleanly')
   t.same(otlp.bodies, [], 'the receiver got nothing')
   t.notOk(service.stdout().includes('trace_id'), 'no log line carries a trace id')
 })
