@@ -106,10 +106,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(async (api) => {
     await api.register(auth, { keys: config.apiKeys })
     await api.register(signature, { keys: config.apiKeys, clock, maxReplays: config.idempotencyMaxKeys })
-    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs })
+    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)
-    await api.register(resendRoutes, { endedConversationWrites: config.endedConversationWrites, requestTimeoutMs: config.requestTimeoutMs })
+    await api.register(resendRoutes, { endedConversationWrites: config.endedConversationWrites, requestTimeoutMs: config.requestTimeoutMs, clock })
   })
   return app
 }

@@ -50,7 +50,7 @@ export default fp<ConsoleOptions>(
       if (reply.statusCode === 200 && req.method === 'POST' && WRITE_ROUTES.has(req.routeOptions.url ?? '') && payload.dryRun !== true) {
         const { conversationId, participantId, updated } = payload
         if (typeof conversationId === 'string' && typeof participantId === 'string' && Array.isArray(updated)) {
-          writes.record(conversationId, participantId, updated as string[], req.caller ?? ANONYMOUS, Date.now())
+          writes.record(conversationId, participantId, updated as string[], req.caller ?? ANONYMOUS, clock.now())
           source.changed(conversationId)
         }
       }
@@ -62,7 +62,7 @@ export default fp<ConsoleOptions>(
     // whoever loads the page, not on every load.
     let checked: { at: number; report: Promise<Report> } | undefined
     const checks = (): Promise<Report> => {
-      const now = Date.now()
+      const now = clock.now()
       if (checked === undefined || now - checked.at >= DOCTOR_CACHE_MS) {
         const report = runDoctor(config, { sandbox, budget: () => app.updates.budget() })
         checked = { at: now, report }
@@ -74,7 +74,7 @@ export default fp<ConsoleOptions>(
     // per-conversation queue and lock (no write of the service's overlaps one of the probe's), the
     // request budget (bulk: flows go first), retries; written exactly as given (no read-merge), as
     // the probe asks Genesys itself whether it merges.
-    const due = () => ({ deadline: Date.now() + config.requestTimeoutMs, priority: 'bulk' as const })
+    const due = () => ({ deadline: clock.now() + config.requestTimeoutMs, priority: 'bulk' as const })
     const pipeline = {
       getConversation: (conversationId: string) => app.updates.conversation(conversationId, due(), { asGenesysShows: true }),
       async patchParticipantAttributes (conversationId: string, participantId: string, attributes: Attributes) {

@@ -20,6 +20,7 @@ import type { ZodTypeProvider } from '../plugins/problems.js'
 import type { RedisClient } from '../plugins/redis.js'
 import { acceptedSchema } from './route.js'
 import { KEEP_SETTLED_MS, type Delivery } from './store.js'
+import type { Clock } from '../clock.js'
 
 /** Which failed updates were sent again, and as what. */
 export interface ResendLedger {
@@ -31,8 +32,10 @@ export interface ResendLedger {
 
 export class MemoryResendLedger implements ResendLedger {
   readonly #marks = new Map<string, { as: string; at: number }>()
+  constructor (readonly clock: Clock) {}
+
   async claim (id: string): Promise<string | undefined> {
-    const now = Date.now()
+    const now = this.clock.now()
     const seen = this.#marks.get(id)
     if (seen !== undefined && seen.at > now - KEEP_SETTLED_MS) return seen.as
     if (this.#marks.size > 100_000) for (const [k, v] of this.#marks) if (v.at <= now - KEEP_SETTLED_MS) this.#marks.delete(k)
@@ -41,7 +44,7 @@ export class MemoryResendLedger implements ResendLedger {
   }
 
   async done (id: string, as: string): Promise<void> {
-    this.#marks.set(id, { as, at: Date.now() })
+    this.#marks.set(id, { as, at: this.clock.now() })
   }
 
   async release (id: string): Promise<void> {
@@ -70,6 +73,7 @@ export interface ResendOptions {
   /** refuse: a resend to an ended conversation is refused (ENDED_CONVERSATION_WRITES). */
   endedConversationWrites: 'refuse' | 'allow'
   requestTimeoutMs: number
+  clock: Clock
 }
 
 const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
@@ -90,7 +94,7 @@ const refusal = z.object({ id: z.string(), code: z.string(), detail: z.string() 
 
 const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
-  const ledger: ResendLedger = app.redis ? new RedisResendLedger(app.redis, app.redisPrefix) : new MemoryResendLedger()
+  const ledger: ResendLedger = app.redis ? new RedisResendLedger(app.redis, app.redisPrefix) : new MemoryResendLedger(opts.clock)
 
   /** Per request: each conversation read once, through the pipeline's budget at bulk priority. */
   const endedCheck = () => {
@@ -98,7 +102,7 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
     return (conversationId: string) => {
       if (opts.endedConversationWrites === 'allow') return Promise.resolve(undefined)
       if (!seen.has(conversationId)) {
-        seen.set(conversationId, app.updates.conversation(conversationId, { deadline: Date.now() + opts.requestTimeoutMs, priority: 'bulk' }).then((c) => c.endTime))
+        seen.set(conversationId, app.updates.conversation(conversationId, { deadline: opts.clock.now() + opts.requestTimeoutMs, priority: 'bulk' }).then((c) => c.endTime))
       }
       return seen.get(conversationId)!
     }

@@ -8,6 +8,7 @@ import { ApiError, problemSchema } from '../errors.js'
 import { requireAttributes, requireOperation, scopeOf, visible } from '../keys/scope.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
 import type { Target, Urgency } from '../updates/ports.js'
+import type { Clock } from '../clock.js'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms'
@@ -95,16 +96,18 @@ const DEFAULT_PURPOSES = ['customer', 'external'] as const
 export interface AttributeRoutesOptions {
   limits: AttributeLimits
   requestTimeoutMs: number
+  /** Deadlines are counted on it, as the queue counts them. */
+  clock: Clock
 }
 
-const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs }) => {
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
   /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
   const urgency = (req: FastifyRequest, reply: FastifyReply): Urgency => {
     const asked = req.headers[TIMEOUT_HEADER]
     const ms = typeof asked === 'string' ? Math.min(Number(asked), requestTimeoutMs) : requestTimeoutMs
-    return { deadline: Date.now() - reply.elapsedTime + ms, priority: req.priority }
+    return { deadline: clock.now() - reply.elapsedTime + ms, priority: req.priority }
   }
 
   async function write (req: FastifyRequest, reply: FastifyReply, conversationId: string, target: Target, body: UpdateBody, dryRun: boolean) {
