@@ -1,29 +1,12 @@
 import { z } from 'zod'
 import './messages.js'
-import type { Priority } from './updates/budget.js'
 import { regionDomain } from './genesys/regions.js'
 import { PROPAGATION_MS } from './updates/journal.js'
 import { GENESYS_DEFAULT_LIMIT } from './genesys/org-limit.js'
 import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
 import { publicUrl } from './data-action/public-url.js'
 import { isWebhookSecret, keysFile } from './keys/file.js'
-import type { Scope } from './keys/scope.js'
-
-export interface ApiKey {
-  name: string
-  key?: string
-  /** API_KEYS_FILE only (src/keys/): the key's SHA-256 (hex; the file may hold only that), and what the key may do. */
-  keySha256?: string
-  scope?: Scope
-  /** live: flows waiting on the answer, served first. bulk: syncs that can wait. */
-  priority: Priority
-  /** When set, this caller's requests must carry an HMAC-SHA256 signature made with it; a whsec_ one also takes Standard Webhooks. */
-  signingSecret?: string
-  /** API_KEYS_FILE's asyncBacklog: this key's share of ASYNC_MAX_BACKLOG, instead of ASYNC_MAX_BACKLOG_PER_KEY. */
-  asyncBacklog?: number
-  /** API_KEYS_FILE's callbackUrl and callbackSecret (a whsec_ secret): where this key's asynchronous outcomes are POSTed, signed (issue 37). */
-  callback?: { url: string; secret: string }
-}
+import type { ApiKey } from './domain.js'
 
 export interface Config {
   env: 'development' | 'test' | 'production'

@@ -1,7 +1,5 @@
 import { z } from 'zod'
-
-/** Participant attributes as Genesys stores them: string → string. */
-export type Attributes = Record<string, string>
+import type { Attributes } from '../domain.js'
 
 export interface AttributeLimits {
   maxAttributes: number

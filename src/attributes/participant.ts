@@ -1,7 +1,5 @@
 import { ApiError } from '../errors.js'
-import type { Conversation } from '../genesys/client.js'
-import type { Target } from '../updates/ports.js'
-import type { Attributes } from './body.js'
+import type { Conversation, Target, Attributes } from '../domain.js'
 
 export interface ChosenParticipant {
   id: string

@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import { systemClock, type Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import type { Attributes } from '../attributes/body.js'
 import { runDoctor, type Report } from '../doctor/doctor.js'
 import { probe } from '../doctor/probe.js'
 import type { Simulator } from '../sim/simulator.js'
@@ -9,6 +8,7 @@ import { consoleRoutes } from './routes.js'
 import { Sessions } from './session.js'
 import { genesysSource, simulatorSource } from './source.js'
 import { ANONYMOUS, WriteLog } from './writes.js'
+import type { Attributes } from '../domain.js'
 
 export interface ConsoleOptions {
   config: Config

@@ -4,7 +4,7 @@ import type { Report } from '../doctor/doctor.js'
 import { doctorPage } from './doctor-page.js'
 import { ApiError } from '../errors.js'
 import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.js'
-import { allows, EVERYTHING, type Operation, type Scope } from '../keys/scope.js'
+import { allows, EVERYTHING } from '../keys/scope.js'
 import { PAGE_CSP } from '../plugins/csp.js'
 import { CSS, ICON, SCRIPT } from './assets.js'
 import { opsView } from './ops.js'
@@ -13,6 +13,7 @@ import { nextPath, Sessions, signInRedirect } from './session.js'
 import type { ConsoleParticipant, ConversationSource } from './source.js'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.js'
 import type { WriteLog, Writers } from './writes.js'
+import type { Operation, Scope } from '../domain.js'
 
 export interface ConsoleRoutesOptions {
   sandbox: boolean

@@ -1,6 +1,5 @@
-import type { Attributes } from '../attributes/body.js'
 import type { ErrorCode } from '../errors.js'
-import type { Target } from '../updates/ports.js'
+import type { Attributes, Target } from '../domain.js'
 
 export type DeliveryState = 'queued' | 'retrying' | 'written' | 'failed'
 

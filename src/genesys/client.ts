@@ -1,8 +1,9 @@
 import { z } from 'zod'
-import type { Attributes } from '../attributes/body.js'
 import { base, exchange, type HttpOptions, type Sent } from './http.js'
 import type { TokenProvider } from './token.js'
 import { malformed, UpstreamError, type Operation } from './upstream-error.js'
+import type { Attributes } from '../domain.js'
+import type { Conversation } from '../domain.js'
 
 /**
  * A participant's attributes as Genesys holds them: strings only. Checked with a loop rather
@@ -22,8 +23,6 @@ const conversationSchema = z.object({
   endTime: z.string().optional(),
   participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: storedAttributes.optional() })),
 })
-
-export type Conversation = z.infer<typeof conversationSchema>
 
 // GET /api/v2/organizations/limits/namespaces/platform.api: the org's effective limits.
 const limitsSchema = z.object({ entities: z.array(z.object({ key: z.string(), value: z.number() }).loose()) })

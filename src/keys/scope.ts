@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { ApiError, jsonPointer } from '../errors.js'
+import { OPERATIONS, type Operation, type Scope } from '../domain.js'
 
 /**
  * What one API key may do (API_KEYS_FILE): which operations, and which attribute names, by glob
@@ -9,14 +10,6 @@ import { ApiError, jsonPointer } from '../errors.js'
  *   and reading their state at /updates; read: GET …/data; console: signing in to /console.
  * - A pattern's `*` stands for any run of characters, `?` for one; everything else is literal.
  */
-export const OPERATIONS = ['write', 'read', 'async', 'console'] as const
-export type Operation = (typeof OPERATIONS)[number]
-
-export interface Scope {
-  may: readonly Operation[]
-  attributes: readonly string[]
-}
-
 export const EVERYTHING: Scope = { may: OPERATIONS, attributes: ['*'] }
 
 declare module 'fastify' {

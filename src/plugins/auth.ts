@@ -1,10 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ApiKey } from '../config.js'
-import type { Priority } from '../updates/budget.js'
 import { ApiError } from '../errors.js'
 import { CONSOLE_HEADER, onBehalfOf } from '../keys/delegate.js'
+import type { ApiKey, Priority } from '../domain.js'
 
 declare module 'fastify' {
   interface FastifyRequest {

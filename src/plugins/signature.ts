@@ -2,11 +2,11 @@ import { systemClock, type Clock } from '../clock.js'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ApiKey } from '../config.js'
 import { ApiError, coordinationUnavailable } from '../errors.js'
 import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.js'
 import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.js'
 import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.js'
+import type { ApiKey } from '../domain.js'
 
 export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.js'
 

@@ -7,8 +7,9 @@ import { acceptedSchema } from '../delivery/route.js'
 import { ApiError, problemSchema } from '../errors.js'
 import { requireAttributes, requireOperation, scopeOf, visible } from '../keys/scope.js'
 import type { ZodTypeProvider } from '../plugins/problems.js'
-import type { Target, Urgency } from '../updates/ports.js'
+import type { Urgency } from '../updates/ports.js'
 import type { Clock } from '../clock.js'
+import type { Target } from '../domain.js'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms'

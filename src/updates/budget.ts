@@ -4,9 +4,7 @@ import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../error
 import { retryAfter } from '../genesys/upstream-error.js'
 import { MemoryBudgetLog, type BudgetLog, type Grant, type Heard, type LogSettings, type Standing } from './budget-log.js'
 import type { PipelineTracing } from './tracing.js'
-
-/** live: a flow is waiting on the answer. bulk: a back-office sync that can wait its turn. */
-export type Priority = 'live' | 'bulk'
+import type { Priority } from '../domain.js'
 
 export interface BudgetOptions {
   /** Upstream requests allowed in any window of `windowMs`: the most the budget ever spends. */

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import type { Attributes } from '../attributes/body.js'
 import { systemClock, type Clock } from '../clock.js'
+import type { Attributes } from '../domain.js'
 
 /**
  * Read-your-writes. Genesys shows a write late (a read a moment after may still show the map

@@ -1,9 +1,9 @@
-import type { Attributes } from '../attributes/body.js'
 import type { Timer } from '../clock.js'
 import type { Ticket } from './budget.js'
 import type { Sequences } from './order.js'
-import type { Target, Update, WriteResult } from './ports.js'
+import type { Update, WriteResult } from './ports.js'
 import type { Traced } from './tracing.js'
+import type { Attributes, Target } from '../domain.js'
 
 /** A caller waiting for its update's outcome. */
 export interface Waiter extends Update {

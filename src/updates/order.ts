@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { Attributes } from '../attributes/body.js'
+import type { Attributes } from '../domain.js'
 
 /** Per key, the acceptance sequence of the value a write carries. */
 export type Sequences = Record<string, number>

@@ -1,7 +1,5 @@
-import type { Attributes } from '../attributes/body.js'
-import type { Priority } from './budget.js'
-import type { Conversation } from '../genesys/client.js'
 import type { Sequences } from './order.js'
+import type { Attributes, Conversation, Priority, Target } from '../domain.js'
 
 /**
  * What the pipeline needs from Genesys; GenesysClient is the real one. Its failures are
@@ -13,13 +11,6 @@ export interface Upstream {
   /** Whatever the write needs before it can go out (a token), so that "sent" means sent; undefined when ready. */
   prepare?(): Promise<unknown> | undefined
 }
-
-/**
- * Which participant: a known id, or the one found in the conversation by purpose. `exact`: write
- * the changes as they are, without reading and merging first, whatever GENESYS_WRITE_MODE says
- * (the doctor's probe, which asks Genesys itself whether it merges); never coalesced with others.
- */
-export type Target = { participantId: string; exact?: true } | { purposes: readonly string[] }
 
 /** How urgent a caller is: for the request budget, and for when to give up. */
 export interface Urgency {

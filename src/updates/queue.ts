@@ -5,10 +5,11 @@ import { toApiError } from './answer.js'
 import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.js'
 import { Journal, MemoryJournalStore, PROPAGATION_MS } from './journal.js'
 import type { Order } from './order.js'
-import { targetKey, type ConversationLock, type Lease, type Target, type Update, type Upstream, type WriteResult } from './ports.js'
+import { targetKey, type ConversationLock, type Lease, type Update, type Upstream, type WriteResult } from './ports.js'
 import { withRetries, type Retry, type RetryPolicy } from './retry.js'
 import type { PipelineTracing } from './tracing.js'
 import { Writer } from './write.js'
+import type { Target } from '../domain.js'
 
 export interface QueueOptions {
   /**

@@ -1,13 +1,12 @@
-import type { Attributes } from '../attributes/body.js'
 import { systemClock, type Clock, type Timer } from '../clock.js'
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
-import type { Conversation } from '../genesys/client.js'
 import type { RateBudget } from './budget.js'
 import { Journal, MemoryJournalStore, PROPAGATION_MS } from './journal.js'
 import { chooseParticipant } from '../attributes/participant.js'
 import { toApiError } from './answer.js'
-import type { ReadResult, Target, Upstream, Urgency } from './ports.js'
+import type { ReadResult, Upstream, Urgency } from './ports.js'
 import { withRetries, type Retry, type RetryPolicy } from './retry.js'
+import type { Attributes, Conversation, Target } from '../domain.js'
 
 export interface ReaderOptions {
   policy: RetryPolicy

@@ -1,15 +1,15 @@
-import type { Attributes } from '../attributes/body.js'
 import { merge } from '../attributes/merge.js'
 import type { Clock } from '../clock.js'
 import { chooseParticipant, type ChosenParticipant } from '../attributes/participant.js'
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
-import type { Priority, RateBudget, Reservation } from './budget.js'
+import type { RateBudget, Reservation } from './budget.js'
 import { UpstreamError } from '../genesys/upstream-error.js'
 import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.js'
 import type { Entry, Journal } from './journal.js'
 import { latest, type Order } from './order.js'
 import type { Lease, Upstream, WriteResult } from './ports.js'
 import { backoff } from './retry.js'
+import type { Attributes, Priority } from '../domain.js'
 
 /**
  * A write sent with less time than this left before its callers' deadline would most likely be

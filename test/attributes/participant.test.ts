@@ -1,7 +1,7 @@
 import t from 'tap'
 import { chooseParticipant } from '../../src/attributes/participant.js'
 import { ApiError } from '../../src/errors.js'
-import type { Conversation } from '../../src/genesys/client.js'
+import type { Conversation } from '../../src/domain.js'
 
 const conversation: Conversation = {
   id: 'c',

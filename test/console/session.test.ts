@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import t from 'tap'
-import type { ApiKey } from '../../src/config.js'
 import { COOKIE, Sessions } from '../../src/console/session.js'
 import { FakeClock } from '../helpers/clock.js'
+import type { ApiKey } from '../../src/domain.js'
 
 const crm: ApiKey = { name: 'crm', key: 'crm-key-0123456789', priority: 'bulk' }
 const LIFETIME_MS = 8 * 60 * 60 * 1000

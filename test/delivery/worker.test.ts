@@ -4,9 +4,10 @@ import { MemoryDeliveryStore } from '../../src/delivery/memory.js'
 import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
 import { Deliverer, Scheduler, type DelivererOptions } from '../../src/delivery/worker.js'
 import type { Updates } from '../../src/updates/plugin.js'
-import type { Target, Update } from '../../src/updates/ports.js'
+import type { Update } from '../../src/updates/ports.js'
 import { FakeClock } from '../helpers/clock.js'
 import { until } from '../helpers/until.js'
+import type { Target } from '../../src/domain.js'
 
 /** The write pipeline, answering from a script; `hold` keeps a submission waiting until released. */
 function pipeline (answers: Array<ApiError | 'ok'>) {

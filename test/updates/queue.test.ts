@@ -1,7 +1,5 @@
 import t from 'tap'
-import type { Attributes } from '../../src/attributes/body.js'
 import { ApiError } from '../../src/errors.js'
-import type { Conversation } from '../../src/genesys/client.js'
 import { RateBudget } from '../../src/updates/budget.js'
 import { UpstreamError, type UpstreamErrorInit } from '../../src/genesys/upstream-error.js'
 import type { ConversationLock, Update, Upstream } from '../../src/updates/ports.js'
@@ -10,6 +8,7 @@ import { RetryPolicy } from '../../src/updates/retry.js'
 import { SEND_WINDOW_MS } from '../../src/updates/write.js'
 import { FakeClock } from '../helpers/clock.js'
 import { until } from '../helpers/until.js'
+import type { Attributes, Conversation } from '../../src/domain.js'
 
 // Every queue here runs on a FakeClock shared with its budget and retry policy: deadlines,
 // backoff and windows pass when a test steps them, and a test waits for states, not for time.

@@ -1,11 +1,11 @@
 import t from 'tap'
-import type { Attributes } from '../../src/attributes/body.js'
 import { RateBudget } from '../../src/updates/budget.js'
 import { MemoryOrder, type Sequences } from '../../src/updates/order.js'
 import type { Upstream } from '../../src/updates/ports.js'
 import { UpdateQueue } from '../../src/updates/queue.js'
 import { RetryPolicy } from '../../src/updates/retry.js'
 import { FakeClock } from '../helpers/clock.js'
+import type { Attributes } from '../../src/domain.js'
 
 /** An order store (Redis, in production) whose first `failures` records fail, as on a dropped connection. */
 class FlakyOrder extends MemoryOrder {

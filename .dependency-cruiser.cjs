@@ -1,0 +1,51 @@
+// `npm run lint:deps`: the rooms of docs/architecture.md may import only what its table says, and
+// nothing imports in a circle (type-only imports included). Run in .ci/run.
+const tools = '^src/(console|doctor|sim)/'
+const core = (room) => `^src/${room}/`
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'an import circle, type-only ones included', from: {}, to: { circular: true } },
+    { name: 'domain-imports-nothing', severity: 'error', comment: 'src/domain.ts holds the shared words; it depends on no room', from: { path: '^src/domain\\.ts$' }, to: { path: '^src/' } },
+    {
+      name: 'leaf-rooms',
+      severity: 'error',
+      comment: 'attributes, json and keys are pure rules: the domain, the error catalogue, and their own files',
+      from: { path: '^src/(attributes|json|keys)/' },
+      to: { path: '^src/', pathNot: ['^src/(domain|errors)\\.ts$', '^src/$1/'] },
+    },
+    {
+      name: 'genesys-below-the-pipeline',
+      severity: 'error',
+      comment: 'the Genesys client knows nothing of the queue, delivery or routes',
+      from: { path: core('genesys') },
+      to: { path: '^src/(updates|delivery|routes|idempotency|data-action)/' },
+    },
+    {
+      name: 'updates-below-delivery',
+      severity: 'error',
+      comment: 'the write pipeline knows nothing of asynchronous delivery, idempotency or routes',
+      from: { path: core('updates') },
+      to: { path: '^src/(delivery|routes|idempotency|data-action)/' },
+    },
+    {
+      name: 'delivery-below-routes',
+      severity: 'error',
+      from: { path: core('delivery') },
+      to: { path: '^src/(routes|idempotency|data-action)/' },
+    },
+    {
+      name: 'tools-apart',
+      severity: 'error',
+      comment: 'the console, doctor and simulator use the gateway; the gateway never uses them (the entry points wire the sandbox)',
+      from: { pathNot: [tools, '^src/(server|app)\\.ts$'] },
+      to: { path: tools },
+    },
+  ],
+  options: {
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(node_modules|dist)/' },
+  },
+}
