@@ -81,7 +81,7 @@ export interface Config {
     concurrency: number
   }
   /**
-   * Outcome callbacks (issue 37): CALLBACK_ALLOW_PRIVATE lets a callbackUrl be http outside
+   * Outcome callbacks (docs/crm.md, "Outcome callbacks"): CALLBACK_ALLOW_PRIVATE lets a callbackUrl be http outside
    * sandbox and resolve to a loopback, link-local or private address; not an environment
    * variable: how many callbacks one replica sends at once.
    */

@@ -263,7 +263,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     return reply.status(res.statusCode).type(res.headers['content-type'] as string).send(res.body)
   })
 
-  // Issue 37: the failed-updates table's "Send again", through the API with the signed-in key.
+  // The failed-updates table's "Send again", through the API with the signed-in key.
   app.post<{ Params: { id: string } }>('/console/updates/:id/retry', async (req, reply) => {
     const unsigned = unsignable(req)
     if (unsigned) throw new ApiError('OPERATION_NOT_ALLOWED', unsigned)

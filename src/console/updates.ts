@@ -32,7 +32,7 @@ export function asyncUpdates (app: FastifyInstance) {
   }
 }
 
-/** Issue 37: a failed update's "send again" button: POST /updates/{id}/retry with the signed-in key. */
+/** A failed update's "send again" button: POST /updates/{id}/retry with the signed-in key. */
 const sendAgain = (u: UpdateView) => `<td><form method="post" action="/console/updates/${h(encodeURIComponent(u.id))}/retry"><button type="submit">Send again</button></form></td>`
 
 function row (u: UpdateView, withConversation: boolean, withRetry = false): string {

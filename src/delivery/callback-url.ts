@@ -4,7 +4,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net'
 import { Agent } from 'undici'
 
 /**
- * Where a callback may go (issue 37). The gateway runs inside a private network, so a callback
+ * Where a callback may go (docs/crm.md, "Outcome callbacks"). The gateway runs inside a private network, so a callback
  * URL is a way into it: one that names or resolves to a loopback, link-local (cloud metadata
  * lives at 169.254.169.254), private or otherwise non-public address is refused, at start-up and
  * again at every connection (DNS answers can change; a name checked once could later point

@@ -24,7 +24,7 @@ export interface Callbacks {
 }
 
 /**
- * Outcome callbacks for the keys that name a callbackUrl (issue 37), or undefined when none
+ * Outcome callbacks for the keys that name a callbackUrl (docs/crm.md, "Outcome callbacks"), or undefined when none
  * does. Refuses to start, naming the key, when a URL resolves to a loopback, link-local or
  * private address (unless CALLBACK_ALLOW_PRIVATE=1); the same rule holds at every connection.
  */

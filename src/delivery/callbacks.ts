@@ -1,5 +1,5 @@
 /**
- * Outcome callbacks (issue 37): when an asynchronous update of a key with a `callbackUrl`
+ * Outcome callbacks (docs/crm.md, "Outcome callbacks"): when an asynchronous update of a key with a `callbackUrl`
  * settles, one event is POSTed there, signed as Standard Webhooks have it, at least once.
  *
  * 1. **Due list**: settling an update puts its id on the callbacks' own due list in the same

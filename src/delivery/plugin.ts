@@ -46,7 +46,7 @@ export interface AsyncDelivery {
   failed(caller: string, offset: number, limit: number): Promise<Page>
   /** The caller's latest updates in any state, newest first (the console shows them). */
   recent(caller: string, limit: number, conversationId?: string): Promise<Delivery[]>
-  /** Issue 37: where the update's outcome callback stands; undefined when its key has none. */
+  /** Where the update's outcome callback stands; undefined when its key has none. */
   callback(d: Delivery): Promise<CallbackView | undefined>
 }
 
@@ -101,7 +101,7 @@ export default fp<{ config: Config; clock: Clock }>(
     }
     const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
     const m = metricsOf(app, store, () => scheduler, clock.now)
-    // Issue 37: outcome callbacks, for the keys that name a callbackUrl.
+    // Outcome callbacks (docs/crm.md), for the keys that name a callbackUrl.
     const callbacks = await setupCallbacks(app, { config, clock, view, update: (id) => store.get(id) })
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
@@ -123,7 +123,7 @@ export default fp<{ config: Config; clock: Clock }>(
     } else {
       app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
     }
-    // retryOf: issue 37's resend of a failed update.
+    // retryOf: a failed update sent again (POST /updates/{id}/retry).
     async function intake (
       id: string, caller: string, conversationId: string, target: Target, changes: Attributes, retryOf: string | undefined, traceparent?: string
     ): Promise<Accepted> {

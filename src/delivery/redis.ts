@@ -45,7 +45,7 @@ return taken`)
 // overlapping attempt after a lease lapsed) is never changed again, nor one gone, nor one a later
 // attempt recorded (more attempts): the outcome of an earlier one may come late, or be sent
 // again after a reconnect. The due list is this attempt's to change only while its claim holds.
-// The last key is the callbacks' due list (issue 37): an update whose key has a callback goes on
+// The last key is the callbacks' due list (docs/crm.md, "Outcome callbacks"): an update whose key has a callback goes on
 // it, due at once, as it settles, in this same step, so no settled update's event can be lost.
 const FINISH = script(`${REDIS_NOW}
 for i = 0, (#KEYS - 4) / 3 - 1 do

@@ -1,5 +1,5 @@
 /**
- * Failed updates sent again with one call (issue 37): `POST /updates/{id}/retry` and
+ * Failed updates sent again with one call (docs/crm.md, "Outcome callbacks"): `POST /updates/{id}/retry` and
  * `POST /updates/retry?state=failed&since=…`. A resend is a new asynchronous update, accepted
  * now, carrying the failed one's values (kept for its day for this), with `retryOf` naming it.
  *

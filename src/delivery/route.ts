@@ -31,7 +31,7 @@ const status = z.object({
   retryOf: z.string().optional().describe('The failed update this one sends again'),
 })
 
-/** Issue 37: where the update's outcome callback stands, for a key with a callbackUrl. */
+/** Where the update's outcome callback stands, for a key with a callbackUrl. */
 const callbackStatus = z
   .object({
     state: z.enum(['pending', 'delivered', 'failed']).describe('pending: not yet accepted by the receiver (the update may not have settled yet). delivered: the receiver answered 2xx. failed: given up (24 h of retries, a 410 Gone, or the update gone)'),

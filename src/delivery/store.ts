@@ -27,12 +27,12 @@ export interface Delivery {
   error?: Settling
   /** With tracing on, its acceptance's W3C traceparent, which each attempt's span links to. */
   traceparent?: string
-  /** Issue 37: its key has a callbackUrl, so settling it puts its event on the callbacks' due list. */
+  /** Its key has a callbackUrl, so settling it puts its event on the callbacks' due list. */
   callback?: true
-  /** Issue 37: the failed update this one sends again (POST /updates/{id}/retry). */
+  /** The failed update this one sends again (POST /updates/{id}/retry). */
   retryOf?: string
   /**
-   * Issue 37: settled failed with its values kept, so they can be sent again. One settled before
+   * Settled failed with its values kept, so they can be sent again. One settled before
    * (its values blanked) lacks it: sending its blanks would clear the caller's attributes.
    */
   valuesKept?: true
@@ -101,7 +101,7 @@ export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
  * keys, never values).
  */
 export function toKeep (d: Delivery): Delivery {
-  // A failed one keeps them for its day: POST /updates/{id}/retry sends them again (issue 37).
+  // A failed one keeps them for its day: POST /updates/{id}/retry sends them again (docs/crm.md, "Outcome callbacks").
   if (d.state === 'failed') return { ...d, valuesKept: true }
   if (!settled(d)) return d
   const changes: Delivery['changes'] = {}

@@ -103,7 +103,7 @@ export function isWebhookSecret (secret: string): boolean {
 }
 
 /**
- * Issue 37: where the key's asynchronous outcomes are POSTed, and the secret they are signed
+ * Outcome callbacks (docs/crm.md): where the key's asynchronous outcomes are POSTed, and the secret they are signed
  * with. Both or neither. Whether the URL may be http, or reach a private address, is decided
  * with the mode (config.ts) and the address (delivery/callback-url.ts), not here.
  */
