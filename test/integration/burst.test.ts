@@ -95,7 +95,9 @@ for (const replicas of [1, 2] as const) {
     t.same(tally(first), { 200: 20 }, 'the first burst (40 requests) is written')
     const second = await burst(s, 20)
     const counts = tally(second)
-    t.comment(`second burst: ${JSON.stringify(counts)}`)
+    // What the budget learned and how many tokens Genesys issued: the first things to look at when this fails.
+    const limitNow = (await fetch(`${s[0]!.url}/metrics`).then((r) => r.text())).match(/^pdg_rate_budget_limit .*$/m)?.[0]
+    t.comment(`second burst: ${JSON.stringify(counts)}; ${limitNow}; tokens issued: ${sim.stats.tokenRequests}`)
     // 60 - 1 (the org's limit, asked at start-up) - 40: 19 left, 9 writes' worth.
     t.equal(counts['200'], 9, 'the second gets the 19 requests left: 9 writes')
     t.equal(counts['503 RATE_BUDGET_EXHAUSTED'], 11, 'the rest are refused at once')
@@ -118,7 +120,8 @@ for (const replicas of [1, 2] as const) {
     const looking = s[0]!.config.redisUrl !== undefined && pausedInRedis(s[0]!, (at) => (shared.at = at))
     const first = await timed()
     await looking
-    t.comment(`first burst: ${JSON.stringify(tally(first.answers))}; upstream 429s: ${sim.stats.rateLimited}`)
+    const learnedAfter = (await fetch(`${s[0]!.url}/metrics`).then((r) => r.text())).match(/^pdg_rate_budget_limit .*$/m)?.[0]
+    t.comment(`first burst: ${JSON.stringify(tally(first.answers))}; upstream 429s: ${sim.stats.rateLimited}; ${learnedAfter}; tokens issued: ${sim.stats.tokenRequests}; allowed by Genesys: ${sim.requests.filter((r) => r.status !== 429).length}`)
     // Held past its 2 s deadline, a flow would hear DEADLINE_EXCEEDED: none may.
     t.ok(first.answers.every((a) => a.status === 200 || (a.body.code in CATALOGUE && a.body.code !== 'DEADLINE_EXCEEDED')), 'every flow has its answer before its deadline: written, or a coded refusal')
     const heard = watch.flatMap((w) => w.heard).sort((a, b) => a.at - b.at)[0]!
@@ -141,7 +144,9 @@ for (const replicas of [1, 2] as const) {
     const before = { reads: sim.stats.reads, writes: sim.stats.writes, rateLimited: sim.stats.rateLimited }
     const second = await timed()
     const counts = tally(second.answers)
-    t.comment(`second burst: ${JSON.stringify(counts)}`)
+    // What the budget learned and how many tokens Genesys issued: the first things to look at when this fails.
+    const limitNow = (await fetch(`${s[0]!.url}/metrics`).then((r) => r.text())).match(/^pdg_rate_budget_limit .*$/m)?.[0]
+    t.comment(`second burst: ${JSON.stringify(counts)}; ${limitNow}; tokens issued: ${sim.stats.tokenRequests}`)
     t.ok((counts['200'] ?? 0) >= 27, `at least 27 of the 30 that fit are written (${counts['200'] ?? 0})`)
     t.equal(sim.stats.rateLimited - before.rateLimited, 0, 'no upstream 429')
     t.equal(sim.stats.reads - before.reads, sim.stats.writes - before.writes, 'no read made for a write that was then refused')
