@@ -250,10 +250,13 @@ export class MemoryBudgetLog implements BudgetLog {
     const { now } = h
     this.#expire(now)
     this.#unproven.insert(now, ++this.#seq)
-    if (!h.refused) return
     const since = now - this.#s.evidenceMs
+    // A request that comes back unanswered after a 429 taught the limit was counted then as
+    // allowed: the limit learned is corrected down (only a 429 teaches one, or starts the hold).
+    if (!h.refused && !(this.#state.learned !== undefined && this.#state.learnedAt > since)) return
     const current = limitAt(this.#s, now, this.#state.learned, this.#state.learnedAt)
     this.#state.learned = learnedFrom(this.#s, current, this.#sent.after(since), this.#unproven.after(since))
+    if (!h.refused) return
     this.#state.learnedAt = now
     this.#state.pauseUntil = Math.max(this.#state.pauseUntil, now + h.retryAfterMs)
   }

@@ -116,15 +116,20 @@ const HEARD = script(`${NOW}${SETTINGS(5)}${LIMIT_AT}
 for i = 2, 3 do redis.call('zremrangebyscore', KEYS[i], '-inf', now - S.window) end
 redis.call('zadd', KEYS[3], now, ARGV[4])
 redis.call('pexpire', KEYS[3], S.window * 2)
-if ARGV[2] == '1' then
-  local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt')
+local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt')
+-- An unanswered request after a 429 taught the limit corrects it down (as budget-log.ts heard()).
+if ARGV[2] == '1' or (s[2] and (tonumber(s[3]) or 0) > now - S.evidence) then
   local since = '(' .. (now - S.evidence)
   local allowed = redis.call('zcount', KEYS[2], since, '+inf') - redis.call('zcount', KEYS[3], since, '+inf')
   local current = limitAt(now, tonumber(s[2]), tonumber(s[3]) or 0)
   local learned = math.min(S.requests, math.max(S.floor, math.min(current, allowed)))
-  redis.call('hset', KEYS[4], 'learned', learned, 'learnedAt', now)
-  local pause = now + tonumber(ARGV[3])
-  if pause > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[4], 'pause', pause) end
+  if ARGV[2] == '1' then
+    redis.call('hset', KEYS[4], 'learned', learned, 'learnedAt', now)
+    local pause = now + tonumber(ARGV[3])
+    if pause > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[4], 'pause', pause) end
+  else
+    redis.call('hset', KEYS[4], 'learned', learned)
+  end
 end
 redis.call('pexpire', KEYS[4], ttl)
 return 0`)

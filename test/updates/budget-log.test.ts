@@ -100,6 +100,16 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
     t.equal((await log.standing(20)).limit, 8 - 2 - 1, 'eight sent, two unanswered, one refused')
   })
 
+  t.test(`${name}: a request that comes back unanswered after the 429 was counted as allowed then: the limit learned is corrected down`, async (t) => {
+    const log = await make()
+    await sent(log, 0, 13)
+    await log.heard(refused(50)) // 13 sent, one refused: 12 allowed, as far as was known
+    await log.heard({ now: 60, refused: false }) // one of the 12 never reached Genesys
+    t.same(await log.standing(70), { limit: 11, learned: { limit: 11, agoMs: 20 }, pausedMs: 80 }, 'eleven, held from the 429, the pause unchanged')
+    await log.heard({ now: 900, refused: false }) // outside the 429's evidence: no longer about it
+    t.equal((await log.standing(900)).limit, 11)
+  })
+
   t.test(`${name}: a later 429 never raises the limit, and it never falls below one write`, async (t) => {
     const log = await make()
     const held = await log.reserve(ask(0, 12))
