@@ -7,7 +7,7 @@
 // have passed: the first cannot know the limit (Genesys says it only with a 429), the second can.
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
-import { SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.js'
+import { SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.ts'
 
 export interface BurstSystem {
   name: string

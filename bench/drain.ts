@@ -2,7 +2,7 @@
 // updates through a Genesys budget, and how many upstream requests each update cost.
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
-import { drained, metric, redisServer, serviceEnv, SERVICE_NODE_FLAGS, simulator, start, stop, update } from './processes.js'
+import { drained, metric, redisServer, serviceEnv, SERVICE_NODE_FLAGS, simulator, start, stop, update } from './processes.ts'
 
 export interface DrainOptions {
   updates: number

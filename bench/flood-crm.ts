@@ -3,7 +3,7 @@
 // prints their answers counted by status and code, as JSON.
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
-import { ASYNC_RATE, body, SYNC_RATE } from './flood.js'
+import { ASYNC_RATE, body, SYNC_RATE } from './flood.ts'
 
 const [url, ms, key, timeoutMs] = process.argv.slice(2) as [string, string, string, string]
 

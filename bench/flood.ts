@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { request } from 'undici'
-import { metric, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.js'
+import { metric, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.ts'
 
 export interface FloodOptions {
   /** How long the flows run alone, then again under the flood. */
@@ -68,7 +68,7 @@ async function flows (url: string, ms: number): Promise<FlowResult> {
  * and the flows' latency is what is measured. Their answers, counted by status and code.
  */
 async function crms (url: string, ms: number): Promise<{ sync: Map<string, number>; async: Map<string, number> }> {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'bench/flood-crm.ts', url, String(ms), CRM_KEY, CRM_TIMEOUT_MS], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['bench/flood-crm.ts', url, String(ms), CRM_KEY, CRM_TIMEOUT_MS], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   await once(child, 'exit')

@@ -4,8 +4,8 @@
 // the service answered 200 for that are not in "Genesys" afterwards.
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
-import { quantile, type BurstSystem } from './burst.js'
-import { SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.js'
+import { quantile, type BurstSystem } from './burst.ts'
+import { SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop } from './processes.ts'
 
 interface Outcome {
   acknowledged: number

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { serviceFlags } from './service-flags.js'
+import { serviceFlags } from './service-flags.ts'
 
 export const root = new URL('../', import.meta.url).pathname
 

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update } from './processes.js'
+import { redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update } from './processes.ts'
 
 const arg = process.argv[2]
 const mode = arg === 'patch' || arg === 'async' ? 'patch' : 'merge'

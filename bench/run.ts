@@ -25,12 +25,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { bursts, type BurstSystem } from './burst.js'
-import { lagged } from './lag.js'
-import { drain } from './drain.js'
-import { flood } from './flood.js'
-import { drained, redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.js'
-import { serviceFlags } from './service-flags.js'
+import { bursts, type BurstSystem } from './burst.ts'
+import { lagged } from './lag.ts'
+import { drain } from './drain.ts'
+import { flood } from './flood.ts'
+import { drained, redisServer, root, SERVICE_NODE_FLAGS, serviceEnv, simulator, start, stop, update, type Target } from './processes.ts'
+import { serviceFlags } from './service-flags.ts'
 
 const argv = process.argv.slice(2)
 const option = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined)
@@ -59,7 +59,7 @@ interface System {
   apiKey?: string
 }
 
-const ts = (file: string) => [process.execPath, '--import', '@tapjs/typescript/import', file]
+const ts = (file: string) => [process.execPath, file]
 const service = (mode: 'merge' | 'patch', dist = 'dist', label = '', flags = SERVICE_NODE_FLAGS): System => ({
   name: `this service, ${mode}${label}`,
   command: [process.execPath, ...flags, `${dist}/server.js`],

@@ -1,12 +1,12 @@
 import { z } from 'zod'
-import './messages.js'
-import { regionDomain } from './genesys/regions.js'
-import { PROPAGATION_MS } from './updates/journal.js'
-import { GENESYS_DEFAULT_LIMIT } from './genesys/org-limit.js'
-import { clusterNodes, type RedisClusterConfig } from './plugins/redis.js'
-import { publicUrl } from './data-action/public-url.js'
-import { isWebhookSecret, keysFile } from './keys/file.js'
-import type { ApiKey } from './domain.js'
+import './messages.ts'
+import { regionDomain } from './genesys/regions.ts'
+import { PROPAGATION_MS } from './updates/journal.ts'
+import { GENESYS_DEFAULT_LIMIT } from './genesys/org-limit.ts'
+import { clusterNodes, type RedisClusterConfig } from './plugins/redis.ts'
+import { publicUrl } from './data-action/public-url.ts'
+import { isWebhookSecret, keysFile } from './keys/file.ts'
+import type { ApiKey } from './domain.ts'
 
 export interface Config {
   env: 'development' | 'test' | 'production'
@@ -89,9 +89,11 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
-  constructor (readonly problems: string[]) {
+  readonly problems: string[]
+  constructor (problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
     this.name = 'ConfigError'
+    this.problems = problems
   }
 }
 

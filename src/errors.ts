@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import './messages.js'
+import './messages.ts'
 
 /**
  * The error catalogue: every answer that is not 2xx carries one of these codes. Codes are
@@ -83,19 +83,19 @@ export interface ApiErrorOptions {
 }
 
 export class ApiError extends Error {
+  readonly code: ErrorCode
+  readonly detail: string
   readonly status: number
   readonly errors: FieldError[] | undefined
   readonly upstream: UpstreamDetail | undefined
   readonly retryAfter: number | undefined
   readonly extra: Record<string, unknown> | undefined
 
-  constructor (
-    readonly code: ErrorCode,
-    readonly detail: string,
-    opts: ApiErrorOptions = {}
-  ) {
+  constructor (code: ErrorCode, detail: string, opts: ApiErrorOptions = {}) {
     super(`${code}: ${detail}`, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'ApiError'
+    this.code = code
+    this.detail = detail
     this.status = CATALOGUE[code].status
     this.errors = opts.errors
     this.upstream = opts.upstream

@@ -1,11 +1,11 @@
 // Process entry: config → (sandbox simulator) → buildApp → listen → graceful close.
-import './node-version.js'
+import './node-version.ts'
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
-import { stdoutLog } from './log/stdout.js'
-import { sandboxBanner, startSandbox } from './sim/sandbox.js'
-import type { Simulator } from './sim/simulator.js'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { stdoutLog } from './log/stdout.ts'
+import { sandboxBanner, startSandbox } from './sim/sandbox.ts'
+import type { Simulator } from './sim/simulator.ts'
 
 let config: Config
 try {

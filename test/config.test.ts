@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
-import { dist } from './helpers/dist.js'
+import { ConfigError, loadConfig } from '../src/config.ts'
+import { dist } from './helpers/dist.ts'
 
 const problems = (env: Record<string, string>) => {
   try {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import t from 'tap'
-import { docPages } from './helpers/readme.js'
+import { docPages } from './helpers/readme.ts'
 
 const root = new URL('../', import.meta.url)
 
@@ -64,7 +64,7 @@ t.test('every README section named in words (README "Operations", the README\'s 
 })
 
 t.test('the error table in docs/api.md lists every code the service answers with, and the README points there', async (t) => {
-  const { CATALOGUE } = await import('../src/errors.js')
+  const { CATALOGUE } = await import('../src/errors.ts')
   const api = await readFile(new URL('docs/api.md', root), 'utf8')
   const table = api.slice(api.indexOf('## Every error code'))
   const rows = new Map([...table.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]))
@@ -99,7 +99,7 @@ t.test('every package with an install script is settled in allowScripts, with it
 })
 
 t.test('one way to make an API key, everywhere, and every example key one the gateway and its doctor accept', async (t) => {
-  const { keysCheck } = await import('../src/doctor/checks.js')
+  const { keysCheck } = await import('../src/doctor/checks.ts')
   const commands = new Set<string>()
   for (const { file, text } of await referrers()) {
     for (const [command] of text.matchAll(/openssl rand[^`'"()|\n]*/g)) {

@@ -2,7 +2,7 @@
 // serialization, so concurrent callers race each other.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { dispatcher, serve, sim, token } from './common.js'
+import { dispatcher, serve, sim, token } from './common.ts'
 
 const bearer = `Bearer ${await token()}`
 const headers = { authorization: bearer, 'content-type': 'application/json' }

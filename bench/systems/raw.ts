@@ -1,6 +1,6 @@
 // The ceiling for one hop: forward the body to Genesys's PATCH, no queue, no read, no checks.
 import { request } from 'undici'
-import { dispatcher, serve, sim, token } from './common.js'
+import { dispatcher, serve, sim, token } from './common.ts'
 
 const bearer = `Bearer ${await token()}`
 await serve(async (c, p, attributes) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { Attributes } from '../domain.js'
+import type { Attributes } from '../domain.ts'
 
 export interface AttributeLimits {
   maxAttributes: number

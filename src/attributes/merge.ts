@@ -1,4 +1,4 @@
-import type { Attributes } from '../domain.js'
+import type { Attributes } from '../domain.ts'
 
 /**
  * The full map to write: what the participant holds now, overlaid with the changes. Keys the

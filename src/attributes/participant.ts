@@ -1,5 +1,5 @@
-import { ApiError } from '../errors.js'
-import type { Conversation, Target, Attributes } from '../domain.js'
+import { ApiError } from '../errors.ts'
+import type { Conversation, Target, Attributes } from '../domain.ts'
 
 export interface ChosenParticipant {
   id: string

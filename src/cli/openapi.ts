@@ -1,7 +1,7 @@
 // `npm run openapi` writes openapi.yaml: the API description the running service serves at
 // /openapi.json, as YAML. A test fails when the two differ.
-import { buildApp } from '../app.js'
-import { loadConfig } from '../config.js'
+import { buildApp } from '../app.ts'
+import { loadConfig } from '../config.ts'
 
 // Any region: the app needs Genesys addresses to build, and never calls them here.
 const app = await buildApp(loadConfig({ LOG_LEVEL: 'silent', GENESYS_REGION: 'us-east-1' }))

@@ -1,8 +1,8 @@
 // The console's pages, rendered on the server as plain HTML: headings in order, every control
 // labelled, everything reachable by keyboard; the script only keeps the values current.
-import type { OpsView } from './ops.js'
-import type { ConversationSummary } from './source.js'
-import { writerOf, type Writers } from './writes.js'
+import type { OpsView } from './ops.ts'
+import type { ConversationSummary } from './source.ts'
+import { writerOf, type Writers } from './writes.ts'
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 

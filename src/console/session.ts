@@ -1,8 +1,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { systemClock, type Clock } from '../clock.js'
-import { digestOf } from '../plugins/auth.js'
-import type { ApiKey } from '../domain.js'
+import { systemClock, type Clock } from '../clock.ts'
+import { digestOf } from '../plugins/auth.ts'
+import type { ApiKey } from '../domain.ts'
 
 /**
  * The console's sign-in: a person pastes one of API_KEYS into a form (a POST body, never a URL),

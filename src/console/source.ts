@@ -1,5 +1,5 @@
-import type { Updates } from '../updates/plugin.js'
-import type { Simulator } from '../sim/simulator.js'
+import type { Updates } from '../updates/plugin.ts'
+import type { Simulator } from '../sim/simulator.ts'
 
 export interface ConsoleParticipant {
   id: string

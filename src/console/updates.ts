@@ -1,8 +1,8 @@
 // Asynchronous updates (Prefer: respond-async) in the console: the signed-in key's own, as
 // GET /updates shows them, by their keys and state; the store keeps no values, so none show.
 import type { FastifyInstance } from 'fastify'
-import { view } from '../delivery/route.js'
-import { h } from './pages.js'
+import { view } from '../delivery/route.ts'
+import { h } from './pages.ts'
 
 export type UpdateView = ReturnType<typeof view>
 

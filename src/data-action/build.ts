@@ -1,6 +1,6 @@
-import { dataActionOptions, type DataActionOptions } from './options.js'
+import { dataActionOptions, type DataActionOptions } from './options.ts'
 
-export type { DataActionOptions } from './options.js'
+export type { DataActionOptions } from './options.ts'
 
 const DRAFT4 = 'http://json-schema.org/draft-04/schema#'
 

@@ -5,10 +5,10 @@
 // (as for the service), --base-url may be left out.
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { dataAction } from './build.js'
-import { publicUrl } from './public-url.js'
-import { CREDENTIAL_TYPES, FORMATS, TIMEOUT_SECONDS, dataActionText } from './options.js'
-import { TERRAFORM_FILE, dataActionTerraform } from './terraform.js'
+import { dataAction } from './build.ts'
+import { publicUrl } from './public-url.ts'
+import { CREDENTIAL_TYPES, FORMATS, TIMEOUT_SECONDS, dataActionText } from './options.ts'
+import { TERRAFORM_FILE, dataActionTerraform } from './terraform.ts'
 
 const example = 'npm run -s data-action -- --base-url https://gateway.example.com --attributes customer_tier,crm_id --conversation-only > action.json'
 

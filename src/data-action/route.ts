@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { exportBase, GUESS_HEADER, guessWarning } from './public-url.js'
+import { exportBase, GUESS_HEADER, guessWarning } from './public-url.ts'
 import { z } from 'zod'
-import { ApiError, problemSchema } from '../errors.js'
-import type { ZodTypeProvider } from '../plugins/problems.js'
-import { dataAction } from './build.js'
-import { dataActionText } from './options.js'
-import { TERRAFORM_FILE, dataActionTerraform } from './terraform.js'
+import { ApiError, problemSchema } from '../errors.ts'
+import type { ZodTypeProvider } from '../plugins/problems.ts'
+import { dataAction } from './build.ts'
+import { dataActionText } from './options.ts'
+import { TERRAFORM_FILE, dataActionTerraform } from './terraform.ts'
 
 // HCL has no registered media type; text/plain is what browsers, curl and proxies show as text,
 // and the attachment disposition still makes a browser save it as a .tf file.

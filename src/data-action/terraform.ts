@@ -1,4 +1,4 @@
-import { actionParts, type ActionParts, type DataActionOptions } from './build.js'
+import { actionParts, type ActionParts, type DataActionOptions } from './build.ts'
 
 /**
  * The Data Action as HCL for CX as Code (the `genesyscloud` Terraform provider): the Web Services

@@ -1,5 +1,5 @@
-import { KEEP_SETTLED_MS, type Delivery } from './store.js'
-import type { CallbackClaim, CallbackState, CallbackStore } from './callbacks.js'
+import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
+import type { CallbackClaim, CallbackState, CallbackStore } from './callbacks.ts'
 
 /**
  * Callback events in this process's memory, beside the memory delivery store: lost with the

@@ -1,6 +1,6 @@
-import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.js'
-import { KEEP_SETTLED_MS } from './store.js'
-import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.js'
+import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.ts'
+import { KEEP_SETTLED_MS } from './store.ts'
+import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.ts'
 
 /** The due list's key, under the delivery store's slot tag (`{<prefix>async}:`): its settle step (redis.ts FINISH) adds to it. */
 export const callbackDueKey = (slot: string) => `${slot}cb:due`

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter } from 'prom-client'
-import type { Clock } from '../clock.js'
-import type { Config } from '../config.js'
-import { scrapedGauge } from '../plugins/metrics.js'
-import { callbackAgent, urlProblem, type Lookup } from './callback-url.js'
-import { CALLBACK_TIMEOUT_MS, CallbackSender, callbackView, type CallbackStore, type CallbackView, type Receiver } from './callbacks.js'
-import { MemoryCallbackStore } from './callbacks-memory.js'
-import { RedisCallbackStore } from './callbacks-redis.js'
-import { settled, type Delivery } from './store.js'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import { scrapedGauge } from '../plugins/metrics.ts'
+import { callbackAgent, urlProblem, type Lookup } from './callback-url.ts'
+import { CALLBACK_TIMEOUT_MS, CallbackSender, callbackView, type CallbackStore, type CallbackView, type Receiver } from './callbacks.ts'
+import { MemoryCallbackStore } from './callbacks-memory.ts'
+import { RedisCallbackStore } from './callbacks-redis.ts'
+import { settled, type Delivery } from './store.ts'
 
 export type { CallbackView }
 

@@ -18,9 +18,9 @@ import { isIP } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { request, type Dispatcher } from 'undici'
 import { Webhook } from 'standardwebhooks'
-import type { Clock, Timer } from '../clock.js'
-import { isPrivateAddress } from './callback-url.js'
-import { KEEP_SETTLED_MS, type Delivery } from './store.js'
+import type { Clock, Timer } from '../clock.ts'
+import { isPrivateAddress } from './callback-url.ts'
+import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
 
 export type CallbackStateName = 'pending' | 'delivered' | 'failed'
 

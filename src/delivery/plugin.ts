@@ -14,24 +14,24 @@
  *    due again after the shared backoff (updates/retry.ts); any other, or ASYNC_MAX_AGE_MS, settles them `failed`.
  * 6. **Scheduler** (worker.ts): one, over either store (memory, Redis): fewer attempts at once while the loop is busy.
  */
-import type { Clock } from '../clock.js'
+import type { Clock } from '../clock.ts'
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import type { z } from 'zod'
-import type { Config } from '../config.js'
-import { overloaded } from '../errors.js'
-import { scrapedGauge } from '../plugins/metrics.js'
-import { MemoryDeliveryStore } from './memory.js'
-import { watchPersistence } from './persistence.js'
-import { RedisDeliveryStore } from './redis.js'
-import { view, type acceptedSchema } from './route.js'
-import { setupCallbacks, type CallbackView } from './callbacks-setup.js'
-import type { Delivery, DeliveryStore, Page } from './store.js'
-import { DeliveryTracing } from './tracing.js'
-import { Deliverer, Scheduler } from './worker.js'
-import type { Attributes, Target } from '../domain.js'
+import type { Config } from '../config.ts'
+import { overloaded } from '../errors.ts'
+import { scrapedGauge } from '../plugins/metrics.ts'
+import { MemoryDeliveryStore } from './memory.ts'
+import { watchPersistence } from './persistence.ts'
+import { RedisDeliveryStore } from './redis.ts'
+import { view, type acceptedSchema } from './route.ts'
+import { setupCallbacks, type CallbackView } from './callbacks-setup.ts'
+import type { Delivery, DeliveryStore, Page } from './store.ts'
+import { DeliveryTracing } from './tracing.ts'
+import { Deliverer, Scheduler } from './worker.ts'
+import type { Attributes, Target } from '../domain.ts'
 
 /** What a 202 says. */
 export type Accepted = z.infer<typeof acceptedSchema>

@@ -14,13 +14,13 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.js'
-import { requireAttributes, requireOperation } from '../keys/scope.js'
-import type { ZodTypeProvider } from '../plugins/problems.js'
-import type { RedisClient } from '../plugins/redis.js'
-import { acceptedSchema } from './route.js'
-import { KEEP_SETTLED_MS, type Delivery } from './store.js'
-import type { Clock } from '../clock.js'
+import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.ts'
+import { requireAttributes, requireOperation } from '../keys/scope.ts'
+import type { ZodTypeProvider } from '../plugins/problems.ts'
+import type { RedisClient } from '../plugins/redis.ts'
+import { acceptedSchema } from './route.ts'
+import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
+import type { Clock } from '../clock.ts'
 
 /** Which failed updates were sent again, and as what. */
 export interface ResendLedger {
@@ -32,7 +32,8 @@ export interface ResendLedger {
 
 export class MemoryResendLedger implements ResendLedger {
   readonly #marks = new Map<string, { as: string; at: number }>()
-  constructor (readonly clock: Clock) {}
+  readonly clock: Clock
+  constructor (clock: Clock) { this.clock = clock }
 
   async claim (id: string): Promise<string | undefined> {
     const now = this.clock.now()
@@ -53,7 +54,13 @@ export class MemoryResendLedger implements ResendLedger {
 }
 
 export class RedisResendLedger implements ResendLedger {
-  constructor (readonly redis: RedisClient, readonly prefix: string) {}
+  readonly redis: RedisClient
+  readonly prefix: string
+  constructor (redis: RedisClient, prefix: string) {
+    this.redis = redis
+    this.prefix = prefix
+  }
+
   readonly #key = (id: string) => `{${this.prefix}async}:resent:${id}`
   async claim (id: string): Promise<string | undefined> {
     const set = await this.redis.set(this.#key(id), '', 'PX', KEEP_SETTLED_MS, 'NX')

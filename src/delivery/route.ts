@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
-import { ApiError, problemSchema } from '../errors.js'
-import { requireOperation } from '../keys/scope.js'
-import type { ZodTypeProvider } from '../plugins/problems.js'
-import type { Delivery } from './store.js'
+import { ApiError, problemSchema } from '../errors.ts'
+import { requireOperation } from '../keys/scope.ts'
+import type { ZodTypeProvider } from '../plugins/problems.ts'
+import type { Delivery } from './store.ts'
 
 /** The 202 of an asynchronous write, for the write routes' description. */
 export const acceptedSchema = z

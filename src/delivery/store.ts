@@ -1,5 +1,5 @@
-import type { ErrorCode } from '../errors.js'
-import type { Attributes, Target } from '../domain.js'
+import type { ErrorCode } from '../errors.ts'
+import type { Attributes, Target } from '../domain.ts'
 
 export type DeliveryState = 'queued' | 'retrying' | 'written' | 'failed'
 

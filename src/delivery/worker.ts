@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks'
-import { systemClock, type Clock, type Timer } from '../clock.js'
-import { ApiError, CATALOGUE, type ErrorCode } from '../errors.js'
-import { latest } from '../updates/order.js'
-import type { Updates } from '../updates/plugin.js'
-import { targetKey } from '../updates/ports.js'
-import { backoff, type Backoff } from '../updates/retry.js'
-import type { Claim, Delivery, DeliveryStore, Settling } from './store.js'
-import type { DeliveryTracing } from './tracing.js'
+import { systemClock, type Clock, type Timer } from '../clock.ts'
+import { ApiError, CATALOGUE, type ErrorCode } from '../errors.ts'
+import { latest } from '../updates/order.ts'
+import type { Updates } from '../updates/plugin.ts'
+import { targetKey } from '../updates/ports.ts'
+import { backoff, type Backoff } from '../updates/retry.ts'
+import type { Claim, Delivery, DeliveryStore, Settling } from './store.ts'
+import type { DeliveryTracing } from './tracing.ts'
 
 /**
  * One attempt may wait this long in the queue and budget before it is tried again later. An

@@ -1,14 +1,14 @@
 // The doctor's checks that need no probe: each returns a verdict and a sentence, naming
 // variables and key names, never a key, secret or token.
 import { Redis } from 'ioredis'
-import type { Config } from '../config.js'
-import { isHttps } from '../data-action/public-url.js'
-import { redisPersistence } from '../delivery/persistence.js'
-import { clusterClient, type RedisClient } from '../plugins/redis.js'
-import { logSettings } from '../updates/budget.js'
-import type { Standing } from '../updates/budget-log.js'
-import { RedisBudgetLog } from '../updates/budget-redis.js'
-import type { ApiKey } from '../domain.js'
+import type { Config } from '../config.ts'
+import { isHttps } from '../data-action/public-url.ts'
+import { redisPersistence } from '../delivery/persistence.ts'
+import { clusterClient, type RedisClient } from '../plugins/redis.ts'
+import { logSettings } from '../updates/budget.ts'
+import type { Standing } from '../updates/budget-log.ts'
+import { RedisBudgetLog } from '../updates/budget-redis.ts'
+import type { ApiKey } from '../domain.ts'
 
 /** One line of the report: what was checked, whether it passed, and what was seen. */
 export interface Check {

@@ -1,9 +1,9 @@
 // `npm run -s doctor [-- --json] [-- --conversation C --participant P]`: the going-live checks,
 // with the service's own environment. Exit 0 only when every check passes; 2 for a bad command line.
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig, type Config } from '../config.js'
-import { runDoctor, summary, type Report } from './doctor.js'
-import { sandboxTarget } from './sandbox.js'
+import { ConfigError, loadConfig, type Config } from '../config.ts'
+import { runDoctor, summary, type Report } from './doctor.ts'
+import { sandboxTarget } from './sandbox.ts'
 
 const usage = 'usage: npm run -s doctor -- [--json] [--conversation CONVERSATION_ID --participant PARTICIPANT_ID]'
 

@@ -11,16 +11,16 @@
  * and token provider, but spends its few requests outside the service's rate budget.
  */
 import { Agent } from 'undici'
-import type { Config } from '../config.js'
-import { GenesysClient } from '../genesys/client.js'
-import type { Exchange, HttpOptions } from '../genesys/http.js'
-import { TokenProvider } from '../genesys/token.js'
-import { UpstreamError } from '../genesys/upstream-error.js'
-import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck, type Check } from './checks.js'
-import { probe, type Semantics } from './probe.js'
-import type { Standing } from '../updates/budget-log.js'
+import type { Config } from '../config.ts'
+import { GenesysClient } from '../genesys/client.ts'
+import type { Exchange, HttpOptions } from '../genesys/http.ts'
+import { TokenProvider } from '../genesys/token.ts'
+import { UpstreamError } from '../genesys/upstream-error.ts'
+import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck, type Check } from './checks.ts'
+import { probe, type Semantics } from './probe.ts'
+import type { Standing } from '../updates/budget-log.ts'
 
-export type { Check } from './checks.js'
+export type { Check } from './checks.ts'
 
 export interface Report {
   ok: boolean

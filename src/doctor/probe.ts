@@ -2,9 +2,9 @@
 // documented (genesys-api.md), so asked of the org itself, on a test call the user owns.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { GenesysClient } from '../genesys/client.js'
-import type { Check } from './checks.js'
-import type { Attributes } from '../domain.js'
+import type { GenesysClient } from '../genesys/client.ts'
+import type { Check } from './checks.ts'
+import type { Attributes } from '../domain.ts'
 
 export type Semantics = 'merge' | 'replace' | 'unknown'
 

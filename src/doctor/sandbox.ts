@@ -2,10 +2,10 @@
 // `npm start`, then the doctor on those ids: a simulator of the doctor's own would not hold that
 // call. So it asks, in order, the sandbox gateway on PORT, then `npm run sim` on SIM_PORT, and
 // only then starts a private one, which it says, and on which it does not probe.
-import type { Config } from '../config.js'
-import { loadSimConfig } from '../sim/env.js'
-import { SANDBOX_SIMULATOR_PATH, startSandbox } from '../sim/sandbox.js'
-import { SANDBOX_CLIENT } from '../sim/simulator.js'
+import type { Config } from '../config.ts'
+import { loadSimConfig } from '../sim/env.ts'
+import { SANDBOX_SIMULATOR_PATH, startSandbox } from '../sim/sandbox.ts'
+import { SANDBOX_CLIENT } from '../sim/simulator.ts'
 
 export interface SandboxTarget {
   /** The configuration with Genesys pointed at that simulator. */

@@ -1,9 +1,9 @@
 import { z } from 'zod'
-import { base, exchange, type HttpOptions, type Sent } from './http.js'
-import type { TokenProvider } from './token.js'
-import { malformed, UpstreamError, type Operation } from './upstream-error.js'
-import type { Attributes } from '../domain.js'
-import type { Conversation } from '../domain.js'
+import { base, exchange, type HttpOptions, type Sent } from './http.ts'
+import type { TokenProvider } from './token.ts'
+import { malformed, UpstreamError, type Operation } from './upstream-error.ts'
+import type { Attributes } from '../domain.ts'
+import type { Conversation } from '../domain.ts'
 
 /**
  * A participant's attributes as Genesys holds them: strings only. Checked with a loop rather

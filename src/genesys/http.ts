@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { fromNetwork, fromResponse, type Operation } from './upstream-error.js'
+import { fromNetwork, fromResponse, type Operation } from './upstream-error.ts'
 
 export interface HttpOptions {
   dispatcher: Dispatcher

@@ -1,5 +1,5 @@
-import type { Clock, Timer } from '../clock.js'
-import type { RedisClient } from '../plugins/redis.js'
+import type { Clock, Timer } from '../clock.ts'
+import type { RedisClient } from '../plugins/redis.ts'
 
 /**
  * The org's own rate limit for this token, read from Genesys's Limits API at start-up and hourly,

@@ -1,7 +1,7 @@
-import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.js'
+import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.ts'
 import { Mutex } from 'redis-semaphore'
-import { coordinationUnavailable } from '../errors.js'
-import type { CachedToken, TokenStore } from './token.js'
+import { coordinationUnavailable } from '../errors.ts'
+import type { CachedToken, TokenStore } from './token.ts'
 
 /** One OAuth token for every replica, refreshed by one of them while the others wait for it. */
 export class RedisTokenStore implements TokenStore {

@@ -1,5 +1,5 @@
-import { base, exchange, type HttpOptions } from './http.js'
-import { malformed } from './upstream-error.js'
+import { base, exchange, type HttpOptions } from './http.ts'
+import { malformed } from './upstream-error.ts'
 
 export interface TokenOptions extends HttpOptions {
   loginUrl: string

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
-import { systemClock, type Clock, type Timer } from '../clock.js'
-import { idempotencyKeyInFlight } from '../errors.js'
-import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
+import { systemClock, type Clock, type Timer } from '../clock.ts'
+import { idempotencyKeyInFlight } from '../errors.ts'
+import type { Claim, IdempotencyStore, StoredAnswer } from './store.ts'
 
 interface Entry {
   fingerprint: string

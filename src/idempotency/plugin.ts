@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { systemClock, type Clock } from '../clock.js'
-import { ApiError, idempotencyKeyInFlight } from '../errors.js'
-import { MemoryIdempotencyStore } from './memory.js'
-import { RedisIdempotencyStore } from './redis.js'
-import type { IdempotencyStore } from './store.js'
+import { systemClock, type Clock } from '../clock.ts'
+import { ApiError, idempotencyKeyInFlight } from '../errors.ts'
+import { MemoryIdempotencyStore } from './memory.ts'
+import { RedisIdempotencyStore } from './redis.ts'
+import type { IdempotencyStore } from './store.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

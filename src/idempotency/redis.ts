@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { systemClock, type Clock } from '../clock.js'
-import { script, type RedisClient } from '../plugins/redis.js'
-import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.js'
-import type { Claim, IdempotencyStore, StoredAnswer } from './store.js'
+import { systemClock, type Clock } from '../clock.ts'
+import { script, type RedisClient } from '../plugins/redis.ts'
+import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.ts'
+import type { Claim, IdempotencyStore, StoredAnswer } from './store.ts'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */

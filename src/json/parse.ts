@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
-import { ApiError, fieldDetail, jsonPointer, type FieldError } from '../errors.js'
-import { duplicateNames, pathAt } from './scan.js'
+import { ApiError, fieldDetail, jsonPointer, type FieldError } from '../errors.ts'
+import { duplicateNames, pathAt } from './scan.ts'
 
 /**
  * JSON bodies, read strictly: no value is changed on its way through, so text that could only

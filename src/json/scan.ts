@@ -1,4 +1,4 @@
-import { jsonPointer, type FieldError } from '../errors.js'
+import { jsonPointer, type FieldError } from '../errors.ts'
 
 /**
  * A walk over JSON text that JSON.parse has already accepted (or would, but for the bytes
@@ -12,12 +12,19 @@ const ENDS_PRIMITIVE = new Set([...SPACE, 0x2c, 0x5d, 0x7d])
 
 class Scanner {
   i = 0
+  readonly text: string
+  /** Called with each string's path and span, names and values alike; true stops the walk. */
+  readonly onString: (path: readonly string[], start: number, end: number) => boolean
+  readonly onDuplicate: (path: readonly string[]) => void
   constructor (
-    readonly text: string,
-    /** Called with each string's path and span, names and values alike; true stops the walk. */
-    readonly onString: (path: readonly string[], start: number, end: number) => boolean = () => false,
-    readonly onDuplicate: (path: readonly string[]) => void = () => {}
-  ) {}
+    text: string,
+    onString: (path: readonly string[], start: number, end: number) => boolean = () => false,
+    onDuplicate: (path: readonly string[]) => void = () => {}
+  ) {
+    this.text = text
+    this.onString = onString
+    this.onDuplicate = onDuplicate
+  }
 
   /** False once onString asked to stop. */
   value (path: string[]): boolean {

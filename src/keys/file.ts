@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import { patternProblem } from './scope.js'
-import { OPERATIONS, type ApiKey, type Operation } from '../domain.js'
+import { patternProblem } from './scope.ts'
+import { OPERATIONS, type ApiKey, type Operation } from '../domain.ts'
 
 const FIELDS = new Set(['name', 'key', 'keySha256', 'priority', 'may', 'attributes', 'asyncBacklog', 'callbackUrl', 'callbackSecret'])
 const NAME = /^[\w.-]{1,64}$/

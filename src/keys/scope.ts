@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import { ApiError, jsonPointer } from '../errors.js'
-import { OPERATIONS, type Operation, type Scope } from '../domain.js'
+import { ApiError, jsonPointer } from '../errors.ts'
+import { OPERATIONS, type Operation, type Scope } from '../domain.ts'
 
 /**
  * What one API key may do (API_KEYS_FILE): which operations, and which attribute names, by glob

@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError } from '../errors.js'
-import { CONSOLE_HEADER, onBehalfOf } from '../keys/delegate.js'
-import type { ApiKey, Priority } from '../domain.js'
+import { ApiError } from '../errors.ts'
+import { CONSOLE_HEADER, onBehalfOf } from '../keys/delegate.ts'
+import type { ApiKey, Priority } from '../domain.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
-import { ApiError, toProblem } from '../errors.js'
+import { ApiError, toProblem } from '../errors.ts'
 
 /** Node's own refusals, before any request exists, in catalogue terms. */
 function problemOf (err: NodeJS.ErrnoException): ApiError {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import fp from 'fastify-plugin'
-import { ApiError } from '../errors.js'
+import { ApiError } from '../errors.ts'
 
 export interface HostCheckOptions {
   /** On where nothing else stands between a browser's page and the API: sandbox, or no API keys. */

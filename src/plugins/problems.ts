@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { z } from 'zod'
-import { ApiError, fieldDetail, jsonPointer, toProblem, type ErrorCode, type FieldError } from '../errors.js'
+import { ApiError, fieldDetail, jsonPointer, toProblem, type ErrorCode, type FieldError } from '../errors.ts'
 
 /** Lets route handlers see the output type of the zod schemas they declare. */
 export type { ZodTypeProvider } from 'fastify-type-provider-zod'

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
-import { ApiError } from '../errors.js'
-import { invalid, parseJson } from '../json/parse.js'
-import { notJson } from './problems.js'
+import { ApiError } from '../errors.ts'
+import { invalid, parseJson } from '../json/parse.ts'
+import { notJson } from './problems.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

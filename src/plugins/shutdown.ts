@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import { ApiError } from '../errors.js'
+import { ApiError } from '../errors.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,14 +1,14 @@
-import { systemClock, type Clock } from '../clock.js'
+import { systemClock, type Clock } from '../clock.ts'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError, coordinationUnavailable } from '../errors.js'
-import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.js'
-import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.js'
-import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.js'
-import type { ApiKey } from '../domain.js'
+import { ApiError, coordinationUnavailable } from '../errors.ts'
+import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.ts'
+import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.ts'
+import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.ts'
+import type { ApiKey } from '../domain.ts'
 
-export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.js'
+export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

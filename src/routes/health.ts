@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
-import { ApiError, coordinationUnavailable, problemSchema, toProblem, type ErrorCode } from '../errors.js'
-import { GENESYS_API_TAG } from '../plugins/redis.js'
-import { toApiError } from '../updates/answer.js'
+import { ApiError, coordinationUnavailable, problemSchema, toProblem, type ErrorCode } from '../errors.ts'
+import { GENESYS_API_TAG } from '../plugins/redis.ts'
+import { toApiError } from '../updates/answer.ts'
 
 /** Why an instance may not be ready: Redis, the token (whatever Genesys answered), shutdown. */
 const NOT_READY: ErrorCode[] = ['COORDINATION_UNAVAILABLE', 'UPSTREAM_AUTH_FAILED', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_ERROR', 'SHUTTING_DOWN']

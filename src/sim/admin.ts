@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { jsonPointer } from '../errors.js'
-import { fail } from './replies.js'
-import type { State } from './state.js'
-import type { SimStats } from './stats.js'
+import { jsonPointer } from '../errors.ts'
+import { fail } from './replies.ts'
+import type { State } from './state.ts'
+import type { SimStats } from './stats.ts'
 
 // Genesys ids are lowercase UUIDs; the service lowercases the ids it is given, so these are too.
 const id = z.guid('must be a UUID').transform((s) => s.toLowerCase())

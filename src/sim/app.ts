@@ -1,8 +1,8 @@
 // The simulator's Fastify instance: body parsing, the headers every answer carries, the request log.
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
-import type { SimSettings } from './options.js'
-import type { SimRequest } from './stats.js'
+import type { SimSettings } from './options.ts'
+import type { SimRequest } from './stats.ts'
 
 /** `requests` receives every API request (GET and PATCH) when `recordRequests` is set. */
 export function simulatorApp ({ logger, clock, recordRequests }: SimSettings, requests: SimRequest[]): FastifyInstance {

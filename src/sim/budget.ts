@@ -2,9 +2,9 @@
 // log of each token's request times), 429 past it. As Genesys does since 2021, no answer says
 // where the token stands (its rate-limit headers were retired): a client learns only from a 429.
 import type { FastifyReply } from 'fastify'
-import type { SimSettings } from './options.js'
-import { tooManyRequests } from './replies.js'
-import type { SimStats } from './stats.js'
+import type { SimSettings } from './options.ts'
+import { tooManyRequests } from './replies.ts'
+import type { SimStats } from './stats.ts'
 
 /** Genesys's per-token default, as the Limits API names it. */
 export const GENESYS_TOKEN_BUDGET = 300

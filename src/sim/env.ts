@@ -2,7 +2,7 @@
 // variable is only read here (its format); what values are allowed, and the defaults, are the
 // options' own rules in options.ts, reported here under the variable's name.
 import { z } from 'zod'
-import { RATES, SANDBOX_READ_LAG_MS, simulatorOptions, type SimulatorOptions } from './options.js'
+import { RATES, SANDBOX_READ_LAG_MS, simulatorOptions, type SimulatorOptions } from './options.ts'
 
 const number = z.coerce.number().optional()
 

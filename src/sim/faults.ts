@@ -1,9 +1,9 @@
 // Seeded fault injection: each request's fate is drawn from one reproducible random source.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { SimSettings } from './options.js'
-import { drop, fail, tooManyRequests } from './replies.js'
-import type { SimStats } from './stats.js'
+import type { SimSettings } from './options.ts'
+import { drop, fail, tooManyRequests } from './replies.ts'
+import type { SimStats } from './stats.ts'
 
 type Fault = 'conflict' | 'rateLimit' | 'serverError' | 'drop'
 export type Endpoint = 'token' | 'read' | 'write'

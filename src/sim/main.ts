@@ -1,7 +1,7 @@
 // `npm run sim`: the Genesys simulator on its own, for docker-compose, benchmarks and poking at.
-import { stdoutLog } from '../log/stdout.js'
-import { loadSimConfig } from './env.js'
-import { buildSimulator } from './simulator.js'
+import { stdoutLog } from '../log/stdout.ts'
+import { loadSimConfig } from './env.ts'
+import { buildSimulator } from './simulator.ts'
 
 const loaded = loadSimConfig(process.env)
 if ('problems' in loaded) {

@@ -2,7 +2,7 @@
 // (env.ts) go through, so each rule and each default is written once.
 import type { DestinationStream } from 'pino'
 import { z } from 'zod'
-import '../messages.js'
+import '../messages.ts'
 
 /** What the simulator accepts unless told otherwise; sandbox mode and `npm run sim` use it. */
 export const SANDBOX_CLIENT = { id: 'sandbox', secret: 'sandbox' } as const

@@ -1,7 +1,7 @@
 // The ways the simulator answers a failure, shaped as Genesys shapes them.
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { SimStats } from './stats.js'
+import type { SimStats } from './stats.ts'
 
 /** Genesys's ErrorBody. */
 export function fail (reply: FastifyReply, status: number, code: string, message: string) {

@@ -1,13 +1,13 @@
 // The Genesys-shaped routes: token, GET conversation, PATCH participant attributes.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { GENESYS_TOKEN_BUDGET, type Budget } from './budget.js'
-import type { Fate, Faults } from './faults.js'
-import type { SimSettings } from './options.js'
-import { fail } from './replies.js'
-import type { State } from './state.js'
-import type { SimStats } from './stats.js'
-import type { Tokens } from './tokens.js'
+import { GENESYS_TOKEN_BUDGET, type Budget } from './budget.ts'
+import type { Fate, Faults } from './faults.ts'
+import type { SimSettings } from './options.ts'
+import { fail } from './replies.ts'
+import type { State } from './state.ts'
+import type { SimStats } from './stats.ts'
+import type { Tokens } from './tokens.ts'
 
 export interface GenesysDeps {
   settings: SimSettings

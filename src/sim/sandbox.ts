@@ -1,8 +1,8 @@
 // Sandbox mode: the service without Genesys credentials, in front of the simulator in-process.
 import type { FastifyPluginAsync } from 'fastify'
-import type { Config } from '../config.js'
-import { SANDBOX_READ_LAG_MS } from './options.js'
-import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './simulator.js'
+import type { Config } from '../config.ts'
+import { SANDBOX_READ_LAG_MS } from './options.ts'
+import { buildSimulator, SANDBOX_CLIENT, type Simulator } from './simulator.ts'
 
 /**
  * Where a sandbox gateway's simulator listens, outside the API keys (it is a loopback port of a

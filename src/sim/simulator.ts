@@ -4,19 +4,19 @@
  * attributes. It keeps counters so tests can see what reached "Genesys".
  */
 import type { FastifyInstance } from 'fastify'
-import { adminRoutes } from './admin.js'
-import { simulatorApp } from './app.js'
-import { createBudget } from './budget.js'
-import { createFaults } from './faults.js'
-import { settingsOf, type SimulatorOptions } from './options.js'
-import { genesysRoutes } from './routes.js'
-import { createState, type ParticipantSpec, type SimConversation } from './state.js'
-import { emptyStats, type SimRequest, type SimStats } from './stats.js'
-import { createTokens } from './tokens.js'
+import { adminRoutes } from './admin.ts'
+import { simulatorApp } from './app.ts'
+import { createBudget } from './budget.ts'
+import { createFaults } from './faults.ts'
+import { settingsOf, type SimulatorOptions } from './options.ts'
+import { genesysRoutes } from './routes.ts'
+import { createState, type ParticipantSpec, type SimConversation } from './state.ts'
+import { emptyStats, type SimRequest, type SimStats } from './stats.ts'
+import { createTokens } from './tokens.ts'
 
-export { SANDBOX_CLIENT, type FaultOptions, type SimulatorOptions } from './options.js'
-export type { SimConversation, SimParticipant } from './state.js'
-export type { SimRequest, SimStats } from './stats.js'
+export { SANDBOX_CLIENT, type FaultOptions, type SimulatorOptions } from './options.ts'
+export type { SimConversation, SimParticipant } from './state.ts'
+export type { SimRequest, SimStats } from './stats.ts'
 
 export interface Simulator {
   app: FastifyInstance

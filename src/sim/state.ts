@@ -1,6 +1,6 @@
 // The simulated conversations and their participants, and how made-up ones come to be.
 import { randomUUID } from 'node:crypto'
-import type { SimSettings } from './options.js'
+import type { SimSettings } from './options.ts'
 
 export interface SimParticipant {
   id: string

@@ -1,9 +1,9 @@
 // Client-credentials tokens: who may get one, which ones are valid, and revoking them all.
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { SimSettings } from './options.js'
-import { fail } from './replies.js'
-import type { SimStats } from './stats.js'
+import type { SimSettings } from './options.ts'
+import { fail } from './replies.ts'
+import type { SimStats } from './stats.ts'
 
 export interface Tokens {
   /** Whether a token request's `Authorization` names the simulator's client. */

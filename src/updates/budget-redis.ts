@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { GENESYS_API_TAG, script, type RedisClient } from '../plugins/redis.js'
-import type { Ask, BudgetLog, Grant, Heard, LogSettings, Standing } from './budget-log.js'
-import { standingOf } from './budget-log.js'
+import { GENESYS_API_TAG, script, type RedisClient } from '../plugins/redis.ts'
+import type { Ask, BudgetLog, Grant, Heard, LogSettings, Standing } from './budget-log.ts'
+import { standingOf } from './budget-log.ts'
 
 // Every script takes its time from Redis (TIME), so that the replicas' own clocks do not matter;
 // ARGV[1] is '' then. Tests give a time instead, to hold these scripts to the memory log step by step.

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { systemClock, type Clock, type Timer } from '../clock.js'
-import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.js'
-import { retryAfter } from '../genesys/upstream-error.js'
-import { MemoryBudgetLog, type BudgetLog, type Grant, type Heard, type LogSettings, type Standing } from './budget-log.js'
-import type { PipelineTracing } from './tracing.js'
-import type { Priority } from '../domain.js'
+import { systemClock, type Clock, type Timer } from '../clock.ts'
+import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.ts'
+import { retryAfter } from '../genesys/upstream-error.ts'
+import { MemoryBudgetLog, type BudgetLog, type Grant, type Heard, type LogSettings, type Standing } from './budget-log.ts'
+import type { PipelineTracing } from './tracing.ts'
+import type { Priority } from '../domain.ts'
 
 export interface BudgetOptions {
   /** Upstream requests allowed in any window of `windowMs`: the most the budget ever spends. */

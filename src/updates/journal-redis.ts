@@ -1,5 +1,5 @@
-import type { RedisClient } from '../plugins/redis.js'
-import type { Entry, JournalStore } from './journal.js'
+import type { RedisClient } from '../plugins/redis.ts'
+import type { Entry, JournalStore } from './journal.ts'
 
 /**
  * The read-your-writes journal shared by replicas, so that a write's entries outlive its

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import { systemClock, type Clock } from '../clock.js'
-import type { Attributes } from '../domain.js'
+import { systemClock, type Clock } from '../clock.ts'
+import type { Attributes } from '../domain.ts'
 
 /**
  * Read-your-writes. Genesys shows a write late (a read a moment after may still show the map

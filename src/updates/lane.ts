@@ -1,9 +1,9 @@
-import type { Timer } from '../clock.js'
-import type { Ticket } from './budget.js'
-import type { Sequences } from './order.js'
-import type { Update, WriteResult } from './ports.js'
-import type { Traced } from './tracing.js'
-import type { Attributes, Target } from '../domain.js'
+import type { Timer } from '../clock.ts'
+import type { Ticket } from './budget.ts'
+import type { Sequences } from './order.ts'
+import type { Update, WriteResult } from './ports.ts'
+import type { Traced } from './tracing.ts'
+import type { Attributes, Target } from '../domain.ts'
 
 /** A caller waiting for its update's outcome. */
 export interface Waiter extends Update {

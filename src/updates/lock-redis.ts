@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { systemClock, type Clock } from '../clock.js'
-import { script, type RedisClient } from '../plugins/redis.js'
-import { ApiError, coordinationUnavailable } from '../errors.js'
-import type { ConversationLock, Lease } from './ports.js'
+import { systemClock, type Clock } from '../clock.ts'
+import { script, type RedisClient } from '../plugins/redis.ts'
+import { ApiError, coordinationUnavailable } from '../errors.ts'
+import type { ConversationLock, Lease } from './ports.ts'
 
 export interface LockOptions {
   /** Namespace of this deployment's keys. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { script, type RedisClient } from '../plugins/redis.js'
-import { ORDER_TTL_MS, type Order, type Sequences } from './order.js'
-import type { Attributes } from '../domain.js'
+import { script, type RedisClient } from '../plugins/redis.ts'
+import { ORDER_TTL_MS, type Order, type Sequences } from './order.ts'
+import type { Attributes } from '../domain.ts'
 
 // KEYS[1]: the conversation's sequence, KEYS[2]: its record of what was written, KEYS[3]: this
 // write's own mark. ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write)

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { Attributes } from '../domain.js'
+import type { Attributes } from '../domain.ts'
 
 /** Per key, the acceptance sequence of the value a write carries. */
 export type Sequences = Record<string, number>

@@ -1,5 +1,5 @@
-import type { Sequences } from './order.js'
-import type { Attributes, Conversation, Priority, Target } from '../domain.js'
+import type { Sequences } from './order.ts'
+import type { Attributes, Conversation, Priority, Target } from '../domain.ts'
 
 /**
  * What the pipeline needs from Genesys; GenesysClient is the real one. Its failures are

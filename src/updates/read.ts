@@ -1,12 +1,12 @@
-import { systemClock, type Clock, type Timer } from '../clock.js'
-import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.js'
-import type { RateBudget } from './budget.js'
-import { Journal, MemoryJournalStore, PROPAGATION_MS } from './journal.js'
-import { chooseParticipant } from '../attributes/participant.js'
-import { toApiError } from './answer.js'
-import type { ReadResult, Upstream, Urgency } from './ports.js'
-import { withRetries, type Retry, type RetryPolicy } from './retry.js'
-import type { Attributes, Conversation, Target } from '../domain.js'
+import { systemClock, type Clock, type Timer } from '../clock.ts'
+import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.ts'
+import type { RateBudget } from './budget.ts'
+import { Journal, MemoryJournalStore, PROPAGATION_MS } from './journal.ts'
+import { chooseParticipant } from '../attributes/participant.ts'
+import { toApiError } from './answer.ts'
+import type { ReadResult, Upstream, Urgency } from './ports.ts'
+import { withRetries, type Retry, type RetryPolicy } from './retry.ts'
+import type { Attributes, Conversation, Target } from '../domain.ts'
 
 export interface ReaderOptions {
   policy: RetryPolicy

@@ -1,7 +1,7 @@
-import { systemClock, type Clock } from '../clock.js'
-import { CATALOGUE, type ApiError, type ErrorCode } from '../errors.js'
-import { UpstreamError, type Retryable } from '../genesys/upstream-error.js'
-import { toApiError } from './answer.js'
+import { systemClock, type Clock } from '../clock.ts'
+import { CATALOGUE, type ApiError, type ErrorCode } from '../errors.ts'
+import { UpstreamError, type Retryable } from '../genesys/upstream-error.ts'
+import { toApiError } from './answer.ts'
 
 export interface RetryPolicyOptions {
   /** Re-reads after a 409 before a write gives up with UPSTREAM_CONFLICT. */

@@ -1,7 +1,7 @@
 import { context, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span, type Tracer } from '@opentelemetry/api'
-import { ApiError } from '../errors.js'
-import { UpstreamError } from '../genesys/upstream-error.js'
-import type { Retry } from './retry.js'
+import { ApiError } from '../errors.ts'
+import { UpstreamError } from '../genesys/upstream-error.ts'
+import type { Retry } from './retry.ts'
 
 /** A caller's place in its request's trace, and its queue wait while that lasts. */
 export interface Traced {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { attributeMap, genesysId, updateBody } from '../../src/attributes/body.js'
+import { attributeMap, genesysId, updateBody } from '../../src/attributes/body.ts'
 
 const limits = { maxAttributes: 3, maxValueLength: 5 }
 

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { chooseParticipant } from '../../src/attributes/participant.js'
-import { ApiError } from '../../src/errors.js'
-import type { Conversation } from '../../src/domain.js'
+import { chooseParticipant } from '../../src/attributes/participant.ts'
+import { ApiError } from '../../src/errors.ts'
+import type { Conversation } from '../../src/domain.ts'
 
 const conversation: Conversation = {
   id: 'c',

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack, until } from '../helpers/stack.js'
-import { startSandboxStack } from './stack.js'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startReplicas, startStack, until } from '../helpers/stack.ts'
+import { startSandboxStack } from './stack.ts'
 
 // Asynchronous updates (Prefer: respond-async) as the console shows them, over plain HTTP.
 

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { id, send, startStack } from '../helpers/stack.js'
-import { startSandboxStack } from './stack.js'
+import { id, send, startStack } from '../helpers/stack.ts'
+import { startSandboxStack } from './stack.ts'
 
 // The console over plain HTTP (the browser test drives the same pages in Chromium).
 

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { startSandboxStack } from './stack.js'
-import { startStack } from '../helpers/stack.js'
+import { startSandboxStack } from './stack.ts'
+import { startStack } from '../helpers/stack.ts'
 
 // The console's going-live page: the doctor's report, for looking at rather than reading JSON.
 

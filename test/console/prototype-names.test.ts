@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { latest, MemoryOrder } from '../../src/updates/order.js'
-import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.js'
-import { id, send, until } from '../helpers/stack.js'
-import { startSandboxStack, type SandboxStack } from './stack.js'
+import { latest, MemoryOrder } from '../../src/updates/order.ts'
+import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts'
+import { id, send, until } from '../helpers/stack.ts'
+import { startSandboxStack, type SandboxStack } from './stack.ts'
 
 // Issue 33, item 4: maps keyed by caller-given names have no prototype. Object.prototype's own
 // names (toString, valueOf, hasOwnProperty) as attribute names, in every place that keys by them.

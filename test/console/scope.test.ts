@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { sign } from '../../src/plugins/signature.js'
-import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
-import { startSandboxStack } from './stack.js'
+import { sign } from '../../src/plugins/signature.ts'
+import { id, send, startStack, until, type Stack } from '../helpers/stack.ts'
+import { startSandboxStack } from './stack.ts'
 
 // Issue 33, items 2 and 3: the console honours `read`, the key's patterns, `write` and signing.
 

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { send } from '../helpers/stack.js'
-import { until } from '../helpers/until.js'
-import { startSandboxStack } from './stack.js'
+import { send } from '../helpers/stack.ts'
+import { until } from '../helpers/until.ts'
+import { startSandboxStack } from './stack.ts'
 
 // Issue 37: the console's failed-updates table has a "Send again" button per update.
 

@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import t from 'tap'
-import { COOKIE, Sessions } from '../../src/console/session.js'
-import { FakeClock } from '../helpers/clock.js'
-import type { ApiKey } from '../../src/domain.js'
+import { COOKIE, Sessions } from '../../src/console/session.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import type { ApiKey } from '../../src/domain.ts'
 
 const crm: ApiKey = { name: 'crm', key: 'crm-key-0123456789', priority: 'bulk' }
 const LIFETIME_MS = 8 * 60 * 60 * 1000

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
-import { buildApp, type AppDeps } from '../../src/app.js'
-import { loadConfig, type Config } from '../../src/config.js'
-import { startSandbox } from '../../src/sim/sandbox.js'
-import type { Simulator } from '../../src/sim/simulator.js'
-import type { Teardown } from '../helpers/stack.js'
+import { buildApp, type AppDeps } from '../../src/app.ts'
+import { loadConfig, type Config } from '../../src/config.ts'
+import { startSandbox } from '../../src/sim/sandbox.ts'
+import type { Simulator } from '../../src/sim/simulator.ts'
+import type { Teardown } from '../helpers/stack.ts'
 
 export interface SandboxStack {
   app: FastifyInstance

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig } from '../../src/config.js'
-import { sandboxBanner } from '../../src/sim/sandbox.js'
-import { startSandboxStack } from './stack.js'
+import { loadConfig } from '../../src/config.ts'
+import { sandboxBanner } from '../../src/sim/sandbox.ts'
+import { startSandboxStack } from './stack.ts'
 
 // Issue 36, item 8: what the console and the sandbox banner say matches how the service was started.
 

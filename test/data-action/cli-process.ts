@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { dist } from '../helpers/dist.js'
+import { dist } from '../helpers/dist.ts'
 
 const root = new URL('../../', import.meta.url)
 

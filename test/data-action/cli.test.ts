@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { cli } from './cli-process.js'
-import { dataAction } from '../../src/data-action/build.js'
-import type { Teardown } from '../helpers/stack.js'
-import { markedShell } from '../helpers/readme.js'
+import { cli } from './cli-process.ts'
+import { dataAction } from '../../src/data-action/build.ts'
+import type { Teardown } from '../helpers/stack.ts'
+import { markedShell } from '../helpers/readme.ts'
 
 const run = promisify(execFile)
 const root = new URL('../../', import.meta.url)

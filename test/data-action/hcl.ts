@@ -1,6 +1,6 @@
 import { parse } from '@cdktf/hcl2json'
 import type { Test } from 'tap'
-import type { importJson } from '../../src/data-action/build.js'
+import type { importJson } from '../../src/data-action/build.ts'
 
 /**
  * Reads generated Terraform with HashiCorp's own HCL parser (hclsyntax, compiled to WASM in

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
-import { actionParts, importJson, type DataActionOptions } from '../../src/data-action/build.js'
-import { dataActionTerraform, hclString } from '../../src/data-action/terraform.js'
-import { cli } from './cli-process.js'
-import { block, literal, parseHcl, sameAsJson } from './hcl.js'
-import { marked } from '../helpers/readme.js'
+import { actionParts, importJson, type DataActionOptions } from '../../src/data-action/build.ts'
+import { dataActionTerraform, hclString } from '../../src/data-action/terraform.ts'
+import { cli } from './cli-process.ts'
+import { block, literal, parseHcl, sameAsJson } from './hcl.ts'
+import { marked } from '../helpers/readme.ts'
 
 /** The action as Terraform gives it to the provider, beside the import JSON of the same options. */
 async function both (options: DataActionOptions) {

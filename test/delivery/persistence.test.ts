@@ -4,12 +4,12 @@ import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { parse } from 'yaml'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { redisPersistence } from '../../src/delivery/persistence.js'
-import { clusterClient } from '../../src/plugins/redis.js'
-import { spawnRedis, startRedisCluster } from '../helpers/redis.js'
-import type { Teardown } from '../helpers/stack.js'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { redisPersistence } from '../../src/delivery/persistence.ts'
+import { clusterClient } from '../../src/plugins/redis.ts'
+import { spawnRedis, startRedisCluster } from '../helpers/redis.ts'
+import type { Teardown } from '../helpers/stack.ts'
 
 const NO_AOF = ['--save', '', '--appendonly', 'no']
 

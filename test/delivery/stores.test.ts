@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { MemoryDeliveryStore } from '../../src/delivery/memory.js'
-import { RedisDeliveryStore } from '../../src/delivery/redis.js'
-import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
-import { FakeClock } from '../helpers/clock.js'
-import { startRedis } from '../helpers/redis.js'
+import { MemoryDeliveryStore } from '../../src/delivery/memory.ts'
+import { RedisDeliveryStore } from '../../src/delivery/redis.ts'
+import type { Delivery, DeliveryStore } from '../../src/delivery/store.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { startRedis } from '../helpers/redis.ts'
 
 let seq = 0
 /**

@@ -1,13 +1,13 @@
 import t, { type Test } from 'tap'
-import { ApiError } from '../../src/errors.js'
-import { MemoryDeliveryStore } from '../../src/delivery/memory.js'
-import type { Delivery, DeliveryStore } from '../../src/delivery/store.js'
-import { Deliverer, Scheduler, type DelivererOptions } from '../../src/delivery/worker.js'
-import type { Updates } from '../../src/updates/plugin.js'
-import type { Update } from '../../src/updates/ports.js'
-import { FakeClock } from '../helpers/clock.js'
-import { until } from '../helpers/until.js'
-import type { Target } from '../../src/domain.js'
+import { ApiError } from '../../src/errors.ts'
+import { MemoryDeliveryStore } from '../../src/delivery/memory.ts'
+import type { Delivery, DeliveryStore } from '../../src/delivery/store.ts'
+import { Deliverer, Scheduler, type DelivererOptions } from '../../src/delivery/worker.ts'
+import type { Updates } from '../../src/updates/plugin.ts'
+import type { Update } from '../../src/updates/ports.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { until } from '../helpers/until.ts'
+import type { Target } from '../../src/domain.ts'
 
 /** The write pipeline, answering from a script; `hold` keeps a submission waiting until released. */
 function pipeline (answers: Array<ApiError | 'ok'>) {

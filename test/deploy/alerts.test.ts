@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { CATALOGUE } from '../../src/errors.js'
-import { spawnRedis } from '../helpers/redis.js'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { CATALOGUE } from '../../src/errors.ts'
+import { spawnRedis } from '../helpers/redis.ts'
 
 const read = (file: string) => readFile(new URL(`../../${file}`, import.meta.url), 'utf8')
 

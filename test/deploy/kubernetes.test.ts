@@ -7,9 +7,9 @@ import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-model
 import { ConfigMap, Namespace, Service, type IConfigMap, type IContainer, type IPodSpec, type IService } from 'kubernetes-models/v1'
 import t, { type Test } from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { loadConfig, VARIABLES } from '../../src/config.js'
-import { redisPersistence } from '../../src/delivery/persistence.js'
-import { spawnRedis } from '../helpers/redis.js'
+import { loadConfig, VARIABLES } from '../../src/config.ts'
+import { redisPersistence } from '../../src/delivery/persistence.ts'
+import { spawnRedis } from '../helpers/redis.ts'
 
 const run = promisify(execFile)
 const root = new URL('../../', import.meta.url).pathname

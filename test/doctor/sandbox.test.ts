@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import t from 'tap'
-import type { Report } from '../../src/doctor/doctor.js'
-import { dist } from '../helpers/dist.js'
-import { startService } from '../helpers/process.js'
-import { id, send } from '../helpers/stack.js'
+import type { Report } from '../../src/doctor/doctor.ts'
+import { dist } from '../helpers/dist.ts'
+import { startService } from '../helpers/process.ts'
+import { id, send } from '../helpers/stack.ts'
 
 // docs/going-live.md's walk-through in sandbox: the README's write to `npm start`, then
 // `npm run -s doctor -- --conversation C --participant P` on those ids, each its own process.

@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
-import { merge } from '../../src/attributes/merge.js'
-import { ApiError, CATALOGUE } from '../../src/errors.js'
-import { GenesysClient } from '../../src/genesys/client.js'
-import { TokenProvider } from '../../src/genesys/token.js'
-import { toApiError } from '../../src/updates/answer.js'
-import { id, startStack, until, type Teardown } from '../helpers/stack.js'
+import { merge } from '../../src/attributes/merge.ts'
+import { ApiError, CATALOGUE } from '../../src/errors.ts'
+import { GenesysClient } from '../../src/genesys/client.ts'
+import { TokenProvider } from '../../src/genesys/token.ts'
+import { toApiError } from '../../src/updates/answer.ts'
+import { id, startStack, until, type Teardown } from '../helpers/stack.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void
 

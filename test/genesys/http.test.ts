@@ -2,10 +2,10 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
-import { exchange, type Exchange, type HttpOptions, type Sent } from '../../src/genesys/http.js'
-import type { Operation } from '../../src/genesys/upstream-error.js'
-import { toApiError } from '../../src/updates/answer.js'
-import type { Teardown } from '../helpers/stack.js'
+import { exchange, type Exchange, type HttpOptions, type Sent } from '../../src/genesys/http.ts'
+import type { Operation } from '../../src/genesys/upstream-error.ts'
+import { toApiError } from '../../src/updates/answer.ts'
+import type { Teardown } from '../helpers/stack.ts'
 
 /** A server that answers every request with `answer`, and the exchange() options to reach it. */
 async function upstream (t: Teardown, answer: (res: ServerResponse) => void) {

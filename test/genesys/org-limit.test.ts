@@ -1,10 +1,10 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource, type Reading, type ReadingStore } from '../../src/genesys/org-limit.js'
-import { FakeClock } from '../helpers/clock.js'
-import { startRedis } from '../helpers/redis.js'
-import { id } from '../helpers/stack.js'
-import { until } from '../helpers/until.js'
+import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource, type Reading, type ReadingStore } from '../../src/genesys/org-limit.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id } from '../helpers/stack.ts'
+import { until } from '../helpers/until.ts'
 
 // The org's limit from the Limits API: what the budget spends by, and where that came from.
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
-import { TokenProvider } from '../../src/genesys/token.js'
+import { TokenProvider } from '../../src/genesys/token.ts'
 
 async function tokenServer (t: { teardown(fn: () => unknown): void }, expiresIn = 300) {
   let issued = 0

@@ -1,5 +1,5 @@
 import { createClock, type Clock as SinonClock } from '@sinonjs/fake-timers'
-import type { Clock, Timer } from '../../src/clock.js'
+import type { Clock, Timer } from '../../src/clock.ts'
 
 /**
  * A clock a test steps: nothing fires until `advance` (or `next`) says time has passed, and

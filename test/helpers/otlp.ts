@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Teardown } from './stack.js'
+import type { Teardown } from './stack.ts'
 
 export interface OtlpSpan {
   traceId: string

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import type { Teardown } from './stack.js'
-import { dist } from './dist.js'
+import type { Teardown } from './stack.ts'
+import { dist } from './dist.ts'
 
 const root = new URL('../../', import.meta.url)
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { startRedis } from './redis.js'
+import { startRedis } from './redis.ts'
 
 // The tests' Redis is their own, whatever REDIS_URL a developer's shell holds (a .env loaded for
 // the service): never a database of theirs, nor half of its URL (host and port without its

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
-import type { Teardown } from './stack.js'
-import { until } from './until.js'
+import type { Teardown } from './stack.ts'
+import { until } from './until.ts'
 
 export interface TestRedis {
   /** Through a proxy the test controls. */

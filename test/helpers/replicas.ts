@@ -1,8 +1,8 @@
 import type { Test } from 'tap'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { startService } from './process.js'
-import { id, send, startStack, TEST_READ_LAG_MS, type Teardown } from './stack.js'
-import { tally } from './window.js'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { startService } from './process.ts'
+import { id, send, startStack, TEST_READ_LAG_MS, type Teardown } from './stack.ts'
+import { tally } from './window.ts'
 
 /** A Redis for replicas to share, however it is laid out: what the service is given, and a name. */
 export interface Topology {

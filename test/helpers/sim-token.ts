@@ -1,4 +1,4 @@
-import type { Simulator } from '../../src/sim/simulator.js'
+import type { Simulator } from '../../src/sim/simulator.ts'
 
 /** A token from the simulator's sandbox client, asked in-process (inject), as a Genesys client asks for one. */
 export async function simToken (sim: Simulator): Promise<string> {

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
-import { buildApp, type AppDeps } from '../../src/app.js'
-import { loadConfig, type Config } from '../../src/config.js'
-import { buildSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/simulator.js'
+import { buildApp, type AppDeps } from '../../src/app.ts'
+import { loadConfig, type Config } from '../../src/config.ts'
+import { buildSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/simulator.ts'
 
 export interface Teardown {
   teardown(fn: () => unknown): void
@@ -22,7 +22,7 @@ export interface Answer {
   body: any
 }
 
-export { until } from './until.js'
+export { until } from './until.ts'
 
 /**
  * The simulator's read lag in tests: every write-path test runs against a Genesys that shows

@@ -1,4 +1,4 @@
-import type { Answer } from './stack.js'
+import type { Answer } from './stack.ts'
 
 /** Most of `times` (ms) in any `windowMs`-long interval: what a sliding-window budget must bound. */
 export function busiest (times: number[], windowMs: number): number {

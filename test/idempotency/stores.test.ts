@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { MemoryIdempotencyStore } from '../../src/idempotency/memory.js'
-import { RedisIdempotencyStore } from '../../src/idempotency/redis.js'
-import type { Claim, IdempotencyStore } from '../../src/idempotency/store.js'
-import { FakeClock } from '../helpers/clock.js'
-import { startRedis } from '../helpers/redis.js'
-import { until } from '../helpers/until.js'
+import { MemoryIdempotencyStore } from '../../src/idempotency/memory.ts'
+import { RedisIdempotencyStore } from '../../src/idempotency/redis.ts'
+import type { Claim, IdempotencyStore } from '../../src/idempotency/store.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { until } from '../helpers/until.ts'
 
 const answer = (n: number) => ({ status: 200, body: { n } })
 const POLL_MS = 20

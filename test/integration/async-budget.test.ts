@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, until } from '../helpers/stack.js'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startStack, until } from '../helpers/stack.ts'
 
 // Genesys's budget, 300 requests a minute, played ten times faster: 300 in any 6 s, enforced by
 // the simulator and planned for by the service alike. What is checked is proportion (every update

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack, until, type Stack } from '../helpers/stack.js'
-import type { Update } from '../../src/updates/ports.js'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startReplicas, startStack, until, type Stack } from '../helpers/stack.ts'
+import type { Update } from '../../src/updates/ports.ts'
 
 /** An asynchronous update as its delivery submits it: every key numbered `seq`. */
 const bulk = (changes: Update['changes'], seq: number): Update => ({

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { RedisDeliveryStore } from '../../src/delivery/redis.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { startService } from '../helpers/process.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack, TEST_READ_LAG_MS, until, type Answer, type Teardown } from '../helpers/stack.js'
+import { RedisDeliveryStore } from '../../src/delivery/redis.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { startService } from '../helpers/process.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startReplicas, startStack, TEST_READ_LAG_MS, until, type Answer, type Teardown } from '../helpers/stack.ts'
 
 const crm = { 'x-api-key': 'crm-key', prefer: 'respond-async' }
 const auth = { 'x-api-key': 'crm-key' }

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { id, startStack } from '../helpers/stack.js'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+import { id, startStack } from '../helpers/stack.ts'
 
 // Issue 33, item 8: one key cannot starve the others' asynchronous updates. Genesys fails every
 // request here, so every accepted update stays waiting (retrying) for the whole test.

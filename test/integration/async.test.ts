@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
+import { id, send, startStack, until, type Stack } from '../helpers/stack.ts'
 
 const keys = 'crm:crm-key:bulk,other:other-key'
 const crm = { 'x-api-key': 'crm-key', prefer: 'respond-async' }

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { answerOf, open } from '../helpers/raw-http.js'
-import { id, startStack } from '../helpers/stack.js'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+import { answerOf, open } from '../helpers/raw-http.ts'
+import { id, startStack } from '../helpers/stack.ts'
 
 // Issue 33, items 6 and 7: an answer is never much larger than what it answers; a connection is
 // held only as long as the configured timeouts, and only so many at once.

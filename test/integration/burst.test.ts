@@ -2,12 +2,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
 import { Agent, type Dispatcher } from 'undici'
 import { Redis } from 'ioredis'
-import { CATALOGUE } from '../../src/errors.js'
-import { budgetKeys } from '../../src/updates/budget-redis.js'
-import { startRedis } from '../helpers/redis.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.js'
-import { tally } from '../helpers/window.js'
+import { CATALOGUE } from '../../src/errors.ts'
+import { budgetKeys } from '../../src/updates/budget-redis.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.ts'
+import { tally } from '../helpers/window.ts'
 
 // Issue 28: bursts of flow writes at the limit, against the simulator's sliding-window budget.
 // A 4 s window stands for Genesys's minute; deadlines are shorter than it, so what does not fit

@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { startService } from '../helpers/process.js'
-import { startReceiver, whsec } from '../helpers/receiver.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startReplicas, TEST_READ_LAG_MS, until, type Teardown } from '../helpers/stack.js'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { startService } from '../helpers/process.ts'
+import { startReceiver, whsec } from '../helpers/receiver.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startReplicas, TEST_READ_LAG_MS, until, type Teardown } from '../helpers/stack.ts'
 
 const KEY = 'crm-key-0123456789abcdef'
 const crm = { 'x-api-key': KEY, prefer: 'respond-async' }

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { exchange } from '../helpers/raw-http.js'
-import { id, startStack } from '../helpers/stack.js'
+import { exchange } from '../helpers/raw-http.ts'
+import { id, startStack } from '../helpers/stack.ts'
 
 // Issue 33, item 7: every refusal is problem+json with a catalogue code, Node's own included,
 // and a compressed body is refused for what it is.

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { startRedisCluster } from '../helpers/redis.js'
-import { id, send, startReplicas, startStack, until, type Answer } from '../helpers/stack.js'
+import { startRedisCluster } from '../helpers/redis.ts'
+import { id, send, startReplicas, startStack, until, type Answer } from '../helpers/stack.ts'
 
 t.test('the node holding a conversation\'s lock is lost mid-write: no second writer, 503 for that conversation, the rest written; back: recovers', async (t) => {
   const cluster = await startRedisCluster(t)

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { startService } from '../helpers/process.js'
-import { startRedisCluster } from '../helpers/redis.js'
-import { replicaTests, simulator } from '../helpers/replicas.js'
-import { id, send, startReplicas, startStack, until } from '../helpers/stack.js'
+import { startService } from '../helpers/process.ts'
+import { startRedisCluster } from '../helpers/redis.ts'
+import { replicaTests, simulator } from '../helpers/replicas.ts'
+import { id, send, startReplicas, startStack, until } from '../helpers/stack.ts'
 
 /** Conversation ids whose keys live on every node of the cluster, four on each: twelve random ids miss a node one time in forty. */
 async function onEveryNode (cluster: { portFor(key: string): Promise<number> }, perNode = 4): Promise<string[]> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, startStack } from '../helpers/stack.js'
+import { id, startStack } from '../helpers/stack.ts'
 
 // The headline promise: many callers on one participant at once, nothing clobbered, no 409.
 for (const semantics of ['replace', 'merge'] as const) {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { id, startStack, until, type Stack } from '../helpers/stack.js'
+import { id, startStack, until, type Stack } from '../helpers/stack.ts'
 
 /** Another system (an agent script, say) writing straight to Genesys, outside our queue. */
 async function foreignWrite (stack: Stack, conversationId: string, participantId: string, attributes: Record<string, string>) {

@@ -5,9 +5,9 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { chromium } from 'playwright-core'
 import t from 'tap'
-import { CHROMIUM_ARGS, chromiumCandidates, findChromium } from '../helpers/chromium.js'
-import { send } from '../helpers/stack.js'
-import { startSandboxStack } from '../console/stack.js'
+import { CHROMIUM_ARGS, chromiumCandidates, findChromium } from '../helpers/chromium.ts'
+import { send } from '../helpers/stack.ts'
+import { startSandboxStack } from '../console/stack.ts'
 
 // Issue 17: the console in a real browser, a Chromium found by findChromium (CHROMIUM_PATH,
 // Playwright's cache, the system) driven by playwright-core; .ci/run installs Debian's. CONSOLE_SCREENSHOT=path

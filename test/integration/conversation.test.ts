@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, send, startStack } from '../helpers/stack.js'
+import { id, send, startStack } from '../helpers/stack.ts'
 
 t.test('conversation-level writes find the right participant', async (t) => {
   const { sim, post } = await startStack(t)

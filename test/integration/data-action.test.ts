@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { request as get } from 'undici'
-import { dataAction } from '../../src/data-action/build.js'
-import { dataActionOptions } from '../../src/data-action/options.js'
-import { dataActionTerraform } from '../../src/data-action/terraform.js'
-import { block, parseHcl, sameAsJson } from '../data-action/hcl.js'
-import { id, send, startStack } from '../helpers/stack.js'
-import { dist } from '../helpers/dist.js'
+import { dataAction } from '../../src/data-action/build.ts'
+import { dataActionOptions } from '../../src/data-action/options.ts'
+import { dataActionTerraform } from '../../src/data-action/terraform.ts'
+import { block, parseHcl, sameAsJson } from '../data-action/hcl.ts'
+import { id, send, startStack } from '../helpers/stack.ts'
+import { dist } from '../helpers/dist.ts'
 
 /**
  * The slice of Velocity a Genesys Data Action request uses: ${input.x}, $esc.jsonString(...)

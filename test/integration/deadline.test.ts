@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, startStack, until } from '../helpers/stack.js'
+import { id, startStack, until } from '../helpers/stack.ts'
 
 const since = (start: number) => Date.now() - start
 

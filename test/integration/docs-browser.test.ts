@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import t from 'tap'
-import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.js'
-import { startStack } from '../helpers/stack.js'
+import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts'
+import { startStack } from '../helpers/stack.ts'
 
 // Issue 33, item 9: /docs under the console's Content-Security-Policy still works in a browser.
 t.test('/docs renders the API under its Content-Security-Policy, with nothing refused', async (t) => {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
-import { startSandboxStack } from '../console/stack.js'
-import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
+import { startSandboxStack } from '../console/stack.ts'
+import { id, send, startStack, until, type Stack } from '../helpers/stack.ts'
 
 // Invariant 10 (docs/architecture.md): a write to an ended conversation is refused wherever the gateway reads it.
 

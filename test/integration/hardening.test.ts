@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream'
 import { setImmediate } from 'node:timers/promises'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startStack } from '../helpers/stack.ts'
 
 const credentials = { GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's', GENESYS_REGION: 'us-east-1' }
 

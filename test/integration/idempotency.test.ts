@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, startStack, until } from '../helpers/stack.js'
+import { id, startStack, until } from '../helpers/stack.ts'
 
 const keys = 'crm:crm-key,other:other-key'
 const as = (key: string, idem?: string) => ({ 'x-api-key': key, ...(idem && { 'idempotency-key': idem }) })

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { id, startStack, type Answer } from '../helpers/stack.js'
+import { id, startStack, type Answer } from '../helpers/stack.ts'
 
 /** `name{a="x",b="y"} 3` lines, as {name, labels, value}. */
 function parse (text: string) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, startStack } from '../helpers/stack.js'
+import { id, startStack } from '../helpers/stack.ts'
 
 // Issue 33, item 5: a name that reads the same as another is the same name, or refused. Each of
 // these reads as crm_id (or café, or id) and was accepted beside it.

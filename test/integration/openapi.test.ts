@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import t from 'tap'
 import { parse } from 'yaml'
-import { CATALOGUE } from '../../src/errors.js'
-import { send, startStack } from '../helpers/stack.js'
+import { CATALOGUE } from '../../src/errors.ts'
+import { send, startStack } from '../helpers/stack.ts'
 
 t.test('the served API description is valid OpenAPI 3.1, complete, and the same as openapi.yaml', async (t) => {
   const { url } = await startStack(t, { env: { API_KEYS: 'a:b' } })

@@ -1,9 +1,9 @@
 // Issue 38: the org's own rate limit, read from Genesys's Limits API, so the budget starts right.
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { startRedis } from '../helpers/redis.js'
-import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.js'
-import { tally } from '../helpers/window.js'
+import { startRedis } from '../helpers/redis.ts'
+import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.ts'
+import { tally } from '../helpers/window.ts'
 
 // A 4 s window stands for Genesys's minute, at the simulator and in the gateway.
 const windowMs = 4000

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { CATALOGUE } from '../../src/errors.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { CATALOGUE } from '../../src/errors.ts'
+import { id, send, startStack } from '../helpers/stack.ts'
 
 // Thousands of random requests at both write routes: whatever arrives, the answer is never a
 // 5xx, and every refusal is problem+json with a catalogue code. Seeded, so a failure replays.

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { startSandboxStack } from '../console/stack.js'
-import { cliWith } from '../data-action/cli-process.js'
-import { send, startStack } from '../helpers/stack.js'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+import { startSandboxStack } from '../console/stack.ts'
+import { cliWith } from '../data-action/cli-process.ts'
+import { send, startStack } from '../helpers/stack.ts'
 
 // PUBLIC_URL: behind a TLS-terminating proxy, what Genesys and browsers must call.
 

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { id, startStack, until, type Answer, type Teardown } from '../helpers/stack.js'
-import { tally } from '../helpers/window.js'
+import { id, startStack, until, type Answer, type Teardown } from '../helpers/stack.ts'
+import { tally } from '../helpers/window.ts'
 
 // The real budget shape (a per-minute budget) on a 3 s window, so a test sees several windows.
 const windowMs = 3000

@@ -2,8 +2,8 @@
 // value the gateway acknowledged is overwritten by an older one a late read showed, on any
 // replica, over a restart, in both write modes; someone else's later value stands.
 import t from 'tap'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, type Stack } from '../helpers/stack.js'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startStack, type Stack } from '../helpers/stack.ts'
 
 /**
  * The simulator's clock, held still: every read shows the participant as it stood before any

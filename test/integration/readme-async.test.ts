@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { startService } from '../helpers/process.js'
-import { markedShell } from '../helpers/readme.js'
+import { startService } from '../helpers/process.ts'
+import { markedShell } from '../helpers/readme.ts'
 
 t.test("sandbox mode: the README's async curl gets a 202 and then reads the update written", async (t) => {
   const snippet = await markedShell('async-curl')

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { markedShell } from '../helpers/readme.js'
-import { startStack } from '../helpers/stack.js'
+import { markedShell } from '../helpers/readme.ts'
+import { startStack } from '../helpers/stack.ts'
 
 t.test("the README's signing snippet, pasted into a shell, gets a signed write through", async (t) => {
   const snippet = await markedShell('signature-curl')

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { startService } from '../helpers/process.js'
-import { startRedis } from '../helpers/redis.js'
-import { replicaTests, simulator } from '../helpers/replicas.js'
-import { id, send, startStack, until, type Answer } from '../helpers/stack.js'
+import { startService } from '../helpers/process.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { replicaTests, simulator } from '../helpers/replicas.ts'
+import { id, send, startStack, until, type Answer } from '../helpers/stack.ts'
 
 // What any topology owes (test/helpers/replicas.ts), here on one server; test/integration/cluster.test.ts runs it on a cluster.
 replicaTests(t, {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, until, type Stack } from '../helpers/stack.js'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startStack, until, type Stack } from '../helpers/stack.ts'
 
 const keys = 'crm:crm-key:bulk,other:other-key'
 const crm = { 'x-api-key': 'crm-key', prefer: 'respond-async' }

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { CATALOGUE } from '../../src/errors.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { startService } from '../helpers/process.js'
-import { id, send, startStack, TEST_READ_LAG_MS, until } from '../helpers/stack.js'
+import { CATALOGUE } from '../../src/errors.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { startService } from '../helpers/process.ts'
+import { id, send, startStack, TEST_READ_LAG_MS, until } from '../helpers/stack.ts'
 
 t.test('SIGTERM in the middle of load: every request is answered, and every 2xx is in Genesys', async (t) => {
   const sim = buildSimulator({ clientId: 'c', clientSecret: 's', writeMs: 100, readLagMs: TEST_READ_LAG_MS })

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { sign } from '../../src/plugins/signature.js'
-import { id, startStack, type Stack } from '../helpers/stack.js'
-import { FakeClock } from '../helpers/clock.js'
+import { sign } from '../../src/plugins/signature.ts'
+import { id, startStack, type Stack } from '../helpers/stack.ts'
+import { FakeClock } from '../helpers/clock.ts'
 
 // Issue 33, item 1 (and item 9's SIGNATURE_REPLAYED detail): a signature counts once, whatever
 // the headers it does not cover say. An Idempotency-Key may narrow it, never open a second use.

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { sign } from '../../src/plugins/signature.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, startReplicas, startStack, type Stack } from '../helpers/stack.js'
-import { FakeClock } from '../helpers/clock.js'
+import { sign } from '../../src/plugins/signature.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, startReplicas, startStack, type Stack } from '../helpers/stack.ts'
+import { FakeClock } from '../helpers/clock.ts'
 
 const secret = 'signing-secret-0123456789abcdef'
 const whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { sign } from '../../src/plugins/signature.js'
-import { id, startStack } from '../helpers/stack.js'
-import { marked } from '../helpers/readme.js'
-import { FakeClock } from '../helpers/clock.js'
+import { sign } from '../../src/plugins/signature.ts'
+import { id, startStack } from '../helpers/stack.ts'
+import { marked } from '../helpers/readme.ts'
+import { FakeClock } from '../helpers/clock.ts'
 
 const secret = 'whsec-example-0123456789abcdef'
 const env = { API_KEYS: 'crm:crm-key:bulk,flow:flow-key', SIGNING_SECRETS: `crm:${secret}` }
@@ -48,7 +48,7 @@ t.test("the README's worked example is a signature this service accepts", async 
 })
 
 t.test('SIGNING_SECRETS must name API keys, with secrets long enough', async (t) => {
-  const { loadConfig, ConfigError } = await import('../../src/config.js')
+  const { loadConfig, ConfigError } = await import('../../src/config.ts')
   const problems = (v: string) => {
     try {
       loadConfig({ API_KEYS: 'crm:k', SIGNING_SECRETS: v })
@@ -64,7 +64,7 @@ t.test('SIGNING_SECRETS must name API keys, with secrets long enough', async (t)
 })
 
 t.test('a whsec_ secret must be what Standard Webhooks senders give: base64 of the key after the prefix', async (t) => {
-  const { loadConfig, ConfigError } = await import('../../src/config.js')
+  const { loadConfig, ConfigError } = await import('../../src/config.ts')
   const { Webhook } = await import('standardwebhooks')
   const problems = (v: string) => {
     try {

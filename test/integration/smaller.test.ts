@@ -1,7 +1,7 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { startSandboxStack } from '../console/stack.js'
-import { id, send, startStack } from '../helpers/stack.js'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+import { startSandboxStack } from '../console/stack.ts'
+import { id, send, startStack } from '../helpers/stack.ts'
 
 // Issue 33, item 9: the smaller holes. (SIGNATURE_REPLAYED's detail: signature-once.test.ts.)
 

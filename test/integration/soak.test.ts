@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { CATALOGUE } from '../../src/errors.js'
-import { id, startStack } from '../helpers/stack.js'
+import { CATALOGUE } from '../../src/errors.ts'
+import { id, startStack } from '../helpers/stack.ts'
 
 // SOAK_UPDATES shortens (or lengthens) the run; CI runs the full 5,000.
 const updates = Number(process.env.SOAK_UPDATES ?? 5000)

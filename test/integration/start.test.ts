@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { markedShell } from '../helpers/readme.js'
+import { markedShell } from '../helpers/readme.ts'
 
 const root = new URL('../../', import.meta.url)
 
@@ -75,13 +75,13 @@ t.test('SIGTERM sent to npm start (as a process manager sends it) reaches the se
 })
 
 t.test('outside sandbox without API_KEYS, start-up says loudly that authentication is off', async (t) => {
-  const { buildSimulator } = await import('../../src/sim/simulator.js')
-  const { startService } = await import('../helpers/process.js')
+  const { buildSimulator } = await import('../../src/sim/simulator.ts')
+  const { startService } = await import('../helpers/process.ts')
   const sim = buildSimulator({ clientId: 'c', clientSecret: 's' })
   const url = await sim.app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => sim.app.close())
   const service = await startService(t, { GENESYS_API_URL: url, GENESYS_LOGIN_URL: url, GENESYS_CLIENT_ID: 'c', GENESYS_CLIENT_SECRET: 's' })
-  const { until } = await import('../helpers/until.js')
+  const { until } = await import('../helpers/until.ts')
   // Waited for, not slept on: the warning comes once start-up is over, which is after it listens.
   await until(() => service.stdout(), (out) => /API_KEYS is not set/.test(out), { what: 'the warning about API_KEYS' })
   t.match(service.stdout(), /"level":40.*API_KEYS is not set: caller authentication is OFF/)

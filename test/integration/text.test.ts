@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { id, startStack } from '../helpers/stack.js'
+import { id, startStack } from '../helpers/stack.ts'
 
 /** Sends bytes exactly as given: undici would not re-encode a Buffer. */
 async function sendBytes (url: string, body: Buffer | string) {

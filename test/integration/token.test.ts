@@ -1,6 +1,6 @@
 import t from 'tap'
-import { id, send, startStack } from '../helpers/stack.js'
-import { FakeClock } from '../helpers/clock.js'
+import { id, send, startStack } from '../helpers/stack.ts'
+import { FakeClock } from '../helpers/clock.ts'
 
 const write = (post: (p: string, b: unknown) => Promise<{ status: number }>) => post(`/participants/${id()}/${id()}/data`, { attributes: { a: 'b' } })
 

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { CLIENT, receiver, SERVER, type OtlpSpan } from '../helpers/otlp.js'
-import { startService } from '../helpers/process.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, send, startStack, until, type Teardown } from '../helpers/stack.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
+import { CLIENT, receiver, SERVER, type OtlpSpan } from '../helpers/otlp.ts'
+import { startService } from '../helpers/process.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, send, startStack, until, type Teardown } from '../helpers/stack.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
 
 const PRODUCER = 4
 const CONSUMER = 5

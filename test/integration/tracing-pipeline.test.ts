@@ -1,9 +1,9 @@
 import { request } from 'node:http'
 import t from 'tap'
-import { CLIENT, receiver, SERVER } from '../helpers/otlp.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, startStack, until } from '../helpers/stack.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
+import { CLIENT, receiver, SERVER } from '../helpers/otlp.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, startStack, until } from '../helpers/stack.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
 
 // In this process (tap gives each test file its own): the SDK reads the OTEL_* variables from the
 // process environment, so they are set before the app is built, and no other test shares them.

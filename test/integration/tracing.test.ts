@@ -1,9 +1,9 @@
 import { trace } from '@opentelemetry/api'
 import t from 'tap'
-import { attr, CLIENT, receiver, SERVER } from '../helpers/otlp.js'
-import { startService } from '../helpers/process.js'
-import { id, send, startStack, until, type Teardown } from '../helpers/stack.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
+import { attr, CLIENT, receiver, SERVER } from '../helpers/otlp.ts'
+import { startService } from '../helpers/process.ts'
+import { id, send, startStack, until, type Teardown } from '../helpers/stack.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
 
 // An OpenTelemetry SDK is process-wide, so the traced service runs in a child process of its
 // own (test/helpers/process.ts) and sends its spans to a receiver of the test's own.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { id, send, startStack } from '../helpers/stack.js'
+import { id, send, startStack } from '../helpers/stack.ts'
 
 const KEY = 'crm-key-0123456789abcdef'
 const auth = { authorization: `Bearer ${KEY}` }

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { ConfigError, loadConfig, VARIABLES } from '../../src/config.js'
-import { loadSimConfig } from '../../src/sim/env.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { id, startStack } from '../helpers/stack.js'
+import { ConfigError, loadConfig, VARIABLES } from '../../src/config.ts'
+import { loadSimConfig } from '../../src/sim/env.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { id, startStack } from '../helpers/stack.ts'
 
 // Every refusal a caller or an operator reads is in our words: what the field must be, never
 // the validation library's description of itself ("Invalid input: expected number, received NaN").

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { id, startStack, type Teardown } from '../helpers/stack.js'
+import { id, startStack, type Teardown } from '../helpers/stack.ts'
 
 // 20 updates at once, each a different key, on a participant that already holds one.
 async function run (t: Teardown, mode: 'merge' | 'patch', semantics: 'merge' | 'replace') {

@@ -1,11 +1,11 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
-import auth from '../../src/plugins/auth.js'
-import problems from '../../src/plugins/problems.js'
-import rawJson from '../../src/plugins/raw-json.js'
-import signature, { sign } from '../../src/plugins/signature.js'
-import { FakeClock } from '../helpers/clock.js'
+import auth from '../../src/plugins/auth.ts'
+import problems from '../../src/plugins/problems.ts'
+import rawJson from '../../src/plugins/raw-json.ts'
+import signature, { sign } from '../../src/plugins/signature.ts'
+import { FakeClock } from '../helpers/clock.ts'
 
 const secret = 'signing-secret-0123456789'
 const keys = [

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { loadConfig, tracingEnabled } from '../../src/config.js'
+import { loadConfig, tracingEnabled } from '../../src/config.ts'
 
 t.test('tracing is on exactly when the OTEL_* variables name an exporter or an endpoint', async (t) => {
   const cases: Array<[Record<string, string>, boolean, string]> = [

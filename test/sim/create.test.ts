@@ -2,10 +2,10 @@ import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { request } from 'undici'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { id, send, startStack, type Teardown } from '../helpers/stack.js'
-import { markedShell } from '../helpers/readme.js'
-import { dist } from '../helpers/dist.js'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { id, send, startStack, type Teardown } from '../helpers/stack.ts'
+import { markedShell } from '../helpers/readme.ts'
+import { dist } from '../helpers/dist.ts'
 
 // Issue 13 item 9 (the simulator's part): with SIM_STRICT=1 nothing is made up, so
 // POST /__sim/conversations is how a conversation comes to exist.

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { loadSimConfig, simEnv } from '../../src/sim/env.js'
-import { buildSimulator } from '../../src/sim/simulator.js'
+import { loadSimConfig, simEnv } from '../../src/sim/env.ts'
+import { buildSimulator } from '../../src/sim/simulator.ts'
 
 // The SIM_* variables go through the same option rules as buildSimulator(): one schema, so a
 // value refused in code is refused in the environment too, under the variable's name.

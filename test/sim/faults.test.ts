@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
-import { buildSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/simulator.js'
-import { id, type Teardown } from '../helpers/stack.js'
+import { buildSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/simulator.ts'
+import { id, type Teardown } from '../helpers/stack.ts'
 
 // The simulator's fault injection and rate budget, over real HTTP against a listening simulator:
 // the service's retry tests lean on these faults happening as configured, so they are pinned here.

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { simToken } from '../helpers/sim-token.js'
-import { buildSimulator, type Simulator } from '../../src/sim/simulator.js'
-import { id, type Teardown } from '../helpers/stack.js'
+import { simToken } from '../helpers/sim-token.ts'
+import { buildSimulator, type Simulator } from '../../src/sim/simulator.ts'
+import { id, type Teardown } from '../helpers/stack.ts'
 
 // Genesys propagates attribute writes asynchronously: a read shows each participant's map as it
 // stood SIM_READ_LAG_MS ago. The simulator's clock is the test's, moved by hand.

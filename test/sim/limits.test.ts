@@ -1,7 +1,7 @@
 import t from 'tap'
-import { simToken } from '../helpers/sim-token.js'
-import { buildSimulator, type SimulatorOptions } from '../../src/sim/simulator.js'
-import type { Teardown } from '../helpers/stack.js'
+import { simToken } from '../helpers/sim-token.ts'
+import { buildSimulator, type SimulatorOptions } from '../../src/sim/simulator.ts'
+import type { Teardown } from '../helpers/stack.ts'
 
 // GET /api/v2/organizations/limits/namespaces/platform.api, as Genesys publishes an org's limits.
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { id, type Teardown } from '../helpers/stack.js'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { id, type Teardown } from '../helpers/stack.ts'
 
 // Who a participant made up by a write becomes, over HTTP against the simulator: the
 // conversation's customer when it has none (or only the one the simulator made up), else an agent.

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { startService } from '../helpers/process.js'
-import { send } from '../helpers/stack.js'
+import { startService } from '../helpers/process.ts'
+import { send } from '../helpers/stack.ts'
 
 // Issue 13 item 8, as a user meets it: the service in sandbox mode (no Genesys credentials), the
 // README's two quick-start curls run as written, one after the other, on the same made-up ids.

@@ -1,7 +1,7 @@
 import t from 'tap'
 import platformClient from 'purecloud-platform-client-v2'
-import { buildSimulator } from '../../src/sim/simulator.js'
-import { id } from '../helpers/stack.js'
+import { buildSimulator } from '../../src/sim/simulator.ts'
+import { id } from '../helpers/stack.ts'
 
 // The official Genesys JS SDK, unchanged, against the simulator: if the SDK accepts it, the
 // simulator speaks the real wire contract (paths, auth, bodies, status codes).

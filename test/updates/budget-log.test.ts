@@ -1,9 +1,9 @@
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import tap from 'tap'
-import { MemoryBudgetLog, type Ask, type BudgetLog, type Heard, type LogSettings } from '../../src/updates/budget-log.js'
-import { budgetKeys, RedisBudgetLog } from '../../src/updates/budget-redis.js'
-import { startRedis } from '../helpers/redis.js'
+import { MemoryBudgetLog, type Ask, type BudgetLog, type Heard, type LogSettings } from '../../src/updates/budget-log.ts'
+import { budgetKeys, RedisBudgetLog } from '../../src/updates/budget-redis.ts'
+import { startRedis } from '../helpers/redis.ts'
 
 const t = tap
 

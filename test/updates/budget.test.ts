@@ -1,11 +1,11 @@
 import t from 'tap'
-import { logSettings, RateBudget, type BudgetOptions, type Ticket } from '../../src/updates/budget.js'
-import { MemoryBudgetLog } from '../../src/updates/budget-log.js'
-import type { ApiError } from '../../src/errors.js'
-import { FakeClock } from '../helpers/clock.js'
-import { until } from '../helpers/until.js'
-import { busiest } from '../helpers/window.js'
-import type { Priority } from '../../src/domain.js'
+import { logSettings, RateBudget, type BudgetOptions, type Ticket } from '../../src/updates/budget.ts'
+import { MemoryBudgetLog } from '../../src/updates/budget-log.ts'
+import type { ApiError } from '../../src/errors.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { until } from '../helpers/until.ts'
+import { busiest } from '../helpers/window.ts'
+import type { Priority } from '../../src/domain.ts'
 
 // Every budget here runs on a FakeClock: windows, pauses and deadlines pass when a test steps
 // them, and what a test waits for is a state (`until`), never a length of time.

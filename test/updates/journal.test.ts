@@ -1,10 +1,10 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { Journal, MemoryJournalStore, type JournalStore } from '../../src/updates/journal.js'
-import { RedisJournalStore } from '../../src/updates/journal-redis.js'
-import { FakeClock } from '../helpers/clock.js'
-import { startRedis } from '../helpers/redis.js'
-import { id, type Teardown } from '../helpers/stack.js'
+import { Journal, MemoryJournalStore, type JournalStore } from '../../src/updates/journal.ts'
+import { RedisJournalStore } from '../../src/updates/journal-redis.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { id, type Teardown } from '../helpers/stack.ts'
 
 // The read-your-writes journal's rule, the same over both stores: a read showing a value the
 // gateway wrote over is late; one showing ours has caught up; a third value is someone else's.

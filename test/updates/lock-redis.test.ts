@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import type { Lease } from '../../src/updates/ports.js'
-import { RedisConversationLock } from '../../src/updates/lock-redis.js'
-import { FakeClock } from '../helpers/clock.js'
-import { startRedis } from '../helpers/redis.js'
-import type { Teardown } from '../helpers/stack.js'
-import { until } from '../helpers/until.js'
+import type { Lease } from '../../src/updates/ports.ts'
+import { RedisConversationLock } from '../../src/updates/lock-redis.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { startRedis } from '../helpers/redis.ts'
+import type { Teardown } from '../helpers/stack.ts'
+import { until } from '../helpers/until.ts'
 
 // The lock's own time (renewals, leases, retries) runs on a FakeClock the tests step; Redis's
 // leases are real, and long (30 s), so that no test races them. Whatever a test starts, it

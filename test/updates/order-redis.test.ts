@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { RedisOrder } from '../../src/updates/order-redis.js'
-import { startRedis } from '../helpers/redis.js'
+import { RedisOrder } from '../../src/updates/order-redis.ts'
+import { startRedis } from '../helpers/redis.ts'
 
 // ioredis sends a command again on a new connection when the old one broke before its answer came
 // (autoResendUnfulfilledCommands), so a script may run twice. Here every RECORD runs twice, and an

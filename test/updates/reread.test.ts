@@ -1,11 +1,11 @@
 import t from 'tap'
-import { RateBudget } from '../../src/updates/budget.js'
-import type { Upstream } from '../../src/updates/ports.js'
-import { UpdateQueue } from '../../src/updates/queue.js'
-import { RetryPolicy } from '../../src/updates/retry.js'
-import { REREAD_AFTER_MS } from '../../src/updates/write.js'
-import { FakeClock } from '../helpers/clock.js'
-import type { Attributes } from '../../src/domain.js'
+import { RateBudget } from '../../src/updates/budget.ts'
+import type { Upstream } from '../../src/updates/ports.ts'
+import { UpdateQueue } from '../../src/updates/queue.ts'
+import { RetryPolicy } from '../../src/updates/retry.ts'
+import { REREAD_AFTER_MS } from '../../src/updates/write.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import type { Attributes } from '../../src/domain.ts'
 
 // Merge mode writes the full map it read. When the PATCH has to wait after its read (a token to
 // fetch, a 429's pause), someone else may write meanwhile: a map that waited is read again.

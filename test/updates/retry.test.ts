@@ -1,9 +1,9 @@
 import t from 'tap'
-import { ApiError, CATALOGUE, type ErrorCode } from '../../src/errors.js'
-import { fromNetwork, fromResponse, malformed, UpstreamError, type Retryable } from '../../src/genesys/upstream-error.js'
-import { toApiError } from '../../src/updates/answer.js'
-import { backoff, RetryPolicy } from '../../src/updates/retry.js'
-import { FakeClock } from '../helpers/clock.js'
+import { ApiError, CATALOGUE, type ErrorCode } from '../../src/errors.ts'
+import { fromNetwork, fromResponse, malformed, UpstreamError, type Retryable } from '../../src/genesys/upstream-error.ts'
+import { toApiError } from '../../src/updates/answer.ts'
+import { backoff, RetryPolicy } from '../../src/updates/retry.ts'
+import { FakeClock } from '../helpers/clock.ts'
 
 // A fake clock and fixed dice: every decision below is exact, and nothing waits.
 const clock = new FakeClock()

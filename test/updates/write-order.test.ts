@@ -1,16 +1,18 @@
 import t from 'tap'
-import { RateBudget } from '../../src/updates/budget.js'
-import { MemoryOrder, type Sequences } from '../../src/updates/order.js'
-import type { Upstream } from '../../src/updates/ports.js'
-import { UpdateQueue } from '../../src/updates/queue.js'
-import { RetryPolicy } from '../../src/updates/retry.js'
-import { FakeClock } from '../helpers/clock.js'
-import type { Attributes } from '../../src/domain.js'
+import { RateBudget } from '../../src/updates/budget.ts'
+import { MemoryOrder, type Sequences } from '../../src/updates/order.ts'
+import type { Upstream } from '../../src/updates/ports.ts'
+import { UpdateQueue } from '../../src/updates/queue.ts'
+import { RetryPolicy } from '../../src/updates/retry.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import type { Attributes } from '../../src/domain.ts'
 
 /** An order store (Redis, in production) whose first `failures` records fail, as on a dropped connection. */
 class FlakyOrder extends MemoryOrder {
-  constructor (public failures: number) {
+  failures: number
+  constructor (failures: number) {
     super()
+    this.failures = failures
   }
 
   override async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import type { Clock } from '../../clock.js'
-import type { RedisClient } from '../redis.js'
+import type { Clock } from '../../clock.ts'
+import type { RedisClient } from '../redis.ts'
 
 /**
  * Which request each signature was first seen on. A signature covers the body, not the URL, so
@@ -34,10 +34,12 @@ export class MemoryReplayStore implements ReplayStore {
 
 /** In Redis, so a replay sent to another replica is recognised too. */
 export class RedisReplayStore implements ReplayStore {
-  constructor (
-    readonly redis: RedisClient,
-    readonly prefix: string
-  ) {}
+  readonly redis: RedisClient
+  readonly prefix: string
+  constructor (redis: RedisClient, prefix: string) {
+    this.redis = redis
+    this.prefix = prefix
+  }
 
   async first (signature: string, request: string, ttlMs: number): Promise<string> {
     const key = `${this.prefix}signature:${createHash('sha256').update(signature).digest('base64url')}`

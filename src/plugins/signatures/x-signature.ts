@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { TOLERANCE_S, type Refusal } from './standard-webhooks.js'
+import { TOLERANCE_S, type Refusal } from './standard-webhooks.ts'
 
 export const X_SIGNATURE = 'x-signature'
 export const X_SIGNATURE_FORM = 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">'
