@@ -12,6 +12,7 @@
  * - In bulk, oldest first: per key the value accepted last stands, so of two failed updates to
  *   one key, the later one's value stands again.
  */
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.ts'
@@ -62,9 +63,17 @@ export class RedisResendLedger implements ResendLedger {
   }
 
   readonly #key = (id: string) => `{${this.prefix}async}:resent:${id}`
+  /**
+   * The mark under way is this claim's own (`~<uuid>`): a SET that ioredis sends again after a
+   * reconnect finds its first sending's mark and takes it as its own, instead of refusing its
+   * caller as "already being resent" for the day.
+   */
   async claim (id: string): Promise<string | undefined> {
-    const set = await this.redis.set(this.#key(id), '', 'PX', KEEP_SETTLED_MS, 'NX')
-    return set === 'OK' ? undefined : ((await this.redis.get(this.#key(id))) ?? '')
+    const mine = `~${randomUUID()}`
+    if (await this.redis.set(this.#key(id), mine, 'PX', KEEP_SETTLED_MS, 'NX') === 'OK') return undefined
+    const seen = (await this.redis.get(this.#key(id))) ?? ''
+    if (seen === mine) return undefined
+    return seen.startsWith('~') ? '' : seen
   }
 
   async done (id: string, as: string): Promise<void> {

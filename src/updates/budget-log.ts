@@ -69,8 +69,14 @@ export interface BudgetLog {
   send(id: string, now: number): Promise<number>
   /** Ms left of Genesys's pause, on every replica; 0 when none. */
   paused(now: number): Promise<number>
-  /** Gives back units that were never sent (or dated, then not sent after all). */
+  /** Gives back units that were never sent. */
   release(ids: string[]): Promise<void>
+  /**
+   * A unit dated as sent is kept back after all (its replica heard a 429 while the log was
+   * asked): given back, and, when a 429 taught a limit since, that limit, which counted it as
+   * allowed, is corrected down.
+   */
+  keptBack(id: string, now: number): Promise<void>
   heard(h: Heard): Promise<void>
   standing(now: number): Promise<Standing>
 }
@@ -246,19 +252,35 @@ export class MemoryBudgetLog implements BudgetLog {
     }
   }
 
+  async keptBack (id: string, now: number): Promise<void> {
+    this.#units.remove(Number(id))
+    if (this.#sent.remove(Number(id)) && this.#learnedWithin(now)) this.#learn(now)
+  }
+
   async heard (h: Heard): Promise<void> {
     const { now } = h
     this.#expire(now)
     this.#unproven.insert(now, ++this.#seq)
-    const since = now - this.#s.evidenceMs
     // A request that comes back unanswered after a 429 taught the limit was counted then as
     // allowed: the limit learned is corrected down (only a 429 teaches one, or starts the hold).
-    if (!h.refused && !(this.#state.learned !== undefined && this.#state.learnedAt > since)) return
-    const current = limitAt(this.#s, now, this.#state.learned, this.#state.learnedAt)
-    this.#state.learned = learnedFrom(this.#s, current, this.#sent.after(since), this.#unproven.after(since))
-    if (!h.refused) return
+    if (!h.refused) {
+      if (this.#learnedWithin(now)) this.#learn(now)
+      return
+    }
+    this.#learn(now)
     this.#state.learnedAt = now
     this.#state.pauseUntil = Math.max(this.#state.pauseUntil, now + h.retryAfterMs)
+  }
+
+  /** Whether a 429 taught a limit within the window of evidence: the requests it counted are still in view. */
+  #learnedWithin (now: number): boolean {
+    return this.#state.learned !== undefined && this.#state.learnedAt > now - this.#s.evidenceMs
+  }
+
+  #learn (now: number): void {
+    const since = now - this.#s.evidenceMs
+    const current = limitAt(this.#s, now, this.#state.learned, this.#state.learnedAt)
+    this.#state.learned = learnedFrom(this.#s, current, this.#sent.after(since), this.#unproven.after(since))
   }
 
   async standing (now: number): Promise<Standing> {

@@ -110,19 +110,24 @@ const PAUSED = script(`${NOW}
 local pause = tonumber(redis.call('hget', KEYS[1], 'pause')) or 0
 return math.max(0, pause - now)`)
 
+// learnedFrom() in budget-log.ts: what was sent within the window of evidence, less what was
+// refused or went unanswered there, never more than the limit in force.
+const LEARN = `
+local function learn(now, learned, learnedAt)
+  local since = '(' .. (now - S.evidence)
+  local allowed = redis.call('zcount', KEYS[2], since, '+inf') - redis.call('zcount', KEYS[3], since, '+inf')
+  return math.min(S.requests, math.max(S.floor, math.min(limitAt(now, learned, learnedAt), allowed)))
+end`
+
 // A request refused (429) or unanswered. ARGV: now, refused (1/0), retryAfterMs, its id, settings.
-// learnedFrom() in budget-log.ts, on a 429.
-const HEARD = script(`${NOW}${SETTINGS(5)}${LIMIT_AT}
+const HEARD = script(`${NOW}${SETTINGS(5)}${LIMIT_AT}${LEARN}
 for i = 2, 3 do redis.call('zremrangebyscore', KEYS[i], '-inf', now - S.window) end
 redis.call('zadd', KEYS[3], now, ARGV[4])
 redis.call('pexpire', KEYS[3], S.window * 2)
 local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt')
 -- An unanswered request after a 429 taught the limit corrects it down (as budget-log.ts heard()).
 if ARGV[2] == '1' or (s[2] and (tonumber(s[3]) or 0) > now - S.evidence) then
-  local since = '(' .. (now - S.evidence)
-  local allowed = redis.call('zcount', KEYS[2], since, '+inf') - redis.call('zcount', KEYS[3], since, '+inf')
-  local current = limitAt(now, tonumber(s[2]), tonumber(s[3]) or 0)
-  local learned = math.min(S.requests, math.max(S.floor, math.min(current, allowed)))
+  local learned = learn(now, tonumber(s[2]), tonumber(s[3]) or 0)
   if ARGV[2] == '1' then
     redis.call('hset', KEYS[4], 'learned', learned, 'learnedAt', now)
     local pause = now + tonumber(ARGV[3])
@@ -132,6 +137,17 @@ if ARGV[2] == '1' or (s[2] and (tonumber(s[3]) or 0) > now - S.evidence) then
   end
 end
 redis.call('pexpire', KEYS[4], ttl)
+return 0`)
+
+// A unit dated as sent, kept back after all: given back, and a limit a 429 taught since, which
+// counted it as allowed, corrected down (as budget-log.ts keptBack()). ARGV: now, id, settings.
+const KEPT_BACK = script(`${NOW}${SETTINGS(3)}${LIMIT_AT}${LEARN}
+redis.call('zrem', KEYS[1], ARGV[2])
+if redis.call('zrem', KEYS[2], ARGV[2]) == 0 then return 0 end
+local s = redis.call('hmget', KEYS[4], 'learned', 'learnedAt')
+if s[1] and (tonumber(s[2]) or 0) > now - S.evidence then
+  redis.call('hset', KEYS[4], 'learned', learn(now, tonumber(s[1]), tonumber(s[2]) or 0))
+end
 return 0`)
 
 // ARGV: now. Returns {now, learned or '', learnedAt, pause}.
@@ -191,6 +207,10 @@ export class RedisBudgetLog implements BudgetLog {
 
   async release (ids: string[]): Promise<void> {
     if (ids.length > 0) await Promise.all([this.#redis.zrem(this.#keys[0]!, ...ids), this.#redis.zrem(this.#keys[1]!, ...ids)])
+  }
+
+  async keptBack (id: string, now: number): Promise<void> {
+    await KEPT_BACK(this.#redis, this.#keys, [this.#now(now), id, ...settingsArgs(this.#s)])
   }
 
   async heard (h: Heard): Promise<void> {

@@ -263,9 +263,10 @@ export class RateBudget {
           const now = this.#clock.now()
           // The shared log is asked even when this replica knows of no pause: another may have heard a 429.
           let wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.send(id, now), now)
-          // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now.
+          // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now,
+          // and the limit that 429 taught, which counted it as allowed, is corrected.
           if (wait <= 0 && this.#pauseUntil > this.#clock.now()) {
-            this.#log.release([id]).catch(() => {})
+            this.#log.keptBack(id, this.#clock.now()).catch(() => {})
             wait = this.#pauseUntil - this.#clock.now()
           }
           if (wait <= 0) {

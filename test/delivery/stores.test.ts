@@ -3,8 +3,9 @@ import t, { type Test } from 'tap'
 import { MemoryDeliveryStore } from '../../src/delivery/memory.ts'
 import { RedisDeliveryStore } from '../../src/delivery/redis.ts'
 import type { Delivery, DeliveryStore } from '../../src/delivery/store.ts'
+import { MemoryResendLedger, RedisResendLedger, type ResendLedger } from '../../src/delivery/resend.ts'
 import { FakeClock } from '../helpers/clock.ts'
-import { startRedis } from '../helpers/redis.ts'
+import { resending, startRedis } from '../helpers/redis.ts'
 
 let seq = 0
 /**
@@ -179,8 +180,23 @@ async function contract (t: Test, make: () => DeliveryStore) {
   })
 }
 
+/** Which failed updates were sent again (POST /updates/{id}/retry): once each, whichever replica is asked. */
+async function ledgerContract (t: Test, make: () => ResendLedger) {
+  t.test('the resend ledger: a failed update is resent once; a second call learns the resend, or that one is under way', async (t) => {
+    const ledger = make()
+    t.equal(await ledger.claim('u1'), undefined, 'the first call may resend it')
+    t.equal(await ledger.claim('u1'), '', 'a second, meanwhile: under way')
+    await ledger.done('u1', 'u2')
+    t.equal(await ledger.claim('u1'), 'u2', 'after: the resend it made')
+    t.equal(await ledger.claim('v1'), undefined)
+    await ledger.release('v1')
+    t.equal(await ledger.claim('v1'), undefined, 'a resend that failed is released: it may be tried again')
+  })
+}
+
 t.test('memory store', async (t) => {
   await contract(t, () => new MemoryDeliveryStore({ clock }))
+  await ledgerContract(t, () => new MemoryResendLedger(clock))
 })
 
 t.test('Redis store', async (t) => {
@@ -188,6 +204,14 @@ t.test('Redis store', async (t) => {
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
   await contract(t, () => new RedisDeliveryStore(client, { prefix: `test:${crypto.randomUUID()}:`, maxAgeMs: 600_000, clock }))
+  await ledgerContract(t, () => new RedisResendLedger(client, `test:${crypto.randomUUID()}:`))
+
+  t.test('the resend ledger: a claim ioredis sends again finds its own mark, not one "under way" for the day', async (t) => {
+    const prefix = `test:${crypto.randomUUID()}:`
+    const ledger = new RedisResendLedger(resending(client, ['set', 'get']), prefix)
+    t.equal(await ledger.claim('u1'), undefined, 'the call may resend it')
+    t.equal(await new RedisResendLedger(client, prefix).claim('u1'), '', 'another call meanwhile: under way')
+  })
 
   const redisNow = async () => {
     const [s, us] = await client.time()

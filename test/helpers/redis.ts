@@ -238,3 +238,24 @@ export async function startRedisCluster (t: Teardown, opts: { password?: string;
   }
   return { nodes: ports.map((p) => `127.0.0.1:${p}`).join(','), ...(opts.tls ? { ca } : {}), ports, portFor, stop, start }
 }
+
+/**
+ * `client`, sending each of `commands` twice, the second after the first took effect, and
+ * answering with the second: what ioredis does with a command whose answer a dropped connection
+ * lost (`autoResendUnfulfilledCommands`). `between` runs between the two, as another replica would.
+ */
+export function resending<C extends object> (client: C, commands: readonly string[], between?: () => Promise<unknown>): C {
+  return new Proxy(client, {
+    get (target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown
+      if (typeof v !== 'function') return v
+      const run = (v as (...a: unknown[]) => Promise<unknown>).bind(target)
+      if (typeof prop !== 'string' || !commands.includes(prop)) return run
+      return async (...args: unknown[]) => {
+        await run(...args)
+        await between?.()
+        return run(...args)
+      }
+    },
+  })
+}

@@ -5,7 +5,7 @@ import { MemoryIdempotencyStore } from '../../src/idempotency/memory.ts'
 import { RedisIdempotencyStore } from '../../src/idempotency/redis.ts'
 import type { Claim, IdempotencyStore } from '../../src/idempotency/store.ts'
 import { FakeClock } from '../helpers/clock.ts'
-import { startRedis } from '../helpers/redis.ts'
+import { resending, startRedis } from '../helpers/redis.ts'
 import { until } from '../helpers/until.ts'
 
 const answer = (n: number) => ({ status: 200, body: { n } })
@@ -156,20 +156,8 @@ t.test('redis', async (t) => {
     t.match(await waited(clock, store.claim('k', 'fp', clock.now() + 100)), { code: 'IDEMPOTENCY_KEY_IN_FLIGHT' }, 'still held by the newer claim')
   })
 
-  // ioredis sends again a command left unanswered when its connection dropped: here each is sent
-  // twice with the same arguments, the second after the first took effect, its answer the one seen.
-  const resending = (client: Redis, command: 'set' | 'evalsha') => new Proxy(client, {
-    get: (target, name) => name !== command
-      ? Reflect.get(target, name, target)
-      : async (...args: unknown[]) => {
-        const send = target[command] as (...a: unknown[]) => Promise<unknown>
-        await send.apply(target, args)
-        return send.apply(target, args)
-      },
-  })
-
   t.test('redis: a claim sent again finds the key its first sending took, and holds it', async (t) => {
-    const { store, clock } = await make(60_000, 10_000, undefined, resending(await connect(), 'set'))
+    const { store, clock } = await make(60_000, 10_000, undefined, resending(await connect(), ['set']))
     const first = await store.claim('k', 'fp', clock.now())
     t.equal(first.kind, 'new', 'not refused as in flight: the request in flight is itself')
     if (first.kind === 'new') await first.settle(answer(1))
@@ -179,7 +167,7 @@ t.test('redis', async (t) => {
   t.test('redis: a settle sent again changes nothing, though the key was freed and claimed by another since', async (t) => {
     const client = await connect()
     // Scripts run by EVALSHA (EVAL once, if Redis lacks it): sent again, both ways.
-    const { store, clock } = await make(60_000, 10_000, 'resent:', resending(client, 'evalsha'))
+    const { store, clock } = await make(60_000, 10_000, 'resent:', resending(client, ['evalsha', 'eval']))
     const { store: other } = await make(60_000, 10_000, 'resent:', client)
     const failed = await store.claim('k', 'fp', clock.now())
     if (failed.kind === 'new') await failed.settle(undefined)

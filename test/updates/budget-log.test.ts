@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import tap from 'tap'
 import { MemoryBudgetLog, type Ask, type BudgetLog, type Heard, type LogSettings } from '../../src/updates/budget-log.ts'
 import { budgetKeys, RedisBudgetLog } from '../../src/updates/budget-redis.ts'
-import { startRedis } from '../helpers/redis.ts'
+import { resending, startRedis } from '../helpers/redis.ts'
 
 const t = tap
 
@@ -108,6 +108,22 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
     t.same(await log.standing(70), { limit: 11, learned: { limit: 11, agoMs: 20 }, pausedMs: 80 }, 'eleven, held from the 429, the pause unchanged')
     await log.heard({ now: 900, refused: false }) // outside the 429's evidence: no longer about it
     t.equal((await log.standing(900)).limit, 11)
+  })
+
+  t.test(`${name}: a unit dated as sent, then kept back because its replica heard the 429 meanwhile, was counted as allowed by that 429: the limit learned is corrected down`, async (t) => {
+    const log = await make()
+    await sent(log, 0, 13)
+    const late = await log.reserve(ask(40, 1))
+    t.equal(await log.send(late.ids[0]!, 45), 0, 'dated as sent: the 429 was not in the log yet')
+    await log.heard(refused(50)) // 14 sent, one refused: 13 allowed, as far as was known
+    t.equal((await log.standing(50)).limit, 13)
+    await log.keptBack(late.ids[0]!, 55) // it never went out
+    t.same(await log.standing(70), { limit: 12, learned: { limit: 12, agoMs: 20 }, pausedMs: 80 }, 'twelve, held from the 429, the pause unchanged')
+    await log.keptBack(late.ids[0]!, 56)
+    t.equal((await log.standing(70)).limit, 12, 'kept back twice (a resent command): counted once')
+    const other = await log.reserve(ask(60, 1))
+    await log.keptBack(other.ids[0]!, 60)
+    t.equal((await log.standing(70)).limit, 12, 'a unit never dated as sent corrects nothing')
   })
 
   t.test(`${name}: a later 429 never raises the limit, and it never falls below one write`, async (t) => {
@@ -265,19 +281,7 @@ t.test('redis', async (t) => {
     // autoResendUnfulfilledCommands: a command whose answer the broken connection lost is sent
     // again on the new one, and runs twice. This client runs every script twice, as then.
     const client = await connect()
-    const twice = new Proxy(client, {
-      get (target, prop) {
-        if (prop === 'evalsha' || prop === 'eval') {
-          const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
-          return async (...args: unknown[]) => {
-            await run(...args)
-            return run(...args)
-          }
-        }
-        const v = Reflect.get(target, prop, target) as unknown
-        return typeof v === 'function' ? v.bind(target) : v
-      },
-    })
+    const twice = resending(client, ['evalsha', 'eval'])
     const four = { ...settings, requests: 4 }
     const resent = new RedisBudgetLog(twice, 'resent:', four, given)
     const other = new RedisBudgetLog(client, 'resent:', four, given)

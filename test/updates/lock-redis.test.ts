@@ -3,7 +3,7 @@ import t from 'tap'
 import type { Lease } from '../../src/updates/ports.ts'
 import { RedisConversationLock } from '../../src/updates/lock-redis.ts'
 import { FakeClock } from '../helpers/clock.ts'
-import { startRedis } from '../helpers/redis.ts'
+import { resending, startRedis } from '../helpers/redis.ts'
 import type { Teardown } from '../helpers/stack.ts'
 import { until } from '../helpers/until.ts'
 
@@ -158,19 +158,7 @@ t.test('taking the lock, run twice as ioredis does when it resends after a recon
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
   t.teardown(bounded(() => client.quit()))
-  const twice = new Proxy(client, {
-    get (target, prop) {
-      if (prop === 'evalsha' || prop === 'eval' || prop === 'set') {
-        const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
-        return async (...args: unknown[]) => {
-          await run(...args)
-          return run(...args)
-        }
-      }
-      const v = Reflect.get(target, prop, target) as unknown
-      return typeof v === 'function' ? v.bind(target) : v
-    },
-  })
+  const twice = resending(client, ['evalsha', 'eval', 'set'])
   const clock = new FakeClock()
   const lock = new RedisConversationLock(twice, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
   // A deadline too close to ask twice: only the first answer can take it.

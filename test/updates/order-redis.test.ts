@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { RedisOrder } from '../../src/updates/order-redis.ts'
-import { startRedis } from '../helpers/redis.ts'
+import { resending, startRedis } from '../helpers/redis.ts'
 
 // ioredis sends a command again on a new connection when the old one broke before its answer came
 // (autoResendUnfulfilledCommands), so a script may run twice. Here every RECORD runs twice, and an
@@ -13,19 +13,9 @@ t.test('a synchronous write recorded twice by a resend takes one number: an upda
   t.teardown(() => client.disconnect())
   const order = new RedisOrder(client, 'resend:')
   let accepted: number | undefined
-  const resending = new Proxy(client, {
-    get (target, prop) {
-      const v = Reflect.get(target, prop, target) as unknown
-      if (prop !== 'evalsha' && prop !== 'eval') return typeof v === 'function' ? v.bind(target) : v
-      const run = (v as (...a: unknown[]) => Promise<unknown>).bind(target)
-      return async (...args: unknown[]) => {
-        await run(...args)
-        accepted ??= await order.next('c1') // another replica accepts an update before the resend
-        return run(...args)
-      }
-    },
-  })
-  await new RedisOrder(resending, 'resend:').written('c1', 'p1', ['tier'], {})
+  // Another replica accepts an update between the two runs.
+  const twice = resending(client, ['evalsha', 'eval'], async () => { accepted ??= await order.next('c1') })
+  await new RedisOrder(twice, 'resend:').written('c1', 'p1', ['tier'], {})
   t.ok(accepted !== undefined, 'an update was accepted between the two runs')
   const kept = await order.fresh('c1', 'p1', { tier: 'gold' }, { tier: accepted! })
   t.same(kept, { tier: 'gold' }, 'the update accepted after the synchronous write is not left out as older')

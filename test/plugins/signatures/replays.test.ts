@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { MemoryReplayStore, RedisReplayStore } from '../../../src/plugins/signatures/replays.ts'
 import { FakeClock } from '../../helpers/clock.ts'
-import { startRedis } from '../../helpers/redis.ts'
+import { resending, startRedis } from '../../helpers/redis.ts'
 
 t.test('memory: a signature is tied to its first request while fresh, on the clock it is given', async (t) => {
   const clock = new FakeClock()
@@ -19,18 +19,8 @@ t.test('Redis: a SET sent again after a reconnect answers the first request as t
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
-  // ioredis sends again a command left unanswered when its connection dropped: here the SET is
-  // sent twice with the same arguments, the second after the first took effect.
-  const resending = new Proxy(client, {
-    get: (target, name) => name !== 'set'
-      ? Reflect.get(target, name, target)
-      : async (...args: unknown[]) => {
-        await (target.set as (...a: unknown[]) => Promise<unknown>)(...args)
-        return (target.set as (...a: unknown[]) => Promise<unknown>)(...args)
-      },
-  })
   const prefix = `test:${crypto.randomUUID()}:`
-  const replays = new RedisReplayStore(resending, prefix)
+  const replays = new RedisReplayStore(resending(client, ['set']), prefix)
   t.equal(await replays.first('sig', 'POST /a', 60_000), 'POST /a', 'the first request, not a replay of itself')
   t.equal(await new RedisReplayStore(client, prefix).first('sig', 'POST /b', 60_000), 'POST /a', 'another URL with it: a replay')
 })
