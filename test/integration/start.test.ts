@@ -53,7 +53,7 @@ t.test('npm start with no configuration serves the README curl from the sandbox'
 
 t.test('production without credentials refuses to start, naming what is missing', async (t) => {
   const run = promisify(execFile)
-  await run('npm', ['run', 'build', '--silent'], { cwd: root })
+  // dist/ is built once before the tests (test/build.mjs).
   const err = await run('node', ['dist/server.js'], { cwd: root, env: { PATH: process.env.PATH, NODE_ENV: 'production' } }).then(
     () => undefined,
     (e: { code: number; stderr: string }) => e
