@@ -117,11 +117,6 @@ export default fp<{ url: string | undefined; cluster?: RedisClusterConfig | unde
 )
 
 /**
- * A Lua script run by its SHA1 (EVALSHA): on a hot path, only 40 characters cross the wire
- * instead of the whole script. A server that does not know it yet (first use, a restart, another
- * cluster node) answers NOSCRIPT, and gets the script once by EVAL, which also caches it there.
- */
-/**
  * Lua that sets `now` to Redis's clock in ms: where a script decides by time (a due list, a
  * lease), Redis's clock alone decides, so replicas' clocks, and a test's fake one, never do.
  */
@@ -129,6 +124,11 @@ export const REDIS_NOW = `local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
+/**
+ * A Lua script run by its SHA1 (EVALSHA): on a hot path, only 40 characters cross the wire
+ * instead of the whole script. A server that does not know it yet (first use, a restart, another
+ * cluster node) answers NOSCRIPT, and gets the script once by EVAL, which also caches it there.
+ */
 export function script (lua: string): (redis: RedisClient, keys: string[], args: Array<string | number>) => Promise<unknown> {
   const sha = createHash('sha1').update(lua).digest('hex')
   return async (redis, keys, args) => {
