@@ -18,7 +18,7 @@ import { z } from 'zod'
 import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.ts'
 import { requireAttributes, requireOperation } from '../keys/scope.ts'
 import type { ZodTypeProvider } from '../plugins/problems.ts'
-import type { RedisClient } from '../plugins/redis.ts'
+import { script, type RedisClient } from '../plugins/redis.ts'
 import { acceptedSchema } from './route.ts'
 import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
 import type { Clock } from '../clock.ts'
@@ -54,9 +54,16 @@ export class MemoryResendLedger implements ResendLedger {
   }
 }
 
+// Frees a claim only while the mark is still this claim's own: a DEL that ioredis sends again
+// after another call claimed the same update would free that claim too. KEYS: the mark; ARGV: ours.
+const RELEASE = script(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0`)
+
 export class RedisResendLedger implements ResendLedger {
   readonly redis: RedisClient
   readonly prefix: string
+  /** The marks of this process's claims under way, by update id. */
+  readonly #mine = new Map<string, string>()
   constructor (redis: RedisClient, prefix: string) {
     this.redis = redis
     this.prefix = prefix
@@ -70,18 +77,24 @@ export class RedisResendLedger implements ResendLedger {
    */
   async claim (id: string): Promise<string | undefined> {
     const mine = `~${randomUUID()}`
-    if (await this.redis.set(this.#key(id), mine, 'PX', KEEP_SETTLED_MS, 'NX') === 'OK') return undefined
-    const seen = (await this.redis.get(this.#key(id))) ?? ''
-    if (seen === mine) return undefined
+    const taken = await this.redis.set(this.#key(id), mine, 'PX', KEEP_SETTLED_MS, 'NX') === 'OK'
+    const seen = taken ? mine : ((await this.redis.get(this.#key(id))) ?? '')
+    if (seen === mine) {
+      this.#mine.set(id, mine)
+      return undefined
+    }
     return seen.startsWith('~') ? '' : seen
   }
 
   async done (id: string, as: string): Promise<void> {
+    this.#mine.delete(id)
     await this.redis.set(this.#key(id), as, 'PX', KEEP_SETTLED_MS)
   }
 
   async release (id: string): Promise<void> {
-    await this.redis.del(this.#key(id))
+    const mine = this.#mine.get(id)
+    this.#mine.delete(id)
+    if (mine !== undefined) await RELEASE(this.redis, [this.#key(id)], [mine])
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Clock, Timer } from '../clock.ts'
-import type { RedisClient } from '../plugins/redis.ts'
+import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.ts'
 
 /**
  * The org's own rate limit for this token, read from Genesys's Limits API at start-up and hourly,
@@ -153,7 +153,7 @@ export class RedisReadingStore implements ReadingStore {
 
   constructor (redis: RedisClient, prefix: string) {
     this.#redis = redis
-    this.#key = `${prefix}{genesys-api}:org-limit`
+    this.#key = `${prefix}${GENESYS_API_TAG}:org-limit`
   }
 
   async get (): Promise<Reading | undefined> {

@@ -8,13 +8,23 @@ export class RedisTokenStore implements TokenStore {
   readonly #redis: RedisClient
   readonly #key: string
   readonly #waitMs: number
+  readonly #now: () => number
 
-  /** `waitMs`: how long a replica waits for another's refresh (the token request's own timeout). */
-  constructor (redis: RedisClient, prefix: string, waitMs: number) {
+  /**
+   * `waitMs`: how long a replica waits for another's refresh (the token request's own timeout).
+   * `now`: the clock the tokens' `refreshAt` is on (the token provider's).
+   */
+  constructor (redis: RedisClient, prefix: string, waitMs: number, now: () => number = Date.now) {
     this.#redis = redis
+    this.#now = now
     // In the slot of the request budget (see GENESYS_API_TAG): what every write needs, together.
     this.#key = `${prefix}token:${GENESYS_API_TAG}`
     this.#waitMs = waitMs
+  }
+
+  /** The node that holds the token holds every write's budget too (GENESYS_API_TAG): asked, it must answer. */
+  async reachable (): Promise<void> {
+    await this.#redis.exists(this.#key).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
   }
 
   async get (): Promise<CachedToken | undefined> {
@@ -34,7 +44,7 @@ export class RedisTokenStore implements TokenStore {
       const stored = await this.get()
       if (stored !== undefined && isFresh(stored)) return stored
       const token = await fetch()
-      const ttl = Math.max(1, Math.round(token.refreshAt - Date.now()))
+      const ttl = Math.max(1, Math.round(token.refreshAt - this.#now()))
       await this.#redis.set(this.#key, JSON.stringify(token), 'PX', ttl).catch(() => {})
       return token
     } finally {

@@ -25,6 +25,8 @@ export interface TokenStore {
   refresh(fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken>
   /** Forgets `value` if it is still the shared token. */
   drop(value: string): Promise<void>
+  /** Resolves when the store can be reached now (readiness), else rejects COORDINATION_UNAVAILABLE. */
+  reachable(): Promise<void>
 }
 
 /**
@@ -60,6 +62,11 @@ export class TokenProvider {
       this.#pending = undefined
     })
     return this.#pending
+  }
+
+  /** Resolves when the token's store (Redis, shared by the replicas) can be reached now; at once without one. */
+  async reachable (): Promise<void> {
+    await this.#opts.store?.reachable()
   }
 
   /** The API answered 401 to `token`: forget it unless a newer one already replaced it. */

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
-import { ApiError, coordinationUnavailable, problemSchema, toProblem, type ErrorCode } from '../errors.ts'
-import { GENESYS_API_TAG } from '../plugins/redis.ts'
+import { ApiError, problemSchema, toProblem, type ErrorCode } from '../errors.ts'
 import { toApiError } from '../updates/answer.ts'
 
 /** Why an instance may not be ready: Redis, the token (whatever Genesys answered), shutdown. */
@@ -26,7 +25,7 @@ const health: FastifyPluginAsync = async (app) => {
       // Multi-replica mode writes nothing without Redis, so without it this replica is not ready.
       // On a cluster, the node asked is the one every write needs (the budget's and the token's);
       // a node holding only some conversations may be lost while the rest are written.
-      if (app.redis) await app.redis.exists(`${app.redisPrefix}token:${GENESYS_API_TAG}`).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+      await app.tokens.reachable()
       await app.tokens.get()
       return { status: 'ready' as const }
     } catch (err) {

@@ -213,6 +213,17 @@ t.test('Redis store', async (t) => {
     t.equal(await new RedisResendLedger(client, prefix).claim('u1'), '', 'another call meanwhile: under way')
   })
 
+  t.test('the resend ledger: a release ioredis sends again after another call claimed the update leaves that claim alone', async (t) => {
+    const prefix = `test:${crypto.randomUUID()}:`
+    const other = new RedisResendLedger(client, prefix)
+    let claimed: string | undefined = 'not asked'
+    const ledger = new RedisResendLedger(resending(client, ['evalsha', 'eval', 'del'], async () => { claimed = await other.claim('u1') }), prefix)
+    t.equal(await ledger.claim('u1'), undefined)
+    await ledger.release('u1') // its resend was refused; the other call claims the update between the two sendings
+    t.equal(claimed, undefined, 'the other call claimed it, once freed')
+    t.equal(await new RedisResendLedger(client, prefix).claim('u1'), '', 'and still holds it: under way')
+  })
+
   const redisNow = async () => {
     const [s, us] = await client.time()
     return Number(s) * 1000 + Math.floor(Number(us) / 1000)
