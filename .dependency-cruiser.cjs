@@ -14,26 +14,18 @@ module.exports = {
       from: { path: '^src/(attributes|json|keys)/' },
       to: { path: '^src/', pathNot: ['^src/(domain|errors)\\.ts$', '^src/$1/'] },
     },
-    {
-      name: 'genesys-below-the-pipeline',
+    // The pipeline's layers, lowest first: each knows nothing of those above it.
+    ...[
+      ['genesys', 'the Genesys client knows nothing of the queue, delivery or routes'],
+      ['updates', 'the write pipeline knows nothing of asynchronous delivery, idempotency or routes'],
+      ['delivery', 'asynchronous delivery knows nothing of idempotency or routes'],
+    ].map(([room, comment], i, layers) => ({
+      name: `${room}-below-${layers[i + 1]?.[0] ?? 'routes'}`,
       severity: 'error',
-      comment: 'the Genesys client knows nothing of the queue, delivery or routes',
-      from: { path: core('genesys') },
-      to: { path: '^src/(updates|delivery|routes|idempotency|data-action)/' },
-    },
-    {
-      name: 'updates-below-delivery',
-      severity: 'error',
-      comment: 'the write pipeline knows nothing of asynchronous delivery, idempotency or routes',
-      from: { path: core('updates') },
-      to: { path: '^src/(delivery|routes|idempotency|data-action)/' },
-    },
-    {
-      name: 'delivery-below-routes',
-      severity: 'error',
-      from: { path: core('delivery') },
-      to: { path: '^src/(routes|idempotency|data-action)/' },
-    },
+      comment,
+      from: { path: core(room) },
+      to: { path: `^src/(${[...layers.slice(i + 1).map(([r]) => r), 'routes', 'idempotency', 'data-action'].join('|')})/` },
+    })),
     {
       name: 'tools-apart',
       severity: 'error',
