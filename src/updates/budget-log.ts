@@ -1,15 +1,21 @@
 /**
  * The request budget's shared record: a sliding log of the units taken (held for a request not
- * yet sent, or sent), the requests sent and those that Genesys did not answer with a yes (a 429,
- * or no answer at all), the limit learned from the last 429 and its pause, and whether a live
- * caller is waiting. The memory log here and the Redis one (budget-redis.ts) make the same
- * decisions; test/updates/budget-log.test.ts runs both through the same cases.
+ * yet sent, or sent), the requests Genesys answered (anything but a 429), the limit learned from
+ * the last 429 and its pause, and whether a live caller is waiting. The memory log here and the
+ * Redis one (budget-redis.ts) make the same decisions; test/updates/budget-log.test.ts runs both
+ * through the same cases.
  *
  * Genesys says nothing of a token's budget until it refuses (no rate headers: it retired them
- * in 2021). A 429 says two things: wait `Retry-After`, and what this token sent in the trailing
- * window that Genesys did not refuse is what it allows now. That count is the limit in force
- * for `holdMs`; then it climbs a step (a tenth of itself, at least 1) each `stepMs`, back to the
- * configured one and never above it. A climb that overshoots draws one more 429, which sets it again.
+ * in 2021). A 429 says: wait `Retry-After`, and Genesys's window is full. What it allows is
+ * learned from proof, never from what was merely sent: the requests sent within the last window
+ * that are already answered reached Genesys within that window, so it allowed at least that many
+ * and at most its limit. A request still on its way when the 429 came may be allowed later, once
+ * Genesys's window has moved on, and one that never arrived is no evidence at all: neither counts
+ * until its answer is in. Within a 429's window, each later 429 and each answer that comes in
+ * raises the limit learned to what the last window proves, never past what one window held.
+ * That limit holds for `holdMs`; then it climbs a step (a tenth of itself, at least 1) each
+ * `stepMs`, back to the configured one and never above it. A climb that overshoots draws one
+ * more 429, which learns it afresh.
  */
 
 export interface LogSettings {
@@ -17,7 +23,7 @@ export interface LogSettings {
   requests: number
   /** How long a unit counts here: Genesys's window and a margin (see logSettings in budget.ts). */
   windowMs: number
-  /** Genesys's own window: a 429 counts what was allowed in the trailing one. */
+  /** Genesys's own window: what was answered in the trailing one is what it allowed. */
   evidenceMs: number
   /** How long a limit learned from a 429 holds, unchanged. */
   holdMs: number
@@ -47,9 +53,6 @@ export interface Grant {
   limit: number
 }
 
-/** What came back for a request sent: a 429 (with its Retry-After, in ms), or no answer at all. */
-export type Heard = { now: number; refused: true; retryAfterMs: number } | { now: number; refused: false }
-
 /** Where the budget stands, for /metrics and the doctor. */
 export interface Standing {
   /** The limit in force. */
@@ -71,13 +74,10 @@ export interface BudgetLog {
   paused(now: number): Promise<number>
   /** Gives back units that were never sent. */
   release(ids: string[]): Promise<void>
-  /**
-   * A unit dated as sent is kept back after all (its replica heard a 429 while the log was
-   * asked): given back, and, when a 429 taught a limit since, that limit, which counted it as
-   * allowed, is corrected down.
-   */
-  keptBack(id: string, now: number): Promise<void>
-  heard(h: Heard): Promise<void>
+  /** Genesys answered the request a unit went out for, with anything but a 429: proof of what it allows. */
+  answered(id: string, now: number): Promise<void>
+  /** Genesys refused a request (a 429): every replica pauses for its Retry-After, and the limit is learned. */
+  refused(now: number, retryAfterMs: number): Promise<void>
   standing(now: number): Promise<Standing>
 }
 
@@ -103,11 +103,11 @@ export function limitAt (s: LogSettings, now: number, learned: number | undefine
 }
 
 /**
- * What a 429 teaches: what was sent within Genesys's window, less what was refused or went
- * unanswered there (this 429 included), and never more than the limit already in force.
+ * The limit learned: what the last window proves (its requests already answered), or, within
+ * the window of a 429 that taught one already, the larger of the two: both are proofs.
  */
-export function learnedFrom (s: LogSettings, current: number, sent: number, unproven: number): number {
-  return Math.min(s.requests, Math.max(s.floor, Math.min(current, sent - unproven)))
+export function learnedFrom (s: LogSettings, proven: number, previous: number | undefined): number {
+  return Math.min(s.requests, Math.max(s.floor, proven, previous ?? 0))
 }
 
 /**
@@ -186,13 +186,18 @@ class SortedTimes {
     this.ids.splice(at, 0, id)
   }
 
-  /** Removes an entry by id (it is most likely among the newest); false when it is not there. */
-  remove (id: number): boolean {
+  /** The time of an entry still in the window, by id (it is most likely among the newest). */
+  timeOf (id: number): number | undefined {
     const at = this.ids.lastIndexOf(id)
-    if (at < this.start) return false
+    return at < this.start ? undefined : this.times[at]
+  }
+
+  /** Removes an entry by id. */
+  remove (id: number): void {
+    const at = this.ids.lastIndexOf(id)
+    if (at < this.start) return
     this.times.splice(at, 1)
     this.ids.splice(at, 1)
-    return true
   }
 }
 
@@ -201,9 +206,8 @@ export class MemoryBudgetLog implements BudgetLog {
   readonly #s: LogSettings
   /** Every unit taken: held until sent, then dated when it was sent. */
   readonly #units = new SortedTimes()
-  /** Requests sent, and those among them that Genesys refused or did not answer. */
-  readonly #sent = new SortedTimes()
-  readonly #unproven = new SortedTimes()
+  /** The units whose requests Genesys answered, by when they were sent. */
+  readonly #answered = new SortedTimes()
   #seq = 0
   #state = { pauseUntil: 0, learned: undefined as number | undefined, learnedAt: 0, liveUntil: 0 }
 
@@ -212,7 +216,7 @@ export class MemoryBudgetLog implements BudgetLog {
   }
 
   #expire (now: number): void {
-    for (const log of [this.#units, this.#sent, this.#unproven]) log.expire(now - this.#s.windowMs)
+    for (const log of [this.#units, this.#answered]) log.expire(now - this.#s.windowMs)
   }
 
   async reserve (ask: Ask): Promise<Grant> {
@@ -237,7 +241,6 @@ export class MemoryBudgetLog implements BudgetLog {
     // An upsert: a unit held longer than the window has left the log, and counts again from now.
     this.#units.remove(Number(id))
     this.#units.insert(now, Number(id))
-    this.#sent.insert(now, Number(id))
     return 0
   }
 
@@ -246,41 +249,32 @@ export class MemoryBudgetLog implements BudgetLog {
   }
 
   async release (ids: string[]): Promise<void> {
-    for (const id of ids) {
-      this.#units.remove(Number(id))
-      this.#sent.remove(Number(id))
-    }
+    for (const id of ids) this.#units.remove(Number(id))
   }
 
-  async keptBack (id: string, now: number): Promise<void> {
-    this.#units.remove(Number(id))
-    if (this.#sent.remove(Number(id)) && this.#learnedWithin(now)) this.#learn(now)
-  }
-
-  async heard (h: Heard): Promise<void> {
-    const { now } = h
+  async answered (id: string, now: number): Promise<void> {
+    const sentAt = this.#units.timeOf(Number(id))
+    if (sentAt === undefined || this.#answered.timeOf(Number(id)) !== undefined) return
     this.#expire(now)
-    this.#unproven.insert(now, ++this.#seq)
-    // A request that comes back unanswered after a 429 taught the limit was counted then as
-    // allowed: the limit learned is corrected down (only a 429 teaches one, or starts the hold).
-    if (!h.refused) {
-      if (this.#learnedWithin(now)) this.#learn(now)
-      return
-    }
-    this.#learn(now)
-    this.#state.learnedAt = now
-    this.#state.pauseUntil = Math.max(this.#state.pauseUntil, now + h.retryAfterMs)
+    this.#answered.insert(sentAt, Number(id))
+    if (this.#learning(now)) this.#state.learned = learnedFrom(this.#s, this.#proven(now), this.#state.learned)
   }
 
-  /** Whether a 429 taught a limit within the window of evidence: the requests it counted are still in view. */
-  #learnedWithin (now: number): boolean {
+  async refused (now: number, retryAfterMs: number): Promise<void> {
+    this.#expire(now)
+    this.#state.learned = learnedFrom(this.#s, this.#proven(now), this.#learning(now) ? this.#state.learned : undefined)
+    this.#state.learnedAt = now
+    this.#state.pauseUntil = Math.max(this.#state.pauseUntil, now + retryAfterMs)
+  }
+
+  /** Whether a 429 taught a limit within the last window: what this one proves adds to it. */
+  #learning (now: number): boolean {
     return this.#state.learned !== undefined && this.#state.learnedAt > now - this.#s.evidenceMs
   }
 
-  #learn (now: number): void {
-    const since = now - this.#s.evidenceMs
-    const current = limitAt(this.#s, now, this.#state.learned, this.#state.learnedAt)
-    this.#state.learned = learnedFrom(this.#s, current, this.#sent.after(since), this.#unproven.after(since))
+  /** The requests sent within the last window that Genesys has answered: it allowed at least these. */
+  #proven (now: number): number {
+    return this.#answered.after(now - this.#s.evidenceMs)
   }
 
   async standing (now: number): Promise<Standing> {

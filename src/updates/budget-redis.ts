@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { GENESYS_API_TAG, script, type RedisClient } from '../plugins/redis.ts'
-import type { Ask, BudgetLog, Grant, Heard, LogSettings, Standing } from './budget-log.ts'
+import type { Ask, BudgetLog, Grant, LogSettings, Standing } from './budget-log.ts'
 import { standingOf } from './budget-log.ts'
 
 // Every script takes its time from Redis (TIME), so that the replicas' own clocks do not matter;
@@ -37,9 +37,9 @@ local S = { requests = tonumber(ARGV[${at}]), window = tonumber(ARGV[${at + 1}])
 -- Long enough for a learned limit to climb all the way back.
 local ttl = math.max(S.window * 2, S.hold + 200 * S.step)`
 
-// KEYS: the units (sorted set: unit id scored by the ms it was taken, then sent), the requests
-// sent (the same, sent only), the unproven (refused or unanswered requests), the state (hash:
-// pause, learned, learnedAt, live).
+// KEYS: the units (sorted set: unit id scored by the ms it was taken, then sent), the answered
+// (the units whose requests Genesys answered, by when they were sent), the state (hash: pause,
+// learned, learnedAt, live).
 //
 // ioredis sends a command again when the connection broke before its answer came
 // (autoResendUnfulfilledCommands), so a script may run twice for one call: each one that adds
@@ -52,7 +52,7 @@ const RESERVE = script(`${NOW}${SETTINGS(7)}${LIMIT_AT}
 local units, ahead, live, within, rid = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6]
 local window = S.window
 redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
-local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt', 'live')
+local s = redis.call('hmget', KEYS[3], 'pause', 'learned', 'learnedAt', 'live')
 local pause, liveUntil = tonumber(s[1]) or 0, tonumber(s[4]) or 0
 local limit = limitAt(now, tonumber(s[2]), tonumber(s[3]) or 0)
 if redis.call('zscore', KEYS[1], rid .. ':1') then return {1, 0, limit} end
@@ -70,7 +70,7 @@ local paced = (not live) and recent + units > pace
 if ahead == 0 and not blocked and not paced and count + units <= cap then
   for i = 1, units do redis.call('zadd', KEYS[1], now, rid .. ':' .. i) end
   redis.call('pexpire', KEYS[1], window * 2)
-  redis.call('pexpire', KEYS[4], ttl)
+  redis.call('pexpire', KEYS[3], ttl)
   return {1, 0, limit}
 end
 local need = count + ahead + units - cap
@@ -88,21 +88,18 @@ end
 if blocked then wait = math.max(wait, liveUntil - now) end
 wait = math.max(1, wait)
 if live and wait < within and now + wait > liveUntil then
-  redis.call('hset', KEYS[4], 'live', now + wait)
-  redis.call('pexpire', KEYS[4], ttl)
+  redis.call('hset', KEYS[3], 'live', now + wait)
+  redis.call('pexpire', KEYS[3], ttl)
 end
 return {0, wait, limit}`)
 
-// A unit goes out: dated now (an upsert, whether or not its entry has left the log) and counted
-// as sent, unless the pause is on. ARGV: now, id, settings. Returns the ms of pause left, or 0.
+// A unit goes out: dated now (an upsert, whether or not its entry has left the log), unless the
+// pause is on. ARGV: now, id, settings. Returns the ms of pause left, or 0.
 const SEND = script(`${NOW}${SETTINGS(3)}
-local pause = tonumber(redis.call('hget', KEYS[4], 'pause')) or 0
+local pause = tonumber(redis.call('hget', KEYS[3], 'pause')) or 0
 if pause > now then return pause - now end
-redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
 redis.call('zadd', KEYS[1], now, ARGV[2])
-redis.call('zadd', KEYS[2], now, ARGV[2])
 redis.call('pexpire', KEYS[1], S.window * 2)
-redis.call('pexpire', KEYS[2], S.window * 2)
 return 0`)
 
 // ARGV: now. Returns the ms of pause left, or 0.
@@ -110,44 +107,39 @@ const PAUSED = script(`${NOW}
 local pause = tonumber(redis.call('hget', KEYS[1], 'pause')) or 0
 return math.max(0, pause - now)`)
 
-// learnedFrom() in budget-log.ts: what was sent within the window of evidence, less what was
-// refused or went unanswered there, never more than the limit in force.
+// learnedFrom() in budget-log.ts: what the last window proves (its requests sent and already
+// answered), or, within the window of a 429 that taught one already, the larger of the two.
+// s: the state's learned and learnedAt.
 const LEARN = `
 local function learn(now, learned, learnedAt)
-  local since = '(' .. (now - S.evidence)
-  local allowed = redis.call('zcount', KEYS[2], since, '+inf') - redis.call('zcount', KEYS[3], since, '+inf')
-  return math.min(S.requests, math.max(S.floor, math.min(limitAt(now, learned, learnedAt), allowed)))
+  local proven = redis.call('zcount', KEYS[2], '(' .. (now - S.evidence), '+inf')
+  local previous = 0
+  if learned and (tonumber(learnedAt) or 0) > now - S.evidence then previous = tonumber(learned) end
+  return math.min(S.requests, math.max(S.floor, proven, previous))
 end`
 
-// A request refused (429) or unanswered. ARGV: now, refused (1/0), retryAfterMs, its id, settings.
-const HEARD = script(`${NOW}${SETTINGS(5)}${LIMIT_AT}${LEARN}
-for i = 2, 3 do redis.call('zremrangebyscore', KEYS[i], '-inf', now - S.window) end
-redis.call('zadd', KEYS[3], now, ARGV[4])
-redis.call('pexpire', KEYS[3], S.window * 2)
-local s = redis.call('hmget', KEYS[4], 'pause', 'learned', 'learnedAt')
--- An unanswered request after a 429 taught the limit corrects it down (as budget-log.ts heard()).
-if ARGV[2] == '1' or (s[2] and (tonumber(s[3]) or 0) > now - S.evidence) then
-  local learned = learn(now, tonumber(s[2]), tonumber(s[3]) or 0)
-  if ARGV[2] == '1' then
-    redis.call('hset', KEYS[4], 'learned', learned, 'learnedAt', now)
-    local pause = now + tonumber(ARGV[3])
-    if pause > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[4], 'pause', pause) end
-  else
-    redis.call('hset', KEYS[4], 'learned', learned)
-  end
+// Genesys answered a unit's request: it joins the answered, dated when it was sent, and a limit
+// a 429 taught within the last window rises to what that window now proves. ARGV: now, id, settings.
+const ANSWERED = script(`${NOW}${SETTINGS(3)}${LEARN}
+local sentAt = redis.call('zscore', KEYS[1], ARGV[2])
+if not sentAt then return 0 end
+redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
+redis.call('zadd', KEYS[2], sentAt, ARGV[2])
+redis.call('pexpire', KEYS[2], S.window * 2)
+local s = redis.call('hmget', KEYS[3], 'learned', 'learnedAt')
+if s[1] and (tonumber(s[2]) or 0) > now - S.evidence then
+  redis.call('hset', KEYS[3], 'learned', learn(now, s[1], s[2]))
 end
-redis.call('pexpire', KEYS[4], ttl)
 return 0`)
 
-// A unit dated as sent, kept back after all: given back, and a limit a 429 taught since, which
-// counted it as allowed, corrected down (as budget-log.ts keptBack()). ARGV: now, id, settings.
-const KEPT_BACK = script(`${NOW}${SETTINGS(3)}${LIMIT_AT}${LEARN}
-redis.call('zrem', KEYS[1], ARGV[2])
-if redis.call('zrem', KEYS[2], ARGV[2]) == 0 then return 0 end
-local s = redis.call('hmget', KEYS[4], 'learned', 'learnedAt')
-if s[1] and (tonumber(s[2]) or 0) > now - S.evidence then
-  redis.call('hset', KEYS[4], 'learned', learn(now, tonumber(s[1]), tonumber(s[2]) or 0))
-end
+// A 429: the pause, and the limit learned. ARGV: now, retryAfterMs, settings.
+const REFUSED = script(`${NOW}${SETTINGS(3)}${LEARN}
+redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
+local s = redis.call('hmget', KEYS[3], 'pause', 'learned', 'learnedAt')
+redis.call('hset', KEYS[3], 'learned', learn(now, s[2], s[3]), 'learnedAt', now)
+local pause = now + tonumber(ARGV[2])
+if pause > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[3], 'pause', pause) end
+redis.call('pexpire', KEYS[3], ttl)
 return 0`)
 
 // ARGV: now. Returns {now, learned or '', learnedAt, pause}.
@@ -156,11 +148,10 @@ local s = redis.call('hmget', KEYS[1], 'learned', 'learnedAt', 'pause')
 return {now, s[1] or '', s[2] or '0', s[3] or '0'}`)
 
 /** The keys of the log shared by every replica, in one cluster slot with the token (GENESYS_API_TAG). */
-export function budgetKeys (prefix: string): { units: string; sent: string; unproven: string; state: string } {
+export function budgetKeys (prefix: string): { units: string; answered: string; state: string } {
   return {
     units: `${prefix}budget-log:${GENESYS_API_TAG}`,
-    sent: `${prefix}budget-sent:${GENESYS_API_TAG}`,
-    unproven: `${prefix}budget-unproven:${GENESYS_API_TAG}`,
+    answered: `${prefix}budget-answered:${GENESYS_API_TAG}`,
     state: `${prefix}budget-state:${GENESYS_API_TAG}`,
   }
 }
@@ -180,7 +171,7 @@ export class RedisBudgetLog implements BudgetLog {
     this.#redis = redis
     this.#s = settings
     const k = budgetKeys(prefix)
-    this.#keys = [k.units, k.sent, k.unproven, k.state]
+    this.#keys = [k.units, k.answered, k.state]
     this.#state = k.state
     this.#givenTime = opts.clock === 'given'
   }
@@ -206,15 +197,15 @@ export class RedisBudgetLog implements BudgetLog {
   }
 
   async release (ids: string[]): Promise<void> {
-    if (ids.length > 0) await Promise.all([this.#redis.zrem(this.#keys[0]!, ...ids), this.#redis.zrem(this.#keys[1]!, ...ids)])
+    if (ids.length > 0) await this.#redis.zrem(this.#keys[0]!, ...ids)
   }
 
-  async keptBack (id: string, now: number): Promise<void> {
-    await KEPT_BACK(this.#redis, this.#keys, [this.#now(now), id, ...settingsArgs(this.#s)])
+  async answered (id: string, now: number): Promise<void> {
+    await ANSWERED(this.#redis, this.#keys, [this.#now(now), id, ...settingsArgs(this.#s)])
   }
 
-  async heard (h: Heard): Promise<void> {
-    await HEARD(this.#redis, this.#keys, [this.#now(h.now), h.refused ? 1 : 0, h.refused ? h.retryAfterMs : 0, randomUUID(), ...settingsArgs(this.#s)])
+  async refused (now: number, retryAfterMs: number): Promise<void> {
+    await REFUSED(this.#redis, this.#keys, [this.#now(now), retryAfterMs, ...settingsArgs(this.#s)])
   }
 
   async standing (now: number): Promise<Standing> {

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { systemClock, type Clock, type Timer } from '../clock.ts'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.ts'
-import { retryAfter } from '../genesys/upstream-error.ts'
-import { MemoryBudgetLog, type BudgetLog, type Grant, type Heard, type LogSettings, type Standing } from './budget-log.ts'
+import { retryAfter, UpstreamError } from '../genesys/upstream-error.ts'
+import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings, type Standing } from './budget-log.ts'
 import type { PipelineTracing } from './tracing.ts'
 import type { Priority } from '../domain.ts'
 
@@ -34,10 +34,11 @@ export interface Reservation {
    */
   ready(deadline: number): Promise<void>
   /**
-   * Right before a request: waits out Genesys's pause as ready() does, then dates the next unit
-   * to now. Genesys counts a request from when it is sent, not from when its units were taken.
+   * Sends one request on the next unit: waits out Genesys's pause as ready() does, dates the unit
+   * to now (Genesys counts a request from when it is sent, not from when its units were taken),
+   * then makes `request`. Its answer, when Genesys gave one but a 429, is proof of what it allows.
    */
-  send(deadline: number): Promise<void>
+  send<T>(deadline: number, request: () => Promise<T>): Promise<T>
   /** Gives back the units that were not sent (the read found the conversation ended, say). */
   release(): void
 }
@@ -90,9 +91,10 @@ export function logSettings (requests: number, windowMs: number): LogSettings {
  *   waits holds bulk back, on every replica, until it is served.
  * - Genesys's word wins, and a 429 is its only word (it sends no rate headers): every request on
  *   every replica, reserved or already holding units, waits until its Retry-After, and the limit
- *   becomes what this token sent in Genesys's trailing window that Genesys did not refuse. That
- *   limit holds LEARNED_HOLD_WINDOWS windows, then climbs back (budget-log.ts), never above the
- *   configured one. No answer at all (a network failure) says nothing of the limit.
+ *   becomes what Genesys is proven to have allowed in its trailing window: the requests sent
+ *   there that it has answered. A request on its way, or one that got no answer at all, proves
+ *   nothing. That limit holds LEARNED_HOLD_WINDOWS windows, then climbs back (budget-log.ts),
+ *   never above the configured one.
  */
 export class RateBudget {
   readonly #log: BudgetLog
@@ -154,11 +156,11 @@ export class RateBudget {
     return s
   }
 
-  /** One request, sent at once (a read-back). */
-  async take (priority: Priority, deadline: number): Promise<void> {
+  /** One request, on a unit of its own (a read-back). */
+  async take<T> (priority: Priority, deadline: number, request: () => Promise<T>): Promise<T> {
     const reservation = await this.reserve(priority, deadline, 1)
     try {
-      await reservation.send(deadline)
+      return await reservation.send(deadline, request)
     } finally {
       reservation.release()
     }
@@ -215,22 +217,17 @@ export class RateBudget {
   }
 
   /**
-   * What an exchange with Genesys (every one but the token's) says about the budget. A 429: pause
-   * every replica until its Retry-After, and learn the limit from it. No answer (status 0): that
-   * request may or may not have counted, so it is no evidence of what Genesys allows. Any other
-   * answer says nothing: Genesys sends no rate headers.
+   * What an exchange with Genesys (every one but the token's) says about the budget: only a 429
+   * speaks (Genesys sends no rate headers). It pauses every replica until its Retry-After, and
+   * the limit is learned from what its window proves (budget-log.ts).
    */
   observe (status: number, headers: IncomingHttpHeaders): void {
-    if (status !== 429 && status !== 0) return
+    if (status !== 429) return
     const now = this.#clock.now()
-    let heard: Heard = { now, refused: false }
-    if (status === 429) {
-      const retryAfterMs = 1000 * retryAfter(headers)
-      this.#pauseUntil = Math.max(this.#pauseUntil, now + retryAfterMs)
-      heard = { now, refused: true, retryAfterMs }
-    }
+    const retryAfterMs = 1000 * retryAfter(headers)
+    this.#pauseUntil = Math.max(this.#pauseUntil, now + retryAfterMs)
     // Waiting callers are asked again: those whose deadline the pause passes are refused now.
-    this.#log.heard(heard).then(() => this.#schedule(0), () => {})
+    this.#log.refused(now, retryAfterMs).then(() => this.#schedule(0), () => {})
   }
 
   /**
@@ -256,24 +253,27 @@ export class RateBudget {
           await this.#waitOut(wait, deadline)
         }
       },
-      send: async (deadline) => {
+      send: async (deadline, request) => {
         const id = ids[0]
-        if (id === undefined) return
+        if (id === undefined) return request()
         for (;;) {
           const now = this.#clock.now()
           // The shared log is asked even when this replica knows of no pause: another may have heard a 429.
           let wait = this.#pauseUntil > now ? this.#pauseUntil - now : await this.#shared(() => this.#log.send(id, now), now)
-          // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now,
-          // and the limit that 429 taught, which counted it as allowed, is corrected.
-          if (wait <= 0 && this.#pauseUntil > this.#clock.now()) {
-            this.#log.keptBack(id, this.#clock.now()).catch(() => {})
-            wait = this.#pauseUntil - this.#clock.now()
-          }
-          if (wait <= 0) {
-            ids.shift()
-            return
-          }
+          // This replica heard a 429 while the log was asked: the unit stays here, unsent, for now.
+          if (wait <= 0 && this.#pauseUntil > this.#clock.now()) wait = this.#pauseUntil - this.#clock.now()
+          if (wait <= 0) break
           await this.#waitOut(wait, deadline)
+        }
+        ids.shift()
+        const answered = () => { this.#log.answered(id, this.#clock.now()).catch(() => {}) }
+        try {
+          const answer = await request()
+          answered()
+          return answer
+        } catch (err) {
+          if (err instanceof UpstreamError && err.status !== undefined && err.status !== 429) answered()
+          throw err
         }
       },
       release: () => {

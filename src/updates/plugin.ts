@@ -106,10 +106,7 @@ export default fp<UpdatesPluginOptions>(
     let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
     const orgLimit = new OrgLimit({
       configured: g.rateLimit.configured,
-      ask: async () => {
-        await budget.take('bulk', clock.now() + g.timeoutMs)
-        return client.getTokenRateLimit()
-      },
+      ask: () => budget.take('bulk', clock.now() + g.timeoutMs, () => client.getTokenRateLimit()),
       store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(clock),
       clock,
       pollMs: g.rateLimit.windowMs,

@@ -69,10 +69,7 @@ export class AttributeReader {
       policy,
       () => urgency.deadline,
       () => false,
-      async () => {
-        await budget.take(urgency.priority, urgency.deadline)
-        return this.#upstream.getConversation(conversationId)
-      },
+      () => budget.take(urgency.priority, urgency.deadline, () => this.#upstream.getConversation(conversationId)),
       onRetry
     ) as Promise<Conversation>
     let timer: Timer | undefined

@@ -9,7 +9,7 @@ import type { Entry, Journal } from './journal.ts'
 import { latest, type Order } from './order.ts'
 import type { Lease, Upstream, WriteResult } from './ports.ts'
 import { backoff } from './retry.ts'
-import type { Attributes, Priority } from '../domain.ts'
+import type { Attributes, Conversation, Priority } from '../domain.ts'
 
 /**
  * A write sent with less time than this left before its callers' deadline would most likely be
@@ -54,6 +54,9 @@ interface Seen {
   attributes: Attributes
   entries: Map<string, Entry> | undefined
 }
+
+/** Sends a request on a unit of the budget (Reservation.send, with its deadline). */
+type Send<T> = (request: () => Promise<T>) => Promise<T>
 
 /** One attempt at a batch's write: read, merge, and PATCH, within the send window and the lease. */
 export class Writer {
@@ -107,16 +110,17 @@ export class Writer {
     if (!reads) {
       participant = { id: (batch.target as { participantId: string }).participantId }
     } else {
-      await reservation.send(deadlineOf(batch) - SEND_WINDOW_MS)
-      ;({ participant, seen } = await this.#read(conversationId, batch))
+      const deadline = deadlineOf(batch) - SEND_WINDOW_MS
+      ;({ participant, seen } = await this.#read(conversationId, batch, (request) => reservation.send(deadline, request)))
     }
     if (batch.waiters.size === 0) return undefined
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
     // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.
     await reservation.ready(deadlineOf(batch) - SEND_WINDOW_MS)
-    if (mode === 'merge' && seen !== undefined && clock.now() - seen.at > REREAD_AFTER_MS && (await this.#spareUnit(batch))) {
-      ;({ participant, seen } = await this.#read(conversationId, batch))
+    const again = mode === 'merge' && seen !== undefined && clock.now() - seen.at > REREAD_AFTER_MS ? await this.#readAgain(conversationId, batch) : undefined
+    if (again !== undefined) {
+      ;({ participant, seen } = again)
       if (batch.waiters.size === 0) return undefined
     }
     if (!batch.mayHaveLanded) {
@@ -143,17 +147,18 @@ export class Writer {
     }
     // The PATCH's unit is dated now that it is really sent. A pause that began since ready() (a
     // race of a few ms) refuses rather than waits: the changes were built for now.
-    await reservation.send(clock.now())
-    batch.sending = true
-    batch.attempts++
-    try {
-      await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
-    } catch (err) {
-      if (err instanceof UpstreamError && err.mayHaveLanded) batch.mayHaveLanded = true
-      throw err
-    } finally {
-      batch.sending = false
-    }
+    await reservation.send(clock.now(), async () => {
+      batch.sending = true
+      batch.attempts++
+      try {
+        await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
+      } catch (err) {
+        if (err instanceof UpstreamError && err.mayHaveLanded) batch.mayHaveLanded = true
+        throw err
+      } finally {
+        batch.sending = false
+      }
+    })
     // Should Redis fail here, the write still happened and its callers are told so. Without the
     // record, a late older value could be written over this one: tried again while the lock
     // still holds (no other write to the conversation can happen meanwhile), else reported.
@@ -166,18 +171,33 @@ export class Writer {
   }
 
   /**
-   * One more unit, outside the reservation, for a second read: only when the budget has one at
+   * A second read, on one more unit outside the reservation: only when the budget has one at
    * once. Right after a 429's pause it may not, and then the write goes on with the read it has
-   * (journal-corrected): better than refusing the callers for want of a fresher read.
+   * (journal-corrected, undefined here): better than refusing the callers for want of a fresher read.
    */
-  #spareUnit (batch: Batch): Promise<boolean> {
+  async #readAgain (conversationId: string, batch: Batch): Promise<{ participant: ChosenParticipant; seen: Seen } | undefined> {
     const { budget, clock } = this.#opts
-    return budget.take(hasLive(batch) ? 'live' : 'bulk', Math.min(deadlineOf(batch) - SEND_WINDOW_MS, clock.now() + SEND_WINDOW_MS)).then(() => true, () => false)
+    const deadline = Math.min(deadlineOf(batch) - SEND_WINDOW_MS, clock.now() + SEND_WINDOW_MS)
+    const spare = await budget.reserve(hasLive(batch) ? 'live' : 'bulk', deadline, 1).catch(() => undefined)
+    if (spare === undefined) return undefined
+    let asked = false
+    try {
+      return await this.#read(conversationId, batch, (request) => spare.send(deadline, () => {
+        asked = true
+        return request()
+      }))
+    } catch (err) {
+      // The unit could not go before the deadline (a pause began): the read in hand will do.
+      if (!asked) return undefined
+      throw err
+    } finally {
+      spare.release()
+    }
   }
 
   /** The conversation, its participant for this batch, and that participant's map as corrected by the journal. */
-  async #read (conversationId: string, batch: Batch): Promise<{ participant: ChosenParticipant; seen: Seen }> {
-    const conversation = await this.#upstream.getConversation(conversationId)
+  async #read (conversationId: string, batch: Batch, send: Send<Conversation>): Promise<{ participant: ChosenParticipant; seen: Seen }> {
+    const conversation = await send(() => this.#upstream.getConversation(conversationId))
     const at = this.#opts.clock.now()
     if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
     const participant = chooseParticipant(conversation, batch.target, true)

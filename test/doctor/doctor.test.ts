@@ -119,7 +119,8 @@ t.test('the rate limit: configured, and the one learned from the last 429, on ev
   const shared = new RedisBudgetLog(client, 'pdg:doctor-client:', logSettings(300, 60_000))
   const { ids } = await shared.reserve({ now: Date.now(), units: 61, ahead: 0, live: true, withinMs: 5000 })
   for (const unit of ids) await shared.send(unit, Date.now())
-  await shared.heard({ now: Date.now(), refused: true, retryAfterMs: 30_000 })
+  for (const unit of ids.slice(1)) await shared.answered(unit, Date.now())
+  await shared.refused(Date.now(), 30_000)
   const config = loadConfig({ ...env, GENESYS_RATE_LIMIT_PER_MINUTE: '300', REDIS_URL: redis.url })
   const learned = check(await runDoctor(config), 'Rate limit')!
   t.notOk(learned.ok)

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import tap from 'tap'
-import { MemoryBudgetLog, type Ask, type BudgetLog, type Heard, type LogSettings } from '../../src/updates/budget-log.ts'
+import { MemoryBudgetLog, type Ask, type BudgetLog, type LogSettings } from '../../src/updates/budget-log.ts'
 import { budgetKeys, RedisBudgetLog } from '../../src/updates/budget-redis.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 
@@ -10,7 +10,6 @@ const t = tap
 // Times are given, never waited for: each log is asked "at" the moment the case says.
 const settings: LogSettings = { requests: 20, windowMs: 1000, evidenceMs: 800, holdMs: 3000, stepMs: 1000, floor: 2 }
 const ask = (now: number, units: number, more: Partial<Ask> = {}): Ask => ({ now, units, ahead: 0, live: true, withinMs: 60_000, ...more })
-const refused = (now: number, retryAfterMs = 100) => ({ now, refused: true as const, retryAfterMs })
 
 type Make = (s?: LogSettings) => Promise<BudgetLog>
 
@@ -19,6 +18,11 @@ async function sent (log: BudgetLog, now: number, units: number): Promise<string
   const { ids } = await log.reserve(ask(now, units))
   for (const id of ids) await log.send(id, now)
   return ids
+}
+
+/** Genesys answers each of `ids` at `now`. */
+async function answer (log: BudgetLog, now: number, ids: string[]): Promise<void> {
+  for (const id of ids) await log.answered(id, now)
 }
 
 function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: number) {
@@ -62,13 +66,13 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
   t.test(`${name}: a 429 pauses every reservation and every send until its Retry-After`, async (t) => {
     const log = await make()
     const held = await log.reserve(ask(0, 2))
-    await log.heard(refused(10, 2000))
+    await log.refused(10, 2000)
     const paused = await log.reserve(ask(20, 1))
     t.same(paused.ids, [])
     t.equal(paused.waitMs, 1990)
     t.equal(await log.send(held.ids[0]!, 30), 1980, 'units already held are not sent either')
     t.equal(await log.paused(30), 1980)
-    await log.heard(refused(40, 500))
+    await log.refused(40, 500)
     t.equal((await log.reserve(ask(1500, 1))).waitMs, 510, 'a shorter pause does not cut a longer one')
     t.equal(await log.send(held.ids[0]!, 2010), 0, 'then they are')
     t.equal(await log.paused(2010), 0)
@@ -77,8 +81,9 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
 
   t.test(`${name}: a 429 sets the limit to what Genesys allowed; it holds, then climbs back a step a window, never above the configured one`, async (t) => {
     const log = await make()
-    await sent(log, 0, 13)
-    await log.heard(refused(50)) // one of the 13 was refused
+    const ids = await sent(log, 0, 13)
+    await answer(log, 40, ids.slice(1))
+    await log.refused(50, 100) // one of the 13 was refused
     t.same(await log.standing(60), { limit: 12, learned: { limit: 12, agoMs: 10 }, pausedMs: 90 })
     t.equal((await log.reserve(ask(1100, 12))).limit, 12, 'the 12 Genesys allowed')
     t.same((await log.reserve(ask(1101, 1))).ids, [], 'and no more')
@@ -89,55 +94,46 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
     t.same(await log.standing(12_050), { limit: 20, pausedMs: 0 }, 'climbed back: nothing learned holds')
   })
 
-  t.test(`${name}: units held but never sent, and requests that went unanswered, are no evidence of what Genesys allows`, async (t) => {
+  t.test(`${name}: units held but never sent, requests that got no answer and requests on their way are no evidence of what Genesys allows`, async (t) => {
     const log = await make()
     const writes = await log.reserve(ask(0, 16)) // eight merge writes: a read and a PATCH each
     for (const id of writes.ids.slice(0, 8)) await log.send(id, 0) // the reads went out
-    await log.heard({ now: 10, refused: false })
-    await log.heard({ now: 10, refused: false })
-    t.same(await log.standing(10), { limit: 20, pausedMs: 0 }, 'no answer neither pauses nor teaches')
-    await log.heard(refused(20))
-    t.equal((await log.standing(20)).limit, 8 - 2 - 1, 'eight sent, two unanswered, one refused')
+    await answer(log, 10, writes.ids.slice(0, 5))
+    t.same(await log.standing(10), { limit: 20, pausedMs: 0 }, 'answers alone neither pause nor teach')
+    await log.refused(20, 100)
+    t.equal((await log.standing(20)).limit, 5, 'eight sent: five answered, one refused, two with no answer yet')
   })
 
-  t.test(`${name}: a request that comes back unanswered after the 429 was counted as allowed then: the limit learned is corrected down`, async (t) => {
+  t.test(`${name}: answers that come after the 429 raise the limit learned to what the window proves, and only within the window`, async (t) => {
     const log = await make()
-    await sent(log, 0, 13)
-    await log.heard(refused(50)) // 13 sent, one refused: 12 allowed, as far as was known
-    await log.heard({ now: 60, refused: false }) // one of the 12 never reached Genesys
-    t.same(await log.standing(70), { limit: 11, learned: { limit: 11, agoMs: 20 }, pausedMs: 80 }, 'eleven, held from the 429, the pause unchanged')
-    await log.heard({ now: 900, refused: false }) // outside the 429's evidence: no longer about it
-    t.equal((await log.standing(900)).limit, 11)
+    const ids = await sent(log, 0, 13)
+    await answer(log, 40, ids.slice(0, 8))
+    await log.refused(50, 100)
+    t.equal((await log.standing(50)).limit, 8, 'what was answered when the 429 came')
+    await answer(log, 60, ids.slice(8, 10))
+    t.same(await log.standing(70), { limit: 10, learned: { limit: 10, agoMs: 20 }, pausedMs: 80 }, 'ten, held from the 429, the pause unchanged')
+    await answer(log, 61, ids.slice(8, 10))
+    t.equal((await log.standing(70)).limit, 10, 'an answer told twice (a resent command) counts once')
+    await log.answered('no-such-unit', 62)
+    t.equal((await log.standing(70)).limit, 10, 'a unit not in the log proves nothing')
+    await answer(log, 820, ids.slice(10))
+    t.equal((await log.standing(820)).limit, 10, 'answers to requests sent a window before prove nothing: Genesys may have allowed them only as its window moved on')
   })
 
-  t.test(`${name}: a unit dated as sent, then kept back because its replica heard the 429 meanwhile, was counted as allowed by that 429: the limit learned is corrected down`, async (t) => {
-    const log = await make()
-    await sent(log, 0, 13)
-    const late = await log.reserve(ask(40, 1))
-    t.equal(await log.send(late.ids[0]!, 45), 0, 'dated as sent: the 429 was not in the log yet')
-    await log.heard(refused(50)) // 14 sent, one refused: 13 allowed, as far as was known
-    t.equal((await log.standing(50)).limit, 13)
-    await log.keptBack(late.ids[0]!, 55) // it never went out
-    t.same(await log.standing(70), { limit: 12, learned: { limit: 12, agoMs: 20 }, pausedMs: 80 }, 'twelve, held from the 429, the pause unchanged')
-    await log.keptBack(late.ids[0]!, 56)
-    t.equal((await log.standing(70)).limit, 12, 'kept back twice (a resent command): counted once')
-    const other = await log.reserve(ask(60, 1))
-    await log.keptBack(other.ids[0]!, 60)
-    t.equal((await log.standing(70)).limit, 12, 'a unit never dated as sent corrects nothing')
-  })
-
-  t.test(`${name}: a later 429 never raises the limit, and it never falls below one write`, async (t) => {
+  t.test(`${name}: a later 429 within the window learns what its window proves, when more; one a window on learns afresh; never below one write`, async (t) => {
     const log = await make()
     const held = await log.reserve(ask(0, 12))
     for (const id of held.ids.slice(0, 4)) await log.send(id, 0)
-    await log.heard(refused(10))
-    t.equal((await log.standing(10)).limit, 3, 'four sent, one refused')
+    await answer(log, 5, held.ids.slice(0, 3))
+    await log.refused(10, 100)
+    t.equal((await log.standing(10)).limit, 3, 'four sent, three answered')
     // Units taken before the limit was learned go out after the pause.
-    for (const id of held.ids.slice(4)) t.equal(await log.send(id, 200), 0)
-    await log.heard(refused(300))
-    t.equal((await log.standing(300)).limit, 3, 'not the 10 this window showed')
-    await log.heard(refused(1500))
-    t.equal((await log.standing(1500)).limit, 2, 'nothing allowed in the window: one merge write still goes')
+    for (const id of held.ids.slice(4, 10)) t.equal(await log.send(id, 200), 0)
+    await answer(log, 250, held.ids.slice(4, 8))
+    await log.refused(300, 100)
+    t.equal((await log.standing(300)).limit, 7, 'seven answered of what went out in the window: seven is proven')
+    await log.refused(1500, 100)
+    t.equal((await log.standing(1500)).limit, 2, 'a window on, nothing answered in it: one merge write still goes')
   })
 
   t.test(`${name}: bulk is paced and leaves a tenth; a waiting live caller holds bulk back`, async (t) => {
@@ -171,7 +167,7 @@ function contract (t: Pick<typeof tap, 'test'>, name: string, make: Make, runs: 
           let now = 0
           for (const a of asks) {
             now += a.gap
-            if (a.pause === 0) await log.heard(refused(now, 200))
+            if (a.pause === 0) await log.refused(now, 200)
             const g = await log.reserve(ask(now, a.units, { live: a.live }))
             // Some reservations give their last unit back unsent; the rest are sent at `now`.
             const kept = a.release && g.ids.length > 1 ? g.ids.slice(0, -1) : g.ids
@@ -218,7 +214,7 @@ t.test('redis', async (t) => {
             gap: fc.nat(120),
             units: fc.integer({ min: 1, max: 3 }),
             live: fc.boolean(),
-            heard: fc.nat(4),
+            said: fc.nat(4),
             release: fc.boolean(),
             send: fc.nat(2),
           }),
@@ -227,19 +223,24 @@ t.test('redis', async (t) => {
         async (steps) => {
           const pair = [new MemoryBudgetLog(settings), new RedisBudgetLog(await connect(), `same${++n}:`, settings, given)] as const
           const held: [string[], string[]] = [[], []]
+          // Units sent, not yet answered.
+          const out: [string[], string[]] = [[], []]
           let now = 0
           for (const step of steps) {
             now += step.gap
-            const said: Heard | undefined = step.heard === 0 ? { now, refused: false } : step.heard === 1 ? refused(now, 150) : undefined
             const grants = []
             for (const [i, log] of pair.entries()) {
-              if (said !== undefined) await log.heard(said)
+              // Genesys answers the oldest request on its way, or refuses one.
+              const oldest = step.said === 0 ? out[i]!.shift() : undefined
+              if (oldest !== undefined) await log.answered(oldest, now)
+              if (step.said === 1) await log.refused(now, 150)
               const g = await log.reserve(ask(now, step.units, { live: step.live, withinMs: 500 }))
               if (step.release) await log.release(g.ids.slice(1))
               else held[i]!.push(...g.ids.slice(1))
               // The first unit goes now, late, or (a unit held from an earlier step) much later.
               const first = step.send === 2 ? held[i]!.shift() : g.ids[0]
               const pause = first === undefined ? -1 : await log.send(first, now + (step.send === 1 ? 30 : 0))
+              if (pause === 0) out[i]!.push(first!)
               grants.push({ granted: g.ids.length, waitMs: g.waitMs, limit: g.limit, pause, standing: await log.standing(now) })
             }
             const [memory, redis] = grants.map((g) => JSON.stringify(g))
@@ -260,17 +261,18 @@ t.test('redis', async (t) => {
     t.equal((await b.reserve(ask(2, 8))).ids.length, 8)
     t.same((await a.reserve(ask(3, 1))).ids, [], 'one limit for both')
     for (const id of held.ids.slice(0, 6)) await a.send(id, 1000)
-    await b.heard(refused(1100, 1900))
+    await answer(a, 1050, held.ids.slice(0, 5))
+    await b.refused(1100, 1900)
     t.equal((await a.reserve(ask(1200, 1))).waitMs, 1800, "b's 429 pauses a")
     t.equal(await a.send(held.ids[6]!, 1200), 1800, "and a's units already held")
-    t.equal((await a.standing(1200)).limit, 5, "b's 429 taught a what a sent: six requests, one refused")
+    t.equal((await a.standing(1200)).limit, 5, "b's 429 taught a what a's answers proved: six requests, one refused")
   })
 
   t.test("redis: the time is Redis's, whatever the replicas' clocks say", async (t) => {
     const a = new RedisBudgetLog(await connect(), 'clocks:', settings)
     const b = new RedisBudgetLog(await connect(), 'clocks:', settings)
     const wrong = Date.now()
-    await a.heard(refused(wrong + 600_000, 2000)) // a's clock is ten minutes fast
+    await a.refused(wrong + 600_000, 2000) // a's clock is ten minutes fast
     const waitMs = (await b.reserve(ask(wrong - 600_000, 1))).waitMs // b's ten minutes slow
     t.ok(waitMs > 1000 && waitMs <= 2000, `b waits out the 2 s a was told, not 20 minutes or none (${waitMs} ms)`)
     const { pausedMs } = await a.standing(0)
@@ -291,8 +293,8 @@ t.test('redis', async (t) => {
     t.equal(await client.zcard(keys.units), 2, 'two units in the log, not four')
     t.equal((await other.reserve(ask(2, 2))).ids.length, 2, 'the other two are there for the next caller')
     for (const id of held.ids) t.equal(await resent.send(id, 3), 0, 'sent (twice: the same unit)')
-    t.equal(await client.zcard(keys.sent), 2, 'two requests sent')
-    await resent.heard({ now: 4, refused: false })
-    t.equal(await client.zcard(keys.unproven), 1, 'one unanswered request, counted once')
+    t.equal(await client.zcard(keys.units), 4, 'two units sent, two held: four in the log')
+    await resent.answered(held.ids[0]!, 4)
+    t.equal(await client.zcard(keys.answered), 1, 'one answer, counted once')
   })
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { logSettings, RateBudget, type BudgetOptions, type Ticket } from '../../src/updates/budget.ts'
 import { MemoryBudgetLog } from '../../src/updates/budget-log.ts'
 import type { ApiError } from '../../src/errors.ts'
+import { fromNetwork, fromResponse } from '../../src/genesys/upstream-error.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { until } from '../helpers/until.ts'
 import { busiest } from '../helpers/window.ts'
@@ -15,6 +16,11 @@ const settle = (p: Promise<unknown>) =>
     () => 'granted',
     (e: ApiError) => e.code
   )
+
+/** A request Genesys answers (200). */
+const ok = async () => {}
+const tooMany = () => Promise.reject(fromResponse('getConversation', 429, { 'retry-after': '5' }, ''))
+const noAnswer = () => Promise.reject(fromNetwork('getConversation', new Error('socket hang up'), true))
 
 /** A promise's outcome as it stands now: 'waiting' until it settles. */
 function watch (p: Promise<unknown>): () => string {
@@ -35,7 +41,7 @@ t.test('under a flood, no window-long interval holds more grants than the budget
   const grants: number[] = []
   const order: number[] = []
   const start = clock.now()
-  const takers = Array.from({ length: 120 }, (_, i) => budget.take('live', start + 1500).then(() => { grants.push(clock.now()); order.push(i) }, () => {}))
+  const takers = Array.from({ length: 120 }, (_, i) => budget.take('live', start + 1500, ok).then(() => { grants.push(clock.now()); order.push(i) }, () => {}))
   await clock.advance(1500)
   await Promise.all(takers)
   t.same(order.slice(0, 20).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i), 'the whole budget at once: the first 20 callers')
@@ -92,12 +98,15 @@ t.test('a waiting caller whose deadline passes gives up its place', async (t) =>
 
 t.test('a 429 holds every request until its Retry-After', async (t) => {
   const { clock, budget } = clocked({ requests: 100, windowMs: 1000 })
-  for (let i = 0; i < 10; i++) await budget.take('live', clock.now() + 1000)
+  for (let i = 0; i < 10; i++) await budget.take('live', clock.now() + 1000, ok)
   const write = await budget.reserve('live', clock.now() + 10_000, 2)
-  await write.send(clock.now() + 10_000)
-  budget.observe(429, { 'retry-after': '1' })
+  // Its read, the 11th request, is refused.
+  await write.send(clock.now() + 10_000, () => {
+    budget.observe(429, { 'retry-after': '1' })
+    return tooMany()
+  }).catch(() => {})
   const started = clock.now()
-  t.equal(await settle(write.send(started + 500)), 'RATE_BUDGET_EXHAUSTED', 'a PATCH whose deadline comes first is not sent')
+  t.equal(await settle(write.send(started + 500, ok)), 'RATE_BUDGET_EXHAUSTED', 'a PATCH whose deadline comes first is not sent')
   t.equal(await settle(budget.reserve('live', started + 500, 2)), 'RATE_BUDGET_EXHAUSTED', 'nor is a new write reserved')
   const patient = watch(budget.reserve('live', started + 5000, 2))
   await clock.advance(999)
@@ -109,12 +118,15 @@ t.test('a 429 holds every request until its Retry-After', async (t) => {
   t.equal(patient(), 'granted', 'and is served when it can be')
 })
 
-/** `n` merge writes reserved at once; the reads of the first `reads` and the PATCHes of the first `patches` sent. */
-async function writes (budget: RateBudget, now: number, n: number, reads: number, patches: number) {
+/**
+ * `n` merge writes reserved at once; the reads of the first `reads` and the PATCHes of the first
+ * `patches` sent, the i-th request sent answered as `answer(i)` says (by default, 200).
+ */
+async function writes (budget: RateBudget, now: number, n: number, reads: number, patches: number, answer: (i: number) => Promise<void> = ok) {
   const held = []
-  for (let i = 0; i < n; i++) held.push(await budget.reserve('live', now + 10_000, 2))
-  for (const r of held.slice(0, reads)) await r.send(now + 10_000)
-  for (const r of held.slice(0, patches)) await r.send(now + 10_000)
+  let i = 0
+  for (let k = 0; k < n; k++) held.push(await budget.reserve('live', now + 10_000, 2))
+  for (const r of [...held.slice(0, reads), ...held.slice(0, patches)]) await r.send(now + 10_000, () => answer(i++)).catch(() => {})
   return held
 }
 
@@ -123,7 +135,7 @@ t.test('on a 429 the limit becomes what Genesys allowed; it holds five windows, 
   const { clock, budget } = clocked({ requests: 100, windowMs: minute })
   const start = clock.now()
   // 30 flows at once: 30 reads and 10 PATCHes went out, and one of them met a 429.
-  await writes(budget, start, 30, 30, 10)
+  await writes(budget, start, 30, 30, 10, (i) => (i === 39 ? tooMany() : ok()))
   await clock.advance(1000)
   budget.observe(429, { 'retry-after': '30' })
   t.equal(await settle(budget.reserve('live', clock.now() + 1000, 2)), 'RATE_BUDGET_EXHAUSTED', 'paused')
@@ -145,9 +157,10 @@ t.test('on a 429 the limit becomes what Genesys allowed; it holds five windows, 
   t.same(await budget.standing(), { limit: 100, pausedMs: 0 }, 'nothing learned holds any more')
 })
 
-t.test('requests that got no answer are no evidence: they neither pause nor count as allowed', async (t) => {
+t.test('requests that got no answer are no evidence: they neither pause nor count as allowed; any other answer but a 429 does', async (t) => {
   const { clock, budget } = clocked({ requests: 100, windowMs: 60_000 })
-  await writes(budget, clock.now(), 10, 10, 0)
+  const notFound = () => Promise.reject(fromResponse('getConversation', 404, {}, ''))
+  await writes(budget, clock.now(), 10, 10, 0, (i) => (i < 3 ? noAnswer() : i === 3 ? tooMany() : i === 4 ? notFound() : ok()))
   budget.observe(0, {})
   budget.observe(0, {})
   budget.observe(0, {})
@@ -155,7 +168,39 @@ t.test('requests that got no answer are no evidence: they neither pause nor coun
   t.equal(budget.limit, 100, 'nor lowered')
   budget.observe(429, { 'retry-after': '5' })
   await settle(budget.reserve('live', clock.now() + 1000, 2))
-  t.equal(budget.limit, 10 - 3 - 1, 'of 10 reads sent, three unanswered and one refused: 6 allowed')
+  t.equal(budget.limit, 10 - 3 - 1, 'of 10 reads sent, three unanswered and one refused: 6 allowed (a 404 among them)')
+})
+
+t.test('a request still on its way when the 429 comes counts once its answer is in, and only within the window it was sent in', async (t) => {
+  const windowMs = 10_000
+  const { clock, budget } = clocked({ requests: 100, windowMs })
+  const deadline = clock.now() + 60_000
+  /** A read whose answer comes when the test says. */
+  const onItsWay = async () => {
+    let arrive: (() => void) | undefined
+    const taken = budget.take('live', deadline, () => new Promise<void>((resolve) => (arrive = resolve)))
+    await until(() => arrive, Boolean, { what: 'the read sent' })
+    return async () => {
+      arrive!()
+      await taken
+    }
+  }
+  // Eleven reads at once: eight answered, two on their way, one refused.
+  for (let i = 0; i < 8; i++) await budget.take('live', deadline, ok)
+  const [soon, late] = [await onItsWay(), await onItsWay()]
+  await budget.take('live', deadline, tooMany).catch(() => {})
+  budget.observe(429, { 'retry-after': '1' })
+  await until(async () => (await budget.standing()).limit, (limit) => limit < 100, { what: 'the limit learned' })
+  t.equal(budget.limit, 8, 'what is answered: eight, not the ten sent and not refused')
+  await soon()
+  await until(async () => (await budget.standing()).limit, (limit) => limit > 8, { what: 'the answer counted' })
+  t.equal(budget.limit, 9, 'an answer within the window proves one more')
+  // A window on (and the margin the budget keeps), Genesys's window has moved too: the answer may
+  // be to a request it allowed only then.
+  await clock.advance(windowMs + 1000)
+  await late()
+  await budget.take('live', clock.now() + 1000, ok)
+  t.equal((await budget.standing()).limit, 9, 'an answer a window after its request proves nothing more')
 })
 
 t.test("a unit held when another replica hears a 429 waits for that replica's pause", async (t) => {
@@ -165,18 +210,18 @@ t.test("a unit held when another replica hears a 429 waits for that replica's pa
   const a = new RateBudget({ requests: 100, windowMs: 60_000, clock, log: () => shared })
   const b = new RateBudget({ requests: 100, windowMs: 60_000, clock, log: () => shared })
   const write = await a.reserve('live', clock.now() + 10_000, 2)
-  await write.send(clock.now() + 10_000) // its read
+  await write.send(clock.now() + 10_000, ok) // its read
   b.observe(429, { 'retry-after': '5' })
-  t.equal(await settle(write.send(clock.now() + 3000)), 'RATE_BUDGET_EXHAUSTED', "a's PATCH, held already, is not sent inside b's pause")
+  t.equal(await settle(write.send(clock.now() + 3000, ok)), 'RATE_BUDGET_EXHAUSTED', "a's PATCH, held already, is not sent inside b's pause")
   t.equal(await settle(write.ready(clock.now() + 3000)), 'RATE_BUDGET_EXHAUSTED', 'nor made ready to be')
   await clock.advance(5000)
-  t.equal(await settle(write.send(clock.now() + 3000)), 'granted', 'after it, it is')
+  t.equal(await settle(write.send(clock.now() + 3000, ok)), 'granted', 'after it, it is')
 })
 
 t.test('units given back are there for the next caller', async (t) => {
   const { clock, budget } = clocked({ requests: 4, windowMs: 60_000 })
   const a = await budget.reserve('live', clock.now() + 1000, 2)
-  await a.send(clock.now() + 1000)
+  await a.send(clock.now() + 1000, ok)
   a.release() // the read found the conversation ended: its PATCH is never sent
   await budget.reserve('live', clock.now() + 1000, 2)
   t.equal(await settle(budget.reserve('live', clock.now() + 1000, 1)), 'granted', 'the unsent PATCH did not count')
