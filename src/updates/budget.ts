@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { systemClock, type Clock, type Timer } from '../clock.ts'
+import { systemClock, type Clock } from '../clock.ts'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.ts'
 import { retryAfter, UpstreamError } from '../genesys/upstream-error.ts'
+import { WaitingLine, type Ticket } from './budget-line.ts'
 import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings, type Standing } from './budget-log.ts'
 import type { PipelineTracing } from './tracing.ts'
 import type { Priority } from '../domain.ts'
@@ -20,11 +21,6 @@ export interface BudgetOptions {
   tracing?: PipelineTracing | undefined
 }
 
-/** Lets a caller waiting at bulk priority be moved up, when a live caller comes to depend on it. */
-export interface Ticket {
-  promote?: () => void
-}
-
 /** Units taken for one write (its read and its PATCH), spent one request at a time. */
 export interface Reservation {
   /**
@@ -41,19 +37,6 @@ export interface Reservation {
   send<T>(deadline: number, request: () => Promise<T>): Promise<T>
   /** Gives back the units that were not sent (the read found the conversation ended, say). */
   release(): void
-}
-
-interface Waiter {
-  priority: Priority
-  units: number
-  deadline: number
-  /** Its last estimate of the wait, for the Retry-After it is refused with. */
-  waitMs: number
-  /** The queue it waits in (it changes when promoted). */
-  queue: Waiter[]
-  resolve: (ids: string[]) => void
-  reject: (err: ApiError) => void
-  timer: Timer
 }
 
 /** A limit learned from a 429 holds this many windows, then climbs a step each window. */
@@ -106,11 +89,8 @@ export class RateBudget {
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
   readonly #tracing: PipelineTracing | undefined
-  /** Served in this order: live, then bulk; within each, in arrival order. */
-  readonly #queues: [Waiter[], Waiter[]] = [[], []]
-  #timer: Timer | undefined
-  #timerAt = Infinity
-  #pumping = false
+  /** The callers waiting for units, on this replica. */
+  readonly #line: WaitingLine
   #limit: number
   /** A 429's Retry-After, as this replica knows it; the log holds the one every replica sees. */
   #pauseUntil = 0
@@ -126,6 +106,12 @@ export class RateBudget {
     this.#onWait = opts.onWait ?? (() => {})
     this.#onRefuse = opts.onRefuse ?? (() => {})
     this.#tracing = opts.tracing
+    this.#line = new WaitingLine({
+      clock: this.#clock,
+      ask: (units, priority, deadline) => this.#ask(units, 0, priority, deadline),
+      release: (ids) => { this.#log.release(ids).catch(() => {}) },
+      onRefuse: this.#onRefuse,
+    })
   }
 
   /** The limit in force when a caller last asked: the configured one, or one learned from a 429. */
@@ -146,7 +132,7 @@ export class RateBudget {
     Object.assign(this.#settings, logSettings(requests, this.#windowMs))
     this.#requests = requests
     this.#limit = Math.min(this.#limit, requests)
-    this.standing().then(() => this.#schedule(0), () => {})
+    this.standing().then(() => this.#line.schedule(0), () => {})
   }
 
   /** Where the budget stands now, on every replica: the limit in force, whether it was learned, the pause. */
@@ -171,47 +157,14 @@ export class RateBudget {
    * could not be had before `deadline`. A bulk caller's `ticket` lets it be moved up while it waits.
    */
   async reserve (priority: Priority, deadline: number, units: number, ticket?: Ticket): Promise<Reservation> {
-    const rank = priority === 'live' ? 0 : 1
-    let ahead = 0
-    for (let i = 0; i <= rank; i++) for (const w of this.#queues[i]!) ahead += w.units
-    const grant = await this.#ask(units, ahead, priority, deadline)
+    const grant = await this.#ask(units, this.#line.ahead(priority), priority, deadline)
     if (grant.ids.length > 0) return this.#reservation(grant.ids)
     if (this.#clock.now() + grant.waitMs >= deadline) {
       this.#onRefuse(priority)
       throw rateBudgetExhausted(grant.waitMs)
     }
     this.#onWait(priority)
-    const waiting = () => new Promise<string[]>((resolve, reject) => {
-      const queue = this.#queues[rank]!
-      const waiter: Waiter = {
-        priority,
-        units,
-        deadline,
-        waitMs: grant.waitMs,
-        queue,
-        resolve,
-        reject,
-        timer: this.#clock.after(deadline - this.#clock.now(), () => {
-          waiter.queue.splice(waiter.queue.indexOf(waiter), 1)
-          this.#onRefuse(waiter.priority)
-          reject(rateBudgetExhausted(waiter.waitMs))
-        }),
-      }
-      queue.push(waiter)
-      if (ticket !== undefined && priority === 'bulk') {
-        ticket.promote = () => {
-          const at = waiter.queue.indexOf(waiter)
-          if (at === -1 || waiter.priority === 'live') return
-          waiter.queue.splice(at, 1)
-          waiter.priority = 'live'
-          waiter.queue = this.#queues[0]
-          waiter.queue.push(waiter)
-          // Bulk pacing no longer holds it back: it may be served now.
-          this.#schedule(0)
-        }
-      }
-      this.#schedule(grant.waitMs)
-    })
+    const waiting = () => this.#line.wait(priority, units, deadline, grant.waitMs, ticket)
     const ids = await (this.#tracing === undefined ? waiting() : this.#tracing.wait('rate budget wait', { 'pdg.priority': priority }, waiting))
     return this.#reservation(ids)
   }
@@ -227,7 +180,7 @@ export class RateBudget {
     const retryAfterMs = 1000 * retryAfter(headers)
     this.#pauseUntil = Math.max(this.#pauseUntil, now + retryAfterMs)
     // Waiting callers are asked again: those whose deadline the pause passes are refused now.
-    this.#log.refused(now, retryAfterMs).then(() => this.#schedule(0), () => {})
+    this.#log.refused(now, retryAfterMs).then(() => this.#line.schedule(0), () => {})
   }
 
   /**
@@ -235,12 +188,7 @@ export class RateBudget {
    * the process alive until its deadline (an asynchronous delivery's is a minute away).
    */
   close (): void {
-    this.#timer?.cancel()
-    this.#timer = undefined
-    for (const w of this.#queues.flatMap((q) => q.splice(0))) {
-      w.timer.cancel()
-      w.reject(new ApiError('SHUTTING_DOWN', 'the service is shutting down and the update was not sent; send it again', { retryAfter: 1 }))
-    }
+    this.#line.close(new ApiError('SHUTTING_DOWN', 'the service is shutting down and the update was not sent; send it again', { retryAfter: 1 }))
   }
 
   #reservation (ids: string[]): Reservation {
@@ -308,64 +256,6 @@ export class RateBudget {
       return grant
     } catch (err) {
       throw coordinationUnavailable(err)
-    }
-  }
-
-  #schedule (ms: number): void {
-    const at = this.#clock.now() + ms
-    if (this.#timer !== undefined && this.#timerAt <= at) return
-    this.#timer?.cancel()
-    this.#timerAt = at
-    this.#timer = this.#clock.after(ms, () => { void this.#pump() })
-  }
-
-  /** Hands freed units to the waiting callers: live first, then in arrival order. */
-  async #pump (): Promise<void> {
-    this.#timer = undefined
-    this.#timerAt = Infinity
-    if (this.#pumping) return
-    this.#pumping = true
-    try {
-      for (;;) {
-        const head = this.#queues.find((q) => q.length > 0)?.[0]
-        if (head === undefined) return
-        let grant: Grant
-        try {
-          grant = await this.#ask(head.units, 0, head.priority, head.deadline)
-        } catch (err) {
-          // The shared log is unreachable: nobody waiting can be served; they hear why now.
-          for (const w of this.#queues.flatMap((q) => q.splice(0))) {
-            w.timer.cancel()
-            w.reject(err as ApiError)
-          }
-          return
-        }
-        const at = head.queue.indexOf(head)
-        if (grant.ids.length === 0) {
-          head.waitMs = grant.waitMs
-          if (at === -1) continue
-          // The budget shrank while it waited (a 429 paused us and lowered it): told now, with
-          // when budget returns, rather than at its deadline, as it would have been on arrival.
-          if (this.#clock.now() + grant.waitMs >= head.deadline) {
-            head.queue.splice(at, 1)
-            head.timer.cancel()
-            this.#onRefuse(head.priority)
-            head.reject(rateBudgetExhausted(grant.waitMs))
-            continue
-          }
-          return this.#schedule(grant.waitMs)
-        }
-        // The head timed out (or moved up) while we asked: its units go back.
-        if (at === -1) {
-          this.#log.release(grant.ids).catch(() => {})
-          continue
-        }
-        head.queue.splice(at, 1)
-        head.timer.cancel()
-        head.resolve(grant.ids)
-      }
-    } finally {
-      this.#pumping = false
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { Timer } from '../clock.ts'
-import type { Ticket } from './budget.ts'
+import type { Ticket } from './budget-line.ts'
 import type { Sequences } from './order.ts'
 import type { Update, WriteResult } from './ports.ts'
 import type { Traced } from './tracing.ts'
