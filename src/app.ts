@@ -6,6 +6,7 @@ import type { Config } from './config.ts'
 import consolePlugin from './console/plugin.ts'
 import idempotency from './idempotency/plugin.ts'
 import auth from './plugins/auth.ts'
+import { withConsoleCredentials } from './keys/console-credential.ts'
 import { clientError } from './plugins/client-error.ts'
 import docs from './plugins/docs.ts'
 import hostCheck from './plugins/host-check.ts'
@@ -104,7 +105,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(delivery, { config, clock })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
-    await api.register(auth, { keys: config.apiKeys })
+    // The console presents a credential of its own for each key (keys/console-credential.ts).
+    await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
     await api.register(signature, { keys: config.apiKeys, clock, maxReplays: config.idempotencyMaxKeys })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })

@@ -3,7 +3,7 @@ import { GUESS_HEADER, isHttps } from '../data-action/public-url.ts'
 import type { Report } from '../doctor/doctor.ts'
 import { doctorPage } from './doctor-page.ts'
 import { ApiError } from '../errors.ts'
-import { CONSOLE_HEADER, consoleSession } from '../keys/delegate.ts'
+import { consoleCredential } from '../keys/console-credential.ts'
 import { allows, EVERYTHING } from '../keys/scope.ts'
 import { PAGE_CSP } from '../plugins/csp.ts'
 import { CSS, ICON, SCRIPT } from './assets.ts'
@@ -12,7 +12,7 @@ import { conversationPage, indexPage, problemPage, signInPage, type Chrome, type
 import { nextPath, Sessions, signInRedirect } from './session.ts'
 import type { ConsoleParticipant, ConversationSource } from './source.ts'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.ts'
-import type { WriteLog, Writers } from './writes.ts'
+import type { WriteLog, LastWrites } from './writes.ts'
 import type { Operation, Scope } from '../domain.ts'
 
 export interface ConsoleRoutesOptions {
@@ -111,9 +111,9 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     })
   }
   /** Who wrote what, and when: only for names the key's patterns match. */
-  const writersSeen = (req: FastifyRequest, all: Writers): Writers => {
+  const writersSeen = (req: FastifyRequest, all: LastWrites): LastWrites => {
     const s = scope(req)
-    const out: Writers = Object.create(null)
+    const out: LastWrites = Object.create(null)
     for (const [participantId, byKey] of Object.entries(all)) {
       out[participantId] = Object.assign(Object.create(null), Object.fromEntries(Object.entries(byKey).filter(([k]) => allows(s, k))))
     }
@@ -132,7 +132,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
       url,
       ...(payload !== undefined && { payload }),
       // The host the browser used: without PUBLIC_URL, the Data Action's guess is made from it.
-      headers: { host: req.host, ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { [CONSOLE_HEADER]: consoleSession(key.name) }) },
+      headers: { host: req.host, ...(payload !== undefined && { 'content-type': req.headers['content-type'] ?? 'application/json' }), ...(key && { authorization: `Bearer ${consoleCredential(key.name)}` }) },
     })
   }
 

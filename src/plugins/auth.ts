@@ -2,7 +2,6 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError } from '../errors.ts'
-import { CONSOLE_HEADER, onBehalfOf } from '../keys/delegate.ts'
 import type { ApiKey, Priority } from '../domain.ts'
 
 declare module 'fastify' {
@@ -62,11 +61,7 @@ export default fp<AuthOptions>(
     app.addHook('onRequest', (req, reply, done) => {
       const key = presentedKey(req)
       let match: (typeof known)[number] | undefined
-      const delegated = req.headers[CONSOLE_HEADER]
-      if (typeof delegated === 'string') {
-        const name = onBehalfOf(delegated)
-        match = known.find((k) => k.name === name)
-      } else if (key !== undefined) {
+      if (key !== undefined) {
         const presented = digest(key)
         for (const k of known) if (timingSafeEqual(presented, k.digest)) match ??= k
       }

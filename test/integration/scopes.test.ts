@@ -137,8 +137,10 @@ t.test('the console shows a key its scope, and only the attributes it may see', 
   t.equal(outside.statusCode, 403)
   t.equal(outside.json().code, 'ATTRIBUTE_NOT_ALLOWED')
   t.equal(sim.attributes(c, p)!.secret_note, 'personal')
-  const forged = await app.inject({ method: 'GET', url: `/participants/${c}/${p}/data`, headers: { 'x-pdg-console-session': 'guessed flow' } })
-  t.equal(forged.statusCode, 401, 'the console\'s way of naming a key is not open to callers')
+  for (const headers of [{ 'x-pdg-console-session': 'guessed flow' }, { authorization: 'Bearer guessed-console-credential' }]) {
+    const forged = await app.inject({ method: 'GET', url: `/participants/${c}/${p}/data`, headers })
+    t.equal(forged.statusCode, 401, `the console's credential is not open to callers (${Object.keys(headers)[0]})`)
+  }
 })
 
 t.test('start-up refuses a bad keys file, naming the entry', async (t) => {
