@@ -22,7 +22,9 @@ export interface Answer {
   body: any
 }
 
-export { until } from './until.ts'
+import { until } from './until.ts'
+
+export { until }
 
 /**
  * The simulator's read lag in tests: every write-path test runs against a Genesys that shows
@@ -91,9 +93,13 @@ export async function startStack (
 
 /**
  * Two replicas: instances with the same environment (one Redis or cluster, say) in front of one
- * simulator, made by the first with `sim`.
+ * simulator, made by the first with `sim`. Returned once both are ready, as a load balancer sends
+ * them traffic: a replica starts after a bounded wait for Redis, and on a busy machine a cluster's
+ * nodes may take longer to connect.
  */
 export async function startReplicas (t: Teardown, opts: { env: Record<string, string>; sim?: SimulatorOptions }): Promise<[Stack, Stack]> {
   const a = await startStack(t, opts)
-  return [a, await startStack(t, { env: opts.env, shareSimWith: a })]
+  const replicas: [Stack, Stack] = [a, await startStack(t, { env: opts.env, shareSimWith: a })]
+  for (const { url } of replicas) await until(async () => (await send(`${url}/readyz`, 'GET')).status, (status) => status === 200, { what: `${url}/readyz 200` })
+  return replicas
 }
