@@ -2,7 +2,7 @@
 // labelled, everything reachable by keyboard; the script only keeps the values current.
 import type { OpsView } from './ops.ts'
 import type { ConversationSummary } from './source.ts'
-import { writerOf, type Writers } from './writes.ts'
+import { lastWriteOf, type LastWrites } from './writes.ts'
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -121,12 +121,12 @@ ${after}`)
 /** Shown in place of a value the signed-in key may not read. */
 export const HIDDEN = 'hidden: this key may not read'
 
-function participantSection (p: ShownParticipant, writers: Writers): string {
+function participantSection (p: ShownParticipant, writers: LastWrites): string {
   const keys = Object.keys(p.attributes).sort()
   const rows = keys.length === 0
     ? '<tr><td colspan="3" class="muted">No attributes yet.</td></tr>'
     : keys.map((k) => {
-      const w = writerOf(writers, p.id, k)
+      const w = lastWriteOf(writers, p.id, k)
       const v = p.attributes[k]
       return `<tr data-key="${h(k)}"><th scope="row">${h(k)}</th>${v === null || v === undefined ? `<td class="value muted">${HIDDEN}</td>` : `<td class="value">${h(v)}</td>`}<td class="by">${w ? `${h(w.caller)}, ${new Date(w.at).toISOString().slice(11, 19)}` : '—'}</td></tr>`
     }).join('\n')
@@ -184,7 +184,7 @@ export function conversationPage (
   chrome: Chrome,
   id: string,
   participants: ShownParticipant[],
-  writers: Writers,
+  writers: LastWrites,
   authOn: boolean,
   { updates = '', ended, guessed = false, cannotWrite, mayWrite = true, behind = false }: ConversationExtras = {}
 ): string {

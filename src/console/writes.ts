@@ -1,13 +1,13 @@
 import { LRUCache } from 'lru-cache'
 
-/** Who last set a key through this service, as the console shows it beside the value. */
-export interface Writer {
+/** The last write of a key through this service: who (the caller's key name) and when, as the console shows it beside the value. */
+export interface LastWrite {
   caller: string
   at: number
 }
 
-/** participantId → key → its last writer; null-prototype objects, so read them with Object.hasOwn or writerOf. */
-export type Writers = Record<string, Record<string, Writer>>
+/** participantId → key → its last writer; null-prototype objects, so read them with Object.hasOwn or lastWriteOf. */
+export type LastWrites = Record<string, Record<string, LastWrite>>
 
 /** What a caller without a key is called when authentication is off (sandbox). */
 export const ANONYMOUS = 'anonymous (authentication off)'
@@ -17,23 +17,23 @@ export const ANONYMOUS = 'anonymous (authentication off)'
  * name, never a value. Bounded, so a busy service keeps only the conversations written lately.
  */
 export class WriteLog {
-  readonly #writers = new LRUCache<string, Writers>({ max: 2000 })
+  readonly #writers = new LRUCache<string, LastWrites>({ max: 2000 })
 
   record (conversationId: string, participantId: string, keys: readonly string[], caller: string, at: number): void {
     // Keyed by attribute names callers chose (toString, valueOf…): no prototype for one to land on.
-    const writers = this.#writers.get(conversationId) ?? (Object.create(null) as Writers)
-    const byKey = (writers[participantId] ??= Object.create(null) as Record<string, Writer>)
+    const writers = this.#writers.get(conversationId) ?? (Object.create(null) as LastWrites)
+    const byKey = (writers[participantId] ??= Object.create(null) as Record<string, LastWrite>)
     for (const key of keys) byKey[key] = { caller, at }
     this.#writers.set(conversationId, writers)
   }
 
-  writers (conversationId: string): Writers {
-    return this.#writers.get(conversationId) ?? (Object.create(null) as Writers)
+  writers (conversationId: string): LastWrites {
+    return this.#writers.get(conversationId) ?? (Object.create(null) as LastWrites)
   }
 }
 
 /** Who last set `key` of a participant; undefined when nobody did through this service. */
-export function writerOf (writers: Writers, participantId: string, key: string): Writer | undefined {
+export function lastWriteOf (writers: LastWrites, participantId: string, key: string): LastWrite | undefined {
   const byKey = Object.hasOwn(writers, participantId) ? writers[participantId] : undefined
   return byKey !== undefined && Object.hasOwn(byKey, key) ? byKey[key] : undefined
 }

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.ts'
-import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
+import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
 
 /** Stored apart from the caller's object, as Redis would. Shallow: nothing changes `changes`, `target` or `error` in place. */
 const copy = (d: Delivery): Delivery => ({ ...d })
@@ -62,7 +62,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
     if (this.#due.get(c) !== lease) return // the claim lapsed: no longer this attempt's to end
     const left = [...(this.#pending.get(c)?.values() ?? [])]
     if (left.length === 0) this.#due.delete(c)
-    else this.#due.set(c, left.some((d) => d.seq > carried(deliveries)) ? this.#now() : retryAt)
+    else this.#due.set(c, left.some((d) => d.seq > highestSeq(deliveries)) ? this.#now() : retryAt)
   }
 
   async get (id: string): Promise<Delivery | undefined> {

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../clock.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.ts'
 import { callbackDueKey } from './callbacks-redis.ts'
-import { carried, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
+import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
 
 // The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
 // there, due or claimed, stands). 0 when the backlog is full, 2 when the caller's share of it is
@@ -138,7 +138,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     const now = this.#now()
     const ttls = [this.#pendingTtlMs, KEEP_SETTLED_MS, now - this.#pendingTtlMs]
     // The pause, not the time: the script adds it to Redis's clock (ARGV[3], once this replica's now, is unused).
-    const args: Array<string | number> = [claim.conversationId, claim.lease, '', Math.max(0, retryAt - now), carried(deliveries), ...ttls]
+    const args: Array<string | number> = [claim.conversationId, claim.lease, '', Math.max(0, retryAt - now), highestSeq(deliveries), ...ttls]
     for (const d of deliveries) {
       keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`, this.#mine(d.caller))
       args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)

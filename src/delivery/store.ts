@@ -92,8 +92,8 @@ export const KEEP_SETTLED_MS = 24 * 60 * 60 * 1000
 
 export const settled = (d: Delivery) => d.state === 'written' || d.state === 'failed'
 
-/** Updates accepted after these have larger sequences. */
-export const carried = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
+/** The highest sequence among these: updates accepted after them have larger ones. */
+export const highestSeq = (ds: Delivery[]) => Math.max(0, ...ds.map((d) => d.seq))
 
 /**
  * What a store keeps: values may be personal data and are needed only until the update is

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { base, exchange, type HttpOptions, type Sent } from './http.ts'
 import type { TokenProvider } from './token.ts'
-import { malformed, UpstreamError, type Operation } from './upstream-error.ts'
+import { malformed, UpstreamError, type UpstreamOp } from './upstream-error.ts'
 import type { Attributes } from '../domain.ts'
 import type { Conversation } from '../domain.ts'
 
@@ -88,7 +88,7 @@ export class GenesysClient {
     )
   }
 
-  async #call (op: Operation, method: Sent['method'], path: string, body?: string, statusOnly = false): Promise<string> {
+  async #call (op: UpstreamOp, method: Sent['method'], path: string, body?: string, statusOnly = false): Promise<string> {
     const { tokens } = this.#opts
     const token = tokens.current() ?? (await tokens.get())
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }

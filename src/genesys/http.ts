@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { fromNetwork, fromResponse, type Operation } from './upstream-error.ts'
+import { fromNetwork, fromResponse, type UpstreamOp } from './upstream-error.ts'
 
 export interface HttpOptions {
   dispatcher: Dispatcher
@@ -10,7 +10,7 @@ export interface HttpOptions {
 }
 
 export interface Exchange {
-  op: Operation
+  op: UpstreamOp
   /** The HTTP status, or 0 when no answer came. */
   status: number
   ms: number
@@ -48,7 +48,7 @@ export function base (url: string): { origin: string; prefix: string } {
  * small JSON document read whole, so request()'s body stream and async resource would be a
  * large share of the client's CPU time per call for nothing (BENCHMARKS.md has the figures).
  */
-export function exchange (op: Operation, req: Sent, opts: HttpOptions): Promise<string> {
+export function exchange (op: UpstreamOp, req: Sent, opts: HttpOptions): Promise<string> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
     let status = 0

@@ -32,7 +32,7 @@ export class RedisTokenStore implements TokenStore {
     return raw === null ? undefined : (JSON.parse(raw) as CachedToken)
   }
 
-  async refresh (fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken> {
+  async refresh (fetch: () => Promise<CachedToken>, isUsable: (t: CachedToken) => boolean): Promise<CachedToken> {
     const mutex = new Mutex(this.#redis, `${this.#key}:refresh`, { lockTimeout: this.#waitMs + 5000, acquireTimeout: this.#waitMs + 5000, retryInterval: 25 })
     try {
       await mutex.acquire()
@@ -42,7 +42,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       // Another replica may have refreshed while we waited for the lock.
       const stored = await this.get()
-      if (stored !== undefined && isFresh(stored)) return stored
+      if (stored !== undefined && isUsable(stored)) return stored
       const token = await fetch()
       const ttl = Math.max(1, Math.round(token.refreshAt - this.#now()))
       await this.#redis.set(this.#key, JSON.stringify(token), 'PX', ttl).catch(() => {})

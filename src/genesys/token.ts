@@ -22,7 +22,7 @@ export interface CachedToken {
 export interface TokenStore {
   get(): Promise<CachedToken | undefined>
   /** Runs `fetch` unless another replica just did (then answers what it stored). */
-  refresh(fetch: () => Promise<CachedToken>, isFresh: (t: CachedToken) => boolean): Promise<CachedToken>
+  refresh(fetch: () => Promise<CachedToken>, isUsable: (t: CachedToken) => boolean): Promise<CachedToken>
   /** Forgets `value` if it is still the shared token. */
   drop(value: string): Promise<void>
   /** Resolves when the store can be reached now (readiness), else rejects COORDINATION_UNAVAILABLE. */
@@ -77,9 +77,9 @@ export class TokenProvider {
 
   async #obtain (): Promise<string> {
     const { store } = this.#opts
-    const fresh = (t: CachedToken) => this.#clock() < t.refreshAt
+    const usable = (t: CachedToken) => this.#clock() < t.refreshAt
     let token = await store?.get()
-    if (token === undefined || !fresh(token)) token = store ? await store.refresh(() => this.#fetch(), fresh) : await this.#fetch()
+    if (token === undefined || !usable(token)) token = store ? await store.refresh(() => this.#fetch(), usable) : await this.#fetch()
     this.#token = token
     return token.value
   }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 
-export type Operation = 'token' | 'getConversation' | 'patchAttributes' | 'getLimits'
+export type UpstreamOp = 'token' | 'getConversation' | 'patchAttributes' | 'getLimits'
 
 /**
  * Why a retried failure might not repeat, named for the metrics: the conversation changed (409),
@@ -13,7 +13,7 @@ export type Retryable = 'conflict' | 'rate_limited' | 'server' | 'network' | 'to
 export type FailureKind = 'answer' | 'network' | 'malformed'
 
 export interface UpstreamErrorInit {
-  operation: Operation
+  operation: UpstreamOp
   kind: FailureKind
   /** The HTTP status; undefined when no answer came. */
   status?: number | undefined
@@ -32,7 +32,7 @@ export interface UpstreamErrorInit {
  * tried again, by that code's catalogue entry (updates/retry.ts).
  */
 export class UpstreamError extends Error {
-  readonly operation: Operation
+  readonly operation: UpstreamOp
   readonly kind: FailureKind
   readonly status: number | undefined
   readonly genesysCode: string | undefined
@@ -86,7 +86,7 @@ export function retryAfter (headers: IncomingHttpHeaders): number {
 }
 
 /** A non-2xx answer from Genesys, with its ErrorBody (or OAuth error) quoted. */
-export function fromResponse (op: Operation, status: number, headers: IncomingHttpHeaders, body: string): UpstreamError {
+export function fromResponse (op: UpstreamOp, status: number, headers: IncomingHttpHeaders, body: string): UpstreamError {
   let genesysCode: string | undefined
   let genesysMessage: string | undefined
   try {
@@ -115,12 +115,12 @@ export function fromResponse (op: Operation, status: number, headers: IncomingHt
  * The request failed without an HTTP answer: refused, reset, timed out. `sent` is false only when
  * undici never started writing it (a refused connection, a closed or destroyed pool).
  */
-export function fromNetwork (op: Operation, err: unknown, sent: boolean): UpstreamError {
+export function fromNetwork (op: UpstreamOp, err: unknown, sent: boolean): UpstreamError {
   const code = (err as { code?: string }).code ?? 'UNKNOWN'
   return new UpstreamError(`no answer from Genesys Cloud to ${op} (${code})`, { operation: op, kind: 'network', sent, cause: err })
 }
 
 /** A 2xx whose body is not what the operation needs. */
-export function malformed (op: Operation, message: string): UpstreamError {
+export function malformed (op: UpstreamOp, message: string): UpstreamError {
   return new UpstreamError(message, { operation: op, kind: 'malformed', status: 200, sent: true })
 }

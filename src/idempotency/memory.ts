@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { systemClock, type Clock, type Timer } from '../clock.ts'
 import { idempotencyKeyInFlight } from '../errors.ts'
-import type { Claim, IdempotencyStore, StoredAnswer } from './store.ts'
+import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './store.ts'
 
 interface Entry {
   fingerprint: string
@@ -32,7 +32,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#entries = new LRUCache({ max, ttl: ttlMs, ttlResolution: 0, perf: { now: clock.now } })
   }
 
-  async claim (key: string, fingerprint: string, deadline: number): Promise<Claim> {
+  async claim (key: string, fingerprint: string, deadline: number): Promise<KeyVerdict> {
     for (;;) {
       const entry = this.#entries.get(key)
       if (entry === undefined) return this.#hold(key, fingerprint)
@@ -46,7 +46,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  #hold (key: string, fingerprint: string): Claim {
+  #hold (key: string, fingerprint: string): KeyVerdict {
     let release!: () => void
     const entry: Entry = { fingerprint, answer: undefined, settled: new Promise((resolve) => (release = resolve)) }
     this.#entries.set(key, entry)

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { systemClock, type Clock } from '../clock.ts'
 import { script, type RedisClient } from '../plugins/redis.ts'
 import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.ts'
-import type { Claim, IdempotencyStore, StoredAnswer } from './store.ts'
+import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './store.ts'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */
@@ -37,7 +37,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.#opts = { pollMs: 50, clock: systemClock, ...opts }
   }
 
-  async claim (key: string, fingerprint: string, deadline: number): Promise<Claim> {
+  async claim (key: string, fingerprint: string, deadline: number): Promise<KeyVerdict> {
     const k = `${this.#opts.prefix}idempotency:${createHash('sha256').update(key).digest('base64url')}`
     for (;;) {
       const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)

@@ -10,7 +10,8 @@ export interface StoredAnswer {
   headers?: Record<string, string>
 }
 
-export type Claim =
+/** What an idempotency key says of a request: new (go ahead), a replay of an answer, or a mismatch. */
+export type KeyVerdict =
   /** First with this key: go ahead, then call `settle` with the answer, or with undefined when the
    * request failed, which frees the key for a retry. Resolves once recorded; never rejects (a key
    * that could not be settled is freed when its hold expires), so nobody need wait for it. */
@@ -26,5 +27,5 @@ export interface IdempotencyStore {
    * Waits while another request holding the key is in flight, then answers for this one;
    * rejects with IDEMPOTENCY_KEY_IN_FLIGHT if that one is still going at `deadline`.
    */
-  claim(key: string, fingerprint: string, deadline: number): Promise<Claim>
+  claim(key: string, fingerprint: string, deadline: number): Promise<KeyVerdict>
 }

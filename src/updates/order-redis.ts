@@ -53,7 +53,7 @@ export class RedisOrder implements Order {
     return Number(await NEXT(this.#redis, [this.#keys(conversationId)[0]], [ORDER_TTL_MS]))
   }
 
-  async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
+  async unsuperseded (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const keys = Object.keys(changes)
     if (keys.length === 0) return changes
     const recorded = await this.#redis.hmget(this.#keys(conversationId)[1], ...keys.map((k) => `${participantId}\n${k}`))

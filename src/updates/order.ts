@@ -17,7 +17,7 @@ export interface Order {
   /** A number larger than any handed out or recorded before for this conversation, on any replica. */
   next(conversationId: string): Promise<number>
   /** The changes without the keys a newer update has already written; asked only when some key has a sequence. */
-  fresh(conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes>
+  unsuperseded(conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes>
   /** Records what a write carried: `keys` written, numbered by `seqs` or, without one, by a new number. Keeps the larger. */
   written(conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void>
 }
@@ -54,7 +54,7 @@ export class MemoryOrder implements Order {
     return ++this.#seq
   }
 
-  async fresh (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
+  async unsuperseded (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const record = this.#written.get(conversationId)
     if (record === undefined) return changes
     return Object.fromEntries(Object.entries(changes).filter(([k]) => !((record.get(`${participantId}\n${k}`) ?? 0) > (seqs[k] ?? Infinity))))

@@ -137,7 +137,9 @@ export class Writer {
     // a synchronous batch skips the check, and its round trip.
     const { order } = this.#opts
     const changes = order && Object.keys(batch.seqs).length > 0
-      ? await order.fresh(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
+      ? await order.unsuperseded(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => {
+        throw coordinationUnavailable(err)
+      })
       : batch.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
     const attributes: Attributes = mode === 'patch' || !reads ? changes : merge(seen?.attributes, changes)

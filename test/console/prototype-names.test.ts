@@ -54,7 +54,7 @@ t.test('the order of acceptance: an update without a sequence for toString takes
   const order = new MemoryOrder()
   const older = await order.next('c')
   await order.written('c', 'p', Object.keys(built.changes), built.seqs)
-  t.same({ ...(await order.fresh('c', 'p', { toString: 'old', valueOf: 'v' }, { toString: older, valueOf: older })) }, { valueOf: 'v' }, 'an older toString is not written over it; valueOf, never written, is')
+  t.same({ ...(await order.unsuperseded('c', 'p', { toString: 'old', valueOf: 'v' }, { toString: older, valueOf: older })) }, { valueOf: 'v' }, 'an older toString is not written over it; valueOf, never written, is')
 })
 
 t.test('the console\'s script renders those names and keeps polling', async (t) => {

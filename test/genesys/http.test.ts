@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
 import { exchange, type Exchange, type HttpOptions, type Sent } from '../../src/genesys/http.ts'
-import type { Operation } from '../../src/genesys/upstream-error.ts'
+import type { UpstreamOp } from '../../src/genesys/upstream-error.ts'
 import { toApiError } from '../../src/updates/answer.ts'
 import type { Teardown } from '../helpers/stack.ts'
 
@@ -23,7 +23,7 @@ async function upstream (t: Teardown, answer: (res: ServerResponse) => void) {
 }
 
 /** The exchange, failing as callers are told (a catalogue error). */
-const answered = (op: Operation, req: Sent, opts: HttpOptions) => exchange(op, req, opts).catch((err: unknown) => Promise.reject(toApiError(err)))
+const answered = (op: UpstreamOp, req: Sent, opts: HttpOptions) => exchange(op, req, opts).catch((err: unknown) => Promise.reject(toApiError(err)))
 
 /**
  * Settles, or fails the test instead of hanging it. The bound is far beyond a healthy exchange

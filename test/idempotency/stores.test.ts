@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { MemoryIdempotencyStore } from '../../src/idempotency/memory.ts'
 import { RedisIdempotencyStore } from '../../src/idempotency/redis.ts'
-import type { Claim, IdempotencyStore } from '../../src/idempotency/store.ts'
+import type { KeyVerdict, IdempotencyStore } from '../../src/idempotency/store.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 import { until } from '../helpers/until.ts'
@@ -24,13 +24,13 @@ interface Made {
  * What a claim that waits for another answers, the fake clock stepped a poll at a time meanwhile
  * (the Redis store looks again every POLL_MS): `{ code }` when it is refused.
  */
-async function waited (clock: FakeClock, claim: Promise<Claim>): Promise<Claim | { code: string }> {
-  let done: Claim | { code: string } | undefined
+async function waited (clock: FakeClock, claim: Promise<KeyVerdict>): Promise<KeyVerdict | { code: string }> {
+  let done: KeyVerdict | { code: string } | undefined
   claim.then((c) => (done = c), (err: { code: string }) => (done = { code: err.code }))
   return until(async () => {
     if (done === undefined) await clock.advance(POLL_MS)
     return done
-  }, (d) => d !== undefined, { what: 'the waiting claim to answer' }) as Promise<Claim | { code: string }>
+  }, (d) => d !== undefined, { what: 'the waiting claim to answer' }) as Promise<KeyVerdict | { code: string }>
 }
 
 /** What both stores promise; `make` gives a fresh store with this time to live. */
@@ -55,7 +55,7 @@ function contract (tap: Tap, name: string, make: (ttlMs: number) => Promise<Made
   tap.test(`${name}: a repeat waits for the one in flight and gets its answer`, async (t) => {
     const { store, clock } = await make(60_000)
     const first = await store.claim('k', 'fp', clock.now() + 2000)
-    let got: Claim | undefined
+    let got: KeyVerdict | undefined
     const repeat = store.claim('k', 'fp', clock.now() + 2000).then((c) => (got = c))
     for (let i = 0; i < 10; i++) await clock.advance(POLL_MS)
     t.equal(got, undefined, 'still waiting while the first is in flight')

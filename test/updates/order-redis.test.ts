@@ -17,6 +17,6 @@ t.test('a synchronous write recorded twice by a resend takes one number: an upda
   const twice = resending(client, ['evalsha', 'eval'], async () => { accepted ??= await order.next('c1') })
   await new RedisOrder(twice, 'resend:').written('c1', 'p1', ['tier'], {})
   t.ok(accepted !== undefined, 'an update was accepted between the two runs')
-  const kept = await order.fresh('c1', 'p1', { tier: 'gold' }, { tier: accepted! })
+  const kept = await order.unsuperseded('c1', 'p1', { tier: 'gold' }, { tier: accepted! })
   t.same(kept, { tier: 'gold' }, 'the update accepted after the synchronous write is not left out as older')
 })
