@@ -12,10 +12,14 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
 
 const args = process.argv.slice(2)
 const someFiles = args.some((a) => !a.startsWith('-') && existsSync(a)) // a file or a folder, not an option's value
 const jobs = args.some((a) => /^(-j|--jobs)/.test(a)) ? [] : [`--jobs=${Math.min(16, 2 * availableParallelism())}`]
-const env = { ...process.env, TAP_TYPE_STRIP_ONLY: '1' }
+// Each of the hundred test processes loads the same modules (tap, Fastify, the app): Node's
+// compile cache keeps V8's compiled code on disk, so only the first to load a module compiles it.
+// It cuts the suite's CPU by about a quarter, coverage included (docs/development.md).
+const env = { NODE_COMPILE_CACHE: resolve('node_modules/.cache/node-compile-cache'), ...process.env, TAP_TYPE_STRIP_ONLY: '1' }
 const { status, signal } = spawnSync('tap', [...jobs, ...(someFiles ? ['--allow-incomplete-coverage'] : []), ...args], { stdio: 'inherit', env }) // npm puts node_modules/.bin first on PATH
 process.exitCode = status ?? (signal ? 1 : 0)
