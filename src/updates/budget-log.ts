@@ -11,8 +11,9 @@
  * that are already answered reached Genesys within that window, so it allowed at least that many
  * and at most its limit. A request still on its way when the 429 came may be allowed later, once
  * Genesys's window has moved on, and one that never arrived is no evidence at all: neither counts
- * until its answer is in. Within a 429's window, each later 429 and each answer that comes in
- * raises the limit learned to what the last window proves, never past what one window held.
+ * until its answer is in. Each 429 learns afresh from what its window proves (so a limit that
+ * fell is learned too), and each answer that comes in within that window raises it to what the
+ * window now proves, never past what one window held.
  * That limit holds for `holdMs`; then it climbs a step (a tenth of itself, at least 1) each
  * `stepMs`, back to the configured one and never above it. A climb that overshoots draws one
  * more 429, which learns it afresh.
@@ -103,8 +104,8 @@ export function limitAt (s: LogSettings, now: number, learned: number | undefine
 }
 
 /**
- * The limit learned: what the last window proves (its requests already answered), or, within
- * the window of a 429 that taught one already, the larger of the two: both are proofs.
+ * The limit learned: what the last window proves (its requests already answered), or, for an
+ * answer within the window of the 429 that taught `previous`, the larger of the two: both are proofs.
  */
 export function learnedFrom (s: LogSettings, proven: number, previous: number | undefined): number {
   return Math.min(s.requests, Math.max(s.floor, proven, previous ?? 0))
@@ -262,12 +263,12 @@ export class MemoryBudgetLog implements BudgetLog {
 
   async refused (now: number, retryAfterMs: number): Promise<void> {
     this.#expire(now)
-    this.#state.learned = learnedFrom(this.#s, this.#proven(now), this.#learning(now) ? this.#state.learned : undefined)
+    this.#state.learned = learnedFrom(this.#s, this.#proven(now), undefined)
     this.#state.learnedAt = now
     this.#state.pauseUntil = Math.max(this.#state.pauseUntil, now + retryAfterMs)
   }
 
-  /** Whether a 429 taught a limit within the last window: what this one proves adds to it. */
+  /** Whether a 429 taught a limit within the last window: an answer now is proof of that window too. */
   #learning (now: number): boolean {
     return this.#state.learned !== undefined && this.#state.learnedAt > now - this.#s.evidenceMs
   }

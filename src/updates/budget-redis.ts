@@ -108,14 +108,11 @@ local pause = tonumber(redis.call('hget', KEYS[1], 'pause')) or 0
 return math.max(0, pause - now)`)
 
 // learnedFrom() in budget-log.ts: what the last window proves (its requests sent and already
-// answered), or, within the window of a 429 that taught one already, the larger of the two.
-// s: the state's learned and learnedAt.
+// answered), or the larger of that and `previous` (a limit learned within this window), when given.
 const LEARN = `
-local function learn(now, learned, learnedAt)
+local function learn(now, previous)
   local proven = redis.call('zcount', KEYS[2], '(' .. (now - S.evidence), '+inf')
-  local previous = 0
-  if learned and (tonumber(learnedAt) or 0) > now - S.evidence then previous = tonumber(learned) end
-  return math.min(S.requests, math.max(S.floor, proven, previous))
+  return math.min(S.requests, math.max(S.floor, proven, previous or 0))
 end`
 
 // Genesys answered a unit's request: it joins the answered, dated when it was sent, and a limit
@@ -128,17 +125,17 @@ redis.call('zadd', KEYS[2], sentAt, ARGV[2])
 redis.call('pexpire', KEYS[2], S.window * 2)
 local s = redis.call('hmget', KEYS[3], 'learned', 'learnedAt')
 if s[1] and (tonumber(s[2]) or 0) > now - S.evidence then
-  redis.call('hset', KEYS[3], 'learned', learn(now, s[1], s[2]))
+  redis.call('hset', KEYS[3], 'learned', learn(now, tonumber(s[1])))
 end
 return 0`)
 
-// A 429: the pause, and the limit learned. ARGV: now, retryAfterMs, settings.
+// A 429: the pause, and the limit learned afresh from what its window proves. ARGV: now,
+// retryAfterMs, settings.
 const REFUSED = script(`${NOW}${SETTINGS(3)}${LEARN}
 redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
-local s = redis.call('hmget', KEYS[3], 'pause', 'learned', 'learnedAt')
-redis.call('hset', KEYS[3], 'learned', learn(now, s[2], s[3]), 'learnedAt', now)
+redis.call('hset', KEYS[3], 'learned', learn(now, nil), 'learnedAt', now)
 local pause = now + tonumber(ARGV[2])
-if pause > (tonumber(s[1]) or 0) then redis.call('hset', KEYS[3], 'pause', pause) end
+if pause > (tonumber(redis.call('hget', KEYS[3], 'pause')) or 0) then redis.call('hset', KEYS[3], 'pause', pause) end
 redis.call('pexpire', KEYS[3], ttl)
 return 0`)
 

@@ -220,7 +220,7 @@ export class RateBudget {
           answered()
           return answer
         } catch (err) {
-          if (err instanceof UpstreamError && err.status !== undefined && err.status !== 429) answered()
+          if (err instanceof UpstreamError && counted(err.status)) answered()
           throw err
         }
       },
@@ -259,3 +259,11 @@ export class RateBudget {
     }
   }
 }
+
+/**
+ * Whether an answer shows the request reached Genesys's API, where its rate limit counts it: a
+ * 4xx of its own, not a 429 (refused), nor a 401 (stopped before the token was taken), nor a 5xx
+ * (which a layer in front of the API may give). In doubt it is not counted: the limit learned
+ * may then fall short of Genesys's, never go past it.
+ */
+const counted = (status: number | undefined) => status !== undefined && status < 500 && status !== 401 && status !== 429
