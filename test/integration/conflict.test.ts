@@ -1,5 +1,5 @@
 import t from 'tap'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { id, startStack, until, type Stack } from '../helpers/stack.ts'
 
 /** Another system (an agent script, say) writing straight to Genesys, outside our queue. */
@@ -17,9 +17,20 @@ async function foreignWrite (stack: Stack, conversationId: string, participantId
 t.test('a 409 caused by another writer: re-read, re-merge, retry, and keep both', async (t) => {
   // Reads that show writes at once: under replace semantics the other writer's key survives only
   // when the re-read shows it, which a late Genesys may not yet (docs/flows.md, "What merge mode can revert").
-  const stack = await startStack(t, { sim: { semantics: 'replace', writeMs: 150, readLagMs: 0 } })
   const c = id()
   const p = id()
+  // Our re-read after the 409 goes once the other writer's PATCH has landed. Without this, on a
+  // busy machine it could land between our re-read and our PATCH, and replace semantics would drop
+  // its key however right the service is (no order of requests can prevent that).
+  const agent = new Agent()
+  t.teardown(() => agent.close())
+  let reads = 0
+  const dispatcher = agent.compose((dispatch) => (opts, handler) => {
+    if (opts.method !== 'GET' || !opts.path.includes(c) || ++reads === 1) return dispatch(opts, handler)
+    void until(() => stack.sim.stats.writesInFlight === 0, Boolean, { what: "the other writer's PATCH landed" }).then(() => dispatch(opts, handler))
+    return true
+  })
+  const stack: Stack = await startStack(t, { sim: { semantics: 'replace', writeMs: 150, readLagMs: 0 }, deps: { dispatcher } })
   stack.sim.seed({ id: c, participants: [{ id: p, purpose: 'customer', attributes: { before: '1' } }] })
   const foreign = foreignWrite(stack, c, p, { before: '1', agent: 'wrote this' })
   await until(() => stack.sim.stats.writesInFlight === 1) // the foreign write now holds the conversation
