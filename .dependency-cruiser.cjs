@@ -27,6 +27,13 @@ module.exports = {
       to: { path: `^src/(${[...layers.slice(i + 1).map(([r]) => r), 'routes', 'idempotency', 'data-action'].join('|')})/` },
     })),
     {
+      name: 'updates-through-its-door',
+      severity: 'error',
+      comment: 'other rooms use the write pipeline through src/updates/index.ts, not its internals (the entry points and config compose it)',
+      from: { path: '^src/', pathNot: ['^src/updates/', '^src/(app|server|config)\\.ts$'] },
+      to: { path: '^src/updates/', pathNot: '^src/updates/index\\.ts$' },
+    },
+    {
       name: 'tools-apart',
       severity: 'error',
       comment: 'the console, doctor and simulator use the gateway; the gateway never uses them (the entry points wire the sandbox)',

@@ -1,4 +1,4 @@
-import type { Updates } from '../updates/plugin.ts'
+import type { Updates } from '../updates/index.ts'
 import type { Simulator } from '../sim/simulator.ts'
 
 export interface ConsoleParticipant {

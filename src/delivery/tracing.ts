@@ -1,5 +1,5 @@
 import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type SpanContext, type Tracer } from '@opentelemetry/api'
-import { within } from '../updates/tracing.ts'
+import { within } from '../updates/index.ts'
 import type { Delivery } from './store.ts'
 
 /** W3C trace context, version 00: trace id, parent (span) id, flags. */

@@ -1,10 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { systemClock, type Clock, type Timer } from '../clock.ts'
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.ts'
-import { latest } from '../updates/order.ts'
-import type { Updates } from '../updates/plugin.ts'
-import { targetKey } from '../updates/ports.ts'
-import { backoff, type Backoff } from '../updates/retry.ts'
+import { backoff, latest, targetKey, type Backoff, type Updates } from '../updates/index.ts'
 import type { Claim, Delivery, DeliveryStore, Settling } from './store.ts'
 import type { DeliveryTracing } from './tracing.ts'
 

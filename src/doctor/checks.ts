@@ -5,9 +5,7 @@ import type { Config } from '../config.ts'
 import { isHttps } from '../data-action/public-url.ts'
 import { redisPersistence } from '../delivery/persistence.ts'
 import { clusterClient, type RedisClient } from '../plugins/redis.ts'
-import { logSettings } from '../updates/budget.ts'
-import type { Standing } from '../updates/budget-log.ts'
-import { RedisBudgetLog } from '../updates/budget-redis.ts'
+import { logSettings, RedisBudgetLog, type Standing } from '../updates/index.ts'
 import type { ApiKey } from '../domain.ts'
 
 /** One line of the report: what was checked, whether it passed, and what was seen. */

@@ -7,7 +7,7 @@ import { acceptedSchema } from '../delivery/route.ts'
 import { ApiError, problemSchema } from '../errors.ts'
 import { requireAttributes, requireOperation, scopeOf, visible } from '../keys/scope.ts'
 import type { ZodTypeProvider } from '../plugins/problems.ts'
-import type { Urgency } from '../updates/ports.ts'
+import type { Urgency } from '../updates/index.ts'
 import type { Clock } from '../clock.ts'
 import type { Target } from '../domain.ts'
 

@@ -1,6 +1,6 @@
 /**
- * A stand-in for the slice of Genesys Cloud this service uses, speaking the wire contract in
- * shared/genesys-api.md: client-credentials tokens, GET conversation, PATCH participant
+ * A stand-in for the slice of Genesys Cloud this service uses, speaking its wire contract
+ * (docs/simulator.md): client-credentials tokens, GET conversation, PATCH participant
  * attributes. It keeps counters so tests can see what reached "Genesys".
  */
 import type { FastifyInstance } from 'fastify'
