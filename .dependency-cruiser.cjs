@@ -16,6 +16,7 @@ module.exports = {
     },
     // The pipeline's layers, lowest first: each knows nothing of those above it.
     ...[
+      ['coordination', 'what replicas share through Redis knows nothing of the Genesys client, the pipeline or routes'],
       ['genesys', 'the Genesys client knows nothing of the queue, delivery or routes'],
       ['updates', 'the write pipeline knows nothing of asynchronous delivery, idempotency or routes'],
       ['delivery', 'asynchronous delivery knows nothing of idempotency or routes'],

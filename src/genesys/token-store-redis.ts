@@ -1,5 +1,6 @@
+import type { Clock } from '../clock.ts'
+import { RedisLock } from '../coordination/lock.ts'
 import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.ts'
-import { Mutex } from 'redis-semaphore'
 import { coordinationUnavailable } from '../errors.ts'
 import type { CachedToken, TokenStore } from './token.ts'
 
@@ -8,18 +9,21 @@ export class RedisTokenStore implements TokenStore {
   readonly #redis: RedisClient
   readonly #key: string
   readonly #waitMs: number
-  readonly #now: () => number
+  readonly #clock: Clock
+  /** Held by the replica fetching a new token, while the others wait for it. */
+  readonly #refreshing: RedisLock
 
   /**
    * `waitMs`: how long a replica waits for another's refresh (the token request's own timeout).
-   * `now`: the clock the tokens' `refreshAt` is on (the token provider's).
+   * `clock`: the one the tokens' `refreshAt` is on (the token provider's).
    */
-  constructor (redis: RedisClient, prefix: string, waitMs: number, now: () => number = Date.now) {
+  constructor (redis: RedisClient, prefix: string, waitMs: number, clock: Clock) {
     this.#redis = redis
-    this.#now = now
+    this.#clock = clock
     // In the slot of the request budget (see GENESYS_API_TAG): what every write needs, together.
     this.#key = `${prefix}token:${GENESYS_API_TAG}`
     this.#waitMs = waitMs
+    this.#refreshing = new RedisLock(redis, { leaseMs: waitMs + 5000, retryMs: 25, clock, busy: 'another instance was fetching the OAuth token' })
   }
 
   /** The node that holds the token holds every write's budget too (GENESYS_API_TAG): asked, it must answer. */
@@ -33,22 +37,18 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async refresh (fetch: () => Promise<CachedToken>, isUsable: (t: CachedToken) => boolean): Promise<CachedToken> {
-    const mutex = new Mutex(this.#redis, `${this.#key}:refresh`, { lockTimeout: this.#waitMs + 5000, acquireTimeout: this.#waitMs + 5000, retryInterval: 25 })
-    try {
-      await mutex.acquire()
-    } catch (err) {
-      throw coordinationUnavailable(err)
-    }
+    // Rejects COORDINATION_UNAVAILABLE, or DEADLINE_EXCEEDED when another replica's fetch outlasts the wait.
+    const lease = await this.#refreshing.acquire(`${this.#key}:refresh`, this.#clock.now() + this.#waitMs + 5000)
     try {
       // Another replica may have refreshed while we waited for the lock.
       const stored = await this.get()
       if (stored !== undefined && isUsable(stored)) return stored
       const token = await fetch()
-      const ttl = Math.max(1, Math.round(token.refreshAt - this.#now()))
+      const ttl = Math.max(1, Math.round(token.refreshAt - this.#clock.now()))
       await this.#redis.set(this.#key, JSON.stringify(token), 'PX', ttl).catch(() => {})
       return token
     } finally {
-      await mutex.release().catch(() => {})
+      await lease.release()
     }
   }
 

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto'
-import { systemClock, type Clock } from '../clock.ts'
-import { script, type RedisClient } from '../plugins/redis.ts'
-import { ApiError, coordinationUnavailable } from '../errors.ts'
-import type { ConversationLock, Lease } from './ports.ts'
+import type { Clock } from '../clock.ts'
+import { RedisLock, type Lease } from '../coordination/lock.ts'
+import type { RedisClient } from '../plugins/redis.ts'
+import type { ConversationLock } from './ports.ts'
 
-export interface LockOptions {
+export interface ConversationLockOptions {
   /** Namespace of this deployment's keys. */
   prefix: string
   /** A holder that dies keeps the conversation for at most this long. */
@@ -14,46 +13,14 @@ export interface LockOptions {
   clock?: Clock
 }
 
-// KEYS: the lock. ARGV: the holder's token, the lease (ms). SET NX PX, except that a key already
-// holding the token is taken too: ioredis sends a command again when the connection broke before
-// its answer came, and a SET NX run twice would find its own key and wait for it to lapse.
-const TAKE = script(`
-local held = redis.call('get', KEYS[1])
-if held == ARGV[1] then return 1 end
-if held then return 0 end
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`)
-
-// KEYS: the lock. ARGV: the holder's token, the lease (ms; 0 to let go). Only while it is still
-// the holder's: renewing extends it, letting go deletes it. 1 when it was, 0 when not.
-const KEEP = script(`
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then return redis.call('del', KEYS[1]) end
-return redis.call('pexpire', KEYS[1], ARGV[2])`)
-
-/**
- * One writer per conversation across every replica: a key set only if absent, holding a random
- * token, with a lease (TAKE), renewed every third of the lease by this class, the one owner of
- * the key's layout. A lease counts as held only while its last renewal is recent enough that it
- * cannot have lapsed in Redis, so a replica cut off from Redis stops writing before another can
- * take over; a renewal that fails is not an error anywhere else. An instance that just released
- * a conversation waits two retry intervals before taking it again, so the other replicas'
- * waiters get their turn.
- */
+/** One writer per conversation across every replica: the shared lock (src/coordination/lock.ts), on the conversation's key. */
 export class RedisConversationLock implements ConversationLock {
-  readonly #redis: RedisClient
-  readonly #leaseMs: number
-  readonly #retryMs: number
+  readonly #lock: RedisLock
   readonly #prefix: string
-  readonly #clock: Clock
-  readonly #released = new Map<string, number>()
 
-  constructor (redis: RedisClient, opts: LockOptions) {
-    this.#redis = redis
-    this.#leaseMs = opts.leaseMs
-    this.#retryMs = opts.retryMs ?? 10
+  constructor (redis: RedisClient, opts: ConversationLockOptions) {
     this.#prefix = opts.prefix
-    this.#clock = opts.clock ?? systemClock
+    this.#lock = new RedisLock(redis, { leaseMs: opts.leaseMs, retryMs: opts.retryMs, clock: opts.clock, busy: 'another instance was writing to this conversation' })
   }
 
   /** Hash-tagged by conversation, as its order keys are: on a Redis Cluster one slot holds all three. */
@@ -61,46 +28,7 @@ export class RedisConversationLock implements ConversationLock {
     return `${this.#prefix}{c:${conversationId}}:lock`
   }
 
-  async acquire (conversationId: string, deadline: number): Promise<Lease> {
-    const clock = this.#clock
-    const turn = (this.#released.get(conversationId) ?? 0) + 2 * this.#retryMs - clock.now()
-    if (turn > 0) await clock.sleep(turn)
-    const key = this.key(conversationId)
-    const token = randomUUID()
-    // Redis starts the lease when the request arrives, which may be long before its answer is
-    // read here (a stalled event loop): so the lease is counted from before it was sent.
-    let renewed: number
-    for (;;) {
-      renewed = clock.now()
-      let taken: unknown
-      try {
-        taken = await TAKE(this.#redis, [key], [token, this.#leaseMs])
-      } catch (err) {
-        throw coordinationUnavailable(err)
-      }
-      if (Number(taken) === 1) break
-      if (clock.now() + this.#retryMs >= deadline) throw new ApiError('DEADLINE_EXCEEDED', 'another instance was writing to this conversation until the deadline passed')
-      await clock.sleep(this.#retryMs)
-    }
-    let lost = false
-    const renew = clock.every(Math.floor(this.#leaseMs / 3), () => {
-      const sent = clock.now()
-      KEEP(this.#redis, [key], [token, this.#leaseMs]).then(
-        (ok) => (Number(ok) === 1 ? (renewed = Math.max(renewed, sent)) : (lost = true)),
-        () => {} // unreachable: `held` turns false once the lease may have lapsed
-      )
-    })
-    const safeMs = this.#leaseMs - Math.floor(this.#leaseMs / 6)
-    return {
-      get held () {
-        return !lost && clock.now() - renewed < safeMs
-      },
-      release: async () => {
-        renew.cancel()
-        this.#released.set(conversationId, clock.now())
-        clock.after(2 * this.#retryMs, () => this.#released.delete(conversationId), { keepAlive: false })
-        await KEEP(this.#redis, [key], [token, 0]).catch(() => {}) // an unreachable Redis lets the lease run out instead
-      },
-    }
+  acquire (conversationId: string, deadline: number): Promise<Lease> {
+    return this.#lock.acquire(this.key(conversationId), deadline)
   }
 }

@@ -87,7 +87,7 @@ export default fp<UpdatesPluginOptions>(
     // With Redis (several replicas): one token, one request budget and one writer per
     // conversation for all of them. Without it, this process's own.
     const { redis, redisPrefix: prefix } = app
-    const store = redis && new RedisTokenStore(redis, prefix, g.timeoutMs, clock.now)
+    const store = redis && new RedisTokenStore(redis, prefix, g.timeoutMs, clock)
     const onRefresh = (ok: boolean) => metrics.tokenRefreshes.labels(ok ? 'ok' : 'failed').inc()
     const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock: clock.now, store, onRefresh })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })

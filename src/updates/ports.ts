@@ -1,4 +1,5 @@
 import type { Sequences } from './order.ts'
+import type { Lease } from '../coordination/lock.ts'
 import type { Attributes, Conversation, Priority, Target } from '../domain.ts'
 
 /**
@@ -54,11 +55,8 @@ export interface ConversationLock {
   acquire(conversationId: string, deadline: number): Promise<Lease>
 }
 
-export interface Lease {
-  /** False once the lease could not be kept (Redis unreachable): nothing may be sent then. */
-  readonly held: boolean
-  release(): Promise<void>
-}
+/** A conversation's lock held: while `held`, no other replica writes to it (src/coordination/lock.ts). */
+export type { Lease }
 
 /** A target's key: a participant's id, or the purposes that find one. */
 export function targetKey (target: Target): string {
