@@ -1,7 +1,10 @@
 /**
- * Coordination: what replicas share through Redis. So far one piece of it, the lock, which the
- * conversation's writer (src/updates/lock-redis.ts) and the OAuth token's refresh
- * (src/genesys/token-store-redis.ts) both take.
+ * Coordination: what replicas share through Redis. Its concepts so far:
+ * - the key layout (keys.ts): every key, and the cluster slot it lives in;
+ * - the lock (here): a lease on a key, renewed while held, which a conversation's writer
+ *   (src/updates/lock-redis.ts) and the OAuth token's refresh (src/genesys/token-store-redis.ts)
+ *   both take.
+ * The stores built on them still live beside the rooms that use them (docs/architecture.md).
  */
 import { randomUUID } from 'node:crypto'
 import { systemClock, type Clock } from '../clock.ts'

@@ -1,9 +1,7 @@
 import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.ts'
 import { KEEP_SETTLED_MS } from './store.ts'
 import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.ts'
-
-/** The due list's key, under the delivery store's slot tag (`{<prefix>async}:`): its settle step (redis.ts FINISH) adds to it. */
-export const callbackDueKey = (slot: string) => `${slot}cb:due`
+import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
 
 // On Redis's clock: answers the lease's end, then the events taken, each due again when the
 // lease ends (should this replica die, another sends it then). Sent again after a lost answer,
@@ -30,42 +28,41 @@ return redis.call('zadd', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])`)
 /** Callback events in Redis, beside the updates (`{<prefix>async}:cb:…`), shared by every replica. */
 export class RedisCallbackStore implements CallbackStore {
   readonly #redis: RedisClient
-  readonly #prefix: string
-  readonly #due: string
+  readonly #keys: RedisKeys['async']
 
   constructor (redis: RedisClient, opts: { prefix: string }) {
     this.#redis = redis
-    this.#prefix = `{${opts.prefix}async}:cb:`
-    this.#due = callbackDueKey(`{${opts.prefix}async}:`)
+    this.#keys = redisKeys(opts.prefix).async
   }
 
   async claim (now: number, leaseMs: number, limit: number): Promise<CallbackClaim[]> {
     // `now` was taken before the request: however late the answer, `until` is no later than the lease Redis holds.
-    const [lease, ...ids] = (await CLAIM(this.#redis, [this.#due], [leaseMs, limit])) as [number, ...string[]]
+    const [lease, ...ids] = (await CLAIM(this.#redis, [this.#keys.callbackDue], [leaseMs, limit])) as [number, ...string[]]
     return ids.map((id) => ({ id, until: now + leaseMs, lease: Number(lease) }))
   }
 
   async get (id: string): Promise<CallbackState | undefined> {
-    const raw = await this.#redis.get(`${this.#prefix}s:${id}`)
+    const raw = await this.#redis.get(this.#keys.callback(id))
     return raw === null ? undefined : (JSON.parse(raw) as CallbackState)
   }
 
   async record (claim: CallbackClaim, s: CallbackState): Promise<void> {
     // The pause, not the time: the script adds it to Redis's clock.
     const next = s.state === 'pending' ? String(Math.max(0, (s.nextAttemptAt ?? 0) - (s.lastAttemptAt ?? claim.until))) : ''
-    await RECORD(this.#redis, [this.#due, `${this.#prefix}s:${claim.id}`], [claim.id, claim.lease ?? claim.until, JSON.stringify(s), next, KEEP_SETTLED_MS + 3_600_000])
+    const keys = [this.#keys.callbackDue, this.#keys.callback(claim.id)]
+    await RECORD(this.#redis, keys, [claim.id, claim.lease ?? claim.until, JSON.stringify(s), next, KEEP_SETTLED_MS + 3_600_000])
   }
 
   /** Kept until the key's callbackUrl changes (a new URL has another mark), a month at most. */
   async stop (caller: string, url: string): Promise<void> {
-    await this.#redis.set(`${this.#prefix}gone:${encodeURIComponent(caller)}`, urlMark(url), 'PX', 30 * 24 * 3_600_000)
+    await this.#redis.set(this.#keys.callbackGone(caller), urlMark(url), 'PX', 30 * 24 * 3_600_000)
   }
 
   async stopped (caller: string, url: string): Promise<boolean> {
-    return (await this.#redis.get(`${this.#prefix}gone:${encodeURIComponent(caller)}`)) === urlMark(url)
+    return (await this.#redis.get(this.#keys.callbackGone(caller))) === urlMark(url)
   }
 
   async backlog (): Promise<{ count: number }> {
-    return { count: await this.#redis.zcard(this.#due) }
+    return { count: await this.#redis.zcard(this.#keys.callbackDue) }
   }
 }

@@ -1,8 +1,8 @@
 import { systemClock, type Clock } from '../clock.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.ts'
-import { callbackDueKey } from './callbacks-redis.ts'
 import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
+import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
 
 // The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
 // there, due or claimed, stands). 0 when the backlog is full, 2 when the caller's share of it is
@@ -81,34 +81,22 @@ return redis.call('zadd', KEYS[2], newer and now or now + tonumber(ARGV[4]), ARG
  */
 export class RedisDeliveryStore implements DeliveryStore {
   readonly #redis: RedisClient
-  readonly #prefix: string
+  readonly #keys: RedisKeys['async']
   /** An unsettled update's record outlives its maximum age by the day a settled one is kept. */
   readonly #pendingTtlMs: number
   readonly #now: () => number
 
   constructor (redis: RedisClient, opts: { prefix: string; maxAgeMs: number; clock?: Clock }) {
     this.#redis = redis
-    this.#prefix = `{${opts.prefix}async}:`
+    this.#keys = redisKeys(opts.prefix).async
     this.#pendingTtlMs = opts.maxAgeMs + KEEP_SETTLED_MS
     this.#now = (opts.clock ?? systemClock).now
   }
 
-  readonly #key = (id: string) => `${this.#prefix}u:${id}`
-  readonly #conversation = (conversationId: string) => `${this.#prefix}c:${conversationId}`
-
-  /** The caller's name encoded, so that no name can make its key another caller's per-conversation one. */
-  #recent (caller: string, conversationId?: string) {
-    return `${this.#prefix}recent:${encodeURIComponent(caller)}${conversationId === undefined ? '' : `:${encodeURIComponent(conversationId)}`}`
-  }
-
-  /** A caller's pending updates, by acceptance time: its share of the backlog. */
-  #mine (caller: string) {
-    return `${this.#prefix}pending:${encodeURIComponent(caller)}`
-  }
-
   async accept (d: Delivery, maxBacklog: number, maxPerCaller = Infinity): Promise<Acceptance> {
     const { conversationId: c } = d
-    const keys = [this.#key(d.id), `${this.#prefix}pending`, this.#conversation(c), `${this.#prefix}due`, this.#recent(d.caller), this.#recent(d.caller, c), this.#mine(d.caller)]
+    const k = this.#keys
+    const keys = [k.update(d.id), k.pending, k.conversation(c), k.due, k.recent(d.caller), k.recent(d.caller, c), k.callerPending(d.caller)]
     const share = Number.isFinite(maxPerCaller) ? maxPerCaller : maxBacklog
     const args = [JSON.stringify(d), this.#pendingTtlMs, d.acceptedAt, d.id, d.seq, maxBacklog, RECENT_KEPT, c, share].map(String)
     // The caller must not be told 202, and is told why: the one store it relies on is unreachable.
@@ -119,58 +107,58 @@ export class RedisDeliveryStore implements DeliveryStore {
   async claim (leaseMs: number, limit: number): Promise<Claim[]> {
     // Counted from before the request: however late the answer comes, `until` is no later than the lease Redis holds.
     const sent = this.#now()
-    const [lease, ...due] = (await CLAIM(this.#redis, [`${this.#prefix}due`], [leaseMs, limit])) as [number, ...string[]]
+    const [lease, ...due] = (await CLAIM(this.#redis, [this.#keys.due], [leaseMs, limit])) as [number, ...string[]]
     return due.map((conversationId) => ({ conversationId, until: sent + leaseMs, lease }))
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {
-    const ids = await this.#redis.zrange(this.#conversation(conversationId), '0', '-1')
+    const ids = await this.#redis.zrange(this.#keys.conversation(conversationId), '0', '-1')
     const found = await this.#records(ids)
     // Ids whose record expired (never delivered within a day and more) leave the indexes, so the conversation can leave the due list.
     const gone = ids.filter((id) => !found.some((d) => d.id === id))
-    if (gone.length > 0) await this.#redis.multi().zrem(this.#conversation(conversationId), ...gone).zrem(`${this.#prefix}pending`, ...gone).exec()
+    if (gone.length > 0) await this.#redis.multi().zrem(this.#keys.conversation(conversationId), ...gone).zrem(this.#keys.pending, ...gone).exec()
     // One settled by an overlapping attempt since it was indexed is not delivered again.
     return found.filter((d) => !settled(d))
   }
 
   async finish (claim: Claim, deliveries: Delivery[], retryAt: number): Promise<void> {
-    const keys = [`${this.#prefix}pending`, `${this.#prefix}due`, this.#conversation(claim.conversationId)]
+    const keys = [this.#keys.pending, this.#keys.due, this.#keys.conversation(claim.conversationId)]
     const now = this.#now()
     const ttls = [this.#pendingTtlMs, KEEP_SETTLED_MS, now - this.#pendingTtlMs]
     // The pause, not the time: the script adds it to Redis's clock (ARGV[3], once this replica's now, is unused).
     const args: Array<string | number> = [claim.conversationId, claim.lease, '', Math.max(0, retryAt - now), highestSeq(deliveries), ...ttls]
     for (const d of deliveries) {
-      keys.push(this.#key(d.id), `${this.#prefix}failed:${d.caller}`, this.#mine(d.caller))
+      keys.push(this.#keys.update(d.id), this.#keys.failed(d.caller), this.#keys.callerPending(d.caller))
       args.push(JSON.stringify(toKeep(d)), settled(d) ? '1' : '0', d.state === 'failed' ? '1' : '0', d.id, d.acceptedAt)
     }
-    keys.push(callbackDueKey(this.#prefix))
+    keys.push(this.#keys.callbackDue)
     await FINISH(this.#redis, keys, args)
   }
 
   async get (id: string): Promise<Delivery | undefined> {
-    const raw = await this.#redis.get(this.#key(id))
+    const raw = await this.#redis.get(this.#keys.update(id))
     return raw === null ? undefined : (JSON.parse(raw) as Delivery)
   }
 
   async list (caller: string, _state: 'failed', offset: number, limit: number): Promise<Page> {
-    const ids = await this.#redis.zrevrange(`${this.#prefix}failed:${caller}`, offset, offset + limit)
+    const ids = await this.#redis.zrevrange(this.#keys.failed(caller), offset, offset + limit)
     const items = await this.#records(ids.slice(0, limit))
     return ids.length > limit ? { items, next: offset + limit } : { items }
   }
 
   async recent (caller: string, limit: number, conversationId?: string): Promise<Delivery[]> {
-    return this.#records(await this.#redis.zrevrange(this.#recent(caller, conversationId), 0, Math.min(limit, RECENT_KEPT) - 1))
+    return this.#records(await this.#redis.zrevrange(this.#keys.recent(caller, conversationId), 0, Math.min(limit, RECENT_KEPT) - 1))
   }
 
   async backlog (): Promise<{ count: number; oldest?: number }> {
-    const key = `${this.#prefix}pending`
+    const key = this.#keys.pending
     const [count, [, oldest]] = await Promise.all([this.#redis.zcard(key), this.#redis.zrange(key, '0', '0', 'WITHSCORES')])
     return oldest === undefined ? { count } : { count, oldest: Number(oldest) }
   }
 
   /** The records of these ids, in their order; those gone (expired) left out. */
   async #records (ids: string[]): Promise<Delivery[]> {
-    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#key(id)))
+    const raws = ids.length === 0 ? [] : await this.#redis.mget(ids.map((id) => this.#keys.update(id)))
     return raws.flatMap((r) => (r === null ? [] : [JSON.parse(r) as Delivery]))
   }
 }

@@ -22,6 +22,7 @@ import { script, type RedisClient } from '../plugins/redis.ts'
 import { acceptedSchema } from './route.ts'
 import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
 import type { Clock } from '../clock.ts'
+import { redisKeys } from '../coordination/keys.ts'
 
 /** Which failed updates were sent again, and as what. */
 export interface ResendLedger {
@@ -69,7 +70,7 @@ export class RedisResendLedger implements ResendLedger {
     this.prefix = prefix
   }
 
-  readonly #key = (id: string) => `{${this.prefix}async}:resent:${id}`
+  readonly #key = (id: string) => redisKeys(this.prefix).async.resent(id)
   /**
    * The mark under way is this claim's own (`~<uuid>`): a SET that ioredis sends again after a
    * reconnect finds its first sending's mark and takes it as its own, instead of refusing its

@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../clock.ts'
-import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.ts'
+import type { RedisClient } from '../plugins/redis.ts'
+import { redisKeys } from '../coordination/keys.ts'
 
 /**
  * The org's own rate limit for this token, read from Genesys's Limits API at start-up and hourly,
@@ -153,7 +154,7 @@ export class RedisReadingStore implements ReadingStore {
 
   constructor (redis: RedisClient, prefix: string) {
     this.#redis = redis
-    this.#key = `${prefix}${GENESYS_API_TAG}:org-limit`
+    this.#key = redisKeys(prefix).orgLimit
   }
 
   async get (): Promise<Reading | undefined> {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts'
 import { RedisLock } from '../coordination/lock.ts'
-import { GENESYS_API_TAG, type RedisClient } from '../plugins/redis.ts'
+import type { RedisClient } from '../plugins/redis.ts'
+import { redisKeys } from '../coordination/keys.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import type { CachedToken, TokenStore } from './token.ts'
 
@@ -8,6 +9,7 @@ import type { CachedToken, TokenStore } from './token.ts'
 export class RedisTokenStore implements TokenStore {
   readonly #redis: RedisClient
   readonly #key: string
+  readonly #refreshKey: string
   readonly #waitMs: number
   readonly #clock: Clock
   /** Held by the replica fetching a new token, while the others wait for it. */
@@ -20,13 +22,15 @@ export class RedisTokenStore implements TokenStore {
   constructor (redis: RedisClient, prefix: string, waitMs: number, clock: Clock) {
     this.#redis = redis
     this.#clock = clock
-    // In the slot of the request budget (see GENESYS_API_TAG): what every write needs, together.
-    this.#key = `${prefix}token:${GENESYS_API_TAG}`
+    // In the slot of the request budget ({genesys-api}): what every write needs, together.
+    const keys = redisKeys(prefix)
+    this.#key = keys.token
+    this.#refreshKey = keys.tokenRefresh
     this.#waitMs = waitMs
     this.#refreshing = new RedisLock(redis, { leaseMs: waitMs + 5000, retryMs: 25, clock, busy: 'another instance was fetching the OAuth token' })
   }
 
-  /** The node that holds the token holds every write's budget too (GENESYS_API_TAG): asked, it must answer. */
+  /** The node that holds the token holds every write's budget too ({genesys-api}): asked, it must answer. */
   async reachable (): Promise<void> {
     await this.#redis.exists(this.#key).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))
   }
@@ -38,7 +42,7 @@ export class RedisTokenStore implements TokenStore {
 
   async refresh (fetch: () => Promise<CachedToken>, isUsable: (t: CachedToken) => boolean): Promise<CachedToken> {
     // Rejects COORDINATION_UNAVAILABLE, or DEADLINE_EXCEEDED when another replica's fetch outlasts the wait.
-    const lease = await this.#refreshing.acquire(`${this.#key}:refresh`, this.#clock.now() + this.#waitMs + 5000)
+    const lease = await this.#refreshing.acquire(this.#refreshKey, this.#clock.now() + this.#waitMs + 5000)
     try {
       // Another replica may have refreshed while we waited for the lock.
       const stored = await this.get()

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../clock.ts'
 import { script, type RedisClient } from '../plugins/redis.ts'
 import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.ts'
 import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './store.ts'
+import { redisKeys } from '../coordination/keys.ts'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */
@@ -38,7 +39,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async claim (key: string, fingerprint: string, deadline: number): Promise<KeyVerdict> {
-    const k = `${this.#opts.prefix}idempotency:${createHash('sha256').update(key).digest('base64url')}`
+    const k = redisKeys(this.#opts.prefix).idempotency(createHash('sha256').update(key).digest('base64url'))
     for (;;) {
       const pending = JSON.stringify({ fingerprint, owner: randomUUID() } satisfies Stored)
       let raw: string | null

@@ -12,7 +12,6 @@ export type RedisClient = Redis | Cluster
  * budget's counters and the token. On a Redis Cluster they live in one slot, so losing a node
  * stops every write or none, and readiness asks that slot.
  */
-export const GENESYS_API_TAG = '{genesys-api}'
 
 declare module 'fastify' {
   interface FastifyInstance {

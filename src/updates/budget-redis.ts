@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { GENESYS_API_TAG, script, type RedisClient } from '../plugins/redis.ts'
+import { redisKeys } from '../coordination/keys.ts'
+import { script, type RedisClient } from '../plugins/redis.ts'
 import type { Ask, BudgetLog, Grant, LogSettings, Standing } from './budget-log.ts'
 import { standingOf } from './budget-log.ts'
 
@@ -144,15 +145,6 @@ const STANDING = script(`${NOW}
 local s = redis.call('hmget', KEYS[1], 'learned', 'learnedAt', 'pause')
 return {now, s[1] or '', s[2] or '0', s[3] or '0'}`)
 
-/** The keys of the log shared by every replica, in one cluster slot with the token (GENESYS_API_TAG). */
-export function budgetKeys (prefix: string): { units: string; answered: string; state: string } {
-  return {
-    units: `${prefix}budget-log:${GENESYS_API_TAG}`,
-    answered: `${prefix}budget-answered:${GENESYS_API_TAG}`,
-    state: `${prefix}budget-state:${GENESYS_API_TAG}`,
-  }
-}
-
 /**
  * The log shared by every replica. Times are Redis's own (TIME), not the replicas': the `now`
  * each call is given is used only when `clock` says so (tests that step time themselves).
@@ -167,7 +159,7 @@ export class RedisBudgetLog implements BudgetLog {
   constructor (redis: RedisClient, prefix: string, settings: LogSettings, opts: { clock?: 'redis' | 'given' } = {}) {
     this.#redis = redis
     this.#s = settings
-    const k = budgetKeys(prefix)
+    const k = redisKeys(prefix).budget
     this.#keys = [k.units, k.answered, k.state]
     this.#state = k.state
     this.#givenTime = opts.clock === 'given'

@@ -1,5 +1,6 @@
 import type { RedisClient } from '../plugins/redis.ts'
 import type { Entry, JournalStore } from './journal.ts'
+import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
 
 /**
  * The read-your-writes journal shared by replicas, so that a write's entries outlive its
@@ -9,15 +10,15 @@ import type { Entry, JournalStore } from './journal.ts'
  */
 export class RedisJournalStore implements JournalStore {
   readonly #redis: RedisClient
-  readonly #prefix: string
+  readonly #keys: RedisKeys
 
   constructor (redis: RedisClient, prefix: string) {
     this.#redis = redis
-    this.#prefix = prefix
+    this.#keys = redisKeys(prefix)
   }
 
   #key (conversationId: string): string {
-    return `${this.#prefix}{c:${conversationId}}:journal`
+    return this.#keys.journal(conversationId)
   }
 
   async entries (conversationId: string, participantId: string): Promise<Map<string, Entry>> {

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts'
+import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
 import { RedisLock, type Lease } from '../coordination/lock.ts'
 import type { RedisClient } from '../plugins/redis.ts'
 import type { ConversationLock } from './ports.ts'
@@ -16,16 +17,16 @@ export interface ConversationLockOptions {
 /** One writer per conversation across every replica: the shared lock (src/coordination/lock.ts), on the conversation's key. */
 export class RedisConversationLock implements ConversationLock {
   readonly #lock: RedisLock
-  readonly #prefix: string
+  readonly #keys: RedisKeys
 
   constructor (redis: RedisClient, opts: ConversationLockOptions) {
-    this.#prefix = opts.prefix
+    this.#keys = redisKeys(opts.prefix)
     this.#lock = new RedisLock(redis, { leaseMs: opts.leaseMs, retryMs: opts.retryMs, clock: opts.clock, busy: 'another instance was writing to this conversation' })
   }
 
   /** Hash-tagged by conversation, as its order keys are: on a Redis Cluster one slot holds all three. */
   key (conversationId: string): string {
-    return `${this.#prefix}{c:${conversationId}}:lock`
+    return this.#keys.lock(conversationId)
   }
 
   acquire (conversationId: string, deadline: number): Promise<Lease> {

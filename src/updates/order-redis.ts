@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { script, type RedisClient } from '../plugins/redis.ts'
 import { ORDER_TTL_MS, type Order, type Sequences } from './order.ts'
 import type { Attributes } from '../domain.ts'
+import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
 
 // KEYS[1]: the conversation's sequence, KEYS[2]: its record of what was written, KEYS[3]: this
 // write's own mark. ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write)
@@ -37,16 +38,16 @@ return n`)
  */
 export class RedisOrder implements Order {
   readonly #redis: RedisClient
-  readonly #prefix: string
+  readonly #layout: RedisKeys
 
   constructor (redis: RedisClient, prefix: string) {
     this.#redis = redis
-    this.#prefix = prefix
+    this.#layout = redisKeys(prefix)
   }
 
   #keys (conversationId: string): [seq: string, written: string] {
-    const tag = `${this.#prefix}{c:${conversationId}}`
-    return [`${tag}:seq`, `${tag}:written`]
+    const { seq, written } = this.#layout.order(conversationId)
+    return [seq, written]
   }
 
   async next (conversationId: string): Promise<number> {

@@ -3,7 +3,7 @@ import t from 'tap'
 import { Agent, type Dispatcher } from 'undici'
 import { Redis } from 'ioredis'
 import { CATALOGUE } from '../../src/errors.ts'
-import { budgetKeys } from '../../src/updates/budget-redis.ts'
+import { redisKeys } from '../../src/coordination/keys.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { buildSimulator } from '../../src/sim/simulator.ts'
 import { id, startStack, until, type Answer, type Stack, type Teardown } from '../helpers/stack.ts'
@@ -36,7 +36,7 @@ async function stacks (t: Teardown, replicas: 1 | 2, allowed: number, configured
 /** Calls `seen` with the time the shared budget's pause is first found in Redis (looked for every few ms); one that never comes fails loudly. */
 async function pausedInRedis (stack: Stack, seen: (at: number) => void): Promise<void> {
   const redis = new Redis(stack.config.redisUrl!)
-  const { state } = budgetKeys(`pdg:${stack.config.genesys.clientId}:`)
+  const { state } = redisKeys(`pdg:${stack.config.genesys.clientId}:`).budget
   try {
     await until(() => redis.hget(state, 'pause'), (pause) => pause !== null, { what: 'the pause in Redis' })
     seen(performance.now())
@@ -225,7 +225,7 @@ t.test("a 429 heard by one replica while another holds units: the other's PATCH 
   // A has heard it: the pause is in the shared log.
   const client = new Redis(redis.url)
   t.teardown(() => client.disconnect())
-  const { state } = budgetKeys('pdg:test-client:')
+  const { state } = redisKeys('pdg:test-client:').budget
   await until(() => client.hget(state, 'pause'), (pause) => pause !== null, { what: "A's pause in the shared log" })
   release()
   const answered = await bWrite

@@ -2,7 +2,8 @@ import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import tap from 'tap'
 import { MemoryBudgetLog, type Ask, type BudgetLog, type LogSettings } from '../../src/updates/budget-log.ts'
-import { budgetKeys, RedisBudgetLog } from '../../src/updates/budget-redis.ts'
+import { RedisBudgetLog } from '../../src/updates/budget-redis.ts'
+import { redisKeys } from '../../src/coordination/keys.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 
 const t = tap
@@ -289,7 +290,7 @@ t.test('redis', async (t) => {
     const four = { ...settings, requests: 4 }
     const resent = new RedisBudgetLog(twice, 'resent:', four, given)
     const other = new RedisBudgetLog(client, 'resent:', four, given)
-    const keys = budgetKeys('resent:')
+    const keys = redisKeys('resent:').budget
     const held = await resent.reserve(ask(1, 2))
     t.equal(held.ids.length, 2, 'granted')
     t.equal(await client.zcard(keys.units), 2, 'two units in the log, not four')

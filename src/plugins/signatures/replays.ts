@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../../clock.ts'
 import type { RedisClient } from '../redis.ts'
+import { redisKeys } from '../../coordination/keys.ts'
 
 /**
  * Which request each signature was first seen on. A signature covers the body, not the URL, so
@@ -42,7 +43,7 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async first (signature: string, request: string, ttlMs: number): Promise<string> {
-    const key = `${this.prefix}signature:${createHash('sha256').update(signature).digest('base64url')}`
+    const key = redisKeys(this.prefix).signature(createHash('sha256').update(signature).digest('base64url'))
     // SET NX then GET: the GET only runs when another request got there first, and the key
     // outlives both calls (its TTL is at least the signature's remaining freshness). A SET sent
     // again after a reconnect finds the request its first sending stored, and answers it too.
