@@ -100,14 +100,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs, clock })
   await app.register(health)
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
-  // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
-  await app.register(consolePlugin, { config, sim: deps.sim, clock })
   await app.register(delivery, { config, clock })
+  // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
+  await app.register(consolePlugin, { config, sim: deps.sim, clock, delivery: app.delivery })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     // The console presents a credential of its own for each key (keys/console-credential.ts).
     await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
-    await api.register(signature, { keys: config.apiKeys, clock, maxReplays: config.idempotencyMaxKeys })
+    const shared = app.redis && { client: app.redis, prefix: app.redisPrefix }
+    await api.register(signature, { keys: config.apiKeys, clock, maxReplays: config.idempotencyMaxKeys, redis: shared })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)

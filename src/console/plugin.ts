@@ -9,6 +9,7 @@ import { Sessions } from './session.ts'
 import { genesysSource, simulatorSource } from './source.ts'
 import { ANONYMOUS, WriteLog } from './writes.ts'
 import type { Attributes } from '../domain.ts'
+import type { AsyncDelivery } from '../delivery/plugin.ts'
 
 export interface ConsoleOptions {
   config: Config
@@ -16,6 +17,8 @@ export interface ConsoleOptions {
   sim?: Simulator | undefined
   /** Dates the sign-in sessions. */
   clock?: Clock
+  /** Asynchronous delivery, whose updates the console shows each caller. */
+  delivery?: AsyncDelivery | undefined
 }
 
 /** How long the going-live checks' report is reused (the probe is always run anew). */
@@ -36,7 +39,7 @@ interface Written {
  * that goes through the service, which API key set which keys, to show beside the values.
  */
 export default fp<ConsoleOptions>(
-  async (app, { config, sim, clock = systemClock }) => {
+  async (app, { config, sim, clock = systemClock, delivery }) => {
     const sandbox = config.mode === 'sandbox'
     if (!sandbox && !config.console) return
     const writes = new WriteLog()
@@ -88,7 +91,7 @@ export default fp<ConsoleOptions>(
       const all = [...report.checks, found.check]
       return { ok: all.every((c) => c.ok), semantics: found.semantics, checks: all }
     }
-    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes })
+    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes, delivery })
   },
   { name: 'console', dependencies: ['metrics', 'updates'] }
 )

@@ -14,6 +14,7 @@ import type { ConsoleParticipant, ConversationSource } from './source.ts'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.ts'
 import type { WriteLog, LastWrites } from './writes.ts'
 import type { Operation, Scope } from '../domain.ts'
+import type { AsyncDelivery } from '../delivery/plugin.ts'
 
 export interface ConsoleRoutesOptions {
   sandbox: boolean
@@ -26,6 +27,8 @@ export interface ConsoleRoutesOptions {
   authOn: boolean
   source: ConversationSource
   writes: WriteLog
+  /** Asynchronous delivery, for the caller's updates (off or absent: none are shown). */
+  delivery: AsyncDelivery | undefined
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -52,7 +55,7 @@ function signedInAs (name: string | undefined, scope: Scope): string | undefined
 }
 
 /** The console's routes, in their own context: its form parser and headers stay here. */
-export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, doctor, sessions, authOn, source, writes }: ConsoleRoutesOptions) {
+export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, doctor, sessions, authOn, source, writes, delivery }: ConsoleRoutesOptions) {
   // Not part of the API: left out of /openapi.json and /docs.
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true }
@@ -159,7 +162,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
   const caller = (req: FastifyRequest) => sessions.keyOf(req)?.name ?? ''
 
   app.get('/console', async (req, reply) => {
-    const updates = await asyncUpdates(app)?.all(caller(req))
+    const updates = await asyncUpdates(delivery)?.all(caller(req))
     const shown = { doctor: everyAttribute(req), create: may(req, 'write') }
     return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates, authOn), shown))
   })
@@ -167,7 +170,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
   // Polled every 2 s by the index page: logged only when it goes wrong.
   app.get('/console/ops', { logLevel: 'warn' }, async () => opsView(app.metrics.registry))
   app.get('/console/updates', { logLevel: 'warn' }, async (req) => {
-    const feed = asyncUpdates(app)
+    const feed = asyncUpdates(delivery)
     if (feed === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'asynchronous delivery is off: it needs REDIS_URL in production')
     return feed.all(caller(req))
   })
@@ -233,7 +236,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     try {
       const all = await source.participants(id.toLowerCase())
       if (all === undefined) return html(reply, 404, problemPage(page, 404, 'No such conversation', `the simulator has no conversation ${id}`))
-      const updates = await asyncUpdates(app)?.of(caller(req), id.toLowerCase())
+      const updates = await asyncUpdates(delivery)?.of(caller(req), id.toLowerCase())
       const section = updates && conversationUpdates(updates, authOn)
       const ended = source.endTime && { endTime: source.endTime(id.toLowerCase()), mayEnd: may(req, 'write') }
       const guessed = !sandbox && publicUrl === undefined
@@ -250,7 +253,7 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
     const id = req.params.id.toLowerCase()
     const participants = UUID.test(id) ? await source.participants(id) : undefined
     if (participants === undefined) throw new ApiError('CONVERSATION_NOT_FOUND', `no conversation ${req.params.id}`)
-    const updates = await asyncUpdates(app)?.of(caller(req), id)
+    const updates = await asyncUpdates(delivery)?.of(caller(req), id)
     return { participants: seen(req, participants), writers: writersSeen(req, writes.writers(id)), ...(updates && { updates }) }
   })
 

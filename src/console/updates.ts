@@ -1,6 +1,6 @@
 // Asynchronous updates (Prefer: respond-async) in the console: the signed-in key's own, as
 // GET /updates shows them, by their keys and state; the store keeps no values, so none show.
-import type { FastifyInstance } from 'fastify'
+import type { AsyncDelivery } from '../delivery/plugin.ts'
 import { view } from '../delivery/route.ts'
 import { h } from './pages.ts'
 
@@ -14,12 +14,9 @@ export interface UpdatesView {
 
 export const SHOWN = 20
 
-/**
- * The caller's updates, or undefined where asynchronous delivery is off. Read when asked: the
- * delivery plugin is registered after the console (which must come before the API's routes).
- */
-export function asyncUpdates (app: FastifyInstance) {
-  const delivery = app.hasDecorator('delivery') && app.delivery.enabled ? app.delivery : undefined
+/** The caller's updates, or undefined where asynchronous delivery is off. */
+export function asyncUpdates (service: AsyncDelivery | undefined) {
+  const delivery = service?.enabled === true ? service : undefined
   if (delivery === undefined) return undefined
   return {
     async all (caller: string): Promise<UpdatesView> {

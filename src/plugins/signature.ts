@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError, coordinationUnavailable } from '../errors.ts'
+import type { RedisClient } from './redis.ts'
 import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.ts'
 import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.ts'
 import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.ts'
@@ -30,6 +31,8 @@ export interface SignatureOptions {
   clock?: Clock
   /** Signatures remembered in memory (without Redis) before the oldest are forgotten. */
   maxReplays?: number
+  /** The Redis every replica shares, and this deployment's key prefix: a signature then counts once across them. */
+  redis?: { client: RedisClient; prefix: string } | undefined
 }
 
 /** What identifies a checked signature, and the unix second it was made at. */
@@ -58,7 +61,7 @@ interface Secret {
  * (ours), else Standard Webhooks. Runs after auth, which names the caller.
  */
 export default fp<SignatureOptions>(
-  async (app, { keys, clock: time = systemClock, maxReplays = 100_000 }) => {
+  async (app, { keys, clock: time = systemClock, maxReplays = 100_000, redis }) => {
     const clock = time.now
     const secrets = new Map<string, Secret>()
     for (const { name, signingSecret: text } of keys) {
@@ -66,8 +69,7 @@ export default fp<SignatureOptions>(
     }
     app.decorateRequest('signature', undefined)
     if (secrets.size === 0) return
-    const redis = app.hasDecorator('redis') ? app.redis : undefined
-    const replays: ReplayStore = redis ? new RedisReplayStore(redis, app.redisPrefix) : new MemoryReplayStore(maxReplays, time)
+    const replays: ReplayStore = redis ? new RedisReplayStore(redis.client, redis.prefix) : new MemoryReplayStore(maxReplays, time)
 
     /**
      * A signature counts once: for the first method, URL and Idempotency-Key it came with. With
