@@ -187,6 +187,12 @@ class SortedTimes {
     this.ids.splice(at, 0, id)
   }
 
+  /** Whether the entry `id` is in at `time`: a binary search, then the few entries at that time. */
+  has (time: number, id: number): boolean {
+    for (let i = this.firstAfter(time) - 1; i >= this.start && this.times[i] === time; i--) if (this.ids[i] === id) return true
+    return false
+  }
+
   /** The time of an entry still in the window, by id (it is most likely among the newest). */
   timeOf (id: number): number | undefined {
     const at = this.ids.lastIndexOf(id)
@@ -255,7 +261,7 @@ export class MemoryBudgetLog implements BudgetLog {
 
   async answered (id: string, now: number): Promise<void> {
     const sentAt = this.#units.timeOf(Number(id))
-    if (sentAt === undefined || this.#answered.timeOf(Number(id)) !== undefined) return
+    if (sentAt === undefined || this.#answered.has(sentAt, Number(id))) return
     this.#expire(now)
     this.#answered.insert(sentAt, Number(id))
     if (this.#learning(now)) this.#state.learned = learnedFrom(this.#s, this.#proven(now), this.#state.learned)
