@@ -106,7 +106,11 @@ export default fp<UpdatesPluginOptions>(
     let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
     const orgLimit = new OrgLimit({
       configured: g.rateLimit.configured,
-      ask: () => budget.take('bulk', clock.now() + g.timeoutMs, () => client.getTokenRateLimit()),
+      // The token first: the unit is dated as the request goes out, not before a token fetch.
+      ask: async () => {
+        await client.prepare()
+        return budget.take('bulk', clock.now() + g.timeoutMs, () => client.getTokenRateLimit())
+      },
       store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(clock),
       clock,
       pollMs: g.rateLimit.windowMs,

@@ -69,7 +69,10 @@ export class AttributeReader {
       policy,
       () => urgency.deadline,
       () => false,
-      () => budget.take(urgency.priority, urgency.deadline, () => this.#upstream.getConversation(conversationId)),
+      async () => {
+        await this.#upstream.prepare?.()
+        return budget.take(urgency.priority, urgency.deadline, () => this.#upstream.getConversation(conversationId))
+      },
       onRetry
     ) as Promise<Conversation>
     let timer: Timer | undefined

@@ -111,6 +111,8 @@ export class Writer {
       participant = { id: (batch.target as { participantId: string }).participantId }
     } else {
       const deadline = deadlineOf(batch) - SEND_WINDOW_MS
+      // A token first (at start-up, or once it expired): the read's unit is dated as it goes out.
+      await this.#upstream.prepare?.()
       ;({ participant, seen } = await this.#read(conversationId, batch, (request) => reservation.send(deadline, request)))
     }
     if (batch.waiters.size === 0) return undefined
