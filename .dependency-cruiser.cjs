@@ -35,6 +35,13 @@ module.exports = {
       to: { path: '^src/updates/', pathNot: '^src/updates/index\\.ts$' },
     },
     {
+      name: 'coordination-through-its-door',
+      severity: 'error',
+      comment: 'other rooms use what replicas share through src/coordination/index.ts, which also chooses memory or Redis',
+      from: { path: '^src/', pathNot: '^src/coordination/' },
+      to: { path: '^src/coordination/', pathNot: '^src/coordination/index\\.ts$' },
+    },
+    {
       name: 'tools-apart',
       severity: 'error',
       comment: 'the console, doctor and simulator use the gateway; the gateway never uses them (the entry points wire the sandbox)',

@@ -13,7 +13,7 @@ import hostCheck from './plugins/host-check.ts'
 import metrics from './plugins/metrics.ts'
 import problems, { sendProblem } from './plugins/problems.ts'
 import rawJson from './plugins/raw-json.ts'
-import redis from './plugins/redis.ts'
+import { createStores, redisPlugin as redis } from './coordination/index.ts'
 import requestLog, { RequestLog, requestId } from './plugins/request-log.ts'
 import shutdown from './plugins/shutdown.ts'
 import signature from './plugins/signature.ts'
@@ -86,33 +86,42 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(docs)
   await app.register(metrics)
   await app.register(redis, { url: config.redisUrl, cluster: config.redisCluster, clientId: config.genesys.clientId })
+  // Every store replicas share, in Redis or in this process: chosen here, once (src/coordination/).
+  const stores = createStores(app.redis && { client: app.redis, prefix: app.redisPrefix }, {
+    clock,
+    lockLeaseMs: config.lockLeaseMs,
+    tokenFetchMs: config.genesys.timeoutMs,
+    idempotency: { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs },
+    maxReplays: config.idempotencyMaxKeys,
+    deliveryMaxAgeMs: config.delivery.maxAgeMs,
+  })
   await app.register(updates, {
     genesys: config.genesys,
     queue: config.queue,
-    lockLeaseMs: config.lockLeaseMs,
     endedConversationWrites: config.endedConversationWrites,
     production: config.env === 'production',
     tracing: config.tracing.enabled,
     dispatcher: deps.dispatcher,
     clock,
+    stores,
   })
   await app.register(shutdown)
-  await app.register(idempotency, { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs, clock })
+  await app.register(idempotency, { store: stores.idempotency })
   await app.register(health)
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
-  await app.register(delivery, { config, clock })
+  await app.register(delivery, { config, clock, stores })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
   await app.register(consolePlugin, { config, sim: deps.sim, clock, delivery: app.delivery })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     // The console presents a credential of its own for each key (keys/console-credential.ts).
     await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
-    const shared = app.redis && { client: app.redis, prefix: app.redisPrefix }
-    await api.register(signature, { keys: config.apiKeys, clock, maxReplays: config.idempotencyMaxKeys, redis: shared })
+    await api.register(signature, { keys: config.apiKeys, clock, replays: stores.replays })
     await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes)
-    await api.register(resendRoutes, { endedConversationWrites: config.endedConversationWrites, requestTimeoutMs: config.requestTimeoutMs, clock })
+    const { endedConversationWrites, requestTimeoutMs } = config
+    await api.register(resendRoutes, { endedConversationWrites, requestTimeoutMs, clock, ledger: stores.resends })
   })
   return app
 }

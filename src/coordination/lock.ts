@@ -1,14 +1,10 @@
 /**
- * Coordination: what replicas share through Redis. Its concepts so far:
- * - the key layout (keys.ts): every key, and the cluster slot it lives in;
- * - the lock (here): a lease on a key, renewed while held, which a conversation's writer
- *   (src/updates/lock-redis.ts) and the OAuth token's refresh (src/genesys/token-store-redis.ts)
- *   both take.
- * The stores built on them still live beside the rooms that use them (docs/architecture.md).
+ * The lock: a lease on a Redis key, renewed while held. A conversation's writer
+ * (lock-conversation.ts) and the OAuth token's refresh (token-redis.ts) both take it.
  */
 import { randomUUID } from 'node:crypto'
 import { systemClock, type Clock } from '../clock.ts'
-import { script, type RedisClient } from '../plugins/redis.ts'
+import { script, type RedisClient } from './redis.ts'
 import { ApiError, coordinationUnavailable } from '../errors.ts'
 
 /** A lock held: while `held`, nobody else holds it. */

@@ -5,15 +5,13 @@ import type { Config } from '../config.ts'
 import { scrapedGauge } from '../plugins/metrics.ts'
 import { callbackAgent, urlProblem, type Lookup } from './callback-url.ts'
 import { CALLBACK_TIMEOUT_MS, CallbackSender, callbackView, type CallbackStore, type CallbackView, type Receiver } from './callbacks.ts'
-import { MemoryCallbackStore } from './callbacks-memory.ts'
-import { RedisCallbackStore } from './callbacks-redis.ts'
-import { settled, type Delivery } from './store.ts'
+import { settled, type Delivery } from '../coordination/index.ts'
 
 export type { CallbackView }
 
 /** What the delivery plugin needs of the callbacks: one small surface, so its own edits stay few. */
 export interface Callbacks {
-  /** Whether this key's updates are called back: its intake marks them (store.ts `callback`). */
+  /** Whether this key's updates are called back: its intake marks them (src/coordination/delivery.ts, `callback`). */
   has(caller: string): boolean
   /** An attempt's outcome was recorded: a settled update's event is due (memory), and the sender looks. */
   settled(d: Delivery): void
@@ -30,7 +28,14 @@ export interface Callbacks {
  */
 export async function setupCallbacks (
   app: FastifyInstance,
-  opts: { config: Config; clock: Clock; view: (d: Delivery) => unknown; update: (id: string) => Promise<Delivery | undefined>; lookup?: Lookup }
+  opts: {
+    config: Config
+    clock: Clock
+    store: CallbackStore
+    view: (d: Delivery) => unknown
+    update: (id: string) => Promise<Delivery | undefined>
+    lookup?: Lookup
+  }
 ): Promise<Callbacks | undefined> {
   const { config, clock } = opts
   const { allowPrivate, concurrency } = config.callbacks
@@ -49,7 +54,7 @@ export async function setupCallbacks (
     return why === undefined ? [] : [`API_KEYS_FILE: entry "${name}": callbackUrl: ${why}; refused (CALLBACK_ALLOW_PRIVATE=1 allows it, for private networks)`]
   }))).flat()
   if (problems.length > 0) throw new Error(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
-  const events = (made.store = app.redis ? new RedisCallbackStore(app.redis, { prefix: app.redisPrefix }) : new MemoryCallbackStore())
+  const events = (made.store = opts.store)
 
   const dispatcher = callbackAgent({ allowPrivate, timeoutMs: CALLBACK_TIMEOUT_MS, ...(opts.lookup && { lookup: opts.lookup }) })
   const sender = new CallbackSender(events, {
@@ -73,7 +78,7 @@ export async function setupCallbacks (
   return {
     has: (caller) => receivers.has(caller),
     settled (d) {
-      if (d.callback && settled(d) && events instanceof MemoryCallbackStore) events.settled(d, clock.now())
+      if (d.callback && settled(d)) events.settled?.(d, clock.now())
       sender.wake()
     },
     async view (d) {

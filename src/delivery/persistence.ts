@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Cluster } from 'ioredis'
 import { Gauge, type Registry } from 'prom-client'
-import type { RedisClient } from '../plugins/redis.ts'
+import type { RedisClient } from '../coordination/index.ts'
 
 /**
  * Whether Redis keeps what it was given across its own restart: `aof` (the append-only file is

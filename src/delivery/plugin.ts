@@ -2,7 +2,7 @@
  * Asynchronous delivery (`Prefer: respond-async`). What a newcomer must hold:
  *
  * 1. **Update**: an accepted write, stored with its state (queued, retrying, written, failed)
- *    before the 202 (store.ts); its values are dropped once it settles.
+ *    before the 202 (src/coordination/delivery.ts); its values are dropped once it settles.
  * 2. **Due list**: the conversations with updates pending, by when each is next to be tried.
  *    Accepting stores the update and puts its conversation there in one atomic step.
  * 3. **Claim**: a replica takes a due conversation by pushing its due time a lease ahead (25 s);
@@ -23,12 +23,10 @@ import type { z } from 'zod'
 import type { Config } from '../config.ts'
 import { overloaded } from '../errors.ts'
 import { scrapedGauge } from '../plugins/metrics.ts'
-import { MemoryDeliveryStore } from './memory.ts'
 import { watchPersistence } from './persistence.ts'
-import { RedisDeliveryStore } from './redis.ts'
 import { view, type acceptedSchema } from './route.ts'
 import { setupCallbacks, type CallbackView } from './callbacks-setup.ts'
-import type { Delivery, DeliveryStore, Page } from './store.ts'
+import type { Delivery, DeliveryStore, Page, Stores } from '../coordination/index.ts'
 import { DeliveryTracing } from './tracing.ts'
 import { Deliverer, Scheduler } from './worker.ts'
 import type { Attributes, Target } from '../domain.ts'
@@ -80,13 +78,13 @@ function metricsOf (app: { metrics: { registry: import('prom-client').Registry }
  * preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
  * survive the process); elsewhere updates are kept in memory, and start-up says so.
  */
-export default fp<{ config: Config; clock: Clock }>(
-  async (app, { config, clock }) => {
+export default fp<{ config: Config; clock: Clock; stores: Stores }>(
+  async (app, { config, clock, stores }) => {
     const { maxAgeMs, maxBacklog, maxBacklogPerKey, concurrency } = config.delivery
     // Each key's share of the backlog; with authentication off there is one caller, and it is all.
     const shares = new Map(config.apiKeys.map((k) => [k.name, k.asyncBacklog ?? maxBacklogPerKey]))
     const shareOf = (caller: string) => shares.get(caller) ?? maxBacklog
-    const { redis } = app
+    const redis = stores.shared?.client
     if (redis === undefined && config.env === 'production') {
       app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
       app.decorate('delivery', {
@@ -99,10 +97,10 @@ export default fp<{ config: Config; clock: Clock }>(
       } satisfies AsyncDelivery)
       return
     }
-    const store: DeliveryStore = redis ? new RedisDeliveryStore(redis, { prefix: app.redisPrefix, maxAgeMs, clock }) : new MemoryDeliveryStore({ clock })
+    const store = stores.delivery
     const m = metricsOf(app, store, () => scheduler, clock.now)
     // Outcome callbacks (docs/crm.md), for the keys that name a callbackUrl.
-    const callbacks = await setupCallbacks(app, { config, clock, view, update: (id) => store.get(id) })
+    const callbacks = await setupCallbacks(app, { config, clock, store: stores.callbacks, view, update: (id) => store.get(id) })
     const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
     const deliverer = new Deliverer(app.updates, store, {
       tracing,
@@ -167,5 +165,5 @@ export default fp<{ config: Config; clock: Clock }>(
       await callbacks?.close()
     })
   },
-  { name: 'delivery', dependencies: ['updates', 'redis', 'metrics', 'shutdown'] }
+  { name: 'delivery', dependencies: ['updates', 'metrics', 'shutdown'] }
 )

@@ -12,98 +12,22 @@
  * - In bulk, oldest first: per key the value accepted last stands, so of two failed updates to
  *   one key, the later one's value stands again.
  */
-import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.ts'
 import { requireAttributes, requireOperation } from '../keys/scope.ts'
 import type { ZodTypeProvider } from '../plugins/problems.ts'
-import { script, type RedisClient } from '../plugins/redis.ts'
 import { acceptedSchema } from './route.ts'
-import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
+import { KEEP_SETTLED_MS, type Delivery, type ResendLedger } from '../coordination/index.ts'
 import type { Clock } from '../clock.ts'
-import { redisKeys } from '../coordination/keys.ts'
-
-/** Which failed updates were sent again, and as what. */
-export interface ResendLedger {
-  /** Marks `id` as being resent; the resend already made (or under way: '') when it was. */
-  claim(id: string): Promise<string | undefined>
-  done(id: string, as: string): Promise<void>
-  release(id: string): Promise<void>
-}
-
-export class MemoryResendLedger implements ResendLedger {
-  readonly #marks = new Map<string, { as: string; at: number }>()
-  readonly clock: Clock
-  constructor (clock: Clock) { this.clock = clock }
-
-  async claim (id: string): Promise<string | undefined> {
-    const now = this.clock.now()
-    const seen = this.#marks.get(id)
-    if (seen !== undefined && seen.at > now - KEEP_SETTLED_MS) return seen.as
-    if (this.#marks.size > 100_000) for (const [k, v] of this.#marks) if (v.at <= now - KEEP_SETTLED_MS) this.#marks.delete(k)
-    this.#marks.set(id, { as: '', at: now })
-    return undefined
-  }
-
-  async done (id: string, as: string): Promise<void> {
-    this.#marks.set(id, { as, at: this.clock.now() })
-  }
-
-  async release (id: string): Promise<void> {
-    this.#marks.delete(id)
-  }
-}
-
-// Frees a claim only while the mark is still this claim's own: a DEL that ioredis sends again
-// after another call claimed the same update would free that claim too. KEYS: the mark; ARGV: ours.
-const RELEASE = script(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0`)
-
-export class RedisResendLedger implements ResendLedger {
-  readonly redis: RedisClient
-  readonly prefix: string
-  /** The marks of this process's claims under way, by update id. */
-  readonly #mine = new Map<string, string>()
-  constructor (redis: RedisClient, prefix: string) {
-    this.redis = redis
-    this.prefix = prefix
-  }
-
-  readonly #key = (id: string) => redisKeys(this.prefix).async.resent(id)
-  /**
-   * The mark under way is this claim's own (`~<uuid>`): a SET that ioredis sends again after a
-   * reconnect finds its first sending's mark and takes it as its own, instead of refusing its
-   * caller as "already being resent" for the day.
-   */
-  async claim (id: string): Promise<string | undefined> {
-    const mine = `~${randomUUID()}`
-    const taken = await this.redis.set(this.#key(id), mine, 'PX', KEEP_SETTLED_MS, 'NX') === 'OK'
-    const seen = taken ? mine : ((await this.redis.get(this.#key(id))) ?? '')
-    if (seen === mine) {
-      this.#mine.set(id, mine)
-      return undefined
-    }
-    return seen.startsWith('~') ? '' : seen
-  }
-
-  async done (id: string, as: string): Promise<void> {
-    this.#mine.delete(id)
-    await this.redis.set(this.#key(id), as, 'PX', KEEP_SETTLED_MS)
-  }
-
-  async release (id: string): Promise<void> {
-    const mine = this.#mine.get(id)
-    this.#mine.delete(id)
-    if (mine !== undefined) await RELEASE(this.redis, [this.#key(id)], [mine])
-  }
-}
 
 export interface ResendOptions {
   /** refuse: a resend to an ended conversation is refused (ENDED_CONVERSATION_WRITES). */
   endedConversationWrites: 'refuse' | 'allow'
   requestTimeoutMs: number
   clock: Clock
+  /** Which failed updates were sent again (src/coordination/). */
+  ledger: ResendLedger
 }
 
 const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
@@ -124,7 +48,7 @@ const refusal = z.object({ id: z.string(), code: z.string(), detail: z.string() 
 
 const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
-  const ledger: ResendLedger = app.redis ? new RedisResendLedger(app.redis, app.redisPrefix) : new MemoryResendLedger(opts.clock)
+  const { ledger } = opts
 
   /** Per request: each conversation read once, through the pipeline's budget at bulk priority. */
   const endedCheck = () => {

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { ApiError, problemSchema } from '../errors.ts'
 import { requireOperation } from '../keys/scope.ts'
 import type { ZodTypeProvider } from '../plugins/problems.ts'
-import type { Delivery } from './store.ts'
+import type { Delivery } from '../coordination/index.ts'
 
 /** The 202 of an asynchronous write, for the write routes' description. */
 export const acceptedSchema = z

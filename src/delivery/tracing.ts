@@ -1,6 +1,6 @@
 import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type SpanContext, type Tracer } from '@opentelemetry/api'
 import { within } from '../updates/index.ts'
-import type { Delivery } from './store.ts'
+import type { Delivery } from '../coordination/index.ts'
 
 /** W3C trace context, version 00: trace id, parent (span) id, flags. */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/

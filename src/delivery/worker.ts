@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks'
 import { systemClock, type Clock, type Timer } from '../clock.ts'
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.ts'
-import { backoff, latest, targetKey, type Backoff, type Updates } from '../updates/index.ts'
-import type { Claim, Delivery, DeliveryStore, Settling } from './store.ts'
+import { backoff, targetKey, type Backoff, type Updates } from '../updates/index.ts'
+import { latest, type Claim, type Delivery, type DeliveryStore, type Settling } from '../coordination/index.ts'
 import type { DeliveryTracing } from './tracing.ts'
 
 /**

@@ -4,8 +4,8 @@ import { Redis } from 'ioredis'
 import type { Config } from '../config.ts'
 import { isHttps } from '../data-action/public-url.ts'
 import { redisPersistence } from '../delivery/persistence.ts'
-import { clusterClient, type RedisClient } from '../plugins/redis.ts'
-import { logSettings, RedisBudgetLog, type Standing } from '../updates/index.ts'
+import { clusterClient, RedisBudgetLog, type RedisClient, type Standing } from '../coordination/index.ts'
+import { logSettings } from '../updates/index.ts'
 import type { ApiKey } from '../domain.ts'
 
 /** One line of the report: what was checked, whether it passed, and what was seen. */

@@ -18,7 +18,7 @@ import { TokenProvider } from '../genesys/token.ts'
 import { UpstreamError } from '../genesys/upstream-error.ts'
 import { keysCheck, publicUrlCheck, rateLimitCheck, redisCheck, type Check } from './checks.ts'
 import { probe, type Semantics } from './probe.ts'
-import type { Standing } from '../updates/index.ts'
+import type { Standing } from '../coordination/index.ts'
 
 export type { Check } from './checks.ts'
 

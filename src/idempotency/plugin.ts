@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { systemClock, type Clock } from '../clock.ts'
 import { ApiError, idempotencyKeyInFlight } from '../errors.ts'
-import { MemoryIdempotencyStore } from './memory.ts'
-import { RedisIdempotencyStore } from './redis.ts'
-import type { IdempotencyStore } from './store.ts'
+import type { IdempotencyStore } from '../coordination/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,14 +23,9 @@ export interface Idempotency {
 }
 
 export interface IdempotencyOptions {
-  /** IDEMPOTENCY_MAX_KEYS: what the memory store keeps at most. */
-  maxKeys: number
-  /** How long a request may hold its key in Redis, should its instance die before settling. */
-  pendingMs: number
-  clock?: Clock
+  /** Where keys and their answers are kept: in Redis when replicas share one (a repeat may reach another replica), else in this process. */
+  store: IdempotencyStore
 }
-
-const DAY_MS = 24 * 60 * 60 * 1000
 
 /** Kept with an answer and sent again with it: what makes a 202 a 202. */
 const ANSWER_HEADERS = ['location', 'preference-applied'] as const
@@ -62,13 +54,9 @@ function idempotencyKey (req: FastifyRequest): [header: string, key: string | un
   return ['webhook-id', typeof id === 'string' ? `webhook-id ${id}` : undefined]
 }
 
-/** Keys in Redis when replicas share one (a repeat may reach another replica), else in this process. */
+/** A repeated request (same key, same caller, same body) gets the first one's answer, for 24 h. */
 export default fp<IdempotencyOptions>(
-  async (app, { maxKeys, pendingMs, clock = systemClock }) => {
-    const store: IdempotencyStore = app.redis
-      ? new RedisIdempotencyStore(app.redis, { prefix: app.redisPrefix, ttlMs: DAY_MS, pendingMs, clock })
-      : new MemoryIdempotencyStore({ max: maxKeys, ttlMs: DAY_MS, clock })
-
+  async (app, { store }) => {
     async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
       const [header, key] = idempotencyKey(req)
       if (key === undefined) return write()

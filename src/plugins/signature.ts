@@ -3,8 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError, coordinationUnavailable } from '../errors.ts'
-import type { RedisClient } from './redis.ts'
-import { MemoryReplayStore, RedisReplayStore, type ReplayStore } from './signatures/replays.ts'
+import type { ReplayStore } from '../coordination/index.ts'
 import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.ts'
 import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.ts'
 import type { ApiKey } from '../domain.ts'
@@ -29,10 +28,8 @@ export interface SignatureOptions {
   /** API_KEYS, with the signing secrets of SIGNING_SECRETS. */
   keys: readonly ApiKey[]
   clock?: Clock
-  /** Signatures remembered in memory (without Redis) before the oldest are forgotten. */
-  maxReplays?: number
-  /** The Redis every replica shares, and this deployment's key prefix: a signature then counts once across them. */
-  redis?: { client: RedisClient; prefix: string } | undefined
+  /** Where a signature's first use is kept: in Redis, it counts once across replicas (src/coordination/). */
+  replays: ReplayStore
 }
 
 /** What identifies a checked signature, and the unix second it was made at. */
@@ -56,12 +53,12 @@ interface Secret {
  * For callers whose API key has a signing secret, every request with a body must carry a fresh
  * signature over the exact bytes sent, so a leaked key alone cannot write, and a captured
  * request cannot be replayed after five minutes. Within them a signature counts once: for the
- * method, URL and Idempotency-Key it first came with (signatures/replays.ts), where a
+ * method, URL and Idempotency-Key it first came with (src/coordination/replays.ts), where a
  * byte-identical retry gets the first answer (idempotency/). The scheme is the one whose headers are present: X-Signature
  * (ours), else Standard Webhooks. Runs after auth, which names the caller.
  */
 export default fp<SignatureOptions>(
-  async (app, { keys, clock: time = systemClock, maxReplays = 100_000, redis }) => {
+  async (app, { keys, clock: time = systemClock, replays }) => {
     const clock = time.now
     const secrets = new Map<string, Secret>()
     for (const { name, signingSecret: text } of keys) {
@@ -69,7 +66,6 @@ export default fp<SignatureOptions>(
     }
     app.decorateRequest('signature', undefined)
     if (secrets.size === 0) return
-    const replays: ReplayStore = redis ? new RedisReplayStore(redis.client, redis.prefix) : new MemoryReplayStore(maxReplays, time)
 
     /**
      * A signature counts once: for the first method, URL and Idempotency-Key it came with. With

@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../clock.ts'
 import { ApiError, rateBudgetExhausted } from '../errors.ts'
 import type { Priority } from '../domain.ts'
-import type { Grant } from './budget-log.ts'
+import type { Grant } from '../coordination/index.ts'
 
 /** Lets a caller waiting at bulk priority be moved up, when a live caller comes to depend on it. */
 export interface Ticket {

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../clock.ts'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.ts'
 import { retryAfter, UpstreamError } from '../genesys/upstream-error.ts'
 import { WaitingLine, type Ticket } from './budget-line.ts'
-import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings, type Standing } from './budget-log.ts'
+import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings, type Standing } from '../coordination/index.ts'
 import type { PipelineTracing } from './tracing.ts'
 import type { Priority } from '../domain.ts'
 

@@ -1,6 +1,6 @@
-import { LRUCache } from 'lru-cache'
 import { systemClock, type Clock } from '../clock.ts'
 import type { Attributes } from '../domain.ts'
+import type { Entry, JournalStore } from '../coordination/index.ts'
 
 /**
  * Read-your-writes. Genesys shows a write late (a read a moment after may still show the map
@@ -10,23 +10,6 @@ import type { Attributes } from '../domain.ts'
  * and ours stands; a read that shows ours has caught up; a third value was written after ours by
  * someone else, and theirs stands. Either way the entry is then forgotten.
  */
-export interface Entry {
-  /** The value written ('' clears a key). */
-  written: string
-  /** Values it was written over, known to be older (null: absent); undefined when unknown (patch mode did not read). */
-  older: Array<string | null> | undefined
-  /** Epoch ms after which a read is trusted again. */
-  until: number
-}
-
-/** Where entries are kept: this process's memory, or Redis for replicas (journal-redis.ts). */
-export interface JournalStore {
-  /** The participant's entries, expired ones included. */
-  entries(conversationId: string, participantId: string): Promise<Map<string, Entry>>
-  /** Sets `entries` and forgets the keys in `forget`, kept at least `ttlMs`. */
-  update(conversationId: string, participantId: string, entries: Map<string, Entry>, forget: string[], ttlMs: number): Promise<void>
-}
-
 /** GENESYS_PROPAGATION_MS's default: Genesys's own advice is to retry a read-back for up to 10 s. */
 export const PROPAGATION_MS = 15_000
 
@@ -99,23 +82,5 @@ export class Journal {
       next.set(key, { written, older, until })
     }
     if (next.size > 0) await this.#store.update(conversationId, participantId, next, [], this.#ttlMs)
-  }
-}
-
-/** This process's own: a single instance (no Redis). A restart forgets it. */
-export class MemoryJournalStore implements JournalStore {
-  readonly #byParticipant = new LRUCache<string, Map<string, Entry>>({ max: 100_000 })
-
-  async entries (conversationId: string, participantId: string): Promise<Map<string, Entry>> {
-    return new Map(this.#byParticipant.get(`${conversationId}\n${participantId}`))
-  }
-
-  async update (conversationId: string, participantId: string, entries: Map<string, Entry>, forget: string[], ttlMs: number): Promise<void> {
-    const id = `${conversationId}\n${participantId}`
-    const kept = this.#byParticipant.get(id) ?? new Map<string, Entry>()
-    for (const key of forget) kept.delete(key)
-    for (const [key, e] of entries) kept.set(key, e)
-    if (kept.size === 0) this.#byParticipant.delete(id)
-    else this.#byParticipant.set(id, kept, { ttl: ttlMs })
   }
 }

@@ -1,6 +1,6 @@
 import type { Timer } from '../clock.ts'
 import type { Ticket } from './budget-line.ts'
-import type { Sequences } from './order.ts'
+import type { Sequences } from '../coordination/index.ts'
 import type { Update, WriteResult } from './ports.ts'
 import type { Traced } from './tracing.ts'
 import type { Attributes, Target } from '../domain.ts'

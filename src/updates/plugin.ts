@@ -6,19 +6,13 @@ import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.ts'
 import { scrapedGauge } from '../plugins/metrics.ts'
 import { RateBudget } from './budget.ts'
-import { RedisBudgetLog } from './budget-redis.ts'
-import type { Standing } from './budget-log.ts'
+import type { Standing, Stores } from '../coordination/index.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import { GenesysClient } from '../genesys/client.ts'
 import type { HttpOptions } from '../genesys/http.ts'
-import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource } from '../genesys/org-limit.ts'
+import { OrgLimit, type LimitSource } from '../genesys/org-limit.ts'
 import { TokenProvider } from '../genesys/token.ts'
-import { RedisTokenStore } from '../genesys/token-store-redis.ts'
-import { RedisConversationLock } from './lock-redis.ts'
-import { Journal, MemoryJournalStore } from './journal.ts'
-import { RedisJournalStore } from './journal-redis.ts'
-import { MemoryOrder } from './order.ts'
-import { RedisOrder } from './order-redis.ts'
+import { Journal } from './journal.ts'
 import type { ReadResult, Update, Urgency, WriteResult } from './ports.ts'
 import { UpdateQueue } from './queue.ts'
 import { AttributeReader } from './read.ts'
@@ -56,18 +50,20 @@ declare module 'fastify' {
   }
 }
 
-/** Its slice of the configuration: Genesys, the queue's bounds, the lock's lease, ended conversations, tracing, and whether this is production. */
-export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' | 'lockLeaseMs' | 'endedConversationWrites'> {
+/** Its slice of the configuration: Genesys, the queue's bounds, ended conversations, tracing, and whether this is production. */
+export interface UpdatesPluginOptions extends Pick<Config, 'genesys' | 'queue' | 'endedConversationWrites'> {
   production: boolean
   tracing: boolean
   /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
   dispatcher?: Dispatcher | undefined
   clock: Clock
+  /** What replicas share (src/coordination/): the lock, token, budget's log, order and journal. */
+  stores: Stores
 }
 
 /** The write pipeline, put together: Genesys client and token, budget, lock, retry policy, queue. */
 export default fp<UpdatesPluginOptions>(
-  async (app, { genesys: g, queue: limits, lockLeaseMs, endedConversationWrites, production, tracing: traced, dispatcher, clock }) => {
+  async (app, { genesys: g, queue: limits, endedConversationWrites, production, tracing: traced, dispatcher, clock, stores }) => {
     const owned = dispatcher === undefined
     const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
     const { metrics, log } = app
@@ -86,8 +82,7 @@ export default fp<UpdatesPluginOptions>(
     }
     // With Redis (several replicas): one token, one request budget and one writer per
     // conversation for all of them. Without it, this process's own.
-    const { redis, redisPrefix: prefix } = app
-    const store = redis && new RedisTokenStore(redis, prefix, g.timeoutMs, clock)
+    const store = stores.token
     const onRefresh = (ok: boolean) => metrics.tokenRefreshes.labels(ok ? 'ok' : 'failed').inc()
     const tokens = new TokenProvider({ ...http, loginUrl: g.loginUrl, clientId: g.clientId, clientSecret: g.clientSecret, clock: clock.now, store, onRefresh })
     const client = new GenesysClient({ ...http, apiUrl: g.apiUrl, tokens })
@@ -96,7 +91,7 @@ export default fp<UpdatesPluginOptions>(
     const budget = new RateBudget({
       ...g.rateLimit,
       clock,
-      log: redis && ((settings) => new RedisBudgetLog(redis, prefix, settings)),
+      log: stores.budgetLog,
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
       tracing,
@@ -111,7 +106,7 @@ export default fp<UpdatesPluginOptions>(
         await client.prepare()
         return budget.take('bulk', clock.now() + g.timeoutMs, () => client.getTokenRateLimit())
       },
-      store: redis ? new RedisReadingStore(redis, prefix) : new MemoryReadingStore(clock),
+      store: stores.readings,
       clock,
       pollMs: g.rateLimit.windowMs,
       apply: (limit, source, why) => {
@@ -131,9 +126,9 @@ export default fp<UpdatesPluginOptions>(
       log.debug(r, 'retrying upstream')
     }
     // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
-    const order = redis ? new RedisOrder(redis, prefix) : production ? undefined : new MemoryOrder()
+    const order = stores.shared || !production ? stores.order : undefined
     // Read-your-writes, shared by replicas (and kept over a restart) through Redis.
-    const journal = new Journal(redis ? new RedisJournalStore(redis, prefix) : new MemoryJournalStore(), g.propagationMs, clock)
+    const journal = new Journal(stores.journal, g.propagationMs, clock)
     const queue = new UpdateQueue(client, {
       order,
       journal,
@@ -141,7 +136,7 @@ export default fp<UpdatesPluginOptions>(
       refuseEnded: endedConversationWrites === 'refuse',
       policy,
       budget,
-      lock: redis && new RedisConversationLock(redis, { prefix, leaseMs: lockLeaseMs, clock }),
+      lock: stores.lock,
       maxPerConversation: limits.maxPerConversation,
       maxTotal: limits.maxTotal,
       // A lost PATCH cannot outlive our own wait for its answer by much.
@@ -196,5 +191,5 @@ export default fp<UpdatesPluginOptions>(
     // nobody waiting for it, so there is nothing to wait for.
     if (owned) app.addHook('onClose', () => net.destroy())
   },
-  { name: 'updates', dependencies: ['redis', 'metrics'] }
+  { name: 'updates', dependencies: ['metrics'] }
 )

@@ -1,5 +1,4 @@
-import type { Sequences } from './order.ts'
-import type { Lease } from '../coordination/lock.ts'
+import type { Lease, Sequences } from '../coordination/index.ts'
 import type { Attributes, Conversation, Priority, Target } from '../domain.ts'
 
 /**
@@ -44,15 +43,6 @@ export interface WriteResult {
 export interface ReadResult {
   participantId: string
   attributes: Attributes
-}
-
-/**
- * Exclusive right to write to a conversation across replicas (Redis); absent when this process
- * is the only writer and its lanes are enough.
- */
-export interface ConversationLock {
-  /** Resolves once held; rejects with DEADLINE_EXCEEDED or COORDINATION_UNAVAILABLE. */
-  acquire(conversationId: string, deadline: number): Promise<Lease>
 }
 
 /** A conversation's lock held: while `held`, no other replica writes to it (src/coordination/lock.ts). */

@@ -7,7 +7,7 @@ import { parse } from 'yaml'
 import { buildApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { redisPersistence } from '../../src/delivery/persistence.ts'
-import { clusterClient } from '../../src/plugins/redis.ts'
+import { clusterClient } from '../../src/coordination/redis.ts'
 import { spawnRedis, startRedisCluster } from '../helpers/redis.ts'
 import type { Teardown } from '../helpers/stack.ts'
 

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { MemoryReadingStore, OrgLimit, RedisReadingStore, type LimitSource, type Reading, type ReadingStore } from '../../src/genesys/org-limit.ts'
+import { OrgLimit, type LimitSource } from '../../src/genesys/org-limit.ts'
+import { MemoryReadingStore, RedisReadingStore, type Reading, type ReadingStore } from '../../src/coordination/readings.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { id } from '../helpers/stack.ts'

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { RedisDeliveryStore } from '../../src/delivery/redis.ts'
+import { RedisDeliveryStore } from '../../src/coordination/delivery-redis.ts'
 import { buildSimulator } from '../../src/sim/simulator.ts'
 import { startService } from '../helpers/process.ts'
 import { startRedis } from '../helpers/redis.ts'

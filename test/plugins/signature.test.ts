@@ -5,6 +5,7 @@ import auth from '../../src/plugins/auth.ts'
 import problems from '../../src/plugins/problems.ts'
 import rawJson from '../../src/plugins/raw-json.ts'
 import signature, { sign } from '../../src/plugins/signature.ts'
+import { MemoryReplayStore } from '../../src/coordination/replays.ts'
 import { FakeClock } from '../helpers/clock.ts'
 
 const secret = 'signing-secret-0123456789'
@@ -20,7 +21,8 @@ async function serve (t: { teardown(fn: () => unknown): void }) {
   await app.register(problems)
   await app.register(rawJson)
   await app.register(auth, { keys })
-  await app.register(signature, { keys, clock: new FakeClock(NOW_S * 1000) })
+  const clock = new FakeClock(NOW_S * 1000)
+  await app.register(signature, { keys, clock, replays: new MemoryReplayStore(100_000, clock) })
   app.post('/write', async (req) => ({ got: req.body }))
   app.get('/read', async () => ({ ok: true }))
   const url = await app.listen({ port: 0, host: '127.0.0.1' })

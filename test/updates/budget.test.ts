@@ -1,7 +1,7 @@
 import t from 'tap'
 import { logSettings, RateBudget, type BudgetOptions } from '../../src/updates/budget.ts'
 import type { Ticket } from '../../src/updates/budget-line.ts'
-import { MemoryBudgetLog } from '../../src/updates/budget-log.ts'
+import { MemoryBudgetLog } from '../../src/coordination/budget-log.ts'
 import type { ApiError } from '../../src/errors.ts'
 import { fromNetwork, fromResponse } from '../../src/genesys/upstream-error.ts'
 import { FakeClock } from '../helpers/clock.ts'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RateBudget } from '../../src/updates/budget.ts'
-import { MemoryOrder, type Sequences } from '../../src/updates/order.ts'
+import { MemoryOrder, type Sequences } from '../../src/coordination/order.ts'
 import type { Upstream } from '../../src/updates/ports.ts'
 import { UpdateQueue } from '../../src/updates/queue.ts'
 import { RetryPolicy } from '../../src/updates/retry.ts'

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import type { Lease } from '../../src/updates/ports.ts'
-import { RedisConversationLock } from '../../src/updates/lock-redis.ts'
+import { RedisConversationLock } from '../../src/coordination/lock-conversation.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 import type { Teardown } from '../helpers/stack.ts'

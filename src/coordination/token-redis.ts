@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts'
-import { RedisLock } from '../coordination/lock.ts'
-import type { RedisClient } from '../plugins/redis.ts'
-import { redisKeys } from '../coordination/keys.ts'
+import { RedisLock } from './lock.ts'
+import type { RedisClient } from './redis.ts'
+import { redisKeys } from './keys.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import type { CachedToken, TokenStore } from './token.ts'
 

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.ts'
-import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
+import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './delivery.ts'
 
 /** Stored apart from the caller's object, as Redis would. Shallow: nothing changes `changes`, `target` or `error` in place. */
 const copy = (d: Delivery): Delivery => ({ ...d })

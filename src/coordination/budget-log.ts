@@ -2,7 +2,7 @@
  * The request budget's shared record: a sliding log of the units taken (held for a request not
  * yet sent, or sent), the requests Genesys answered (anything but a 429), the limit learned from
  * the last 429 and its pause, and whether a live caller is waiting. The memory log here and the
- * Redis one (budget-redis.ts) make the same decisions; test/updates/budget-log.test.ts runs both
+ * Redis one (budget-log-redis.ts) make the same decisions; test/coordination/budget-log.test.ts runs both
  * through the same cases.
  *
  * Genesys says nothing of a token's budget until it refuses (no rate headers: it retired them
@@ -22,7 +22,7 @@
 export interface LogSettings {
   /** The configured budget: requests in any window-long interval, never exceeded. */
   requests: number
-  /** How long a unit counts here: Genesys's window and a margin (see logSettings in budget.ts). */
+  /** How long a unit counts here: Genesys's window and a margin (see logSettings in src/updates/budget.ts). */
   windowMs: number
   /** Genesys's own window: what was answered in the trailing one is what it allowed. */
   evidenceMs: number

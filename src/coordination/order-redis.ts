@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { script, type RedisClient } from '../plugins/redis.ts'
+import { script, type RedisClient } from './redis.ts'
 import { ORDER_TTL_MS, type Order, type Sequences } from './order.ts'
 import type { Attributes } from '../domain.ts'
-import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
+import { redisKeys, type RedisKeys } from './keys.ts'
 
 // KEYS[1]: the conversation's sequence, KEYS[2]: its record of what was written, KEYS[3]: this
 // write's own mark. ARGV: ttl, then field, sequence pairs; an empty sequence (a synchronous write)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { redisKeys } from '../coordination/keys.ts'
-import { script, type RedisClient } from '../plugins/redis.ts'
+import { redisKeys } from './keys.ts'
+import { script, type RedisClient } from './redis.ts'
 import type { Ask, BudgetLog, Grant, LogSettings, Standing } from './budget-log.ts'
 import { standingOf } from './budget-log.ts'
 

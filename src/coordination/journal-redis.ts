@@ -1,6 +1,6 @@
-import type { RedisClient } from '../plugins/redis.ts'
+import type { RedisClient } from './redis.ts'
 import type { Entry, JournalStore } from './journal.ts'
-import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
+import { redisKeys, type RedisKeys } from './keys.ts'
 
 /**
  * The read-your-writes journal shared by replicas, so that a write's entries outlive its

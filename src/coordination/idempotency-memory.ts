@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { systemClock, type Clock, type Timer } from '../clock.ts'
 import { idempotencyKeyInFlight } from '../errors.ts'
-import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './store.ts'
+import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './idempotency.ts'
 
 interface Entry {
   fingerprint: string

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { systemClock, type Clock } from '../clock.ts'
-import { script, type RedisClient } from '../plugins/redis.ts'
+import { script, type RedisClient } from './redis.ts'
 import { coordinationUnavailable, idempotencyKeyInFlight } from '../errors.ts'
-import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './store.ts'
-import { redisKeys } from '../coordination/keys.ts'
+import type { KeyVerdict, IdempotencyStore, StoredAnswer } from './idempotency.ts'
+import { redisKeys } from './keys.ts'
 
 export interface RedisIdempotencyOptions {
   /** Namespace of this deployment's keys. */

@@ -1,8 +1,8 @@
 import { systemClock, type Clock } from '../clock.ts'
 import { coordinationUnavailable } from '../errors.ts'
-import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.ts'
-import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './store.ts'
-import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
+import { REDIS_NOW, script, type RedisClient } from './redis.ts'
+import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './delivery.ts'
+import { redisKeys, type RedisKeys } from './keys.ts'
 
 // The intake, atomic: the record, its indexes and its conversation's due entry (NX: one already
 // there, due or claimed, stands). 0 when the backlog is full, 2 when the caller's share of it is

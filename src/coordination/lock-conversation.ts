@@ -1,8 +1,16 @@
 import type { Clock } from '../clock.ts'
-import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
-import { RedisLock, type Lease } from '../coordination/lock.ts'
-import type { RedisClient } from '../plugins/redis.ts'
-import type { ConversationLock } from './ports.ts'
+import { redisKeys, type RedisKeys } from './keys.ts'
+import { RedisLock, type Lease } from './lock.ts'
+import type { RedisClient } from './redis.ts'
+
+/**
+ * Exclusive right to write to a conversation across replicas (Redis); absent when this process
+ * is the only writer and its lanes are enough.
+ */
+export interface ConversationLock {
+  /** Resolves once held; rejects with DEADLINE_EXCEEDED or COORDINATION_UNAVAILABLE. */
+  acquire(conversationId: string, deadline: number): Promise<Lease>
+}
 
 export interface ConversationLockOptions {
   /** Namespace of this deployment's keys. */

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { MemoryReplayStore, RedisReplayStore } from '../../../src/plugins/signatures/replays.ts'
-import { FakeClock } from '../../helpers/clock.ts'
-import { resending, startRedis } from '../../helpers/redis.ts'
+import { MemoryReplayStore, RedisReplayStore } from '../../src/coordination/replays.ts'
+import { FakeClock } from '../helpers/clock.ts'
+import { resending, startRedis } from '../helpers/redis.ts'
 
 t.test('memory: a signature is tied to its first request while fresh, on the clock it is given', async (t) => {
   const clock = new FakeClock()

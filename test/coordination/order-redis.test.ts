@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { RedisOrder } from '../../src/updates/order-redis.ts'
+import { RedisOrder } from '../../src/coordination/order-redis.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 
 // ioredis sends a command again on a new connection when the old one broke before its answer came

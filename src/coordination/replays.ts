@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import type { Clock } from '../../clock.ts'
-import type { RedisClient } from '../redis.ts'
-import { redisKeys } from '../../coordination/keys.ts'
+import type { Clock } from '../clock.ts'
+import type { RedisClient } from './redis.ts'
+import { redisKeys } from './keys.ts'
 
 /**
  * Which request each signature was first seen on. A signature covers the body, not the URL, so

@@ -1,4 +1,4 @@
-import { KEEP_SETTLED_MS, type Delivery } from './store.ts'
+import { KEEP_SETTLED_MS, type Delivery } from './delivery.ts'
 import type { CallbackClaim, CallbackState, CallbackStore } from './callbacks.ts'
 
 /**

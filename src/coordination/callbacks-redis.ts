@@ -1,7 +1,7 @@
-import { REDIS_NOW, script, type RedisClient } from '../plugins/redis.ts'
-import { KEEP_SETTLED_MS } from './store.ts'
+import { REDIS_NOW, script, type RedisClient } from './redis.ts'
+import { KEEP_SETTLED_MS } from './delivery.ts'
 import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.ts'
-import { redisKeys, type RedisKeys } from '../coordination/keys.ts'
+import { redisKeys, type RedisKeys } from './keys.ts'
 
 // On Redis's clock: answers the lease's end, then the events taken, each due again when the
 // lease ends (should this replica die, another sends it then). Sent again after a lost answer,

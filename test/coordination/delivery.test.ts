@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { MemoryDeliveryStore } from '../../src/delivery/memory.ts'
-import { RedisDeliveryStore } from '../../src/delivery/redis.ts'
-import type { Delivery, DeliveryStore } from '../../src/delivery/store.ts'
-import { MemoryResendLedger, RedisResendLedger, type ResendLedger } from '../../src/delivery/resend.ts'
+import { MemoryDeliveryStore } from '../../src/coordination/delivery-memory.ts'
+import { RedisDeliveryStore } from '../../src/coordination/delivery-redis.ts'
+import type { Delivery, DeliveryStore } from '../../src/coordination/delivery.ts'
+import { MemoryResendLedger, RedisResendLedger, type ResendLedger } from '../../src/coordination/resends.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import tap from 'tap'
-import { MemoryBudgetLog, type Ask, type BudgetLog, type LogSettings } from '../../src/updates/budget-log.ts'
-import { RedisBudgetLog } from '../../src/updates/budget-redis.ts'
+import { MemoryBudgetLog, type Ask, type BudgetLog, type LogSettings } from '../../src/coordination/budget-log.ts'
+import { RedisBudgetLog } from '../../src/coordination/budget-log-redis.ts'
 import { redisKeys } from '../../src/coordination/keys.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
 
