@@ -49,7 +49,7 @@ local ttl = math.max(S.window * 2, S.hold + 200 * S.step)`
 // The same decision as decide() in budget-log.ts, atomically in Redis.
 // ARGV: now, units, ahead, live (1/0), withinMs, the reservation's id, settings. Its units are
 // <id>:1 to <id>:<units>. Returns {granted (0/1), waitMs, limit}.
-const RESERVE = script(`${NOW}${SETTINGS(7)}${LIMIT_AT}
+const RESERVE = script('pdgBudgetReserve', `${NOW}${SETTINGS(7)}${LIMIT_AT}
 local units, ahead, live, within, rid = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6]
 local window = S.window
 redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
@@ -96,7 +96,7 @@ return {0, wait, limit}`)
 
 // A unit goes out: dated now (an upsert, whether or not its entry has left the log), unless the
 // pause is on. ARGV: now, id, settings. Returns the ms of pause left, or 0.
-const SEND = script(`${NOW}${SETTINGS(3)}
+const SEND = script('pdgBudgetSend', `${NOW}${SETTINGS(3)}
 local pause = tonumber(redis.call('hget', KEYS[3], 'pause')) or 0
 if pause > now then return pause - now end
 redis.call('zadd', KEYS[1], now, ARGV[2])
@@ -104,7 +104,7 @@ redis.call('pexpire', KEYS[1], S.window * 2)
 return 0`)
 
 // ARGV: now. Returns the ms of pause left, or 0.
-const PAUSED = script(`${NOW}
+const PAUSED = script('pdgBudgetPaused', `${NOW}
 local pause = tonumber(redis.call('hget', KEYS[1], 'pause')) or 0
 return math.max(0, pause - now)`)
 
@@ -118,7 +118,7 @@ end`
 
 // Genesys answered a unit's request: it joins the answered, dated when it was sent, and a limit
 // a 429 taught within the last window rises to what that window now proves. ARGV: now, id, settings.
-const ANSWERED = script(`${NOW}${SETTINGS(3)}${LEARN}
+const ANSWERED = script('pdgBudgetAnswered', `${NOW}${SETTINGS(3)}${LEARN}
 local sentAt = redis.call('zscore', KEYS[1], ARGV[2])
 if not sentAt then return 0 end
 redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
@@ -132,7 +132,7 @@ return 0`)
 
 // A 429: the pause, and the limit learned afresh from what its window proves. ARGV: now,
 // retryAfterMs, settings.
-const REFUSED = script(`${NOW}${SETTINGS(3)}${LEARN}
+const REFUSED = script('pdgBudgetRefused', `${NOW}${SETTINGS(3)}${LEARN}
 redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
 redis.call('hset', KEYS[3], 'learned', learn(now, nil), 'learnedAt', now)
 local pause = now + tonumber(ARGV[2])
@@ -141,7 +141,7 @@ redis.call('pexpire', KEYS[3], ttl)
 return 0`)
 
 // ARGV: now. Returns {now, learned or '', learnedAt, pause}.
-const STANDING = script(`${NOW}
+const STANDING = script('pdgBudgetStanding', `${NOW}
 local s = redis.call('hmget', KEYS[1], 'learned', 'learnedAt', 'pause')
 return {now, s[1] or '', s[2] or '0', s[3] or '0'}`)
 

@@ -6,7 +6,7 @@ import { redisKeys, type RedisKeys } from './keys.ts'
 // On Redis's clock: answers the lease's end, then the events taken, each due again when the
 // lease ends (should this replica die, another sends it then). Sent again after a lost answer,
 // it takes only what became due since: those of the first time wait for their lease (late, never twice).
-const CLAIM = script(`${REDIS_NOW}
+const CLAIM = script('pdgCallbackClaim', `${REDIS_NOW}
 local lease = now + tonumber(ARGV[1])
 local taken = { lease }
 for _, id in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])) do
@@ -18,7 +18,7 @@ return taken`)
 // A state already final is never changed again (an overlapping attempt after a lease lapsed);
 // the due list is this attempt's to change only while its claim holds.
 // ARGV[4]: how long until the next attempt ('' when final), added to Redis's clock.
-const RECORD = script(`${REDIS_NOW}
+const RECORD = script('pdgCallbackRecord', `${REDIS_NOW}
 local cur = redis.call('get', KEYS[2])
 if not cur or cjson.decode(cur).state == 'pending' then redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[5]) end
 if tonumber(redis.call('zscore', KEYS[1], ARGV[1])) ~= tonumber(ARGV[2]) then return 0 end

@@ -9,7 +9,7 @@ import { redisKeys, type RedisKeys } from './keys.ts'
 // (its pending set drops ids older than any record can live, whose records expired unsettled).
 // Sent again (ioredis resends a command unanswered at a reconnect), it finds its record and
 // changes nothing: the update may have been delivered since. KEYS and ARGV: see accept().
-const ACCEPT = script(`${REDIS_NOW}
+const ACCEPT = script('pdgDeliveryAccept', `${REDIS_NOW}
 if redis.call('exists', KEYS[1]) == 1 then return 1 end
 if redis.call('zcard', KEYS[2]) >= tonumber(ARGV[6]) then return 0 end
 redis.call('zremrangebyscore', KEYS[7], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
@@ -32,7 +32,7 @@ return 1`)
 // when another takes it. Answers the lease's end (Redis's clock), then the conversations. Sent
 // again after a lost answer, it finds those taken the first time leased, and takes only what
 // became due since: those of the first time wait for their lease to end (late, never twice).
-const CLAIM = script(`${REDIS_NOW}
+const CLAIM = script('pdgDeliveryClaim', `${REDIS_NOW}
 local lease = now + tonumber(ARGV[1])
 local taken = { lease }
 for _, c in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])) do
@@ -47,7 +47,7 @@ return taken`)
 // again after a reconnect. The due list is this attempt's to change only while its claim holds.
 // The last key is the callbacks' due list (docs/crm.md, "Outcome callbacks"): an update whose key has a callback goes on
 // it, due at once, as it settles, in this same step, so no settled update's event can be lost.
-const FINISH = script(`${REDIS_NOW}
+const FINISH = script('pdgDeliveryFinish', `${REDIS_NOW}
 for i = 0, (#KEYS - 4) / 3 - 1 do
   local rec, failed, mine = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
   local json, isSettled, isFailed, id, at = ARGV[9 + 5 * i], ARGV[10 + 5 * i], ARGV[11 + 5 * i], ARGV[12 + 5 * i], ARGV[13 + 5 * i]

@@ -18,7 +18,7 @@ export interface RedisIdempotencyOptions {
 // Settle only the claim we hold: if ours expired and another request claimed the key since,
 // leave theirs alone. Sent again after a reconnect, it finds the key settled (or freed, or
 // another's) and changes nothing.
-const SETTLE = script(`if redis.call('get', KEYS[1]) == ARGV[1] then
+const SETTLE = script('pdgIdempotencySettle', `if redis.call('get', KEYS[1]) == ARGV[1] then
   if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 end`)
 

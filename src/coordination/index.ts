@@ -52,7 +52,7 @@ export { latest, ORDER_TTL_MS, type Order, type Sequences } from './order.ts'
 export type { Reading, ReadingStore } from './readings.ts'
 export { default as redisPlugin, clusterClient, clusterNodes, REDIS_NOW, script, type RedisClient, type RedisClusterConfig } from './redis.ts'
 export type { ReplayStore } from './replays.ts'
-export type { ResendLedger } from './resends.ts'
+export type { ResendClaim, ResendLedger } from './resends.ts'
 export type { CachedToken, TokenStore } from './token.ts'
 export { redisKeys } from './keys.ts'
 

@@ -27,7 +27,7 @@ export interface LockOptions {
 // KEYS: the lock. ARGV: the holder's token, the lease (ms). SET NX PX, except that a key already
 // holding the token is taken too: ioredis sends a command again when the connection broke before
 // its answer came, and a SET NX run twice would find its own key and wait for it to lapse.
-const TAKE = script(`
+const TAKE = script('pdgLockTake', `
 local held = redis.call('get', KEYS[1])
 if held == ARGV[1] then return 1 end
 if held then return 0 end
@@ -36,10 +36,20 @@ return 1`)
 
 // KEYS: the lock. ARGV: the holder's token, the lease (ms; 0 to let go). Only while it is still
 // the holder's: renewing extends it, letting go deletes it. 1 when it was, 0 when not.
-const KEEP = script(`
+const KEEP = script('pdgLockKeep', `
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '0' then return redis.call('del', KEYS[1]) end
 return redis.call('pexpire', KEYS[1], ARGV[2])`)
+
+/** Takes `key` for `token` for `leaseMs` when it is free, or already `token`'s: true when held. */
+export async function takeKey (redis: RedisClient, key: string, token: string, leaseMs: number): Promise<boolean> {
+  return Number(await TAKE(redis, [key], [token, leaseMs])) === 1
+}
+
+/** Deletes `key` only while it still holds `token`: true when it did. */
+export async function letGo (redis: RedisClient, key: string, token: string): Promise<boolean> {
+  return Number(await KEEP(redis, [key], [token, 0])) === 1
+}
 
 /**
  * A lock across every replica: a key set only if absent, holding a random token, with a lease
@@ -76,13 +86,13 @@ export class RedisLock {
     let renewed: number
     for (;;) {
       renewed = clock.now()
-      let taken: unknown
+      let taken: boolean
       try {
-        taken = await TAKE(this.#redis, [key], [token, this.#leaseMs])
+        taken = await takeKey(this.#redis, key, token, this.#leaseMs)
       } catch (err) {
         throw coordinationUnavailable(err)
       }
-      if (Number(taken) === 1) break
+      if (taken) break
       if (clock.now() + this.#retryMs >= deadline) throw new ApiError('DEADLINE_EXCEEDED', `${this.#busy} until the deadline passed`)
       await clock.sleep(this.#retryMs)
     }
@@ -103,7 +113,7 @@ export class RedisLock {
         renew.cancel()
         this.#released.set(key, clock.now())
         clock.after(2 * this.#retryMs, () => this.#released.delete(key), { keepAlive: false })
-        await KEEP(this.#redis, [key], [token, 0]).catch(() => {}) // an unreachable Redis lets the lease run out instead
+        await letGo(this.#redis, key, token).catch(() => {}) // an unreachable Redis lets the lease run out instead
       },
     }
   }

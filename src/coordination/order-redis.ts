@@ -10,7 +10,7 @@ import { redisKeys, type RedisKeys } from './keys.ts'
 // reconnect reuses it instead of taking a higher one (which would make an update accepted in
 // between look older than it is, and leave it out). Keeps the larger. The sequence is kept alive
 // as long as the record, so it can never restart below a number the record holds.
-const RECORD = script(`
+const RECORD = script('pdgOrderRecord', `
 local now = tonumber(redis.call('get', KEYS[3]) or '')
 for i = 2, #ARGV, 2 do
   local seq = tonumber(ARGV[i + 1])
@@ -27,7 +27,7 @@ end
 redis.call('pexpire', KEYS[1], ARGV[1])
 return redis.call('pexpire', KEYS[2], ARGV[1])`)
 
-const NEXT = script(`
+const NEXT = script('pdgOrderNext', `
 local n = redis.call('incr', KEYS[1])
 redis.call('pexpire', KEYS[1], ARGV[1])
 return n`)

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
@@ -123,20 +122,35 @@ export const REDIS_NOW = `local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
+/** Every script's command name, and its Lua: a name is given to one script only. */
+const scripts = new Map<string, string>()
+
+/** The command names of the scripts (for tests that send a command twice, as a reconnect does). */
+export const scriptNames: ReadonlySet<string> = new Set<string>()
+
+/** The scripts defined on each client so far. */
+const defined = new WeakMap<RedisClient, Set<string>>()
+
+type Command = (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>
+
 /**
- * A Lua script run by its SHA1 (EVALSHA): on a hot path, only 40 characters cross the wire
- * instead of the whole script. A server that does not know it yet (first use, a restart, another
- * cluster node) answers NOSCRIPT, and gets the script once by EVAL, which also caches it there.
+ * A Lua script, registered on a client as the command `name` with ioredis's `defineCommand` the
+ * first time it runs there. ioredis sends the whole script once on each connection (EVAL), then
+ * only its SHA1 (EVALSHA), and again the whole script to a server that has lost it (NOSCRIPT: a
+ * restart, a failover, another cluster node).
  */
-export function script (lua: string): (redis: RedisClient, keys: string[], args: Array<string | number>) => Promise<unknown> {
-  const sha = createHash('sha1').update(lua).digest('hex')
-  return async (redis, keys, args) => {
-    try {
-      return await redis.evalsha(sha, keys.length, ...keys, ...args)
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-      return redis.eval(lua, keys.length, ...keys, ...args)
+export function script (name: string, lua: string): (redis: RedisClient, keys: string[], args: Array<string | number>) => Promise<unknown> {
+  if (scripts.has(name) && scripts.get(name) !== lua) throw new Error(`two scripts are named ${name}`)
+  scripts.set(name, lua)
+  ;(scriptNames as Set<string>).add(name)
+  return (redis, keys, args) => {
+    let names = defined.get(redis)
+    if (names === undefined) defined.set(redis, (names = new Set()))
+    if (!names.has(name)) {
+      redis.defineCommand(name, { lua })
+      names.add(name)
     }
+    return (redis as unknown as Record<string, Command>)[name]!(keys.length, ...keys, ...args)
   }
 }
 

@@ -65,8 +65,9 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
   /** Sends `d` again, once: the 202's body, or the refusal. */
   async function resend (req: FastifyRequest, d: Delivery, ended: (c: string) => Promise<string | undefined>) {
     await check(req, d, opts, ended)
-    const already = await ledger.claim(d.id)
-    if (already !== undefined) {
+    const claim = await ledger.claim(d.id)
+    if ('resentAs' in claim) {
+      const already = claim.resentAs
       throw new ApiError('UPDATE_ALREADY_RETRIED', `update ${d.id} was sent again already${already ? ` as ${already}` : ' (just now)'}; see GET /updates/${already || d.id}`, {
         ...(already && { extra: { retriedAs: already } }),
       })
@@ -76,7 +77,7 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
       await ledger.done(d.id, accepted.id)
       return accepted
     } catch (err) {
-      await ledger.release(d.id)
+      await ledger.release(d.id, claim.mark)
       throw err
     }
   }

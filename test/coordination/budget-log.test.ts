@@ -286,7 +286,7 @@ t.test('redis', async (t) => {
     // autoResendUnfulfilledCommands: a command whose answer the broken connection lost is sent
     // again on the new one, and runs twice. This client runs every script twice, as then.
     const client = await connect()
-    const twice = resending(client, ['evalsha', 'eval'])
+    const twice = resending(client, ['pdgBudgetReserve', 'pdgBudgetSend', 'pdgBudgetAnswered', 'pdgBudgetRefused'])
     const four = { ...settings, requests: 4 }
     const resent = new RedisBudgetLog(twice, 'resent:', four, given)
     const other = new RedisBudgetLog(client, 'resent:', four, given)

@@ -184,13 +184,14 @@ async function contract (t: Test, make: () => DeliveryStore) {
 async function ledgerContract (t: Test, make: () => ResendLedger) {
   t.test('the resend ledger: a failed update is resent once; a second call learns the resend, or that one is under way', async (t) => {
     const ledger = make()
-    t.equal(await ledger.claim('u1'), undefined, 'the first call may resend it')
-    t.equal(await ledger.claim('u1'), '', 'a second, meanwhile: under way')
+    t.ok('mark' in await ledger.claim('u1'), 'the first call may resend it')
+    t.same(await ledger.claim('u1'), { resentAs: '' }, 'a second, meanwhile: under way')
     await ledger.done('u1', 'u2')
-    t.equal(await ledger.claim('u1'), 'u2', 'after: the resend it made')
-    t.equal(await ledger.claim('v1'), undefined)
-    await ledger.release('v1')
-    t.equal(await ledger.claim('v1'), undefined, 'a resend that failed is released: it may be tried again')
+    t.same(await ledger.claim('u1'), { resentAs: 'u2' }, 'after: the resend it made')
+    const v1 = await ledger.claim('v1')
+    t.ok('mark' in v1)
+    await ledger.release('v1', (v1 as { mark: string }).mark)
+    t.ok('mark' in await ledger.claim('v1'), 'a resend that failed is released: it may be tried again')
   })
 }
 
@@ -208,20 +209,21 @@ t.test('Redis store', async (t) => {
 
   t.test('the resend ledger: a claim ioredis sends again finds its own mark, not one "under way" for the day', async (t) => {
     const prefix = `test:${crypto.randomUUID()}:`
-    const ledger = new RedisResendLedger(resending(client, ['set', 'get']), prefix)
-    t.equal(await ledger.claim('u1'), undefined, 'the call may resend it')
-    t.equal(await new RedisResendLedger(client, prefix).claim('u1'), '', 'another call meanwhile: under way')
+    const ledger = new RedisResendLedger(resending(client, ['pdgLockTake', 'get']), prefix)
+    t.ok('mark' in await ledger.claim('u1'), 'the call may resend it')
+    t.same(await new RedisResendLedger(client, prefix).claim('u1'), { resentAs: '' }, 'another call meanwhile: under way')
   })
 
   t.test('the resend ledger: a release ioredis sends again after another call claimed the update leaves that claim alone', async (t) => {
     const prefix = `test:${crypto.randomUUID()}:`
     const other = new RedisResendLedger(client, prefix)
-    let claimed: string | undefined = 'not asked'
-    const ledger = new RedisResendLedger(resending(client, ['evalsha', 'eval', 'del'], async () => { claimed = await other.claim('u1') }), prefix)
-    t.equal(await ledger.claim('u1'), undefined)
-    await ledger.release('u1') // its resend was refused; the other call claims the update between the two sendings
-    t.equal(claimed, undefined, 'the other call claimed it, once freed')
-    t.equal(await new RedisResendLedger(client, prefix).claim('u1'), '', 'and still holds it: under way')
+    let claimed: object = { not: 'asked' }
+    const ledger = new RedisResendLedger(resending(client, ['pdgLockKeep'], async () => { claimed = await other.claim('u1') }), prefix)
+    const mine = await ledger.claim('u1')
+    t.ok('mark' in mine)
+    await ledger.release('u1', (mine as { mark: string }).mark) // its resend was refused; the other call claims the update between the two sendings
+    t.ok('mark' in claimed, 'the other call claimed it, once freed')
+    t.same(await new RedisResendLedger(client, prefix).claim('u1'), { resentAs: '' }, 'and still holds it: under way')
   })
 
   const redisNow = async () => {
@@ -249,9 +251,9 @@ t.test('Redis store', async (t) => {
     const fake = new FakeClock(now)
     // Redis answers; the answer reaches the replica 3 s later.
     const late = new Proxy(client, {
-      get: (target, name) => name === 'evalsha'
+      get: (target, name) => name === 'pdgDeliveryClaim'
         ? async (...args: unknown[]) => {
-          const answer = await (target.evalsha as (...a: unknown[]) => Promise<unknown>)(...args)
+          const answer = await (Reflect.get(target, name) as (...a: unknown[]) => Promise<unknown>).apply(target, args)
           await fake.advance(3000)
           return answer
         }

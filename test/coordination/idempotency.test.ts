@@ -166,8 +166,7 @@ t.test('redis', async (t) => {
 
   t.test('redis: a settle sent again changes nothing, though the key was freed and claimed by another since', async (t) => {
     const client = await connect()
-    // Scripts run by EVALSHA (EVAL once, if Redis lacks it): sent again, both ways.
-    const { store, clock } = await make(60_000, 10_000, 'resent:', resending(client, ['evalsha', 'eval']))
+    const { store, clock } = await make(60_000, 10_000, 'resent:', resending(client, ['pdgIdempotencySettle']))
     const { store: other } = await make(60_000, 10_000, 'resent:', client)
     const failed = await store.claim('k', 'fp', clock.now())
     if (failed.kind === 'new') await failed.settle(undefined)

@@ -4,6 +4,7 @@ import type { Lease } from '../../src/updates/ports.ts'
 import { RedisConversationLock } from '../../src/coordination/lock-conversation.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
+import { scriptNames } from '../../src/coordination/redis.ts'
 import type { Teardown } from '../helpers/stack.ts'
 import { until } from '../helpers/until.ts'
 
@@ -86,11 +87,11 @@ t.test('a lease is counted from when it was asked for, not from when the answer 
   let taken = false
   const stalled = new Proxy(client, {
     get (target, prop) {
-      if (prop === 'evalsha' || prop === 'eval') {
-        const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
+      if (typeof prop === 'string' && scriptNames.has(prop)) {
+        const run = (Reflect.get(target, prop) as (...a: unknown[]) => Promise<unknown>).bind(target)
         return async (...args: unknown[]) => {
           if (taken) throw new Error('Connection is closed.')
-          const answer = await run(...args) // NOSCRIPT, the first time: then eval
+          const answer = await run(...args)
           taken = true
           await clock.advance(900)
           return answer
@@ -123,10 +124,10 @@ t.test('a renewal is counted from when it was sent, not from when its answer was
   const gate = new Promise<void>((resolve) => (open = resolve))
   const slow = new Proxy(client, {
     get (target, prop) {
-      if (prop === 'evalsha' || prop === 'eval') {
-        const run = (target[prop] as (...a: unknown[]) => Promise<unknown>).bind(target)
+      if (typeof prop === 'string' && scriptNames.has(prop)) {
+        const run = (Reflect.get(target, prop) as (...a: unknown[]) => Promise<unknown>).bind(target)
         return async (...args: unknown[]) => {
-          const n = prop === 'evalsha' ? ++calls : calls // eval: the same call again, after NOSCRIPT
+          const n = ++calls
           if (n > 2) throw new Error('Connection is closed.')
           const answer = await run(...args)
           if (n === 2) {
@@ -158,7 +159,7 @@ t.test('taking the lock, run twice as ioredis does when it resends after a recon
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
   t.teardown(bounded(() => client.quit()))
-  const twice = resending(client, ['evalsha', 'eval', 'set'])
+  const twice = resending(client, ['pdgLockTake', 'pdgLockKeep'])
   const clock = new FakeClock()
   const lock = new RedisConversationLock(twice, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
   // A deadline too close to ask twice: only the first answer can take it.

@@ -14,7 +14,7 @@ t.test('a synchronous write recorded twice by a resend takes one number: an upda
   const order = new RedisOrder(client, 'resend:')
   let accepted: number | undefined
   // Another replica accepts an update between the two runs.
-  const twice = resending(client, ['evalsha', 'eval'], async () => { accepted ??= await order.next('c1') })
+  const twice = resending(client, ['pdgOrderRecord', 'pdgOrderNext'], async () => { accepted ??= await order.next('c1') })
   await new RedisOrder(twice, 'resend:').written('c1', 'p1', ['tier'], {})
   t.ok(accepted !== undefined, 'an update was accepted between the two runs')
   const kept = await order.unsuperseded('c1', 'p1', { tier: 'gold' }, { tier: accepted! })

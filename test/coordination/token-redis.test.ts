@@ -21,7 +21,7 @@ t.test('two replicas needing a token at once: one fetches it, the other waits fo
   // b's lock attempts (TAKE) are counted: sent twice each, which the lock takes as once.
   let attempts = 0
   const a = new RedisTokenStore(ca, prefix, 2000, clock)
-  const b = new RedisTokenStore(resending(cb, ['evalsha'], async () => attempts++), prefix, 2000, clock)
+  const b = new RedisTokenStore(resending(cb, ['pdgLockTake'], async () => attempts++), prefix, 2000, clock)
   let fetches = 0
   let arrive!: () => void
   const answered = new Promise<void>((resolve) => (arrive = resolve))
