@@ -19,6 +19,11 @@ export interface BudgetOptions {
   onRefuse?: (priority: Priority) => void
   /** A span for each wait; absent when tracing is off. */
   tracing?: PipelineTracing | undefined
+  /**
+   * What every request needs before it can go out (a token, at start-up or once it expired),
+   * awaited before its unit is dated: "sent" means sent, not "sent after a token fetch".
+   */
+  prepare?: () => Promise<unknown> | undefined
 }
 
 /** Units taken for one write (its read and its PATCH), spent one request at a time. */
@@ -89,6 +94,7 @@ export class RateBudget {
   readonly #onWait: (priority: Priority) => void
   readonly #onRefuse: (priority: Priority) => void
   readonly #tracing: PipelineTracing | undefined
+  readonly #prepare: (() => Promise<unknown> | undefined) | undefined
   /** The callers waiting for units, on this replica. */
   readonly #line: WaitingLine
   #limit: number
@@ -106,6 +112,7 @@ export class RateBudget {
     this.#onWait = opts.onWait ?? (() => {})
     this.#onRefuse = opts.onRefuse ?? (() => {})
     this.#tracing = opts.tracing
+    this.#prepare = opts.prepare
     this.#line = new WaitingLine({
       clock: this.#clock,
       ask: (units, priority, deadline) => this.#ask(units, 0, priority, deadline),
@@ -203,7 +210,9 @@ export class RateBudget {
       },
       send: async (deadline, request) => {
         const id = ids[0]
-        if (id === undefined) return request()
+        if (id === undefined) throw new Error('a reservation sends no more requests than it reserved units')
+        const preparing = this.#prepare?.()
+        if (preparing !== undefined) await preparing
         for (;;) {
           const now = this.#clock.now()
           // The shared log is asked even when this replica knows of no pause: another may have heard a 429.

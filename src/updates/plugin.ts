@@ -95,17 +95,14 @@ export default fp<UpdatesPluginOptions>(
       onWait: (p) => metrics.budgetWaits.labels(p).inc(),
       onRefuse: (p) => metrics.budgetRefusals.labels(p).inc(),
       tracing,
+      prepare: () => client.prepare(),
     })
     // The org's own limit, from Genesys's Limits API at start-up and hourly (one replica asks for
     // all through Redis), under GENESYS_RATE_LIMIT_PER_MINUTE when that is set.
     let limitSource: LimitSource = g.rateLimit.configured === undefined ? 'default' : 'configured'
     const orgLimit = new OrgLimit({
       configured: g.rateLimit.configured,
-      // The token first: the unit is dated as the request goes out, not before a token fetch.
-      ask: async () => {
-        await client.prepare()
-        return budget.take('bulk', clock.now() + g.timeoutMs, () => client.getTokenRateLimit())
-      },
+      ask: () => budget.take('bulk', clock.now() + g.timeoutMs, () => client.getTokenRateLimit()),
       store: stores.readings,
       clock,
       pollMs: g.rateLimit.windowMs,

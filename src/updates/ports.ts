@@ -8,7 +8,7 @@ import type { Attributes, Conversation, Priority, Target } from '../domain.ts'
 export interface Upstream {
   getConversation(conversationId: string): Promise<Conversation>
   patchParticipantAttributes(conversationId: string, participantId: string, attributes: Attributes): Promise<void>
-  /** Whatever the write needs before it can go out (a token), so that "sent" means sent; undefined when ready. */
+  /** Whatever a request needs before it can go out (a token); undefined when ready. The writer waits for it before judging its read's age. */
   prepare?(): Promise<unknown> | undefined
 }
 

@@ -70,10 +70,7 @@ export class AttributeReader {
       policy,
       () => urgency.deadline,
       () => false,
-      async () => {
-        await this.#upstream.prepare?.()
-        return budget.take(urgency.priority, urgency.deadline, () => this.#upstream.getConversation(conversationId))
-      },
+      () => budget.take(urgency.priority, urgency.deadline, () => this.#upstream.getConversation(conversationId)),
       onRetry
     ) as Promise<Conversation>
     let timer: Timer | undefined

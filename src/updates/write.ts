@@ -111,11 +111,11 @@ export class Writer {
       participant = { id: (batch.target as { participantId: string }).participantId }
     } else {
       const deadline = deadlineOf(batch) - SEND_WINDOW_MS
-      // A token first (at start-up, or once it expired): the read's unit is dated as it goes out.
-      await this.#upstream.prepare?.()
       ;({ participant, seen } = await this.#read(conversationId, batch, (request) => reservation.send(deadline, request)))
     }
     if (batch.waiters.size === 0) return undefined
+    // A token fetch is a wait like a pause: both come before the look at how old the read is. (The
+    // budget makes sure of the token before dating any unit; here it is only asked sooner.)
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
     // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.

@@ -221,6 +221,27 @@ t.test("a unit held when another replica hears a 429 waits for that replica's pa
   t.equal(await settle(write.send(clock.now() + 3000, ok)), 'granted', 'after it, it is')
 })
 
+t.test('a request is dated once what it needs to go out (a token) is there, not before: "sent" means sent', async (t) => {
+  const clock = new FakeClock()
+  const dated: number[] = []
+  const log = new MemoryBudgetLog(logSettings(100, 60_000))
+  const send = log.send.bind(log)
+  log.send = (id, now) => {
+    dated.push(now)
+    return send(id, now)
+  }
+  let fetches = 0
+  // The first request finds no token: fetching one takes 4 s (a slow login, a loaded machine).
+  const prepare = () => (fetches++ === 0 ? clock.advance(4000) : undefined)
+  const budget = new RateBudget({ requests: 100, windowMs: 60_000, clock, log: () => log, prepare })
+  const started = clock.now()
+  await budget.take('bulk', started + 10_000, ok)
+  const write = await budget.reserve('live', clock.now() + 10_000, 1)
+  await write.send(clock.now() + 10_000, ok)
+  t.same(dated, [started + 4000, started + 4000], 'both dated when they went out, after the token, by take() and by a reservation alike')
+  t.equal(fetches, 2, 'each asked for what it needs')
+})
+
 t.test('units given back are there for the next caller', async (t) => {
   const { clock, budget } = clocked({ requests: 4, windowMs: 60_000 })
   const a = await budget.reserve('live', clock.now() + 1000, 2)
