@@ -10,24 +10,29 @@ import { withConsoleCredentials } from './keys/console-credential.ts'
 import { clientError } from './plugins/client-error.ts'
 import docs from './plugins/docs.ts'
 import hostCheck from './plugins/host-check.ts'
-import metrics from './plugins/metrics.ts'
+import metricsPlugin, { createMetrics } from './plugins/metrics.ts'
 import problems, { sendProblem } from './plugins/problems.ts'
 import rawJson from './plugins/raw-json.ts'
-import { createStores, redisPlugin as redis } from './coordination/index.ts'
 import requestLog, { RequestLog, requestId } from './plugins/request-log.ts'
 import shutdown from './plugins/shutdown.ts'
 import signature from './plugins/signature.ts'
 import tracing, { traceIds } from './plugins/tracing.ts'
 import attributes from './routes/attributes.ts'
 import dataAction from './data-action/route.ts'
-import delivery from './delivery/plugin.ts'
 import updateRoutes from './delivery/route.ts'
 import resendRoutes from './delivery/resend.ts'
 import health from './routes/health.ts'
-import updates from './updates/plugin.ts'
+import { createServices, type Services } from './services.ts'
 import { sandboxRoute } from './sim/sandbox.ts'
 import type { Simulator } from './sim/simulator.ts'
 import { systemClock, type Clock } from './clock.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The service's parts (services.ts): for the process entry and tests, never looked up by a plugin. */
+    services: Services
+  }
+}
 
 export interface AppDeps {
   dispatcher?: Dispatcher
@@ -75,8 +80,16 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   })
   app.server.maxConnections = config.http.maxConnections
 
-  // The order is the order of the hooks: the request id is echoed before shutdown (registered
-  // once the queue it drains is) refuses. Tracing first: its server span wraps everything after.
+  // The service's parts, composed outside Fastify (services.ts): each plugin below is given what it uses.
+  const metrics = createMetrics()
+  const services = await createServices(config, { clock, log: app.log, metrics, dispatcher: deps.dispatcher })
+  const { stores, updates, delivery, tokens } = services
+  app.decorate('services', services)
+  app.addHook('onReady', async () => services.start())
+  app.addHook('onClose', async () => services.close())
+
+  // The order is the order of the hooks: the request id is echoed before shutdown refuses.
+  // Tracing first: its server span wraps everything after.
   await app.register(tracing, config.tracing)
   await app.register(problems)
   await app.register(hostCheck, { enabled: config.mode === 'sandbox' || config.apiKeys.length === 0, names: [config.host, config.publicUrl && new URL(config.publicUrl).host] })
@@ -84,44 +97,23 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(rawJson)
   await app.register(sensible)
   await app.register(docs)
-  await app.register(metrics)
-  await app.register(redis, { url: config.redisUrl, cluster: config.redisCluster, clientId: config.genesys.clientId })
-  // Every store replicas share, in Redis or in this process: chosen here, once (src/coordination/).
-  const stores = createStores(app.redis && { client: app.redis, prefix: app.redisPrefix }, {
-    clock,
-    lockLeaseMs: config.lockLeaseMs,
-    tokenFetchMs: config.genesys.timeoutMs,
-    idempotency: { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs },
-    maxReplays: config.idempotencyMaxKeys,
-    deliveryMaxAgeMs: config.delivery.maxAgeMs,
-  })
-  await app.register(updates, {
-    genesys: config.genesys,
-    queue: config.queue,
-    endedConversationWrites: config.endedConversationWrites,
-    production: config.env === 'production',
-    tracing: config.tracing.enabled,
-    dispatcher: deps.dispatcher,
-    clock,
-    stores,
-  })
-  await app.register(shutdown)
-  await app.register(idempotency, { store: stores.idempotency })
-  await app.register(health)
+  await app.register(metricsPlugin, { metrics })
+  await app.register(shutdown, { drain: services.drain })
+  await app.register(idempotency, { store: stores.idempotency, metrics })
+  await app.register(health, { tokens })
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
-  await app.register(delivery, { config, clock, stores })
   // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
-  await app.register(consolePlugin, { config, sim: deps.sim, clock, delivery: app.delivery })
+  await app.register(consolePlugin, { config, sim: deps.sim, clock, updates, delivery, metrics })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     // The console presents a credential of its own for each key (keys/console-credential.ts).
     await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
     await api.register(signature, { keys: config.apiKeys, clock, replays: stores.replays })
-    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock })
+    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock, updates, delivery })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
-    await api.register(updateRoutes)
+    await api.register(updateRoutes, { delivery })
     const { endedConversationWrites, requestTimeoutMs } = config
-    await api.register(resendRoutes, { endedConversationWrites, requestTimeoutMs, clock, ledger: stores.resends })
+    await api.register(resendRoutes, { endedConversationWrites, requestTimeoutMs, clock, ledger: stores.resends, updates, delivery })
   })
   return app
 }

@@ -26,7 +26,7 @@ const app = await buildApp(config, { logStream: stdoutLog(), ...(sim && { sim })
 closeWithGrace({ delay: config.shutdownTimeoutMs, logger: app.log }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error')
   const started = Date.now()
-  app.log.info({ signal, waiting: app.updates.callers }, 'shutting down')
+  app.log.info({ signal, waiting: app.services.updates.callers }, 'shutting down')
   await app.shutdown(started + Math.max(config.shutdownTimeoutMs - 1000, config.shutdownTimeoutMs / 2))
   await app.close()
   await sim?.app.close()

@@ -9,7 +9,9 @@ import { Sessions } from './session.ts'
 import { genesysSource, simulatorSource } from './source.ts'
 import { ANONYMOUS, WriteLog } from './writes.ts'
 import type { Attributes } from '../domain.ts'
-import type { AsyncDelivery } from '../delivery/plugin.ts'
+import type { AsyncDelivery } from '../delivery/service.ts'
+import type { Updates } from '../updates/index.ts'
+import type { Metrics } from '../plugins/metrics.ts'
 
 export interface ConsoleOptions {
   config: Config
@@ -17,8 +19,11 @@ export interface ConsoleOptions {
   sim?: Simulator | undefined
   /** Dates the sign-in sessions. */
   clock?: Clock
+  /** The write pipeline: the console reads conversations, and the probe writes, through it. */
+  updates: Updates
   /** Asynchronous delivery, whose updates the console shows each caller. */
   delivery?: AsyncDelivery | undefined
+  metrics: Metrics
 }
 
 /** How long the going-live checks' report is reused (the probe is always run anew). */
@@ -39,13 +44,13 @@ interface Written {
  * that goes through the service, which API key set which keys, to show beside the values.
  */
 export default fp<ConsoleOptions>(
-  async (app, { config, sim, clock = systemClock, delivery }) => {
+  async (app, { config, sim, clock = systemClock, updates, delivery, metrics }) => {
     const sandbox = config.mode === 'sandbox'
     if (!sandbox && !config.console) return
     const writes = new WriteLog()
     const source = sim !== undefined
       ? simulatorSource(sim)
-      : genesysSource(app.updates, { minIntervalMs: 2000, timeoutMs: Math.min(config.requestTimeoutMs, 5000) })
+      : genesysSource(updates, { minIntervalMs: 2000, timeoutMs: Math.min(config.requestTimeoutMs, 5000) })
 
     // The answer object, before it becomes text: the participant a conversation-level write
     // found is in it, and nothing has to be parsed. Callback style: it runs on every answer.
@@ -67,7 +72,7 @@ export default fp<ConsoleOptions>(
     const checks = (): Promise<Report> => {
       const now = clock.now()
       if (checked === undefined || now - checked.at >= DOCTOR_CACHE_MS) {
-        const report = runDoctor(config, { sandbox, budget: () => app.updates.budget() })
+        const report = runDoctor(config, { sandbox, budget: () => updates.budget() })
         checked = { at: now, report }
         report.catch(() => (checked = undefined))
       }
@@ -79,9 +84,9 @@ export default fp<ConsoleOptions>(
     // the probe asks Genesys itself whether it merges.
     const due = () => ({ deadline: clock.now() + config.requestTimeoutMs, priority: 'bulk' as const })
     const pipeline = {
-      getConversation: (conversationId: string) => app.updates.conversation(conversationId, due(), { asGenesysShows: true }),
+      getConversation: (conversationId: string) => updates.conversation(conversationId, due(), { asGenesysShows: true }),
       async patchParticipantAttributes (conversationId: string, participantId: string, attributes: Attributes) {
-        await app.updates.submit(conversationId, { participantId, exact: true }, { changes: attributes, ...due() })
+        await updates.submit(conversationId, { participantId, exact: true }, { changes: attributes, ...due() })
       },
     }
     const doctor = async (target?: { conversationId: string; participantId: string }): Promise<Report> => {
@@ -91,7 +96,8 @@ export default fp<ConsoleOptions>(
       const all = [...report.checks, found.check]
       return { ok: all.every((c) => c.ok), semantics: found.semantics, checks: all }
     }
-    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn: config.apiKeys.length > 0, source, writes, delivery })
+    const authOn = config.apiKeys.length > 0
+    await app.register(consoleRoutes, { sandbox, publicUrl: config.publicUrl, doctor, sessions, authOn, source, writes, delivery, registry: metrics.registry })
   },
-  { name: 'console', dependencies: ['metrics', 'updates'] }
+  { name: 'console' }
 )

@@ -14,7 +14,8 @@ import type { ConsoleParticipant, ConversationSource } from './source.ts'
 import { asyncUpdates, conversationUpdates, updatesSection } from './updates.ts'
 import type { WriteLog, LastWrites } from './writes.ts'
 import type { Operation, Scope } from '../domain.ts'
-import type { AsyncDelivery } from '../delivery/plugin.ts'
+import type { AsyncDelivery } from '../delivery/service.ts'
+import type { Registry } from 'prom-client'
 
 export interface ConsoleRoutesOptions {
   sandbox: boolean
@@ -29,6 +30,8 @@ export interface ConsoleRoutesOptions {
   writes: WriteLog
   /** Asynchronous delivery, for the caller's updates (off or absent: none are shown). */
   delivery: AsyncDelivery | undefined
+  /** The service's metrics, of which the ops view shows a few. */
+  registry: Registry
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -55,7 +58,8 @@ function signedInAs (name: string | undefined, scope: Scope): string | undefined
 }
 
 /** The console's routes, in their own context: its form parser and headers stay here. */
-export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl, doctor, sessions, authOn, source, writes, delivery }: ConsoleRoutesOptions) {
+export async function consoleRoutes (app: FastifyInstance, opts: ConsoleRoutesOptions) {
+  const { sandbox, publicUrl, doctor, sessions, authOn, source, writes, delivery, registry } = opts
   // Not part of the API: left out of /openapi.json and /docs.
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true }
@@ -164,11 +168,11 @@ export async function consoleRoutes (app: FastifyInstance, { sandbox, publicUrl,
   app.get('/console', async (req, reply) => {
     const updates = await asyncUpdates(delivery)?.all(caller(req))
     const shown = { doctor: everyAttribute(req), create: may(req, 'write') }
-    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(app.metrics.registry), updates && updatesSection(updates, authOn), shown))
+    return html(reply, 200, indexPage(chrome(req, 'Console'), source.list(), await opsView(registry), updates && updatesSection(updates, authOn), shown))
   })
 
   // Polled every 2 s by the index page: logged only when it goes wrong.
-  app.get('/console/ops', { logLevel: 'warn' }, async () => opsView(app.metrics.registry))
+  app.get('/console/ops', { logLevel: 'warn' }, async () => opsView(registry))
   app.get('/console/updates', { logLevel: 'warn' }, async (req) => {
     const feed = asyncUpdates(delivery)
     if (feed === undefined) throw new ApiError('ROUTE_NOT_FOUND', 'asynchronous delivery is off: it needs REDIS_URL in production')

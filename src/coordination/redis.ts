@@ -1,28 +1,10 @@
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 
 /** One Redis server (REDIS_URL) or a Redis Cluster: whatever the replicas coordinate through. */
 export type RedisClient = Redis | Cluster
-
-/**
- * The hash tag of what every call to the Genesys API needs from a shared Redis: the request
- * budget's counters and the token. On a Redis Cluster they live in one slot, so losing a node
- * stops every write or none, and readiness asks that slot.
- */
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Set in multi-replica mode (REDIS_URL or REDIS_CLUSTER_NODES): what replicas coordinate through. */
-    redis: RedisClient | undefined
-    /**
-     * Prefix of every key this deployment uses: its OAuth client id, since Genesys counts the
-     * rate per client and deployments for different orgs may share one Redis.
-     */
-    redisPrefix: string
-  }
-}
 
 // Fail fast: a command fails at once while Redis is unreachable (no offline queue), so callers
 // get a prompt 503 rather than a wait until their deadline; the client reconnects by itself,
@@ -79,40 +61,53 @@ export function clusterClient (cluster: RedisClusterConfig, options: RedisOption
   return client
 }
 
-/** The Redis connection for multi-replica mode: one server, a managed endpoint, or a cluster. */
-export default fp<{ url: string | undefined; cluster?: RedisClusterConfig | undefined; clientId: string }>(
-  async (app, { url, cluster, clientId }) => {
-    app.decorate('redisPrefix', `pdg:${clientId}:`)
-    let connect: ((options: RedisOptions) => RedisClient) | undefined
-    if (cluster !== undefined) connect = (options) => clusterClient(cluster, options)
-    else if (url !== undefined) connect = (options) => new Redis(url, options)
-    if (connect === undefined) {
-      app.decorate('redis', undefined)
-      return
-    }
-    const redis = connect(FAIL_FAST)
-    let down = false
-    redis.on('ready', () => {
-      down = false
-      app.log.info(cluster ? `redis cluster connected (seeds: ${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')})` : 'redis connected')
-    })
-    redis.on('error', (err) => {
-      // Once per outage, not once per reconnect attempt.
-      if (!down) app.log.warn({ err: err.message }, 'redis unreachable; writes are refused until it is back')
-      down = true
-    })
-    // Start even if Redis is down (readiness says so), but give it a moment to connect first.
-    await Promise.race([once(redis, 'ready').catch(() => {}), sleep(2000)])
-    app.decorate<RedisClient>('redis', redis)
-    app.addHook('onClose', async () => {
+/** A connection to the Redis replicas share, and the prefix of this deployment's keys there. */
+export interface RedisConnection {
+  client: RedisClient
+  /**
+   * Prefix of every key this deployment uses: its OAuth client id, since Genesys counts the
+   * rate per client and deployments for different orgs may share one Redis.
+   */
+  prefix: string
+  /** Quits, or drops the connections after a bounded wait. */
+  close(): Promise<void>
+}
+
+/**
+ * The Redis connection for multi-replica mode (one server, a managed endpoint, or a cluster), or
+ * undefined without one. Resolves once connected, or after 2 s: the service starts even while
+ * Redis is down (readiness says so), and the client reconnects by itself.
+ */
+export async function connectRedis (
+  { url, cluster, clientId }: { url: string | undefined; cluster?: RedisClusterConfig | undefined; clientId: string },
+  log: FastifyBaseLogger
+): Promise<RedisConnection | undefined> {
+  let client: RedisClient
+  if (cluster !== undefined) client = clusterClient(cluster, FAIL_FAST)
+  else if (url !== undefined) client = new Redis(url, FAIL_FAST)
+  else return undefined
+  let down = false
+  client.on('ready', () => {
+    down = false
+    log.info(cluster ? `redis cluster connected (seeds: ${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')})` : 'redis connected')
+  })
+  client.on('error', (err) => {
+    // Once per outage, not once per reconnect attempt.
+    if (!down) log.warn({ err: err.message }, 'redis unreachable; writes are refused until it is back')
+    down = true
+  })
+  await Promise.race([once(client, 'ready').catch(() => {}), sleep(2000)])
+  return {
+    client,
+    prefix: `pdg:${clientId}:`,
+    close: async () => {
       // A cluster queues QUIT for a node that is reconnecting, which may never answer: a bounded
       // wait, then the connections are dropped (and with them any reconnection).
-      await Promise.race([redis.quit().catch(() => {}), sleep(1000)])
-      redis.disconnect()
-    })
-  },
-  { name: 'redis' }
-)
+      await Promise.race([client.quit().catch(() => {}), sleep(1000)])
+      client.disconnect()
+    },
+  }
+}
 
 /**
  * Lua that sets `now` to Redis's clock in ms: where a script decides by time (a due list, a

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import { Counter } from 'prom-client'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
-import { scrapedGauge } from '../plugins/metrics.ts'
+import { scrapedGauge, type Metrics } from '../plugins/metrics.ts'
 import { callbackAgent, urlProblem, type Lookup } from './callback-url.ts'
 import { CALLBACK_TIMEOUT_MS, CallbackSender, callbackView, type CallbackStore, type CallbackView, type Receiver } from './callbacks.ts'
 import { settled, type Delivery } from '../coordination/index.ts'
@@ -27,7 +27,7 @@ export interface Callbacks {
  * private address (unless CALLBACK_ALLOW_PRIVATE=1); the same rule holds at every connection.
  */
 export async function setupCallbacks (
-  app: FastifyInstance,
+  app: { metrics: Metrics; log: FastifyBaseLogger },
   opts: {
     config: Config
     clock: Clock

@@ -17,9 +17,11 @@ import { z } from 'zod'
 import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.ts'
 import { requireAttributes, requireOperation } from '../keys/scope.ts'
 import type { ZodTypeProvider } from '../plugins/problems.ts'
-import { acceptedSchema } from './route.ts'
+import { acceptedSchema } from './views.ts'
 import { KEEP_SETTLED_MS, type Delivery, type ResendLedger } from '../coordination/index.ts'
 import type { Clock } from '../clock.ts'
+import type { AsyncDelivery } from './service.ts'
+import type { Updates } from '../updates/index.ts'
 
 export interface ResendOptions {
   /** refuse: a resend to an ended conversation is refused (ENDED_CONVERSATION_WRITES). */
@@ -28,6 +30,8 @@ export interface ResendOptions {
   clock: Clock
   /** Which failed updates were sent again (src/coordination/). */
   ledger: ResendLedger
+  updates: Updates
+  delivery: AsyncDelivery
 }
 
 const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
@@ -56,7 +60,7 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
     return (conversationId: string) => {
       if (opts.endedConversationWrites === 'allow') return Promise.resolve(undefined)
       if (!seen.has(conversationId)) {
-        seen.set(conversationId, app.updates.conversation(conversationId, { deadline: opts.clock.now() + opts.requestTimeoutMs, priority: 'bulk' }).then((c) => c.endTime))
+        seen.set(conversationId, opts.updates.conversation(conversationId, { deadline: opts.clock.now() + opts.requestTimeoutMs, priority: 'bulk' }).then((c) => c.endTime))
       }
       return seen.get(conversationId)!
     }
@@ -73,7 +77,7 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
       })
     }
     try {
-      const accepted = await app.delivery.accept(d.caller, d.conversationId, d.target, d.changes, { retryOf: d.id })
+      const accepted = await opts.delivery.accept(d.caller, d.conversationId, d.target, d.changes, { retryOf: d.id })
       await ledger.done(d.id, accepted.id)
       return accepted
     } catch (err) {
@@ -102,8 +106,8 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
     async (req, reply) => {
       reply.cacheControl('no-store')
       requireOperation(req, 'async')
-      if (!app.delivery.enabled) throw notFound()
-      const d = await app.delivery.get(req.caller ?? '', req.params.id)
+      if (!opts.delivery.enabled) throw notFound()
+      const d = await opts.delivery.get(req.caller ?? '', req.params.id)
       if (d === undefined) throw notFound()
       const accepted = await resend(req, d, endedCheck())
       reply.status(202).header('location', `/updates/${accepted.id}`)
@@ -147,8 +151,8 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
       const caller = req.caller ?? ''
       // The failed list is newest accepted first, and holds a day: one accepted a day before `since` cannot have failed since.
       const found: Delivery[] = []
-      for (let offset: number | undefined = 0; offset !== undefined && app.delivery.enabled;) {
-        const page = await app.delivery.failed(caller, offset, 500)
+      for (let offset: number | undefined = 0; offset !== undefined && opts.delivery.enabled;) {
+        const page = await opts.delivery.failed(caller, offset, 500)
         found.push(...page.items.filter((d) => (d.settledAt ?? d.acceptedAt) >= from))
         const oldest = page.items.at(-1)?.acceptedAt
         offset = oldest !== undefined && oldest < from - KEEP_SETTLED_MS ? undefined : page.next

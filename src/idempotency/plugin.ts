@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError, idempotencyKeyInFlight } from '../errors.ts'
 import type { IdempotencyStore } from '../coordination/index.ts'
+import type { Metrics } from '../plugins/metrics.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,6 +26,8 @@ export interface Idempotency {
 export interface IdempotencyOptions {
   /** Where keys and their answers are kept: in Redis when replicas share one (a repeat may reach another replica), else in this process. */
   store: IdempotencyStore
+  /** Counts the answers given again (pdg_idempotent_replays_total). */
+  metrics: Pick<Metrics, 'replays'>
 }
 
 /** Kept with an answer and sent again with it: what makes a 202 a 202. */
@@ -56,7 +59,7 @@ function idempotencyKey (req: FastifyRequest): [header: string, key: string | un
 
 /** A repeated request (same key, same caller, same body) gets the first one's answer, for 24 h. */
 export default fp<IdempotencyOptions>(
-  async (app, { store }) => {
+  async (app, { store, metrics }) => {
     async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
       const [header, key] = idempotencyKey(req)
       if (key === undefined) return write()
@@ -68,7 +71,7 @@ export default fp<IdempotencyOptions>(
         throw new ApiError('IDEMPOTENCY_KEY_REUSED', `this ${header} was used for a different request in the last 24 h; use a new one for a new request`)
       }
       if (claim.kind === 'replay') {
-        app.metrics.replays.inc()
+        metrics.replays.inc()
         reply.header('idempotent-replayed', 'true').status(claim.answer.status)
         // Exactly the first answer: a first synchronous 200 stays a 200 for a repeat that adds
         // Prefer: respond-async, and a first 202 keeps its Location for one that drops it.
@@ -87,5 +90,5 @@ export default fp<IdempotencyOptions>(
     }
     app.decorate('idempotency', { once })
   },
-  { name: 'idempotency', dependencies: ['redis', 'metrics', 'raw-json'] }
+  { name: 'idempotency', dependencies: ['raw-json'] }
 )

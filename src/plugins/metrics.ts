@@ -81,9 +81,9 @@ declare module 'fastify' {
   }
 }
 
-export default fp(
-  async (app) => {
-    const metrics = createMetrics()
+/** Counts every answer, and serves GET /metrics, for metrics made outside (createMetrics, in app.ts). */
+export default fp<{ metrics: Metrics }>(
+  async (app, { metrics }) => {
     app.decorate('metrics', metrics)
     // Callback style, on every request: an async hook would cost a promise each time.
     app.addHook('onResponse', (req, reply, done) => {

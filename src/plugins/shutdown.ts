@@ -10,8 +10,6 @@ declare module 'fastify' {
      * stopped coming, so that close() finds nothing in flight and nobody knocking.
      */
     shutdown(by: number): Promise<void>
-    /** Runs `fn` as soon as shutdown begins, before waiting callers are answered (stop taking work). */
-    onShutdown(fn: () => unknown): void
   }
 }
 
@@ -19,18 +17,14 @@ declare module 'fastify' {
 const QUIET_MS = 250
 
 /** Open, then closing: every request from then on is answered 503 SHUTTING_DOWN by one hook. */
-export default fp(
-  async (app) => {
+export default fp<{ drain: (by: number) => Promise<void> }>(
+  async (app, { drain }) => {
     let closing = false
     let lastRefused = 0
-    const first: Array<() => unknown> = []
-    app.decorate('onShutdown', (fn: () => unknown) => {
-      first.push(fn)
-    })
     app.decorate('shutdown', async (by: number) => {
       closing = true
-      await Promise.allSettled(first.map(async (fn) => fn()))
-      await app.updates.close(by)
+      // The services stop taking work in the background and answer every waiting caller (services.ts).
+      await drain(by)
       // A client (or load balancer) that was just answered 503 moves on; one whose request was in
       // flight until now sends its next one here. Closing the listener under it would turn that
       // into a refused or reset connection, so wait for a quiet moment, up to the limit.
@@ -48,5 +42,5 @@ export default fp(
       done(new ApiError('SHUTTING_DOWN', 'not accepting new requests; send it to another instance', { retryAfter: 1 }))
     })
   },
-  { name: 'shutdown', dependencies: ['updates'] }
+{ name: 'shutdown' }
 )

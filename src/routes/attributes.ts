@@ -3,13 +3,15 @@ import { z } from 'zod'
 import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.ts'
 import { merge } from '../attributes/merge.ts'
 import { prefersAsync } from '../delivery/prefer.ts'
-import { acceptedSchema } from '../delivery/route.ts'
+import { acceptedSchema } from '../delivery/views.ts'
 import { ApiError, problemSchema } from '../errors.ts'
 import { requireAttributes, requireOperation, scopeOf, visible } from '../keys/scope.ts'
 import type { ZodTypeProvider } from '../plugins/problems.ts'
 import type { Urgency } from '../updates/index.ts'
 import type { Clock } from '../clock.ts'
 import type { Target } from '../domain.ts'
+import type { AsyncDelivery } from '../delivery/service.ts'
+import type { Updates } from '../updates/index.ts'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms'
@@ -99,9 +101,12 @@ export interface AttributeRoutesOptions {
   requestTimeoutMs: number
   /** Deadlines are counted on it, as the queue counts them. */
   clock: Clock
+  /** The write pipeline (200) and asynchronous delivery (202). */
+  updates: Updates
+  delivery: AsyncDelivery
 }
 
-const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock }) => {
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock, updates, delivery }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
   /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
@@ -117,14 +122,14 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     const due = urgency(req, reply)
     const updated = Object.keys(body.attributes)
     reply.loggedKeys = updated
-    const async = !dryRun && app.delivery.enabled && prefersAsync(req.headers.prefer)
+    const async = !dryRun && delivery.enabled && prefersAsync(req.headers.prefer)
     if (async) requireOperation(req, 'async')
     else requireOperation(req, 'write', scopeOf(req).may.includes('async') ? '; send Prefer: respond-async to write asynchronously' : '')
     requireAttributes(req, body.field, updated)
     // The answer's map is a read: only what this key may see.
     const scope = scopeOf(req)
     if (dryRun) {
-      const current = await app.updates.preview(conversationId, target, due)
+      const current = await updates.preview(conversationId, target, due)
       const attributes = visible(scope, merge(current.attributes, body.attributes))
       return { conversationId, participantId: current.participantId, attributes, updated, dryRun: true as const }
     }
@@ -132,14 +137,14 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       // Stored, then 202: a repeat with the same Idempotency-Key gets this 202 and id again.
       // The status and headers are set with the answer, so a repeat gets them as they were.
       return app.idempotency.once(req, reply, due.deadline, async () => {
-        const accepted = await app.delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
+        const accepted = await delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
         reply.status(202).header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`)
         return accepted
       })
     }
     return app.idempotency.once(req, reply, due.deadline, async () => {
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
-      const result = await app.updates.submit(conversationId, target, { changes: body.attributes, ...due })
+      const result = await updates.submit(conversationId, target, { changes: body.attributes, ...due })
       const { participantId, attributes, coalesced, attempts } = result
       return { conversationId, participantId, attributes: visible(scope, attributes), updated, coalesced, attempts }
     })
@@ -204,7 +209,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       reply.cacheControl('no-store')
       requireOperation(req, 'read')
       const { conversationId, participantId } = req.params
-      const current = await app.updates.read(conversationId, { participantId }, urgency(req, reply))
+      const current = await updates.read(conversationId, { participantId }, urgency(req, reply))
       const keys = req.query.keys
       const mine = visible(scopeOf(req), current.attributes)
       const attributes = keys === undefined ? mine : Object.fromEntries(Object.entries(mine).filter(([k]) => keys.has(k)))

@@ -2,11 +2,12 @@ import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { ApiError, problemSchema, toProblem, type ErrorCode } from '../errors.ts'
 import { toApiError } from '../updates/index.ts'
+import type { TokenProvider } from '../genesys/token.ts'
 
 /** Why an instance may not be ready: Redis, the token (whatever Genesys answered), shutdown. */
 const NOT_READY: ErrorCode[] = ['COORDINATION_UNAVAILABLE', 'UPSTREAM_AUTH_FAILED', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_ERROR', 'SHUTTING_DOWN']
 
-const health: FastifyPluginAsync = async (app) => {
+const health: FastifyPluginAsync<{ tokens: TokenProvider }> = async (app, { tokens }) => {
   // Liveness: the process answers. Never touches Genesys, so a Genesys outage does not get us restarted.
   app.get('/healthz', { logLevel: 'silent', schema: { summary: 'Liveness', security: [], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
     status: 'ok' as const,
@@ -25,8 +26,8 @@ const health: FastifyPluginAsync = async (app) => {
       // Multi-replica mode writes nothing without Redis, so without it this replica is not ready.
       // On a cluster, the node asked is the one every write needs (the budget's and the token's);
       // a node holding only some conversations may be lost while the rest are written.
-      await app.tokens.reachable()
-      await app.tokens.get()
+      await tokens.reachable()
+      await tokens.get()
       return { status: 'ready' as const }
     } catch (err) {
       const cause = toApiError(err)

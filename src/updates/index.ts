@@ -3,7 +3,7 @@
  * its own; lint:deps refuses an import of it from another room (app.ts, server.ts and config.ts,
  * which put the service together, excepted).
  */
-export type { Updates } from './plugin.ts'
+export { createPipeline, type Pipeline, type Updates } from './pipeline.ts'
 export type { Urgency } from './ports.ts'
 export { targetKey } from './ports.ts'
 export { backoff, type Backoff } from './retry.ts'

@@ -30,14 +30,14 @@ t.test('a retried older update delivered after a newer one leaves the newer valu
   const c = id()
   const p = id()
   const target = { participantId: p }
-  const older = await app.updates.sequence(c)
-  const newer = await app.updates.sequence(c)
+  const older = await app.services.updates.sequence(c)
+  const newer = await app.services.updates.sequence(c)
   t.ok(newer > older)
-  await app.updates.submit(c, target, bulk({ shared: 'new' }, newer))
-  await app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
+  await app.services.updates.submit(c, target, bulk({ shared: 'new' }, newer))
+  await app.services.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
   t.same(sim.attributes(c, p), { shared: 'new', own: 'x' })
   const writes = sim.stats.writes
-  await app.updates.submit(c, target, bulk({ shared: 'old' }, older))
+  await app.services.updates.submit(c, target, bulk({ shared: 'old' }, older))
   t.equal(sim.stats.writes, writes, 'nothing left to write: no PATCH at all')
 })
 
@@ -46,11 +46,11 @@ t.test('coalesced into one write, the later accepted value wins whatever the ord
   const c = id()
   const p = id()
   const target = { participantId: p }
-  const blocker = app.updates.submit(c, target, bulk({ first: '1' }, await app.updates.sequence(c)))
-  const older = await app.updates.sequence(c)
-  const newer = await app.updates.sequence(c)
+  const blocker = app.services.updates.submit(c, target, bulk({ first: '1' }, await app.services.updates.sequence(c)))
+  const older = await app.services.updates.sequence(c)
+  const newer = await app.services.updates.sequence(c)
   // Both wait behind the blocker and go out in one write; the newer arrived first.
-  await Promise.all([blocker, app.updates.submit(c, target, bulk({ shared: 'new' }, newer)), app.updates.submit(c, target, bulk({ shared: 'old' }, older))])
+  await Promise.all([blocker, app.services.updates.submit(c, target, bulk({ shared: 'new' }, newer)), app.services.updates.submit(c, target, bulk({ shared: 'old' }, older))])
   t.equal(sim.attributes(c, p)?.shared, 'new')
   t.equal(sim.stats.writes, 2)
 })
@@ -86,18 +86,18 @@ t.test('a synchronous write made while an earlier async update waits for its ret
 
 t.test('two replicas on one Redis: an older update delivered by one after a newer one by the other is left out', async (t) => {
   const { a, b, c, p, target } = await twoReplicas(t)
-  const older = await a.app.updates.sequence(c)
-  const newer = await b.app.updates.sequence(c)
+  const older = await a.app.services.updates.sequence(c)
+  const newer = await b.app.services.updates.sequence(c)
   t.ok(newer > older, 'one order across replicas')
-  await b.app.updates.submit(c, target, bulk({ shared: 'new' }, newer))
-  await a.app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
+  await b.app.services.updates.submit(c, target, bulk({ shared: 'new' }, newer))
+  await a.app.services.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
   t.same(a.sim.attributes(c, p), { shared: 'new', own: 'x' })
 })
 
 t.test('two replicas on one Redis: a synchronous write through one beats an older async update delivered late through the other', async (t) => {
   const { a, b, c, p, target } = await twoReplicas(t)
-  const older = await a.app.updates.sequence(c)
+  const older = await a.app.services.updates.sequence(c)
   await b.post(`/participants/${c}/${p}/data`, { attributes: { shared: 'sync' } })
-  await a.app.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
+  await a.app.services.updates.submit(c, target, bulk({ shared: 'old', own: 'x' }, older))
   t.same(a.sim.attributes(c, p), { shared: 'sync', own: 'x' })
 })

@@ -149,12 +149,12 @@ t.test('a conversation claimed by a replica that died is taken over by another w
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
   // What the dead replica got done: the update accepted, its conversation claimed, nothing else.
-  const store = new RedisDeliveryStore(client, { prefix: stack.app.redisPrefix, maxAgeMs: 600_000 })
+  const store = new RedisDeliveryStore(client, { prefix: stack.app.services.stores.shared!.prefix, maxAgeMs: 600_000 })
   const c = id()
   const p = id()
   const orphan = { id: id(), caller: '', state: 'queued' as const, conversationId: c, participantId: p, target: { participantId: p }, changes: { orphan: 'x' }, seq: 1, attempts: 0, acceptedAt: Date.now() }
   // Claimed for a second by a replica that then died (written first, so that this service's own poll cannot take it before).
-  const due = `{${stack.app.redisPrefix}async}:due`
+  const due = `{${stack.app.services.stores.shared!.prefix}async}:due`
   await client.zadd(due, Date.now() + 1000, c)
   t.ok(await store.accept(orphan, 100))
   t.ok(Number(await client.zscore(due, c)) > Date.now(), 'the update waits under the dead replica\'s claim')

@@ -153,7 +153,7 @@ t.test('past ASYNC_MAX_BACKLOG: 503 OVERLOADED with Retry-After, nothing stored'
 
 t.test('a bug in the intake is a 500 INTERNAL_ERROR, not a 503 blaming Redis (there is none here)', async (t) => {
   const stack = await startStack(t, { env: { API_KEYS: keys } })
-  stack.app.updates.sequence = async () => {
+  stack.app.services.updates.sequence = async () => {
     throw new TypeError("Cannot read properties of undefined (reading 'seq')")
   }
   const a = await stack.post(`/participants/${id()}/${id()}/data`, { attributes: { k: 'v' } }, crm)

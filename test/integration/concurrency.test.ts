@@ -53,12 +53,12 @@ t.test('after updates to 10,000 distinct conversations the queue holds nothing',
         next++
         const a = await post(`/participants/${id()}/${id()}/data`, { attributes: { n: next } })
         if (a.status === 200) ok++
-        peak = Math.max(peak, app.updates.size)
+        peak = Math.max(peak, app.services.updates.size)
       }
     })
   )
   t.equal(ok, total, 'every update answered 200')
   t.equal(sim.stats.writes, total)
   t.ok(peak > 1, `the queue did hold work while it ran (peak ${peak} conversations)`)
-  t.equal(app.updates.size, 0, 'no conversation entry is left behind')
+  t.equal(app.services.updates.size, 0, 'no conversation entry is left behind')
 })

@@ -4,7 +4,7 @@ import { id, startStack, until, type Stack } from '../helpers/stack.ts'
 
 /** Another system (an agent script, say) writing straight to Genesys, outside our queue. */
 async function foreignWrite (stack: Stack, conversationId: string, participantId: string, attributes: Record<string, string>) {
-  const token = await stack.app.tokens.get()
+  const token = await stack.app.services.tokens.get()
   const res = await request(`${stack.config.genesys.apiUrl}/api/v2/conversations/${conversationId}/participants/${participantId}/attributes`, {
     method: 'PATCH',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -55,5 +55,5 @@ t.test('retries are bounded: a conversation that keeps changing gets UPSTREAM_CO
   t.equal(ours.body.code, 'UPSTREAM_CONFLICT')
   t.equal(stack.sim.stats.conflicts, 2, 'one try plus one retry')
   t.equal(stack.sim.conversation(c)!.participants[0]!.attributes.ours, undefined, 'and indeed not written')
-  t.equal(stack.app.updates.size, 0)
+  t.equal(stack.app.services.updates.size, 0)
 })

@@ -32,7 +32,7 @@ t.test('logs carry no secret and no attribute value, even at trace level', async
   t.match(nested.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'an unusable request id is replaced by a fresh one, echoed too')
   t.equal((await post(`/participants/${c}/${p}/data`, `{"attributes":{"a":"${values[3]}"`, bearer)).status, 400)
   t.equal((await post(`/participants/${c}/${p}/data`, { attributes: { a: 'b' } }, { 'x-api-key': `${apiKey}-wrong` })).status, 401)
-  const accessToken = await app.tokens.get()
+  const accessToken = await app.services.tokens.get()
   await app.close()
 
   const all = lines.join('\n')

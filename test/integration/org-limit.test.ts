@@ -28,8 +28,8 @@ async function stack (t: Teardown, allowed: number, opts: { limitsApi?: 'forbidd
 t.test('nothing configured, the org allows 60: the budget starts at 60, and a first burst of 100 writes what fits, with no 429', async (t) => {
   const log: string[] = []
   const s = await stack(t, 60, { log })
-  await until(() => s.app.updates.rateLimit().source === 'org')
-  t.same(s.app.updates.rateLimit(), { limit: 60, source: 'org' })
+  await until(() => s.app.services.updates.rateLimit().source === 'org')
+  t.same(s.app.services.updates.rateLimit(), { limit: 60, source: 'org' })
   t.match(log.join(''), /"rateLimit":60,"source":"org".*rate limit: the org allows 60 a minute \(Limits API\)/, 'start-up says where the limit came from')
   const counts = tally(await burst(s, 100))
   t.comment(JSON.stringify(counts))
@@ -42,8 +42,8 @@ t.test('nothing configured, the org allows 60: the budget starts at 60, and a fi
 
 t.test("nothing configured, the org allows 600: a burst gets 600's worth, not Genesys's default 300", async (t) => {
   const s = await stack(t, 600)
-  await until(() => s.app.updates.rateLimit().source === 'org')
-  t.same(s.app.updates.rateLimit(), { limit: 600, source: 'org' })
+  await until(() => s.app.services.updates.rateLimit().source === 'org')
+  t.same(s.app.services.updates.rateLimit(), { limit: 600, source: 'org' })
   const counts = tally(await burst(s, 200))
   t.comment(JSON.stringify(counts))
   // 300 a window would write 150 merge writes at most; 600 writes all 200 (400 requests).
@@ -54,20 +54,20 @@ t.test("nothing configured, the org allows 600: a burst gets 600's worth, not Ge
 t.test('a configured number is a ceiling: the org allows 600, the gateway spends 100', async (t) => {
   const s = await stack(t, 600, { env: { GENESYS_RATE_LIMIT_PER_MINUTE: '100' } })
   await until(() => s.sim.stats.limitReads === 1)
-  await until(() => s.app.updates.rateLimit().source === 'configured')
-  t.same(s.app.updates.rateLimit(), { limit: 100, source: 'configured' })
+  await until(() => s.app.services.updates.rateLimit().source === 'configured')
+  t.same(s.app.services.updates.rateLimit(), { limit: 100, source: 'configured' })
 })
 
 t.test('the Limits API refused (403): the configured value, or 300, and start-up says so', async (t) => {
   const log: string[] = []
   const s = await stack(t, 60, { limitsApi: 'forbidden', log })
   await until(() => log.join('').includes('rate limit:'))
-  t.same(s.app.updates.rateLimit(), { limit: 300, source: 'default' })
+  t.same(s.app.services.updates.rateLimit(), { limit: 300, source: 'default' })
   t.match(log.join(''), /rate limit: the Limits API could not be read \(Genesys Cloud answered 403 to getLimits.*\): spending Genesys's default, 300 a minute/)
   t.equal(s.sim.stats.limitReads, 1)
   const configured = await stack(t, 60, { limitsApi: 'forbidden', env: { GENESYS_RATE_LIMIT_PER_MINUTE: '50' } })
   await until(() => configured.sim.stats.limitReads === 1)
-  t.same(configured.app.updates.rateLimit(), { limit: 50, source: 'configured' })
+  t.same(configured.app.services.updates.rateLimit(), { limit: 50, source: 'configured' })
 })
 
 t.test('two replicas sharing Redis ask once between them, and both spend by the answer', async (t) => {
@@ -75,7 +75,7 @@ t.test('two replicas sharing Redis ask once between them, and both spend by the 
   const env = { ...unset, REDIS_URL: redis.url }
   const one = await startStack(t, { sim: { clientId: `org-${id()}`, rateLimit: { requests: 600, windowMs } }, env, tune })
   const two = await startStack(t, { shareSimWith: one, env, tune })
-  await until(() => one.app.updates.rateLimit().source === 'org' && two.app.updates.rateLimit().source === 'org')
-  t.same(two.app.updates.rateLimit(), { limit: 600, source: 'org' })
+  await until(() => one.app.services.updates.rateLimit().source === 'org' && two.app.services.updates.rateLimit().source === 'org')
+  t.same(two.app.services.updates.rateLimit(), { limit: 600, source: 'org' })
   t.equal(one.sim.stats.limitReads, 1, 'one read of the Limits API for both')
 })

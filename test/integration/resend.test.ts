@@ -107,7 +107,7 @@ t.test('an update that failed before failed updates kept their values is refused
   const old = { id: id(), caller: 'crm', state: 'failed', conversationId: id(), participantId: id(), changes: { tier: '' }, seq: 1, attempts: 1, acceptedAt: Date.now() - 1000, settledAt: Date.now(), error: { code: 'UPSTREAM_ERROR', status: 502, detail: 'x' } }
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
-  await client.set(`{${stack.app.redisPrefix}async}:u:${old.id}`, JSON.stringify({ ...old, target: { participantId: old.participantId } }))
+  await client.set(`{${stack.app.services.stores.shared!.prefix}async}:u:${old.id}`, JSON.stringify({ ...old, target: { participantId: old.participantId } }))
   const r = await stack.post(`/updates/${old.id}/retry`, undefined, auth)
   t.equal(r.status, 409)
   t.equal(r.body.code, 'UPDATE_VALUES_NOT_KEPT')

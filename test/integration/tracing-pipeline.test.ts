@@ -74,7 +74,7 @@ t.test('callers coalesced into one write: the write is in the first one’s trac
     answers.push(send(`${stack.url}/participants/${c}/${p}/data`, { attributes: { [`k${i}`]: 'v' } }, `00-${tr}-${'a'.repeat(16)}-01`))
     // In this order: the first one's write out, then each caller waiting behind it.
     if (i === 0) await until(() => stack.sim.stats.writesInFlight, (n) => n === 1, { what: "the first caller's write out" })
-    await until(() => stack.app.updates.callers, (n) => n === i + 1, { what: `${i + 1} callers waiting` })
+    await until(() => stack.app.services.updates.callers, (n) => n === i + 1, { what: `${i + 1} callers waiting` })
   }
   t.same((await Promise.all(answers)).map((a) => a.status), [200, 200, 200])
   const spans = await until(() => otlp.spans(), (seen) => seen.filter((s) => s.kind === SERVER).length >= 3, { what: 'the three request spans exported' })

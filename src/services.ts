@@ -1,0 +1,84 @@
+/**
+ * The service's parts, composed outside Fastify: what replicas share (src/coordination/), the
+ * Genesys client and its token with the write pipeline (src/updates/), and asynchronous delivery
+ * (src/delivery/). app.ts gives each route plugin what it uses, as options; nothing looks another
+ * part up. Starting and closing them happens here, in one place.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Dispatcher } from 'undici'
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import { connectRedis, createStores, type Stores } from './coordination/index.ts'
+import { createDelivery, type AsyncDelivery } from './delivery/service.ts'
+import type { TokenProvider } from './genesys/token.ts'
+import type { Metrics } from './plugins/metrics.ts'
+import { createPipeline, type Updates } from './updates/index.ts'
+
+export interface ServiceDeps {
+  clock: Clock
+  log: FastifyBaseLogger
+  metrics: Metrics
+  /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
+  dispatcher?: Dispatcher | undefined
+}
+
+export interface Services {
+  stores: Stores
+  tokens: TokenProvider
+  updates: Updates
+  delivery: AsyncDelivery
+  /** The background work begins (the org's limit is read); the service answers meanwhile. */
+  start(): void
+  /** Shutdown: no new work is taken in the background, and every waiting caller is answered by `by` (epoch ms). */
+  drain(by: number): Promise<void>
+  /** Everything closes: delivery's work under way is waited for, then timers, connection pools, Redis. */
+  close(): Promise<void>
+}
+
+export async function createServices (config: Config, deps: ServiceDeps): Promise<Services> {
+  const { clock, log, metrics } = deps
+  const redis = await connectRedis({ url: config.redisUrl, cluster: config.redisCluster, clientId: config.genesys.clientId }, log)
+  // Every store replicas share, in Redis or in this process: chosen here, once.
+  const stores = createStores(redis, {
+    clock,
+    lockLeaseMs: config.lockLeaseMs,
+    tokenFetchMs: config.genesys.timeoutMs,
+    idempotency: { maxKeys: config.idempotencyMaxKeys, pendingMs: config.requestTimeoutMs + config.genesys.timeoutMs },
+    maxReplays: config.idempotencyMaxKeys,
+    deliveryMaxAgeMs: config.delivery.maxAgeMs,
+  })
+  const pipeline = createPipeline({
+    genesys: config.genesys,
+    queue: config.queue,
+    endedConversationWrites: config.endedConversationWrites,
+    production: config.env === 'production',
+    tracing: config.tracing.enabled,
+    dispatcher: deps.dispatcher,
+    clock,
+    stores,
+    metrics,
+    log,
+  })
+  const delivery = await createDelivery({ config, clock, stores, updates: pipeline.updates, metrics, log }).catch(async (err: unknown) => {
+    // A refused configuration (a callback URL, say): what was opened is closed before the error goes up.
+    await pipeline.close()
+    await redis?.close()
+    throw err
+  })
+  return {
+    stores,
+    tokens: pipeline.tokens,
+    updates: pipeline.updates,
+    delivery: delivery.delivery,
+    start: () => pipeline.start(),
+    drain: async (by) => {
+      delivery.stop()
+      await pipeline.updates.close(by)
+    },
+    close: async () => {
+      await delivery.close()
+      await pipeline.close()
+      await redis?.close()
+    },
+  }
+}
