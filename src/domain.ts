@@ -19,6 +19,12 @@ export type Attributes = Record<string, string>
  */
 export type Target = { participantId: string; exact?: true } | { purposes: readonly string[] }
 
+/** A target's key: a participant's id, or the purposes that find one. */
+export function targetKey (target: Target): string {
+  if ('participantId' in target) return target.exact ? `exact:${target.participantId}` : target.participantId
+  return `purpose:${target.purposes.join('|')}`
+}
+
 /** live: flows waiting on the answer, served first. bulk: syncs that can wait. */
 export type Priority = 'live' | 'bulk'
 

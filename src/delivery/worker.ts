@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks'
 import { systemClock, type Clock, type Timer } from '../clock.ts'
 import { ApiError, CATALOGUE, type ErrorCode } from '../errors.ts'
-import { backoff, targetKey, type Backoff, type Updates } from '../updates/index.ts'
-import { latest, type Claim, type Delivery, type DeliveryStore, type Settling } from '../coordination/index.ts'
+import { backoff, type Backoff, type Updates } from '../updates/index.ts'
+import { targetKey } from '../domain.ts'
+import type { Claim, Delivery, DeliveryStore, Settling } from '../coordination/index.ts'
 import type { DeliveryTracing } from './tracing.ts'
 
 /**
@@ -74,7 +75,6 @@ export class Deliverer {
   /** One write of a participant's updates; the pause before they are tried again, if they are to be. */
   async #write ({ conversationId, until }: Claim, group: Delivery[]): Promise<number | undefined> {
     const { maxAgeMs } = this.#opts
-    const { changes, seqs } = latest(group.map((d) => ({ changes: d.changes, seqs: Object.fromEntries(Object.keys(d.changes).map((k) => [k, d.seq])) })))
     // Worth making while any of them is young enough; the older ones expire at their next attempt.
     const expiresAt = Math.max(...group.map((d) => d.acceptedAt)) + maxAgeMs
     // ATTEMPT_MS from when the claim was sent, as its lease is: however slow the store was, the
@@ -82,7 +82,7 @@ export class Deliverer {
     const deadline = Math.min(until - LEASE_MS + ATTEMPT_MS, expiresAt)
     for (const d of group) d.attempts++
     try {
-      const { participantId } = await this.#updates.submit(conversationId, group[0]!.target, { changes, seqs, priority: 'bulk', deadline })
+      const { participantId } = await this.#updates.deliver(conversationId, group[0]!.target, group, { priority: 'bulk', deadline })
       for (const d of group) {
         Object.assign(d, { participantId, state: 'written', settledAt: this.#now() })
         delete d.error

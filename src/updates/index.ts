@@ -5,7 +5,6 @@
  */
 export { createPipeline, type Pipeline, type Updates } from './pipeline.ts'
 export type { Urgency } from './ports.ts'
-export { targetKey } from './ports.ts'
 export { backoff, type Backoff } from './retry.ts'
 export { within } from './tracing.ts'
 export { toApiError } from './answer.ts'

@@ -6,7 +6,7 @@ import { Agent, type Dispatcher } from 'undici'
 import type { Config } from '../config.ts'
 import { scrapedGauge, type Metrics } from '../plugins/metrics.ts'
 import { RateBudget } from './budget.ts'
-import type { Standing, Stores } from '../coordination/index.ts'
+import { latest, type Sequences, type Standing, type Stores } from '../coordination/index.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import { GenesysClient } from '../genesys/client.ts'
 import type { HttpOptions } from '../genesys/http.ts'
@@ -18,11 +18,16 @@ import { UpdateQueue } from './queue.ts'
 import { AttributeReader } from './read.ts'
 import { RetryPolicy, type Retry } from './retry.ts'
 import { PipelineTracing } from './tracing.ts'
-import type { Conversation, Target } from '../domain.ts'
+import type { Attributes, Conversation, Target } from '../domain.ts'
 
 /** The write pipeline as the routes and shutdown see it. */
 export interface Updates {
   submit(conversationId: string, target: Target, update: Update): Promise<WriteResult>
+  /**
+   * Asynchronous updates to one target, each with its number in the conversation's order of
+   * acceptance: folded here, once (per key, the value accepted last), into one caller's update.
+   */
+  deliver(conversationId: string, target: Target, accepted: ReadonlyArray<{ changes: Attributes; seq: number }>, urgency: Urgency): Promise<WriteResult>
   /** The next number in a conversation's order of acceptance, for an asynchronous update's `seqs` (invariant 7, docs/architecture.md). */
   sequence(conversationId: string): Promise<number>
   /** The participant's attributes as they stand (read-back). */
@@ -54,6 +59,11 @@ export interface PipelineOptions extends Pick<Config, 'genesys' | 'queue' | 'end
   stores: Stores
   metrics: Metrics
   log: FastifyBaseLogger
+}
+
+/** Asynchronous updates folded into one: per key, the value accepted last, with its number. */
+export function folded (accepted: ReadonlyArray<{ changes: Attributes; seq: number }>): { changes: Attributes; seqs: Sequences } {
+  return latest(accepted.map((a) => ({ changes: a.changes, seqs: Object.fromEntries(Object.keys(a.changes).map((k) => [k, a.seq])) })))
 }
 
 /** The pipeline, and what runs beside it: the org's limit, read in the background. */
@@ -148,6 +158,7 @@ export function createPipeline (
   const reader = new AttributeReader(client, { policy, budget, journal, onRetry, clock })
   const updates: Updates = {
     submit: (conversationId, target, update) => queue.submit(conversationId, target, update),
+    deliver: (conversationId, target, accepted, urgency) => queue.submit(conversationId, target, { ...folded(accepted), ...urgency }),
     sequence: async (conversationId) => {
       if (order === undefined) throw new Error('there is no order of acceptance without asynchronous delivery')
       return order.next(conversationId).catch((err: unknown) => Promise.reject(coordinationUnavailable(err)))

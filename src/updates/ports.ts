@@ -1,5 +1,5 @@
 import type { Lease, Sequences } from '../coordination/index.ts'
-import type { Attributes, Conversation, Priority, Target } from '../domain.ts'
+import type { Attributes, Conversation, Priority } from '../domain.ts'
 
 /**
  * What the pipeline needs from Genesys; GenesysClient is the real one. Its failures are
@@ -47,9 +47,3 @@ export interface ReadResult {
 
 /** A conversation's lock held: while `held`, no other replica writes to it (src/coordination/lock.ts). */
 export type { Lease }
-
-/** A target's key: a participant's id, or the purposes that find one. */
-export function targetKey (target: Target): string {
-  if ('participantId' in target) return target.exact ? `exact:${target.participantId}` : target.participantId
-  return `purpose:${target.purposes.join('|')}`
-}

@@ -3,23 +3,27 @@ import { ApiError } from '../../src/errors.ts'
 import { MemoryDeliveryStore } from '../../src/coordination/delivery-memory.ts'
 import type { Delivery, DeliveryStore } from '../../src/coordination/delivery.ts'
 import { Deliverer, Scheduler, type DelivererOptions } from '../../src/delivery/worker.ts'
-import type { Updates } from '../../src/updates/pipeline.ts'
-import type { Update } from '../../src/updates/ports.ts'
+import { folded, type Updates } from '../../src/updates/pipeline.ts'
+import type { Update, Urgency, WriteResult } from '../../src/updates/ports.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { until } from '../helpers/until.ts'
-import type { Target } from '../../src/domain.ts'
+import type { Attributes, Target } from '../../src/domain.ts'
 
 /** The write pipeline, answering from a script; `hold` keeps a submission waiting until released. */
 function pipeline (answers: Array<ApiError | 'ok'>) {
   const seen: Array<Update & { target: Target; conversationId: string }> = []
   let hold: Promise<void> | undefined
   const updates = {
-    async submit (conversationId: string, target: Target, update: Update) {
+    async submit (conversationId: string, target: Target, update: Update): Promise<WriteResult> {
       seen.push({ ...update, target, conversationId })
       await hold
       const next = answers.shift() ?? 'ok'
       if (next !== 'ok') throw next
       return { participantId: 'participantId' in target ? target.participantId : 'p-1', attributes: update.changes, coalesced: 1, attempts: 1 }
+    },
+    // Folded as the real pipeline folds them.
+    deliver (conversationId: string, target: Target, accepted: Array<{ changes: Attributes; seq: number }>, urgency: Urgency) {
+      return updates.submit(conversationId, target, { ...folded(accepted), ...urgency })
     },
   } as unknown as Updates
   return { updates, seen, holdUntil: (p: Promise<void> | undefined) => (hold = p) }
@@ -203,7 +207,7 @@ t.test('past its maximum age an update settles DELIVERY_EXPIRED; a younger one o
 })
 
 t.test('an unexpected error is final as INTERNAL_ERROR', async (t) => {
-  const updates = { submit: async () => { throw new TypeError('bug') } } as unknown as Updates
+  const updates = { deliver: async () => { throw new TypeError('bug') } } as unknown as Updates
   const { accept, state } = setup(t, updates)
   const d = fresh()
   await accept(d)
