@@ -17,7 +17,7 @@ import requestLog, { RequestLog, requestId } from './plugins/request-log.ts'
 import shutdown from './plugins/shutdown.ts'
 import signature from './plugins/signature.ts'
 import tracing, { traceIds } from './plugins/tracing.ts'
-import attributes from './routes/attributes.ts'
+import attributes, { type Written } from './routes/attributes.ts'
 import dataAction from './data-action/route.ts'
 import updateRoutes from './delivery/route.ts'
 import resendRoutes from './delivery/resend.ts'
@@ -102,14 +102,17 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(idempotency, { store: stores.idempotency, metrics })
   await app.register(health, { tokens })
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
-  // Before the API: it notes which caller's writes changed what (off unless sandbox or CONSOLE=1).
-  await app.register(consolePlugin, { config, sim: deps.sim, clock, updates, delivery, metrics })
+  // Told of each synchronous write, and which caller made it (off unless sandbox or CONSOLE=1).
+  const written = new Set<(w: Written) => void>()
+  await app.register(consolePlugin, { config, sim: deps.sim, clock, updates, delivery, metrics, onWritten: (listener) => written.add(listener) })
+  // Nothing listening (the console off): the write path tells no one.
+  const onWritten = written.size === 0 ? undefined : (w: Written) => { for (const listener of written) listener(w) }
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     // The console presents a credential of its own for each key (keys/console-credential.ts).
     await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
     await api.register(signature, { keys: config.apiKeys, clock, replays: stores.replays })
-    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock, updates, delivery })
+    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock, updates, delivery, onWritten })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes, { delivery })
     const { endedConversationWrites, requestTimeoutMs } = config

@@ -10,6 +10,7 @@ import { genesysSource, simulatorSource } from './source.ts'
 import { ANONYMOUS, WriteLog } from './writes.ts'
 import type { Attributes } from '../domain.ts'
 import type { AsyncDelivery } from '../delivery/service.ts'
+import type { Written } from '../routes/attributes.ts'
 import type { Updates } from '../updates/index.ts'
 import type { Metrics } from '../plugins/metrics.ts'
 
@@ -19,6 +20,8 @@ export interface ConsoleOptions {
   sim?: Simulator | undefined
   /** Dates the sign-in sessions. */
   clock?: Clock
+  /** Lets the console be told of each synchronous write, and which key made it (app.ts wires it to the attributes routes). */
+  onWritten: (listener: (w: Written) => void) => void
   /** The write pipeline: the console reads conversations, and the probe writes, through it. */
   updates: Updates
   /** Asynchronous delivery, whose updates the console shows each caller. */
@@ -29,22 +32,13 @@ export interface ConsoleOptions {
 /** How long the going-live checks' report is reused (the probe is always run anew). */
 const DOCTOR_CACHE_MS = 60_000
 
-const WRITE_ROUTES = new Set(['/participants/:conversationId/:participantId/data', '/conversations/:conversationId/data'])
-
-interface Written {
-  conversationId?: unknown
-  participantId?: unknown
-  updated?: unknown
-  dryRun?: unknown
-}
-
 /**
  * The browser console at /console: on in sandbox mode, else only with CONSOLE=1, and then behind
- * the API keys (see session.ts). Register it before the API's routes: it notes, for every write
- * that goes through the service, which API key set which keys, to show beside the values.
+ * the API keys (see session.ts). It is told of every synchronous write that goes through the
+ * service (onWritten), and notes which API key set which keys, to show beside the values.
  */
 export default fp<ConsoleOptions>(
-  async (app, { config, sim, clock = systemClock, updates, delivery, metrics }) => {
+  async (app, { config, sim, clock = systemClock, updates, delivery, metrics, onWritten }) => {
     const sandbox = config.mode === 'sandbox'
     if (!sandbox && !config.console) return
     const writes = new WriteLog()
@@ -52,17 +46,10 @@ export default fp<ConsoleOptions>(
       ? simulatorSource(sim)
       : genesysSource(updates, { minIntervalMs: 2000, timeoutMs: Math.min(config.requestTimeoutMs, 5000) })
 
-    // The answer object, before it becomes text: the participant a conversation-level write
-    // found is in it, and nothing has to be parsed. Callback style: it runs on every answer.
-    app.addHook('preSerialization', (req, reply, payload: Written, done) => {
-      if (reply.statusCode === 200 && req.method === 'POST' && WRITE_ROUTES.has(req.routeOptions.url ?? '') && payload.dryRun !== true) {
-        const { conversationId, participantId, updated } = payload
-        if (typeof conversationId === 'string' && typeof participantId === 'string' && Array.isArray(updated)) {
-          writes.record(conversationId, participantId, updated as string[], req.caller ?? ANONYMOUS, clock.now())
-          source.changed(conversationId)
-        }
-      }
-      done(null, payload)
+    // Which caller's writes changed what: the values are shown beside the key that set them.
+    onWritten(({ caller, conversationId, participantId, keys }) => {
+      writes.record(conversationId, participantId, keys, caller ?? ANONYMOUS, clock.now())
+      source.changed(conversationId)
     })
 
     const sessions = new Sessions(config.apiKeys, clock, config.genesys.clientSecret)

@@ -104,9 +104,20 @@ export interface AttributeRoutesOptions {
   /** The write pipeline (200) and asynchronous delivery (202). */
   updates: Updates
   delivery: AsyncDelivery
+  /** Told of each synchronous write Genesys accepted, and which key made it (the console shows it). */
+  onWritten?: ((w: Written) => void) | undefined
 }
 
-const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock, updates, delivery }) => {
+/** A synchronous write Genesys accepted: which caller set which keys of which participant. */
+export interface Written {
+  /** The API key's name; undefined with authentication off. */
+  caller: string | undefined
+  conversationId: string
+  participantId: string
+  keys: readonly string[]
+}
+
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock, updates, delivery, onWritten }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
   /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
@@ -146,6 +157,7 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
       const result = await updates.submit(conversationId, target, { changes: body.attributes, ...due })
       const { participantId, attributes, coalesced, attempts } = result
+      onWritten?.({ caller: req.caller, conversationId, participantId, keys: updated })
       return { conversationId, participantId, attributes: visible(scope, attributes), updated, coalesced, attempts }
     })
   }
