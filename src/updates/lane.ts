@@ -3,7 +3,7 @@ import type { Ticket } from './budget-line.ts'
 import type { Sequences } from '../coordination/index.ts'
 import type { Update, WriteResult } from './ports.ts'
 import type { Traced } from './tracing.ts'
-import type { Attributes, Target } from '../domain.ts'
+import type { Attributes, Priority, Target } from '../domain.ts'
 
 /** A caller waiting for its update's outcome. */
 export interface Waiter extends Update {
@@ -41,6 +41,32 @@ export interface Lane {
   ticket: Ticket
   /** Unanswered callers, pending and in flight. */
   callers: number
+}
+
+/**
+ * What one write attempt sees of its batch (write.ts). The queue owns the batch and its lane, and
+ * decides what each of these means for them: the Writer changes neither.
+ */
+export interface Job {
+  readonly target: Target
+  /** Callers still waiting: with none left, the attempt is dropped. */
+  readonly waiting: number
+  /** The latest deadline among them: the write is worth making until then. */
+  deadline(): number
+  /** Live when a caller of this batch is. */
+  live(): boolean
+  /** Its place in the budget's queue, live when a caller of it or behind it in the lane is; a new one each attempt. */
+  ticket(): { priority: Priority; ticket: Ticket }
+  /**
+   * What goes out now: callers whose deadline is closer than `windowMs` are answered late and
+   * withdrawn, and the rest's updates folded; once a PATCH may have landed, what it carried stays.
+   * Undefined when no caller is left.
+   */
+  update(windowMs: number): { changes: Attributes; seqs: Sequences } | undefined
+  /** The PATCH is on the wire: a caller answered at its deadline now is told "outcome unknown". */
+  sending(): void
+  /** Its answer, or none: `mayHaveLanded` when Genesys may have applied it. */
+  sent(mayHaveLanded: boolean): void
 }
 
 export function hasLive (batch: Batch): boolean {

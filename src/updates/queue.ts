@@ -2,15 +2,14 @@ import { systemClock, type Clock } from '../clock.ts'
 import { ApiError, outcomeUnknown, overloaded } from '../errors.ts'
 import type { RateBudget } from './budget.ts'
 import { toApiError } from './answer.ts'
-import { deadlineOf, type Batch, type Lane, type Waiter } from './lane.ts'
+import { deadlineOf, hasLive, type Batch, type Job, type Lane, type Waiter } from './lane.ts'
 import { Journal, PROPAGATION_MS } from './journal.ts'
-import { MemoryJournalStore, type ConversationLock, type Order } from '../coordination/index.ts'
+import { latest, MemoryJournalStore, type ConversationLock, type Order } from '../coordination/index.ts'
 import type { Lease, Update, Upstream, WriteResult } from './ports.ts'
-import { targetKey } from '../domain.ts'
 import { withRetries, type Retry, type RetryPolicy } from './retry.ts'
 import type { PipelineTracing } from './tracing.ts'
 import { Writer } from './write.ts'
-import type { Target } from '../domain.ts'
+import { targetKey, type Priority, type Target } from '../domain.ts'
 
 export interface QueueOptions {
   /**
@@ -220,14 +219,54 @@ export class UpdateQueue {
    * The batch's write, retried as the policy says. Undefined when every caller of the batch was
    * answered (by its deadline) before the write could be confirmed.
    */
-  #write (conversationId: string, lane: Lane, batch: Batch, lock: () => Promise<Lease | undefined>): Promise<WriteResult | undefined> {
-    const answerLate = (w: Waiter) => this.#answerLate(lane, batch, w)
-    return withRetries(
+  async #write (conversationId: string, lane: Lane, batch: Batch, lock: () => Promise<Lease | undefined>): Promise<WriteResult | undefined> {
+    const job = this.#job(lane, batch)
+    const wrote = await withRetries(
       this.#opts.policy,
       () => deadlineOf(batch),
       () => batch.waiters.size === 0,
-      () => this.#writer.attempt(conversationId, lane, batch, lock, answerLate),
+      () => this.#writer.attempt(conversationId, job, lock),
       this.#opts.onRetry
     )
+    return wrote && { ...wrote, coalesced: batch.waiters.size, attempts: batch.attempts }
+  }
+
+  /** What the Writer sees of a batch (lane.ts, Job); what each of its outcomes means is decided here. */
+  #job (lane: Lane, batch: Batch): Job {
+    return {
+      target: batch.target,
+      get waiting () {
+        return batch.waiters.size
+      },
+      deadline: () => deadlineOf(batch),
+      live: () => hasLive(batch),
+      ticket: () => {
+        // Live when any caller in the batch, or waiting behind it in the lane, is live.
+        let priority: Priority = hasLive(batch) ? 'live' : 'bulk'
+        if (priority === 'bulk') for (const b of lane.batches.values()) if (hasLive(b)) priority = 'live'
+        lane.ticket = {}
+        return { priority, ticket: lane.ticket }
+      },
+      update: (windowMs) => {
+        // Once a PATCH may have landed, its changes stay in every later attempt.
+        if (!batch.mayHaveLanded) {
+          const now = this.#clock.now()
+          for (const w of batch.waiters) if (w.deadline - now < windowMs) this.#answerLate(lane, batch, w)
+          if (batch.waiters.size === 0) return undefined
+          const built = latest(batch.waiters)
+          batch.changes = built.changes
+          batch.seqs = built.seqs
+        }
+        return { changes: batch.changes, seqs: batch.seqs }
+      },
+      sending: () => {
+        batch.sending = true
+        batch.attempts++
+      },
+      sent: (mayHaveLanded) => {
+        batch.sending = false
+        if (mayHaveLanded) batch.mayHaveLanded = true
+      },
+    }
   }
 }

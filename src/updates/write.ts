@@ -4,12 +4,12 @@ import { chooseParticipant, type ChosenParticipant } from '../attributes/partici
 import { ApiError, conversationEnded, coordinationUnavailable } from '../errors.ts'
 import type { RateBudget, Reservation } from './budget.ts'
 import { UpstreamError } from '../genesys/upstream-error.ts'
-import { deadlineOf, hasLive, type Batch, type Lane, type Waiter } from './lane.ts'
+import type { Job } from './lane.ts'
 import type { Journal } from './journal.ts'
-import { latest, type Entry, type Order } from '../coordination/index.ts'
-import type { Lease, Upstream, WriteResult } from './ports.ts'
+import type { Entry, Order } from '../coordination/index.ts'
+import type { Lease, Upstream } from './ports.ts'
 import { backoff } from './retry.ts'
-import type { Attributes, Conversation, Priority } from '../domain.ts'
+import type { Attributes, Conversation, Target } from '../domain.ts'
 
 /**
  * A write sent with less time than this left before its callers' deadline would most likely be
@@ -55,6 +55,12 @@ interface Seen {
   entries: Map<string, Entry> | undefined
 }
 
+/** What an attempt wrote: the participant, and its full map as written (the queue adds how many callers, how many attempts). */
+export interface Wrote {
+  participantId: string
+  attributes: Attributes
+}
+
 /** Sends a request on a unit of the budget (Reservation.send, with its deadline). */
 type Send<T> = (request: () => Promise<T>) => Promise<T>
 
@@ -69,98 +75,79 @@ export class Writer {
   }
 
   /**
-   * Undefined when no caller is left to write for. `answerLate` answers a caller whose deadline
-   * is too close to send for. Throws what Genesys answered (an UpstreamError) or the pipeline's
-   * own refusal (an ApiError).
+   * Undefined when no caller is left to write for. Throws what Genesys answered (an
+   * UpstreamError) or the pipeline's own refusal (an ApiError).
    */
-  async attempt (
-    conversationId: string,
-    lane: Lane,
-    batch: Batch,
-    lock: () => Promise<Lease | undefined>,
-    answerLate: (w: Waiter) => void
-  ): Promise<WriteResult | undefined> {
+  async attempt (conversationId: string, job: Job, lock: () => Promise<Lease | undefined>): Promise<Wrote | undefined> {
     // patch mode (or an exact write): a known participant is written without reading it first.
-    const reads = !('participantId' in batch.target && (this.#opts.mode === 'patch' || batch.target.exact === true))
+    const reads = !('participantId' in job.target && (this.#opts.mode === 'patch' || job.target.exact === true))
     // The whole write's cost at once, so no read is made for a write the budget would refuse.
-    const reservation = await this.#reserve(lane, batch, reads ? 2 : 1)
+    const reservation = await this.#reserve(job, reads ? 2 : 1)
     if (reservation === undefined) return undefined
     try {
       // Units first, then the conversation's lock: a write waiting for budget would otherwise keep
       // the conversation from every other replica all that time, while they poll for it.
       const lease = await lock()
-      return await this.#attempt(conversationId, batch, lease, answerLate, reads, reservation)
+      return await this.#attempt(conversationId, job, lease, reads, reservation)
     } finally {
       reservation.release()
     }
   }
 
-  async #attempt (
-    conversationId: string,
-    batch: Batch,
-    lease: Lease | undefined,
-    answerLate: (w: Waiter) => void,
-    reads: boolean,
-    reservation: Reservation
-  ): Promise<WriteResult | undefined> {
+  async #attempt (conversationId: string, job: Job, lease: Lease | undefined, reads: boolean, reservation: Reservation): Promise<Wrote | undefined> {
     const { mode, clock } = this.#opts
-    const exact = 'participantId' in batch.target && batch.target.exact === true
+    const exact = 'participantId' in job.target && job.target.exact === true
     let participant: ChosenParticipant
     let seen: Seen | undefined
     if (!reads) {
-      participant = { id: (batch.target as { participantId: string }).participantId }
+      participant = { id: (job.target as { participantId: string }).participantId }
     } else {
-      const deadline = deadlineOf(batch) - SEND_WINDOW_MS
-      ;({ participant, seen } = await this.#read(conversationId, batch, (request) => reservation.send(deadline, request)))
+      const deadline = job.deadline() - SEND_WINDOW_MS
+      ;({ participant, seen } = await this.#read(conversationId, job.target, (request) => reservation.send(deadline, request)))
     }
-    if (batch.waiters.size === 0) return undefined
+    if (job.waiting === 0) return undefined
     // A token fetch is a wait like a pause: both come before the look at how old the read is. (The
     // budget makes sure of the token before dating any unit; here it is only asked sooner.)
     const preparing = this.#upstream.prepare?.()
     if (preparing !== undefined) await preparing
     // A pause Genesys asked for (a 429, on any replica) is waited out here, when the callers' deadline allows.
-    await reservation.ready(deadlineOf(batch) - SEND_WINDOW_MS)
-    const again = mode === 'merge' && seen !== undefined && clock.now() - seen.at > REREAD_AFTER_MS ? await this.#readAgain(conversationId, batch) : undefined
+    await reservation.ready(job.deadline() - SEND_WINDOW_MS)
+    const again = mode === 'merge' && seen !== undefined && clock.now() - seen.at > REREAD_AFTER_MS ? await this.#readAgain(conversationId, job) : undefined
     if (again !== undefined) {
       ;({ participant, seen } = again)
-      if (batch.waiters.size === 0) return undefined
+      if (job.waiting === 0) return undefined
     }
-    if (!batch.mayHaveLanded) {
-      for (const w of batch.waiters) if (w.deadline - clock.now() < SEND_WINDOW_MS) answerLate(w)
-      if (batch.waiters.size === 0) return undefined
-      // Built from the callers still waiting, at the moment of sending; once a PATCH may have
-      // landed, its changes stay in every later attempt.
-      const built = latest(batch.waiters)
-      batch.changes = built.changes
-      batch.seqs = built.seqs
-    }
+    // Built from the callers still waiting, at the moment of sending.
+    const update = job.update(SEND_WINDOW_MS)
+    if (update === undefined) return undefined
+    const { seqs } = update
     // Checked under the conversation lock: keys a newer update has written meanwhile are left out.
     // Only a key with a sequence (an asynchronous update's) can be older than what was written:
     // a synchronous batch skips the check, and its round trip.
     const { order } = this.#opts
-    const changes = order && Object.keys(batch.seqs).length > 0
-      ? await order.unsuperseded(conversationId, participant.id, batch.changes, batch.seqs).catch((err: unknown) => {
+    const changes = order && Object.keys(seqs).length > 0
+      ? await order.unsuperseded(conversationId, participant.id, update.changes, seqs).catch((err: unknown) => {
         throw coordinationUnavailable(err)
       })
-      : batch.changes
+      : update.changes
     // merge mode writes the full map; patch mode only the changes, trusting Genesys to merge.
     const attributes: Attributes = mode === 'patch' || !reads ? changes : merge(seen?.attributes, changes)
-    if (Object.keys(changes).length === 0) return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
+    if (Object.keys(changes).length === 0) return { participantId: participant.id, attributes }
     if (lease !== undefined && !lease.held) {
       throw new ApiError('COORDINATION_UNAVAILABLE', 'the conversation lock was lost before the write was sent; nothing was written', { retryAfter: 1 })
     }
     // The PATCH's unit is dated now that it is really sent. A pause that began since ready() (a
     // race of a few ms) refuses rather than waits: the changes were built for now.
     await reservation.send(clock.now(), async () => {
-      batch.sending = true
-      batch.attempts++
+      job.sending()
+      let mayHaveLanded = false
       try {
         await this.#upstream.patchParticipantAttributes(conversationId, participant.id, attributes)
       } catch (err) {
-        if (err instanceof UpstreamError && err.mayHaveLanded) batch.mayHaveLanded = true
+        mayHaveLanded = err instanceof UpstreamError && err.mayHaveLanded
         throw err
       } finally {
-        batch.sending = false
+        job.sent(mayHaveLanded)
       }
     })
     // Should Redis fail here, the write still happened and its callers are told so. Without the
@@ -170,8 +157,8 @@ export class Writer {
     const { journal } = this.#opts
     const before = mode === 'merge' ? seen?.attributes : undefined
     if (!exact) await this.#record(conversationId, lease, () => journal.wrote(conversationId, participant.id, changes, before, seen?.entries))
-    if (order) await this.#record(conversationId, lease, () => order.written(conversationId, participant.id, Object.keys(changes), batch.seqs))
-    return { participantId: participant.id, attributes, coalesced: batch.waiters.size, attempts: batch.attempts }
+    if (order) await this.#record(conversationId, lease, () => order.written(conversationId, participant.id, Object.keys(changes), seqs))
+    return { participantId: participant.id, attributes }
   }
 
   /**
@@ -179,14 +166,14 @@ export class Writer {
    * once. Right after a 429's pause it may not, and then the write goes on with the read it has
    * (journal-corrected, undefined here): better than refusing the callers for want of a fresher read.
    */
-  async #readAgain (conversationId: string, batch: Batch): Promise<{ participant: ChosenParticipant; seen: Seen } | undefined> {
+  async #readAgain (conversationId: string, job: Job): Promise<{ participant: ChosenParticipant; seen: Seen } | undefined> {
     const { budget, clock } = this.#opts
-    const deadline = Math.min(deadlineOf(batch) - SEND_WINDOW_MS, clock.now() + SEND_WINDOW_MS)
-    const spare = await budget.reserve(hasLive(batch) ? 'live' : 'bulk', deadline, 1).catch(() => undefined)
+    const deadline = Math.min(job.deadline() - SEND_WINDOW_MS, clock.now() + SEND_WINDOW_MS)
+    const spare = await budget.reserve(job.live() ? 'live' : 'bulk', deadline, 1).catch(() => undefined)
     if (spare === undefined) return undefined
     let asked = false
     try {
-      return await this.#read(conversationId, batch, (request) => spare.send(deadline, () => {
+      return await this.#read(conversationId, job.target, (request) => spare.send(deadline, () => {
         asked = true
         return request()
       }))
@@ -200,11 +187,11 @@ export class Writer {
   }
 
   /** The conversation, its participant for this batch, and that participant's map as corrected by the journal. */
-  async #read (conversationId: string, batch: Batch, send: Send<Conversation>): Promise<{ participant: ChosenParticipant; seen: Seen }> {
+  async #read (conversationId: string, target: Target, send: Send<Conversation>): Promise<{ participant: ChosenParticipant; seen: Seen }> {
     const conversation = await send(() => this.#upstream.getConversation(conversationId))
     const at = this.#opts.clock.now()
     if (this.#opts.refuseEnded && conversation.endTime !== undefined) throw conversationEnded(conversationId, conversation.endTime)
-    const participant = chooseParticipant(conversation, batch.target, true)
+    const participant = chooseParticipant(conversation, target, true)
     if (this.#opts.mode === 'patch') return { participant, seen: { at, attributes: participant.attributes ?? {}, entries: undefined } }
     const corrected = await this.#opts.journal
       .correct(conversationId, participant.id, participant.attributes ?? {})
@@ -228,14 +215,11 @@ export class Writer {
    * A write's units of the request budget, for the batch's most urgent caller; undefined when no
    * caller is left to write for.
    */
-  async #reserve (lane: Lane, batch: Batch, units: number): Promise<Reservation | undefined> {
-    if (batch.waiters.size === 0) return undefined
-    // Live when any caller in the batch, or waiting behind it in the lane, is live.
-    let priority: Priority = hasLive(batch) ? 'live' : 'bulk'
-    if (priority === 'bulk') for (const b of lane.batches.values()) if (hasLive(b)) priority = 'live'
-    lane.ticket = {}
-    const reservation = await this.#opts.budget.reserve(priority, deadlineOf(batch) - SEND_WINDOW_MS, units, lane.ticket)
-    if (batch.waiters.size > 0) return reservation
+  async #reserve (job: Job, units: number): Promise<Reservation | undefined> {
+    if (job.waiting === 0) return undefined
+    const { priority, ticket } = job.ticket()
+    const reservation = await this.#opts.budget.reserve(priority, job.deadline() - SEND_WINDOW_MS, units, ticket)
+    if (job.waiting > 0) return reservation
     reservation.release()
     return undefined
   }
