@@ -116,13 +116,20 @@ local function learn(now, previous)
   return math.min(S.requests, math.max(S.floor, proven, previous or 0))
 end`
 
-// Genesys answered a unit's request: it joins the answered, dated when it was sent, and a limit
-// a 429 taught within the last window rises to what that window now proves. ARGV: now, id, settings.
-const ANSWERED = script('pdgBudgetAnswered', `${NOW}${SETTINGS(3)}${LEARN}
-local sentAt = redis.call('zscore', KEYS[1], ARGV[2])
-if not sentAt then return 0 end
+// Genesys answered units' requests: each joins the answered, dated when it was sent, and a limit
+// a 429 taught within the last window rises to what that window now proves. ARGV: now,
+// settings, then the units' ids (the answers of one turn of the event loop, in one call).
+const ANSWERED = script('pdgBudgetAnswered', `${NOW}${SETTINGS(2)}${LEARN}
+local added = 0
+for i = 8, #ARGV do
+  local sentAt = redis.call('zscore', KEYS[1], ARGV[i])
+  if sentAt then
+    redis.call('zadd', KEYS[2], sentAt, ARGV[i])
+    added = added + 1
+  end
+end
+if added == 0 then return 0 end
 redis.call('zremrangebyscore', KEYS[2], '-inf', now - S.window)
-redis.call('zadd', KEYS[2], sentAt, ARGV[2])
 redis.call('pexpire', KEYS[2], S.window * 2)
 local s = redis.call('hmget', KEYS[3], 'learned', 'learnedAt')
 if s[1] and (tonumber(s[2]) or 0) > now - S.evidence then
@@ -155,6 +162,10 @@ export class RedisBudgetLog implements BudgetLog {
   readonly #keys: string[]
   readonly #state: string
   readonly #givenTime: boolean
+  /** Answers not yet sent to Redis, and the time of the latest (for tests that give the time). */
+  readonly #answered: string[] = []
+  #answeredAt = 0
+  #flush: Promise<void> | undefined
 
   constructor (redis: RedisClient, prefix: string, settings: LogSettings, opts: { clock?: 'redis' | 'given' } = {}) {
     this.#redis = redis
@@ -189,8 +200,19 @@ export class RedisBudgetLog implements BudgetLog {
     if (ids.length > 0) await this.#redis.zrem(this.#keys[0]!, ...ids)
   }
 
-  async answered (id: string, now: number): Promise<void> {
-    await ANSWERED(this.#redis, this.#keys, [this.#now(now), id, ...settingsArgs(this.#s)])
+  /**
+   * Answers that come in the same turn of the event loop (a burst's, under load) go to Redis in
+   * one call: one script run for them all, not one each.
+   */
+  answered (id: string, now: number): Promise<void> {
+    this.#answered.push(id)
+    this.#answeredAt = now
+    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const ids = this.#answered.splice(0)
+      this.#flush = undefined
+      return ANSWERED(this.#redis, this.#keys, [this.#now(this.#answeredAt), ...settingsArgs(this.#s), ...ids]).then(() => {})
+    })
+    return this.#flush
   }
 
   async refused (now: number, retryAfterMs: number): Promise<void> {

@@ -300,4 +300,22 @@ t.test('redis', async (t) => {
     await resent.answered(held.ids[0]!, 4)
     t.equal(await client.zcard(keys.answered), 1, 'one answer, counted once')
   })
+
+  t.test('redis: the answers of one turn of the event loop go to Redis in one call, and each counts', async (t) => {
+    const client = await connect()
+    let calls = 0
+    const counted = new Proxy(client, {
+      get (target, prop) {
+        if (prop === 'pdgBudgetAnswered') calls++
+        const v = Reflect.get(target, prop, target) as unknown
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+    const log = new RedisBudgetLog(counted, 'batched:', settings, given)
+    const held = await log.reserve(ask(1, 3))
+    for (const id of held.ids) await log.send(id, 2)
+    await Promise.all(held.ids.map((id) => log.answered(id, 3)))
+    t.equal(calls, 1, 'three answers, one call')
+    t.equal(await client.zcard(redisKeys('batched:').budget.answered), 3, 'and three answered')
+  })
 })
