@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.ts'
 import consolePlugin from './console/plugin.ts'
-import idempotency from './idempotency/plugin.ts'
+import { createIdempotency } from './idempotency/index.ts'
 import auth from './plugins/auth.ts'
 import { withConsoleCredentials } from './keys/console-credential.ts'
 import { clientError } from './plugins/client-error.ts'
@@ -99,7 +99,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(docs)
   await app.register(metricsPlugin, { metrics })
   await app.register(shutdown, { drain: services.drain })
-  await app.register(idempotency, { store: stores.idempotency, metrics })
   await app.register(health, { tokens })
   if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
   // Told of each synchronous write, and which caller made it (off unless sandbox or CONSOLE=1).
@@ -112,7 +111,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     // The console presents a credential of its own for each key (keys/console-credential.ts).
     await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
     await api.register(signature, { keys: config.apiKeys, clock, replays: stores.replays })
-    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock, updates, delivery, onWritten })
+    const idempotency = createIdempotency({ store: stores.idempotency, metrics })
+    await api.register(attributes, { limits: config.limits, requestTimeoutMs: config.requestTimeoutMs, clock, updates, delivery, idempotency, onWritten })
     await api.register(dataAction, { publicUrl: config.publicUrl, sandbox: config.mode === 'sandbox' })
     await api.register(updateRoutes, { delivery })
     const { endedConversationWrites, requestTimeoutMs } = config

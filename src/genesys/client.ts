@@ -1,3 +1,13 @@
+/**
+ * Genesys Cloud as the gateway speaks to it. Its concepts:
+ * 1. **The client** (here): GET a conversation, PATCH a participant's attributes, the org's limits.
+ * 2. **The exchange** (http.ts): one request through undici, timed, with its correlation id.
+ * 3. **The token** (token.ts): client credentials, cached and refreshed once for all callers
+ *    (and for all replicas, through src/coordination/).
+ * 4. **Upstream errors** (upstream-error.ts): what Genesys answered, and whether a PATCH may have landed.
+ * 5. **The org's limit** (org-limit.ts): the Limits API's reading, under any configured ceiling.
+ * 6. **Regions** (regions.ts): a region's API and login hosts.
+ */
 import { z } from 'zod'
 import { base, exchange, type HttpOptions, type Sent } from './http.ts'
 import type { TokenProvider } from './token.ts'

@@ -1,3 +1,10 @@
+/**
+ * The gateway's own routes. Its concepts:
+ * 1. **Writes** (here): POST a participant's or a conversation's data: validated, then written
+ *    through the pipeline (200), accepted for delivery (202), or previewed (`dryRun`).
+ * 2. **Reads** (here): GET a participant's data, as the gateway knows it (read-your-writes).
+ * 3. **Health** (health.ts): liveness, and readiness (a token, Redis, not shutting down).
+ */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.ts'
@@ -12,6 +19,7 @@ import type { Clock } from '../clock.ts'
 import type { Target } from '../domain.ts'
 import type { AsyncDelivery } from '../delivery/service.ts'
 import type { Updates } from '../updates/index.ts'
+import type { Idempotency } from '../idempotency/index.ts'
 
 /** Lets a caller whose own timeout is shorter than ours (a Data Action's, say) ask for an answer in time. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms'
@@ -104,6 +112,8 @@ export interface AttributeRoutesOptions {
   /** The write pipeline (200) and asynchronous delivery (202). */
   updates: Updates
   delivery: AsyncDelivery
+  /** A repeat of a request (its Idempotency-Key, or signature) gets the first answer. */
+  idempotency: Idempotency
   /** Told of each synchronous write Genesys accepted, and which key made it (the console shows it). */
   onWritten?: ((w: Written) => void) | undefined
 }
@@ -117,7 +127,7 @@ export interface Written {
   keys: readonly string[]
 }
 
-const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock, updates, delivery, onWritten }) => {
+const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { limits, requestTimeoutMs, clock, updates, delivery, idempotency, onWritten }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>()
 
   /** The caller's deadline, counted from the request's arrival: ours, or the shorter one it asked for. */
@@ -147,13 +157,13 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
     if (async) {
       // Stored, then 202: a repeat with the same Idempotency-Key gets this 202 and id again.
       // The status and headers are set with the answer, so a repeat gets them as they were.
-      return app.idempotency.once(req, reply, due.deadline, async () => {
+      return idempotency.once(req, reply, due.deadline, async () => {
         const accepted = await delivery.accept(req.caller ?? '', conversationId, target, body.attributes)
         reply.status(202).header('preference-applied', 'respond-async').header('location', `/updates/${accepted.id}`)
         return accepted
       })
     }
-    return app.idempotency.once(req, reply, due.deadline, async () => {
+    return idempotency.once(req, reply, due.deadline, async () => {
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
       const result = await updates.submit(conversationId, target, { changes: body.attributes, ...due })
       const { participantId, attributes, coalesced, attempts } = result

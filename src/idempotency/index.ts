@@ -1,15 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import fp from 'fastify-plugin'
 import { ApiError, idempotencyKeyInFlight } from '../errors.ts'
 import type { IdempotencyStore } from '../coordination/index.ts'
 import type { Metrics } from '../plugins/metrics.ts'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    idempotency: Idempotency
-  }
-}
 
 export interface Idempotency {
   /**
@@ -57,38 +50,38 @@ function idempotencyKey (req: FastifyRequest): [header: string, key: string | un
   return ['webhook-id', typeof id === 'string' ? `webhook-id ${id}` : undefined]
 }
 
-/** A repeated request (same key, same caller, same body) gets the first one's answer, for 24 h. */
-export default fp<IdempotencyOptions>(
-  async (app, { store, metrics }) => {
-    async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
-      const [header, key] = idempotencyKey(req)
-      if (key === undefined) return write()
-      const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline).catch((err: unknown) => {
-        // The stores cannot know which header the key came in.
-        throw err instanceof ApiError && err.code === 'IDEMPOTENCY_KEY_IN_FLIGHT' ? idempotencyKeyInFlight(header) : err
-      })
-      if (claim.kind === 'mismatch') {
-        throw new ApiError('IDEMPOTENCY_KEY_REUSED', `this ${header} was used for a different request in the last 24 h; use a new one for a new request`)
-      }
-      if (claim.kind === 'replay') {
-        metrics.replays.inc()
-        reply.header('idempotent-replayed', 'true').status(claim.answer.status)
-        // Exactly the first answer: a first synchronous 200 stays a 200 for a repeat that adds
-        // Prefer: respond-async, and a first 202 keeps its Location for one that drops it.
-        for (const [name, value] of Object.entries(claim.answer.headers ?? {})) reply.header(name, value)
-        return claim.answer.body as T
-      }
-      try {
-        const answer = await write()
-        const headers = answerHeaders(reply)
-        void claim.settle({ status: reply.statusCode, body: answer, ...(headers && { headers }) })
-        return answer
-      } catch (err) {
-        void claim.settle(undefined)
-        throw err
-      }
+/**
+ * A repeated request (same key, same caller, same body) gets the first one's answer, for 24 h.
+ * Given to the write routes (app.ts); the body it fingerprints is the raw one (plugins/raw-json.ts).
+ */
+export function createIdempotency ({ store, metrics }: IdempotencyOptions): Idempotency {
+  async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {
+    const [header, key] = idempotencyKey(req)
+    if (key === undefined) return write()
+    const claim = await store.claim(`${req.caller ?? ''}\n${key}`, fingerprint(req), deadline).catch((err: unknown) => {
+      // The stores cannot know which header the key came in.
+      throw err instanceof ApiError && err.code === 'IDEMPOTENCY_KEY_IN_FLIGHT' ? idempotencyKeyInFlight(header) : err
+    })
+    if (claim.kind === 'mismatch') {
+      throw new ApiError('IDEMPOTENCY_KEY_REUSED', `this ${header} was used for a different request in the last 24 h; use a new one for a new request`)
     }
-    app.decorate('idempotency', { once })
-  },
-  { name: 'idempotency', dependencies: ['raw-json'] }
-)
+    if (claim.kind === 'replay') {
+      metrics.replays.inc()
+      reply.header('idempotent-replayed', 'true').status(claim.answer.status)
+      // Exactly the first answer: a first synchronous 200 stays a 200 for a repeat that adds
+      // Prefer: respond-async, and a first 202 keeps its Location for one that drops it.
+      for (const [name, value] of Object.entries(claim.answer.headers ?? {})) reply.header(name, value)
+      return claim.answer.body as T
+    }
+    try {
+      const answer = await write()
+      const headers = answerHeaders(reply)
+      void claim.settle({ status: reply.statusCode, body: answer, ...(headers && { headers }) })
+      return answer
+    } catch (err) {
+      void claim.settle(undefined)
+      throw err
+    }
+  }
+  return { once }
+}
