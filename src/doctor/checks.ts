@@ -94,7 +94,7 @@ function connectOnce (config: Config): RedisClient {
 export async function redisCheck (config: Config): Promise<Check> {
   const name = 'Redis'
   if (config.redisUrl === undefined && config.redisCluster === undefined) {
-    // What delivery/plugin.ts does without a store that survives the process.
+    // What delivery/service.ts does without a store that survives the process.
     const async = config.env === 'production'
       ? 'Prefer: respond-async is not applied (NODE_ENV=production): every write is answered when it is written'
       : 'asynchronous updates (Prefer: respond-async) are accepted and kept in this process\'s memory: lost if it stops'
