@@ -10,7 +10,7 @@ import { withConsoleCredentials } from './keys/console-credential.ts'
 import { clientError } from './plugins/client-error.ts'
 import docs from './plugins/docs.ts'
 import hostCheck from './plugins/host-check.ts'
-import metricsPlugin, { createMetrics } from './plugins/metrics.ts'
+import metricsPlugin, { createMetrics, type Metrics } from './plugins/metrics.ts'
 import problems, { sendProblem } from './plugins/problems.ts'
 import rawJson from './plugins/raw-json.ts'
 import requestLog, { RequestLog, requestId } from './plugins/request-log.ts'
@@ -83,11 +83,29 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   // The service's parts, composed outside Fastify (services.ts): each plugin below is given what it uses.
   const metrics = createMetrics()
   const services = await createServices(config, { clock, log: app.log, metrics, dispatcher: deps.dispatcher })
-  const { stores, updates, delivery, tokens } = services
   app.decorate('services', services)
   app.addHook('onReady', async () => services.start())
+  try {
+    await register(app, config, { clock, sim: deps.sim, metrics, services })
+  } catch (err) {
+    // A plugin refused to start: what the services opened (Redis, timers, sockets) is closed.
+    await services.close().catch(() => {})
+    throw err
+  }
+  // Added last, so run first (onClose hooks run in reverse): the services finish their work
+  // while the plugins (tracing, which exports the last spans) are still there.
   app.addHook('onClose', async () => services.close())
 
+  return app
+}
+
+/** The plugins and routes, each given what it uses. */
+async function register (
+  app: FastifyInstance,
+  config: Config,
+  { clock, sim, metrics, services }: { clock: Clock; sim: Simulator | undefined; metrics: Metrics; services: Services }
+): Promise<void> {
+  const { stores, updates, delivery, tokens } = services
   // The order is the order of the hooks: the request id is echoed before shutdown refuses.
   // Tracing first: its server span wraps everything after.
   await app.register(tracing, config.tracing)
@@ -100,10 +118,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
   await app.register(metricsPlugin, { metrics })
   await app.register(shutdown, { drain: services.drain })
   await app.register(health, { tokens })
-  if (deps.sim) await app.register(sandboxRoute, { sim: deps.sim })
+  if (sim) await app.register(sandboxRoute, { sim })
   // Told of each synchronous write, and which caller made it (off unless sandbox or CONSOLE=1).
   const written = new Set<(w: Written) => void>()
-  await app.register(consolePlugin, { config, sim: deps.sim, clock, updates, delivery, metrics, onWritten: (listener) => written.add(listener) })
+  await app.register(consolePlugin, { config, sim, clock, updates, delivery, metrics, onWritten: (listener) => written.add(listener) })
   // Nothing listening (the console off): the write path tells no one.
   const onWritten = written.size === 0 ? undefined : (w: Written) => { for (const listener of written) listener(w) }
   // Behind the API keys: everything above is not (health, metrics, docs).
@@ -118,5 +136,4 @@ export async function buildApp (config: Config, deps: AppDeps = {}): Promise<Fas
     const { endedConversationWrites, requestTimeoutMs } = config
     await api.register(resendRoutes, { endedConversationWrites, requestTimeoutMs, clock, ledger: stores.resends, updates, delivery })
   })
-  return app
 }

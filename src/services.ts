@@ -76,9 +76,16 @@ export async function createServices (config: Config, deps: ServiceDeps): Promis
       await pipeline.updates.close(by)
     },
     close: async () => {
-      await delivery.close()
-      await pipeline.close()
-      await redis?.close()
+      // Each step even if one before it failed: Redis is quit whatever else went wrong.
+      try {
+        await delivery.close()
+      } finally {
+        try {
+          await pipeline.close()
+        } finally {
+          await redis?.close()
+        }
+      }
     },
   }
 }

@@ -216,6 +216,8 @@ export class RedisBudgetLog implements BudgetLog {
   }
 
   async refused (now: number, retryAfterMs: number): Promise<void> {
+    // Answers held for this turn's call go first: a 429 learns from every answer that came before it.
+    await this.#flush?.catch(() => {})
     await REFUSED(this.#redis, this.#keys, [this.#now(now), retryAfterMs, ...settingsArgs(this.#s)])
   }
 

@@ -9,7 +9,7 @@ import { settled, type Delivery } from '../coordination/index.ts'
 
 export type { CallbackView }
 
-/** What the delivery plugin needs of the callbacks: one small surface, so its own edits stay few. */
+/** What asynchronous delivery (service.ts) needs of the callbacks: one small surface, so its own edits stay few. */
 export interface Callbacks {
   /** Whether this key's updates are called back: its intake marks them (src/coordination/delivery.ts, `callback`). */
   has(caller: string): boolean

@@ -25,7 +25,7 @@ function setup (waitAfterRead: number) {
     },
     // What happens between the read and the PATCH: the clock moves, and a flow writes.
     prepare: () => {
-      // Asked before the read too (a token first): only the wait after a read is this test's.
+      // Asked once the read is in (the Writer's look before it judges the read's age).
       if (waitAfterRead === 0 || !log.includes('get')) return undefined
       const waited = clock.advance(waitAfterRead)
       genesys = { ...genesys, flow: 'set meanwhile' }
