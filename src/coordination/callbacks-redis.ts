@@ -1,19 +1,8 @@
 import { REDIS_NOW, script, type RedisClient } from './redis.ts'
+import { claimDue } from './due.ts'
 import { KEEP_SETTLED_MS } from './delivery.ts'
 import { urlMark, type CallbackClaim, type CallbackState, type CallbackStore } from './callbacks.ts'
 import { redisKeys, type RedisKeys } from './keys.ts'
-
-// On Redis's clock: answers the lease's end, then the events taken, each due again when the
-// lease ends (should this replica die, another sends it then). Sent again after a lost answer,
-// it takes only what became due since: those of the first time wait for their lease (late, never twice).
-const CLAIM = script('pdgCallbackClaim', `${REDIS_NOW}
-local lease = now + tonumber(ARGV[1])
-local taken = { lease }
-for _, id in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])) do
-  redis.call('zadd', KEYS[1], lease, id)
-  taken[#taken + 1] = id
-end
-return taken`)
 
 // A state already final is never changed again (an overlapping attempt after a lease lapsed);
 // the due list is this attempt's to change only while its claim holds.
@@ -37,8 +26,8 @@ export class RedisCallbackStore implements CallbackStore {
 
   async claim (now: number, leaseMs: number, limit: number): Promise<CallbackClaim[]> {
     // `now` was taken before the request: however late the answer, `until` is no later than the lease Redis holds.
-    const [lease, ...ids] = (await CLAIM(this.#redis, [this.#keys.callbackDue], [leaseMs, limit])) as [number, ...string[]]
-    return ids.map((id) => ({ id, until: now + leaseMs, lease: Number(lease) }))
+    const { lease, taken } = await claimDue(this.#redis, this.#keys.callbackDue, leaseMs, limit)
+    return taken.map((id) => ({ id, until: now + leaseMs, lease }))
   }
 
   async get (id: string): Promise<CallbackState | undefined> {

@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../clock.ts'
 import { coordinationUnavailable } from '../errors.ts'
 import { REDIS_NOW, script, type RedisClient } from './redis.ts'
+import { claimDue } from './due.ts'
 import { highestSeq, KEEP_SETTLED_MS, RECENT_KEPT, settled, toKeep, type Acceptance, type Claim, type Delivery, type DeliveryStore, type Page } from './delivery.ts'
 import { redisKeys, type RedisKeys } from './keys.ts'
 
@@ -27,19 +28,6 @@ for i = 5, 6 do
   redis.call('pexpire', KEYS[i], ARGV[2])
 end
 return 1`)
-
-// Each conversation taken is due again only when the lease ends: should its replica die, that is
-// when another takes it. Answers the lease's end (Redis's clock), then the conversations. Sent
-// again after a lost answer, it finds those taken the first time leased, and takes only what
-// became due since: those of the first time wait for their lease to end (late, never twice).
-const CLAIM = script('pdgDeliveryClaim', `${REDIS_NOW}
-local lease = now + tonumber(ARGV[1])
-local taken = { lease }
-for _, c in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])) do
-  redis.call('zadd', KEYS[1], lease, c)
-  taken[#taken + 1] = c
-end
-return taken`)
 
 // An attempt's outcome (KEYS and ARGV: see finish()). A record already settled (by an
 // overlapping attempt after a lease lapsed) is never changed again, nor one gone, nor one a later
@@ -107,8 +95,8 @@ export class RedisDeliveryStore implements DeliveryStore {
   async claim (leaseMs: number, limit: number): Promise<Claim[]> {
     // Counted from before the request: however late the answer comes, `until` is no later than the lease Redis holds.
     const sent = this.#now()
-    const [lease, ...due] = (await CLAIM(this.#redis, [this.#keys.due], [leaseMs, limit])) as [number, ...string[]]
-    return due.map((conversationId) => ({ conversationId, until: sent + leaseMs, lease }))
+    const { lease, taken } = await claimDue(this.#redis, this.#keys.due, leaseMs, limit)
+    return taken.map((conversationId) => ({ conversationId, until: sent + leaseMs, lease }))
   }
 
   async pending (conversationId: string): Promise<Delivery[]> {

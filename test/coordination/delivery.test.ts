@@ -251,7 +251,7 @@ t.test('Redis store', async (t) => {
     const fake = new FakeClock(now)
     // Redis answers; the answer reaches the replica 3 s later.
     const late = new Proxy(client, {
-      get: (target, name) => name === 'pdgDeliveryClaim'
+      get: (target, name) => name === 'pdgClaimDue'
         ? async (...args: unknown[]) => {
           const answer = await (Reflect.get(target, name) as (...a: unknown[]) => Promise<unknown>).apply(target, args)
           await fake.advance(3000)
