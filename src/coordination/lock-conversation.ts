@@ -32,12 +32,8 @@ export class RedisConversationLock implements ConversationLock {
     this.#lock = new RedisLock(redis, { leaseMs: opts.leaseMs, retryMs: opts.retryMs, clock: opts.clock, busy: 'another instance was writing to this conversation' })
   }
 
-  /** Hash-tagged by conversation, as its order keys are: on a Redis Cluster one slot holds all three. */
-  key (conversationId: string): string {
-    return this.#keys.lock(conversationId)
-  }
-
+  /** On the conversation's key, hash-tagged as its order keys are (keys.ts): on a Redis Cluster one slot holds them all. */
   acquire (conversationId: string, deadline: number): Promise<Lease> {
-    return this.#lock.acquire(this.key(conversationId), deadline)
+    return this.#lock.acquire(this.#keys.lock(conversationId), deadline)
   }
 }

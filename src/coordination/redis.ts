@@ -120,8 +120,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /** Every script's command name, and its Lua: a name is given to one script only. */
 const scripts = new Map<string, string>()
 
-/** The command names of the scripts (for tests that send a command twice, as a reconnect does). */
-export const scriptNames: ReadonlySet<string> = new Set<string>()
+/** Whether `name` is a script's command (for tests that send a command twice, as a reconnect does). */
+export const isScript = (name: string): boolean => scripts.has(name)
 
 /** The scripts defined on each client so far. */
 const defined = new WeakMap<RedisClient, Set<string>>()
@@ -137,7 +137,6 @@ type Command = (numberOfKeys: number, ...keysAndArgs: Array<string | number>) =>
 export function script (name: string, lua: string): (redis: RedisClient, keys: string[], args: Array<string | number>) => Promise<unknown> {
   if (scripts.has(name) && scripts.get(name) !== lua) throw new Error(`two scripts are named ${name}`)
   scripts.set(name, lua)
-  ;(scriptNames as Set<string>).add(name)
   return (redis, keys, args) => {
     let names = defined.get(redis)
     if (names === undefined) defined.set(redis, (names = new Set()))

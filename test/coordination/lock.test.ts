@@ -4,7 +4,7 @@ import type { Lease } from '../../src/updates/ports.ts'
 import { RedisConversationLock } from '../../src/coordination/lock-conversation.ts'
 import { FakeClock } from '../helpers/clock.ts'
 import { resending, startRedis } from '../helpers/redis.ts'
-import { scriptNames } from '../../src/coordination/redis.ts'
+import { isScript } from '../../src/coordination/redis.ts'
 import type { Teardown } from '../helpers/stack.ts'
 import { until } from '../helpers/until.ts'
 
@@ -87,7 +87,7 @@ t.test('a lease is counted from when it was asked for, not from when the answer 
   let taken = false
   const stalled = new Proxy(client, {
     get (target, prop) {
-      if (typeof prop === 'string' && scriptNames.has(prop)) {
+      if (typeof prop === 'string' && isScript(prop)) {
         const run = (Reflect.get(target, prop) as (...a: unknown[]) => Promise<unknown>).bind(target)
         return async (...args: unknown[]) => {
           if (taken) throw new Error('Connection is closed.')
@@ -124,7 +124,7 @@ t.test('a renewal is counted from when it was sent, not from when its answer was
   const gate = new Promise<void>((resolve) => (open = resolve))
   const slow = new Proxy(client, {
     get (target, prop) {
-      if (typeof prop === 'string' && scriptNames.has(prop)) {
+      if (typeof prop === 'string' && isScript(prop)) {
         const run = (Reflect.get(target, prop) as (...a: unknown[]) => Promise<unknown>).bind(target)
         return async (...args: unknown[]) => {
           const n = ++calls

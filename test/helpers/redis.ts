@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
-import { scriptNames } from '../../src/coordination/redis.ts'
+import { isScript } from '../../src/coordination/redis.ts'
 import type { Teardown } from './stack.ts'
 import { until } from './until.ts'
 
@@ -249,7 +249,7 @@ export function resending<C extends object> (client: C, commands: readonly strin
   // A script runs as its own command (defineCommand), never as an `evalsha` the proxy would see:
   // a name it does not know would send nothing twice, and the test would prove nothing.
   for (const name of commands) {
-    if (!scriptNames.has(name) && typeof Reflect.get(client, name) !== 'function') throw new Error(`resending: ${name} is neither a Redis command nor a script (src/coordination/redis.ts)`)
+    if (!isScript(name) && typeof Reflect.get(client, name) !== 'function') throw new Error(`resending: ${name} is neither a Redis command nor a script (src/coordination/redis.ts)`)
     if (name === 'evalsha' || name === 'eval') throw new Error('resending: scripts are sent as their own commands; name the script (src/coordination/redis.ts)')
   }
   return new Proxy(client, {
