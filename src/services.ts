@@ -47,11 +47,15 @@ export async function createServices (config: Config, deps: ServiceDeps): Promis
     maxReplays: config.idempotencyMaxKeys,
     deliveryMaxAgeMs: config.delivery.maxAgeMs,
   })
+  // With Redis the updates are stored there and every replica delivers them. Without it, the
+  // preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
+  // survive the process); elsewhere updates are kept in memory, and start-up says so.
+  const asynchronous = redis !== undefined || config.env !== 'production'
   const pipeline = createPipeline({
     genesys: config.genesys,
     queue: config.queue,
     endedConversationWrites: config.endedConversationWrites,
-    production: config.env === 'production',
+    asynchronous,
     tracing: config.tracing.enabled,
     dispatcher: deps.dispatcher,
     clock,
@@ -59,7 +63,8 @@ export async function createServices (config: Config, deps: ServiceDeps): Promis
     metrics,
     log,
   })
-  const delivery = await createDelivery({ config, clock, stores, updates: pipeline.updates, metrics, log }).catch(async (err: unknown) => {
+  const { updates } = pipeline
+  const delivery = await createDelivery({ config, clock, stores, updates, metrics, log, enabled: asynchronous }).catch(async (err: unknown) => {
     // A refused configuration (a callback URL, say): what was opened is closed before the error goes up.
     await pipeline.close()
     await redis?.close()

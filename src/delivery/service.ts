@@ -65,6 +65,8 @@ export interface DeliveryOptions {
   updates: Updates
   metrics: Metrics
   log: FastifyBaseLogger
+  /** False where no store can keep the promise a 202 makes (production without Redis). */
+  enabled: boolean
 }
 
 function metricsOf (app: { metrics: Metrics }, store: DeliveryStore, scheduler: () => Scheduler, now: () => number) {
@@ -86,11 +88,7 @@ function metricsOf (app: { metrics: Metrics }, store: DeliveryStore, scheduler: 
   return m
 }
 
-/**
- * With Redis the updates are stored there and every replica delivers them. Without it, the
- * preference is not applied in production (RFC 7240 lets a server ignore it: a 202 could not
- * survive the process); elsewhere updates are kept in memory, and start-up says so.
- */
+/** Asynchronous delivery over the store, or off (`enabled` false: services.ts decides). */
 export async function createDelivery (opts: DeliveryOptions): Promise<DeliveryService> {
   const { config, clock, stores, updates } = opts
   const app = { metrics: opts.metrics, log: opts.log }
@@ -99,7 +97,7 @@ export async function createDelivery (opts: DeliveryOptions): Promise<DeliverySe
   const shares = new Map(config.apiKeys.map((k) => [k.name, k.asyncBacklog ?? maxBacklogPerKey]))
   const shareOf = (caller: string) => shares.get(caller) ?? maxBacklog
   const redis = stores.shared?.client
-  if (redis === undefined && config.env === 'production') {
+  if (!opts.enabled) {
     app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
     const off: AsyncDelivery = {
       enabled: false,

@@ -48,9 +48,10 @@ export interface Updates {
   readonly size: number
 }
 
-/** Its slice of the configuration: Genesys, the queue's bounds, ended conversations, tracing, and whether this is production. */
+/** Its slice of the configuration: Genesys, the queue's bounds, ended conversations, tracing, and whether asynchronous delivery is on. */
 export interface PipelineOptions extends Pick<Config, 'genesys' | 'queue' | 'endedConversationWrites'> {
-  production: boolean
+  /** Asynchronous delivery is on: updates carry their order of acceptance, and an older one is never written over a newer. */
+  asynchronous: boolean
   tracing: boolean
   /** Tests pass their own to control the network; otherwise one keep-alive pool per origin. */
   dispatcher?: Dispatcher | undefined
@@ -78,7 +79,7 @@ export interface Pipeline {
 
 /** The write pipeline, put together: Genesys client and token, budget, lock, retry policy, queue. */
 export function createPipeline (
-  { genesys: g, queue: limits, endedConversationWrites, production, tracing: traced, dispatcher, clock, stores, metrics, log }: PipelineOptions
+  { genesys: g, queue: limits, endedConversationWrites, asynchronous, tracing: traced, dispatcher, clock, stores, metrics, log }: PipelineOptions
 ): Pipeline {
   const owned = dispatcher === undefined
   const net = dispatcher ?? new Agent({ connections: 128, keepAliveTimeout: 10_000 })
@@ -132,8 +133,8 @@ export function createPipeline (
     tracing?.retried(r)
     log.debug(r, 'retrying upstream')
   }
-  // Asynchronous delivery is what can deliver an older value late: in production without Redis it is off, and so is this.
-  const order = stores.shared || !production ? stores.order : undefined
+  // Asynchronous delivery is what can deliver an older value late: without it, no order is kept.
+  const order = asynchronous ? stores.order : undefined
   // Read-your-writes, shared by replicas (and kept over a restart) through Redis.
   const journal = new Journal(stores.journal, g.propagationMs, clock)
   const queue = new UpdateQueue(client, {
