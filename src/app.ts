@@ -5,18 +5,18 @@ import type { Dispatcher } from 'undici'
 import type { Config } from './config.ts'
 import consolePlugin from './console/plugin.ts'
 import { createIdempotency } from './idempotency/index.ts'
-import auth from './plugins/auth.ts'
-import { withConsoleCredentials } from './keys/console-credential.ts'
-import { clientError } from './plugins/client-error.ts'
-import docs from './plugins/docs.ts'
-import hostCheck from './plugins/host-check.ts'
-import metricsPlugin, { createMetrics, type Metrics } from './plugins/metrics.ts'
-import problems, { sendProblem } from './plugins/problems.ts'
-import rawJson from './plugins/raw-json.ts'
-import requestLog, { RequestLog, requestId } from './plugins/request-log.ts'
-import shutdown from './plugins/shutdown.ts'
-import signature from './plugins/signature.ts'
-import tracing, { traceIds } from './plugins/tracing.ts'
+import auth from './access/auth.ts'
+import { withConsoleCredentials } from './access/console-credential.ts'
+import { clientError } from './http/client-error.ts'
+import docs from './http/docs.ts'
+import hostCheck from './http/host-check.ts'
+import metricsPlugin, { createMetrics, type Metrics } from './observability/metrics.ts'
+import problems, { sendProblem } from './http/problems.ts'
+import rawJson from './http/raw-json.ts'
+import requestLog, { RequestLog, requestId } from './observability/request-log.ts'
+import shutdown from './http/shutdown.ts'
+import signature from './access/signature.ts'
+import tracing, { traceIds } from './observability/tracing.ts'
 import attributes, { type Written } from './routes/attributes.ts'
 import dataAction from './data-action/route.ts'
 import updateRoutes from './delivery/route.ts'
@@ -126,7 +126,7 @@ async function register (
   const onWritten = written.size === 0 ? undefined : (w: Written) => { for (const listener of written) listener(w) }
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
-    // The console presents a credential of its own for each key (keys/console-credential.ts).
+    // The console presents a credential of its own for each key (access/console-credential.ts).
     await api.register(auth, { keys: withConsoleCredentials(config.apiKeys) })
     await api.register(signature, { keys: config.apiKeys, clock, replays: stores.replays })
     const idempotency = createIdempotency({ store: stores.idempotency, metrics })

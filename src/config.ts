@@ -5,7 +5,7 @@ import { PROPAGATION_MS } from './updates/journal.ts'
 import { GENESYS_DEFAULT_LIMIT } from './genesys/org-limit.ts'
 import { clusterNodes, type RedisClusterConfig } from './coordination/index.ts'
 import { publicUrl } from './data-action/public-url.ts'
-import { isWebhookSecret, keysFile } from './keys/file.ts'
+import { isWebhookSecret, keysFile } from './access/keys-file.ts'
 import type { ApiKey } from './domain.ts'
 import { apiKeys, httpUrl, int, optional, wholeNumber } from './config-values.ts'
 

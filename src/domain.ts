@@ -43,7 +43,7 @@ export interface Conversation {
 export const OPERATIONS = ['write', 'read', 'async', 'console'] as const
 export type Operation = (typeof OPERATIONS)[number]
 
-/** Which operations, and which attribute names by glob patterns (src/keys/scope.ts). */
+/** Which operations, and which attribute names by glob patterns (src/access/scope.ts). */
 export interface Scope {
   may: readonly Operation[]
   attributes: readonly string[]
@@ -52,7 +52,7 @@ export interface Scope {
 export interface ApiKey {
   name: string
   key?: string
-  /** API_KEYS_FILE only (src/keys/): the key's SHA-256 (hex; the file may hold only that), and what the key may do. */
+  /** API_KEYS_FILE only (src/access/keys-file.ts): the key's SHA-256 (hex; the file may hold only that), and what the key may do. */
   keySha256?: string
   scope?: Scope
   priority: Priority

@@ -175,7 +175,7 @@ export function idempotencyKeyInFlight (header = 'Idempotency-Key'): ApiError {
 /**
  * Redis failed: without it replicas cannot coordinate, so nothing is written. The client's own
  * words (ioredis: "Stream isn't writeable and enableOfflineQueue options is false") are for the
- * log (plugins/problems.ts), not for a caller, who can do nothing with them.
+ * log (http/problems.ts), not for a caller, who can do nothing with them.
  */
 export function coordinationUnavailable (cause: unknown): ApiError {
   return new ApiError('COORDINATION_UNAVAILABLE', 'Redis, which this service\'s replicas coordinate through, is unreachable; nothing was written; try again shortly', { retryAfter: 1, cause })

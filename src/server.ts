@@ -3,7 +3,7 @@ import './node-version.ts'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { stdoutLog } from './log/stdout.ts'
+import { stdoutLog } from './observability/stdout.ts'
 import { sandboxBanner, startSandbox } from './sim/sandbox.ts'
 import type { Simulator } from './sim/simulator.ts'
 

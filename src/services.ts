@@ -11,7 +11,7 @@ import type { Config } from './config.ts'
 import { connectRedis, createStores, type Stores } from './coordination/index.ts'
 import { createDelivery, type AsyncDelivery } from './delivery/service.ts'
 import type { TokenProvider } from './genesys/token.ts'
-import type { Metrics } from './plugins/metrics.ts'
+import type { Metrics } from './observability/metrics.ts'
 import { createPipeline, type Updates } from './updates/index.ts'
 
 export interface ServiceDeps {

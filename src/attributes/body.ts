@@ -68,7 +68,7 @@ function keyProblem (key: string): string | undefined {
  * The attribute map a caller sends, normalized to what Genesys stores: numbers and booleans
  * become their string form, null becomes "" (the only portable way to clear a key). A number
  * whose string form would differ from what the caller wrote arrives here as that text already
- * (plugins/raw-json.ts), so no digit is lost. Written by
+ * (http/raw-json.ts), so no digit is lost. Written by
  * hand rather than with z.record because z.record silently drops a `__proto__` key, and a
  * dropped key is a lost update. Messages name keys, never values (values may be personal data).
  */

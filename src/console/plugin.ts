@@ -3,7 +3,7 @@
  * it (the pipeline, delivery, metrics, a notice of each write), never the gateway's internals.
  * Its concepts:
  * 1. **Sessions** (session.ts): a sign-in with an API key; the console then acts with a
- *    credential of its own for that key (keys/console-credential.ts), within the key's scope.
+ *    credential of its own for that key (access/console-credential.ts), within the key's scope.
  * 2. **The source** (source.ts): the conversations shown, the simulator's (sandbox) or Genesys's.
  * 3. **Who wrote what** (writes.ts): each synchronous write's key, as the write route tells it.
  * 4. **Pages** (pages.ts, routes.ts, assets.ts): the HTML, its routes and its script.
@@ -24,7 +24,7 @@ import type { Attributes } from '../domain.ts'
 import type { AsyncDelivery } from '../delivery/service.ts'
 import type { Written } from '../routes/attributes.ts'
 import type { Updates } from '../updates/index.ts'
-import type { Metrics } from '../plugins/metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
 
 export interface ConsoleOptions {
   config: Config

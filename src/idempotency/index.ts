@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, idempotencyKeyInFlight } from '../errors.ts'
 import type { IdempotencyStore } from '../coordination/index.ts'
-import type { Metrics } from '../plugins/metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
 
 export interface Idempotency {
   /**
@@ -37,7 +37,7 @@ function fingerprint (req: FastifyRequest): string {
 }
 
 /**
- * Idempotency-Key, else the checked signature (plugins/signature.ts), else a webhook-id: a
+ * Idempotency-Key, else the checked signature (access/signature.ts), else a webhook-id: a
  * Standard Webhooks sender's webhook-id stays the same on every redelivery of a message, and a
  * byte-identical retry repeats an X-Signature. The space keeps them apart: an Idempotency-Key
  * cannot hold one.
@@ -52,7 +52,7 @@ function idempotencyKey (req: FastifyRequest): [header: string, key: string | un
 
 /**
  * A repeated request (same key, same caller, same body) gets the first one's answer, for 24 h.
- * Given to the write routes (app.ts); the body it fingerprints is the raw one (plugins/raw-json.ts).
+ * Given to the write routes (app.ts); the body it fingerprints is the raw one (http/raw-json.ts).
  */
 export function createIdempotency ({ store, metrics }: IdempotencyOptions): Idempotency {
   async function once<T> (req: FastifyRequest, reply: FastifyReply, deadline: number, write: () => Promise<T>): Promise<T> {

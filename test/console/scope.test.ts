@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { sign } from '../../src/plugins/signature.ts'
+import { sign } from '../../src/access/signature.ts'
 import { id, send, startStack, until, type Stack } from '../helpers/stack.ts'
 import { startSandboxStack } from './stack.ts'
 

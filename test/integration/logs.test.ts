@@ -21,7 +21,7 @@ t.test('logs carry no secret and no attribute value, even at trace level', async
   const c = id()
   const p = id()
   const bearer = { authorization: `Bearer ${apiKey}` }
-  const { sign } = await import('../../src/plugins/signature.ts')
+  const { sign } = await import('../../src/access/signature.ts')
   const body = JSON.stringify({ attributes: { card: values[0], email: values[1] } })
   const first = await post(`/participants/${c}/${p}/data`, body, { ...bearer, 'x-request-id': 'trace-me-42', 'x-signature': sign('signing-secret-0123456789', body) })
   t.equal(first.status, 200)

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { sign } from '../../src/plugins/signature.ts'
+import { sign } from '../../src/access/signature.ts'
 import { id, startStack, type Stack } from '../helpers/stack.ts'
 import { FakeClock } from '../helpers/clock.ts'
 

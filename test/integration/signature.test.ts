@@ -1,5 +1,5 @@
 import t from 'tap'
-import { sign } from '../../src/plugins/signature.ts'
+import { sign } from '../../src/access/signature.ts'
 import { id, startStack } from '../helpers/stack.ts'
 import { marked } from '../helpers/readme.ts'
 import { FakeClock } from '../helpers/clock.ts'

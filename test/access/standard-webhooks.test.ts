@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { checkStandardWebhook } from '../../src/plugins/signatures/standard-webhooks.ts'
+import { checkStandardWebhook } from '../../src/access/standard-webhooks.ts'
 
 const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 const other = new Webhook('whsec_dGhlLW9sZC1zZWNyZXQtYmVpbmctcm90YXRlZA==')

@@ -1,8 +1,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
-import auth from '../../src/plugins/auth.ts'
-import problems from '../../src/plugins/problems.ts'
+import auth from '../../src/access/auth.ts'
+import problems from '../../src/http/problems.ts'
 
 const keys = [
   { name: 'crm', key: 'crm-key-0123456789', priority: 'bulk' as const },

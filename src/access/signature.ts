@@ -4,11 +4,11 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiError, coordinationUnavailable } from '../errors.ts'
 import type { ReplayStore } from '../coordination/index.ts'
-import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './signatures/standard-webhooks.ts'
-import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './signatures/x-signature.ts'
+import { checkStandardWebhook, isStandardWebhook, TOLERANCE_S, Webhook, WEBHOOK_FORM, type Refusal } from './standard-webhooks.ts'
+import { checkXSignature, parseXSignature, X_SIGNATURE, X_SIGNATURE_FORM } from './x-signature.ts'
 import type { ApiKey } from '../domain.ts'
 
-export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './signatures/x-signature.ts'
+export { sign, X_SIGNATURE as SIGNATURE_HEADER } from './x-signature.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
