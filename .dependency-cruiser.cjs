@@ -10,9 +10,16 @@ module.exports = {
     {
       name: 'leaf-rooms',
       severity: 'error',
-      comment: 'attributes, json and keys are pure rules: the domain, the error catalogue, and their own files',
-      from: { path: '^src/(attributes|json|keys)/' },
+      comment: 'attributes, json and observability stand alone: the domain, the error catalogue, and their own files',
+      from: { path: '^src/(attributes|json|observability)/' },
       to: { path: '^src/', pathNot: ['^src/(domain|errors)\\.ts$', '^src/$1/'] },
+    },
+    {
+      name: 'http-and-access-below-the-features',
+      severity: 'error',
+      comment: 'the HTTP layer and access control serve every route; they know nothing of what the routes do',
+      from: { path: '^src/(http|access)/' },
+      to: { path: '^src/(genesys|updates|delivery|idempotency|routes|data-action)/' },
     },
     // The pipeline's layers, lowest first: each knows nothing of those above it.
     ...[
@@ -28,18 +35,18 @@ module.exports = {
       to: { path: `^src/(${[...layers.slice(i + 1).map(([r]) => r), 'routes', 'idempotency', 'data-action'].join('|')})/` },
     })),
     {
-      name: 'updates-through-its-door',
+      name: 'through-the-door',
       severity: 'error',
-      comment: 'other rooms use the write pipeline through src/updates/index.ts, not its internals (the entry points and config compose it)',
-      from: { path: '^src/', pathNot: ['^src/updates/', '^src/(app|server|config)\\.ts$'] },
-      to: { path: '^src/updates/', pathNot: '^src/updates/index\\.ts$' },
+      comment: 'a room is used through its door, its index.ts, which opens with its concepts; the rest of the room is its own',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
     },
     {
-      name: 'coordination-through-its-door',
+      name: 'through-the-door-at-the-root',
       severity: 'error',
-      comment: 'other rooms use what replicas share through src/coordination/index.ts, which also chooses memory or Redis',
-      from: { path: '^src/', pathNot: '^src/coordination/' },
-      to: { path: '^src/coordination/', pathNot: '^src/coordination/index\\.ts$' },
+      comment: 'the files that put the service together (app.ts, services.ts, server.ts, config.ts) use the rooms through their doors too',
+      from: { path: '^src/[^/]+\\.ts$' },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/[^/]+/index\\.ts$'] },
     },
     {
       name: 'tools-apart',

@@ -3,9 +3,8 @@ import './node-version.ts'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { stdoutLog } from './observability/stdout.ts'
-import { sandboxBanner, startSandbox } from './sim/sandbox.ts'
-import type { Simulator } from './sim/simulator.ts'
+import { stdoutLog } from './observability/index.ts'
+import { sandboxBanner, startSandbox, type Simulator } from './sim/index.ts'
 
 let config: Config
 try {

@@ -9,9 +9,9 @@ import type { Dispatcher } from 'undici'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { connectRedis, createStores, type Stores } from './coordination/index.ts'
-import { createDelivery, type AsyncDelivery } from './delivery/service.ts'
-import type { TokenProvider } from './genesys/token.ts'
-import type { Metrics } from './observability/metrics.ts'
+import { createDelivery, type AsyncDelivery } from './delivery/index.ts'
+import type { TokenProvider } from './genesys/index.ts'
+import type { Metrics } from './observability/index.ts'
 import { createPipeline, type Updates } from './updates/index.ts'
 
 export interface ServiceDeps {

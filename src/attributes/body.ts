@@ -1,10 +1,3 @@
-/**
- * Attributes: the rules for what a caller may send and what gets written. Its concepts:
- * 1. **The body** (here): a write's shape (`attributes`, optionally `participantId`), its keys'
- *    and values' limits, and values coerced to the strings Genesys stores, exactly or refused.
- * 2. **The merge** (merge.ts): the full map to write, keeping every key the caller did not mention.
- * 3. **The participant** (participant.ts): which participant a write is for, by id or by purpose.
- */
 import { z } from 'zod'
 import type { Attributes } from '../domain.ts'
 

@@ -1,7 +1,7 @@
 // The doctor's report as a console page: the same checks as `npm run -s doctor`, for an admin
 // who would rather look than read JSON.
 import { h, layout, type Chrome } from './pages.ts'
-import { summary, type Report } from '../doctor/doctor.ts'
+import { summary, type Report } from '../doctor/index.ts'
 
 export interface ProbeFields {
   conversationId?: string | undefined

@@ -1,30 +1,17 @@
-/**
- * The console (docs/console.md), one of the tools: it uses the gateway through what app.ts gives
- * it (the pipeline, delivery, metrics, a notice of each write), never the gateway's internals.
- * Its concepts:
- * 1. **Sessions** (session.ts): a sign-in with an API key; the console then acts with a
- *    credential of its own for that key (access/console-credential.ts), within the key's scope.
- * 2. **The source** (source.ts): the conversations shown, the simulator's (sandbox) or Genesys's.
- * 3. **Who wrote what** (writes.ts): each synchronous write's key, as the write route tells it.
- * 4. **Pages** (pages.ts, routes.ts, assets.ts): the HTML, its routes and its script.
- * 5. **The doctor's page** (doctor-page.ts): the going-live checks, and a probe of a test call.
- * 6. **Ops and updates** (ops.ts, updates.ts): a few metrics, and the caller's asynchronous updates.
- */
 import fp from 'fastify-plugin'
 import { systemClock, type Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
-import { runDoctor, type Report } from '../doctor/doctor.ts'
-import { probe } from '../doctor/probe.ts'
-import type { Simulator } from '../sim/simulator.ts'
+import { runDoctor, type Report, probe } from '../doctor/index.ts'
+import type { Simulator } from '../sim/index.ts'
 import { consoleRoutes } from './routes.ts'
 import { Sessions } from './session.ts'
 import { genesysSource, simulatorSource } from './source.ts'
 import { ANONYMOUS, WriteLog } from './writes.ts'
 import type { Attributes } from '../domain.ts'
-import type { AsyncDelivery } from '../delivery/service.ts'
-import type { Written } from '../routes/attributes.ts'
+import type { AsyncDelivery } from '../delivery/index.ts'
+import type { Written } from '../routes/index.ts'
 import type { Updates } from '../updates/index.ts'
-import type { Metrics } from '../observability/metrics.ts'
+import type { Metrics } from '../observability/index.ts'
 
 export interface ConsoleOptions {
   config: Config

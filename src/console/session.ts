@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { systemClock, type Clock } from '../clock.ts'
-import { digestOf } from '../access/auth.ts'
+import { digestOf } from '../access/index.ts'
 import type { ApiKey } from '../domain.ts'
 
 /**

@@ -1,5 +1,5 @@
 import type { Updates } from '../updates/index.ts'
-import type { Simulator } from '../sim/simulator.ts'
+import type { Simulator } from '../sim/index.ts'
 
 export interface ConsoleParticipant {
   id: string

@@ -1,7 +1,6 @@
 // Asynchronous updates (Prefer: respond-async) in the console: the signed-in key's own, as
 // GET /updates shows them, by their keys and state; the store keeps no values, so none show.
-import type { AsyncDelivery } from '../delivery/service.ts'
-import { view } from '../delivery/views.ts'
+import { type AsyncDelivery, view } from '../delivery/index.ts'
 import { h } from './pages.ts'
 
 export type UpdateView = ReturnType<typeof view>

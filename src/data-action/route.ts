@@ -1,15 +1,8 @@
-/**
- * The Data Action an Architect flow calls. Its concepts:
- * 1. **The action** (build.ts): Genesys's Web Services Data Action, for this gateway's URL.
- * 2. **Terraform** (terraform.ts): the same, as HCL for the Genesys provider.
- * 3. **The public URL** (public-url.ts): where Genesys reaches the gateway (PUBLIC_URL).
- * 4. **Handing it out** (here and cli.ts): GET /genesys/data-action (JSON or Terraform), and `npm run data-action`.
- */
 import type { FastifyPluginAsync } from 'fastify'
 import { exportBase, GUESS_HEADER, guessWarning } from './public-url.ts'
 import { z } from 'zod'
 import { ApiError, problemSchema } from '../errors.ts'
-import type { ZodTypeProvider } from '../http/problems.ts'
+import type { ZodTypeProvider } from '../http/index.ts'
 import { dataAction } from './build.ts'
 import { dataActionText } from './options.ts'
 import { TERRAFORM_FILE, dataActionTerraform } from './terraform.ts'

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { ApiError, problemSchema } from '../errors.ts'
-import { requireOperation } from '../access/scope.ts'
-import type { ZodTypeProvider } from '../http/problems.ts'
+import { requireOperation } from '../access/index.ts'
+import type { ZodTypeProvider } from '../http/index.ts'
 import type { AsyncDelivery } from './service.ts'
 import { status, statusWithCallback, view } from './views.ts'
 

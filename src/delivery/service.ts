@@ -1,19 +1,3 @@
-/**
- * Asynchronous delivery (`Prefer: respond-async`). What a newcomer must hold:
- *
- * 1. **Update**: an accepted write, stored with its state (queued, retrying, written, failed)
- *    before the 202 (src/coordination/delivery.ts); its values are dropped once it settles.
- * 2. **Due list**: the conversations with updates pending, by when each is next to be tried.
- *    Accepting stores the update and puts its conversation there in one atomic step.
- * 3. **Claim**: a replica takes a due conversation by pushing its due time a lease ahead (25 s);
- *    should the replica die, the lease runs out and the conversation is due again. An attempt
- *    ends sooner (worker.ts), so nothing renews it.
- * 4. **Attempt**: a conversation's pending updates, one write per participant, through the
- *    synchronous pipeline at bulk priority (queue, lock, budget, order of acceptance).
- * 5. **Retry**: a failure whose catalogue entry is retryable (errors.ts) leaves them `retrying`,
- *    due again after the shared backoff (updates/retry.ts); any other, or ASYNC_MAX_AGE_MS, settles them `failed`.
- * 6. **Scheduler** (worker.ts): one, over either store (memory, Redis): fewer attempts at once while the loop is busy.
- */
 import type { Clock } from '../clock.ts'
 import { randomUUID } from 'node:crypto'
 import { trace } from '@opentelemetry/api'
@@ -22,7 +6,7 @@ import { Counter } from 'prom-client'
 import type { z } from 'zod'
 import type { Config } from '../config.ts'
 import { overloaded } from '../errors.ts'
-import { scrapedGauge, type Metrics } from '../observability/metrics.ts'
+import { scrapedGauge, type Metrics } from '../observability/index.ts'
 import type { Updates } from '../updates/index.ts'
 import { watchPersistence } from './persistence.ts'
 import { view, type acceptedSchema } from './views.ts'

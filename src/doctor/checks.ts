@@ -2,8 +2,8 @@
 // variables and key names, never a key, secret or token.
 import { Redis } from 'ioredis'
 import type { Config } from '../config.ts'
-import { isHttps } from '../data-action/public-url.ts'
-import { redisPersistence } from '../delivery/persistence.ts'
+import { isHttps } from '../data-action/index.ts'
+import { redisPersistence } from '../delivery/index.ts'
 import { clusterClient, RedisBudgetLog, type RedisClient, type Standing } from '../coordination/index.ts'
 import { logSettings } from '../updates/index.ts'
 import type { ApiKey } from '../domain.ts'

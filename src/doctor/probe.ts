@@ -1,8 +1,8 @@
 // Whether Genesys's PATCH of participant attributes merges per key or replaces the map: not
-// documented (genesys-api.md), so asked of the org itself, on a test call the user owns.
+// documented (docs/going-live.md, "Merge or replace"), so asked of the org itself, on a test call the user owns.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { GenesysClient } from '../genesys/client.ts'
+import type { GenesysClient } from '../genesys/index.ts'
 import type { Check } from './checks.ts'
 import type { Attributes } from '../domain.ts'
 

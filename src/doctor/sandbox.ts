@@ -3,9 +3,7 @@
 // call. So it asks, in order, the sandbox gateway on PORT, then `npm run sim` on SIM_PORT, and
 // only then starts a private one, which it says, and on which it does not probe.
 import type { Config } from '../config.ts'
-import { loadSimConfig } from '../sim/env.ts'
-import { SANDBOX_SIMULATOR_PATH, startSandbox } from '../sim/sandbox.ts'
-import { SANDBOX_CLIENT } from '../sim/simulator.ts'
+import { loadSimConfig, SANDBOX_SIMULATOR_PATH, startSandbox, SANDBOX_CLIENT } from '../sim/index.ts'
 
 export interface SandboxTarget {
   /** The configuration with Genesys pointed at that simulator. */

@@ -1,19 +1,15 @@
-/**
- * Genesys Cloud as the gateway speaks to it. Its concepts:
- * 1. **The client** (here): GET a conversation, PATCH a participant's attributes, the org's limits.
- * 2. **The exchange** (http.ts): one request through undici, timed, with its correlation id.
- * 3. **The token** (token.ts): client credentials, cached and refreshed once for all callers
- *    (and for all replicas, through src/coordination/).
- * 4. **Upstream errors** (upstream-error.ts): what Genesys answered, and whether a PATCH may have landed.
- * 5. **The org's limit** (org-limit.ts): the Limits API's reading, under any configured ceiling.
- * 6. **Regions** (regions.ts): a region's API and login hosts.
- */
 import { z } from 'zod'
 import { base, exchange, type HttpOptions, type Sent } from './http.ts'
 import type { TokenProvider } from './token.ts'
 import { malformed, UpstreamError, type UpstreamOp } from './upstream-error.ts'
 import type { Attributes } from '../domain.ts'
 import type { Conversation } from '../domain.ts'
+
+/**
+ * How long Genesys may show a write late (GENESYS_PROPAGATION_MS's default): its own advice is
+ * to retry a read-back for up to 10 s.
+ */
+export const PROPAGATION_MS = 15_000
 
 /**
  * A participant's attributes as Genesys holds them: strings only. Checked with a loop rather
@@ -29,7 +25,7 @@ const storedAttributes = z.custom<Attributes>((v) => {
 // Only what the write path reads; everything else in Genesys's Conversation is dropped.
 const conversationSchema = z.object({
   id: z.string(),
-  // Set once the conversation has ended (genesys-api.md).
+  // Set once the conversation has ended (docs/going-live.md, "Ended conversations").
   endTime: z.string().optional(),
   participants: z.array(z.object({ id: z.string(), purpose: z.string().default(''), attributes: storedAttributes.optional() })),
 })
@@ -37,7 +33,7 @@ const conversationSchema = z.object({
 // GET /api/v2/organizations/limits/namespaces/platform.api: the org's effective limits.
 const limitsSchema = z.object({ entities: z.array(z.object({ key: z.string(), value: z.number() }).loose()) })
 
-/** The limit that binds a client-credentials token (genesys-api.md, "Limits"): 300 unless support changed it. */
+/** The limit that binds a client-credentials token (docs/api.md, "Rate budget"): 300 unless support changed it. */
 export const TOKEN_RATE_LIMIT = 'client.credentials.token.rate.per.minute'
 
 export interface GenesysClientOptions extends HttpOptions {

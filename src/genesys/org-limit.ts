@@ -12,7 +12,7 @@ import type { Reading, ReadingStore } from '../coordination/index.ts'
 /** Where the limit in force comes from: the org's Limits API, GENESYS_RATE_LIMIT_PER_MINUTE, or Genesys's default. */
 export type LimitSource = 'org' | 'configured' | 'default'
 
-/** Genesys's per-token default (genesys-api.md, "Limits"). */
+/** Genesys's per-token default (docs/api.md, "Rate budget"). */
 export const GENESYS_DEFAULT_LIMIT = 300
 
 export interface OrgLimitOptions {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { ApiError } from '../errors.ts'
-import { invalid, parseJson } from '../json/parse.ts'
+import { invalid, parseJson } from '../json/index.ts'
 import { notJson } from './problems.ts'
 
 declare module 'fastify' {

@@ -1,8 +1,16 @@
+/**
+ * Idempotency: a repeated request gets the first answer, and writes nothing. Its concepts:
+ * 1. **The key**: an `Idempotency-Key`, else the checked signature, else a `webhook-id`, per API key.
+ * 2. **The fingerprint**: the route, ids and raw body; the same key with another request is refused.
+ * 3. **The stored answer**: status, Location and body, kept 24 h (its store is in src/coordination/),
+ *    and given again marked `Idempotent-Replayed: true`.
+ * 4. **In flight**: a repeat that arrives while the first still runs waits for it, until its deadline.
+ */
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, idempotencyKeyInFlight } from '../errors.ts'
 import type { IdempotencyStore } from '../coordination/index.ts'
-import type { Metrics } from '../observability/metrics.ts'
+import type { Metrics } from '../observability/index.ts'
 
 export interface Idempotency {
   /**

@@ -1,23 +1,13 @@
-/**
- * The gateway's own routes. Its concepts:
- * 1. **Writes** (here): POST a participant's or a conversation's data: validated, then written
- *    through the pipeline (200), accepted for delivery (202), or previewed (`dryRun`).
- * 2. **Reads** (here): GET a participant's data, as the gateway knows it (read-your-writes).
- * 3. **Health** (health.ts): liveness, and readiness (a token, Redis, not shutting down).
- */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { genesysId, updateBody, type AttributeLimits, type UpdateBody } from '../attributes/body.ts'
-import { merge } from '../attributes/merge.ts'
-import { prefersAsync } from '../delivery/prefer.ts'
-import { acceptedSchema } from '../delivery/views.ts'
+import { genesysId, updateBody, type AttributeLimits, type UpdateBody, merge } from '../attributes/index.ts'
+import { prefersAsync, acceptedSchema, type AsyncDelivery } from '../delivery/index.ts'
 import { ApiError, problemSchema } from '../errors.ts'
-import { requireAttributes, requireOperation, scopeOf, visible } from '../access/scope.ts'
-import type { ZodTypeProvider } from '../http/problems.ts'
+import { requireAttributes, requireOperation, scopeOf, visible } from '../access/index.ts'
+import type { ZodTypeProvider } from '../http/index.ts'
 import type { Urgency } from '../updates/index.ts'
 import type { Clock } from '../clock.ts'
 import type { Target } from '../domain.ts'
-import type { AsyncDelivery } from '../delivery/service.ts'
 import type { Updates } from '../updates/index.ts'
 import type { Idempotency } from '../idempotency/index.ts'
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import { ApiError, problemSchema, toProblem, type ErrorCode } from '../errors.ts'
 import { toApiError } from '../updates/index.ts'
-import type { TokenProvider } from '../genesys/token.ts'
+import type { TokenProvider } from '../genesys/index.ts'
 
 /** Why an instance may not be ready: Redis, the token (whatever Genesys answered), shutdown. */
 const NOT_READY: ErrorCode[] = ['COORDINATION_UNAVAILABLE', 'UPSTREAM_AUTH_FAILED', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_ERROR', 'SHUTTING_DOWN']

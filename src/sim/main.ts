@@ -1,5 +1,5 @@
 // `npm run sim`: the Genesys simulator on its own, for docker-compose, benchmarks and poking at.
-import { stdoutLog } from '../observability/stdout.ts'
+import { stdoutLog } from '../observability/index.ts'
 import { loadSimConfig } from './env.ts'
 import { buildSimulator } from './simulator.ts'
 

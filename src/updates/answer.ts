@@ -1,5 +1,5 @@
 import { ApiError, type ErrorCode, type UpstreamDetail } from '../errors.ts'
-import { UpstreamError } from '../genesys/upstream-error.ts'
+import { UpstreamError } from '../genesys/index.ts'
 
 function codeFor (err: UpstreamError): ErrorCode {
   const { operation: op, status } = err

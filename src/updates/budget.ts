@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { systemClock, type Clock } from '../clock.ts'
 import { ApiError, coordinationUnavailable, rateBudgetExhausted } from '../errors.ts'
-import { retryAfter, UpstreamError } from '../genesys/upstream-error.ts'
+import { retryAfter, UpstreamError } from '../genesys/index.ts'
 import { WaitingLine, type Ticket } from './budget-line.ts'
 import { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings, type Standing } from '../coordination/index.ts'
 import type { PipelineTracing } from './tracing.ts'

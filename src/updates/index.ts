@@ -1,7 +1,5 @@
 /**
- * The write pipeline's door: what the other rooms use of it. Everything else in src/updates/ is
- * its own; lint:deps refuses an import of it from another room (app.ts, server.ts and config.ts,
- * which put the service together, excepted). `createPipeline` (pipeline.ts) composes its concepts:
+ * The write pipeline, composed by `createPipeline` (pipeline.ts). Its concepts:
  * 1. **Queue and lanes** (queue.ts, lane.ts): one write in flight per conversation; callers'
  *    updates to one participant wait in a batch and go out together, and each caller is answered
  *    by its deadline.

@@ -10,9 +10,6 @@ import type { Entry, JournalStore } from '../coordination/index.ts'
  * and ours stands; a read that shows ours has caught up; a third value was written after ours by
  * someone else, and theirs stands. Either way the entry is then forgotten.
  */
-/** GENESYS_PROPAGATION_MS's default: Genesys's own advice is to retry a read-back for up to 10 s. */
-export const PROPAGATION_MS = 15_000
-
 /** How many older values an entry remembers: a burst of writes to one key within the window. */
 const OLDER_KEPT = 16
 

@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../clock.ts'
 import { CATALOGUE, type ApiError, type ErrorCode } from '../errors.ts'
-import { UpstreamError, type Retryable } from '../genesys/upstream-error.ts'
+import { UpstreamError, type Retryable } from '../genesys/index.ts'
 import { toApiError } from './answer.ts'
 
 export interface RetryPolicyOptions {

@@ -1,6 +1,6 @@
 import { context, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span, type Tracer } from '@opentelemetry/api'
 import { ApiError } from '../errors.ts'
-import { UpstreamError } from '../genesys/upstream-error.ts'
+import { UpstreamError } from '../genesys/index.ts'
 import type { Retry } from './retry.ts'
 
 /** A caller's place in its request's trace, and its queue wait while that lasts. */
