@@ -107,11 +107,10 @@ async function register (
   await app.register(shutdown, { drain: services.drain })
   await app.register(health, { tokens })
   if (sim) await app.register(sandboxRoute, { sim })
-  // Told of each synchronous write, and which caller made it (off unless sandbox or CONSOLE=1).
-  const written = new Set<(w: Written) => void>()
-  await app.register(consolePlugin, { config, sim, clock, updates, delivery, metrics, onWritten: (listener) => written.add(listener) })
-  // Nothing listening (the console off): the write path tells no one.
-  const onWritten = written.size === 0 ? undefined : (w: Written) => { for (const listener of written) listener(w) }
+  // Told of each synchronous write, and which caller made it: the console listens when it is on
+  // (sandbox or CONSOLE=1), whichever is registered first.
+  const onWritten = new Set<(w: Written) => void>()
+  await app.register(consolePlugin, { config, sim, clock, updates, delivery, metrics, onWritten: (listener) => onWritten.add(listener) })
   // Behind the API keys: everything above is not (health, metrics, docs).
   await app.register(async (api) => {
     // The console presents a credential of its own for each key (access/console-credential.ts).

@@ -104,8 +104,11 @@ export interface AttributeRoutesOptions {
   delivery: AsyncDelivery
   /** A repeat of a request (its Idempotency-Key, or signature) gets the first answer. */
   idempotency: Idempotency
-  /** Told of each synchronous write Genesys accepted, and which key made it (the console shows it). */
-  onWritten?: ((w: Written) => void) | undefined
+  /**
+   * Told of each synchronous write Genesys accepted, and which key made it (the console shows
+   * it). A set that listeners join whenever they are registered: none, and nothing is built.
+   */
+  onWritten?: ReadonlySet<(w: Written) => void> | undefined
 }
 
 /** A synchronous write Genesys accepted: which caller set which keys of which participant. */
@@ -157,7 +160,10 @@ const routes: FastifyPluginAsync<AttributeRoutesOptions> = async (fastify, { lim
       // Without a sequence: newer than any asynchronous update accepted before it (order.ts).
       const result = await updates.submit(conversationId, target, { changes: body.attributes, ...due })
       const { participantId, attributes, coalesced, attempts } = result
-      onWritten?.({ caller: req.caller, conversationId, participantId, keys: updated })
+      if (onWritten !== undefined && onWritten.size > 0) {
+        const written: Written = { caller: req.caller, conversationId, participantId, keys: updated }
+        for (const listener of onWritten) listener(written)
+      }
       return { conversationId, participantId, attributes: visible(scope, attributes), updated, coalesced, attempts }
     })
   }
