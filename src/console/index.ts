@@ -6,7 +6,7 @@
  *    credential of its own for that key (access/console-credential.ts), within the key's scope.
  * 2. **The source** (source.ts): the conversations shown, the simulator's (sandbox) or Genesys's.
  * 3. **Who wrote what** (writes.ts): each synchronous write's key, as the write route tells it.
- * 4. **Pages** (pages.ts, routes.ts, assets.ts; the plugin, plugin.ts, ties them together): the HTML, its routes and its script.
+ * 4. **Pages** (plugin.ts, routes.ts, pages.ts, assets.ts): the plugin and its routes, the HTML, its script.
  * 5. **The doctor's page** (doctor-page.ts): the going-live checks, and a probe of a test call.
  * 6. **Ops and updates** (ops.ts, updates.ts): a few metrics, and the caller's asynchronous updates.
  */
