@@ -94,8 +94,10 @@ async function register (
   { clock, sim, metrics, services }: { clock: Clock; sim: Simulator | undefined; metrics: Metrics; services: Services }
 ): Promise<void> {
   const { stores, updates, delivery, tokens } = services
-  // The order is the order of the hooks: the request id is echoed before shutdown refuses.
-  // Tracing first: its server span wraps everything after.
+  // First the frame, in Fastify's own order: a hook, handler or body parser applies to what is
+  // registered after it, and a hook runs after those added before it. So tracing comes first
+  // (its span wraps every other hook), then the problem handlers, the request id (echoed before
+  // shutdown refuses), the body parser, and /docs (it collects the routes registered after it).
   await app.register(tracing, config.tracing)
   await app.register(problems)
   await app.register(hostCheck, { enabled: config.mode === 'sandbox' || config.apiKeys.length === 0, names: [config.host, config.publicUrl && new URL(config.publicUrl).host] })
@@ -105,6 +107,7 @@ async function register (
   await app.register(docs)
   await app.register(metricsPlugin, { metrics })
   await app.register(shutdown, { drain: services.drain })
+  // Then the routes, in any order: none looks another up, and each is given what it uses.
   await app.register(health, { tokens })
   if (sim) await app.register(sandboxRoute, { sim })
   // Told of each synchronous write, and which caller made it: the console listens when it is on
