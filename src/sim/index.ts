@@ -9,7 +9,7 @@
  * 4. **Faults** (faults.ts): seeded, reproducible conflicts, 429s, 5xx and dropped answers.
  * 5. **Its own routes and counts** (admin.ts, stats.ts): /__sim (end a call, write as a flow would),
  *    and what reached "Genesys".
- * 6. **Running it** (simulator.ts, options.ts, env.ts, main.ts, sandbox.ts): in tests, with
+ * 6. **Running it** (simulator.ts, app.ts, options.ts, env.ts, main.ts, sandbox.ts): in tests, with
  *    `npm run sim`, or inside the gateway in sandbox mode.
  */
 export { loadSimConfig } from './env.ts'
