@@ -21,8 +21,11 @@ export function redisKeys (prefix: string) {
   return {
     /** A conversation's write lock. */
     lock: (c: string) => `${conversation(c)}:lock`,
-    /** A conversation's acceptance counter, and the numbers its writes recorded. */
-    order: (c: string) => ({ seq: `${conversation(c)}:seq`, written: `${conversation(c)}:written` }),
+    /**
+     * A conversation's acceptance counter, the numbers its writes recorded, and one write's mark
+     * (the number a synchronous write took, kept so that a resent record takes no second one).
+     */
+    order: (c: string) => ({ seq: `${conversation(c)}:seq`, written: `${conversation(c)}:written`, mark: (write: string) => `${conversation(c)}:seq:${write}` }),
     /** A conversation's read-your-writes journal. */
     journal: (c: string) => `${conversation(c)}:journal`,
     /** The request budget's shared log. */
@@ -34,8 +37,9 @@ export function redisKeys (prefix: string) {
     /** The OAuth token every replica uses, and the lock its refresh takes. */
     token: `${prefix}token:${GENESYS_API_TAG}`,
     tokenRefresh: `${prefix}token:${GENESYS_API_TAG}:refresh`,
-    /** The org's rate limit, as the Limits API last answered. */
+    /** The org's rate limit, as the Limits API last answered, and the claim of the replica asking it. */
     orgLimit: `${prefix}${GENESYS_API_TAG}:org-limit`,
+    orgLimitAsking: `${prefix}${GENESYS_API_TAG}:org-limit:asking`,
     /** Asynchronous updates: records, indexes and due lists, in one slot. */
     async: {
       update: (id: string) => `${async}u:${id}`,

@@ -45,26 +45,21 @@ export class RedisOrder implements Order {
     this.#layout = redisKeys(prefix)
   }
 
-  #keys (conversationId: string): [seq: string, written: string] {
-    const { seq, written } = this.#layout.order(conversationId)
-    return [seq, written]
-  }
-
   async next (conversationId: string): Promise<number> {
-    return Number(await NEXT(this.#redis, [this.#keys(conversationId)[0]], [ORDER_TTL_MS]))
+    return Number(await NEXT(this.#redis, [this.#layout.order(conversationId).seq], [ORDER_TTL_MS]))
   }
 
   async unsuperseded (conversationId: string, participantId: string, changes: Attributes, seqs: Sequences): Promise<Attributes> {
     const keys = Object.keys(changes)
     if (keys.length === 0) return changes
-    const recorded = await this.#redis.hmget(this.#keys(conversationId)[1], ...keys.map((k) => `${participantId}\n${k}`))
+    const recorded = await this.#redis.hmget(this.#layout.order(conversationId).written, ...keys.map((k) => `${participantId}\n${k}`))
     return Object.fromEntries(keys.flatMap((k, i) => (Number(recorded[i] ?? 0) > (seqs[k] ?? Infinity) ? [] : [[k, changes[k]!]])))
   }
 
   async written (conversationId: string, participantId: string, keys: string[], seqs: Sequences): Promise<void> {
     if (keys.length === 0) return
     const pairs = keys.flatMap((k) => [`${participantId}\n${k}`, seqs[k] === undefined ? '' : String(seqs[k])])
-    const [seq, written] = this.#keys(conversationId)
-    await RECORD(this.#redis, [seq, written, `${seq}:${randomUUID()}`], [ORDER_TTL_MS, ...pairs])
+    const { seq, written, mark } = this.#layout.order(conversationId)
+    await RECORD(this.#redis, [seq, written, mark(randomUUID())], [ORDER_TTL_MS, ...pairs])
   }
 }

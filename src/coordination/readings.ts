@@ -49,10 +49,13 @@ export class MemoryReadingStore implements ReadingStore {
 export class RedisReadingStore implements ReadingStore {
   readonly #redis: RedisClient
   readonly #key: string
+  readonly #asking: string
 
   constructor (redis: RedisClient, prefix: string) {
     this.#redis = redis
-    this.#key = redisKeys(prefix).orgLimit
+    const keys = redisKeys(prefix)
+    this.#key = keys.orgLimit
+    this.#asking = keys.orgLimitAsking
   }
 
   async get (): Promise<Reading | undefined> {
@@ -61,10 +64,10 @@ export class RedisReadingStore implements ReadingStore {
   }
 
   async claim (ms: number): Promise<boolean> {
-    return (await this.#redis.set(`${this.#key}:asking`, '1', 'PX', ms, 'NX')) === 'OK'
+    return (await this.#redis.set(this.#asking, '1', 'PX', ms, 'NX')) === 'OK'
   }
 
   async set (reading: Reading): Promise<void> {
-    await this.#redis.multi().set(this.#key, JSON.stringify(reading), 'PX', 2 * HOUR).del(`${this.#key}:asking`).exec()
+    await this.#redis.multi().set(this.#key, JSON.stringify(reading), 'PX', 2 * HOUR).del(this.#asking).exec()
   }
 }
