@@ -43,18 +43,17 @@ export { MemoryBudgetLog, type BudgetLog, type Grant, type LogSettings, type Sta
 export { RedisBudgetLog } from './budget-log-redis.ts'
 export type { CallbackClaim, CallbackState, CallbackStateName, CallbackStore } from './callbacks.ts'
 export { urlMark } from './callbacks.ts'
-export { highestSeq, KEEP_SETTLED_MS, settled, type Acceptance, type Claim, type Delivery, type DeliveryState, type DeliveryStore, type Page, type Settling } from './delivery.ts'
-export type { IdempotencyStore, KeyVerdict, StoredAnswer } from './idempotency.ts'
+export { KEEP_SETTLED_MS, settled, type Claim, type Delivery, type DeliveryStore, type Page, type Settling } from './delivery.ts'
+export type { IdempotencyStore } from './idempotency.ts'
 export { MemoryJournalStore, type Entry, type JournalStore } from './journal.ts'
 export type { Lease } from './lock.ts'
 export type { ConversationLock } from './lock-conversation.ts'
-export { latest, ORDER_TTL_MS, type Order, type Sequences } from './order.ts'
+export { latest, type Order, type Sequences } from './order.ts'
 export type { Reading, ReadingStore } from './readings.ts'
-export { connectRedis, clusterClient, clusterNodes, REDIS_NOW, script, type RedisClient, type RedisClusterConfig, type RedisConnection } from './redis.ts'
+export { connectRedis, clusterClient, clusterNodes, type RedisClient, type RedisClusterConfig } from './redis.ts'
 export type { ReplayStore } from './replays.ts'
-export type { ResendClaim, ResendLedger } from './resends.ts'
+export type { ResendLedger } from './resends.ts'
 export type { CachedToken, TokenStore } from './token.ts'
-export { redisKeys } from './keys.ts'
 
 /** A Redis that replicas share, and the prefix of this deployment's keys in it. */
 export interface Shared {

@@ -27,7 +27,7 @@ export interface Callbacks {
  * private address (unless CALLBACK_ALLOW_PRIVATE=1); the same rule holds at every connection.
  */
 export async function setupCallbacks (
-  app: { metrics: Metrics; log: FastifyBaseLogger },
+  { metrics, log }: { metrics: Metrics; log: FastifyBaseLogger },
   opts: {
     config: Config
     clock: Clock
@@ -40,12 +40,12 @@ export async function setupCallbacks (
   const { config, clock } = opts
   const { allowPrivate, concurrency } = config.callbacks
   // The metrics exist (at 0) whether or not a key has a callback: dashboards and alerts find them.
-  const registers = [app.metrics.registry]
+  const registers = [metrics.registry]
   const sent = new Counter({ name: 'pdg_callbacks_sent_total', help: 'Outcome callbacks the receiver accepted (2xx)', registers })
   const failed = new Counter({ name: 'pdg_callbacks_failed_total', help: 'Outcome callbacks given up: 24 h of retries, a 410 Gone, or the update gone', registers })
   const errors = new Counter({ name: 'pdg_callback_attempt_errors_total', help: 'Outcome callback attempts that failed and will be retried, by HTTP status (0: no answer)', labelNames: ['status'] as const, registers })
   const made: { store?: CallbackStore } = {}
-  scrapedGauge(app.metrics.registry, 'pdg_callbacks_pending', 'Outcome callbacks not yet accepted nor given up', async () => (made.store === undefined ? 0 : (await made.store.backlog()).count))
+  scrapedGauge(metrics.registry, 'pdg_callbacks_pending', 'Outcome callbacks not yet accepted nor given up', async () => (made.store === undefined ? 0 : (await made.store.backlog()).count))
 
   const receivers = new Map<string, Receiver>(config.apiKeys.flatMap((k) => (k.callback ? [[k.name, k.callback] as const] : [])))
   if (receivers.size === 0) return undefined
@@ -65,16 +65,16 @@ export async function setupCallbacks (
     dispatcher,
     allowPrivate,
     concurrency,
-    onError: (err) => app.log.warn({ err: (err as Error).message }, 'outcome callbacks: the store failed; trying again shortly'),
+    onError: (err) => log.warn({ err: (err as Error).message }, 'outcome callbacks: the store failed; trying again shortly'),
     onAttempt: (s, caller) => {
       if (s.state === 'delivered') sent.inc()
       else if (s.state === 'failed') failed.inc()
       else errors.labels(String(s.lastStatus ?? 0)).inc()
       // The update's id and the key's name; never the URL's query (it may hold a token) nor the body.
-      if (s.state !== 'delivered') app.log.warn({ update: s.id, caller, status: s.lastStatus, attempts: s.attempts, state: s.state }, `outcome callback: ${s.lastError ?? 'failed'}`)
+      if (s.state !== 'delivered') log.warn({ update: s.id, caller, status: s.lastStatus, attempts: s.attempts, state: s.state }, `outcome callback: ${s.lastError ?? 'failed'}`)
     },
   })
-  app.log.info({ keys: [...receivers.keys()] }, 'outcome callbacks are on for these API keys')
+  log.info({ keys: [...receivers.keys()] }, 'outcome callbacks are on for these API keys')
   return {
     has: (caller) => receivers.has(caller),
     settled (d) {

@@ -53,8 +53,8 @@ export interface DeliveryOptions {
   enabled: boolean
 }
 
-function metricsOf (app: { metrics: Metrics }, store: DeliveryStore, scheduler: () => Scheduler, now: () => number) {
-  const registers = [app.metrics.registry]
+function metricsOf ({ registry }: Metrics, store: DeliveryStore, scheduler: () => Scheduler, now: () => number) {
+  const registers = [registry]
   const m = {
     accepted: new Counter({ name: 'pdg_async_accepted_total', help: 'Asynchronous updates accepted (202)', registers }),
     written: new Counter({ name: 'pdg_async_written_total', help: 'Asynchronous updates written to Genesys Cloud', registers }),
@@ -62,7 +62,7 @@ function metricsOf (app: { metrics: Metrics }, store: DeliveryStore, scheduler: 
     retried: new Counter({ name: 'pdg_async_retries_total', help: 'Asynchronous delivery attempts that will be tried again, by code', labelNames: ['code'] as const, registers }),
   }
   // Read when /metrics is scraped.
-  const gauge = (name: string, help: string, read: () => number | Promise<number>) => scrapedGauge(app.metrics.registry, name, help, read)
+  const gauge = (name: string, help: string, read: () => number | Promise<number>) => scrapedGauge(registry, name, help, read)
   gauge('pdg_async_backlog', 'Asynchronous updates accepted and not yet settled', async () => (await store.backlog()).count)
   gauge('pdg_async_attempt_limit', 'Delivery attempts this replica starts at once now: fewer while its event loop is busy', () => scheduler().limit)
   gauge('pdg_async_oldest_age_seconds', 'Age of the oldest asynchronous update not yet settled (0 when none)', async () => {
@@ -74,15 +74,14 @@ function metricsOf (app: { metrics: Metrics }, store: DeliveryStore, scheduler: 
 
 /** Asynchronous delivery over the store, or off (`enabled` false: services.ts decides). */
 export async function createDelivery (opts: DeliveryOptions): Promise<DeliveryService> {
-  const { config, clock, stores, updates } = opts
-  const app = { metrics: opts.metrics, log: opts.log }
+  const { config, clock, stores, updates, metrics, log } = opts
   const { maxAgeMs, maxBacklog, maxBacklogPerKey, concurrency } = config.delivery
   // Each key's share of the backlog; with authentication off there is one caller, and it is all.
   const shares = new Map(config.apiKeys.map((k) => [k.name, k.asyncBacklog ?? maxBacklogPerKey]))
   const shareOf = (caller: string) => shares.get(caller) ?? maxBacklog
   const redis = stores.shared?.client
   if (!opts.enabled) {
-    app.log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
+    log.warn('Prefer: respond-async is not applied without REDIS_URL: every write is answered synchronously')
     const off: AsyncDelivery = {
       enabled: false,
       accept: () => Promise.reject(new Error('asynchronous delivery is off')),
@@ -94,9 +93,9 @@ export async function createDelivery (opts: DeliveryOptions): Promise<DeliverySe
     return { delivery: off, stop: () => {}, close: async () => {} }
   }
   const store = stores.delivery
-  const m = metricsOf(app, store, () => scheduler, clock.now)
+  const m = metricsOf(metrics, store, () => scheduler, clock.now)
   // Outcome callbacks (docs/crm.md), for the keys that name a callbackUrl.
-  const callbacks = await setupCallbacks(app, { config, clock, store: stores.callbacks, view, update: (id) => store.get(id) })
+  const callbacks = await setupCallbacks({ metrics, log }, { config, clock, store: stores.callbacks, view, update: (id) => store.get(id) })
   const tracing = config.tracing.enabled ? new DeliveryTracing(trace.getTracer('participant-data-gateway')) : undefined
   const deliverer = new Deliverer(updates, store, {
     tracing,
@@ -109,13 +108,13 @@ export async function createDelivery (opts: DeliveryOptions): Promise<DeliverySe
     },
   })
   // The due list stays in the store through any failure here: it is read again at the next poll.
-  const onError = (err: unknown) => app.log.warn({ err: (err as Error).message }, 'asynchronous delivery: the store failed; trying again shortly')
+  const onError = (err: unknown) => log.warn({ err: (err as Error).message }, 'asynchronous delivery: the store failed; trying again shortly')
   const scheduler = new Scheduler(store, deliverer, { concurrency, clock, onError })
   if (redis) {
-    app.log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
-    await watchPersistence(redis, app.metrics.registry, app.log)
+    log.info('asynchronous updates (Prefer: respond-async) are stored in Redis and delivered by every replica')
+    await watchPersistence(redis, metrics.registry, log)
   } else {
-    app.log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
+    log.warn('asynchronous updates (Prefer: respond-async) are kept in memory: NOT durable, lost if this process stops; set REDIS_URL for durable delivery')
   }
   // retryOf: a failed update sent again (POST /updates/{id}/retry).
   async function intake (

@@ -11,7 +11,7 @@
  * 5. **Read-your-writes** (journal.ts): what a late read shows is not written back over ours.
  * 6. **Reads** (read.ts): read-back and conversation reads, through the same budget and retries.
  */
-export { createPipeline, type Pipeline, type Updates } from './pipeline.ts'
+export { createPipeline, type Updates } from './pipeline.ts'
 export type { Urgency } from './ports.ts'
 export { backoff, type Backoff } from './retry.ts'
 export { within } from './tracing.ts'
