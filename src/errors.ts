@@ -191,6 +191,11 @@ export function conversationEnded (conversationId: string, endTime: string): Api
   })
 }
 
+/** GET /updates/{id} and its resend: none of this caller's, or settled more than a day ago. */
+export function updateNotFound (): ApiError {
+  return new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
+}
+
 /** The rate budget has no room for this request before its deadline. */
 export function rateBudgetExhausted (waitMs: number): ApiError {
   return new ApiError('RATE_BUDGET_EXHAUSTED', `the Genesys Cloud request budget would not allow this write for ${Math.ceil(waitMs / 1000)} s`, {

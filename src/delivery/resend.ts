@@ -14,7 +14,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { ApiError, CATALOGUE, conversationEnded, problemSchema, type ErrorCode } from '../errors.ts'
+import { ApiError, CATALOGUE, conversationEnded, problemSchema, updateNotFound, type ErrorCode } from '../errors.ts'
 import { requireAttributes, requireOperation } from '../access/index.ts'
 import type { ZodTypeProvider } from '../http/index.ts'
 import { acceptedSchema } from './views.ts'
@@ -33,8 +33,6 @@ export interface ResendOptions {
   updates: Updates
   delivery: AsyncDelivery
 }
-
-const notFound = () => new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
 
 /** Refuses a resend of `d` (with its catalogue code), or resolves: it may be sent again. */
 async function check (req: FastifyRequest, d: Delivery, opts: ResendOptions, ended: (conversationId: string) => Promise<string | undefined>): Promise<void> {
@@ -106,9 +104,9 @@ const routes: FastifyPluginAsync<ResendOptions> = async (fastify, opts) => {
     async (req, reply) => {
       reply.cacheControl('no-store')
       requireOperation(req, 'async')
-      if (!opts.delivery.enabled) throw notFound()
+      if (!opts.delivery.enabled) throw updateNotFound()
       const d = await opts.delivery.get(req.caller ?? '', req.params.id)
-      if (d === undefined) throw notFound()
+      if (d === undefined) throw updateNotFound()
       const accepted = await resend(req, d, endedCheck())
       reply.status(202).header('location', `/updates/${accepted.id}`)
       return accepted

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
-import { ApiError, problemSchema } from '../errors.ts'
+import { problemSchema, updateNotFound } from '../errors.ts'
 import { requireOperation } from '../access/index.ts'
 import type { ZodTypeProvider } from '../http/index.ts'
 import type { AsyncDelivery } from './service.ts'
@@ -22,7 +22,7 @@ const routes: FastifyPluginAsync<{ delivery: AsyncDelivery }> = async (fastify, 
       reply.cacheControl('no-store')
       requireOperation(req, 'async')
       const d = await delivery.get(req.caller ?? '', req.params.id)
-      if (d === undefined) throw new ApiError('UPDATE_NOT_FOUND', 'no asynchronous update with this id was submitted with this API key, or it settled more than 24 h ago')
+      if (d === undefined) throw updateNotFound()
       const callback = await delivery.callback(d)
       return { ...view(d), ...(callback !== undefined && { callback }) }
     }
