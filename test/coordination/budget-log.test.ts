@@ -1,10 +1,9 @@
 import fc from 'fast-check'
-import { Redis } from 'ioredis'
 import tap from 'tap'
 import { MemoryBudgetLog, type Ask, type BudgetLog, type LogSettings } from '../../src/coordination/budget-log.ts'
 import { RedisBudgetLog } from '../../src/coordination/budget-log-redis.ts'
 import { redisKeys } from '../../src/coordination/keys.ts'
-import { resending, startRedis } from '../helpers/redis.ts'
+import { fastClients, intercepting, resending, startRedis } from '../helpers/redis.ts'
 
 const t = tap
 
@@ -195,15 +194,7 @@ contract(t, 'memory', async (s = settings) => new MemoryBudgetLog(s), 200)
 t.test('redis', async (t) => {
   const redis = await startRedis(t)
   t.comment(`redis from ${redis.source}`)
-  const clients: Redis[] = []
-  t.teardown(() => clients.forEach((c) => c.disconnect()))
-  const connect = async () => {
-    const c = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    c.on('error', () => {})
-    clients.push(c)
-    if (c.status !== 'ready') await new Promise((resolve) => c.once('ready', resolve))
-    return c
-  }
+  const connect = fastClients(t, redis.url)
   let n = 0
   // Told the time, as the memory log is; in service, it takes Redis's own (the last test here).
   const given = { clock: 'given' as const }
@@ -304,12 +295,9 @@ t.test('redis', async (t) => {
   t.test('redis: the answers of one turn of the event loop go to Redis in one call, and each counts', async (t) => {
     const client = await connect()
     let calls = 0
-    const counted = new Proxy(client, {
-      get (target, prop) {
-        if (prop === 'pdgBudgetAnswered') calls++
-        const v = Reflect.get(target, prop, target) as unknown
-        return typeof v === 'function' ? v.bind(target) : v
-      },
+    const counted = intercepting(client, ['pdgBudgetAnswered'], (send) => {
+      calls++
+      return send()
     })
     const log = new RedisBudgetLog(counted, 'batched:', settings, given)
     const held = await log.reserve(ask(1, 3))

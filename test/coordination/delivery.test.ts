@@ -5,7 +5,7 @@ import { RedisDeliveryStore } from '../../src/coordination/delivery-redis.ts'
 import type { Delivery, DeliveryStore } from '../../src/coordination/delivery.ts'
 import { MemoryResendLedger, RedisResendLedger, type ResendLedger } from '../../src/coordination/resends.ts'
 import { FakeClock } from '../helpers/clock.ts'
-import { resending, startRedis } from '../helpers/redis.ts'
+import { intercepting, resending, startRedis } from '../helpers/redis.ts'
 
 let seq = 0
 /**
@@ -250,14 +250,10 @@ t.test('Redis store', async (t) => {
   t.test('a claim is held until a lease counted from before it was sent, however late its answer', async (t) => {
     const fake = new FakeClock(now)
     // Redis answers; the answer reaches the replica 3 s later.
-    const late = new Proxy(client, {
-      get: (target, name) => name === 'pdgClaimDue'
-        ? async (...args: unknown[]) => {
-          const answer = await (Reflect.get(target, name) as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-          await fake.advance(3000)
-          return answer
-        }
-        : Reflect.get(target, name, target),
+    const late = intercepting(client, ['pdgClaimDue'], async (send) => {
+      const answer = await send()
+      await fake.advance(3000)
+      return answer
     })
     const store = new RedisDeliveryStore(late, { prefix: `test:${crypto.randomUUID()}:`, maxAgeMs: 600_000, clock: fake })
     await store.accept(update(), 100)

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import t from 'tap'
 import { MemoryIdempotencyStore } from '../../src/coordination/idempotency-memory.ts'
 import { RedisIdempotencyStore } from '../../src/coordination/idempotency-redis.ts'
 import type { KeyVerdict, IdempotencyStore } from '../../src/coordination/idempotency.ts'
 import { FakeClock } from '../helpers/clock.ts'
-import { resending, startRedis } from '../helpers/redis.ts'
+import { fastClients, resending, startRedis } from '../helpers/redis.ts'
 import { until } from '../helpers/until.ts'
 
 const answer = (n: number) => ({ status: 200, body: { n } })
@@ -101,15 +101,7 @@ t.test('memory: at most `max` keys, the least recently used going first', async 
 t.test('redis', async (t) => {
   const redis = await startRedis(t)
   t.comment(`redis from ${redis.source}`)
-  const clients: Redis[] = []
-  t.teardown(() => clients.forEach((c) => c.disconnect()))
-  const connect = async () => {
-    const c = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
-    c.on('error', () => {})
-    clients.push(c)
-    if (c.status !== 'ready') await new Promise((resolve) => c.once('ready', resolve))
-    return c
-  }
+  const connect = fastClients(t, redis.url, { retryStrategy: () => 100 })
   const peek = await connect()
   const keyOf = (prefix: string, key: string) => `${prefix}idempotency:${createHash('sha256').update(key).digest('base64url')}`
   let n = 0

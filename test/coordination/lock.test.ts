@@ -3,8 +3,7 @@ import t from 'tap'
 import type { Lease } from '../../src/updates/ports.ts'
 import { RedisConversationLock } from '../../src/coordination/lock-conversation.ts'
 import { FakeClock } from '../helpers/clock.ts'
-import { resending, startRedis } from '../helpers/redis.ts'
-import { isScript } from '../../src/coordination/redis.ts'
+import { intercepting, resending, startRedis } from '../helpers/redis.ts'
 import type { Teardown } from '../helpers/stack.ts'
 import { until } from '../helpers/until.ts'
 
@@ -85,21 +84,12 @@ t.test('a lease is counted from when it was asked for, not from when the answer 
   // The event loop stalls 900 ms between Redis's answer to the lock's first script (taking it)
   // and its reading here; no renewal gets through after that, so only the taking's time counts.
   let taken = false
-  const stalled = new Proxy(client, {
-    get (target, prop) {
-      if (typeof prop === 'string' && isScript(prop)) {
-        const run = (Reflect.get(target, prop) as (...a: unknown[]) => Promise<unknown>).bind(target)
-        return async (...args: unknown[]) => {
-          if (taken) throw new Error('Connection is closed.')
-          const answer = await run(...args)
-          taken = true
-          await clock.advance(900)
-          return answer
-        }
-      }
-      const v = Reflect.get(target, prop, target) as unknown
-      return typeof v === 'function' ? v.bind(target) : v
-    },
+  const stalled = intercepting(client, 'scripts', async (send) => {
+    if (taken) throw new Error('Connection is closed.')
+    const answer = await send()
+    taken = true
+    await clock.advance(900)
+    return answer
   })
   const lock = new RedisConversationLock(stalled, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
   const sent = clock.now()
@@ -122,24 +112,15 @@ t.test('a renewal is counted from when it was sent, not from when its answer was
   let answered = false
   let open!: () => void
   const gate = new Promise<void>((resolve) => (open = resolve))
-  const slow = new Proxy(client, {
-    get (target, prop) {
-      if (typeof prop === 'string' && isScript(prop)) {
-        const run = (Reflect.get(target, prop) as (...a: unknown[]) => Promise<unknown>).bind(target)
-        return async (...args: unknown[]) => {
-          const n = ++calls
-          if (n > 2) throw new Error('Connection is closed.')
-          const answer = await run(...args)
-          if (n === 2) {
-            await gate
-            answered = true
-          }
-          return answer
-        }
-      }
-      const v = Reflect.get(target, prop, target) as unknown
-      return typeof v === 'function' ? v.bind(target) : v
-    },
+  const slow = intercepting(client, 'scripts', async (send) => {
+    const n = ++calls
+    if (n > 2) throw new Error('Connection is closed.')
+    const answer = await send()
+    if (n === 2) {
+      await gate
+      answered = true
+    }
+    return answer
   })
   const lock = new RedisConversationLock(slow, { prefix: `pdg:test-${crypto.randomUUID()}:`, leaseMs: LEASE_MS, clock })
   const start = clock.now()

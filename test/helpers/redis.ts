@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
+import { Redis, type RedisOptions } from 'ioredis'
 import { isScript } from '../../src/coordination/redis.ts'
 import type { Teardown } from './stack.ts'
 import { until } from './until.ts'
@@ -241,28 +242,55 @@ export async function startRedisCluster (t: Teardown, opts: { password?: string;
 }
 
 /**
- * `client`, sending each of `commands` twice, the second after the first took effect, and
- * answering with the second: what ioredis does with a command whose answer a dropped connection
- * lost (`autoResendUnfulfilledCommands`). `between` runs between the two, as another replica would.
+ * `client`, with each of `commands` (Redis commands or scripts' commands; `'scripts'` for every
+ * script) sent through `around`, which gets a function that sends it and answers for it: what a
+ * test makes of the way an answer comes back (late, twice, never). A script runs as its own
+ * command (defineCommand), never as an `eval`/`evalsha` the proxy would see, so a name the client
+ * does not have is refused: it would intercept nothing, and the test would prove nothing.
  */
-export function resending<C extends object> (client: C, commands: readonly string[], between?: () => Promise<unknown>): C {
-  // A script runs as its own command (defineCommand), never as an `evalsha` the proxy would see:
-  // a name it does not know would send nothing twice, and the test would prove nothing.
-  for (const name of commands) {
-    if (!isScript(name) && typeof Reflect.get(client, name) !== 'function') throw new Error(`resending: ${name} is neither a Redis command nor a script (src/coordination/redis.ts)`)
-    if (name === 'evalsha' || name === 'eval') throw new Error('resending: scripts are sent as their own commands; name the script (src/coordination/redis.ts)')
+export function intercepting<C extends object> (
+  client: C,
+  commands: readonly string[] | 'scripts',
+  around: (send: () => Promise<unknown>, name: string) => Promise<unknown>
+): C {
+  for (const name of commands === 'scripts' ? [] : commands) {
+    if (name === 'evalsha' || name === 'eval') throw new Error('intercepting: scripts are sent as their own commands; name the script (src/coordination/redis.ts)')
+    if (!isScript(name) && typeof Reflect.get(client, name) !== 'function') throw new Error(`intercepting: ${name} is neither a Redis command nor a script (src/coordination/redis.ts)`)
   }
+  const intercepted = (name: string) => (commands === 'scripts' ? isScript(name) : commands.includes(name))
   return new Proxy(client, {
     get (target, prop) {
       const v = Reflect.get(target, prop, target) as unknown
       if (typeof v !== 'function') return v
       const run = (v as (...a: unknown[]) => Promise<unknown>).bind(target)
-      if (typeof prop !== 'string' || !commands.includes(prop)) return run
-      return async (...args: unknown[]) => {
-        await run(...args)
-        await between?.()
-        return run(...args)
-      }
+      if (typeof prop !== 'string' || !intercepted(prop)) return run
+      return (...args: unknown[]) => around(() => run(...args), prop)
     },
   })
+}
+
+/**
+ * `client`, sending each of `commands` twice, the second after the first took effect, and
+ * answering with the second: what ioredis does with a command whose answer a dropped connection
+ * lost (`autoResendUnfulfilledCommands`). `between` runs between the two, as another replica would.
+ */
+export function resending<C extends object> (client: C, commands: readonly string[], between?: () => Promise<unknown>): C {
+  return intercepting(client, commands, async (send) => {
+    await send()
+    await between?.()
+    return send()
+  })
+}
+
+/** Clients of `url` that fail fast, as the service's do, each ready when returned and disconnected at teardown. */
+export function fastClients (t: Teardown, url: string, options: RedisOptions = {}): () => Promise<Redis> {
+  const clients: Redis[] = []
+  t.teardown(() => clients.forEach((c) => c.disconnect()))
+  return async () => {
+    const c = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...options })
+    c.on('error', () => {})
+    clients.push(c)
+    if (c.status !== 'ready') await new Promise((resolve) => c.once('ready', resolve))
+    return c
+  }
 }
