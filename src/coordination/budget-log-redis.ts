@@ -1,17 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { redisKeys } from './keys.ts'
-import { script, type RedisClient } from './redis.ts'
+import { REDIS_CLOCK, script, type RedisClient } from './redis.ts'
 import type { Ask, BudgetLog, Grant, LogSettings, Standing } from './budget-log.ts'
 import { standingOf } from './budget-log.ts'
 
 // Every script takes its time from Redis (TIME), so that the replicas' own clocks do not matter;
 // ARGV[1] is '' then. Tests give a time instead, to hold these scripts to the memory log step by step.
 const NOW = `
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else now = tonumber(ARGV[1]) end`
+${REDIS_CLOCK}local now = tonumber(ARGV[1]) or redisNow()`
 
 // limitAt() in budget-log.ts. S: the settings, as the last ARGV give them (see SETTINGS below).
 const LIMIT_AT = `

@@ -109,12 +109,18 @@ export async function connectRedis (
   }
 }
 
+/** Lua: `redisNow()`, Redis's clock in ms. */
+export const REDIS_CLOCK = `local function redisNow()
+  local t = redis.call('time')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+
 /**
  * Lua that sets `now` to Redis's clock in ms: where a script decides by time (a due list, a
  * lease), Redis's clock alone decides, so replicas' clocks, and a test's fake one, never do.
  */
-export const REDIS_NOW = `local t = redis.call('time')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+export const REDIS_NOW = `${REDIS_CLOCK}local now = redisNow()
 `
 
 /** Every script's command name, and its Lua: a name is given to one script only. */
